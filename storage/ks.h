@@ -1,0 +1,172 @@
+/*
+ * Storage engine: durable, append-only partition logs on local flash. No networking.
+ *
+ * Objects: one ks_store_t per process (all log.dirs), ks_topic_t per topic, ks_part_t per
+ * partition. All are owned by the store; pointers stay valid until the topic is deleted or
+ * the store closed.
+ *
+ * Threads (@locality): every function here is called from ONE thread, the caller's "loop"
+ * thread, except where marked. Internally a flusher thread fsyncs; it never calls back into
+ * the caller except through opts.on_sync_ready, which may run on the flusher thread and
+ * must only wake the loop (uv_async_send). The loop then calls ks_store_run_completions(),
+ * which invokes ks_sync_cb callbacks on the loop thread.
+ *
+ * Errors: 0 or a negative K_ERR_* (protocol/k_status.h).
+ *   K_ERR_NOSPC  over the box-wide budget with policy reject, or ENOSPC (retriable)
+ *   K_ERR_IO     an I/O call failed (errno logged); the partition stays readable
+ *   K_ERR_RANGE  offset outside [log_start, log_end]
+ *   K_ERR_NOENT / K_ERR_EXISTS / K_ERR_INVAL for topics
+ */
+#ifndef KS_H
+#define KS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/kp_buf.h"
+
+typedef struct ks_store ks_store_t;
+typedef struct ks_topic ks_topic_t;
+typedef struct ks_part ks_part_t;
+
+enum { KS_FULL_REJECT = 0, KS_FULL_DELETE_OLDEST = 1 };
+enum { KS_TS_CREATE_TIME = 0, KS_TS_LOG_APPEND_TIME = 1 };
+enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1 }; /* compact: reserved, not yet run */
+
+/* Per-topic settings, Kafka's topic-level names in comments. -1 = unlimited where noted. */
+typedef struct {
+    int64_t segment_bytes;        /* segment.bytes (log.segment.bytes) */
+    int64_t segment_ms;           /* segment.ms (log.roll.ms) */
+    int64_t retention_ms;         /* retention.ms, -1 = forever */
+    int64_t retention_bytes;      /* retention.bytes per partition, -1 = unlimited */
+    int32_t index_interval_bytes; /* index.interval.bytes */
+    int64_t flush_messages;       /* flush.messages: fsync after this many messages */
+    int64_t flush_ms;             /* flush.ms: fsync dirty data at least this often */
+    int32_t max_message_bytes;    /* max.message.bytes (largest batch) */
+    int timestamp_type;           /* message.timestamp.type: KS_TS_* */
+    int cleanup_policy;           /* cleanup.policy: KS_CLEANUP_* */
+} ks_topic_config_t;
+
+/* Kafka's defaults (segment 1 GiB, retention 7 days, flush by the OS, ...). */
+void ks_topic_config_default(ks_topic_config_t *c);
+/* Sets one topic-level key ("retention.ms", ...) from text. K_ERR_NOENT for an unknown key,
+ * K_ERR_INVAL for a bad value. Used for CreateTopics configs and persisted overrides. */
+int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value);
+/* Text of one key's value into buf; K_ERR_NOENT for an unknown key. */
+int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, size_t len);
+/* Names of all topic-level keys, NULL-terminated (DescribeConfigs lists them). */
+const char *const *ks_topic_config_keys(void);
+
+typedef void (*ks_log_fn)(int level, const char *msg, void *ud); /* 0 error .. 3 debug */
+
+typedef struct {
+    const char *const *dirs; /* log.dirs; copied */
+    int n_dirs;
+    int64_t dirs_max_bytes; /* log.dirs.max.bytes: box-wide budget, 0 = none */
+    int full_policy;        /* KS_FULL_* */
+    int max_open_files;     /* cap on segment/index fds across partitions (LRU) */
+    int32_t node_id;        /* written to meta.properties */
+    ks_topic_config_t defaults;
+    ks_log_fn log;
+    void *log_ud;
+    void (*on_sync_ready)(void *ud); /* may run on the flusher thread; see top */
+    void *sync_ud;
+} ks_store_opts_t;
+
+/* Opens every log dir: creates meta.properties (cluster id, node id) on first start, loads
+ * topics, and recovers partitions that were not cleanly closed. */
+int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out);
+/* Flushes everything, writes the clean-shutdown marker, frees all. NULL is a no-op. */
+void ks_store_close(ks_store_t *s);
+const char *ks_store_cluster_id(const ks_store_t *s);
+/* Periodic work (call about once a second): time-based rolls, retention, flush.ms. */
+void ks_store_tick(ks_store_t *s, int64_t now_ms);
+/* Runs finished ks_part_sync callbacks (loop thread). */
+void ks_store_run_completions(ks_store_t *s);
+
+typedef struct {
+    int64_t bytes_on_disk;   /* all segments + indexes */
+    int64_t bytes_appended;  /* since open */
+    int64_t fsyncs;
+    int64_t segments_deleted_retention;
+    int64_t segments_deleted_budget; /* delete-oldest policy */
+    int64_t appends_rejected_budget; /* reject policy */
+    int64_t io_errors;
+    int32_t open_files;
+    int32_t partitions;
+} ks_stats_t;
+void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Topics                                                                                       */
+
+/* Validates the name as Kafka does (1..249 chars of [a-zA-Z0-9._-], not "." or ".."):
+ * K_ERR_INVAL. Exists: K_ERR_EXISTS. cfg NULL = store defaults. Persisted before returning. */
+int ks_topic_create(ks_store_t *s, const char *name, int32_t partitions,
+                    const ks_topic_config_t *cfg, ks_topic_t **out);
+/* Removes the topic and its files. Pointers to it and its partitions die here. */
+int ks_topic_delete(ks_store_t *s, const char *name);
+bool ks_topic_name_valid(const char *name, size_t len);
+
+ks_topic_t *ks_topic_find(ks_store_t *s, const char *name, size_t len);
+ks_topic_t *ks_topic_find_by_id(ks_store_t *s, kp_uuid_t id);
+/* Iteration in name order: pass NULL for the first. */
+ks_topic_t *ks_topic_next(ks_store_t *s, ks_topic_t *prev);
+
+const char *ks_topic_name(const ks_topic_t *t);
+kp_uuid_t ks_topic_id(const ks_topic_t *t); /* random, non-zero, persisted */
+int32_t ks_topic_partitions(const ks_topic_t *t);
+const ks_topic_config_t *ks_topic_config(const ks_topic_t *t);
+ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition); /* NULL if out of range */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Partitions                                                                                   */
+
+ks_topic_t *ks_part_topic(const ks_part_t *p);
+int32_t ks_part_index(const ks_part_t *p);
+int64_t ks_part_log_start(const ks_part_t *p);
+int64_t ks_part_log_end(const ks_part_t *p);      /* next offset to assign */
+int64_t ks_part_high_watermark(const ks_part_t *p); /* == log_end on a single node */
+int64_t ks_part_durable_end(const ks_part_t *p);  /* offsets below this are fsynced */
+int64_t ks_part_size_bytes(const ks_part_t *p);
+
+typedef struct {
+    int64_t base_offset;     /* offset given to the first record */
+    int64_t last_offset;     /* offset of the last record */
+    int64_t log_append_time; /* -1 unless the topic uses LogAppendTime */
+    int64_t log_start;
+} ks_append_result_t;
+
+/*
+ * Appends one or more complete RecordBatch v2 batches (as received in a Produce request).
+ * Every batch must already have passed kp_batch_validate. Rewrites each batch's baseOffset
+ * and partitionLeaderEpoch (0) in place in buf, then writes them. All or nothing: on error
+ * the log is unchanged (a short write is cut back). Rolls a segment first when needed.
+ */
+int ks_part_append(ks_part_t *p, uint8_t *buf, size_t len, int64_t now_ms,
+                   ks_append_result_t *res);
+
+/*
+ * Reads whole batches starting with the batch that contains offset, appending their bytes to
+ * out, up to max_bytes; if min_one is set the first batch is returned even when larger
+ * (KIP-74). offset == log_end gives 0 bytes. K_ERR_RANGE outside [log_start, log_end].
+ */
+int ks_part_read(ks_part_t *p, int64_t offset, size_t max_bytes, bool min_one, kp_buf_t *out);
+
+/* Earliest offset whose batch max timestamp >= ts, with that timestamp; K_ERR_NOENT if none. */
+int ks_part_offset_for_time(ks_part_t *p, int64_t ts, int64_t *offset, int64_t *found_ts);
+/* The largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP). */
+int ks_part_max_timestamp(ks_part_t *p, int64_t *offset, int64_t *ts);
+
+/* DeleteRecords: moves log_start up to offset (<= high watermark), deleting whole segments
+ * below it. Persisted. K_ERR_RANGE if offset > log_end. */
+int ks_part_delete_records(ks_part_t *p, int64_t offset);
+
+/* Group commit: cb(arg, status) runs on the loop thread (via ks_store_run_completions) once
+ * every offset below `offset` is fsynced, or with a negative status if the fsync failed.
+ * A failed fsync is never reported as success later. */
+typedef void (*ks_sync_cb)(void *arg, int status);
+int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
+
+#endif
