@@ -54,13 +54,13 @@ static const entry_t table[] = {
       "Defaults to listeners; a wildcard host is replaced by this machine's host name.",
       KB_CT_LIST, NULL}, T_LISTENER, NULL, 0, 0, OFF(advertised_host), 0, 0, NULL, NULL},
     {{"log.dirs", "Comma-separated directories for partition logs. Partitions are spread "
-      "across them. Alias: log.dir.", KB_CT_LIST, NULL}, T_DIRS, "./data", 0, 0, OFF(log_dirs),
+      "across them.", KB_CT_LIST, NULL}, T_DIRS, "./data", 0, 0, OFF(log_dirs),
       0, 0, NULL, "log.dir"},
-    {{"node.id", "This broker's id, reported in Metadata as leader, replica and controller. "
-      "Alias: broker.id.", KB_CT_INT, NULL}, T_INT, "1", 0, I32MAX, OFF(node_id), 4, 0, NULL,
+    {{"node.id", "This broker's id, reported in Metadata as leader, replica and controller.",
+      KB_CT_INT, NULL}, T_INT, "1", 0, I32MAX, OFF(node_id), 4, 0, NULL,
       "broker.id"},
     {{"num.partitions", "Partitions of auto-created topics and of CreateTopics with "
-      "num_partitions -1.", KB_CT_INT, NULL}, T_INT, "1", 1, 1000000, OFF(num_partitions), 4, 0,
+      "num_partitions -1.", KB_CT_INT, NULL}, T_INT, "1", 1, 10000, OFF(num_partitions), 4, 0,
       NULL, NULL},
     {{"auto.create.topics.enable", "Create a topic when a client asks Metadata for one that "
       "does not exist.", KB_CT_BOOLEAN, NULL}, T_BOOL, "true", 0, 0,

@@ -9,8 +9,8 @@
  *     uv_write, then by the write until its callback; a request still pending when the
  *     connection closes is owned by its handler until kb_req_complete.
  *
- * Backpressure: reading stops while MAX_QUEUED requests wait in the queue or MAX_UNSENT
- * response bytes are being written, and resumes below half of each. Bytes already read but
+ * Backpressure: reading stops while MAX_QUEUED requests are queued or being written, or
+ * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read but
  * not yet framed stay in rbuf meanwhile.
  */
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "broker/server.h"
 
 #define RBUF_SIZE (64 * 1024)
-#define MAX_QUEUED 128
+#define MAX_QUEUED 256 /* requests queued or being written */
 #define MAX_UNSENT (8 * 1024 * 1024)
 
 struct req_impl {
@@ -38,7 +38,8 @@ struct kb_conn {
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
     kb_req_t *head, *tail; /* in request order, not yet handed to uv_write */
-    int queued;
+    int queued;     /* requests in head..tail */
+    int writing;    /* requests handed to uv_write, not yet completed */
     size_t unsent;  /* bytes handed to uv_write, not yet completed */
     int live_reqs;  /* allocated requests that point at this connection */
     kb_req_t *dispatching;
@@ -150,12 +151,12 @@ void kb_conn_stop_reading(kb_conn_t *c)
 
 static bool over_limits(const kb_conn_t *c)
 {
-    return c->queued >= MAX_QUEUED || c->unsent >= MAX_UNSENT;
+    return c->queued + c->writing >= MAX_QUEUED || c->unsent >= MAX_UNSENT;
 }
 
 static bool under_resume_marks(const kb_conn_t *c)
 {
-    return c->queued <= MAX_QUEUED / 2 && c->unsent <= MAX_UNSENT / 2;
+    return c->queued + c->writing <= MAX_QUEUED / 2 && c->unsent <= MAX_UNSENT / 2;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -182,6 +183,7 @@ static void on_write(uv_write_t *w, int status)
     struct req_impl *impl = w->data;
     kb_conn_t *c = impl->req.conn;
     c->unsent -= impl->buf.len;
+    c->writing--;
     c->live_reqs++; /* keep c alive across req_free */
     req_free(&impl->req);
     if (status < 0 && !c->closing) {
@@ -219,9 +221,11 @@ static void conn_flush(kb_conn_t *c)
         impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
         impl->w.data = impl;
         c->unsent += req->resp.len;
+        c->writing++;
         int rc = uv_write(&impl->w, (uv_stream_t *)&c->tcp, &impl->buf, 1, on_write);
         if (rc < 0) {
             c->unsent -= req->resp.len;
+            c->writing--;
             req_free(req);
             kb_conn_close(c);
             return;

@@ -67,11 +67,13 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
         size_t take = len - pos;
         if (take > f->len - f->have)
             take = f->len - f->have;
-        if ((rc = grow(f, f->have + take)) < 0)
-            break;
-        memcpy(f->frame + f->have, data + pos, take);
-        f->have += take;
-        pos += take;
+        if (take > 0) {
+            if ((rc = grow(f, f->have + take)) < 0)
+                break;
+            memcpy(f->frame + f->have, data + pos, take);
+            f->have += take;
+            pos += take;
+        }
         if (f->have < f->len)
             continue;
         uint8_t *frame = f->frame;
