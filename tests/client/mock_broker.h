@@ -2,12 +2,14 @@
  * A scripted in-process Kafka broker for client tests: one thread, poll() over loopback
  * sockets, answering ApiVersions, Metadata and Produce through the generated codecs.
  * Produce answers follow mb->produce_errors (one code per request, the last one repeating),
- * and every received batch is kept for the test to inspect. Not a real broker: one topic,
- * node 1, no storage.
+ * and every received batch is kept for the test to inspect; acknowledged batches go to an
+ * in-memory log per partition that Fetch and ListOffsets serve. Not a real broker: one topic,
+ * node 1.
  */
 #include <poll.h>
 #include <pthread.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,6 +40,11 @@ typedef struct {
     int32_t batch_partition[MB_MAX_BATCHES];
     int nbatches;
     int64_t next_offset[16];
+    /* the partition logs: acknowledged batches with their offsets stamped */
+    kp_buf_t log[16];
+    size_t fetch_limit; /* cut answers at this many bytes per partition (0 = all) */
+    char created[8][64];
+    int ncreated, deleted;
 } mock_broker_t;
 
 static int mb_send(int fd, kp_buf_t *b)
@@ -147,8 +154,12 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
             if (!err && pd->index >= 0 && pd->index < 16) {
                 kp_batch_hdr_t h;
                 p->base_offset = mb->next_offset[pd->index];
-                if (kp_batch_hdr_parse(pd->records.ptr, (size_t)pd->records.len, &h) == 0)
+                if (kp_batch_hdr_parse(pd->records.ptr, (size_t)pd->records.len, &h) == 0) {
+                    size_t at = kp_put_raw(&mb->log[pd->index], pd->records.ptr,
+                                           (size_t)pd->records.len);
+                    kp_batch_set_base_offset(mb->log[pd->index].data + at, p->base_offset);
                     mb->next_offset[pd->index] += h.last_offset_delta + 1;
+                }
             }
         }
     }
@@ -160,6 +171,133 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
         return 2; /* no answer at all */
     kp_produce_resp_encode(out, ver, &r);
     return 0;
+}
+
+static void mb_fetch(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_fetch_req_t *req)
+{
+    kp_fetch_resp_fetchable_topic_response_t tr[4];
+    kp_fetch_resp_partition_data_t pd[16];
+    int32_t npd = 0, nt = 0;
+    for (int32_t t = 0; t < req->topics_count && t < 4; t++, nt++) {
+        kp_fetch_resp_fetchable_topic_response_init(&tr[t]);
+        tr[t].topic = req->topics[t].topic;
+        tr[t].partitions = &pd[npd];
+        for (int32_t k = 0; k < req->topics[t].partitions_count && npd < 16; k++) {
+            const kp_fetch_req_fetch_partition_t *fp = &req->topics[t].partitions[k];
+            kp_fetch_resp_partition_data_t *p = &pd[npd++];
+            tr[t].partitions_count++;
+            kp_fetch_resp_partition_data_init(p);
+            p->partition_index = fp->partition;
+            p->preferred_read_replica = -1;
+            p->records = (kp_bytes_t){NULL, 0};
+            if (fp->partition < 0 || fp->partition >= mb->npartitions) {
+                p->error_code = 3;
+                continue;
+            }
+            int64_t hw = mb->next_offset[fp->partition];
+            p->high_watermark = p->last_stable_offset = hw;
+            p->log_start_offset = 0;
+            if (fp->fetch_offset > hw) {
+                p->error_code = 1; /* OFFSET_OUT_OF_RANGE */
+                continue;
+            }
+            /* Start at the batch holding fetch_offset, as a broker does. */
+            kp_buf_t *log = &mb->log[fp->partition];
+            kp_batch_iter_t it;
+            const uint8_t *b;
+            size_t blen;
+            kp_batch_iter_init(&it, log->data, log->len, true);
+            while (kp_batch_iter_next(&it, &b, &blen) == 1) {
+                kp_batch_hdr_t h;
+                kp_batch_hdr_parse(b, blen, &h);
+                if (h.base_offset + h.last_offset_delta >= fp->fetch_offset) {
+                    size_t n = (size_t)(log->data + log->len - b);
+                    /* Cut through a later batch, but always send the first one whole
+                     * (KIP-74), as a real broker does. */
+                    size_t limit = mb->fetch_limit > blen ? mb->fetch_limit : blen;
+                    if (mb->fetch_limit && n > limit)
+                        n = limit;
+                    p->records = (kp_bytes_t){b, (int32_t)n};
+                    break;
+                }
+            }
+        }
+    }
+    kp_fetch_resp_t r;
+    kp_fetch_resp_init(&r);
+    r.responses = tr;
+    r.responses_count = nt;
+    kp_fetch_resp_encode(out, ver, &r);
+}
+
+static void mb_list_offsets(mock_broker_t *mb, kp_buf_t *out, int16_t ver,
+                            const kp_list_offsets_req_t *req)
+{
+    kp_list_offsets_resp_list_offsets_topic_response_t tr[4];
+    kp_list_offsets_resp_list_offsets_partition_response_t pr[16];
+    int32_t npr = 0, nt = 0;
+    for (int32_t t = 0; t < req->topics_count && t < 4; t++, nt++) {
+        kp_list_offsets_resp_list_offsets_topic_response_init(&tr[t]);
+        tr[t].name = req->topics[t].name;
+        tr[t].partitions = &pr[npr];
+        for (int32_t k = 0; k < req->topics[t].partitions_count && npr < 16; k++) {
+            const kp_list_offsets_req_list_offsets_partition_t *rp = &req->topics[t].partitions[k];
+            kp_list_offsets_resp_list_offsets_partition_response_t *p = &pr[npr++];
+            tr[t].partitions_count++;
+            kp_list_offsets_resp_list_offsets_partition_response_init(p);
+            p->partition_index = rp->partition_index;
+            if (rp->partition_index < 0 || rp->partition_index >= mb->npartitions)
+                p->error_code = 3;
+            else
+                p->offset = rp->timestamp == -2 ? 0 : mb->next_offset[rp->partition_index];
+        }
+    }
+    kp_list_offsets_resp_t r;
+    kp_list_offsets_resp_init(&r);
+    r.topics = tr;
+    r.topics_count = nt;
+    kp_list_offsets_resp_encode(out, ver, &r);
+}
+
+static void mb_create_topics(mock_broker_t *mb, kp_buf_t *out, int16_t ver,
+                             const kp_create_topics_req_t *req)
+{
+    kp_create_topics_resp_creatable_topic_result_t res[4];
+    int32_t n = req->topics_count < 4 ? req->topics_count : 4;
+    for (int32_t i = 0; i < n; i++) {
+        kp_create_topics_resp_creatable_topic_result_init(&res[i]);
+        res[i].name = req->topics[i].name;
+        if (kp_str_eq(req->topics[i].name, mb->topic)) {
+            res[i].error_code = 36; /* TOPIC_ALREADY_EXISTS */
+            res[i].error_message = kp_str("Topic already exists.");
+        } else if (mb->ncreated < 8) {
+            snprintf(mb->created[mb->ncreated++], 64, "%.*s:%d:%d", req->topics[i].name.len,
+                     req->topics[i].name.ptr, req->topics[i].num_partitions,
+                     req->topics[i].configs_count);
+        }
+    }
+    kp_create_topics_resp_t r;
+    kp_create_topics_resp_init(&r);
+    r.topics = res;
+    r.topics_count = n;
+    kp_create_topics_resp_encode(out, ver, &r);
+}
+
+static void mb_delete_topics(mock_broker_t *mb, kp_buf_t *out, int16_t ver,
+                             const kp_delete_topics_req_t *req)
+{
+    kp_delete_topics_resp_deletable_topic_result_t res;
+    kp_delete_topics_resp_deletable_topic_result_init(&res);
+    res.name = req->topic_names_count > 0 ? req->topic_names[0] : req->topics[0].name;
+    if (kp_str_eq(res.name, mb->topic))
+        mb->deleted++;
+    else
+        res.error_code = 3;
+    kp_delete_topics_resp_t r;
+    kp_delete_topics_resp_init(&r);
+    r.responses = &res;
+    r.responses_count = 1;
+    kp_delete_topics_resp_encode(out, ver, &r);
 }
 
 /* Handles one request frame; returns -1 to close the connection. */
@@ -190,6 +328,14 @@ static int mb_handle(mock_broker_t *mb, int fd, const uint8_t *frame, size_t len
         mb_metadata(mb, &out, h.api_version, req);
     else if (h.api_key == KP_API_PRODUCE)
         action = mb_produce(mb, &out, h.api_version, req);
+    else if (h.api_key == KP_API_FETCH)
+        mb_fetch(mb, &out, h.api_version, req);
+    else if (h.api_key == KP_API_LIST_OFFSETS)
+        mb_list_offsets(mb, &out, h.api_version, req);
+    else if (h.api_key == KP_API_CREATE_TOPICS)
+        mb_create_topics(mb, &out, h.api_version, req);
+    else if (h.api_key == KP_API_DELETE_TOPICS)
+        mb_delete_topics(mb, &out, h.api_version, req);
     else
         action = 1;
     int ret = 0;
@@ -286,4 +432,6 @@ static void mb_free(mock_broker_t *mb)
 {
     for (int i = 0; i < mb->nbatches; i++)
         free(mb->batches[i]);
+    for (int i = 0; i < 16; i++)
+        kp_buf_deinit(&mb->log[i]);
 }
