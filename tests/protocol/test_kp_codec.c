@@ -964,8 +964,8 @@ static const struct {
 /* ------------------------------------------------------------------------------------------ */
 
 /* encode(fill()) -> decode -> encode must give the same bytes, and decode must consume them. */
-static void roundtrip(const kp_api_t *api, int16_t v, fill_fn fill, size_t size,
-                      kp_encode_fn enc, kp_decode_fn dec)
+static void roundtrip(const kp_api_t *api, int16_t v, fill_fn fill, size_t size, kp_encode_fn enc,
+                      kp_decode_fn dec)
 {
     void *m1 = calloc(1, size), *m2 = calloc(1, size);
     assert_non_null(m1);
@@ -981,8 +981,7 @@ static void roundtrip(const kp_api_t *api, int16_t v, fill_fn fill, size_t size,
     kp_reader_t r;
     kp_reader_init(&r, b1.data, b1.len);
     int rc = dec(&r, v, &a, m2);
-    if (rc != 0)
-        fail_msg("%s v%d: decode failed %d", api->name, v, rc);
+    if (rc != 0) fail_msg("%s v%d: decode failed %d", api->name, v, rc);
     if (kp_remaining(&r) != 0)
         fail_msg("%s v%d: %zu bytes left after decode", api->name, v, kp_remaining(&r));
     assert_int_equal(enc(&b2, v, m2), 0);
@@ -1011,8 +1010,7 @@ static void test_codec_roundtrip_every_api_version(void **state)
         assert_true(f < n);
         for (int16_t v = api->min_version; v <= api->max_version; v++) {
             roundtrip(api, v, fillers[f].req, api->req_size, api->req_encode, api->req_decode);
-            roundtrip(api, v, fillers[f].resp, api->resp_size, api->resp_encode,
-                      api->resp_decode);
+            roundtrip(api, v, fillers[f].resp, api->resp_size, api->resp_encode, api->resp_decode);
             checked += 2;
         }
     }
