@@ -407,10 +407,11 @@ int kc_metadata_get(kc_client_t *c, const char *const *topics, int ntopics, bool
     return rc;
 }
 
-static int topic_fetch(kc_client_t *c, const char *topic, const kc_topic_md_t **out)
+static int topic_fetch(kc_client_t *c, const char *topic, bool auto_create,
+                       const kc_topic_md_t **out)
 {
     const char *one[1] = {topic};
-    int rc = kc_metadata_get(c, one, 1, true, NULL);
+    int rc = kc_metadata_get(c, one, 1, auto_create, NULL);
     if (rc)
         return rc;
     const kc_topic_md_t *t = kc_metadata_topic(kc_client_md(c), topic);
@@ -431,6 +432,12 @@ static int topic_fetch(kc_client_t *c, const char *topic, const kc_topic_md_t **
 
 int kc_client_topic(kc_client_t *c, const char *topic, bool refresh, const kc_topic_md_t **out)
 {
+    return kc_client_topic_ex(c, topic, refresh, true, out);
+}
+
+int kc_client_topic_ex(kc_client_t *c, const char *topic, bool refresh, bool auto_create,
+                       const kc_topic_md_t **out)
+{
     if (!refresh)
         for (int i = c->nmds - 1; i >= 0; i--) {
             const kc_topic_md_t *t = kc_metadata_topic(c->mds[i], topic);
@@ -444,7 +451,7 @@ int kc_client_topic(kc_client_t *c, const char *topic, bool refresh, const kc_to
     for (int attempt = 0; attempt <= c->cfg.retries; attempt++) {
         if (attempt)
             kc_sleep_ms(c->cfg.retry_backoff_ms);
-        if ((rc = topic_fetch(c, topic, out)) != K_ERR_AGAIN)
+        if ((rc = topic_fetch(c, topic, auto_create, out)) != K_ERR_AGAIN)
             return rc;
     }
     return rc;

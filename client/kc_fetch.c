@@ -17,7 +17,7 @@ static int partition_leader(kc_client_t *c, const char *topic, int32_t partition
                             bool refresh, int32_t *leader)
 {
     const kc_topic_md_t *t;
-    int rc = kc_client_topic(c, topic, refresh, &t);
+    int rc = kc_client_topic_ex(c, topic, refresh, false, &t);
     if (rc)
         return rc;
     for (int32_t i = 0; i < t->npartitions; i++)
@@ -221,7 +221,7 @@ kc_consumer_t *kc_consumer_new(kc_client_t *c, const char *topic, const int32_t 
                                int npartitions, int64_t start)
 {
     const kc_topic_md_t *t;
-    if (kc_client_topic(c, topic, false, &t))
+    if (kc_client_topic_ex(c, topic, false, false, &t))
         return NULL;
     kc_consumer_t *cs = calloc(1, sizeof *cs);
     if (!cs || !(cs->topic = strdup(topic))) {

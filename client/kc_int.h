@@ -60,8 +60,11 @@ int16_t kc_pick_version(int16_t api_key, int16_t broker_min, int16_t broker_max)
 
 /* Connection to a broker node (opening it on first use), or to the bootstrap for -1. */
 int kc_client_conn(kc_client_t *c, int32_t node_id, kc_conn_t **out);
-/* Cached topic metadata; refresh forces a Metadata request. */
+/* Cached topic metadata; refresh forces a Metadata request. kc_client_topic lets the broker
+ * auto-create the topic (as producers do); consumers and admin use _ex with false. */
 int kc_client_topic(kc_client_t *c, const char *topic, bool refresh, const kc_topic_md_t **out);
+int kc_client_topic_ex(kc_client_t *c, const char *topic, bool refresh, bool auto_create,
+                       const kc_topic_md_t **out);
 const kc_metadata_t *kc_client_md(const kc_client_t *c); /* newest, or NULL */
 
 /* Records a local failure (kerr 0) or a Kafka error and returns rc. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "protocol/gen/kp_msgs.h"
+#include "protocol/kp_batch.h"
 #include "protocol/kp_header.h"
 
 #define MB_MAX_CONNS 8
