@@ -21,8 +21,7 @@ static int write_seed(const char *dir, const kp_fixture_t *f)
     snprintf(path, sizeof path, "%s/%s-%d-%d.bin", dir, f->name, f->key, f->version);
     FILE *fp = fopen(path, "wb");
     int ok = fp && !b.err && fwrite(b.data, 1, b.len, fp) == b.len;
-    if (fp)
-        fclose(fp);
+    if (fp) fclose(fp);
     kp_buf_deinit(&b);
     return ok ? 0 : -1;
 }
@@ -35,11 +34,9 @@ int main(int argc, char **argv)
     }
     int n = 0;
     for (size_t i = 0; i < sizeof kp_fixtures / sizeof kp_fixtures[0]; i++)
-        if (!kp_fixtures[i].is_response && write_seed(argv[1], &kp_fixtures[i]) == 0)
-            n++;
+        if (!kp_fixtures[i].is_response && write_seed(argv[1], &kp_fixtures[i]) == 0) n++;
     for (size_t i = 0; i < sizeof kp_plt_fixtures / sizeof kp_plt_fixtures[0]; i++)
-        if (write_seed(argv[1], &kp_plt_fixtures[i]) == 0)
-            n++;
+        if (write_seed(argv[1], &kp_plt_fixtures[i]) == 0) n++;
     printf("wrote %d seeds to %s\n", n, argv[1]);
     return n > 0 ? 0 : 1;
 }
