@@ -9,12 +9,20 @@
 /* All brokers' handler states. A process normally runs one broker, so a list is plenty. */
 static kb_hstate_t *states;
 
-kb_hstate_t *kb_hstate(kb_broker_t *b)
+kb_hstate_t *kb_hstate_find(kb_broker_t *b)
 {
     for (kb_hstate_t *hs = states; hs; hs = hs->next)
         if (hs->broker == b)
             return hs;
-    kb_hstate_t *hs = calloc(1, sizeof *hs); /* owned by the registry until close */
+    return NULL;
+}
+
+kb_hstate_t *kb_hstate(kb_broker_t *b)
+{
+    kb_hstate_t *hs = kb_hstate_find(b);
+    if (hs)
+        return hs;
+    hs = calloc(1, sizeof *hs); /* owned by the registry until close */
     if (!hs)
         return NULL;
     hs->broker = b;

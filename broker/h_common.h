@@ -41,6 +41,8 @@ typedef struct kb_hstate {
 
 /* The handler state of b, created on first use; NULL only when out of memory. */
 kb_hstate_t *kb_hstate(kb_broker_t *b);
+/* The handler state of b if it exists (after kb_handlers_close it does not). */
+kb_hstate_t *kb_hstate_find(kb_broker_t *b);
 
 /*
  * Optional hooks for other handler families (e.g. the group coordinator): a family that

@@ -260,7 +260,7 @@ static bool waiter_has_enough(const kb_fetch_waiter_t *w)
 
 void kb_fetch_notify(kb_broker_t *b, ks_part_t *part)
 {
-    kb_hstate_t *hs = kb_hstate(b);
+    kb_hstate_t *hs = kb_hstate_find(b); /* no waiters without a state */
     if (!hs)
         return;
     kb_fetch_waiter_t *next;

@@ -112,7 +112,7 @@ void kp_batch_set_log_append_time(uint8_t *p, size_t len, int64_t ts)
 void kp_batch_iter_init(kp_batch_iter_t *it, const void *buf, size_t len, bool strict)
 {
     it->p = buf;
-    it->end = it->p + len;
+    it->end = len ? it->p + len : it->p; /* NULL + 0 is undefined in C */
     it->strict = strict;
 }
 

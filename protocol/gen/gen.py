@@ -295,7 +295,7 @@ def read_value(f, elem, rv, flex, nullable):
     return "%s(%s)" % (PRIMS[elem][1], rv)
 
 
-def decode_field(f, ctx, rv, flex, ind):
+def decode_field(f, rv, flex):
     """Lines decoding field f from reader rv (a pointer expression)."""
     nullable = bool_in(f.nullable, f.range) if f.nullable else "false"
     m = "m->" + f.name
@@ -377,7 +377,7 @@ def emit_decode(out, s):
     out.append("{")
     body = []
     for f in s.regular():
-        guarded(body, cond(f.range, s.ctx), decode_field(f, s.ctx, "r", flex, ""))
+        guarded(body, cond(f.range, s.ctx), decode_field(f, "r", flex))
     tagged = s.tagged()
     if flex != "false":
         tb = []
@@ -393,7 +393,7 @@ def emit_decode(out, s):
                                             cond(f.tagged, (max(s.ctx[0], msg.first_flex),
                                                             s.ctx[1]))) if x)
                 tb.append("        %sif (%s) {" % ("" if i == 0 else "} else ", c))
-                tb.extend("            " + l for l in decode_field(f, s.ctx, "&tv", "true", ""))
+                tb.extend("            " + l for l in decode_field(f, "&tv", "true"))
             tb += ["        } /* other tags are skipped */",
                    "        kp_tag_value_done(r, &tv);",
                    "    }"]
