@@ -53,7 +53,9 @@ $(LIBKC): $(call obj,$(CLIENT_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/depot: $(call obj,broker/main.c) $(LIBKB) $(LIBKS) $(LIBKP)
+# The broker's objects are linked directly, not from libkb.a: dispatch references handlers
+# weakly, and a weak reference does not pull an object out of an archive.
+$(BUILD)/depot: $(call obj,broker/main.c $(BROKER_SRC)) $(LIBKS) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/depotctl: $(call obj,client/depotctl.c) $(LIBKC) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -1003,9 +1003,9 @@ void kb_group_sync(kb_gcoord_t *c, const kb_sync_params_t *p, int64_t now, void 
                         break;
                     }
                 }
+                transition(g, KB_GROUP_STABLE, now);
                 kb_group_store(c, g);
                 propagate_assignment(c, g, KP_ERR_NONE, now);
-                transition(g, KB_GROUP_STABLE, now);
             }
             break;
         case KB_GROUP_STABLE:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang, ASan + UBSan) over the
 # protocol sources and runs each for $1 seconds (default 60). Corpora live in build/fuzz/;
-# fuzz_request is seeded with kafka-python request frames (tests/protocol/fixtures), and any
+# fuzz_request is seeded with the golden request bodies (tests/protocol/fixtures), and any
 # target may keep checked-in seeds in tests/fuzz/seeds/<target>/. Crashes are left in
 # build/fuzz/<target>/ as crash-* files; the script exits non-zero if a target fails.
 set -eu
@@ -25,8 +25,10 @@ for src in tests/fuzz/fuzz_*.c; do
     clang $CFLAGS $SAN -o "$bin" "$src" $SRCS $LIBS
     corpus="$OUT/$name/corpus"
     mkdir -p "$corpus"
-    if [ "$name" = fuzz_request ] && [ -x /usr/bin/python3 ]; then
-        /usr/bin/python3 tests/protocol/fixtures/make_fixtures.py --corpus "$corpus" >/dev/null
+    if [ "$name" = fuzz_request ]; then
+        # shellcheck disable=SC2086
+        clang $CFLAGS -o "$OUT/bin/seed_request" tests/fuzz/seed_request.c $SRCS $LIBS
+        "$OUT/bin/seed_request" "$corpus"
     fi
     if [ -d "tests/fuzz/seeds/$name" ]; then
         cp "tests/fuzz/seeds/$name"/* "$corpus"/ 2>/dev/null || true

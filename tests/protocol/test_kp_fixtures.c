@@ -13,6 +13,7 @@
 #include "protocol/gen/kp_msgs.h"
 #include "protocol/kp_header.h"
 #include "tests/protocol/fixtures/kp_fixtures.h"
+#include "tests/protocol/fixtures/kp_fixtures_plt.h"
 
 /*
  * kafka-python 2.0.2 schemas that do not match Kafka's JSON, so their bytes are not a valid
@@ -112,6 +113,19 @@ static void test_fixtures_kafka_python_roundtrip(void **state)
     }
 }
 
+/* Requests from @platformatic/kafka (flexible versions included): same checks. */
+static void test_fixtures_platformatic_roundtrip(void **state)
+{
+    (void)state;
+    size_t n = sizeof kp_plt_fixtures / sizeof kp_plt_fixtures[0];
+    assert_true(n > 100);
+    for (size_t i = 0; i < n; i++) {
+        const kp_fixture_t *f = &kp_plt_fixtures[i];
+        check_body(f->name, f->key, f->version, f->is_response, f->data, f->len,
+                   !is_divergent(f->name));
+    }
+}
+
 static const kp_fixture_t *find(const char *name)
 {
     for (size_t i = 0; i < sizeof kp_fixtures / sizeof kp_fixtures[0]; i++)
@@ -203,6 +217,97 @@ static void test_fixtures_field_values(void **state)
     assert_int_equal(jg.protocols_count, 2);
     assert_int_equal(jg.group_instance_id.len, -1); /* v5+: JSON default null */
 
+    kp_arena_deinit(&a);
+}
+
+/* Decodes a @platformatic/kafka request fixture into msg, asserting success. */
+static void decode_plt(const char *name, kp_arena_t *a, void *msg)
+{
+    for (size_t i = 0; i < sizeof kp_plt_fixtures / sizeof kp_plt_fixtures[0]; i++) {
+        const kp_fixture_t *f = &kp_plt_fixtures[i];
+        if (strcmp(f->name, name) != 0) continue;
+        kp_reader_t r;
+        kp_reader_init(&r, f->data, f->len);
+        assert_int_equal(kp_api_get(f->key)->req_decode(&r, f->version, a, msg), 0);
+        return;
+    }
+    fail_msg("no fixture %s", name);
+}
+
+/* Values from VALUES in make_plt_fixtures.mjs, at flexible versions. */
+static void test_fixtures_platformatic_values(void **state)
+{
+    (void)state;
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+
+    kp_metadata_req_t md;
+    decode_plt("plt_metadata_v12", &a, &md);
+    assert_int_equal(md.topics_count, 2);
+    assert_true(kp_str_eq(md.topics[1].name, "events"));
+    assert_false(md.allow_auto_topic_creation);
+    assert_true(md.include_topic_authorized_operations);
+
+    kp_fetch_req_t fr;
+    decode_plt("plt_fetch_v17", &a, &fr);
+    assert_int_equal(fr.max_wait_ms, 500);
+    assert_int_equal(fr.isolation_level, 1);
+    assert_int_equal(fr.topics_count, 1);
+    assert_int_equal(fr.topics[0].topic_id.b[0], 0x10);
+    assert_int_equal(fr.topics[0].topic_id.b[15], 0x1f);
+    assert_int_equal(fr.topics[0].partitions[0].partition, 2);
+    assert_true(fr.topics[0].partitions[0].fetch_offset == 42);
+    assert_int_equal(fr.topics[0].partitions[0].partition_max_bytes, 1048576);
+    assert_int_equal(fr.forgotten_topics_data_count, 1);
+    assert_int_equal(fr.forgotten_topics_data[0].partitions_count, 2);
+    assert_true(kp_str_eq(fr.rack_id, "rack-a"));
+
+    kp_produce_req_t pr;
+    decode_plt("plt_produce_v11", &a, &pr);
+    assert_true(kp_str_eq(pr.transactional_id, "txn-1"));
+    assert_int_equal(pr.acks, -1);
+    assert_int_equal(pr.timeout_ms, 30000);
+    assert_true(kp_str_eq(pr.topic_data[0].name, "orders"));
+    assert_int_equal(pr.topic_data[0].partition_data[0].index, 1);
+    const kp_bytes_t rec = pr.topic_data[0].partition_data[0].records;
+    assert_true(rec.len > 61);
+    assert_int_equal(rec.ptr[16], 2); /* RecordBatch magic */
+
+    kp_join_group_req_t jg;
+    decode_plt("plt_join_group_v9", &a, &jg);
+    assert_true(kp_str_eq(jg.group_id, "g1"));
+    assert_true(kp_str_eq(jg.group_instance_id, "static-1"));
+    assert_true(kp_str_eq(jg.protocols[0].name, "range"));
+    assert_int_equal(jg.protocols[0].metadata.len, 4);
+    assert_true(kp_str_eq(jg.reason, "startup"));
+
+    kp_offset_fetch_req_t of;
+    decode_plt("plt_offset_fetch_v9", &a, &of);
+    assert_true(of.require_stable);
+    assert_int_equal(of.groups_count, 1);
+    assert_int_equal(of.groups[0].member_epoch, 3);
+    assert_int_equal(of.groups[0].topics[0].partition_indexes[1], 1);
+
+    kp_offset_commit_req_t oc;
+    decode_plt("plt_offset_commit_v9", &a, &oc);
+    assert_int_equal(oc.generation_id_or_member_epoch, 4);
+    assert_true(oc.topics[0].partitions[0].committed_offset == 400);
+    assert_true(kp_str_eq(oc.topics[0].partitions[0].committed_metadata, "meta"));
+
+    kp_api_versions_req_t av;
+    decode_plt("plt_api_versions_v4", &a, &av);
+    assert_true(kp_str_eq(av.client_software_name, "depot-test"));
+
+    kp_create_topics_req_t ct;
+    decode_plt("plt_create_topics_v7", &a, &ct);
+    assert_int_equal(ct.topics[0].num_partitions, 3);
+    assert_true(kp_str_eq(ct.topics[0].configs[0].value, "1000"));
+    assert_true(ct.validate_only);
+
+    kp_describe_cluster_req_t dc;
+    decode_plt("plt_describe_cluster_v1", &a, &dc);
+    assert_true(dc.include_cluster_authorized_operations);
+    assert_int_equal(dc.endpoint_type, 1);
     kp_arena_deinit(&a);
 }
 
@@ -404,6 +509,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_kafka_python_roundtrip),
+        cmocka_unit_test(test_fixtures_platformatic_roundtrip),
+        cmocka_unit_test(test_fixtures_platformatic_values),
         cmocka_unit_test(test_fixtures_field_values),
         cmocka_unit_test(test_fixtures_flexible_by_hand),
     };
