@@ -86,6 +86,7 @@ def test_acks_0_1_all_round_trip():
         check([v for _, v in got] == sent, "replayed %d of %d, or out of order", len(got),
               len(sent))
         check([o for o, _ in got] == list(range(len(sent))), "offsets not dense from 0")
+        b.stop()
 
 
 def test_fetch_at_log_end_waits_then_returns_empty():
@@ -100,6 +101,7 @@ def test_fetch_at_log_end_waits_then_returns_empty():
         # max_wait 0 answers at once
         err, hw, recs, took = fetch_v4(b.port, "poll", 0, 2, max_wait_ms=0)
         check(err == 0 and recs == b"" and took < 0.5, "max_wait 0 took %.2fs", took)
+        b.stop()
 
 
 def test_fetch_long_poll_wakes_on_produce():
@@ -121,6 +123,7 @@ def test_fetch_long_poll_wakes_on_produce():
         check(err == 0 and hw == 1 and len(recs) > 61, "woken fetch: err %d hw %d %d bytes",
               err, hw, len(recs))
         check(took < 3.0, "woken after %.2fs, not at the produce", took)
+        b.stop()
 
 
 def test_fetch_past_end_is_offset_out_of_range():
@@ -141,6 +144,7 @@ def test_fetch_past_end_is_offset_out_of_range():
         c.close()
         check(seen is not None, "consumer never reported the out-of-range offset")
         check(seen.code() == KafkaError._AUTO_OFFSET_RESET, "consumer error %s", seen)
+        b.stop()
 
 
 def test_list_offsets_through_client():
@@ -158,6 +162,7 @@ def test_list_offsets_through_client():
         tps = c.offsets_for_times([TopicPartition("lo", 0, 1_800_000_000_000)], timeout=10)
         check(tps[0].offset == -1, "time past the end: %r", tps[0])
         c.close()
+        b.stop()
 
 
 def test_produce_v2_is_unsupported_version():
@@ -174,6 +179,7 @@ def test_produce_v2_is_unsupported_version():
         check(r.i32() == 1 and r.str() == "old" and r.i32() == 1 and r.i32() == 0, "shape")
         err = r.i16()
         check(err == 35, "produce v2: error %d, wanted UNSUPPORTED_VERSION (35)", err)
+        b.stop()
 
 
 def test_acks0_failure_closes_connection():
@@ -192,6 +198,7 @@ def test_acks0_failure_closes_connection():
         finally:
             s.close()
         check(b.alive(), "broker died")
+        b.stop()
 
 
 def test_idempotent_producer_gets_an_id():
@@ -204,6 +211,29 @@ def test_idempotent_producer_gets_an_id():
                       on_delivery=lambda e, m: errors.append(e) if e else None)
         check(p.flush(30) == 0 and not errors, "idempotent produce failed: %s", errors[:3])
         check(len(consume_all(b.bootstrap, "idem", 50)) == 50, "not all replayed")
+        b.stop()
+
+
+def test_stop_with_a_parked_fetch():
+    """A graceful stop answers (or drops) a long-polling fetch and exits 0 promptly."""
+    with Broker() as b:
+        create_topic(b.bootstrap, "park")
+        out = {}
+
+        def waiter():
+            try:
+                out["r"] = fetch_v4(b.port, "park", 0, 0, max_wait_ms=20000)
+            except Exception as e:  # the connection may be closed instead
+                out["r"] = e
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        b.stop()
+        check(time.monotonic() - t0 < 8, "stop took %.1fs", time.monotonic() - t0)
+        t.join(10)
+        check("r" in out, "the parked fetch neither answered nor closed")
 
 
 def raw(port, api_key, version, body, cid=41):
@@ -257,6 +287,7 @@ def test_raw_delete_records_list_offsets_v0_epochs():
         check(epoch_end(-1, 0) == (0, 0, 6), "epoch 0: %r", epoch_end(-1, 0))
         check(epoch_end(0, 3) == (0, -1, -1), "epoch 3: %r", epoch_end(0, 3))
         check(epoch_end(1, 0)[0] == 75, "current epoch 1: %r", epoch_end(1, 0))
+        b.stop()
 
 
 def test_raw_init_producer_id():
@@ -273,6 +304,7 @@ def test_raw_init_producer_id():
         b.restart()
         e3, p3, _ = init_pid(None)
         check(e3 == 0 and p3 > p2, "after restart id %d, before %d", p3, p2)
+        b.stop()
 
 
 if __name__ == "__main__":
