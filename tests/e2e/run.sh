@@ -23,6 +23,9 @@ fi
 
 fail=0
 failed=()
+present=()
+for t in "${tests[@]}"; do [ -e "$t" ] && present+=("$t"); done
+tests=("${present[@]}")
 t_all=$EPOCHREALTIME
 for t in "${tests[@]}"; do
     [ -e "$t" ] || continue
@@ -44,6 +47,7 @@ for t in "${tests[@]}"; do
         failed+=("$t")
     fi
 done
+echo "e2e: $((${#tests[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 echo "== e2e total $(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t_all}")s"
 [ "$fail" = 0 ] || echo "== e2e FAILED: ${failed[*]}"
 exit $fail
