@@ -5,6 +5,9 @@
 #   DEPOT_BIN       broker binary (default ../../build/depot)
 #   DEPOT_LONG=1    bigger message counts
 #   E2E_TIMEOUT     seconds per test file (default 300)
+#   E2E_ALL=1       also run the files listed in PENDING
+# PENDING lists test files (one per line, "file  reason") that wait on a broker feature still
+# being built; they are skipped by default and named in the output, so main stays green.
 set -eu
 cd "$(dirname "$0")"
 export DEPOT_BIN=${DEPOT_BIN:-$(cd ../.. && pwd)/build/depot}
@@ -24,7 +27,15 @@ fi
 fail=0
 failed=()
 present=()
-for t in "${tests[@]}"; do [ -e "$t" ] && present+=("$t"); done
+for t in "${tests[@]}"; do
+    [ -e "$t" ] || continue
+    if [ $# -eq 0 ] && [ "${E2E_ALL:-0}" != 1 ] && [ -f PENDING ] &&
+        reason=$(awk -v t="$t" '$1 == t { $1 = ""; print; found = 1 } END { exit !found }' PENDING); then
+        echo "== skip $t (pending:$reason)"
+        continue
+    fi
+    present+=("$t")
+done
 tests=("${present[@]}")
 t_all=$EPOCHREALTIME
 for t in "${tests[@]}"; do
