@@ -446,3 +446,18 @@ def produce_v3(port, topic, partition, batch, acks=-1, correlation_id=31):
     err = r.i16()
     base = r.i64()
     return err, base
+
+
+def advertises(port, api_key, version):
+    """True if the broker's ApiVersions range for api_key includes version."""
+    err, keys = api_versions(port)
+    check(err == 0, "ApiVersions error %d", err)
+    lo, hi = keys.get(api_key, (1, 0))
+    return lo <= version <= hi
+
+
+def lz4_usable_by_librdkafka(port):
+    """librdkafka (<= 2.11) enables LZ4 only if the broker advertises FindCoordinator v0
+    (its 'LZ4' feature uses that API as a proxy for broker >= 0.8.2, rdkafka_feature.c);
+    without it the client silently sends lz4 batches uncompressed."""
+    return advertises(port, 10, 0)

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 logging.basicConfig(level=logging.ERROR)
+logging.getLogger("kafka.consumer.fetcher").setLevel(logging.CRITICAL)  # "Cancelled" at close
 
 N = 100_000 if LONG else 20_000
 PARTS = 3
@@ -124,8 +125,12 @@ def test_gzip_and_acks_all():
         check(replay(b.bootstrap, "kp-gzip", exp, 1) == n, "gzip replay count")
         err, hw, batches = fetch_v4_batches(b.port, "kp-gzip", 0)
         check(err == 0 and hw == n, "fetch err %d hw %d", err, hw)
-        check({x["codec"] for x in batches} == {1}, "stored codecs %s, expected gzip",
-              {x["codec"] for x in batches})
+        # kafka-python sends a batch uncompressed when gzip would not make it smaller (small
+        # batches of distinct values), so require gzip for most records, not all batches.
+        codecs = {x["codec"] for x in batches}
+        in_gzip = sum(x["last_offset_delta"] + 1 for x in batches if x["codec"] == 1)
+        check(codecs <= {0, 1} and in_gzip > n // 2, "stored codecs %s, %d of %d records in "
+              "gzip batches", codecs, in_gzip, n)
         b.stop()
 
 
@@ -135,6 +140,33 @@ def test_auto_created_topic():
         exp = produce(b.bootstrap, "kp-auto", 1000)
         check(sorted(exp) == [0, 1], "auto-created topic partitions used: %s", sorted(exp))
         check(replay(b.bootstrap, "kp-auto", exp, 2) == 1000, "auto topic replay")
+        b.stop()
+
+
+def test_cross_client_null_header_value():
+    # librdkafka writes a null header value (length -1); kafka-python must read it back as None.
+    from confluent_kafka import Producer
+    with Broker() as b:
+        create_topic(b.bootstrap, "kp-cross", 1)
+        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+        want = []
+        for i in range(100):
+            hdrs = [("nil", None), ("empty", b""), ("n", b"%d" % i)]
+            p.produce("kp-cross", value=b"x%d" % i, key=None, headers=hdrs, partition=0)
+            want.append((b"x%d" % i, hdrs))
+        check(p.flush(30) == 0, "librdkafka producer did not deliver")
+        c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            c.assign([TopicPartition("kp-cross", 0)])
+            c.seek_to_beginning()
+            got = []
+            deadline = time.monotonic() + 60
+            while len(got) < 100 and time.monotonic() < deadline:
+                for recs in c.poll(timeout_ms=500).values():
+                    got += [(m.value, list(m.headers)) for m in recs]
+        finally:
+            c.close()
+        check(got == want, "cross-client replay differs: first got %r, want %r", got[:1], want[:1])
         b.stop()
 
 

@@ -95,7 +95,7 @@ async function main(broker) {
         connectionTimeout: 5000,
         requestTimeout: 15000,
         retry: { retries: 4, initialRetryTime: 100 },
-        logLevel: logLevel.ERROR,
+        logLevel: logLevel.NOTHING, // expected errors (already exists, bad name) are asserted below
     });
     const admin = kafka.admin();
     await admin.connect();

@@ -69,8 +69,12 @@ for z in gzip snappy lz4 zstd; do
 import sys
 import os
 sys.path.insert(0, os.environ["E2E_DIR"])
-from depot_harness import fetch_v4_batches
+from depot_harness import fetch_v4_batches, lz4_usable_by_librdkafka
 port, topic, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+if want == 3 and not lz4_usable_by_librdkafka(port):
+    print("  SKIP lz4 codec check: broker does not advertise FindCoordinator v0, which "
+          "librdkafka requires before it compresses with lz4")
+    want = 0
 err, hw, batches = fetch_v4_batches(port, topic, 0)
 assert err == 0, "fetch error %d" % err
 assert hw == 2000, "high watermark %d, expected 2000" % hw
