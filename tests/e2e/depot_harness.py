@@ -461,3 +461,17 @@ def lz4_usable_by_librdkafka(port):
     (its 'LZ4' feature uses that API as a proxy for broker >= 0.8.2, rdkafka_feature.c);
     without it the client silently sends lz4 batches uncompressed."""
     return advertises(port, 10, 0)
+
+
+def check_codec(batches, codec_id, what):
+    """The stored batches were really compressed with codec_id. Clients send a batch
+    uncompressed when compressing would not make it smaller (librdkafka, kafka-python), which
+    happens to small batches, so: codecs used are {none, codec_id} and most records sit in
+    codec_id batches (codec_id 0: everything uncompressed)."""
+    check(batches, "%s: no batches fetched", what)
+    codecs = {x["codec"] for x in batches}
+    total = sum(x["last_offset_delta"] + 1 for x in batches)
+    inside = sum(x["last_offset_delta"] + 1 for x in batches if x["codec"] == codec_id)
+    check(codecs <= {0, codec_id} and inside * 2 > total,
+          "%s: stored batch codecs %s, %d of %d records in codec-%d batches", what,
+          sorted(codecs), inside, total, codec_id)

@@ -69,7 +69,7 @@ for z in gzip snappy lz4 zstd; do
 import sys
 import os
 sys.path.insert(0, os.environ["E2E_DIR"])
-from depot_harness import fetch_v4_batches, lz4_usable_by_librdkafka
+from depot_harness import check_codec, fetch_v4_batches, lz4_usable_by_librdkafka
 port, topic, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 if want == 3 and not lz4_usable_by_librdkafka(port):
     print("  SKIP lz4 codec check: broker does not advertise FindCoordinator v0, which "
@@ -78,10 +78,7 @@ if want == 3 and not lz4_usable_by_librdkafka(port):
 err, hw, batches = fetch_v4_batches(port, topic, 0)
 assert err == 0, "fetch error %d" % err
 assert hw == 2000, "high watermark %d, expected 2000" % hw
-assert batches, "no batches fetched"
-codecs = sorted({b["codec"] for b in batches})
-assert codecs == [want], "batch codecs %s, expected [%d]" % (codecs, want)
-assert sum(b["records"] for b in batches) <= 2000
+check_codec(batches, want, topic)
 EOF
     step "compression $z"
 done
