@@ -8,7 +8,7 @@
 #   make bench      benchmarks (not part of test)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash
+PKGS    := libuv libzstd libxxhash liblz4 snappy
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
@@ -32,7 +32,7 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit e2e test-asan debug fuzz bench format clean check-layers deps
+.PHONY: all run test unit e2e test-asan debug fuzz bench format clean check-layers deps gen
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -53,7 +53,9 @@ $(LIBKC): $(call obj,$(CLIENT_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/depot: $(call obj,broker/main.c) $(LIBKB) $(LIBKS) $(LIBKP)
+# The broker's objects are linked directly, not from libkb.a: dispatch references handlers
+# weakly, and a weak reference does not pull an object out of an archive.
+$(BUILD)/depot: $(call obj,broker/main.c $(BROKER_SRC)) $(LIBKS) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/depotctl: $(call obj,client/depotctl.c) $(LIBKC) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -97,6 +99,11 @@ test-asan:
 
 debug:
 	$(MAKE) BUILD=build/debug OPT="-O0 -g3" all
+
+# Regenerate the codecs in protocol/gen/ from Kafka's JSON message definitions (not committed).
+KAFKA_MESSAGES ?= ../shared/kafka-protocol/messages
+gen:
+	python3 protocol/gen/gen.py $(KAFKA_MESSAGES)
 
 FUZZ_SECONDS ?= 60
 fuzz:

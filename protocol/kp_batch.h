@@ -83,7 +83,7 @@ void kp_batch_set_leader_epoch(uint8_t *p, int32_t epoch);
 /* Sets LOG_APPEND_TIME and maxTimestamp; these are inside the CRC, so it is recomputed. */
 void kp_batch_set_log_append_time(uint8_t *p, size_t len, int64_t ts);
 
-/* Walks concatenated batches: returns 1 with *batch/*blen set, 0 at a clean end, or a
+/* Walks concatenated batches: returns 1 with *batch and *blen set, 0 at a clean end, or a
  * negative status (a trailing partial batch is K_ERR_MALFORMED when strict, else ends). */
 typedef struct {
     const uint8_t *p, *end;

@@ -51,7 +51,7 @@ typedef struct {
 static inline void kp_reader_init(kp_reader_t *r, const void *buf, size_t len)
 {
     r->p = (const uint8_t *)buf;
-    r->end = r->p + len;
+    r->end = len ? r->p + len : r->p; /* NULL + 0 is undefined in C */
     r->err = 0;
 }
 

@@ -1,0 +1,148 @@
+/*
+ * Private helpers shared by the data-path handler files (h_produce.c, h_fetch.c,
+ * h_list_offsets.c, h_delete_records.c, h_offset_for_leader_epoch.c, h_init_producer_id.c).
+ * Not part of the agreed kb.h interface.
+ *
+ * Per-broker handler state: kb_handlers_init(b) makes one kb_hstate_t per broker (a process
+ * normally has one; tests may have several) and kb_handlers_close(b) frees it. Handlers get it
+ * with kb_hstate(b), which also creates it on first use so a handler never depends on init
+ * having run. Everything here runs on the broker's loop thread.
+ *
+ * Leader epochs: a single node is the leader of every partition at epoch 0, forever. Batches
+ * are stamped with partitionLeaderEpoch 0 by storage, ListOffsets/Fetch report 0, and a
+ * request's current_leader_epoch is checked against 0 (kb_leader_epoch_check).
+ */
+#ifndef KB_H_COMMON_H
+#define KB_H_COMMON_H
+
+#include <stdint.h>
+
+#include "broker/kb.h"
+#include "protocol/gen/kp_fetch.h"
+#include "protocol/gen/kp_produce.h"
+#include "protocol/kp_batch.h"
+#include "protocol/kp_errors.h"
+
+#define KB_LEADER_EPOCH 0
+
+typedef struct kb_fetch_waiter kb_fetch_waiter_t;
+
+typedef struct kb_hstate {
+    kb_broker_t *broker;
+    struct kb_hstate *next; /* registry of all brokers' states */
+    /* h_fetch.c: long-poll fetches waiting for data (doubly linked, owned by each request). */
+    kb_fetch_waiter_t *waiters;
+    /* h_init_producer_id.c: ids below pid_limit are reserved on disk; pid_next is the next
+     * one to hand out. pid_path is the block file (heap, owned here); NULL until first use. */
+    int64_t pid_next;
+    int64_t pid_limit;
+    char *pid_path;
+} kb_hstate_t;
+
+/* The handler state of b, created on first use; NULL only when out of memory. */
+kb_hstate_t *kb_hstate(kb_broker_t *b);
+/* The handler state of b if it exists (after kb_handlers_close it does not). */
+kb_hstate_t *kb_hstate_find(kb_broker_t *b);
+
+/*
+ * Optional hooks for other handler families (e.g. the group coordinator): a family that
+ * needs loop state defines these (weak references here, so a missing family still links);
+ * kb_handlers_init/kb_handlers_close call them after/before the data-path state.
+ */
+int kb_groups_init(kb_broker_t *b) __attribute__((weak));
+void kb_groups_close(kb_broker_t *b) __attribute__((weak));
+
+/* Internal to h_fetch.c / h_init_producer_id.c, called by kb_handlers_close. */
+void kb_fetch_close_all(kb_hstate_t *hs);
+void kb_pid_close(kb_hstate_t *hs);
+
+/*
+ * current_leader_epoch check (Fetch v9+, ListOffsets v4+, OffsetForLeaderEpoch): -1 means
+ * "don't fence"; lower than ours is FENCED_LEADER_EPOCH, higher is UNKNOWN_LEADER_EPOCH.
+ */
+static inline int16_t kb_leader_epoch_check(int32_t current_leader_epoch)
+{
+    if (current_leader_epoch == -1 || current_leader_epoch == KB_LEADER_EPOCH)
+        return KP_ERR_NONE;
+    return current_leader_epoch < KB_LEADER_EPOCH ? KP_ERR_FENCED_LEADER_EPOCH
+                                                  : KP_ERR_UNKNOWN_LEADER_EPOCH;
+}
+
+/*
+ * Storage status -> Kafka error code for a partition operation. Disk full (K_ERR_NOSPC) and
+ * I/O failures both become KAFKA_STORAGE_ERROR, which Kafka returns for a failed log dir and
+ * every client treats as retriable (the data may fit again once retention frees space).
+ */
+static inline int16_t kb_storage_error(int rc)
+{
+    switch (rc) {
+    case 0: return KP_ERR_NONE;
+    case K_ERR_RANGE: return KP_ERR_OFFSET_OUT_OF_RANGE;
+    case K_ERR_NOENT: return KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case K_ERR_NOSPC:
+    case K_ERR_IO: return KP_ERR_KAFKA_STORAGE_ERROR;
+    default: return KP_ERR_UNKNOWN_SERVER_ERROR;
+    }
+}
+
+/* Finds a topic by a wire name (not NUL-terminated). NULL if absent or the name is null. */
+static inline ks_topic_t *kb_topic_find(ks_store_t *s, kp_str_t name)
+{
+    return name.len > 0 ? ks_topic_find(s, name.ptr, (size_t)name.len) : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Seams the unit tests drive without sockets (tests/broker/test_h_*.c)                        */
+
+typedef struct {
+    kb_broker_t *broker; /* NULL in tests: no fetch wake-ups */
+    ks_store_t *store;
+    const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
+    int16_t version;
+    int64_t now_ms;
+} kb_produce_ctx_t;
+
+/* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header
+ * of the (single) batch when the answer is NONE. */
+int16_t kb_produce_check_records(const uint8_t *p, int32_t len, int32_t max_message_bytes,
+                                 int16_t version, kp_batch_hdr_t *h);
+/* Validates and appends one partition's records (rewritten in place). On NONE fills out's
+ * offsets, and *part_out and *next_offset for an acks=all fsync wait. */
+int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_t partition,
+                             uint8_t *records, int32_t len,
+                             kp_produce_resp_partition_produce_response_t *out,
+                             ks_part_t **part_out, int64_t *next_offset);
+
+typedef struct {
+    ks_store_t *store;
+    int32_t fetch_max_bytes; /* broker fetch.max.bytes, <= 0 = no cap */
+    int16_t version;
+} kb_fetch_ctx_t;
+
+/*
+ * Builds a full Fetch response for m: arrays from a, record bytes appended to data (the
+ * records views point into data, so data must stay unchanged until encoded). parts (optional,
+ * one per requested partition in request order) gets each resolved partition or NULL.
+ * Returns the record bytes returned, or a negative status; *any_error when a partition (or
+ * the session check) failed.
+ */
+int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_arena_t *a,
+                      kp_fetch_resp_t *resp, kp_buf_t *data, ks_part_t **parts, bool *any_error);
+
+/* ListOffsets for one partition and timestamp (see h_list_offsets.c); returns the error code. */
+int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader_epoch,
+                                int64_t *offset, int64_t *found_ts, int32_t *epoch);
+
+/* OffsetForLeaderEpoch for one partition (see h_offset_for_leader_epoch.c). */
+int16_t kb_epoch_end_offset(ks_part_t *p, int32_t current_leader_epoch, int32_t leader_epoch,
+                            int32_t *epoch_out, int64_t *end_offset);
+
+/* DeleteRecords for one partition (see h_delete_records.c); *low_watermark gets the new log
+ * start, or -1 on error. */
+int16_t kb_delete_records_part(ks_part_t *p, int64_t offset, int64_t *low_watermark);
+
+/* Producer ids (see h_init_producer_id.c): the next unused id, reserving a new block in
+ * <dir>/producer_id_block when the reserved one runs out. 0 or a negative status. */
+int kb_pid_next(kb_hstate_t *hs, const char *dir, int64_t *pid);
+
+#endif

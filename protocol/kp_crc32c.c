@@ -1,0 +1,121 @@
+/*
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) behind kp_crc32c.h.
+ *
+ * Two paths computing the same function: the SSE4.2 crc32 instruction (x86-64 only, eight
+ * bytes per step) and slicing-by-8 tables for every other CPU. The running value is kept
+ * pre- and post-inverted, so crc = kp_crc32c(kp_crc32c(0, a), b) equals the CRC of a||b.
+ *
+ * Thread-safety: every function may be called from any thread; the tables are built once
+ * under pthread_once.
+ */
+#include "protocol/kp_crc32c.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define POLY 0x82F63B78u
+
+static uint32_t table[8][256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_build(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ POLY : c >> 1;
+        table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    /* Byte-wise so the result is the same on big-endian CPUs and no unaligned load occurs. */
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint32_t kp_crc32c_sw(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&table_once, table_build);
+    const uint8_t *p = data;
+    uint32_t c = ~crc;
+    while (len && ((uintptr_t)p & 7)) {
+        c = (c >> 8) ^ table[0][(c ^ *p++) & 0xff];
+        len--;
+    }
+    while (len >= 8) {
+        uint64_t w = load_le64(p) ^ c;
+        c = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^ table[5][(w >> 16) & 0xff] ^
+            table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^
+            table[2][(w >> 40) & 0xff] ^ table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = (c >> 8) ^ table[0][(c ^ *p++) & 0xff];
+    return ~c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
+                                                             size_t len)
+{
+    uint64_t c = ~crc;
+    while (len && ((uintptr_t)p & 7)) {
+        c = _mm_crc32_u8((uint32_t)c, *p++);
+        len--;
+    }
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8); /* aligned here; memcpy keeps UBSan and strict aliasing quiet */
+        c = _mm_crc32_u64(c, w);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = _mm_crc32_u8((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+
+int kp_crc32c_hw_available(void)
+{
+    static _Atomic int cached = -1;
+    int v = cached;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        cached = v;
+    }
+    return v;
+}
+
+uint32_t kp_crc32c_hw(uint32_t crc, const void *data, size_t len)
+{
+    if (!kp_crc32c_hw_available())
+        return kp_crc32c_sw(crc, data, len);
+    return crc_sse42(crc, data, len);
+}
+#else
+int kp_crc32c_hw_available(void)
+{
+    return 0;
+}
+
+uint32_t kp_crc32c_hw(uint32_t crc, const void *data, size_t len)
+{
+    return kp_crc32c_sw(crc, data, len);
+}
+#endif
+
+uint32_t kp_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    return kp_crc32c_hw(crc, data, len);
+}

@@ -1,0 +1,201 @@
+/* Error code table behind kp_errors.h. */
+#include "protocol/kp_errors.h"
+
+#include <stddef.h>
+
+typedef struct {
+    int16_t code;
+    bool retriable;
+    const char *name;
+    const char *message;
+} error_info_t;
+
+/* Dense from -1 upwards: entry i describes code i - 1 (a unit test checks this). */
+static const error_info_t errors[] = {
+    {-1, false, "UNKNOWN_SERVER_ERROR", "The broker hit an unexpected internal error."},
+    {0, false, "NONE", "No error."},
+    {1, false, "OFFSET_OUT_OF_RANGE", "The offset is outside the range the partition holds."},
+    {2, true, "CORRUPT_MESSAGE",
+     "A message failed its checksum or size check, or is otherwise damaged."},
+    {3, true, "UNKNOWN_TOPIC_OR_PARTITION",
+     "The topic or partition does not exist on this broker."},
+    {4, false, "INVALID_FETCH_SIZE", "The fetch size is not valid."},
+    {5, true, "LEADER_NOT_AVAILABLE", "The partition has no leader at the moment."},
+    {6, true, "NOT_LEADER_OR_FOLLOWER",
+     "This broker is not the leader (or a replica) for the partition."},
+    {7, true, "REQUEST_TIMED_OUT", "The request did not complete in time."},
+    {8, false, "BROKER_NOT_AVAILABLE", "The broker is not available."},
+    {9, true, "REPLICA_NOT_AVAILABLE", "The replica for the partition is not available."},
+    {10, false, "MESSAGE_TOO_LARGE", "A message is larger than the broker accepts."},
+    {11, false, "STALE_CONTROLLER_EPOCH", "The request came from an outdated controller."},
+    {12, false, "OFFSET_METADATA_TOO_LARGE",
+     "The metadata attached to the committed offset is too long."},
+    {13, true, "NETWORK_EXCEPTION", "The connection closed before a response arrived."},
+    {14, true, "COORDINATOR_LOAD_IN_PROGRESS", "The coordinator is still loading its state."},
+    {15, true, "COORDINATOR_NOT_AVAILABLE", "The coordinator is not available."},
+    {16, true, "NOT_COORDINATOR",
+     "This broker is not the coordinator for the group or transaction."},
+    {17, false, "INVALID_TOPIC_EXCEPTION",
+     "The topic name is not valid or the topic cannot be used this way."},
+    {18, false, "RECORD_LIST_TOO_LARGE", "The batch is larger than a log segment can hold."},
+    {19, true, "NOT_ENOUGH_REPLICAS", "Too few in-sync replicas to accept the write."},
+    {20, true, "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+     "The write was stored but reached too few in-sync replicas."},
+    {21, false, "INVALID_REQUIRED_ACKS", "The acks value in the produce request is not valid."},
+    {22, false, "ILLEGAL_GENERATION",
+     "The group generation in the request is not the current one."},
+    {23, false, "INCONSISTENT_GROUP_PROTOCOL", "The member's protocols do not match the group's."},
+    {24, false, "INVALID_GROUP_ID", "The group id is not valid."},
+    {25, false, "UNKNOWN_MEMBER_ID", "The coordinator does not know this member id."},
+    {26, false, "INVALID_SESSION_TIMEOUT",
+     "The session timeout is outside the range the broker allows."},
+    {27, false, "REBALANCE_IN_PROGRESS", "The group is rebalancing; the member must rejoin."},
+    {28, false, "INVALID_COMMIT_OFFSET_SIZE", "The committed offset data has an invalid size."},
+    {29, false, "TOPIC_AUTHORIZATION_FAILED", "Not authorized to access the topic."},
+    {30, false, "GROUP_AUTHORIZATION_FAILED", "Not authorized to access the group."},
+    {31, false, "CLUSTER_AUTHORIZATION_FAILED", "Not authorized for this cluster operation."},
+    {32, false, "INVALID_TIMESTAMP", "A message timestamp is outside the accepted range."},
+    {33, false, "UNSUPPORTED_SASL_MECHANISM", "The SASL mechanism is not supported by the broker."},
+    {34, false, "ILLEGAL_SASL_STATE", "The request is not allowed in the current SASL state."},
+    {35, false, "UNSUPPORTED_VERSION", "The API version is not supported by the broker."},
+    {36, false, "TOPIC_ALREADY_EXISTS", "A topic with this name already exists."},
+    {37, false, "INVALID_PARTITIONS", "The partition count is not valid."},
+    {38, false, "INVALID_REPLICATION_FACTOR", "The replication factor is not valid."},
+    {39, false, "INVALID_REPLICA_ASSIGNMENT", "The replica assignment is not valid."},
+    {40, false, "INVALID_CONFIG", "The configuration is not valid."},
+    {41, true, "NOT_CONTROLLER", "This broker is not the controller."},
+    {42, false, "INVALID_REQUEST", "The request is malformed or not valid for this broker."},
+    {43, false, "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+     "The message format does not support this request."},
+    {44, false, "POLICY_VIOLATION", "The request violates a configured policy."},
+    {45, false, "OUT_OF_ORDER_SEQUENCE_NUMBER", "The producer sequence number has a gap."},
+    {46, false, "DUPLICATE_SEQUENCE_NUMBER", "The producer sequence number was already written."},
+    {47, false, "INVALID_PRODUCER_EPOCH", "The producer epoch is older than the current one."},
+    {48, false, "INVALID_TXN_STATE",
+     "The transactional operation is not valid in the current state."},
+    {49, false, "INVALID_PRODUCER_ID_MAPPING",
+     "The producer id is not assigned to this transactional id."},
+    {50, false, "INVALID_TRANSACTION_TIMEOUT",
+     "The transaction timeout exceeds the broker's maximum."},
+    {51, true, "CONCURRENT_TRANSACTIONS",
+     "Another operation on the same transaction is in progress."},
+    {52, false, "TRANSACTION_COORDINATOR_FENCED", "The transaction coordinator has been replaced."},
+    {53, false, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+     "Not authorized to use the transactional id."},
+    {54, false, "SECURITY_DISABLED", "Security features are turned off."},
+    {55, false, "OPERATION_NOT_ATTEMPTED",
+     "The broker skipped this operation after another in the batch failed."},
+    {56, true, "KAFKA_STORAGE_ERROR", "A disk error occurred while accessing the log."},
+    {57, false, "LOG_DIR_NOT_FOUND", "The log directory is not configured on the broker."},
+    {58, false, "SASL_AUTHENTICATION_FAILED", "SASL authentication failed."},
+    {59, false, "UNKNOWN_PRODUCER_ID", "The broker has no state for this producer id."},
+    {60, false, "REASSIGNMENT_IN_PROGRESS", "A partition reassignment is in progress."},
+    {61, false, "DELEGATION_TOKEN_AUTH_DISABLED", "Delegation tokens are disabled."},
+    {62, false, "DELEGATION_TOKEN_NOT_FOUND", "The delegation token does not exist."},
+    {63, false, "DELEGATION_TOKEN_OWNER_MISMATCH",
+     "The principal is not the token's owner or renewer."},
+    {64, false, "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+     "Delegation token requests are not allowed on this connection."},
+    {65, false, "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+     "Not authorized for the delegation token operation."},
+    {66, false, "DELEGATION_TOKEN_EXPIRED", "The delegation token has expired."},
+    {67, false, "INVALID_PRINCIPAL_TYPE", "The principal type is not supported."},
+    {68, false, "NON_EMPTY_GROUP", "The group still has members."},
+    {69, false, "GROUP_ID_NOT_FOUND", "The group does not exist."},
+    {70, true, "FETCH_SESSION_ID_NOT_FOUND", "The fetch session does not exist."},
+    {71, true, "INVALID_FETCH_SESSION_EPOCH", "The fetch session epoch is not the expected one."},
+    {72, true, "LISTENER_NOT_FOUND",
+     "The leader has no listener matching the one the request came in on."},
+    {73, false, "TOPIC_DELETION_DISABLED", "Deleting topics is disabled."},
+    {74, true, "FENCED_LEADER_EPOCH",
+     "The leader epoch in the request is older than the broker's."},
+    {75, true, "UNKNOWN_LEADER_EPOCH",
+     "The leader epoch in the request is newer than the broker's."},
+    {76, false, "UNSUPPORTED_COMPRESSION_TYPE",
+     "The client does not support the partition's compression type."},
+    {77, false, "STALE_BROKER_EPOCH", "The broker epoch is outdated."},
+    {78, true, "OFFSET_NOT_AVAILABLE", "The offset is not available yet after a leader change."},
+    {79, false, "MEMBER_ID_REQUIRED",
+     "The member must rejoin with the member id the coordinator assigned."},
+    {80, true, "PREFERRED_LEADER_NOT_AVAILABLE", "The preferred leader is not available."},
+    {81, false, "GROUP_MAX_SIZE_REACHED", "The group already has its maximum number of members."},
+    {82, false, "FENCED_INSTANCE_ID",
+     "Another member registered with the same static instance id."},
+    {83, true, "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+     "No eligible leader is available for the partition."},
+    {84, true, "ELECTION_NOT_NEEDED", "The partition does not need a leader election."},
+    {85, false, "NO_REASSIGNMENT_IN_PROGRESS", "No partition reassignment is in progress."},
+    {86, false, "GROUP_SUBSCRIBED_TO_TOPIC", "The group is still subscribed to the topic."},
+    {87, false, "INVALID_RECORD", "A record failed the broker's validation."},
+    {88, true, "UNSTABLE_OFFSET_COMMIT", "Pending transactional offsets must settle first."},
+    {89, true, "THROTTLING_QUOTA_EXCEEDED", "The request exceeded a throttling quota."},
+    {90, false, "PRODUCER_FENCED", "A newer producer with the same transactional id exists."},
+    {91, false, "RESOURCE_NOT_FOUND", "The referenced resource does not exist."},
+    {92, false, "DUPLICATE_RESOURCE", "The same resource appears twice in the request."},
+    {93, false, "UNACCEPTABLE_CREDENTIAL", "The credential does not meet the acceptance criteria."},
+    {94, false, "INCONSISTENT_VOTER_SET",
+     "The sender or receiver is not among the expected voters."},
+    {95, false, "INVALID_UPDATE_VERSION", "The update version is not valid."},
+    {96, false, "FEATURE_UPDATE_FAILED", "The feature update failed on the server."},
+    {97, false, "PRINCIPAL_DESERIALIZATION_FAILURE",
+     "The forwarded principal could not be decoded."},
+    {98, false, "SNAPSHOT_NOT_FOUND", "The snapshot does not exist."},
+    {99, false, "POSITION_OUT_OF_RANGE", "The snapshot position is out of range."},
+    {100, true, "UNKNOWN_TOPIC_ID", "No topic with this id exists on this broker."},
+    {101, false, "DUPLICATE_BROKER_REGISTRATION", "The broker id is already registered."},
+    {102, false, "BROKER_ID_NOT_REGISTERED", "The broker id is not registered."},
+    {103, true, "INCONSISTENT_TOPIC_ID", "The topic id does not match the log's topic id."},
+    {104, false, "INCONSISTENT_CLUSTER_ID", "The cluster id does not match the server's."},
+    {105, false, "TRANSACTIONAL_ID_NOT_FOUND", "The transactional id does not exist."},
+    {106, true, "FETCH_SESSION_TOPIC_ID_ERROR",
+     "The fetch session mixed topic ids and names inconsistently."},
+    {107, false, "INELIGIBLE_REPLICA",
+     "The new in-sync replica set contains an ineligible replica."},
+    {108, false, "NEW_LEADER_ELECTED", "The partition state was updated but the leader changed."},
+    {109, false, "OFFSET_MOVED_TO_TIERED_STORAGE", "The offset now lives in tiered storage."},
+    {110, false, "FENCED_MEMBER_EPOCH", "The member epoch was fenced; the member must rejoin."},
+    {111, false, "UNRELEASED_INSTANCE_ID", "Another member still holds this static instance id."},
+    {112, false, "UNSUPPORTED_ASSIGNOR", "The group does not support the assignor or its version."},
+    {113, false, "STALE_MEMBER_EPOCH", "The member epoch is outdated."},
+    {114, false, "MISMATCHED_ENDPOINT_TYPE", "The request went to the wrong kind of endpoint."},
+    {115, false, "UNSUPPORTED_ENDPOINT_TYPE", "This kind of endpoint is not supported."},
+    {116, false, "UNKNOWN_CONTROLLER_ID", "The controller id is not known."},
+    {117, false, "UNKNOWN_SUBSCRIPTION_ID",
+     "The telemetry subscription id is unknown or outdated."},
+    {118, false, "TELEMETRY_TOO_LARGE", "The telemetry push is larger than the broker accepts."},
+    {119, false, "INVALID_REGISTRATION", "The controller rejected the broker registration."},
+    {120, false, "TRANSACTION_ABORTABLE", "The transaction failed and can be aborted to continue."},
+    {121, false, "INVALID_RECORD_STATE", "The record state does not allow this acknowledgement."},
+    {122, true, "SHARE_SESSION_NOT_FOUND", "The share session does not exist."},
+    {123, true, "INVALID_SHARE_SESSION_EPOCH", "The share session epoch is not the expected one."},
+    {124, false, "FENCED_STATE_EPOCH", "The share group state epoch does not match."},
+    {125, false, "INVALID_VOTER_KEY", "The voter key does not match the replica's key."},
+    {126, false, "DUPLICATE_VOTER", "The voter is already in the voter set."},
+    {127, false, "VOTER_NOT_FOUND", "The voter is not in the voter set."},
+    {128, false, "INVALID_REGULAR_EXPRESSION", "The regular expression is not valid."},
+    {129, false, "REBOOTSTRAP_REQUIRED", "The client must rebootstrap its metadata."},
+};
+
+static const error_info_t *lookup(int16_t code)
+{
+    if (code < -1 || (size_t)(code + 1) >= sizeof errors / sizeof errors[0]) return NULL;
+    return &errors[code + 1];
+}
+
+const char *kp_error_name(int16_t code)
+{
+    const error_info_t *e = lookup(code);
+    return e ? e->name : "UNKNOWN";
+}
+
+const char *kp_error_message(int16_t code)
+{
+    const error_info_t *e = lookup(code);
+    return e ? e->message : "An error code this broker does not know.";
+}
+
+bool kp_error_retriable(int16_t code)
+{
+    const error_info_t *e = lookup(code);
+    return e && e->retriable;
+}

@@ -1,0 +1,148 @@
+/*
+ * Per log dir checkpoint files, in Kafka's OffsetCheckpoint text format:
+ *
+ *     0                      format version
+ *     <n>                    number of lines that follow
+ *     <topic> <partition> <offset>   n times
+ *
+ * recovery-point-offset-checkpoint: per partition, the first offset that recovery after an
+ *   unclean stop must re-verify. It is the base of the first segment that is not both closed
+ *   and fully fsynced (data, indexes, directory entry), or the log end after a clean close.
+ *   Written on clean close and every KS_CHECKPOINT_INTERVAL_MS while it moves.
+ * log-start-offset-checkpoint: per partition, the log start offset (DeleteRecords can put it
+ *   inside a segment, so it is not derivable from file names). Written on DeleteRecords,
+ *   topic deletion and close.
+ *
+ * Both are replaced atomically (tmp + fsync + rename + dir fsync). Missing entries mean
+ * "unknown": recovery then scans the whole partition, and the log start is the first
+ * segment's base.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/ks_int.h"
+
+int64_t ks_part_recovery_point(const ks_part_t *p)
+{
+    for (int i = 0; i < p->nsegs; i++) {
+        const ks_seg_t *seg = p->segs[i];
+        if (!seg->closed || !ks_seg_synced(seg))
+            return seg->base;
+    }
+    return p->log_end;
+}
+
+int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    int n = 0;
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++)
+            n += t->parts[j].dir == dir;
+    }
+    char line[512];
+    int len = snprintf(line, sizeof line, "0\n%d\n", n);
+    kp_put_raw(&b, line, (size_t)len);
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++) {
+            ks_part_t *p = &t->parts[j];
+            if (p->dir != dir)
+                continue;
+            int64_t off = rp ? ks_part_recovery_point(p) : p->log_start;
+            len = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", t->name, j, off);
+            kp_put_raw(&b, line, (size_t)len);
+            if (rp)
+                p->rp_written = off;
+        }
+    }
+    int rc = b.err ? K_ERR_NOMEM : ks_write_atomic(s, s->dirs[dir], name, b.data, b.len);
+    kp_buf_deinit(&b);
+    return rc;
+}
+
+int ks_ckpt_write_all(ks_store_t *s)
+{
+    int rc = 0;
+    for (int d = 0; d < s->ndirs; d++) {
+        int r = ks_ckpt_write(s, d, KS_RP_FILE, true);
+        if (r && !rc)
+            rc = r;
+        r = ks_ckpt_write(s, d, KS_LSO_FILE, false);
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+    const struct ks_ckpt_ent *x = a, *y = b;
+    size_t n = x->tlen < y->tlen ? x->tlen : y->tlen;
+    int c = memcmp(x->topic, y->topic, n);
+    if (c)
+        return c;
+    if (x->tlen != y->tlen)
+        return x->tlen < y->tlen ? -1 : 1;
+    return (x->part > y->part) - (x->part < y->part);
+}
+
+int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c)
+{
+    char path[KS_PATH_MAX];
+    memset(c, 0, sizeof *c);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = ks_read_small(path, &c->text, NULL);
+    if (rc)
+        return rc;
+    char *save, *tok = strtok_r(c->text, "\n", &save);
+    if (!tok || strcmp(tok, "0") != 0)
+        goto bad;
+    tok = strtok_r(NULL, "\n", &save);
+    long n = tok ? strtol(tok, NULL, 10) : -1;
+    if (n < 0 || n > 10000000)
+        goto bad;
+    c->ents = calloc((size_t)n + 1, sizeof *c->ents);
+    if (!c->ents) {
+        ks_ckpt_free(c);
+        return K_ERR_NOMEM;
+    }
+    while ((tok = strtok_r(NULL, "\n", &save)) != NULL && c->n < n) {
+        char *sp1 = strchr(tok, ' ');
+        char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+        if (!sp2)
+            goto bad;
+        struct ks_ckpt_ent *e = &c->ents[c->n++];
+        e->topic = tok;
+        e->tlen = (size_t)(sp1 - tok);
+        e->part = (int32_t)strtol(sp1 + 1, NULL, 10);
+        e->off = strtoll(sp2 + 1, NULL, 10);
+    }
+    if (c->n != n)
+        goto bad;
+    qsort(c->ents, (size_t)c->n, sizeof *c->ents, ent_cmp);
+    return 0;
+bad:
+    ks_ckpt_free(c);
+    return K_ERR_CORRUPT;
+}
+
+int64_t ks_ckpt_find(const ks_ckpt_t *c, const char *topic, int32_t part, int64_t dflt)
+{
+    if (!c->ents)
+        return dflt;
+    struct ks_ckpt_ent key = {topic, strlen(topic), part, 0};
+    struct ks_ckpt_ent *e = bsearch(&key, c->ents, (size_t)c->n, sizeof *c->ents, ent_cmp);
+    return e ? e->off : dflt;
+}
+
+void ks_ckpt_free(ks_ckpt_t *c)
+{
+    free(c->text);
+    free(c->ents);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,142 @@
+/*
+ * Topic-level configuration: one table gives each key's name, kind, place in the struct and
+ * bounds; defaults, parsing, printing and the key list all come from it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/ks_int.h"
+
+enum { T_I32, T_I64, T_TSTYPE, T_CLEANUP };
+
+typedef struct {
+    const char *name;
+    int type;
+    size_t off;
+    int64_t dflt, min, max;
+} cfg_def_t;
+
+#define F(field) offsetof(ks_topic_config_t, field)
+static const cfg_def_t defs[] = {
+    /* Kafka's defaults. segment.bytes is capped at INT32_MAX because index positions are
+     * 4 bytes; the minimum is Kafka's (a legacy record's overhead). */
+    {"segment.bytes", T_I64, F(segment_bytes), 1073741824, 14, INT32_MAX},
+    {"segment.ms", T_I64, F(segment_ms), 604800000, 1, INT64_MAX},
+    {"retention.ms", T_I64, F(retention_ms), 604800000, -1, INT64_MAX},
+    {"retention.bytes", T_I64, F(retention_bytes), -1, -1, INT64_MAX},
+    {"index.interval.bytes", T_I32, F(index_interval_bytes), 4096, 0, INT32_MAX},
+    {"flush.messages", T_I64, F(flush_messages), INT64_MAX, 1, INT64_MAX},
+    {"flush.ms", T_I64, F(flush_ms), INT64_MAX, 0, INT64_MAX},
+    {"max.message.bytes", T_I32, F(max_message_bytes), 1048588, 0, INT32_MAX},
+    {"message.timestamp.type", T_TSTYPE, F(timestamp_type), KS_TS_CREATE_TIME, 0, 1},
+    {"cleanup.policy", T_CLEANUP, F(cleanup_policy), KS_CLEANUP_DELETE, 0, 1},
+};
+#undef F
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+static const char *const key_names[NDEFS + 1] = {
+    "segment.bytes",     "segment.ms",     "retention.ms",
+    "retention.bytes",   "index.interval.bytes", "flush.messages",
+    "flush.ms",          "max.message.bytes",    "message.timestamp.type",
+    "cleanup.policy",    NULL,
+};
+
+static const char *const ts_names[] = {"CreateTime", "LogAppendTime"};
+static const char *const cleanup_names[] = {"delete", "compact"};
+
+static void put_val(ks_topic_config_t *c, const cfg_def_t *d, int64_t v)
+{
+    char *p = (char *)c + d->off;
+    if (d->type == T_I64)
+        *(int64_t *)(void *)p = v;
+    else if (d->type == T_I32)
+        *(int32_t *)(void *)p = (int32_t)v;
+    else
+        *(int *)(void *)p = (int)v;
+}
+
+static int64_t get_val(const ks_topic_config_t *c, const cfg_def_t *d)
+{
+    const char *p = (const char *)c + d->off;
+    if (d->type == T_I64)
+        return *(const int64_t *)(const void *)p;
+    if (d->type == T_I32)
+        return *(const int32_t *)(const void *)p;
+    return *(const int *)(const void *)p;
+}
+
+void ks_topic_config_default(ks_topic_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NDEFS; i++)
+        put_val(c, &defs[i], defs[i].dflt);
+}
+
+static const cfg_def_t *find_def(const char *key)
+{
+    for (size_t i = 0; i < NDEFS; i++)
+        if (strcmp(defs[i].name, key) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+static int parse_enum(const char *v, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value)
+{
+    if (!c || !key || !value)
+        return K_ERR_INVAL;
+    const cfg_def_t *d = find_def(key);
+    if (!d)
+        return K_ERR_NOENT;
+    int64_t v;
+    if (d->type == T_TSTYPE) {
+        v = parse_enum(value, ts_names, 2);
+    } else if (d->type == T_CLEANUP) {
+        v = parse_enum(value, cleanup_names, 2);
+    } else {
+        char *end;
+        errno = 0;
+        long long ll = strtoll(value, &end, 10);
+        if (errno || end == value || *end != '\0')
+            return K_ERR_INVAL;
+        v = ll;
+    }
+    if (v < d->min || v > d->max)
+        return K_ERR_INVAL;
+    put_val(c, d, v);
+    return 0;
+}
+
+int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, size_t len)
+{
+    if (!c || !key || !buf || len == 0)
+        return K_ERR_INVAL;
+    const cfg_def_t *d = find_def(key);
+    if (!d)
+        return K_ERR_NOENT;
+    int64_t v = get_val(c, d);
+    int n;
+    if (d->type == T_TSTYPE)
+        n = snprintf(buf, len, "%s", ts_names[v == KS_TS_LOG_APPEND_TIME]);
+    else if (d->type == T_CLEANUP)
+        n = snprintf(buf, len, "%s", cleanup_names[v == KS_CLEANUP_COMPACT]);
+    else
+        n = snprintf(buf, len, "%" PRId64, v);
+    return n < 0 || (size_t)n >= len ? K_ERR_TOOLARGE : 0;
+}
+
+const char *const *ks_topic_config_keys(void)
+{
+    return key_names;
+}

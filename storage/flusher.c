@@ -1,0 +1,229 @@
+/*
+ * The flusher thread: fdatasync of dirty partitions, with group commit.
+ *
+ * A partition is queued for a pass by ks_part_sync (acks=all), flush.messages, flush.ms, a
+ * segment roll, or close. A pass, under s->mu, snapshots the log end and the write
+ * generation of every dirty file of the partition (the active .log, and for rolled segments
+ * all three files), pins those files, and drops the lock; it then fdatasyncs them, fsyncs the
+ * partition directory if files were created in it since the last pass, and retakes the lock
+ * to publish the result. Every ks_part_sync waiter whose offset is covered by the snapshot is
+ * released at once, so all the waiters that queued up during one fsync share the next one.
+ * A rolled segment is synced in the same pass as the active one, before any waiter goes.
+ *
+ * The active segment's index files are not synced by a pass: they are derived data, and the
+ * recovery after an unclean stop rebuilds the active segment's indexes (the recovery point
+ * never passes the active segment). Close syncs them too (ks_part_flush_now with all).
+ *
+ * fsync failure ("fsyncgate"): after a failed fsync Linux may already have dropped the dirty
+ * pages, so a later fsync can succeed without the data being on disk. Depot therefore marks
+ * the partition failed: every waiter of that pass and every later ks_part_sync gets K_ERR_IO,
+ * appends get K_ERR_IO, reads keep working, durable_end stops moving, and close neither
+ * advances its recovery point nor writes the clean-shutdown marker for its log dir. Reopening
+ * the store recovers it from the last good recovery point, re-verifying every batch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/ks_int.h"
+
+void ks_flush_request(ks_store_t *s, ks_part_t *p)
+{
+    if (p->flush_queued)
+        return;
+    p->flush_queued = true;
+    p->flush_next = NULL;
+    if (s->fq_tail)
+        s->fq_tail->flush_next = p;
+    else
+        s->fq_head = p;
+    s->fq_tail = p;
+    pthread_cond_signal(&s->cv);
+}
+
+static void unqueue(ks_store_t *s, ks_part_t *p)
+{
+    if (!p->flush_queued)
+        return;
+    ks_part_t **pp = &s->fq_head, *prev = NULL;
+    while (*pp && *pp != p) {
+        prev = *pp;
+        pp = &(*pp)->flush_next;
+    }
+    if (*pp) {
+        *pp = p->flush_next;
+        if (s->fq_tail == p)
+            s->fq_tail = prev;
+    }
+    p->flush_queued = false;
+    p->flush_next = NULL;
+}
+
+void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status)
+{
+    while (p->waiters) {
+        ks_waiter_t *w = p->waiters;
+        p->waiters = w->next;
+        ks_complete(s, w, status);
+    }
+}
+
+static int release_durable(ks_store_t *s, ks_part_t *p)
+{
+    int n = 0;
+    for (ks_waiter_t **pp = &p->waiters; *pp;) {
+        ks_waiter_t *w = *pp;
+        if (w->offset <= p->durable_end) {
+            *pp = w->next;
+            ks_complete(s, w, 0);
+            n++;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return n;
+}
+
+typedef struct {
+    ks_file_t *f;
+    uint32_t gen;
+} pinned_t;
+
+/* One pass over p; entered and left with s->mu held, drops it around the fsyncs. Returns
+ * the number of completions queued. */
+static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
+{
+    if (p->failed) {
+        int had = p->waiters != NULL;
+        ks_part_fail_waiters(s, p, K_ERR_IO);
+        return had;
+    }
+    p->flushing = true;
+    int64_t target = p->log_end;
+    uint32_t dgen = p->dir_gen;
+    bool dir = dgen != p->dir_synced_gen;
+    int n = 0, err = 0;
+    pinned_t *pins = calloc((size_t)p->nsegs * 3 + 1, sizeof *pins);
+    if (!pins)
+        err = ENOMEM;
+    for (int i = 0; !err && i < p->nsegs; i++) {
+        ks_seg_t *seg = p->segs[i];
+        int kinds = seg->closed || all ? 3 : 1;
+        for (int k = 0; k < kinds; k++) {
+            ks_file_t *f = &seg->f[k];
+            if (f->wgen == f->sgen)
+                continue;
+            if (ks_file_acquire(s, f) != 0) {
+                err = EIO;
+                break;
+            }
+            pins[n].f = f;
+            pins[n++].gen = f->wgen;
+        }
+    }
+    const char *what = "fdatasync";
+    char path[KS_PATH_MAX];
+    path[0] = '\0';
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; !err && i < n; i++) {
+        if (ks_io.fdatasync(pins[i].f->fd) != 0) {
+            err = errno ? errno : EIO;
+            ks_file_path(pins[i].f, path, sizeof path);
+        }
+    }
+    if (!err && dir && ks_io.fsync_dir(p->path) != 0) {
+        err = errno ? errno : EIO;
+        what = "directory fsync";
+        snprintf(path, sizeof path, "%s", p->path);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->st.fsyncs += n + (dir ? 1 : 0);
+    for (int i = 0; i < n; i++) {
+        if (!err)
+            pins[i].f->sgen = pins[i].gen;
+        ks_file_release(s, pins[i].f);
+    }
+    free(pins);
+    int done = 0;
+    if (err) {
+        p->failed = true;
+        p->fail_errno = err;
+        s->st.io_errors++;
+        ks_msgq_push(s, "%s: %s failed: %s; partition refuses writes until the store is reopened",
+                     path[0] ? path : p->path, what, strerror(err));
+        done = p->waiters != NULL;
+        ks_part_fail_waiters(s, p, K_ERR_IO);
+    } else {
+        if (dir)
+            p->dir_synced_gen = dgen;
+        if (target > p->durable_end)
+            p->durable_end = target;
+        done = release_durable(s, p);
+        if (p->waiters)
+            ks_flush_request(s, p);
+    }
+    p->flushing = false;
+    pthread_cond_broadcast(&s->idle_cv);
+    return done;
+}
+
+static void *flusher_main(void *arg)
+{
+    ks_store_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->fq_head && !s->stop)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->stop)
+            break;
+        ks_part_t *p = s->fq_head;
+        s->fq_head = p->flush_next;
+        if (!s->fq_head)
+            s->fq_tail = NULL;
+        p->flush_queued = false;
+        p->flush_next = NULL;
+        if (flush_pass(s, p, false) && s->o.on_sync_ready) {
+            pthread_mutex_unlock(&s->mu);
+            s->o.on_sync_ready(s->o.sync_ud);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int ks_flusher_start(ks_store_t *s)
+{
+    s->stop = false;
+    if (pthread_create(&s->flusher, NULL, flusher_main, s) != 0)
+        return K_ERR_NOMEM;
+    s->flusher_running = true;
+    return 0;
+}
+
+void ks_flusher_stop(ks_store_t *s)
+{
+    if (!s->flusher_running)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->flusher, NULL);
+    s->flusher_running = false;
+}
+
+void ks_part_wait_idle(ks_store_t *s, ks_part_t *p)
+{
+    while (p->flushing)
+        pthread_cond_wait(&s->idle_cv, &s->mu);
+    unqueue(s, p); /* after the wait: a finishing pass may have queued p again */
+}
+
+int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all)
+{
+    ks_part_wait_idle(s, p);
+    flush_pass(s, p, all);
+    return p->failed ? K_ERR_IO : 0;
+}

@@ -1,0 +1,242 @@
+/*
+ * Storage engine internals shared by the storage/ source files. Not for other layers.
+ *
+ * Locking: one mutex per store (s->mu). The loop thread holds it for the whole of every
+ * public ks_* call that touches partitions, segments or files; the flusher thread takes it
+ * only for bookkeeping and never holds it across an fsync. Everything below is protected by
+ * s->mu unless marked "loop only" (touched by the loop thread alone, so no lock is needed to
+ * read it there).
+ *
+ * File descriptors: every segment has three ks_file_t (log, offset index, time index). The
+ * fd cache (files.c) keeps at most opts.max_open_files of them open, closing the least
+ * recently used unpinned one when it needs room. A file is pinned (refs > 0) while a call
+ * uses its fd, including the flusher's fdatasync, so an fd is never closed or reused under
+ * an I/O call.
+ */
+#ifndef KS_INT_H
+#define KS_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "protocol/kp_batch.h"
+#include "storage/ks.h"
+#include "storage/ks_io.h"
+
+enum { KS_LOG_ERROR = 0, KS_LOG_WARN = 1, KS_LOG_INFO = 2, KS_LOG_DEBUG = 3 };
+enum { KS_FILE_LOG = 0, KS_FILE_INDEX = 1, KS_FILE_TIMEINDEX = 2 };
+
+#define KS_IDX_ENTRY 8   /* .index: relative offset u32 + position u32 */
+#define KS_TIDX_ENTRY 12 /* .timeindex: timestamp i64 + relative offset u32 */
+#define KS_PATH_MAX 4096
+#define KS_META_FILE "meta.properties"
+#define KS_CLEAN_FILE ".depot-clean-shutdown"
+#define KS_RP_FILE "recovery-point-offset-checkpoint"
+#define KS_LSO_FILE "log-start-offset-checkpoint"
+#define KS_TOPIC_FILE "depot-topic.properties"
+#define KS_CHECKPOINT_INTERVAL_MS 60000
+
+typedef struct ks_seg ks_seg_t;
+
+typedef struct ks_file {
+    int fd;              /* -1 while closed */
+    int refs;            /* pins; the LRU never closes a pinned file */
+    uint8_t kind;        /* KS_FILE_* */
+    uint32_t wgen, sgen; /* bumped per write / value of wgen at the last good fsync */
+    struct ks_file *lru_prev, *lru_next; /* in s->lru while open */
+    ks_seg_t *seg;
+} ks_file_t;
+
+/* One segment: <base>.log + .index + .timeindex. ~200 bytes; owned by its partition. */
+struct ks_seg {
+    ks_part_t *part;
+    int64_t base;
+    int64_t size;      /* bytes of whole batches in .log */
+    int64_t idx_size;  /* bytes in .index */
+    int64_t tidx_size; /* bytes in .timeindex */
+    int64_t max_ts;    /* largest batch maxTimestamp, -1 if none (valid when ts_known) */
+    int64_t max_ts_off;   /* last offset of the batch holding max_ts */
+    int64_t tidx_last_ts; /* timestamp of the last time-index entry (-1 if none) */
+    int64_t created_ms;   /* for segment.ms */
+    int64_t since_index;  /* bytes appended since the last offset-index entry */
+    uint32_t dir_gen;     /* partition dir generation that holds this file's entry */
+    bool ts_known;        /* max_ts/max_ts_off loaded (lazily for old segments) */
+    bool idx_checked;     /* index files fully validated since open */
+    bool closed;          /* rolled: no more appends */
+    ks_file_t f[3];
+};
+
+typedef struct ks_waiter {
+    int64_t offset;
+    ks_sync_cb cb;
+    void *arg;
+    int status;
+    struct ks_waiter *next;
+} ks_waiter_t;
+
+struct ks_part {
+    ks_topic_t *topic;
+    int32_t index;
+    int dir;    /* index into s->dirs */
+    char *path; /* partition directory; owned */
+    ks_seg_t **segs; /* sorted by base; segs[nsegs-1] is the active segment; owned */
+    int nsegs, segcap;
+    int64_t log_start, log_end;
+    int64_t bytes;     /* segments + indexes on disk */
+    int64_t log_bytes; /* segments only (retention.bytes) */
+    int64_t unflushed_msgs; /* loop only: for flush.messages */
+    int64_t last_flush_ms;  /* loop only: for flush.ms */
+    int64_t rp_written;     /* loop only: recovery point in the last checkpoint written */
+    /* Shared with the flusher. */
+    int64_t durable_end;
+    uint32_t dir_gen, dir_synced_gen; /* bumped when a file is created in the dir */
+    ks_waiter_t *waiters;             /* ks_part_sync callers, unordered */
+    ks_part_t *flush_next;
+    bool flush_queued, flushing;
+    bool failed; /* an fsync failed: no more appends or syncs until reopened */
+    int fail_errno;
+};
+
+struct ks_topic {
+    ks_store_t *s;
+    char *name; /* owned */
+    kp_uuid_t id;
+    int32_t nparts;
+    ks_topic_config_t cfg;
+    ks_part_t *parts; /* array of nparts; owned */
+};
+
+#define KS_MSGQ 16
+struct ks_store {
+    ks_store_opts_t o;
+    char **dirs; /* owned copies of opts.dirs */
+    int ndirs;
+    int *dir_parts;  /* partitions placed in each dir */
+    bool *dir_clean; /* dir had the clean-shutdown marker at open */
+    char cluster_id[23];
+    ks_topic_t **topics; /* sorted by name; owned */
+    ks_topic_t **by_id;  /* same topics sorted by id */
+    int ntopics, tcap;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* wakes the flusher */
+    pthread_cond_t idle_cv; /* a partition's flush pass ended */
+    pthread_t flusher;
+    bool flusher_running, stop;
+    ks_part_t *fq_head, *fq_tail; /* partitions waiting for a flush pass */
+    ks_waiter_t *done_head, *done_tail; /* completed waiters for the loop */
+    char msgq[KS_MSGQ][256]; /* flusher's log lines, drained by the loop */
+    int msgq_n, msgq_dropped;
+
+    ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
+    int open_files;
+    ks_stats_t st;
+    int64_t last_ckpt_ms;
+    int64_t reject_logged_ms; /* budget rejections: last log time */
+    int64_t rejects_unlogged;
+};
+
+/* store.c */
+void ks_log(ks_store_t *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ks_fill_random(void *buf, size_t n);
+int ks_errno_status(int e); /* ENOSPC/EDQUOT -> K_ERR_NOSPC, else K_ERR_IO */
+void ks_msgq_push(ks_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ks_complete(ks_store_t *s, ks_waiter_t *w, int status); /* under mu */
+
+/* files.c: fd cache. All under s->mu. */
+void ks_file_init(ks_file_t *f, ks_seg_t *seg, int kind);
+void ks_file_path(const ks_file_t *f, char *buf, size_t len);
+int ks_file_acquire(ks_store_t *s, ks_file_t *f); /* opens if needed, pins */
+int ks_file_create(ks_store_t *s, ks_file_t *f);  /* O_CREAT|O_TRUNC, pins */
+void ks_file_release(ks_store_t *s, ks_file_t *f);
+void ks_file_close(ks_store_t *s, ks_file_t *f);
+
+/* util.c: small files written atomically and properties text. */
+int ks_write_atomic(ks_store_t *s, const char *dir, const char *name, const void *data,
+                    size_t len);
+int ks_read_small(const char *path, char **data, size_t *len); /* caller frees *data */
+/* Finds key in "k=v" lines; copies the value. 0 or K_ERR_NOENT. */
+int ks_props_get(const char *text, const char *key, char *val, size_t vlen);
+int ks_rm_rf(const char *path);
+void ks_base64url(const uint8_t *in, size_t n, char *out); /* out: 4*ceil(n/3) + 1 */
+int ks_base64url_decode(const char *in, uint8_t *out, size_t n);
+
+/* segment.c */
+ks_seg_t *ks_seg_new(ks_part_t *p, int64_t base);
+void ks_seg_free(ks_store_t *s, ks_seg_t *seg);
+int ks_seg_create_files(ks_store_t *s, ks_seg_t *seg);
+int ks_seg_unlink(ks_store_t *s, ks_seg_t *seg);
+bool ks_seg_pinned(const ks_seg_t *seg);
+bool ks_seg_synced(const ks_seg_t *seg);
+int64_t ks_seg_next_offset(const ks_seg_t *seg); /* first offset after the segment */
+int ks_seg_load_ts(ks_store_t *s, ks_seg_t *seg);
+/* Reads the batch header at pos (at least 27 bytes; 61 when full). 0, K_ERR_CORRUPT (bad
+ * framing, logged) or K_ERR_NOENT at the end of the segment. */
+int ks_seg_read_hdr(ks_store_t *s, ks_seg_t *seg, int64_t pos, kp_batch_hdr_t *h);
+/* Position of the batch holding offset, or K_ERR_NOENT if past the segment's batches. */
+int ks_seg_find(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos, kp_batch_hdr_t *h);
+int ks_part_roll(ks_store_t *s, ks_part_t *p, int64_t now_ms);
+int ks_part_push_seg(ks_part_t *p, ks_seg_t *seg);
+int ks_part_find_seg(const ks_part_t *p, int64_t offset); /* index or -1 */
+void ks_seg_close_active(ks_store_t *s, ks_seg_t *seg); /* final time-index entry */
+/* Removes segs[0] (never the active one): files, memory, log start. */
+int ks_part_drop_first(ks_store_t *s, ks_part_t *p);
+
+/* index.c */
+int ks_idx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos);
+int ks_tidx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t ts, int64_t *offset);
+int ks_idx_last(ks_store_t *s, ks_seg_t *seg, int64_t *rel, int64_t *pos);
+int ks_tidx_last(ks_store_t *s, ks_seg_t *seg, int64_t *ts, int64_t *rel);
+/* Index state after one batch appended at pos (Kafka's rule); entries go to the buffers. */
+void ks_idx_note_batch(ks_seg_t *seg, const kp_batch_hdr_t *h, int64_t pos, int64_t size,
+                       int32_t interval, kp_buf_t *idx, kp_buf_t *tidx);
+int ks_idx_write(ks_store_t *s, ks_seg_t *seg, const kp_buf_t *idx, const kp_buf_t *tidx);
+int ks_idx_check(ks_store_t *s, ks_seg_t *seg); /* full validation, rebuild if invalid */
+int ks_idx_sane_quick(ks_store_t *s, ks_seg_t *seg);
+void ks_put_be32(uint8_t *p, uint32_t v);
+void ks_put_be64(uint8_t *p, uint64_t v);
+uint32_t ks_get_be32(const uint8_t *p);
+uint64_t ks_get_be64(const uint8_t *p);
+
+/* recovery.c */
+int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t lso);
+/* Scans a segment from position 0, validating every batch; rebuilds both indexes. When
+ * truncate is set, cuts the log at the first bad batch. *next gets the next offset. */
+int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, bool *cut);
+
+/* checkpoint.c */
+int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp);
+int ks_ckpt_write_all(ks_store_t *s);
+int64_t ks_part_recovery_point(const ks_part_t *p);
+/* Parsed checkpoint: "topic partition offset" triples. */
+typedef struct {
+    char *text; /* owned */
+    struct ks_ckpt_ent {
+        const char *topic;
+        size_t tlen;
+        int32_t part;
+        int64_t off;
+    } *ents;
+    int n;
+} ks_ckpt_t;
+int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c);
+int64_t ks_ckpt_find(const ks_ckpt_t *c, const char *topic, int32_t part, int64_t dflt);
+void ks_ckpt_free(ks_ckpt_t *c);
+
+/* topic.c */
+int ks_topics_load(ks_store_t *s);
+void ks_topic_free(ks_store_t *s, ks_topic_t *t);
+
+/* retention.c */
+int ks_budget_make_room(ks_store_t *s, ks_part_t *p, int64_t need);
+void ks_retention_run(ks_store_t *s, int64_t now_ms);
+
+/* flusher.c */
+int ks_flusher_start(ks_store_t *s);
+void ks_flusher_stop(ks_store_t *s);
+void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
+void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
+int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
+void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * The store: log dirs, meta.properties, the clean-shutdown marker, open/close, the periodic
+ * tick, completions and logging.
+ *
+ * <logdir>/meta.properties, written once when the dir is first used (atomically):
+ *     #Written by Depot
+ *     version=1
+ *     cluster.id=<22 chars: base64url of a random v4 UUID, as Kafka's cluster ids>
+ *     node.id=<opts.node_id>
+ * Every dir must carry the same cluster id; a node.id other than opts.node_id refuses to
+ * open, as Kafka does. A dir without the file gets the cluster id of the others.
+ *
+ * <logdir>/.depot-clean-shutdown: created by ks_store_close after everything in that dir was
+ * fsynced and the checkpoints written; removed (and the removal fsynced) at open, so any stop
+ * after open without a clean close is seen as unclean and recovered (recovery.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "storage/ks_int.h"
+
+void ks_log(ks_store_t *s, int level, const char *fmt, ...)
+{
+    if (!s->o.log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->o.log(level, msg, s->o.log_ud);
+}
+
+void ks_msgq_push(ks_store_t *s, const char *fmt, ...)
+{
+    if (s->msgq_n == KS_MSGQ) {
+        s->msgq_dropped++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->msgq[s->msgq_n++], sizeof s->msgq[0], fmt, ap);
+    va_end(ap);
+}
+
+/* The flusher may not call opts.log; its lines are logged here, on the loop thread. */
+static void drain_msgq(ks_store_t *s)
+{
+    for (int i = 0; i < s->msgq_n; i++)
+        ks_log(s, KS_LOG_ERROR, "%s", s->msgq[i]);
+    if (s->msgq_dropped)
+        ks_log(s, KS_LOG_ERROR, "%d more flusher errors not shown", s->msgq_dropped);
+    s->msgq_n = 0;
+    s->msgq_dropped = 0;
+}
+
+void ks_fill_random(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            for (size_t i = 0; i < n; i++) /* no entropy source: still unique enough */
+                p[i] = (uint8_t)(rand() ^ (getpid() << 3));
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+int ks_errno_status(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? K_ERR_NOSPC : K_ERR_IO;
+}
+
+void ks_complete(ks_store_t *s, ks_waiter_t *w, int status)
+{
+    w->status = status;
+    w->next = NULL;
+    if (s->done_tail)
+        s->done_tail->next = w;
+    else
+        s->done_head = w;
+    s->done_tail = w;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[KS_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *c = tmp + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (ks_io.mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *c = '/';
+    }
+    return ks_io.mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int read_meta(ks_store_t *s, int d, char *cid, bool *have)
+{
+    char path[KS_PATH_MAX], val[64];
+    char *text;
+    snprintf(path, sizeof path, "%s/%s", s->dirs[d], KS_META_FILE);
+    int rc = ks_read_small(path, &text, NULL);
+    *have = false;
+    if (rc == K_ERR_NOENT)
+        return 0;
+    if (rc)
+        return rc;
+    rc = K_ERR_CORRUPT;
+    if (ks_props_get(text, "cluster.id", val, sizeof val) == 0 && strlen(val) == 22) {
+        rc = 0;
+        if (cid[0] && strcmp(cid, val) != 0) {
+            ks_log(s, KS_LOG_ERROR, "%s: cluster.id %s differs from %s in another log dir",
+                   path, val, cid);
+            rc = K_ERR_INVAL;
+        }
+        snprintf(cid, 23, "%s", val);
+    }
+    if (rc == 0 && ks_props_get(text, "node.id", val, sizeof val) == 0 &&
+        strtol(val, NULL, 10) != s->o.node_id) {
+        ks_log(s, KS_LOG_ERROR, "%s: node.id %s does not match the configured %d", path, val,
+               s->o.node_id);
+        rc = K_ERR_INVAL;
+    }
+    if (rc == K_ERR_CORRUPT)
+        ks_log(s, KS_LOG_ERROR, "%s: no valid cluster.id", path);
+    *have = rc == 0;
+    free(text);
+    return rc;
+}
+
+static int setup_dirs(ks_store_t *s)
+{
+    bool *have = calloc((size_t)s->ndirs, sizeof *have);
+    if (!have)
+        return K_ERR_NOMEM;
+    int rc = 0;
+    for (int d = 0; rc == 0 && d < s->ndirs; d++) {
+        if (mkdir_p(s->dirs[d]) != 0) {
+            ks_log(s, KS_LOG_ERROR, "%s: cannot create: %s", s->dirs[d], strerror(errno));
+            rc = ks_errno_status(errno);
+            break;
+        }
+        rc = read_meta(s, d, s->cluster_id, &have[d]);
+    }
+    if (rc == 0 && !s->cluster_id[0]) {
+        uint8_t u[16];
+        do {
+            ks_fill_random(u, 16);
+            u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+            u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+            ks_base64url(u, 16, s->cluster_id);
+        } while (s->cluster_id[0] == '-');
+        ks_log(s, KS_LOG_INFO, "new cluster id %s", s->cluster_id);
+    }
+    for (int d = 0; rc == 0 && d < s->ndirs; d++) {
+        char path[KS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", s->dirs[d], KS_CLEAN_FILE);
+        struct stat st;
+        bool marker = ks_io.stat(path, &st) == 0;
+        s->dir_clean[d] = marker || !have[d]; /* a brand new dir has nothing to recover */
+        if (marker && (ks_io.unlink(path) != 0 || ks_io.fsync_dir(s->dirs[d]) != 0)) {
+            ks_log(s, KS_LOG_ERROR, "%s: cannot remove: %s", path, strerror(errno));
+            rc = K_ERR_IO;
+        }
+        if (!s->dir_clean[d])
+            ks_log(s, KS_LOG_WARN, "%s: not cleanly shut down; recovering", s->dirs[d]);
+        if (rc == 0 && !have[d]) {
+            char text[256];
+            int n = snprintf(text, sizeof text,
+                             "#Written by Depot\nversion=1\ncluster.id=%s\nnode.id=%d\n",
+                             s->cluster_id, s->o.node_id);
+            rc = ks_write_atomic(s, s->dirs[d], KS_META_FILE, text, (size_t)n);
+        }
+    }
+    free(have);
+    return rc;
+}
+
+static void store_free(ks_store_t *s)
+{
+    for (int i = 0; i < s->ntopics; i++)
+        ks_topic_free(s, s->topics[i]);
+    for (ks_waiter_t *w = s->done_head, *n; w; w = n) {
+        n = w->next;
+        w->cb(w->arg, w->status);
+        free(w);
+    }
+    free(s->topics);
+    free(s->by_id);
+    for (int d = 0; d < s->ndirs; d++)
+        free(s->dirs[d]);
+    free(s->dirs);
+    free(s->dir_parts);
+    free(s->dir_clean);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->idle_cv);
+    free(s);
+}
+
+int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out)
+{
+    if (!opts || !out || !opts->dirs || opts->n_dirs < 1)
+        return K_ERR_INVAL;
+    ks_store_t *s = calloc(1, sizeof *s); /* owned by the caller until ks_store_close */
+    if (!s)
+        return K_ERR_NOMEM;
+    s->o = *opts;
+    s->o.dirs = NULL;
+    s->ndirs = opts->n_dirs;
+    s->dirs = calloc((size_t)s->ndirs, sizeof *s->dirs);
+    s->dir_parts = calloc((size_t)s->ndirs, sizeof *s->dir_parts);
+    s->dir_clean = calloc((size_t)s->ndirs, sizeof *s->dir_clean);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->idle_cv, NULL);
+    s->lru.lru_next = s->lru.lru_prev = &s->lru;
+    int rc = s->dirs && s->dir_parts && s->dir_clean ? 0 : K_ERR_NOMEM;
+    for (int d = 0; rc == 0 && d < s->ndirs; d++)
+        if (!(s->dirs[d] = strdup(opts->dirs[d])))
+            rc = K_ERR_NOMEM;
+    if (rc == 0)
+        rc = setup_dirs(s);
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0)
+        rc = ks_topics_load(s);
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        rc = ks_flusher_start(s);
+    if (rc) {
+        ks_log(s, KS_LOG_ERROR, "cannot open the store: %s", k_strerror(rc));
+        store_free(s);
+        return rc;
+    }
+    ks_log(s, KS_LOG_INFO, "store open: %d log dirs, %d topics, %d partitions, %" PRId64
+           " bytes", s->ndirs, s->ntopics, s->st.partitions, s->st.bytes_on_disk);
+    *out = s;
+    return 0;
+}
+
+void ks_store_close(ks_store_t *s)
+{
+    if (!s)
+        return;
+    ks_flusher_stop(s);
+    pthread_mutex_lock(&s->mu);
+    bool *bad = calloc((size_t)s->ndirs, sizeof *bad);
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++) {
+            ks_part_t *p = &t->parts[j];
+            if (p->nsegs && !p->failed)
+                ks_seg_close_active(s, p->segs[p->nsegs - 1]);
+            if (ks_part_flush_now(s, p, true) != 0 && bad)
+                bad[p->dir] = true;
+        }
+    }
+    drain_msgq(s);
+    for (int d = 0; d < s->ndirs; d++) {
+        bool ok = ks_ckpt_write(s, d, KS_RP_FILE, true) == 0 &&
+                  ks_ckpt_write(s, d, KS_LSO_FILE, false) == 0 && bad && !bad[d];
+        /* After a failed fsync the next open must re-verify: no marker for that dir. */
+        if (ok)
+            ks_write_atomic(s, s->dirs[d], KS_CLEAN_FILE, "", 0);
+        else
+            ks_log(s, KS_LOG_WARN, "%s: not marked clean; the next open recovers it",
+                   s->dirs[d]);
+    }
+    free(bad);
+    pthread_mutex_unlock(&s->mu);
+    store_free(s);
+}
+
+const char *ks_store_cluster_id(const ks_store_t *s)
+{
+    return s ? s->cluster_id : NULL;
+}
+
+static void tick_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
+{
+    const ks_topic_config_t *c = &p->topic->cfg;
+    if (p->failed || p->nsegs == 0)
+        return;
+    ks_seg_t *a = p->segs[p->nsegs - 1];
+    /* Roll an idle active segment by age too, so time retention can reach its data. */
+    if (a->size > 0 && now_ms - a->created_ms >= c->segment_ms)
+        ks_part_roll(s, p, now_ms);
+    if (p->last_flush_ms == 0)
+        p->last_flush_ms = now_ms;
+    if (c->flush_ms != INT64_MAX && now_ms - p->last_flush_ms >= c->flush_ms) {
+        if (p->durable_end < p->log_end)
+            ks_flush_request(s, p);
+        p->last_flush_ms = now_ms;
+        p->unflushed_msgs = 0;
+    }
+}
+
+static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
+{
+    if (now_ms - s->last_ckpt_ms < KS_CHECKPOINT_INTERVAL_MS)
+        return;
+    s->last_ckpt_ms = now_ms;
+    for (int d = 0; d < s->ndirs; d++) {
+        bool moved = false;
+        for (int i = 0; i < s->ntopics && !moved; i++) {
+            ks_topic_t *t = s->topics[i];
+            for (int32_t j = 0; j < t->nparts && !moved; j++)
+                moved = t->parts[j].dir == d &&
+                        ks_part_recovery_point(&t->parts[j]) != t->parts[j].rp_written;
+        }
+        if (moved)
+            ks_ckpt_write(s, d, KS_RP_FILE, true);
+    }
+}
+
+void ks_store_tick(ks_store_t *s, int64_t now_ms)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    drain_msgq(s);
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++)
+            tick_part(s, &t->parts[j], now_ms);
+    }
+    ks_retention_run(s, now_ms);
+    checkpoint_if_moved(s, now_ms);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void ks_store_run_completions(ks_store_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    ks_waiter_t *w = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    drain_msgq(s);
+    pthread_mutex_unlock(&s->mu);
+    while (w) {
+        ks_waiter_t *next = w->next;
+        w->cb(w->arg, w->status);
+        free(w);
+        w = next;
+    }
+}
+
+void ks_store_stats(const ks_store_t *s, ks_stats_t *st)
+{
+    ks_store_t *m = (ks_store_t *)s; /* the lock is not part of the observable state */
+    pthread_mutex_lock(&m->mu);
+    *st = s->st;
+    st->open_files = s->open_files;
+    pthread_mutex_unlock(&m->mu);
+}

@@ -1,0 +1,237 @@
+/* Produce validation -> Kafka error mapping, and appends against a real store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "h_test_util.h"
+#include "protocol/kp_crc32c.h"
+
+static kp_batch_hdr_t hdr;
+
+static int16_t check(const kp_buf_t *b, int32_t max, int16_t version)
+{
+    return kb_produce_check_records(b->data, (int32_t)b->len, max, version, &hdr);
+}
+
+static void test_check_records_valid_batch(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 3, 1000, 10), 0);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_NONE);
+    assert_int_equal(hdr.records_count, 3);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_null_or_empty_is_invalid_record(void **state)
+{
+    (void)state;
+    assert_int_equal(kb_produce_check_records(NULL, -1, 1 << 20, 9, &hdr),
+                     KP_ERR_INVALID_RECORD);
+    uint8_t one = 0;
+    assert_int_equal(kb_produce_check_records(&one, 0, 1 << 20, 9, &hdr),
+                     KP_ERR_INVALID_RECORD);
+}
+
+static void test_check_records_crc_flip_is_corrupt(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    b.data[b.len - 1] ^= 0x40; /* inside the CRC-covered records */
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_CORRUPT_MESSAGE);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_truncated_is_corrupt(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    assert_int_equal(kb_produce_check_records(b.data, (int32_t)b.len - 5, 1 << 20, 9, &hdr),
+                     KP_ERR_CORRUPT_MESSAGE);
+    /* a batch followed by a torn second one */
+    size_t one = b.len;
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    assert_int_equal(kb_produce_check_records(b.data, (int32_t)one + 20, 1 << 20, 9, &hdr),
+                     KP_ERR_CORRUPT_MESSAGE);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_two_batches_is_invalid_record(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_legacy_magic_is_invalid_record(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    b.data[KP_BATCH_MAGIC_OFFSET] = 1;
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    b.data[KP_BATCH_MAGIC_OFFSET] = 7;
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_CORRUPT_MESSAGE);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_too_large(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 1, 1000, 2000), 0);
+    assert_int_equal(check(&b, 1000, 9), KP_ERR_MESSAGE_TOO_LARGE);
+    assert_int_equal(check(&b, (int32_t)b.len, 9), KP_ERR_NONE);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_nonzero_base_offset_and_control(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 1, 1000, 10), 0);
+    kp_batch_set_base_offset(b.data, 42); /* outside the CRC: still a valid batch */
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    kp_batch_set_base_offset(b.data, 0);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_NONE);
+    b.data[22] |= KP_BATCH_ATTR_CONTROL; /* attributes low byte; re-seal the CRC */
+    kp_buf_patch_u32(&b, 17, kp_crc32c(0, b.data + 21, b.len - 21));
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_zstd_needs_v7(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_ZSTD, 5, 1000, 100), 0);
+    assert_int_equal(check(&b, 1 << 20, 6), KP_ERR_UNSUPPORTED_COMPRESSION_TYPE);
+    assert_int_equal(check(&b, 1 << 20, 7), KP_ERR_NONE);
+    kp_buf_deinit(&b);
+}
+
+static void test_produce_unknown_topic_without_auto_create(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    assert_int_equal(produce_n(&ts, "nope", 0, 1, 1000, NULL), KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_null(ks_topic_find(ts.store, "nope", 4));
+    tstore_close(&ts);
+}
+
+static void test_produce_auto_create_assigns_offsets(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ts.cfg.auto_create_topics_enable = true;
+    int64_t base = -7;
+    assert_int_equal(produce_n(&ts, "auto", 1, 3, 1000, &base), KP_ERR_NONE);
+    assert_int_equal(base, 0);
+    ks_topic_t *t = ks_topic_find(ts.store, "auto", 4);
+    assert_non_null(t);
+    assert_int_equal(ks_topic_partitions(t), 2);
+    assert_int_equal(produce_n(&ts, "auto", 1, 2, 1000, &base), KP_ERR_NONE);
+    assert_int_equal(base, 3);
+    assert_int_equal(ks_part_log_end(ks_topic_part(t, 1)), 5);
+    assert_int_equal(ks_part_log_end(ks_topic_part(t, 0)), 0);
+    /* partition out of range, invalid names */
+    assert_int_equal(produce_n(&ts, "auto", 2, 1, 1000, NULL), KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    assert_int_equal(produce_n(&ts, "bad/name", 0, 1, 1000, NULL),
+                     KP_ERR_INVALID_TOPIC_EXCEPTION);
+    tstore_close(&ts);
+}
+
+static void test_produce_topic_max_message_bytes(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ks_topic_config_t cfg;
+    ks_topic_config_default(&cfg);
+    assert_int_equal(ks_topic_config_set(&cfg, "max.message.bytes", "500"), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(ts.store, "small", 1, &cfg, &t), 0);
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 1, 1000, 600), 0);
+    kb_produce_ctx_t c = tctx(&ts, 9);
+    kp_produce_resp_partition_produce_response_t out;
+    kp_produce_resp_partition_produce_response_init(&out);
+    ks_part_t *p;
+    int64_t next;
+    assert_int_equal(kb_produce_partition(&c, kp_str("small"), 0, b.data, (int32_t)b.len, &out,
+                                          &p, &next),
+                     KP_ERR_MESSAGE_TOO_LARGE);
+    assert_int_equal(ks_part_log_end(ks_topic_part(t, 0)), 0);
+    kp_buf_deinit(&b);
+    tstore_close(&ts);
+}
+
+static void test_produce_rewrites_base_offset_in_place(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(ts.store, "t", 1, NULL, &t), 0);
+    assert_int_equal(produce_n(&ts, "t", 0, 4, 1000, NULL), KP_ERR_NONE);
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 8), 0);
+    kb_produce_ctx_t c = tctx(&ts, 9);
+    kp_produce_resp_partition_produce_response_t out;
+    kp_produce_resp_partition_produce_response_init(&out);
+    ks_part_t *p = NULL;
+    int64_t next = 0;
+    assert_int_equal(
+        kb_produce_partition(&c, kp_str("t"), 0, b.data, (int32_t)b.len, &out, &p, &next),
+        KP_ERR_NONE);
+    assert_int_equal(out.base_offset, 4);
+    assert_int_equal(next, 6);
+    assert_ptr_equal(p, ks_topic_part(t, 0));
+    assert_int_equal(out.log_start_offset, 0);
+    assert_int_equal(out.log_append_time_ms, -1);
+    kp_batch_hdr_t h;
+    assert_int_equal(kp_batch_hdr_parse(b.data, b.len, &h), 0);
+    assert_int_equal(h.base_offset, 4);
+    kp_buf_deinit(&b);
+    tstore_close(&ts);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_records_valid_batch),
+        cmocka_unit_test(test_check_records_null_or_empty_is_invalid_record),
+        cmocka_unit_test(test_check_records_crc_flip_is_corrupt),
+        cmocka_unit_test(test_check_records_truncated_is_corrupt),
+        cmocka_unit_test(test_check_records_two_batches_is_invalid_record),
+        cmocka_unit_test(test_check_records_legacy_magic_is_invalid_record),
+        cmocka_unit_test(test_check_records_too_large),
+        cmocka_unit_test(test_check_records_nonzero_base_offset_and_control),
+        cmocka_unit_test(test_check_records_zstd_needs_v7),
+        cmocka_unit_test(test_produce_unknown_topic_without_auto_create),
+        cmocka_unit_test(test_produce_auto_create_assigns_offsets),
+        cmocka_unit_test(test_produce_topic_max_message_bytes),
+        cmocka_unit_test(test_produce_rewrites_base_offset_in_place),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang, ASan + UBSan) over the
+# protocol sources and runs each for $1 seconds (default 60). Corpora live in build/fuzz/;
+# fuzz_request is seeded with the golden request bodies (tests/protocol/fixtures), and any
+# target may keep checked-in seeds in tests/fuzz/seeds/<target>/. Crashes are left in
+# build/fuzz/<target>/ as crash-* files; the script exits non-zero if a target fails.
+set -eu
+SECONDS_EACH=${1:-60}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT="$ROOT/build/fuzz"
+cd "$ROOT"
+mkdir -p "$OUT/bin"
+
+LIBS="$(pkg-config --libs libzstd libxxhash liblz4 snappy 2>/dev/null || true) -lz -lm"
+CFLAGS="-std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fno-omit-frame-pointer"
+SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+SRCS="$(ls protocol/*.c protocol/gen/*.c)"
+
+fail=0
+for src in tests/fuzz/fuzz_*.c; do
+    name=$(basename "$src" .c)
+    bin="$OUT/bin/$name"
+    echo "== $name: build"
+    # shellcheck disable=SC2086
+    clang $CFLAGS $SAN -o "$bin" "$src" $SRCS $LIBS
+    corpus="$OUT/$name/corpus"
+    mkdir -p "$corpus"
+    if [ "$name" = fuzz_request ]; then
+        # shellcheck disable=SC2086
+        clang $CFLAGS -o "$OUT/bin/seed_request" tests/fuzz/seed_request.c $SRCS $LIBS
+        "$OUT/bin/seed_request" "$corpus"
+    fi
+    if [ -d "tests/fuzz/seeds/$name" ]; then
+        cp "tests/fuzz/seeds/$name"/* "$corpus"/ 2>/dev/null || true
+    fi
+    echo "== $name: run ${SECONDS_EACH}s"
+    if ! (cd "$OUT/$name" && "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=1 corpus); then
+        echo "FAIL: $name (see $OUT/$name/crash-*)"
+        fail=1
+    fi
+done
+exit $fail
