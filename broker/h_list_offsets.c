@@ -27,6 +27,43 @@ enum {
     TS_LATEST_TIERED = -5,
 };
 
+/*
+ * The storage finds the first batch whose max timestamp is >= ts and answers with its base
+ * offset. Kafka answers with the first RECORD at or after ts (KIP-79), which may sit inside
+ * that batch, so look inside it. LogAppendTime batches stamp every record with the batch's
+ * max timestamp, so the batch answer is already exact there. On any read or decode problem
+ * the batch answer stands (it is never later than the right one).
+ */
+static void offset_for_time_in_batch(ks_part_t *p, int64_t ts, int64_t *offset,
+                                     int64_t *found_ts)
+{
+    kp_buf_t buf;
+    kp_buf_init(&buf);
+    if (ks_part_read(p, *offset, 1, true, &buf) == 0 && buf.len) {
+        kp_batch_iter_t it;
+        kp_batch_iter_init(&it, buf.data, buf.len, false);
+        const uint8_t *b;
+        size_t blen;
+        kp_records_t recs;
+        if (kp_batch_iter_next(&it, &b, &blen) == 1 &&
+            kp_records_init(&recs, b, blen, 64 * 1024 * 1024) == 0) {
+            kp_record_t rec;
+            while (!(recs.hdr.attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) &&
+                   kp_records_next(&recs, &rec) == 1) {
+                int64_t off = recs.hdr.base_offset + rec.offset_delta;
+                int64_t rts = recs.hdr.base_timestamp + rec.timestamp_delta;
+                if (off >= *offset && rts >= ts) {
+                    *offset = off;
+                    *found_ts = rts;
+                    break;
+                }
+            }
+            kp_records_deinit(&recs);
+        }
+    }
+    kp_buf_deinit(&buf);
+}
+
 int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader_epoch,
                                 int64_t *offset, int64_t *found_ts, int32_t *epoch)
 {
@@ -43,7 +80,11 @@ int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader
     case TS_EARLIEST_LOCAL: *offset = ks_part_log_start(p); break;
     case TS_LATEST_TIERED: return KP_ERR_NONE;
     case TS_MAX_TIMESTAMP: rc = ks_part_max_timestamp(p, offset, found_ts); break;
-    default: rc = ks_part_offset_for_time(p, ts, offset, found_ts); break;
+    default:
+        rc = ks_part_offset_for_time(p, ts, offset, found_ts);
+        if (rc == 0)
+            offset_for_time_in_batch(p, ts, offset, found_ts);
+        break;
     }
     if (rc == K_ERR_NOENT) {
         *offset = -1;

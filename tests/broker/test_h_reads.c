@@ -269,7 +269,14 @@ static void test_list_offsets_resolution(void **state)
     assert_int_equal(off, 0);
     assert_int_equal(kb_list_offsets_resolve(p, 1100, -1, &off, &fts, &ep), KP_ERR_NONE);
     assert_int_equal(off, 4);
-    assert_in_range(fts, 1100, 1103); /* storage may answer per record or per batch */
+    assert_int_equal(fts, 1100);
+    /* inside a batch: the first RECORD at or after the time, not the batch start (KIP-79) */
+    assert_int_equal(kb_list_offsets_resolve(p, 1102, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 6);
+    assert_int_equal(fts, 1102);
+    assert_int_equal(kb_list_offsets_resolve(p, 1050, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 4);
+    assert_int_equal(fts, 1100);
     assert_int_equal(kb_list_offsets_resolve(p, 5000, -1, &off, &fts, &ep), KP_ERR_NONE);
     assert_int_equal(off, -1);
     assert_int_equal(fts, -1);
