@@ -103,9 +103,12 @@ static __attribute__((unused)) void t_rm_rf(const char *path)
     rmdir(path);
 }
 
+static const char *t_tmp_base = "/tmp";
+
 static char *t_mkdtemp(void)
 {
-    char tmpl[] = "/tmp/ks-test-XXXXXX";
+    char tmpl[256];
+    snprintf(tmpl, sizeof tmpl, "%s/ks-test-XXXXXX", t_tmp_base);
     char *d = mkdtemp(tmpl);
     assert_non_null(d);
     return strdup(d);
