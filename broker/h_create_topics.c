@@ -50,7 +50,8 @@ static bool duplicated(const kp_create_topics_req_t *m, int32_t i)
     return false;
 }
 
-/* Applies the request's configs over the broker defaults. 0, or fills o's error. */
+/* Applies the request's configs over the broker defaults: 0, 1 when o's error was filled in,
+ * or K_ERR_NOMEM. */
 static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t *tc,
                          topic_out_t *o)
 {
@@ -59,13 +60,13 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
         char key[256];
         if (!kb_str_copy(c->name, key, sizeof key)) {
             fail(req, o, KP_ERR_INVALID_CONFIG, kp_str("Config name too long"));
-            return -1;
+            return 1;
         }
         if (c->value.len < 0) {
             fail(req, o, KP_ERR_INVALID_CONFIG,
                  kb_arena_printf(&req->arena, "Null value not supported for topic config %s",
                                  key));
-            return -1;
+            return 1;
         }
         char *value = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
         if (!value)
@@ -75,13 +76,13 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
         if (rc == K_ERR_NOENT) {
             fail(req, o, KP_ERR_INVALID_CONFIG,
                  kb_arena_printf(&req->arena, "Unknown topic config name: %s", key));
-            return -1;
+            return 1;
         }
         if (rc < 0) {
             fail(req, o, KP_ERR_INVALID_CONFIG,
                  kb_arena_printf(&req->arena, "Invalid value %s for configuration %s", value,
                                  key));
-            return -1;
+            return 1;
         }
     }
     return 0;
@@ -187,10 +188,8 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
     }
     ks_topic_config_t tc = cfg->topic_defaults;
     int rc = apply_configs(req, in, &tc, o);
-    if (rc == K_ERR_NOMEM)
-        return rc;
-    if (rc < 0)
-        return 0;
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
 
     ks_topic_t *t = NULL;
     if (m->validate_only) {
@@ -245,6 +244,7 @@ int kb_handle_create_topics(kb_req_t *req)
     }
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
+        resp.topics[i].error_message = (kp_str_t){NULL, -1};
         int rc = create_one(req, &m, i, &resp.topics[i]);
         if (rc < 0)
             return rc;

@@ -79,8 +79,9 @@ static int topic_entry(ctx_t *x, const ks_topic_config_t *tc, const char *key, e
                        : broker_set ? KB_CS_STATIC_BROKER
                                     : KB_CS_DEFAULT;
     e->config_type = bi >= 0 ? (int8_t)kb_config_info(bi)->config_type : KB_CT_STRING;
-    if (x->m->include_documentation && bi >= 0)
-        e->documentation = kp_str(kb_config_info(bi)->doc);
+    e->documentation = x->m->include_documentation && bi >= 0
+                           ? kp_str(kb_config_info(bi)->doc)
+                           : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms) {
         int rc = 0;
@@ -107,8 +108,8 @@ static int broker_entry(ctx_t *x, int i, entry_t *e)
     e->is_sensitive = false;
     e->config_source = source;
     e->config_type = (int8_t)info->config_type;
-    if (x->m->include_documentation)
-        e->documentation = kp_str(info->doc);
+    e->documentation =
+        x->m->include_documentation ? kp_str(info->doc) : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms)
         return add_synonym(x, e, info->name, val, source);
@@ -198,6 +199,7 @@ int kb_handle_describe_configs(kb_req_t *req)
         const res_in_t *in = &m.resources[i];
         res_out_t *o = &resp.results[i];
         kp_describe_configs_resp_describe_configs_result_init(o);
+        o->error_message = (kp_str_t){NULL, -1};
         o->resource_type = in->resource_type;
         o->resource_name = in->resource_name;
         o->error_code = KP_ERR_NONE;

@@ -8,7 +8,11 @@
  *   -4 EARLIEST_LOCAL    the log start offset (there is no tiered storage)
  *   -5 LATEST_TIERED     nothing is tiered: offset -1, timestamp -1
  * Any other value finds the earliest offset whose timestamp is >= it; none -> offset -1 and
- * timestamp -1 without an error, as Kafka answers. Found offsets carry leader epoch 0 (v4+),
+ * timestamp -1 without an error, as Kafka answers. Storage finds the batch (by its max
+ * timestamp); this file then walks that batch's records (decompressing if needed) for the exact
+ * record, since Kafka answers per record: a time inside a batch gives the first record at or
+ * after it, and MAX_TIMESTAMP gives the first record carrying the largest timestamp. If the
+ * batch cannot be read or decoded the batch-level answer stands. Found offsets carry leader epoch 0 (v4+),
  * "nothing" carries -1. Unknown topic/partition -> UNKNOWN_TOPIC_OR_PARTITION; the
  * current_leader_epoch check is the one in h_common.h.
  *
@@ -18,6 +22,7 @@
  */
 #include "broker/h_common.h"
 #include "protocol/gen/kp_list_offsets.h"
+#include "protocol/kp_batch.h"
 
 enum {
     TS_LATEST = -1,
@@ -26,6 +31,46 @@ enum {
     TS_EARLIEST_LOCAL = -4,
     TS_LATEST_TIERED = -5,
 };
+
+/* Largest batch Depot will decompress to refine a lookup; bigger ones keep the batch answer. */
+#define REFINE_MAX_DECOMPRESSED (64 << 20)
+
+/*
+ * Within the batch that contains offset `at`, the first record with offset >= min_off and
+ * timestamp >= ts; updates *offset and *found_ts when one is found.
+ */
+static void refine_in_batch(ks_part_t *p, int64_t at, int64_t min_off, int64_t ts,
+                            int64_t *offset, int64_t *found_ts)
+{
+    kp_buf_t buf; /* one batch, owned here */
+    kp_batch_iter_t it;
+    kp_records_t recs;
+    kp_record_t rec;
+    const uint8_t *b;
+    size_t blen;
+    kp_buf_init(&buf);
+    if (ks_part_read(p, at, 1, true, &buf) < 0 || buf.err)
+        goto out;
+    kp_batch_iter_init(&it, buf.data, buf.len, false);
+    if (kp_batch_iter_next(&it, &b, &blen) != 1)
+        goto out;
+    if (kp_records_init(&recs, b, blen, REFINE_MAX_DECOMPRESSED) < 0)
+        goto out;
+    bool append_time = (recs.hdr.attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) != 0;
+    while (kp_records_next(&recs, &rec) == 1) {
+        int64_t o = recs.hdr.base_offset + rec.offset_delta;
+        int64_t t = append_time ? recs.hdr.max_timestamp
+                                : recs.hdr.base_timestamp + rec.timestamp_delta;
+        if (o >= min_off && t >= ts) {
+            *offset = o;
+            *found_ts = t;
+            break;
+        }
+    }
+    kp_records_deinit(&recs);
+out:
+    kp_buf_deinit(&buf);
+}
 
 int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader_epoch,
                                 int64_t *offset, int64_t *found_ts, int32_t *epoch)
@@ -42,8 +87,16 @@ int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader
     case TS_EARLIEST:
     case TS_EARLIEST_LOCAL: *offset = ks_part_log_start(p); break;
     case TS_LATEST_TIERED: return KP_ERR_NONE;
-    case TS_MAX_TIMESTAMP: rc = ks_part_max_timestamp(p, offset, found_ts); break;
-    default: rc = ks_part_offset_for_time(p, ts, offset, found_ts); break;
+    case TS_MAX_TIMESTAMP:
+        rc = ks_part_max_timestamp(p, offset, found_ts);
+        if (rc == 0)
+            refine_in_batch(p, *offset, ks_part_log_start(p), *found_ts, offset, found_ts);
+        break;
+    default:
+        rc = ks_part_offset_for_time(p, ts, offset, found_ts);
+        if (rc == 0)
+            refine_in_batch(p, *offset, *offset, ts, offset, found_ts);
+        break;
     }
     if (rc == K_ERR_NOENT) {
         *offset = -1;

@@ -191,8 +191,12 @@ int kb_broker_start(kb_broker_t *b)
     b->sig_int.data = b;
     b->handles_up = true;
 
-    int rc = open_store(b);
+    /* Bind first: a busy port fails before anything touches log.dirs. Connections are only
+     * accepted once the loop runs, after the store is open. */
+    int rc = start_listener(b);
     if (rc < 0)
+        return rc;
+    if ((rc = open_store(b)) < 0)
         return rc;
     if (kb_handlers_init) {
         if ((rc = kb_handlers_init(b)) < 0) {
@@ -201,8 +205,6 @@ int kb_broker_start(kb_broker_t *b)
         }
         b->handlers_up = true;
     }
-    if ((rc = start_listener(b)) < 0)
-        return rc;
     uv_timer_start(&b->tick, on_tick, 1000, 1000);
     uv_signal_start(&b->sig_term, on_signal, SIGTERM);
     uv_signal_start(&b->sig_int, on_signal, SIGINT);

@@ -3,14 +3,17 @@
  * with the flags of Kafka's console tools where they overlap.
  *
  *   depotctl produce --topic T [--property parse.key=true] [--property key.separator=:]
+ *                    [--property parse.headers=true]   (lines "h1:v1,h2:v2<TAB>key:value")
  *   depotctl consume --topic T [--from-beginning] [--partition P [--offset O]]
  *                    [--max-messages N] [--timeout-ms MS] [--property print.key=true]
+ *                    [--property print.{headers,timestamp,partition,offset}=true]
  *   depotctl topics  --list | --create | --delete | --describe [--topic T] [--partitions N]
  *                    [--replication-factor R] [--config k=v]...
  * Every command takes --bootstrap-server H:P (default 127.0.0.1:9092). Failures print the
  * Kafka error name and a sentence, and exit 1 (2 for usage errors).
  */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include "protocol/kp_errors.h"
 
 #define MAX_CONFIGS 64
+#define MAX_HEADERS 32
 
 typedef struct {
     const char *cmd;
@@ -29,7 +33,8 @@ typedef struct {
     bool from_beginning;
     long max_messages;
     long timeout_ms;
-    bool parse_key, print_key;
+    bool parse_key, print_key, parse_headers;
+    bool print_headers, print_timestamp, print_offset, print_partition;
     const char *key_sep;
     const char *compression;
     int acks;
@@ -52,12 +57,14 @@ static void on_signal(int sig)
 static void usage(void)
 {
     fputs("usage: depotctl produce --topic T [--bootstrap-server H:P] [--property parse.key=true]\n"
-          "                        [--property key.separator=S] [--partition P]\n"
+          "                        [--property key.separator=S] [--property parse.headers=true]\n"
+          "                        [--partition P]\n"
           "                        [--compression-codec none|gzip|snappy|lz4|zstd] [--acks A]\n"
           "       depotctl consume --topic T [--bootstrap-server H:P] [--from-beginning]\n"
           "                        [--partition P [--offset O|earliest|latest]]\n"
           "                        [--max-messages N] [--timeout-ms MS]\n"
           "                        [--property print.key=true] [--property key.separator=S]\n"
+          "                        [--property print.{headers,timestamp,partition,offset}=true]\n"
           "       depotctl topics  --list|--create|--delete|--describe [--topic T]\n"
           "                        [--bootstrap-server H:P] [--partitions N]\n"
           "                        [--replication-factor R] [--config k=v]...\n",
@@ -90,11 +97,24 @@ static int set_property(opts_t *o, const char *kv)
         return bad("--property wants key=value, got '%s'", kv);
     size_t kl = (size_t)(eq - kv);
     const char *v = eq + 1;
-    if (kl == 9 && !strncmp(kv, "parse.key", kl))
-        o->parse_key = !strcmp(v, "true");
-    else if (kl == 9 && !strncmp(kv, "print.key", kl))
-        o->print_key = !strcmp(v, "true");
-    else if (kl == 13 && !strncmp(kv, "key.separator", kl))
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"parse.key", offsetof(opts_t, parse_key)},
+        {"print.key", offsetof(opts_t, print_key)},
+        {"parse.headers", offsetof(opts_t, parse_headers)},
+        {"print.headers", offsetof(opts_t, print_headers)},
+        {"print.timestamp", offsetof(opts_t, print_timestamp)},
+        {"print.offset", offsetof(opts_t, print_offset)},
+        {"print.partition", offsetof(opts_t, print_partition)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strlen(flags[i].name) == kl && !strncmp(kv, flags[i].name, kl)) {
+            *(bool *)((char *)o + flags[i].off) = !strcmp(v, "true");
+            return 0;
+        }
+    if (kl == 13 && !strncmp(kv, "key.separator", kl))
         o->key_sep = v;
     else
         fprintf(stderr, "depotctl: ignoring unknown property '%s'\n", kv);
@@ -214,6 +234,35 @@ static int codec_of(const char *s)
     return -1;
 }
 
+/* parse.headers, as Kafka's console producer reads them: "k1:v1,k2:v2<TAB>" before the key
+ * (or value); a header without ':' has a null value. Views into the line, which is cut. */
+static int32_t parse_headers(char **rest, kp_record_header_t *h)
+{
+    char *tab = strchr(*rest, '\t');
+    if (!tab)
+        return -1;
+    *tab = 0;
+    int32_t n = 0;
+    for (char *tok = *rest, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next)
+            *next++ = 0;
+        if (!*tok)
+            continue;
+        if (n == MAX_HEADERS)
+            return -1;
+        char *colon = strchr(tok, ':');
+        if (colon)
+            *colon = 0;
+        h[n].key = (kp_bytes_t){(const uint8_t *)tok, (int32_t)strlen(tok)};
+        h[n].value = colon ? (kp_bytes_t){(const uint8_t *)colon + 1, (int32_t)strlen(colon + 1)}
+                           : (kp_bytes_t){NULL, -1};
+        n++;
+    }
+    *rest = tab + 1;
+    return n;
+}
+
 static int cmd_produce(kc_client_t *c, const opts_t *o)
 {
     if (!o->topic)
@@ -238,19 +287,29 @@ static int cmd_produce(kc_client_t *c, const opts_t *o)
         lineno++;
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = 0;
-        kp_bytes_t key = {NULL, -1}, value = {(const uint8_t *)line, (int32_t)n};
+        char *rest = line;
+        kp_record_header_t hdrs[MAX_HEADERS];
+        int32_t nh = 0;
+        if (o->parse_headers && (nh = parse_headers(&rest, hdrs)) < 0) {
+            fprintf(stderr, "depotctl: line %ld: headers must be k:v[,k:v...] then a tab "
+                            "(at most %d)\n", lineno, MAX_HEADERS);
+            rc = 1;
+            break;
+        }
+        n -= rest - line;
+        kp_bytes_t key = {NULL, -1}, value = {(const uint8_t *)rest, (int32_t)n};
         if (o->parse_key) {
-            char *s = sep_len ? strstr(line, o->key_sep) : NULL;
+            char *s = sep_len ? strstr(rest, o->key_sep) : NULL;
             if (!s) {
                 fprintf(stderr, "depotctl: line %ld has no key separator '%s'\n", lineno,
                         o->key_sep);
                 rc = 1;
                 break;
             }
-            key = (kp_bytes_t){(const uint8_t *)line, (int32_t)(s - line)};
-            value = (kp_bytes_t){(const uint8_t *)s + sep_len, (int32_t)(n - (s - line) - sep_len)};
+            key = (kp_bytes_t){(const uint8_t *)rest, (int32_t)(s - rest)};
+            value = (kp_bytes_t){(const uint8_t *)s + sep_len, (int32_t)(n - (s - rest) - sep_len)};
         }
-        if (kc_producer_send(p, o->topic, o->partition, key, value, NULL, 0, -1))
+        if (kc_producer_send(p, o->topic, o->partition, key, value, hdrs, nh, -1))
             rc = fail(c);
     }
     free(line);
@@ -266,6 +325,32 @@ static void print_bytes(kp_bytes_t b)
         fputs("null", stdout);
     else
         fwrite(b.ptr, 1, (size_t)b.len, stdout);
+}
+
+/* The optional fields before key and value, in the console consumer's order. */
+static void print_meta(const opts_t *o, const kc_message_t *m)
+{
+    if (o->print_timestamp)
+        printf("%s:%lld%s", m->timestamp_type ? "LogAppendTime" : "CreateTime",
+               (long long)m->timestamp, o->key_sep);
+    if (o->print_partition)
+        printf("Partition:%d%s", m->partition, o->key_sep);
+    if (o->print_offset)
+        printf("Offset:%lld%s", (long long)m->offset, o->key_sep);
+    if (!o->print_headers)
+        return;
+    kp_reader_t hr;
+    kp_reader_init(&hr, m->headers, m->headers_len);
+    kp_record_header_t h;
+    int n = 0;
+    while (kp_record_header_next(&hr, &h) == 1) {
+        fputs(n++ ? "," : "", stdout);
+        print_bytes(h.key);
+        putchar(':');
+        print_bytes(h.value);
+    }
+    fputs(n ? "" : "NO_HEADERS", stdout);
+    fputs(o->key_sep, stdout);
 }
 
 static int cmd_consume(kc_client_t *c, const opts_t *o)
@@ -305,6 +390,7 @@ static int cmd_consume(kc_client_t *c, const opts_t *o)
                 break;
             continue;
         }
+        print_meta(o, &m);
         if (o->print_key) {
             print_bytes(m.key);
             fputs(o->key_sep, stdout);

@@ -153,6 +153,7 @@ typedef struct {
     int32_t partition;
     int64_t offset;
     int64_t timestamp;
+    bool timestamp_type;   /* true: LogAppendTime (set by the broker), false: CreateTime */
     kp_bytes_t key, value; /* views valid until the next poll */
     const uint8_t *headers;
     size_t headers_len;

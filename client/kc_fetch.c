@@ -304,9 +304,9 @@ static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
         p->position = off + 1;
         msg->partition = p->fp.partition;
         msg->offset = off;
-        msg->timestamp = (h->attributes & KP_BATCH_ATTR_LOG_APPEND_TIME)
-                             ? h->max_timestamp
-                             : h->base_timestamp + rec.timestamp_delta;
+        msg->timestamp_type = (h->attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) != 0;
+        msg->timestamp = msg->timestamp_type ? h->max_timestamp
+                                             : h->base_timestamp + rec.timestamp_delta;
         msg->key = rec.key;
         msg->value = rec.value;
         msg->headers = rec.headers;

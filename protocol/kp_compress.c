@@ -281,10 +281,18 @@ static int zstd_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* The codecs write at out->data + out->len: make sure data is never NULL (NULL + 0 is UB). */
+static int out_ready(kp_buf_t *out)
+{
+    return kp_buf_reserve(out, 1);
+}
+
 int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out)
 {
     size_t start = out->len;
     int rc;
+    if (out_ready(out))
+        return K_ERR_NOMEM;
     switch (codec) {
     case KP_COMPRESSION_NONE:
         kp_put_raw(out, in, len);
@@ -305,6 +313,8 @@ int kp_decompress(int codec, const uint8_t *in, size_t len, size_t max_out, kp_b
 {
     size_t start = out->len;
     int rc;
+    if (out_ready(out))
+        return K_ERR_NOMEM;
     switch (codec) {
     case KP_COMPRESSION_NONE:
         if (len > max_out)

@@ -69,7 +69,7 @@ void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status)
     }
 }
 
-static int release_durable(ks_store_t *s, ks_part_t *p)
+int ks_part_release_durable(ks_store_t *s, ks_part_t *p)
 {
     int n = 0;
     for (ks_waiter_t **pp = &p->waiters; *pp;) {
@@ -145,6 +145,8 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
         ks_file_release(s, pins[i].f);
     }
     free(pins);
+    if (s->graveyard)
+        ks_graveyard_sweep(s, false);
     int done = 0;
     if (err) {
         p->failed = true;
@@ -159,7 +161,7 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
             p->dir_synced_gen = dgen;
         if (target > p->durable_end)
             p->durable_end = target;
-        done = release_durable(s, p);
+        done = ks_part_release_durable(s, p);
         if (p->waiters)
             ks_flush_request(s, p);
     }
@@ -226,4 +228,13 @@ int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all)
     ks_part_wait_idle(s, p);
     flush_pass(s, p, all);
     return p->failed ? K_ERR_IO : 0;
+}
+
+void ks_part_mark_synced(ks_part_t *p)
+{
+    for (int i = 0; i < p->nsegs; i++)
+        for (int k = 0; k < 3; k++)
+            p->segs[i]->f[k].sgen = p->segs[i]->f[k].wgen;
+    p->dir_synced_gen = p->dir_gen;
+    p->durable_end = p->log_end;
 }

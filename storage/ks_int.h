@@ -63,6 +63,8 @@ struct ks_seg {
     bool ts_known;        /* max_ts/max_ts_off loaded (lazily for old segments) */
     bool idx_checked;     /* index files fully validated since open */
     bool closed;          /* rolled: no more appends */
+    bool doomed;          /* deleted while the flusher had it pinned; freed on release */
+    ks_seg_t *grave_next; /* in s->graveyard while doomed */
     ks_file_t f[3];
 };
 
@@ -128,6 +130,7 @@ struct ks_store {
     char msgq[KS_MSGQ][256]; /* flusher's log lines, drained by the loop */
     int msgq_n, msgq_dropped;
 
+    ks_seg_t *graveyard; /* deleted segments still pinned by the flusher */
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
@@ -181,6 +184,8 @@ int ks_part_find_seg(const ks_part_t *p, int64_t offset); /* index or -1 */
 void ks_seg_close_active(ks_store_t *s, ks_seg_t *seg); /* final time-index entry */
 /* Removes segs[0] (never the active one): files, memory, log start. */
 int ks_part_drop_first(ks_store_t *s, ks_part_t *p);
+/* Frees doomed segments nobody pins any more. */
+void ks_graveyard_sweep(ks_store_t *s, bool all);
 
 /* index.c */
 int ks_idx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos);
@@ -238,5 +243,8 @@ void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
+/* After a successful syncfs of p's filesystem: everything written so far is durable. */
+void ks_part_mark_synced(ks_part_t *p);
+int ks_part_release_durable(ks_store_t *s, ks_part_t *p); /* waiters now covered */
 
 #endif

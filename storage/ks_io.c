@@ -23,6 +23,18 @@ static int posix_fsync_dir(const char *path)
     return rc;
 }
 
+static int posix_syncfs(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = syncfs(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 static int posix_mkdir(const char *path, mode_t mode)
 {
     return mkdir(path, mode);
@@ -43,6 +55,7 @@ const ks_io_t ks_io_posix = {
     .mkdir = posix_mkdir,
     .rmdir = rmdir,
     .fsync_dir = posix_fsync_dir,
+    .syncfs = posix_syncfs,
 };
 
 ks_io_t ks_io = {
@@ -60,6 +73,7 @@ ks_io_t ks_io = {
     .mkdir = posix_mkdir,
     .rmdir = rmdir,
     .fsync_dir = posix_fsync_dir,
+    .syncfs = posix_syncfs,
 };
 
 int ks_io_pwrite_all(int fd, const void *buf, size_t n, off_t off)

@@ -32,6 +32,7 @@ typedef struct {
     int (*mkdir)(const char *path, mode_t mode);
     int (*rmdir)(const char *path);
     int (*fsync_dir)(const char *path); /* open(O_DIRECTORY) + fsync + close */
+    int (*syncfs)(const char *path);    /* syncfs(2) of the filesystem holding path */
 } ks_io_t;
 
 extern const ks_io_t ks_io_posix;

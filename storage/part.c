@@ -398,8 +398,7 @@ int ks_part_delete_records(ks_part_t *p, int64_t offset)
         rc = K_ERR_RANGE;
     } else if (offset > p->log_start) {
         p->log_start = offset;
-        /* Whole segments below the new start go now (never the active one); a pinned one
-         * (being fsynced) goes at the next retention pass. */
+        /* Whole segments below the new start go now (never the active one). */
         while (p->nsegs > 1 && p->segs[1]->base <= offset && ks_part_drop_first(s, p) == 0)
             s->st.segments_deleted_retention++;
         rc = ks_ckpt_write(s, p->dir, KS_LSO_FILE, false);

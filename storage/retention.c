@@ -38,7 +38,7 @@ static int64_t retention_floor(const ks_part_t *p)
 /* segs[0] may be deleted: it is closed and every offset in it is below the floor. */
 static bool first_deletable(const ks_part_t *p)
 {
-    return p->nsegs > 1 && p->segs[1]->base <= retention_floor(p) && !ks_seg_pinned(p->segs[0]);
+    return p->nsegs > 1 && p->segs[1]->base <= retention_floor(p);
 }
 
 static int64_t seg_age_ts(ks_store_t *s, ks_seg_t *seg)

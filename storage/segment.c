@@ -252,9 +252,9 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
     if (p->nsegs < 2)
         return K_ERR_INVAL;
     ks_seg_t *seg = p->segs[0];
-    if (ks_seg_pinned(seg))
-        return K_ERR_AGAIN; /* the flusher is syncing it; try again next time */
     int64_t bytes = seg->size + seg->idx_size + seg->tidx_size;
+    /* Unlinking is fine while the flusher has an fd open on the file; the memory waits for
+     * the flusher to let go (graveyard). */
     int rc = ks_seg_unlink(s, seg);
     if (ks_io.fsync_dir(p->path) != 0) {
         s->st.io_errors++;
@@ -267,6 +267,27 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
     s->st.bytes_on_disk -= bytes;
     if (p->log_start < p->segs[0]->base)
         p->log_start = p->segs[0]->base;
-    ks_seg_free(s, seg);
+    if (ks_seg_pinned(seg)) {
+        seg->doomed = true;
+        seg->grave_next = s->graveyard;
+        s->graveyard = seg;
+    } else {
+        ks_seg_free(s, seg);
+    }
     return rc;
+}
+
+void ks_graveyard_sweep(ks_store_t *s, bool all)
+{
+    for (ks_seg_t **pp = &s->graveyard; *pp;) {
+        ks_seg_t *seg = *pp;
+        if (all || !ks_seg_pinned(seg)) {
+            *pp = seg->grave_next;
+            for (int k = 0; k < 3; k++)
+                seg->f[k].refs = 0;
+            ks_seg_free(s, seg);
+        } else {
+            pp = &seg->grave_next;
+        }
+    }
 }

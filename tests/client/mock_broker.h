@@ -33,6 +33,8 @@ typedef struct {
     int nproduce_errors;
     int close_on_produce; /* close the connection instead of answering this many Produces */
     int16_t produce_max, fetch_max, metadata_max;
+    int16_t api_versions_max; /* newer ApiVersions get the KIP-511 v0 error answer */
+    int api_versions_calls;
     /* observations (read after mb_stop) */
     int produce_requests;
     int16_t produce_version;
@@ -63,10 +65,22 @@ static int mb_send(int fd, kp_buf_t *b)
 
 static void mb_api_versions(mock_broker_t *mb, kp_buf_t *out, int16_t ver)
 {
+    mb->api_versions_calls++;
+    if (ver > mb->api_versions_max) {
+        /* KIP-511: v0 body, UNSUPPORTED_VERSION, and our own range for key 18. */
+        kp_api_versions_resp_api_version_t self = {KP_API_API_VERSIONS, 0, mb->api_versions_max};
+        kp_api_versions_resp_t r;
+        kp_api_versions_resp_init(&r);
+        r.error_code = 35;
+        r.api_keys = &self;
+        r.api_keys_count = 1;
+        kp_api_versions_resp_encode(out, 0, &r);
+        return;
+    }
     kp_api_versions_resp_api_version_t keys[] = {
         {KP_API_PRODUCE, 0, mb->produce_max},   {KP_API_FETCH, 4, mb->fetch_max},
         {KP_API_LIST_OFFSETS, 1, 5},            {KP_API_METADATA, 0, mb->metadata_max},
-        {KP_API_API_VERSIONS, 0, 3},            {KP_API_CREATE_TOPICS, 2, 4},
+        {KP_API_API_VERSIONS, 0, mb->api_versions_max}, {KP_API_CREATE_TOPICS, 2, 4},
         {KP_API_DELETE_TOPICS, 1, 3},
     };
     kp_api_versions_resp_t r;
@@ -419,6 +433,8 @@ static void mb_start(mock_broker_t *mb)
         mb->fetch_max = 11;
     if (!mb->metadata_max)
         mb->metadata_max = 9;
+    if (!mb->api_versions_max)
+        mb->api_versions_max = 3;
     pthread_create(&mb->thr, NULL, mb_main, mb);
 }
 

@@ -133,6 +133,50 @@ static void test_kc_negotiation_picks_highest_common(void **state)
     mb_free(&mb);
 }
 
+static void test_kc_api_versions_falls_back_kip511(void **state)
+{
+    (void)state;
+    mock_broker_t mb = {.api_versions_max = 1};
+    mb_start(&mb);
+    kc_client_t *c = client_for(&mb, 0);
+    assert_int_equal(kc_client_api_version(c, KP_API_API_VERSIONS), 1);
+    assert_int_equal(kc_client_api_version(c, KP_API_PRODUCE), 7);
+    kc_client_free(c);
+    mb_stop(&mb);
+    assert_int_equal(mb.api_versions_calls, 2); /* v3 refused, then v1 */
+    mb_free(&mb);
+}
+
+static void test_kc_produce_acks0_does_not_wait(void **state)
+{
+    (void)state;
+    mock_broker_t mb = {0};
+    mb_start(&mb);
+    kc_client_t *c = client_for(&mb, 0);
+    kc_producer_config_t pc;
+    kc_producer_config_init(&pc);
+    pc.acks = 0;
+    kc_producer_t *p = kc_producer_new(c, &pc);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(kc_producer_send(p, "t", 0, (kp_bytes_t){NULL, -1},
+                                          (kp_bytes_t){(const uint8_t *)"v", 1}, NULL, 0, -1),
+                         0);
+        assert_int_equal(kc_producer_flush(p), 0); /* would time out if it waited */
+    }
+    kc_producer_stats_t st;
+    kc_producer_stats(p, &st);
+    assert_int_equal(st.records_sent, 3);
+    /* The connection stays in step: a request with an answer still works afterwards. */
+    kc_metadata_t *md;
+    assert_int_equal(kc_metadata_get(c, NULL, 0, false, &md), 0);
+    kc_metadata_free(md);
+    kc_producer_free(p);
+    kc_client_free(c);
+    mb_stop(&mb);
+    assert_int_equal(mb.produce_requests, 3);
+    mb_free(&mb);
+}
+
 static void test_kc_produce_retries_then_succeeds(void **state)
 {
     (void)state;
@@ -301,6 +345,8 @@ int main(void)
         cmocka_unit_test(test_kc_retry_action_classes),
         cmocka_unit_test(test_kc_accum_cuts_batches_at_size),
         cmocka_unit_test(test_kc_negotiation_picks_highest_common),
+        cmocka_unit_test(test_kc_api_versions_falls_back_kip511),
+        cmocka_unit_test(test_kc_produce_acks0_does_not_wait),
         cmocka_unit_test(test_kc_produce_retries_then_succeeds),
         cmocka_unit_test(test_kc_produce_gives_up_after_retries),
         cmocka_unit_test(test_kc_produce_fatal_error_not_retried),

@@ -583,6 +583,27 @@ static void test_compress_garbage_and_truncation(void **state)
     kp_buf_deinit(&d);
 }
 
+/* Found by fuzz_batch: empty output into a fresh (NULL) buffer, for every codec. */
+static void test_compress_empty_payload_fresh_buffer(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < NCODECS; c++) {
+        kp_buf_t z, d;
+        kp_buf_init(&z);
+        kp_buf_init(&d);
+        assert_int_equal(kp_compress(codecs[c], (const uint8_t *)"", 0, &z), 0);
+        assert_int_equal(kp_decompress(codecs[c], z.data, z.len, 0, &d), 0);
+        assert_int_equal(d.len, 0);
+        kp_buf_deinit(&z);
+        kp_buf_deinit(&d);
+    }
+    kp_buf_t d;
+    kp_buf_init(&d);
+    assert_int_equal(kp_decompress(KP_COMPRESSION_SNAPPY, (const uint8_t *)"", 1, 0, &d), 0);
+    assert_int_equal(d.len, 0);
+    kp_buf_deinit(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_compress_zip_bomb_is_bounded),
         cmocka_unit_test(test_compress_snappy_raw_and_xerial),
         cmocka_unit_test(test_compress_garbage_and_truncation),
+        cmocka_unit_test(test_compress_empty_payload_fresh_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,17 +269,53 @@ static void test_list_offsets_resolution(void **state)
     assert_int_equal(off, 0);
     assert_int_equal(kb_list_offsets_resolve(p, 1100, -1, &off, &fts, &ep), KP_ERR_NONE);
     assert_int_equal(off, 4);
-    assert_in_range(fts, 1100, 1103); /* storage may answer per record or per batch */
+    assert_int_equal(fts, 1100);
+    /* a time inside a batch: the first record at or after it, as Kafka answers */
+    assert_int_equal(kb_list_offsets_resolve(p, 1102, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 6);
+    assert_int_equal(fts, 1102);
+    assert_int_equal(kb_list_offsets_resolve(p, 1050, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 4);
+    assert_int_equal(fts, 1100);
     assert_int_equal(kb_list_offsets_resolve(p, 5000, -1, &off, &fts, &ep), KP_ERR_NONE);
     assert_int_equal(off, -1);
     assert_int_equal(fts, -1);
     assert_int_equal(ep, -1);
     assert_int_equal(kb_list_offsets_resolve(p, -3, -1, &off, &fts, &ep), KP_ERR_NONE);
     assert_int_equal(fts, 1203);
-    assert_in_range(off, 8, 11);
+    assert_int_equal(off, 11);
     assert_int_equal(kb_list_offsets_resolve(p, -1, 3, &off, &fts, &ep),
                      KP_ERR_UNKNOWN_LEADER_EPOCH);
     assert_int_equal(off, -1);
+    tstore_close(&ts);
+}
+
+static void test_list_offsets_inside_compressed_batch(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(ts.store, "z", 1, NULL, &t), 0);
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_GZIP, 20, 5000, 50), 0);
+    kb_produce_ctx_t c = tctx(&ts, 9);
+    kp_produce_resp_partition_produce_response_t out;
+    kp_produce_resp_partition_produce_response_init(&out);
+    ks_part_t *p;
+    int64_t next, off, fts;
+    int32_t ep;
+    assert_int_equal(
+        kb_produce_partition(&c, kp_str("z"), 0, b.data, (int32_t)b.len, &out, &p, &next),
+        KP_ERR_NONE);
+    assert_int_equal(kb_list_offsets_resolve(p, 5013, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 13);
+    assert_int_equal(fts, 5013);
+    assert_int_equal(kb_list_offsets_resolve(p, -3, -1, &off, &fts, &ep), KP_ERR_NONE);
+    assert_int_equal(off, 19);
+    assert_int_equal(fts, 5019);
+    kp_buf_deinit(&b);
     tstore_close(&ts);
 }
 
@@ -371,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_fetch_unknown_topic_name_and_id),
         cmocka_unit_test(test_fetch_leader_epoch_and_session_checks),
         cmocka_unit_test(test_list_offsets_resolution),
+        cmocka_unit_test(test_list_offsets_inside_compressed_batch),
         cmocka_unit_test(test_delete_records_moves_log_start),
         cmocka_unit_test(test_epoch_end_offset),
         cmocka_unit_test(test_producer_ids_survive_restart),

@@ -1,0 +1,239 @@
+/* Storage: group commit, durable end, and I/O failures through the fault seam. */
+#include "tests/storage/ks_test.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    kf_install();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kf_uninstall();
+    return 0;
+}
+
+static void test_group_commit_shares_fsyncs(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL);
+    enum { N = 64 };
+    t_sync_t w[N];
+    memset(w, 0, sizeof w);
+    atomic_store(&kf_sync_delay_us, 20000); /* a slow disk: waiters pile up behind an fsync */
+    atomic_store(&kf_calls[KF_FDATASYNC], 0);
+    atomic_store(&t_sync_ready, 0);
+    ks_stats_t st0, st1;
+    ks_store_stats(e.s, &st0);
+    for (int i = 0; i < N; i++) {
+        t_append(p, 1, 1000 + i, 10);
+        assert_int_equal(ks_part_sync(p, ks_part_log_end(p), t_sync_cb, &w[i]), 0);
+    }
+    t_wait_syncs(e.s, w, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].status, 0);
+    }
+    int fsyncs = atomic_load(&kf_calls[KF_FDATASYNC]);
+    ks_store_stats(e.s, &st1);
+    assert_true(fsyncs >= 1);
+    assert_true(fsyncs < N / 4);
+    assert_true(st1.fsyncs - st0.fsyncs < N / 4);
+    assert_true(atomic_load(&t_sync_ready) >= 1);
+    assert_true(ks_part_durable_end(p) == N);
+    /* Already durable: completes without another fsync. */
+    t_sync_t again = {0, 0};
+    assert_int_equal(ks_part_sync(p, 10, t_sync_cb, &again), 0);
+    t_wait_syncs(e.s, &again, 1);
+    assert_int_equal(again.calls, 1);
+    assert_int_equal(again.status, 0);
+    assert_int_equal(atomic_load(&kf_calls[KF_FDATASYNC]), fsyncs);
+    t_env_deinit(&e);
+}
+
+/* A rolled segment is synced before the waiter whose data spans the roll is released. */
+static void test_sync_covers_rolled_segments(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.segment_bytes = 300;
+    ks_part_t *p = t_topic(&e, "t", 1, &c);
+    atomic_store(&kf_sync_delay_us, 0);
+    for (int i = 0; i < 20; i++)
+        t_append(p, 1, 1000, 100);
+    t_sync_t w = {0, 0};
+    atomic_store(&kf_calls[KF_FDATASYNC], 0);
+    assert_int_equal(ks_part_sync(p, ks_part_log_end(p), t_sync_cb, &w), 0);
+    t_wait_syncs(e.s, &w, 1);
+    assert_int_equal(w.status, 0);
+    ks_stats_t st;
+    ks_store_stats(e.s, &st);
+    /* Nothing dirty is left: one more sync needs no fsync. */
+    int calls = atomic_load(&kf_calls[KF_FDATASYNC]);
+    assert_true(calls >= 1);
+    t_sync_t w2 = {0, 0};
+    assert_int_equal(ks_part_sync(p, ks_part_log_end(p), t_sync_cb, &w2), 0);
+    t_wait_syncs(e.s, &w2, 1);
+    assert_int_equal(atomic_load(&kf_calls[KF_FDATASYNC]), calls);
+    t_env_deinit(&e);
+}
+
+static void test_flush_messages_policy(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.flush_messages = 5;
+    ks_part_t *p = t_topic(&e, "t", 1, &c);
+    for (int i = 0; i < 6; i++)
+        t_append(p, 1, 1000, 10);
+    for (int i = 0; i < 2000 && ks_part_durable_end(p) < 5; i++)
+        usleep(1000);
+    assert_true(ks_part_durable_end(p) >= 5);
+    t_env_deinit(&e);
+}
+
+/* fsyncgate: the failed fsync is an error to its waiters and never success later. */
+static void test_fsync_eio_fails_partition(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL);
+    t_append(p, 3, 1000, 10);
+    t_sync_t w = {0, 0};
+    assert_int_equal(ks_part_sync(p, 3, t_sync_cb, &w), 0);
+    t_wait_syncs(e.s, &w, 1);
+    assert_int_equal(w.status, 0);
+    kf_fail_nth(KF_FDATASYNC, 1, EIO, false);
+    t_append(p, 2, 1000, 10);
+    t_sync_t w1[3];
+    memset(w1, 0, sizeof w1);
+    assert_int_equal(ks_part_sync(p, 5, t_sync_cb, &w1[0]), 0);
+    assert_int_equal(ks_part_sync(p, 4, t_sync_cb, &w1[1]), 0);
+    t_wait_syncs(e.s, w1, 2);
+    assert_int_equal(w1[0].status, K_ERR_IO);
+    assert_int_equal(w1[1].status, K_ERR_IO);
+    /* fsync works again, but the partition must not claim durability now. */
+    assert_int_equal(ks_part_sync(p, 5, t_sync_cb, &w1[2]), 0);
+    t_wait_syncs(e.s, &w1[2], 1);
+    assert_int_equal(w1[2].status, K_ERR_IO);
+    assert_true(ks_part_durable_end(p) == 3);
+    assert_int_equal(t_append_rc(p, 1, 1000, 10), K_ERR_IO);
+    assert_int_equal(t_read_check(p, 0, 1 << 20, true, NULL), 2);
+    ks_stats_t st;
+    ks_store_stats(e.s, &st);
+    assert_true(st.io_errors >= 1);
+    t_env_close(&e);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.depot-clean-shutdown", e.dir);
+    assert_int_equal(t_file_size(path), -1); /* next open must re-verify */
+    t_env_open(&e);
+    p = t_part(&e, "t", 0);
+    assert_true(ks_part_log_end(p) == 5);
+    assert_true(t_append(p, 1, 1000, 10) == 5);
+    t_env_deinit(&e);
+}
+
+static void test_enospc_on_write(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL);
+    for (int i = 0; i < 5; i++)
+        t_append(p, 2, 1000, 50);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/t-0/00000000000000000000.log", e.dir);
+    int64_t size = t_file_size(path);
+    kf_fail_nth(KF_PWRITE, 1, ENOSPC, true);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(t_append_rc(p, 2, 1000, 50), K_ERR_NOSPC);
+    assert_true(t_file_size(path) == size); /* the half-written batch was cut back */
+    assert_true(ks_part_log_end(p) == 10);
+    assert_int_equal(t_read_check(p, 0, 1 << 20, true, NULL), 5);
+    kf_clear(); /* space is back */
+    assert_true(t_append(p, 2, 1000, 50) == 10);
+    assert_int_equal(t_read_check(p, 0, 1 << 20, true, NULL), 6);
+    t_env_close(&e);
+    t_env_unclean(&e);
+    t_env_open(&e);
+    p = t_part(&e, "t", 0);
+    assert_true(ks_part_log_end(p) == 12);
+    assert_int_equal(t_read_check(p, 0, 1 << 20, true, NULL), 6);
+    t_env_deinit(&e);
+}
+
+/* The index write fails after the log write succeeded: the append is undone entirely. */
+static void test_enospc_on_index_write_undoes_append(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.index_interval_bytes = 0;
+    ks_part_t *p = t_topic(&e, "t", 1, &c);
+    t_append(p, 1, 1000, 50);
+    kf_fail_nth(KF_PWRITE, 2, ENOSPC, false); /* 1st: the log, 2nd: the .index */
+    assert_int_equal(t_append_rc(p, 1, 1000, 50), K_ERR_NOSPC);
+    assert_true(ks_part_log_end(p) == 1);
+    assert_true(t_append(p, 1, 1000, 50) == 1);
+    assert_true(t_append(p, 1, 1000, 50) == 2);
+    for (int64_t off = 0; off < 3; off++) {
+        int64_t first;
+        t_read_check(p, off, 1, true, &first);
+        assert_true(first == off);
+    }
+    t_env_close(&e);
+    t_env_unclean(&e);
+    t_env_open(&e);
+    assert_true(ks_part_log_end(t_part(&e, "t", 0)) == 3);
+    t_env_deinit(&e);
+}
+
+/* A failed checkpoint rename at close: the dir is not marked clean, and recovery works. */
+static void test_rename_failure_at_close(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL);
+    t_append(p, 4, 1000, 10);
+    kf_fail_nth(KF_RENAME, 1, EIO, false);
+    t_env_close(&e);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.depot-clean-shutdown", e.dir);
+    assert_int_equal(t_file_size(path), -1);
+    t_env_open(&e);
+    assert_true(ks_part_log_end(t_part(&e, "t", 0)) == 4);
+    t_env_deinit(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_group_commit_shares_fsyncs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_covers_rolled_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_messages_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_eio_fails_partition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enospc_on_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enospc_on_index_write_undoes_append, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rename_failure_at_close, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
