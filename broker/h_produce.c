@@ -191,9 +191,12 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         return append_error(rc);
     }
     if (outcome != KS_PRODUCE_APPENDED) {
-        kb_log(KB_LOG_DEBUG, "produce: %.*s-%d producer %lld epoch %d seq %d: outcome %d",
-               topic.len, topic.ptr, partition, (long long)h.producer_id, h.producer_epoch,
-               h.base_sequence, (int)outcome);
+        static const char *const what[] = {"appended", "duplicate (answered with the original "
+                                           "offsets)", "out of order", "stale epoch",
+                                           "no sequence"};
+        kb_log(KB_LOG_INFO, "produce: %.*s-%d producer %lld epoch %d seq %d: %s", topic.len,
+               topic.ptr, partition, (long long)h.producer_id, h.producer_epoch,
+               h.base_sequence, what[outcome]);
         err = producer_error(outcome);
         if (err != KP_ERR_NONE)
             return err;
