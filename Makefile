@@ -32,7 +32,7 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit e2e test-asan debug fuzz bench format clean check-layers deps gen
+.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage format clean check-layers deps gen
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -109,14 +109,33 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: all
+# Bench programs: every bench/*.c except the shared bench/bench_*.c helpers; protocol/ only.
+BENCH_LIB   := $(wildcard bench/bench_*.c)
+BENCH_PROGS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_LIB),$(wildcard bench/*.c)))
+$(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) -lrdkafka $(LDLIBS)
+
+bench: all $(BENCH_PROGS)
 	@bench/run.sh
+
+# Storage append MB/s beside the raw disk, same run (BENCH_DIR on the disk to measure).
+BENCH_DIR ?= bench/results/tmp
+BENCH_MB  ?= 256
+$(BUILD)/bench/append: bench/append.c $(LIBKS) $(LIBKP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)
+bench-storage: $(BUILD)/bench/append
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
 
 # Arrows point one way: protocol and storage never include broker/client, nor libuv.
 check-layers:
 	@! grep -nE '#include +[<"](broker|client)/|#include +<uv\.h>' protocol/*.[ch] storage/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 	@! grep -nE '#include +[<"](broker|storage)/' client/*.[ch] 2>/dev/null \
+	    || { echo "layering violation (see above)"; exit 1; }
+	@! grep -nE '#include +[<"](broker|storage|client)/' bench/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 
 format:

@@ -165,7 +165,9 @@ int ks_part_delete_records(ks_part_t *p, int64_t offset);
 
 /* Group commit: cb(arg, status) runs on the loop thread (via ks_store_run_completions) once
  * every offset below `offset` is fsynced, or with a negative status if the fsync failed.
- * A failed fsync is never reported as success later. */
+ * A failed fsync is never reported as success later. Returns 0 when cb will be called
+ * (exactly once; also if the topic is deleted first: K_ERR_CLOSED), else a negative status
+ * and cb is never called. An offset past the log end is treated as the log end. */
 typedef void (*ks_sync_cb)(void *arg, int status);
 int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
 

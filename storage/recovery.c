@@ -388,9 +388,16 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
             rc = ks_seg_recover(s, seg, true, &end, &cut);
             if (rc)
                 return rc;
-            if (cut && i < p->nsegs - 1) {
+            if (cut && i < p->nsegs - 1 && i >= scan_from) {
+                /* Unflushed region: nothing after a bad batch can be trusted. */
                 drop_tail(s, p, i + 1);
                 seg->closed = false;
+            } else if (cut && i < p->nsegs - 1) {
+                /* A fsynced segment went bad on the medium: keep the later segments (their
+                 * data was fsynced too); reads skip the gap to the next segment. */
+                ks_log(s, KS_LOG_ERROR, "%s: offsets %" PRId64 "..%" PRId64 " lost to "
+                       "corruption in a closed segment", p->path, end,
+                       p->segs[i + 1]->base - 1);
             }
         } else if (i == p->nsegs - 1) {
             p->log_end = seg->base; /* for the index checks inside */
