@@ -87,7 +87,6 @@ typedef struct {
 typedef struct {
     ks_producer_t *v; /* sorted by pid; owned */
     int n, cap;
-    bool ever;        /* some producer was seen: keep writing snapshots */
 } ks_pstate_t;
 
 typedef struct ks_waiter {

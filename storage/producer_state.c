@@ -32,8 +32,10 @@
  * loaded, and the batch headers from its offset to the log end are replayed, so the state
  * matches the log after a kill -9 or a power cut too. Snapshots past the log end (their
  * batches were cut by recovery) are deleted. Without any snapshot the whole log is replayed.
- * Snapshots are derived data: written without fsync (close's syncfs makes the close one
- * durable); a torn one fails its CRC and an older one (or the log) is used.
+ * Snapshots are written even when no producer was seen, so that an open never replays more
+ * than the batches after the last roll. They are derived data, written in place without
+ * rename or fsync (close's syncfs makes the close-time one durable); a torn one fails its CRC
+ * and an older one (or the log) is used.
  *
  * Snapshot format, big-endian:
  *    0 int16  version (1)
@@ -107,7 +109,6 @@ static int put(ks_pstate_t *ps, const ks_producer_t *e)
     memmove(ps->v + i + 1, ps->v + i, (size_t)(ps->n - i) * sizeof *ps->v);
     ps->v[i] = *e;
     ps->n++;
-    ps->ever = true;
     return 0;
 }
 
@@ -415,28 +416,24 @@ static int encode_snapshot(const ks_pstate_t *ps, int64_t offset, kp_buf_t *b)
 
 void ks_pstate_snapshot(ks_store_t *s, ks_part_t *p, int64_t offset)
 {
-    if (!p->pstate.ever || !p->path)
+    if (!p->path)
         return;
     kp_buf_t b;
     kp_buf_init(&b);
-    char tmp[KS_PATH_MAX], dst[KS_PATH_MAX];
-    snap_name(tmp, sizeof tmp, p->path, offset, ".tmp");
-    snap_name(dst, sizeof dst, p->path, offset, "");
+    char path[KS_PATH_MAX];
+    snap_name(path, sizeof path, p->path, offset, "");
     const char *what = "encode";
     int fd = -1, e = ENOMEM;
     if (encode_snapshot(&p->pstate, offset, &b) != 0)
         goto fail;
+    /* Written in place, no rename: a torn file fails its CRC and an older one is used. */
     what = "create";
-    if ((fd = ks_io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+    if ((fd = ks_io.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         goto fail_errno;
     what = "write";
     if (ks_io_pwrite_all(fd, b.data, b.len, 0) != 0)
         goto fail_errno;
     ks_io.close(fd);
-    fd = -1;
-    what = "rename";
-    if (ks_io.rename(tmp, dst) != 0)
-        goto fail_errno;
     kp_buf_deinit(&b);
     /* Keep the newest SNAP_KEEP: an older one is the fallback if the newest is torn. */
     int64_t *offs;
@@ -449,13 +446,14 @@ void ks_pstate_snapshot(ks_store_t *s, ks_part_t *p, int64_t offset)
 fail_errno:
     e = errno;
 fail:
-    if (fd >= 0)
+    if (fd >= 0) {
         ks_io.close(fd);
-    ks_io.unlink(tmp);
+        ks_io.unlink(path);
+    }
     kp_buf_deinit(&b);
     s->st.io_errors += e != ENOMEM;
     ks_log(s, KS_LOG_WARN, "%s: snapshot %s failed: %s (rebuilt from the log at next open)",
-           dst, what, strerror(e));
+           path, what, strerror(e));
 }
 
 /* Parses a snapshot into ps; K_ERR_CORRUPT if anything is off. */
@@ -551,7 +549,6 @@ int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms)
         }
         ks_pstate_free(&p->pstate);
         p->pstate = ps;
-        p->pstate.ever = true;
         from = offs[i];
     }
     free(offs);
