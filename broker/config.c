@@ -213,6 +213,8 @@ static int parse_listener(const char *v, char *host, size_t hostlen, int *port, 
     p += 3;
     const char *end = strchr(p, ',');
     size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (end)
+        kb_log(KB_LOG_WARN, "config: only the first listener (%.*s) is used", (int)(end - v), v);
     const char *colon = NULL;
     const char *hs = p, *he;
     if (*p == '[') { /* [ipv6]:port */

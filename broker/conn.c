@@ -21,6 +21,9 @@
 #define RBUF_SIZE (64 * 1024)
 #define MAX_QUEUED 256 /* requests queued or being written */
 #define MAX_UNSENT (8 * 1024 * 1024)
+/* Decoded structs are bigger than their wire form and responses are built in the arena too,
+ * but a frame whose counts are legal yet absurd must not make us allocate without bound. */
+#define ARENA_LIMIT(frame_len) ((size_t)16 * 1024 * 1024 + 4 * (frame_len))
 
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
@@ -273,7 +276,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     req->conn = c;
     req->frame = frame;
     req->frame_len = len;
-    kp_arena_init(&req->arena, impl->arena0, sizeof impl->arena0, 0);
+    kp_arena_init(&req->arena, impl->arena0, sizeof impl->arena0, ARENA_LIMIT(len));
     kp_buf_init(&req->resp);
     c->live_reqs++;
 

@@ -26,7 +26,8 @@ static int partition_leader(kc_client_t *c, const char *topic, int32_t partition
             return 0;
         }
     return kc_fail(c, K_ERR_NOENT, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                   "topic %s has no partition %d", topic, partition);
+                   "topic %s: UNKNOWN_TOPIC_OR_PARTITION: it has no partition %d", topic,
+                   partition);
 }
 
 int kc_list_offset(kc_client_t *c, const char *topic, int32_t partition, int64_t ts,

@@ -276,8 +276,8 @@ int kc_producer_send(kc_producer_t *p, const char *topic, int32_t partition, kp_
                         : (int32_t)(p->sticky % (uint32_t)t->npartitions);
     else if (partition >= t->npartitions)
         return kc_fail(c, K_ERR_NOENT, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                       "topic %s has no partition %d (it has %d)", topic, partition,
-                       t->npartitions);
+                       "topic %s: UNKNOWN_TOPIC_OR_PARTITION: it has no partition %d (it has "
+                       "%d)", topic, partition, t->npartitions);
     bool full;
     int idx;
     rc = kc_accum_add(&p->acc, topic, partition, timestamp < 0 ? kc_now_ms() : timestamp, key,

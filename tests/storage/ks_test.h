@@ -273,7 +273,8 @@ static __attribute__((unused)) int t_read_check(ks_part_t *p, int64_t offset, si
 /* ------------------------------------------------------------------------------------------ */
 /* Fault injection through the seam                                                           */
 
-enum { KF_PWRITE, KF_FDATASYNC, KF_FSYNC, KF_RENAME, KF_FTRUNCATE, KF_OPEN, KF_N };
+enum { KF_PWRITE, KF_FDATASYNC, KF_FSYNC, KF_RENAME, KF_FTRUNCATE, KF_OPEN, KF_PREAD, KF_N };
+static atomic_llong kf_pread_bytes;
 static atomic_int kf_countdown[KF_N]; /* >0: the call that brings it to 0 fails */
 static int kf_err[KF_N];
 static bool kf_sticky[KF_N]; /* keep failing after the first failure until kf_clear */
@@ -304,6 +305,18 @@ static __attribute__((unused)) ssize_t kf_pwrite(int fd, const void *buf, size_t
         return -1;
     }
     return pwrite(fd, buf, n, off);
+}
+
+static ssize_t kf_pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (kf_hit(KF_PREAD)) {
+        errno = kf_err[KF_PREAD];
+        return -1;
+    }
+    ssize_t r = pread(fd, buf, n, off);
+    if (r > 0)
+        atomic_fetch_add(&kf_pread_bytes, r);
+    return r;
 }
 
 static __attribute__((unused)) int kf_fdatasync(int fd)
@@ -363,6 +376,7 @@ static __attribute__((unused)) void kf_clear(void)
         kf_sticky[i] = false;
     }
     atomic_store(&kf_sync_delay_us, 0);
+    atomic_store(&kf_pread_bytes, 0);
 }
 
 static __attribute__((unused)) void kf_install(void)
@@ -375,6 +389,7 @@ static __attribute__((unused)) void kf_install(void)
     ks_io.rename = kf_rename;
     ks_io.ftruncate = kf_ftruncate;
     ks_io.open = kf_open;
+    ks_io.pread = kf_pread;
 }
 
 static __attribute__((unused)) void kf_uninstall(void)

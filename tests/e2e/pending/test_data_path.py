@@ -1,7 +1,8 @@
 """Data-path handlers end to end: acks 0/1/all round trips, the Fetch long poll (waits about
 max_wait at log end, wakes on a produce), OFFSET_OUT_OF_RANGE past the log end (raw and as
 librdkafka's auto.offset.reset=error sees it), ListOffsets through the client, Produce v0-2
-refused, an acks=0 failure closing the connection, idempotent producers getting a producer id.
+refused, an acks=0 failure closing the connection, idempotent producers getting a producer id,
+and raw DeleteRecords / ListOffsets v0 / OffsetForLeaderEpoch / InitProducerId requests.
 Run with /usr/bin/python3."""
 
 import os
@@ -85,6 +86,7 @@ def test_acks_0_1_all_round_trip():
         check([v for _, v in got] == sent, "replayed %d of %d, or out of order", len(got),
               len(sent))
         check([o for o, _ in got] == list(range(len(sent))), "offsets not dense from 0")
+        b.stop()
 
 
 def test_fetch_at_log_end_waits_then_returns_empty():
@@ -99,6 +101,7 @@ def test_fetch_at_log_end_waits_then_returns_empty():
         # max_wait 0 answers at once
         err, hw, recs, took = fetch_v4(b.port, "poll", 0, 2, max_wait_ms=0)
         check(err == 0 and recs == b"" and took < 0.5, "max_wait 0 took %.2fs", took)
+        b.stop()
 
 
 def test_fetch_long_poll_wakes_on_produce():
@@ -120,6 +123,7 @@ def test_fetch_long_poll_wakes_on_produce():
         check(err == 0 and hw == 1 and len(recs) > 61, "woken fetch: err %d hw %d %d bytes",
               err, hw, len(recs))
         check(took < 3.0, "woken after %.2fs, not at the produce", took)
+        b.stop()
 
 
 def test_fetch_past_end_is_offset_out_of_range():
@@ -140,6 +144,7 @@ def test_fetch_past_end_is_offset_out_of_range():
         c.close()
         check(seen is not None, "consumer never reported the out-of-range offset")
         check(seen.code() == KafkaError._AUTO_OFFSET_RESET, "consumer error %s", seen)
+        b.stop()
 
 
 def test_list_offsets_through_client():
@@ -157,6 +162,7 @@ def test_list_offsets_through_client():
         tps = c.offsets_for_times([TopicPartition("lo", 0, 1_800_000_000_000)], timeout=10)
         check(tps[0].offset == -1, "time past the end: %r", tps[0])
         c.close()
+        b.stop()
 
 
 def test_produce_v2_is_unsupported_version():
@@ -173,6 +179,7 @@ def test_produce_v2_is_unsupported_version():
         check(r.i32() == 1 and r.str() == "old" and r.i32() == 1 and r.i32() == 0, "shape")
         err = r.i16()
         check(err == 35, "produce v2: error %d, wanted UNSUPPORTED_VERSION (35)", err)
+        b.stop()
 
 
 def test_acks0_failure_closes_connection():
@@ -191,6 +198,7 @@ def test_acks0_failure_closes_connection():
         finally:
             s.close()
         check(b.alive(), "broker died")
+        b.stop()
 
 
 def test_idempotent_producer_gets_an_id():
@@ -203,6 +211,100 @@ def test_idempotent_producer_gets_an_id():
                       on_delivery=lambda e, m: errors.append(e) if e else None)
         check(p.flush(30) == 0 and not errors, "idempotent produce failed: %s", errors[:3])
         check(len(consume_all(b.bootstrap, "idem", 50)) == 50, "not all replayed")
+        b.stop()
+
+
+def test_stop_with_a_parked_fetch():
+    """A graceful stop answers (or drops) a long-polling fetch and exits 0 promptly."""
+    with Broker() as b:
+        create_topic(b.bootstrap, "park")
+        out = {}
+
+        def waiter():
+            try:
+                out["r"] = fetch_v4(b.port, "park", 0, 0, max_wait_ms=20000)
+            except Exception as e:  # the connection may be closed instead
+                out["r"] = e
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        b.stop()
+        check(time.monotonic() - t0 < 8, "stop took %.1fs", time.monotonic() - t0)
+        t.join(10)
+        check("r" in out, "the parked fetch neither answered nor closed")
+
+
+def raw(port, api_key, version, body, cid=41):
+    s = connect(port)
+    try:
+        s.sendall(frame(api_key, version, cid, body))
+        r = Reader(recv_frame(s))
+    finally:
+        s.close()
+    check(r.i32() == cid, "api %d: wrong correlation id", api_key)
+    return r
+
+
+def test_raw_delete_records_list_offsets_v0_epochs():
+    with Broker() as b:
+        create_topic(b.bootstrap, "dr")
+        for _ in range(3):
+            produce_v3(b.port, "dr", 0, record_batch([b"a", b"b"]))
+
+        def delete_records(offset):
+            r = raw(b.port, 21, 0, i32(1) + kstr("dr") + i32(1) + i32(0) + i64(offset) + i32(5000))
+            r.i32()  # throttle
+            check(r.i32() == 1 and r.str() == "dr" and r.i32() == 1 and r.i32() == 0, "shape")
+            low, err = r.i64(), r.i16()
+            return err, low
+
+        check(delete_records(99) == (1, -1), "past the HW: %r", delete_records(99))
+        check(delete_records(3) == (0, 3), "delete to 3")
+        check(delete_records(-1) == (0, 6), "delete to the HW")
+
+        # ListOffsets v0: the old array shape; earliest is now the new log start
+        def list_v0(ts):
+            r = raw(b.port, 2, 0, i32(-1) + i32(1) + kstr("dr") + i32(1) + i32(0) + i64(ts) + i32(5))
+            check(r.i32() == 1 and r.str() == "dr" and r.i32() == 1 and r.i32() == 0, "shape")
+            err = r.i16()
+            return err, [r.i64() for _ in range(r.i32())]
+
+        check(list_v0(-2) == (0, [6]), "earliest v0: %r", list_v0(-2))
+        check(list_v0(-1) == (0, [6]), "latest v0: %r", list_v0(-1))
+        err, _, _, _ = fetch_v4(b.port, "dr", 0, 2)
+        check(err == 1, "fetch below the new log start: %d", err)
+
+        # OffsetForLeaderEpoch v2: epoch 0 ends at the log end; others are unknown; fencing
+        def epoch_end(current, epoch):
+            r = raw(b.port, 23, 2, i32(1) + kstr("dr") + i32(1) + i32(0) + i32(current) + i32(epoch))
+            r.i32()
+            check(r.i32() == 1 and r.str() == "dr" and r.i32() == 1, "shape")
+            err, part, ep, end = r.i16(), r.i32(), r.i32(), r.i64()
+            return err, ep, end
+
+        check(epoch_end(-1, 0) == (0, 0, 6), "epoch 0: %r", epoch_end(-1, 0))
+        check(epoch_end(0, 3) == (0, -1, -1), "epoch 3: %r", epoch_end(0, 3))
+        check(epoch_end(1, 0)[0] == 75, "current epoch 1: %r", epoch_end(1, 0))
+        b.stop()
+
+
+def test_raw_init_producer_id():
+    with Broker() as b:
+        def init_pid(txn_id):
+            r = raw(b.port, 22, 1, kstr(txn_id) + i32(60000))
+            r.i32()
+            return r.i16(), r.i64(), r.i16()
+
+        e1, p1, ep1 = init_pid(None)
+        e2, p2, _ = init_pid(None)
+        check(e1 == 0 and e2 == 0 and ep1 == 0 and p2 > p1 >= 0, "ids %r %r", (e1, p1), (e2, p2))
+        check(init_pid("txn")[0] == 53, "transactional id: %r", init_pid("txn"))
+        b.restart()
+        e3, p3, _ = init_pid(None)
+        check(e3 == 0 and p3 > p2, "after restart id %d, before %d", p3, p2)
+        b.stop()
 
 
 if __name__ == "__main__":

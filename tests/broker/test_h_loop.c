@@ -1,0 +1,347 @@
+/*
+ * The data-path handlers' pending paths through a real broker on loopback: Produce acks=-1
+ * answered after the fsync, Fetch long polls (timeout at log end, woken by a produce on another
+ * connection), a client that vanishes while its fetch is parked, and acks=0 failures closing
+ * the connection. Requests are built with the generated codec, as a client would.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/config.h"
+#include "broker/server.h"
+#include "h_test_util.h"
+
+/* dispatch.c references handlers weakly, and a weak reference does not pull an object out of
+ * libkb.a: these strong references do. */
+int (*const linked_handlers[])(kb_req_t *) = {kb_handle_produce, kb_handle_fetch};
+
+static char tmpdir[64];
+static kb_config_t cfg;
+static uv_loop_t loop;
+static kb_broker_t *broker;
+static uv_async_t stop_async;
+static pthread_t thread;
+static int port;
+
+static void on_stop(uv_async_t *a)
+{
+    kb_broker_stop(broker);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run_loop(void *arg)
+{
+    (void)arg;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    kb_log_set_level(KB_LOG_ERROR);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kbloopXXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    char dirs[128];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs};
+    char err[256];
+    if (kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL) < 0)
+        return -1;
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_stop);
+    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0)
+        return -1;
+    port = kb_broker_port(broker);
+    /* topics are made before the loop thread runs: the store belongs to that thread after */
+    ks_topic_t *t;
+    if (ks_topic_create(kb_broker_store(broker), "t", 2, NULL, &t) < 0)
+        return -1;
+    return pthread_create(&thread, NULL, run_loop, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uv_async_send(&stop_async);
+    pthread_join(thread, NULL);
+    kb_broker_free(broker);
+    uv_loop_close(&loop);
+    kb_config_deinit(&cfg);
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int client(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static bool read_n(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* Frames and sends one request whose body enc() writes. */
+static void send_req(int fd, int16_t key, int16_t version, int32_t corr,
+                     int (*enc)(kp_buf_t *, int16_t, const void *), const void *msg)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    size_t at = kp_put_i32(&b, 0);
+    kp_req_header_t h = {key, version, corr, kp_str("test")};
+    kp_req_header_encode(&b, &h);
+    assert_int_equal(enc(&b, version, msg), 0);
+    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
+    assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
+    kp_buf_deinit(&b);
+}
+
+/* Reads one response frame (heap, caller frees); NULL at end of stream. r is left at the
+ * body after checking the correlation id. */
+static uint8_t *recv_resp(int fd, int16_t key, int16_t version, int32_t corr, kp_reader_t *r)
+{
+    uint8_t hdr[4];
+    if (!read_n(fd, hdr, 4))
+        return NULL;
+    kp_reader_t hr;
+    kp_reader_init(&hr, hdr, 4);
+    int32_t n = kp_read_i32(&hr);
+    assert_true(n > 0 && n < (64 << 20));
+    uint8_t *buf = malloc((size_t)n);
+    assert_true(read_n(fd, buf, (size_t)n));
+    kp_reader_init(r, buf, (size_t)n);
+    int32_t got;
+    assert_int_equal(kp_resp_header_decode(r, key, version, &got), 0);
+    assert_int_equal(got, corr);
+    return buf;
+}
+
+static int enc_produce(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_produce_req_encode(b, v, m);
+}
+
+static int enc_fetch(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_fetch_req_encode(b, v, m);
+}
+
+/* Produce of one n-record batch; returns the partition's error and base offset (or -2 when
+ * the connection closed instead of answering). */
+static int16_t produce(int fd, int16_t acks, int32_t partition, int n, int64_t *base)
+{
+    kp_buf_t batch;
+    kp_buf_init(&batch);
+    assert_int_equal(make_batch(&batch, KP_COMPRESSION_NONE, n, 1000, 16), 0);
+    kp_produce_req_partition_produce_data_t pd;
+    kp_produce_req_partition_produce_data_init(&pd);
+    pd.index = partition;
+    pd.records = (kp_bytes_t){batch.data, (int32_t)batch.len};
+    kp_produce_req_topic_produce_data_t td;
+    kp_produce_req_topic_produce_data_init(&td);
+    td.name = kp_str("t");
+    td.partition_data = &pd;
+    td.partition_data_count = 1;
+    kp_produce_req_t m;
+    kp_produce_req_init(&m);
+    m.acks = acks;
+    m.timeout_ms = 5000;
+    m.topic_data = &td;
+    m.topic_data_count = 1;
+    send_req(fd, KP_API_PRODUCE, 9, 11, enc_produce, &m);
+    kp_buf_deinit(&batch);
+    if (acks == 0)
+        return KP_ERR_NONE;
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_PRODUCE, 9, 11, &r);
+    if (!buf)
+        return -2;
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_produce_resp_t resp;
+    assert_int_equal(kp_produce_resp_decode(&r, 9, &a, &resp), 0);
+    assert_int_equal(resp.responses_count, 1);
+    assert_int_equal(resp.responses[0].partition_responses_count, 1);
+    int16_t err = resp.responses[0].partition_responses[0].error_code;
+    *base = resp.responses[0].partition_responses[0].base_offset;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+static void send_fetch(int fd, int32_t corr, int64_t offset, int32_t max_wait_ms)
+{
+    kp_fetch_req_fetch_partition_t fp;
+    kp_fetch_req_fetch_partition_init(&fp);
+    fp.partition = 1;
+    fp.fetch_offset = offset;
+    fp.partition_max_bytes = 1 << 20;
+    kp_fetch_req_fetch_topic_t ft;
+    kp_fetch_req_fetch_topic_init(&ft);
+    ft.topic = kp_str("t");
+    ft.partitions = &fp;
+    ft.partitions_count = 1;
+    kp_fetch_req_t m;
+    kp_fetch_req_init(&m);
+    m.max_wait_ms = max_wait_ms;
+    m.min_bytes = 1;
+    m.max_bytes = 1 << 20;
+    m.topics = &ft;
+    m.topics_count = 1;
+    send_req(fd, KP_API_FETCH, 11, corr, enc_fetch, &m);
+}
+
+/* Reads a fetch answer: the partition's error, high watermark and record bytes. */
+static int16_t recv_fetch(int fd, int32_t corr, int64_t *hw, int32_t *bytes)
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_FETCH, 11, corr, &r);
+    assert_non_null(buf);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_fetch_resp_t resp;
+    assert_int_equal(kp_fetch_resp_decode(&r, 11, &a, &resp), 0);
+    assert_int_equal(resp.responses_count, 1);
+    assert_int_equal(resp.responses[0].partitions_count, 1);
+    kp_fetch_resp_partition_data_t *pd = &resp.responses[0].partitions[0];
+    int16_t err = pd->error_code;
+    *hw = pd->high_watermark;
+    *bytes = pd->records.len;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+static void test_loop_produce_acks_all_then_one(void **state)
+{
+    (void)state;
+    int fd = client();
+    int64_t base = -1;
+    assert_int_equal(produce(fd, -1, 0, 5, &base), KP_ERR_NONE);
+    assert_int_equal(base, 0);
+    assert_int_equal(produce(fd, 1, 0, 3, &base), KP_ERR_NONE);
+    assert_int_equal(base, 5);
+    assert_int_equal(produce(fd, -1, 0, 2, &base), KP_ERR_NONE);
+    assert_int_equal(base, 8);
+    close(fd);
+}
+
+static void test_loop_fetch_at_end_waits_max_wait(void **state)
+{
+    (void)state;
+    int fd = client();
+    int64_t hw;
+    int32_t bytes;
+    double t0 = now_s();
+    send_fetch(fd, 21, 0, 300); /* partition 1 is empty: offset 0 is its log end */
+    assert_int_equal(recv_fetch(fd, 21, &hw, &bytes), KP_ERR_NONE);
+    double took = now_s() - t0;
+    assert_true(took >= 0.25 && took < 3.0);
+    assert_int_equal(hw, 0);
+    assert_int_equal(bytes, 0);
+    close(fd);
+}
+
+static void test_loop_parked_fetch_woken_by_produce(void **state)
+{
+    (void)state;
+    int fetcher = client(), producer = client();
+    int64_t hw, base;
+    int32_t bytes;
+    double t0 = now_s();
+    send_fetch(fetcher, 31, 0, 8000);
+    usleep(100 * 1000);
+    assert_int_equal(produce(producer, 1, 1, 4, &base), KP_ERR_NONE);
+    assert_int_equal(base, 0);
+    assert_int_equal(recv_fetch(fetcher, 31, &hw, &bytes), KP_ERR_NONE);
+    assert_true(now_s() - t0 < 4.0);
+    assert_int_equal(hw, 4);
+    assert_true(bytes > KP_BATCH_HEADER_SIZE);
+    /* past the end: an immediate error, even with a long max_wait */
+    send_fetch(fetcher, 32, 9, 8000);
+    assert_int_equal(recv_fetch(fetcher, 32, &hw, &bytes), KP_ERR_OFFSET_OUT_OF_RANGE);
+    close(fetcher);
+    close(producer);
+}
+
+static void test_loop_client_gone_while_parked(void **state)
+{
+    (void)state;
+    int fd = client();
+    send_fetch(fd, 41, 4, 400);
+    usleep(50 * 1000);
+    close(fd); /* the waiter must still finish its request at the timeout */
+    usleep(600 * 1000);
+    /* the broker still serves */
+    fd = client();
+    int64_t hw;
+    int32_t bytes;
+    send_fetch(fd, 42, 0, 0);
+    assert_int_equal(recv_fetch(fd, 42, &hw, &bytes), KP_ERR_NONE);
+    assert_true(bytes > 0);
+    close(fd);
+}
+
+static void test_loop_acks0_failure_closes(void **state)
+{
+    (void)state;
+    int fd = client();
+    int64_t base;
+    assert_int_equal(produce(fd, 0, 7, 1, &base), KP_ERR_NONE); /* no such partition */
+    uint8_t byte;
+    assert_int_equal(recv(fd, &byte, 1, 0), 0); /* closed, nothing sent */
+    close(fd);
+    fd = client();
+    assert_int_equal(produce(fd, 0, 0, 1, &base), KP_ERR_NONE);
+    assert_int_equal(produce(fd, 1, 0, 1, &base), KP_ERR_NONE); /* in step: no stray answer */
+    assert_int_equal(base, 11);
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop_produce_acks_all_then_one),
+        cmocka_unit_test(test_loop_fetch_at_end_waits_max_wait),
+        cmocka_unit_test(test_loop_parked_fetch_woken_by_produce),
+        cmocka_unit_test(test_loop_client_gone_while_parked),
+        cmocka_unit_test(test_loop_acks0_failure_closes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

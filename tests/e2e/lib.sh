@@ -1,0 +1,116 @@
+# Shared helpers for Depot's bash end-to-end tests. Source it:  . "$(dirname "$0")/lib.sh"
+#
+#   depot_start [key=value ...]   start $DEPOT_BIN on a free loopback port with a fresh temp data
+#                                 dir; sets DEPOT_PORT, DEPOT_BOOTSTRAP, DEPOT_TMP, DEPOT_DATA,
+#                                 DEPOT_LOG, DEPOT_PID. Fails with "broker did not start".
+#   depot_stop                    SIGTERM, wait, require exit status 0
+#   depot_kill                    kill -9
+#   depot_restart [hard]          stop (or kill -9 with "hard") and start on the same dir/port
+#   fail MESSAGE                  print MESSAGE and exit 1 (the EXIT trap prints the log tail)
+#
+# An EXIT trap always kills the broker; on failure it prints the broker log tail and keeps
+# the temp dir, on success it removes it.
+
+set -eu
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export E2E_DIR
+DEPOT_BIN=${DEPOT_BIN:-$E2E_DIR/../../build/depot}
+PY=/usr/bin/python3
+DEPOT_PID=
+DEPOT_PORT=
+DEPOT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/depot-e2e-sh.XXXXXX")
+DEPOT_DATA=$DEPOT_TMP/data
+DEPOT_LOG=$DEPOT_TMP/broker.log
+DEPOT_SETTINGS=()
+mkdir -p "$DEPOT_DATA"
+
+_depot_exit() {
+    local rc=$?
+    if [ -n "$DEPOT_PID" ] && kill -0 "$DEPOT_PID" 2>/dev/null; then
+        kill -9 "$DEPOT_PID" 2>/dev/null || true
+        wait "$DEPOT_PID" 2>/dev/null || true
+    fi
+    if [ "$rc" != 0 ]; then
+        echo "  broker log $DEPOT_LOG (kept: $DEPOT_TMP):"
+        tail -n 40 "$DEPOT_LOG" 2>/dev/null | sed 's/^/    | /'
+    else
+        rm -rf "$DEPOT_TMP"
+    fi
+    exit "$rc"
+}
+trap _depot_exit EXIT
+trap 'exit 143' TERM INT
+
+fail() {
+    echo "  FAIL: $*" >&2
+    exit 1
+}
+
+depot_free_port() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+_depot_port_accepts() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+_depot_launch() {
+    [ -x "$DEPOT_BIN" ] || fail "broker did not start: $DEPOT_BIN missing (make all)"
+    local args=(--set "listeners=PLAINTEXT://127.0.0.1:$DEPOT_PORT" --set "log.dirs=$DEPOT_DATA")
+    local kv
+    for kv in "${DEPOT_SETTINGS[@]+"${DEPOT_SETTINGS[@]}"}"; do args+=(--set "$kv"); done
+    echo "=== start on port $DEPOT_PORT: $DEPOT_BIN ${args[*]}" >>"$DEPOT_LOG"
+    "$DEPOT_BIN" "${args[@]}" </dev/null >>"$DEPOT_LOG" 2>&1 &
+    DEPOT_PID=$!
+    local i
+    for i in $(seq 1 1000); do  # 20 s in 20 ms steps
+        if ! kill -0 "$DEPOT_PID" 2>/dev/null; then
+            wait "$DEPOT_PID" 2>/dev/null && rc=0 || rc=$?
+            DEPOT_PID=
+            fail "broker did not start (exited with status $rc)"
+        fi
+        _depot_port_accepts "$DEPOT_PORT" && return 0
+        sleep 0.02
+    done
+    fail "broker did not start: port $DEPOT_PORT not accepting after 20 s"
+}
+
+depot_start() {
+    DEPOT_SETTINGS=("$@")
+    DEPOT_PORT=$(depot_free_port)
+    DEPOT_BOOTSTRAP=127.0.0.1:$DEPOT_PORT
+    _depot_launch
+}
+
+depot_stop() {
+    [ -n "$DEPOT_PID" ] || fail "depot_stop: broker not running"
+    kill -TERM "$DEPOT_PID"
+    local rc=0 i
+    for i in $(seq 1 1500); do  # 30 s
+        kill -0 "$DEPOT_PID" 2>/dev/null || break
+        sleep 0.02
+    done
+    kill -0 "$DEPOT_PID" 2>/dev/null && fail "broker did not exit within 30 s of SIGTERM"
+    wait "$DEPOT_PID" || rc=$?
+    DEPOT_PID=
+    [ "$rc" = 0 ] || fail "broker exited with status $rc after SIGTERM"
+}
+
+depot_kill() {
+    [ -n "$DEPOT_PID" ] || return 0
+    kill -9 "$DEPOT_PID" 2>/dev/null || true
+    wait "$DEPOT_PID" 2>/dev/null || true
+    DEPOT_PID=
+}
+
+depot_restart() {
+    if [ "${1:-}" = hard ]; then depot_kill; else depot_stop; fi
+    _depot_launch
+}
+
+# Runs a command with a timeout so a hung client fails the test instead of the suite.
+with_timeout() {
+    local secs=$1
+    shift
+    timeout --kill-after=5 "$secs" "$@"
+}

@@ -1,0 +1,214 @@
+// kafkajs 2.2.4 (pure JavaScript client) against the real broker: admin createTopics,
+// produce with acks -1 (plain and gzip), fetchTopicMetadata, fetchTopicOffsets, describeCluster.
+//
+// Not here yet: consumer replay. kafkajs's consumer always joins a consumer group (no
+// assign-only mode), so it belongs with the consumer-groups issue.
+'use strict';
+
+const { spawn } = require('child_process');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+
+const DEPOT_BIN = process.env.DEPOT_BIN || path.resolve(__dirname, '../../build/depot');
+
+function assert(cond, msg) {
+    if (!cond) throw new Error('assertion failed: ' + msg);
+}
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const s = net.createServer();
+        s.on('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+            const { port } = s.address();
+            s.close(() => resolve(port));
+        });
+    });
+}
+
+function portAccepts(port) {
+    return new Promise((resolve) => {
+        const c = net.connect({ host: '127.0.0.1', port }, () => { c.destroy(); resolve(true); });
+        c.on('error', () => resolve(false));
+    });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Broker {
+    async start(settings = {}) {
+        this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'depot-e2e-js-'));
+        this.dataDir = path.join(this.tmp, 'data');
+        fs.mkdirSync(this.dataDir);
+        this.logPath = path.join(this.tmp, 'broker.log');
+        this.port = await freePort();
+        const args = ['--set', `listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+            '--set', `log.dirs=${this.dataDir}`];
+        for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`);
+        if (!fs.existsSync(DEPOT_BIN)) throw new Error(`broker did not start: ${DEPOT_BIN} missing`);
+        const log = fs.openSync(this.logPath, 'a');
+        this.proc = spawn(DEPOT_BIN, args, { stdio: ['ignore', log, log] });
+        fs.closeSync(log);
+        this.exit = null;
+        this.proc.on('exit', (code, sig) => { this.exit = { code, sig }; });
+        const deadline = Date.now() + 20000;
+        while (Date.now() < deadline) {
+            if (this.exit) throw new Error(`broker did not start (exit ${JSON.stringify(this.exit)})`);
+            if (await portAccepts(this.port)) return;
+            await sleep(20);
+        }
+        throw new Error(`broker did not start: port ${this.port} not accepting after 20 s`);
+    }
+
+    get bootstrap() { return `127.0.0.1:${this.port}`; }
+
+    async stop() {
+        if (this.exit) throw new Error(`broker not running at stop: ${JSON.stringify(this.exit)}`);
+        this.proc.kill('SIGTERM');
+        const deadline = Date.now() + 30000;
+        while (!this.exit && Date.now() < deadline) await sleep(20);
+        assert(this.exit, 'broker did not exit within 30 s of SIGTERM');
+        assert(this.exit.code === 0, `broker exit after SIGTERM: ${JSON.stringify(this.exit)}`);
+    }
+
+    kill() {
+        if (this.proc && !this.exit) this.proc.kill('SIGKILL');
+    }
+
+    logTail(n = 40) {
+        try {
+            return fs.readFileSync(this.logPath, 'utf8').split('\n').slice(-n)
+                .map((l) => '    | ' + l).join('\n');
+        } catch (e) {
+            return '(no broker log)';
+        }
+    }
+}
+
+async function main(broker) {
+    const kafka = new Kafka({
+        clientId: 'depot-e2e-kafkajs',
+        brokers: [broker.bootstrap],
+        connectionTimeout: 5000,
+        requestTimeout: 15000,
+        retry: { retries: 4, initialRetryTime: 100 },
+        logLevel: logLevel.NOTHING, // expected errors (already exists, bad name) are asserted below
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+
+    // createTopics: true when created, false when it already exists.
+    const created = await admin.createTopics({
+        topics: [{ topic: 'js-rt', numPartitions: 3 }, { topic: 'js-gzip', numPartitions: 1 }],
+        waitForLeaders: true,
+    });
+    assert(created === true, `createTopics returned ${created}`);
+    const again = await admin.createTopics({ topics: [{ topic: 'js-rt', numPartitions: 3 }] });
+    assert(again === false, `second createTopics of the same topic returned ${again}`);
+    const topics = await admin.listTopics();
+    assert(topics.includes('js-rt') && topics.includes('js-gzip'), `listTopics: ${topics}`);
+    console.log('  PASS admin createTopics / listTopics');
+
+    const md = await admin.fetchTopicMetadata({ topics: ['js-rt'] });
+    assert(md.topics.length === 1 && md.topics[0].name === 'js-rt', JSON.stringify(md));
+    const parts = md.topics[0].partitions.slice().sort((a, b) => a.partitionId - b.partitionId);
+    assert(parts.map((p) => p.partitionId).join() === '0,1,2', `partitions ${JSON.stringify(parts)}`);
+    const cluster = await admin.describeCluster();
+    assert(cluster.brokers.length === 1, `brokers ${JSON.stringify(cluster.brokers)}`);
+    const node = cluster.brokers[0];
+    assert(node.host === '127.0.0.1' && node.port === broker.port, `broker ${JSON.stringify(node)}`);
+    assert(cluster.controller === node.nodeId, `controller ${cluster.controller} != ${node.nodeId}`);
+    assert(typeof cluster.clusterId === 'string' && cluster.clusterId.length > 0, 'clusterId');
+    for (const p of parts) {
+        assert(p.partitionErrorCode === 0, `partition error ${JSON.stringify(p)}`);
+        assert(p.leader === node.nodeId, `leader ${p.leader} != node ${node.nodeId}`);
+        assert(p.replicas.includes(node.nodeId) && p.isr.includes(node.nodeId), JSON.stringify(p));
+    }
+    console.log('  PASS fetchTopicMetadata / describeCluster');
+
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const ts = Date.now() - 60000;
+    const perPart = [0, 0, 0];
+    for (let round = 0; round < 20; round++) {
+        const messages = [];
+        for (let i = 0; i < 250; i++) {
+            const n = round * 250 + i;
+            messages.push({
+                key: `key-${n % 13}`,
+                value: n % 97 === 5 ? null : `value-${n}`,
+                partition: n % 3,
+                headers: { seq: String(n) },
+                timestamp: String(ts + n),
+            });
+        }
+        const res = await producer.send({ topic: 'js-rt', acks: -1, messages });
+        for (const r of res) {
+            assert(r.errorCode === 0, `produce error ${JSON.stringify(r)}`);
+            assert(Number(r.baseOffset) === perPart[r.partition],
+                `p${r.partition} baseOffset ${r.baseOffset}, expected ${perPart[r.partition]}`);
+        }
+        for (const m of messages) perPart[m.partition] += 1;
+    }
+    const gz = await producer.send({
+        topic: 'js-gzip', acks: -1, compression: CompressionTypes.GZIP,
+        messages: Array.from({ length: 1000 }, (_, i) => ({ key: `k${i}`, value: 'x'.repeat(100) })),
+    });
+    assert(gz.length === 1 && gz[0].errorCode === 0 && Number(gz[0].baseOffset) === 0,
+        `gzip produce ${JSON.stringify(gz)}`);
+    await producer.disconnect();
+    console.log('  PASS produce acks -1 (5000 messages, 1000 gzip)');
+
+    const offs = await admin.fetchTopicOffsets('js-rt');
+    offs.sort((a, b) => a.partition - b.partition);
+    for (const o of offs) {
+        assert(Number(o.low) === 0 && Number(o.high) === perPart[o.partition],
+            `offsets ${JSON.stringify(o)}, expected high ${perPart[o.partition]}`);
+    }
+    const goffs = await admin.fetchTopicOffsets('js-gzip');
+    assert(goffs.length === 1 && Number(goffs[0].high) === 1000, `gzip offsets ${JSON.stringify(goffs)}`);
+    // Offsets by timestamp (ListOffsets with a time): message n has timestamp ts + n and sits
+    // in partition n % 3 at offset n / 3; ts + 3030 falls inside a batch, and Kafka answers
+    // with the first record at or after the time, not the batch start.
+    const byTime = await admin.fetchTopicOffsetsByTimestamp('js-rt', ts + 3030);
+    assert(byTime.length === 3, `offsets by time ${JSON.stringify(byTime)}`);
+    for (const o of byTime) {
+        assert(Number(o.offset) === 1010, `offset for time in p${o.partition}: ${o.offset}, expected 1010`);
+    }
+    console.log('  PASS fetchTopicOffsets / fetchTopicOffsetsByTimestamp');
+
+    const unknown = await admin.createTopics({ topics: [{ topic: 'bad/name', numPartitions: 1 }] })
+        .then(() => 'accepted', (e) => e.type || e.name);
+    assert(unknown !== 'accepted', 'createTopics accepted an invalid topic name');
+    await admin.disconnect();
+    await broker.stop();
+    console.log('  PASS clean shutdown');
+}
+
+(async () => {
+    const broker = new Broker();
+    const guard = setTimeout(() => {
+        console.error('  FAIL: test timed out after 120 s');
+        console.error(broker.logTail());
+        broker.kill();
+        process.exit(1);
+    }, 120000);
+    process.on('SIGTERM', () => { broker.kill(); process.exit(143); });
+    let rc = 0;
+    try {
+        await broker.start();
+        await main(broker);
+        fs.rmSync(broker.tmp, { recursive: true, force: true });
+    } catch (e) {
+        rc = 1;
+        console.error('  FAIL:', e && e.stack ? e.stack : e);
+        if (broker.logPath) console.error(`  broker log ${broker.logPath}:\n${broker.logTail()}`);
+    } finally {
+        broker.kill();
+        clearTimeout(guard);
+    }
+    process.exit(rc);
+})();
