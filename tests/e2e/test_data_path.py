@@ -2,7 +2,8 @@
 max_wait at log end, wakes on a produce), OFFSET_OUT_OF_RANGE past the log end (raw and as
 librdkafka's auto.offset.reset=error sees it), ListOffsets through the client, Produce v0-2
 refused, an acks=0 failure closing the connection, idempotent producers getting a producer id,
-and raw DeleteRecords / ListOffsets v0 / OffsetForLeaderEpoch / InitProducerId requests.
+raw DeleteRecords / ListOffsets v0 / OffsetForLeaderEpoch / InitProducerId requests, the flash
+budget's reject policy (KAFKA_STORAGE_ERROR) and LogAppendTime topics.
 Run with /usr/bin/python3."""
 
 import os
