@@ -109,7 +109,14 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: all
+# Bench programs: every bench/*.c except the shared bench/bench_*.c helpers; protocol/ only.
+BENCH_LIB   := $(wildcard bench/bench_*.c)
+BENCH_PROGS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_LIB),$(wildcard bench/*.c)))
+$(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) -lrdkafka $(LDLIBS)
+
+bench: all $(BENCH_PROGS)
 	@bench/run.sh
 
 # Storage append MB/s beside the raw disk, same run (BENCH_DIR on the disk to measure).
@@ -122,11 +129,15 @@ bench-storage: $(BUILD)/bench/append
 	@mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
 
+# bench may use protocol (lean load generators) and storage (the append microbenchmark),
+# never the broker: it measures the broker from outside.
 # Arrows point one way: protocol and storage never include broker/client, nor libuv.
 check-layers:
 	@! grep -nE '#include +[<"](broker|client)/|#include +<uv\.h>' protocol/*.[ch] storage/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 	@! grep -nE '#include +[<"](broker|storage)/' client/*.[ch] 2>/dev/null \
+	    || { echo "layering violation (see above)"; exit 1; }
+	@! grep -nE '#include +[<"](broker|client)/' bench/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 
 format:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the benchmark suite (see docs/benchmarks.md). Called by `make bench` after the build.
+#   BENCH_QUICK=1   small sizes, one run each: checks that the scripts work (~1-2 minutes)
+#   BENCH_RUNS=N    runs per scenario in full mode (default 3)
+#   BENCH_DIR=DIR   where the broker's data dir and the disk reference go (default /tmp);
+#                   must be on the disk you want to measure
+#   BENCH_OUT=DIR   where results/plots go (default: bench/results + docs/bench in full mode,
+#                   build/bench/out in quick mode, so a quick run never overwrites them)
+#   BENCH_ONLY=a,b  run only the named groups: refs, depot, mock, fsync, profile
+set -eu
+cd "$(dirname "$0")/.."
+exec /usr/bin/python3 bench/run.py "$@"
