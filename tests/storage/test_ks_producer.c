@@ -23,7 +23,7 @@ static void t_pbatch_build(kp_buf_t *b, int64_t pid, int16_t epoch, int32_t seq,
     bb.base_sequence = seq;
     for (int i = 0; i < nrec; i++) {
         char v[32];
-        int n = snprintf(v, sizeof v, "p%lld-s%d", (long long)pid, seq + i);
+        int n = snprintf(v, sizeof v, "p%lld-s%lld", (long long)pid, (long long)seq + i);
         kp_bytes_t key = {NULL, -1}, val = {(const uint8_t *)v, n};
         assert_int_equal(kp_batch_builder_add(&bb, 1000 + i, key, val, NULL, 0), 0);
     }
