@@ -68,6 +68,27 @@ struct ks_seg {
     ks_file_t f[3];
 };
 
+/* Idempotent producer state (producer_state.c). */
+#define KS_PRODUCER_BATCHES 5 /* Kafka's NUM_BATCHES_TO_RETAIN */
+typedef struct {
+    int32_t first_seq, last_seq;
+    int64_t first_offset;
+    int32_t offset_delta; /* last offset - first offset */
+} ks_pbatch_t;
+
+typedef struct {
+    int64_t pid;
+    int64_t last_ts; /* broker clock at the last append, for producer.id.expiration.ms */
+    int16_t epoch;
+    uint8_t nb;      /* batches in b[], oldest first */
+    ks_pbatch_t b[KS_PRODUCER_BATCHES];
+} ks_producer_t;
+
+typedef struct {
+    ks_producer_t *v; /* sorted by pid; owned */
+    int n, cap;
+} ks_pstate_t;
+
 typedef struct ks_waiter {
     int64_t offset;
     ks_sync_cb cb;
@@ -97,6 +118,7 @@ struct ks_part {
     bool flush_queued, flushing;
     bool failed; /* an fsync failed: no more appends or syncs until reopened */
     int fail_errno;
+    ks_pstate_t pstate; /* loop only */
 };
 
 struct ks_topic {
@@ -137,6 +159,7 @@ struct ks_store {
     ks_stats_t st;
     int64_t last_ckpt_ms;
     int64_t reject_logged_ms; /* budget rejections: last log time */
+    int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
 };
 
@@ -236,6 +259,22 @@ void ks_topic_free(ks_store_t *s, ks_topic_t *t);
 /* retention.c */
 int ks_budget_make_room(ks_store_t *s, ks_part_t *p, int64_t need);
 void ks_retention_run(ks_store_t *s, int64_t now_ms);
+
+/* part.c */
+int ks_part_append_locked(ks_store_t *s, ks_part_t *p, uint8_t *buf, size_t len,
+                          int64_t now_ms, ks_append_result_t *res);
+
+/* producer_state.c. All under s->mu. */
+/* Records the producer fields of appended (stamped) batches, without checks. */
+void ks_pstate_note(ks_part_t *p, const uint8_t *buf, size_t len, int64_t now_ms);
+/* Writes <offset>.snapshot for the state covering every offset below `offset` (roll, close);
+ * no fsync (close's syncfs or the CRC covers it). Failure is logged, never fatal. */
+void ks_pstate_snapshot(ks_store_t *s, ks_part_t *p, int64_t offset);
+/* At open, after the log is recovered: newest valid snapshot <= log end, then batch headers
+ * from there to the log end; snapshots past the log end are removed. */
+int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms);
+void ks_pstate_expire(ks_store_t *s, int64_t now_ms); /* the tick; rate-limited inside */
+void ks_pstate_free(ks_pstate_t *ps);
 
 /* flusher.c */
 int ks_flusher_start(ks_store_t *s);

@@ -273,6 +273,8 @@ void ks_store_close(ks_store_t *s)
             ks_part_t *p = &t->parts[j];
             if (p->nsegs && !p->failed)
                 ks_seg_close_active(s, p->segs[p->nsegs - 1]);
+            if (!p->failed)
+                ks_pstate_snapshot(s, p, p->log_end); /* made durable by the syncfs below */
         }
     }
     for (int d = 0; bad && d < s->ndirs; d++) {
@@ -368,6 +370,7 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
             tick_part(s, &t->parts[j], now_ms);
     }
     ks_retention_run(s, now_ms);
+    ks_pstate_expire(s, now_ms);
     checkpoint_if_moved(s, now_ms);
     pthread_mutex_unlock(&s->mu);
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/ks_int.h"
 
@@ -180,6 +181,7 @@ void ks_topic_free(ks_store_t *s, ks_topic_t *t)
             ks_seg_free(s, p->segs[j]);
         free(p->segs);
         free(p->path);
+        ks_pstate_free(&p->pstate);
         ks_part_fail_waiters(s, p, K_ERR_CLOSED);
     }
     free(t->parts);
@@ -597,8 +599,16 @@ static int assign_dirs(ks_store_t *s, found_t *fs, int n)
     return 0;
 }
 
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int load_parts(ks_store_t *s)
 {
+    int64_t now_ms = wall_now_ms();
     ks_ckpt_t *rp = calloc((size_t)s->ndirs, sizeof *rp);
     ks_ckpt_t *lso = calloc((size_t)s->ndirs, sizeof *lso);
     int rc = rp && lso ? 0 : K_ERR_NOMEM;
@@ -617,6 +627,8 @@ static int load_parts(ks_store_t *s)
             int d = p->dir;
             rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1),
                               ks_ckpt_find(&lso[d], t->name, j, -1));
+            if (rc == 0)
+                rc = ks_pstate_load(s, p, now_ms);
             p->rp_written = ks_part_recovery_point(p);
         }
     }
