@@ -260,6 +260,15 @@ void kb_groups_close(kb_broker_t *b)
     }
 }
 
+void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
+{
+    kb_gstate_t *gs = kb_gstate(b);
+    if (!gs || !gs->ostore)
+        return;
+    kb_gcoord_topic_deleted(gs->coord, kp_str(topic));
+    kb_gstate_arm(gs);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* FindCoordinator                                                                             */
 

@@ -199,6 +199,25 @@ def test_offset_delete_and_delete_groups():
         s.close()
 
 
+def test_deleted_topic_takes_its_offsets():
+    with Broker(SETTINGS) as b:
+        setup(b)
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        for f in admin.delete_topics(["rt"]).values():
+            f.result(15)
+        for f in admin.create_topics([NewTopic("rt", num_partitions=2,
+                                               replication_factor=1)]).values():
+            f.result(15)
+        s = connect(b.port)
+        r = call(s, 9, 1, kstr("raw-g") + i32(1) + kstr("rt") + i32(1) + i32(1))
+        r.i32()
+        r.str()
+        r.i32()
+        p, off = r.i32(), r.i64()
+        check(off == -1, "offset of a deleted topic survived into its successor: %d", off)
+        s.close()
+
+
 def join_v0(group, member, session_ms, protocol_type="consumer"):
     return (kstr(group) + i32(session_ms) + kstr(member) + kstr(protocol_type) + i32(1) +
             kstr("range") + i32(0))
