@@ -4,7 +4,7 @@
  *   keyLength varint (-1 = null) | key | valueLength varint | value |
  *   headersCount varint | headers: (keyLength varint | key | valueLength varint | value)*
  * A record whose fields do not fill exactly its length, a header with a null key, or a batch
- * holding fewer records than recordsCount is K_ERR_MALFORMED.
+ * holding fewer or more records than recordsCount is K_ERR_MALFORMED.
  */
 #include "protocol/kp_batch.h"
 
@@ -72,8 +72,9 @@ int kp_record_header_next(kp_reader_t *hr, kp_record_header_t *h)
 
 int kp_records_next(kp_records_t *it, kp_record_t *rec)
 {
-    if (it->left <= 0) return 0;
     kp_reader_t *r = &it->r;
+    /* Bytes left after recordsCount records mean the count lies (Kafka refuses these too). */
+    if (it->left <= 0) return kp_remaining(r) ? K_ERR_MALFORMED : 0;
     int32_t size = kp_read_varint(r);
     if (size < 0) return K_ERR_MALFORMED;
     const uint8_t *p = kp_read_raw(r, (size_t)size);

@@ -385,6 +385,26 @@ static void test_batch_records_shorter_than_count(void **state)
     kp_buf_deinit(&out);
 }
 
+/* recordsCount one lower than the records present (CRC recomputed): the extra is refused. */
+static void test_batch_records_more_than_count(void **state)
+{
+    (void)state;
+    kp_buf_t out;
+    kp_buf_init(&out);
+    build_golden(KP_COMPRESSION_GZIP, 5, &out);
+    kp_buf_patch_i32(&out, 57, 4);
+    kp_buf_patch_u32(&out, 17, kp_crc32c(0, out.data + 21, out.len - 21));
+    assert_int_equal(kp_batch_validate(out.data, out.len, NULL), 0); /* framing is fine */
+    kp_records_t it;
+    kp_record_t rec;
+    assert_int_equal(kp_records_init(&it, out.data, out.len, MAX_OUT), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(kp_records_next(&it, &rec), 1);
+    assert_int_equal(kp_records_next(&it, &rec), K_ERR_MALFORMED);
+    kp_records_deinit(&it);
+    kp_buf_deinit(&out);
+}
+
 static void test_batch_magic_checks(void **state)
 {
     (void)state;
@@ -611,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_batch_validate_catches_every_corruption),
         cmocka_unit_test(test_batch_truncation_at_every_byte),
         cmocka_unit_test(test_batch_records_shorter_than_count),
+        cmocka_unit_test(test_batch_records_more_than_count),
         cmocka_unit_test(test_batch_magic_checks),
         cmocka_unit_test(test_batch_negative_counts_are_corrupt),
         cmocka_unit_test(test_batch_rewrite_keeps_crc),
