@@ -130,13 +130,15 @@ bench-storage: $(BUILD)/bench/append
 	@mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
 
+# bench may use protocol (lean load generators) and storage (the append microbenchmark),
+# never the broker: it measures the broker from outside.
 # Arrows point one way: protocol and storage never include broker/client, nor libuv.
 check-layers:
 	@! grep -nE '#include +[<"](broker|client)/|#include +<uv\.h>' protocol/*.[ch] storage/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 	@! grep -nE '#include +[<"](broker|storage)/' client/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
-	@! grep -nE '#include +[<"](broker|storage|client)/' bench/*.[ch] 2>/dev/null \
+	@! grep -nE '#include +[<"](broker|client)/' bench/*.[ch] 2>/dev/null \
 	    || { echo "layering violation (see above)"; exit 1; }
 
 format:

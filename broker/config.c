@@ -158,8 +158,7 @@ int kb_config_find(const char *name)
 int kb_config_find_by_topic_key(const char *topic_key)
 {
     for (int i = 0; i < N_ENTRIES; i++)
-        if (table[i].info.topic_key && !strcmp(table[i].info.topic_key, topic_key))
-            return i;
+        if (table[i].info.topic_key && !strcmp(table[i].info.topic_key, topic_key)) return i;
     return -1;
 }
 
@@ -178,13 +177,11 @@ static const void *cfield(const kb_config_t *cfg, const entry_t *e)
 
 static int parse_i64(const char *v, int64_t *out)
 {
-    if (!*v)
-        return -1;
+    if (!*v) return -1;
     errno = 0;
     char *end;
     long long x = strtoll(v, &end, 10);
-    if (errno || *end)
-        return -1;
+    if (errno || *end) return -1;
     *out = x;
     return 0;
 }
@@ -282,13 +279,11 @@ static int parse_dirs(kb_config_t *cfg, const char *v, char *why, size_t whylen)
 {
     free_dirs(cfg);
     char *copy = strdup(v);
-    if (!copy)
-        return K_ERR_NOMEM;
+    if (!copy) return K_ERR_NOMEM;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         tok = trim(tok);
-        if (!*tok)
-            continue;
+        if (!*tok) continue;
         if (cfg->n_log_dirs == (int)(sizeof cfg->log_dirs / sizeof cfg->log_dirs[0])) {
             snprintf(why, whylen, "at most %d directories",
                      (int)(sizeof cfg->log_dirs / sizeof cfg->log_dirs[0]));
@@ -394,11 +389,9 @@ static int give(given_t *g, const char *key, const char *value, const char *wher
         return 0;
     }
     bool alias = strcmp(table[i].info.name, key) != 0;
-    if (alias && g->val[i] && !g->via_alias[i])
-        return 0;
+    if (alias && g->val[i] && !g->via_alias[i]) return 0;
     char *copy = strdup(value);
-    if (!copy)
-        return K_ERR_NOMEM;
+    if (!copy) return K_ERR_NOMEM;
     free(g->val[i]);
     g->val[i] = copy;
     g->via_alias[i] = alias;
@@ -418,8 +411,7 @@ static int read_file(given_t *g, const char *path, char *err, size_t errlen)
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
         char *s = trim(line);
-        if (!*s || *s == '#' || *s == '!')
-            continue;
+        if (!*s || *s == '#' || *s == '!') continue;
         size_t k = strcspn(s, "=: \t");
         char *v = s + k;
         if (*v) {
@@ -430,8 +422,7 @@ static int read_file(given_t *g, const char *path, char *err, size_t errlen)
         }
         char where[64];
         snprintf(where, sizeof where, "%.40s line %d", path, lineno);
-        if ((rc = give(g, s, v, where)) < 0)
-            break;
+        if ((rc = give(g, s, v, where)) < 0) break;
     }
     free(line);
     fclose(f);
@@ -475,13 +466,11 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
 {
     memset(cfg, 0, sizeof *cfg);
     ks_topic_config_default(&cfg->topic_defaults);
-    if (n_warnings)
-        *n_warnings = 0;
+    if (n_warnings) *n_warnings = 0;
     given_t g;
     memset(&g, 0, sizeof g);
     int rc = 0;
-    if (path)
-        rc = read_file(&g, path, err, errlen);
+    if (path) rc = read_file(&g, path, err, errlen);
     for (int i = 0; rc == 0 && i < n_sets; i++) {
         const char *eq = strchr(sets[i], '=');
         if (!eq || eq == sets[i]) {
@@ -491,8 +480,7 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
         }
         char key[256];
         size_t kl = (size_t)(eq - sets[i]);
-        if (kl >= sizeof key)
-            kl = sizeof key - 1;
+        if (kl >= sizeof key) kl = sizeof key - 1;
         memcpy(key, sets[i], kl);
         key[kl] = 0;
         char where[300];
@@ -502,8 +490,7 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
     for (int i = 0; rc == 0 && i < N_ENTRIES; i++) {
         const entry_t *e = &table[i];
         const char *v = g.val[i] ? g.val[i] : e->def;
-        if (!v)
-            continue;
+        if (!v) continue;
         char why[200] = "";
         int arc = apply(cfg, e, v, why, sizeof why);
         if (arc == K_ERR_NOMEM) {
@@ -514,13 +501,10 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
             rc = K_ERR_INVAL;
         }
     }
-    if (rc == 0)
-        rc = finish(cfg, &g, err, errlen);
-    if (n_warnings)
-        *n_warnings = g.n_warnings;
+    if (rc == 0) rc = finish(cfg, &g, err, errlen);
+    if (n_warnings) *n_warnings = g.n_warnings;
     given_free(&g);
-    if (rc < 0)
-        kb_config_deinit(cfg);
+    if (rc < 0) kb_config_deinit(cfg);
     return rc;
 }
 
@@ -543,8 +527,7 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
     case T_INT:
     case T_LONG: {
         int64_t x = load_int(cfg, e);
-        if (e->scale && x > 0)
-            x /= e->scale;
+        if (e->scale && x > 0) x /= e->scale;
         snprintf(buf, len, "%" PRId64, x);
         return;
     }
@@ -578,17 +561,14 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
 
 void kb_config_value(const kb_config_t *cfg, int i, char *buf, size_t len)
 {
-    if (len == 0)
-        return;
+    if (len == 0) return;
     buf[0] = 0;
-    if (i >= 0 && i < N_ENTRIES)
-        render(cfg, &table[i], buf, len);
+    if (i >= 0 && i < N_ENTRIES) render(cfg, &table[i], buf, len);
 }
 
 bool kb_config_is_default(const kb_config_t *cfg, int i)
 {
-    if (i < 0 || i >= N_ENTRIES)
-        return false;
+    if (i < 0 || i >= N_ENTRIES) return false;
     const entry_t *e = &table[i];
     if (e->type == T_LISTENER && e->off == OFF(advertised_host))
         return !strcmp(cfg->advertised_host, cfg->listen_host) &&
@@ -601,8 +581,7 @@ bool kb_config_is_default(const kb_config_t *cfg, int i)
     const entry_t *src = e;
     while (!src->def && src > table && src[-1].off == e->off)
         src--;
-    if (!src->def)
-        return false;
+    if (!src->def) return false;
     if (apply(&d, src, src->def, why, sizeof why) < 0) {
         kb_config_deinit(&d);
         return false;
@@ -617,12 +596,18 @@ bool kb_config_is_default(const kb_config_t *cfg, int i)
 static const char *type_name(const entry_t *e)
 {
     switch (e->type) {
-    case T_INT: return "int";
-    case T_LONG: return "long";
-    case T_BOOL: return "boolean";
-    case T_ENUM: return "string";
-    case T_DIRS: return "list";
-    case T_LISTENER: return "listener";
+    case T_INT:
+        return "int";
+    case T_LONG:
+        return "long";
+    case T_BOOL:
+        return "boolean";
+    case T_ENUM:
+        return "string";
+    case T_DIRS:
+        return "list";
+    case T_LISTENER:
+        return "listener";
     }
     return "";
 }
@@ -659,9 +644,9 @@ void kb_config_print_doc(FILE *out)
             snprintf(range, sizeof range, "`true`, `false`");
         }
         fprintf(out, "| `%s`%s%s%s | %s | %s%s%s | %s | %s%s%s | %s |\n", e->info.name,
-                e->alias ? " (`" : "", e->alias ? e->alias : "", e->alias ? "`)" : "",
-                type_name(e), e->def ? "`" : "", e->def ? e->def : "(unset)", e->def ? "`" : "",
-                range, e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
+                e->alias ? " (`" : "", e->alias ? e->alias : "", e->alias ? "`)" : "", type_name(e),
+                e->def ? "`" : "", e->def ? e->def : "(unset)", e->def ? "`" : "", range,
+                e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
                 e->info.topic_key ? "`" : "", e->info.doc);
     }
 }

@@ -10,8 +10,8 @@
  *     connection closes is owned by its handler until kb_req_complete.
  *
  * Backpressure: reading stops while MAX_QUEUED requests are queued or being written, or
- * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read but
- * not yet framed stay in rbuf meanwhile.
+ * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read
+ * but not yet framed stay in rbuf meanwhile.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +41,14 @@ struct kb_conn {
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
     kb_req_t *head, *tail; /* in request order, not yet handed to uv_write */
-    int queued;     /* requests in head..tail */
-    int writing;    /* requests handed to uv_write, not yet completed */
-    size_t unsent;  /* bytes handed to uv_write, not yet completed */
-    int live_reqs;  /* allocated requests that point at this connection */
+    int queued;            /* requests in head..tail */
+    int writing;           /* requests handed to uv_write, not yet completed */
+    size_t unsent;         /* bytes handed to uv_write, not yet completed */
+    int live_reqs;         /* allocated requests that point at this connection */
     kb_req_t *dispatching;
-    bool reading;   /* uv_read_start is active */
-    bool paused;    /* backpressure */
-    bool draining;  /* broker shutdown: never read again */
+    bool reading;  /* uv_read_start is active */
+    bool paused;   /* backpressure */
+    bool draining; /* broker shutdown: never read again */
     bool processing;
     bool closing;
     bool handle_closed;
@@ -74,8 +74,7 @@ bool kb_conn_idle(const kb_conn_t *conn)
 
 static void conn_maybe_free(kb_conn_t *c)
 {
-    if (!c->handle_closed || c->live_reqs > 0)
-        return;
+    if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
     free(c->rbuf);
     free(c);
@@ -105,22 +104,19 @@ static void on_close(uv_handle_t *h)
 
 void kb_conn_close(kb_conn_t *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     c->closing = true;
     kb_broker_t *b = c->broker;
     if (c->prev)
         c->prev->next = c->next;
     else
         b->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     b->n_conns--;
     kb_log(KB_LOG_DEBUG, "connection %s closed", c->peer);
 
-    if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
     kb_framer_deinit(&c->framer);
     /* Requests that are done are dropped; pending ones belong to their handler now. */
@@ -144,8 +140,7 @@ void kb_conn_close(kb_conn_t *c)
 void kb_conn_stop_reading(kb_conn_t *c)
 {
     c->draining = true;
-    if (c->reading)
-        uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
 }
 
@@ -167,11 +162,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
-    if (c->closing || c->draining || !c->paused || !under_resume_marks(c))
-        return;
+    if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
     c->paused = false;
-    if (c->processing)
-        return; /* the running conn_process picks up where it stopped */
+    if (c->processing) return; /* the running conn_process picks up where it stopped */
     conn_process(c);
     if (!c->closing && !c->paused && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
@@ -204,8 +197,7 @@ static void conn_flush(kb_conn_t *c)
     while (!c->closing && c->head && c->head->done) {
         kb_req_t *req = c->head;
         c->head = req->next;
-        if (!c->head)
-            c->tail = NULL;
+        if (!c->head) c->tail = NULL;
         req->next = NULL;
         c->queued--;
         if (req->no_response) {
@@ -303,8 +295,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->dispatching = NULL;
     if (req->closed) {
         /* The connection closed while the handler ran (a write failed). */
-        if (rc != KB_PENDING || req->done)
-            req_free(req);
+        if (rc != KB_PENDING || req->done) req_free(req);
         return K_ERR_CLOSED;
     }
     if (rc < 0) {
@@ -321,8 +312,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         req->no_response = true;
     }
     conn_flush(c);
-    if (c->closing)
-        return K_ERR_CLOSED;
+    if (c->closing) return K_ERR_CLOSED;
     return over_limits(c) ? 1 : 0;
 }
 
@@ -336,8 +326,10 @@ static void conn_process(kb_conn_t *c)
                                 on_frame, c);
         c->rstart += used;
         if (rc == K_ERR_TOOLARGE || rc == K_ERR_MALFORMED) {
-            kb_log(KB_LOG_WARN, "bad frame size from %s (limit socket.request.max.bytes=%d): "
-                   "closing", c->peer, c->broker->cfg.socket_request_max_bytes);
+            kb_log(KB_LOG_WARN,
+                   "bad frame size from %s (limit socket.request.max.bytes=%d): "
+                   "closing",
+                   c->peer, c->broker->cfg.socket_request_max_bytes);
             kb_conn_close(c);
         } else if (rc < 0 && !c->closing) {
             kb_conn_close(c);
@@ -345,8 +337,7 @@ static void conn_process(kb_conn_t *c)
             c->paused = true;
         }
     }
-    if (c->rstart == c->rend)
-        c->rstart = c->rend = 0;
+    if (c->rstart == c->rend) c->rstart = c->rend = 0;
     if (c->paused && c->reading && !c->closing) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -393,8 +384,7 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
     struct sockaddr_storage ss;
     int n = sizeof ss;
     snprintf(out, len, "?");
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0)
-        return;
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0) return;
     char ip[64] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET) {
@@ -430,8 +420,7 @@ void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener)
     uv_tcp_keepalive(&c->tcp, 1, 60);
     peer_name(&c->tcp, c->peer, sizeof c->peer);
     c->next = b->conns;
-    if (b->conns)
-        b->conns->prev = c;
+    if (b->conns) b->conns->prev = c;
     b->conns = c;
     b->n_conns++;
     kb_log(KB_LOG_DEBUG, "connection from %s", c->peer);

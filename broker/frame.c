@@ -26,16 +26,13 @@ void kb_framer_deinit(kb_framer_t *f)
 
 static int grow(kb_framer_t *f, size_t need)
 {
-    if (need <= f->cap)
-        return 0;
+    if (need <= f->cap) return 0;
     size_t cap = f->cap ? f->cap : FRAME_FIRST_CAP;
     while (cap < need)
         cap *= 2;
-    if (cap > f->len)
-        cap = f->len;
+    if (cap > f->len) cap = f->len;
     uint8_t *p = realloc(f->frame, cap);
-    if (!p)
-        return K_ERR_NOMEM;
+    if (!p) return K_ERR_NOMEM;
     f->frame = p;
     f->cap = cap;
     return 0;
@@ -49,8 +46,7 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
     while (pos < len) {
         if (f->hdr_have < 4) {
             f->hdr[f->hdr_have++] = data[pos++];
-            if (f->hdr_have < 4)
-                continue;
+            if (f->hdr_have < 4) continue;
             int32_t size = (int32_t)(((uint32_t)f->hdr[0] << 24) | ((uint32_t)f->hdr[1] << 16) |
                                      ((uint32_t)f->hdr[2] << 8) | f->hdr[3]);
             if (size <= 0) {
@@ -65,25 +61,21 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
             f->have = 0;
         }
         size_t take = len - pos;
-        if (take > f->len - f->have)
-            take = f->len - f->have;
+        if (take > f->len - f->have) take = f->len - f->have;
         if (take > 0) {
-            if ((rc = grow(f, f->have + take)) < 0)
-                break;
+            if ((rc = grow(f, f->have + take)) < 0) break;
             memcpy(f->frame + f->have, data + pos, take);
             f->have += take;
             pos += take;
         }
-        if (f->have < f->len)
-            continue;
+        if (f->have < f->len) continue;
         uint8_t *frame = f->frame;
         size_t flen = f->len;
         f->frame = NULL;
         f->hdr_have = 0;
         f->have = f->len = f->cap = 0;
         rc = on_frame(ud, frame, flen);
-        if (rc != 0)
-            break;
+        if (rc != 0) break;
     }
     *used = pos;
     return rc;

@@ -145,7 +145,8 @@ typedef struct {
     void (*sync_done)(void *ud, void *waiter, const kb_sync_result_t *res);
     /* Write the group's metadata (state DEAD: write its tombstone). May be NULL. */
     void (*store_group)(void *ud, const kb_group_t *g);
-    /* An offset is about to be dropped by retention (write its tombstone). May be NULL. */
+    /* An offset is about to be dropped by retention or topic deletion (write its tombstone).
+     * May be NULL. */
     void (*offset_expired)(void *ud, const kb_group_t *g, const char *topic, int32_t partition);
     void *ud;
 } kb_gcoord_opts_t;
@@ -243,6 +244,10 @@ bool kb_group_offset_delete(kb_gcoord_t *c, kp_str_t group_id, kp_str_t topic,
 const kb_offset_t *kb_group_offset_get(const kb_group_t *g, kp_str_t topic, int32_t partition);
 /* Splits an offsets-map key into topic and partition. */
 void kb_group_offset_key(const kb_gmap_ent_t *e, kp_str_t *topic, int32_t *partition);
+
+/* A topic was deleted: drop its offsets from every group (each through opts.offset_expired,
+ * so the caller writes tombstones); Empty groups left without offsets are deleted. */
+void kb_gcoord_topic_deleted(kb_gcoord_t *c, kp_str_t topic);
 
 /* OffsetDelete: group-level error (0, INVALID_GROUP_ID, GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP);
  * then kb_group_offset_delete_check per partition gives 0 or GROUP_SUBSCRIBED_TO_TOPIC. */

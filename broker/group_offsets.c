@@ -260,6 +260,35 @@ void kb_group_offsets_expire(kb_gcoord_t *c, kb_group_t *g, int64_t now)
     }
 }
 
+void kb_gcoord_topic_deleted(kb_gcoord_t *c, kp_str_t topic)
+{
+    kb_group_t *g = kb_gcoord_next(c, NULL);
+    while (g) {
+        kb_group_t *next = kb_gcoord_next(c, g);
+        kb_gmap_ent_t *e = kb_gmap_next(&g->offsets, NULL);
+        bool removed = false;
+        while (e) {
+            kb_gmap_ent_t *n = kb_gmap_next(&g->offsets, e);
+            kp_str_t t;
+            int32_t partition;
+            kb_group_offset_key(e, &t, &partition);
+            if (t.len == topic.len && memcmp(t.ptr, topic.ptr, (size_t)t.len) == 0) {
+                if (c->opts.offset_expired)
+                    c->opts.offset_expired(c->opts.ud, g, (const char *)e->key, partition);
+                offset_free(kb_gmap_del(&g->offsets, e->key, e->klen));
+                removed = true;
+            }
+            e = n;
+        }
+        if (removed && g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending) {
+            g->state = KB_GROUP_DEAD;
+            kb_group_store(c, g);
+            kb_group_destroy(c, g);
+        }
+        g = next;
+    }
+}
+
 int16_t kb_group_offset_delete_group_check(kb_gcoord_t *c, kp_str_t group_id, kb_group_t **out)
 {
     *out = NULL;

@@ -19,8 +19,7 @@ static int answer(kb_req_t *req, int16_t version, int16_t error)
     kp_api_versions_resp_init(&resp);
     resp.error_code = error;
     resp.api_keys = kp_arena_alloc(&req->arena, sizeof *resp.api_keys * (size_t)(n ? n : 1));
-    if (!resp.api_keys)
-        return K_ERR_NOMEM;
+    if (!resp.api_keys) return K_ERR_NOMEM;
     for (int i = 0; i < n; i++) {
         kp_api_versions_resp_api_version_t *av = &resp.api_keys[i];
         kp_api_versions_resp_api_version_init(av);

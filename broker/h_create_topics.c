@@ -29,13 +29,11 @@ static int32_t check_assignment(const topic_in_t *in, int32_t node)
     int32_t n = in->assignments_count;
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_req_creatable_replica_assignment_t *a = &in->assignments[i];
-        if (a->broker_ids_count != 1 || a->broker_ids[0] != node)
-            return -1;
+        if (a->broker_ids_count != 1 || a->broker_ids[0] != node) return -1;
         bool found = false;
         for (int32_t k = 0; k < n && !found; k++)
             found = in->assignments[k].partition_index == i;
-        if (!found)
-            return -1;
+        if (!found) return -1;
     }
     return n;
 }
@@ -52,8 +50,7 @@ static bool duplicated(const kp_create_topics_req_t *m, int32_t i)
 
 /* Applies the request's configs over the broker defaults: 0, 1 when o's error was filled in,
  * or K_ERR_NOMEM. */
-static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t *tc,
-                         topic_out_t *o)
+static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t *tc, topic_out_t *o)
 {
     for (int32_t i = 0; i < in->configs_count; i++) {
         const kp_create_topics_req_creatable_topic_config_t *c = &in->configs[i];
@@ -64,13 +61,11 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
         }
         if (c->value.len < 0) {
             fail(req, o, KP_ERR_INVALID_CONFIG,
-                 kb_arena_printf(&req->arena, "Null value not supported for topic config %s",
-                                 key));
+                 kb_arena_printf(&req->arena, "Null value not supported for topic config %s", key));
             return 1;
         }
         char *value = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
-        if (!value)
-            return K_ERR_NOMEM;
+        if (!value) return K_ERR_NOMEM;
         kb_str_copy(c->value, value, (size_t)c->value.len + 1);
         int rc = ks_topic_config_set(tc, key, value);
         if (rc == K_ERR_NOENT) {
@@ -80,8 +75,7 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
         }
         if (rc < 0) {
             fail(req, o, KP_ERR_INVALID_CONFIG,
-                 kb_arena_printf(&req->arena, "Invalid value %s for configuration %s", value,
-                                 key));
+                 kb_arena_printf(&req->arena, "Invalid value %s for configuration %s", value, key));
             return 1;
         }
     }
@@ -91,8 +85,7 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
 static bool config_given(const topic_in_t *in, const char *key)
 {
     for (int32_t i = 0; i < in->configs_count; i++)
-        if (kp_str_eq(in->configs[i].name, key))
-            return true;
+        if (kp_str_eq(in->configs[i].name, key)) return true;
     return false;
 }
 
@@ -105,8 +98,7 @@ static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_
     while (keys[n])
         n++;
     o->configs = kp_arena_alloc(&req->arena, sizeof *o->configs * (size_t)(n ? n : 1));
-    if (!o->configs)
-        return K_ERR_NOMEM;
+    if (!o->configs) return K_ERR_NOMEM;
     const kb_config_t *cfg = kb_broker_config(req->broker);
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_configs_t *c = &o->configs[i];
@@ -129,8 +121,7 @@ static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_
     return 0;
 }
 
-static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx,
-                      topic_out_t *o)
+static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, topic_out_t *o)
 {
     const topic_in_t *in = &m->topics[idx];
     const kb_config_t *cfg = kb_broker_config(req->broker);
@@ -188,13 +179,11 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
     }
     ks_topic_config_t tc = cfg->topic_defaults;
     int rc = apply_configs(req, in, &tc, o);
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
+    if (rc != 0) return rc < 0 ? rc : 0;
 
     ks_topic_t *t = NULL;
     if (m->validate_only) {
-        if (ks_topic_find(store, name, strlen(name)))
-            rc = K_ERR_EXISTS;
+        if (ks_topic_find(store, name, strlen(name))) rc = K_ERR_EXISTS;
     } else {
         rc = ks_topic_create(store, name, partitions, &tc, &t);
     }
@@ -239,15 +228,13 @@ int kb_handle_create_topics(kb_req_t *req)
     int32_t n = m.topics_count > 0 ? m.topics_count : 0;
     if (n > 0) {
         resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
-        if (!resp.topics)
-            return K_ERR_NOMEM;
+        if (!resp.topics) return K_ERR_NOMEM;
     }
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
         resp.topics[i].error_message = (kp_str_t){NULL, -1};
         int rc = create_one(req, &m, i, &resp.topics[i]);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     resp.topics_count = n;
     int rc = kp_create_topics_resp_encode(&req->resp, req->hdr.api_version, &resp);

@@ -30,11 +30,9 @@ typedef struct {
 
 static bool wanted(const res_in_t *in, const char *key)
 {
-    if (in->configuration_keys_count < 0)
-        return true;
+    if (in->configuration_keys_count < 0) return true;
     for (int32_t i = 0; i < in->configuration_keys_count; i++)
-        if (kp_str_eq(in->configuration_keys[i], key))
-            return true;
+        if (kp_str_eq(in->configuration_keys[i], key)) return true;
     return false;
 }
 
@@ -47,8 +45,7 @@ static int add_synonym(ctx_t *x, entry_t *e, const char *name, const char *value
 {
     if (!e->synonyms) {
         e->synonyms = kp_arena_alloc(&x->req->arena, sizeof *e->synonyms * 2);
-        if (!e->synonyms)
-            return K_ERR_NOMEM;
+        if (!e->synonyms) return K_ERR_NOMEM;
         e->synonyms_count = 0;
     }
     synonym_t *s = &e->synonyms[e->synonyms_count++];
@@ -79,19 +76,16 @@ static int topic_entry(ctx_t *x, const ks_topic_config_t *tc, const char *key, e
                        : broker_set ? KB_CS_STATIC_BROKER
                                     : KB_CS_DEFAULT;
     e->config_type = bi >= 0 ? (int8_t)kb_config_info(bi)->config_type : KB_CT_STRING;
-    e->documentation = x->m->include_documentation && bi >= 0
-                           ? kp_str(kb_config_info(bi)->doc)
-                           : (kp_str_t){NULL, -1};
+    e->documentation = x->m->include_documentation && bi >= 0 ? kp_str(kb_config_info(bi)->doc)
+                                                              : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms) {
         int rc = 0;
-        if (dynamic)
-            rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
+        if (dynamic) rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
         if (rc == 0 && bi >= 0)
             rc = add_synonym(x, e, kb_config_info(bi)->name, bval,
                              broker_set ? KB_CS_STATIC_BROKER : KB_CS_DEFAULT);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -108,11 +102,9 @@ static int broker_entry(ctx_t *x, int i, entry_t *e)
     e->is_sensitive = false;
     e->config_source = source;
     e->config_type = (int8_t)info->config_type;
-    e->documentation =
-        x->m->include_documentation ? kp_str(info->doc) : (kp_str_t){NULL, -1};
+    e->documentation = x->m->include_documentation ? kp_str(info->doc) : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
-    if (x->m->include_synonyms)
-        return add_synonym(x, e, info->name, val, source);
+    if (x->m->include_synonyms) return add_synonym(x, e, info->name, val, source);
     return 0;
 }
 
@@ -137,16 +129,13 @@ static int describe_topic(ctx_t *x, const res_in_t *in, res_out_t *o)
     while (keys[n])
         n++;
     o->configs = kp_arena_alloc(&x->req->arena, sizeof *o->configs * (size_t)(n ? n : 1));
-    if (!o->configs)
-        return K_ERR_NOMEM;
+    if (!o->configs) return K_ERR_NOMEM;
     int32_t k = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (!wanted(in, keys[i]))
-            continue;
+        if (!wanted(in, keys[i])) continue;
         kp_describe_configs_resp_describe_configs_resource_result_init(&o->configs[k]);
         int rc = topic_entry(x, ks_topic_config(t), keys[i], &o->configs[k]);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         k++;
     }
     o->configs_count = k;
@@ -164,16 +153,13 @@ static int describe_broker(ctx_t *x, const res_in_t *in, res_out_t *o)
     }
     int n = kb_config_count();
     o->configs = kp_arena_alloc(&x->req->arena, sizeof *o->configs * (size_t)n);
-    if (!o->configs)
-        return K_ERR_NOMEM;
+    if (!o->configs) return K_ERR_NOMEM;
     int32_t k = 0;
     for (int i = 0; i < n; i++) {
-        if (!wanted(in, kb_config_info(i)->name))
-            continue;
+        if (!wanted(in, kb_config_info(i)->name)) continue;
         kp_describe_configs_resp_describe_configs_resource_result_init(&o->configs[k]);
         int rc = broker_entry(x, i, &o->configs[k]);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         k++;
     }
     o->configs_count = k;
@@ -192,8 +178,7 @@ int kb_handle_describe_configs(kb_req_t *req)
     int32_t n = m.resources_count > 0 ? m.resources_count : 0;
     if (n > 0) {
         resp.results = kp_arena_alloc(&req->arena, sizeof *resp.results * (size_t)n);
-        if (!resp.results)
-            return K_ERR_NOMEM;
+        if (!resp.results) return K_ERR_NOMEM;
     }
     for (int32_t i = 0; i < n; i++) {
         const res_in_t *in = &m.resources[i];
@@ -211,11 +196,10 @@ int kb_handle_describe_configs(kb_req_t *req)
             rc = describe_broker(&x, in, o);
         else {
             o->error_code = KP_ERR_INVALID_REQUEST;
-            o->error_message = kb_arena_printf(&req->arena, "Unsupported resource type %d",
-                                               in->resource_type);
+            o->error_message =
+                kb_arena_printf(&req->arena, "Unsupported resource type %d", in->resource_type);
         }
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     resp.results_count = n;
     int rc = kp_describe_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);

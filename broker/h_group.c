@@ -233,6 +233,8 @@ int kb_groups_init(kb_broker_t *b)
     }
     gs->next = gstates;
     gstates = gs;
+    /* The first poll starts the retention clock, so the timer always has a next deadline. */
+    kb_gcoord_poll(gs->coord, kb_now_ms());
     kb_gstate_arm(gs);
     return 0;
 }
@@ -258,6 +260,15 @@ void kb_groups_close(kb_broker_t *b)
         free(gs);
         return;
     }
+}
+
+void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
+{
+    kb_gstate_t *gs = kb_gstate(b);
+    if (!gs || !gs->ostore)
+        return;
+    kb_gcoord_topic_deleted(gs->coord, kp_str(topic));
+    kb_gstate_arm(gs);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -25,13 +25,11 @@ static int describe_topic(kb_req_t *req, ks_topic_t *t, const int32_t *node, boo
     o->name = kp_str(name);
     o->topic_id = ks_topic_id(t);
     o->is_internal = strcmp(name, KB_CONSUMER_OFFSETS_TOPIC) == 0;
-    if (with_ops)
-        o->topic_authorized_operations = KB_TOPIC_ALL_OPERATIONS;
+    if (with_ops) o->topic_authorized_operations = KB_TOPIC_ALL_OPERATIONS;
     int32_t n = ks_topic_partitions(t);
     if (n > 0) {
         o->partitions = kp_arena_alloc(&req->arena, sizeof *o->partitions * (size_t)n);
-        if (!o->partitions)
-            return K_ERR_NOMEM;
+        if (!o->partitions) return K_ERR_NOMEM;
     }
     for (int32_t i = 0; i < n; i++) {
         part_out_t *p = &o->partitions[i];
@@ -73,14 +71,13 @@ static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic
             kb_log(KB_LOG_INFO, "auto-created topic %s with %d partitions (asked by %s)", buf,
                    cfg->num_partitions, kb_conn_peer(req->conn));
         o->error_code = KP_ERR_LEADER_NOT_AVAILABLE;
-        if (t)
-            o->topic_id = ks_topic_id(t);
+        if (t) o->topic_id = ks_topic_id(t);
     } else if (rc == K_ERR_INVAL) {
         o->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
     } else {
         kb_log(KB_LOG_WARN, "auto-creating topic %s failed: %s", buf, k_strerror(rc));
-        o->error_code = rc == K_ERR_NOSPC ? KP_ERR_KAFKA_STORAGE_ERROR
-                                          : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        o->error_code =
+            rc == K_ERR_NOSPC ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
 }
 
@@ -89,14 +86,12 @@ int kb_handle_metadata(kb_req_t *req)
     int16_t version = req->hdr.api_version;
     kp_metadata_req_t m;
     kp_metadata_req_init(&m);
-    if (kp_metadata_req_decode(&req->body, version, &req->arena, &m) < 0)
-        return K_ERR_MALFORMED;
+    if (kp_metadata_req_decode(&req->body, version, &req->arena, &m) < 0) return K_ERR_MALFORMED;
 
     const kb_config_t *cfg = kb_broker_config(req->broker);
     ks_store_t *store = kb_broker_store(req->broker);
     int32_t *node = kp_arena_alloc(&req->arena, sizeof *node);
-    if (!node)
-        return K_ERR_NOMEM;
+    if (!node) return K_ERR_NOMEM;
     *node = cfg->node_id;
 
     kp_metadata_resp_t resp;
@@ -123,8 +118,7 @@ int kb_handle_metadata(kb_req_t *req)
         n = m.topics_count;
     if (n > 0) {
         resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
-        if (!resp.topics)
-            return K_ERR_NOMEM;
+        if (!resp.topics) return K_ERR_NOMEM;
     }
     int rc = 0;
     if (all) {
@@ -140,8 +134,9 @@ int kb_handle_metadata(kb_req_t *req)
             kp_metadata_req_metadata_request_topic_t *q = &m.topics[i];
             topic_out_t *o = &resp.topics[i];
             kp_metadata_resp_metadata_response_topic_init(o);
-            ks_topic_t *t = q->name.len >= 0 ? ks_topic_find(store, q->name.ptr, (size_t)q->name.len)
-                                             : ks_topic_find_by_id(store, q->topic_id);
+            ks_topic_t *t = q->name.len >= 0
+                                ? ks_topic_find(store, q->name.ptr, (size_t)q->name.len)
+                                : ks_topic_find_by_id(store, q->topic_id);
             if (t) {
                 rc = describe_topic(req, t, node, with_ops, o);
             } else if (q->name.len < 0) { /* by id (v12), never created implicitly */
@@ -152,8 +147,7 @@ int kb_handle_metadata(kb_req_t *req)
             }
         }
     }
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     resp.topics_count = n;
     rc = kp_metadata_resp_encode(&req->resp, version, &resp);
     return rc < 0 ? rc : KB_DONE;

@@ -101,16 +101,36 @@ static bool records_transactional(kp_bytes_t records)
 }
 
 /*
- * Seam for idempotent producers (a later issue): per (producer id, partition) sequence
- * checking goes here, returning DUPLICATE_SEQUENCE_NUMBER (with the original offset),
- * OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH or UNKNOWN_PRODUCER_ID. Until then every
- * batch is accepted, so a retried idempotent batch may be stored twice.
+ * Idempotent producers: storage checks the batch's producer id, epoch and sequence against the
+ * partition's producer state atomically with the append (storage/producer_state.c). Kafka's
+ * answers: a retry of one of the producer's last 5 batches gets NONE with the ORIGINAL base
+ * offset (current brokers no longer send DUPLICATE_SEQUENCE_NUMBER; clients treat both as
+ * success), a gap or a new epoch not starting at 0 OUT_OF_ORDER_SEQUENCE_NUMBER (45), an older
+ * epoch INVALID_PRODUCER_EPOCH (47), a producer id without a sequence INVALID_RECORD (87).
+ * An unknown producer id is accepted at any sequence (Kafka >= 2.5; no UNKNOWN_PRODUCER_ID).
  */
-static int16_t producer_state_check(ks_part_t *part, const kp_batch_hdr_t *h)
+static const char *outcome_name(ks_produce_outcome_t o)
 {
-    (void)part;
-    (void)h;
-    return KP_ERR_NONE;
+    switch (o) {
+    case KS_PRODUCE_APPENDED: return "appended";
+    case KS_PRODUCE_DUPLICATE: return "duplicate (answered with the original offsets)";
+    case KS_PRODUCE_OUT_OF_ORDER: return "out of order";
+    case KS_PRODUCE_STALE_EPOCH: return "stale epoch";
+    case KS_PRODUCE_BAD_SEQUENCE: return "no sequence";
+    }
+    return "?";
+}
+
+static int16_t producer_error(ks_produce_outcome_t o)
+{
+    switch (o) {
+    case KS_PRODUCE_APPENDED:
+    case KS_PRODUCE_DUPLICATE: return KP_ERR_NONE;
+    case KS_PRODUCE_OUT_OF_ORDER: return KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case KS_PRODUCE_STALE_EPOCH: return KP_ERR_INVALID_PRODUCER_EPOCH;
+    case KS_PRODUCE_BAD_SEQUENCE: return KP_ERR_INVALID_RECORD;
+    }
+    return KP_ERR_UNKNOWN_SERVER_ERROR;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -172,23 +192,32 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         max_bytes = ctx->cfg->message_max_bytes;
     kp_batch_hdr_t h;
     err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
-    if (err == KP_ERR_NONE)
-        err = producer_state_check(part, &h);
     if (err != KP_ERR_NONE)
         return err;
     ks_append_result_t res;
-    int rc = ks_part_append(part, records, (size_t)len, ctx->now_ms, &res);
+    ks_produce_outcome_t outcome = KS_PRODUCE_APPENDED;
+    int rc = ks_part_append_idempotent(part, records, (size_t)len, ctx->now_ms, &res, &outcome);
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "produce: append to %.*s-%d failed: %s", topic.len, topic.ptr,
                partition, k_strerror(rc));
         return append_error(rc);
     }
+    if (outcome != KS_PRODUCE_APPENDED) {
+        kb_log(KB_LOG_INFO, "produce: %.*s-%d producer %lld epoch %d seq %d: %s", topic.len,
+               topic.ptr, partition, (long long)h.producer_id, h.producer_epoch,
+               h.base_sequence, outcome_name(outcome));
+        err = producer_error(outcome);
+        if (err != KP_ERR_NONE)
+            return err;
+    }
     out->base_offset = res.base_offset;
     out->log_append_time_ms = res.log_append_time;
     out->log_start_offset = res.log_start;
     *part_out = part;
+    /* A duplicate too waits for its original's fsync under acks=all: the first answer may
+     * have been lost before the data was durable. */
     *next_offset = res.last_offset + 1;
-    if (ctx->broker)
+    if (ctx->broker && outcome == KS_PRODUCE_APPENDED)
         kb_fetch_notify(ctx->broker, part);
     return KP_ERR_NONE;
 }

@@ -133,5 +133,8 @@ void kb_fetch_notify(kb_broker_t *b, ks_part_t *part);
 /* Called once at start/stop so handler families can set up loop state (timers, asyncs). */
 int kb_handlers_init(kb_broker_t *b);
 void kb_handlers_close(kb_broker_t *b);
+/* Group coordinator hook (h_group.c): a topic was deleted, so its committed offsets go too (as
+ * Kafka does). Weak: callers test it for NULL, so a build without the coordinator links. */
+void kb_groups_topic_deleted(kb_broker_t *b, const char *topic) __attribute__((weak));
 
 #endif

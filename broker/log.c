@@ -21,21 +21,16 @@ static const char *const level_names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
 
 void kb_log_set_level(int level)
 {
-    if (level < KB_LOG_ERROR)
-        level = KB_LOG_ERROR;
-    if (level > KB_LOG_DEBUG)
-        level = KB_LOG_DEBUG;
+    if (level < KB_LOG_ERROR) level = KB_LOG_ERROR;
+    if (level > KB_LOG_DEBUG) level = KB_LOG_DEBUG;
     log_level = level;
 }
 
 void kb_log(int level, const char *fmt, ...)
 {
-    if (level > log_level)
-        return;
-    if (level < KB_LOG_ERROR)
-        level = KB_LOG_ERROR;
-    if (level > KB_LOG_DEBUG)
-        level = KB_LOG_DEBUG;
+    if (level > log_level) return;
+    if (level < KB_LOG_ERROR) level = KB_LOG_ERROR;
+    if (level > KB_LOG_DEBUG) level = KB_LOG_DEBUG;
 
     char line[2048];
     struct timeval tv;
@@ -43,15 +38,14 @@ void kb_log(int level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), level_names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof line - 2)
-        len = sizeof line - 2; /* truncated: keep the newline */
+    if (len > sizeof line - 2) len = sizeof line - 2; /* truncated: keep the newline */
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w; /* nowhere left to report a failed log write */

@@ -8,15 +8,14 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: depot [--config FILE] [--set KEY=VALUE]...\n"
-            "       depot --print-config-doc | --version | --help\n"
-            "\n"
-            "Depot is a single-node broker that speaks the Apache Kafka wire protocol.\n"
-            "  --config FILE       read a Kafka-style server.properties file\n"
-            "  --set KEY=VALUE     override one key (after the file); repeatable\n"
-            "  --print-config-doc  print the configuration reference (markdown)\n"
-            "Keys and defaults: docs/configuration.md. Stop with SIGTERM or Ctrl-C.\n");
+    fprintf(out, "usage: depot [--config FILE] [--set KEY=VALUE]...\n"
+                 "       depot --print-config-doc | --version | --help\n"
+                 "\n"
+                 "Depot is a single-node broker that speaks the Apache Kafka wire protocol.\n"
+                 "  --config FILE       read a Kafka-style server.properties file\n"
+                 "  --set KEY=VALUE     override one key (after the file); repeatable\n"
+                 "  --print-config-doc  print the configuration reference (markdown)\n"
+                 "Keys and defaults: docs/configuration.md. Stop with SIGTERM or Ctrl-C.\n");
 }
 
 int main(int argc, char **argv)
@@ -24,8 +23,7 @@ int main(int argc, char **argv)
     const char *path = NULL;
     const char **sets = calloc((size_t)argc, sizeof *sets);
     int n_sets = 0;
-    if (!sets)
-        return 1;
+    if (!sets) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

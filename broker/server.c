@@ -8,6 +8,7 @@
  */
 #include <netdb.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,15 +59,13 @@ static void on_sync_ready(void *ud)
 static void on_sync_async(uv_async_t *h)
 {
     kb_broker_t *b = h->data;
-    if (b->store)
-        ks_store_run_completions(b->store);
+    if (b->store) ks_store_run_completions(b->store);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     kb_broker_t *b = t->data;
-    if (b->store)
-        ks_store_tick(b->store, kb_now_ms());
+    if (b->store) ks_store_tick(b->store, kb_now_ms());
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -83,8 +82,7 @@ static void on_connection(uv_stream_t *server, int status)
         kb_log(KB_LOG_WARN, "accept: %s", uv_strerror(status));
         return;
     }
-    if (b->stopping)
-        return;
+    if (b->stopping) return;
     kb_conn_accept(b, server);
 }
 
@@ -93,8 +91,7 @@ static void on_connection(uv_stream_t *server, int status)
 int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out)
 {
     kb_broker_t *b = calloc(1, sizeof *b);
-    if (!b)
-        return K_ERR_NOMEM;
+    if (!b) return K_ERR_NOMEM;
     b->loop = loop;
     b->cfg = *cfg;
     *out = b;
@@ -104,16 +101,13 @@ int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out)
 static int resolve(const char *host, int port, struct sockaddr_storage *ss)
 {
     const char *h = host[0] ? host : "0.0.0.0";
-    if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0)
-        return 0;
-    if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
+    if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) return 0;
+    if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0) return 0;
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(h, NULL, &hints, &res) != 0 || !res)
-        return K_ERR_INVAL;
+    if (getaddrinfo(h, NULL, &hints, &res) != 0 || !res) return K_ERR_INVAL;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     if (ss->ss_family == AF_INET)
         ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
@@ -135,11 +129,10 @@ static int start_listener(kb_broker_t *b)
     b->listener.data = b;
     b->listening = true;
     int rc = uv_tcp_bind(&b->listener, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&b->listener, 511, on_connection);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&b->listener, 511, on_connection);
     if (rc < 0) {
-        kb_log(KB_LOG_ERROR, "cannot listen on %s:%d: %s", b->cfg.listen_host,
-               b->cfg.listen_port, uv_strerror(rc));
+        kb_log(KB_LOG_ERROR, "cannot listen on %s:%d: %s", b->cfg.listen_host, b->cfg.listen_port,
+               uv_strerror(rc));
         return K_ERR_IO;
     }
     int n = sizeof ss;
@@ -167,18 +160,37 @@ static int open_store(kb_broker_t *b)
     o.log = store_log;
     o.log_ud = b;
     o.on_sync_ready = on_sync_ready;
+    o.producer_id_expiration_ms = b->cfg.producer_id_expiration_ms;
     o.sync_ud = b;
     int rc = ks_store_open(&o, &b->store);
     if (rc < 0) {
-        kb_log(KB_LOG_ERROR, "cannot open log.dirs (%s): %s", b->cfg.log_dirs[0],
-               k_strerror(rc));
+        kb_log(KB_LOG_ERROR, "cannot open log.dirs (%s): %s", b->cfg.log_dirs[0], k_strerror(rc));
         b->store = NULL;
     }
     return rc;
 }
 
+/* Segment files (max.open.files) and client sockets share the process's descriptor limit:
+ * take the whole hard limit, and say so when it is tight. */
+static void raise_fd_limit(const kb_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_open_files + 256)
+        kb_log(KB_LOG_WARN,
+               "the descriptor limit (%llu) leaves little room for connections beside "
+               "max.open.files=%d; raise ulimit -n or lower max.open.files",
+               (unsigned long long)rl.rlim_cur, cfg->max_open_files);
+}
+
 int kb_broker_start(kb_broker_t *b)
 {
+    raise_fd_limit(&b->cfg);
     uv_async_init(b->loop, &b->sync_async, on_sync_async);
     b->sync_async.data = b;
     uv_timer_init(b->loop, &b->tick);
@@ -194,10 +206,8 @@ int kb_broker_start(kb_broker_t *b)
     /* Bind first: a busy port fails before anything touches log.dirs. Connections are only
      * accepted once the loop runs, after the store is open. */
     int rc = start_listener(b);
-    if (rc < 0)
-        return rc;
-    if ((rc = open_store(b)) < 0)
-        return rc;
+    if (rc < 0) return rc;
+    if ((rc = open_store(b)) < 0) return rc;
     if (kb_handlers_init) {
         if ((rc = kb_handlers_init(b)) < 0) {
             kb_log(KB_LOG_ERROR, "handler setup failed: %s", k_strerror(rc));
@@ -213,8 +223,7 @@ int kb_broker_start(kb_broker_t *b)
     char dirs[1024] = "";
     size_t n = 0;
     for (int i = 0; i < b->cfg.n_log_dirs && n < sizeof dirs; i++)
-        n += (size_t)snprintf(dirs + n, sizeof dirs - n, "%s%s", i ? "," : "",
-                              b->cfg.log_dirs[i]);
+        n += (size_t)snprintf(dirs + n, sizeof dirs - n, "%s%s", i ? "," : "", b->cfg.log_dirs[i]);
     kb_log(KB_LOG_INFO,
            "Depot %s started: node %d, listening on PLAINTEXT://%s:%d, advertised as "
            "PLAINTEXT://%s:%d, log.dirs %s, cluster id %s",
@@ -229,19 +238,16 @@ int kb_broker_start(kb_broker_t *b)
 
 static void close_handle(uv_handle_t *h)
 {
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 /* Everything after the drain: runs once. */
 static void finish(kb_broker_t *b)
 {
-    if (b->finished)
-        return;
+    if (b->finished) return;
     b->finished = true;
     uv_timer_stop(&b->drain);
-    if (b->handlers_up && kb_handlers_close)
-        kb_handlers_close(b);
+    if (b->handlers_up && kb_handlers_close) kb_handlers_close(b);
     b->handlers_up = false;
     while (b->conns)
         kb_conn_close(b->conns);
@@ -258,8 +264,7 @@ static void finish(kb_broker_t *b)
         close_handle((uv_handle_t *)&b->sig_int);
         close_handle((uv_handle_t *)&b->sync_async);
     }
-    if (b->listening)
-        close_handle((uv_handle_t *)&b->listener);
+    if (b->listening) close_handle((uv_handle_t *)&b->listener);
 }
 
 static void on_drain(uv_timer_t *t)
@@ -283,8 +288,7 @@ void kb_broker_stop(kb_broker_t *b)
         return;
     }
     b->stopping = true;
-    if (b->listening)
-        close_handle((uv_handle_t *)&b->listener);
+    if (b->listening) close_handle((uv_handle_t *)&b->listener);
     for (kb_conn_t *c = b->conns; c; c = kb_conn_next(c))
         kb_conn_stop_reading(c);
     if (!b->handles_up) {
@@ -297,8 +301,7 @@ void kb_broker_stop(kb_broker_t *b)
 
 void kb_broker_free(kb_broker_t *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     if (!b->finished) {
         /* Start failed or the loop was abandoned: close what is open and let it settle. */
         finish(b);

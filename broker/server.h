@@ -26,7 +26,7 @@ struct kb_broker {
     uv_timer_t tick;
     uv_timer_t drain;
     uv_signal_t sig_term, sig_int;
-    bool handles_up;  /* the handles above are initialised (and must be closed) */
+    bool handles_up; /* the handles above are initialised (and must be closed) */
     bool listening;
     bool handlers_up; /* kb_handlers_init succeeded */
     bool stopping;

@@ -84,8 +84,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return false;
+    if (!*s || *end || v < lo || v > hi) return false;
     *out = v;
     return true;
 }
@@ -93,8 +92,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 static int set_property(opts_t *o, const char *kv)
 {
     const char *eq = strchr(kv, '=');
-    if (!eq)
-        return bad("--property wants key=value, got '%s'", kv);
+    if (!eq) return bad("--property wants key=value, got '%s'", kv);
     size_t kl = (size_t)(eq - kv);
     const char *v = eq + 1;
     static const struct {
@@ -132,8 +130,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     o->acks = -1;
     o->partitions = 1;
     o->replication = 1;
-    if (argc < 2)
-        return bad("%s", "missing command");
+    if (argc < 2) return bad("%s", "missing command");
     o->cmd = argv[1];
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *val = NULL, *eq = NULL;
@@ -141,16 +138,24 @@ static int parse_args(int argc, char **argv, opts_t *o)
             *eq = 0; /* --flag=value */
             val = eq + 1;
         }
-        const char *flags_with_value[] = {"--bootstrap-server", "--topic", "--partition", "--offset",
-                                          "--max-messages", "--timeout-ms", "--property",
-                                          "--compression-codec", "--acks", "--partitions",
-                                          "--replication-factor", "--config", NULL};
+        const char *flags_with_value[] = {"--bootstrap-server",
+                                          "--topic",
+                                          "--partition",
+                                          "--offset",
+                                          "--max-messages",
+                                          "--timeout-ms",
+                                          "--property",
+                                          "--compression-codec",
+                                          "--acks",
+                                          "--partitions",
+                                          "--replication-factor",
+                                          "--config",
+                                          NULL};
         bool wants = false;
         for (int k = 0; flags_with_value[k]; k++)
             wants = wants || !strcmp(a, flags_with_value[k]);
         if (wants && !val) {
-            if (i + 1 >= argc)
-                return bad("%s needs a value", a);
+            if (i + 1 >= argc) return bad("%s needs a value", a);
             val = argv[++i];
         }
         long n;
@@ -159,23 +164,19 @@ static int parse_args(int argc, char **argv, opts_t *o)
         else if (!strcmp(a, "--topic"))
             o->topic = val;
         else if (!strcmp(a, "--partition")) {
-            if (!parse_long(val, 0, INT32_MAX, &n))
-                return bad("bad --partition '%s'", val);
+            if (!parse_long(val, 0, INT32_MAX, &n)) return bad("bad --partition '%s'", val);
             o->partition = (int32_t)n;
         } else if (!strcmp(a, "--offset"))
             o->offset = val;
         else if (!strcmp(a, "--max-messages")) {
-            if (!parse_long(val, 0, __LONG_MAX__, &n))
-                return bad("bad --max-messages '%s'", val);
+            if (!parse_long(val, 0, __LONG_MAX__, &n)) return bad("bad --max-messages '%s'", val);
             o->max_messages = n;
         } else if (!strcmp(a, "--timeout-ms")) {
-            if (!parse_long(val, 0, INT32_MAX, &n))
-                return bad("bad --timeout-ms '%s'", val);
+            if (!parse_long(val, 0, INT32_MAX, &n)) return bad("bad --timeout-ms '%s'", val);
             o->timeout_ms = n;
         } else if (!strcmp(a, "--property")) {
             int rc = set_property(o, val);
-            if (rc)
-                return rc;
+            if (rc) return rc;
         } else if (!strcmp(a, "--compression-codec"))
             o->compression = val;
         else if (!strcmp(a, "--acks")) {
@@ -185,8 +186,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return bad("bad --acks '%s' (want all, -1, 0 or 1)", val);
             o->acks = (int)n;
         } else if (!strcmp(a, "--partitions")) {
-            if (!parse_long(val, 1, INT32_MAX, &n))
-                return bad("bad --partitions '%s'", val);
+            if (!parse_long(val, 1, INT32_MAX, &n)) return bad("bad --partitions '%s'", val);
             o->partitions = (int32_t)n;
         } else if (!strcmp(a, "--replication-factor")) {
             if (!parse_long(val, 1, INT16_MAX, &n))
@@ -226,11 +226,9 @@ static int fail(kc_client_t *c)
 static int codec_of(const char *s)
 {
     const char *names[] = {"none", "gzip", "snappy", "lz4", "zstd"};
-    if (!s)
-        return KP_COMPRESSION_NONE;
+    if (!s) return KP_COMPRESSION_NONE;
     for (int i = 0; i < 5; i++)
-        if (!strcmp(s, names[i]))
-            return i;
+        if (!strcmp(s, names[i])) return i;
     return -1;
 }
 
@@ -239,21 +237,16 @@ static int codec_of(const char *s)
 static int32_t parse_headers(char **rest, kp_record_header_t *h)
 {
     char *tab = strchr(*rest, '\t');
-    if (!tab)
-        return -1;
+    if (!tab) return -1;
     *tab = 0;
     int32_t n = 0;
     for (char *tok = *rest, *next; tok; tok = next) {
         next = strchr(tok, ',');
-        if (next)
-            *next++ = 0;
-        if (!*tok)
-            continue;
-        if (n == MAX_HEADERS)
-            return -1;
+        if (next) *next++ = 0;
+        if (!*tok) continue;
+        if (n == MAX_HEADERS) return -1;
         char *colon = strchr(tok, ':');
-        if (colon)
-            *colon = 0;
+        if (colon) *colon = 0;
         h[n].key = (kp_bytes_t){(const uint8_t *)tok, (int32_t)strlen(tok)};
         h[n].value = colon ? (kp_bytes_t){(const uint8_t *)colon + 1, (int32_t)strlen(colon + 1)}
                            : (kp_bytes_t){NULL, -1};
@@ -265,8 +258,7 @@ static int32_t parse_headers(char **rest, kp_record_header_t *h)
 
 static int cmd_produce(kc_client_t *c, const opts_t *o)
 {
-    if (!o->topic)
-        return bad("%s", "produce needs --topic");
+    if (!o->topic) return bad("%s", "produce needs --topic");
     kc_producer_config_t pc;
     kc_producer_config_init(&pc);
     pc.acks = o->acks;
@@ -285,14 +277,15 @@ static int cmd_produce(kc_client_t *c, const opts_t *o)
     size_t sep_len = strlen(o->key_sep);
     while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = 0;
+        if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
         char *rest = line;
         kp_record_header_t hdrs[MAX_HEADERS];
         int32_t nh = 0;
         if (o->parse_headers && (nh = parse_headers(&rest, hdrs)) < 0) {
-            fprintf(stderr, "depotctl: line %ld: headers must be k:v[,k:v...] then a tab "
-                            "(at most %d)\n", lineno, MAX_HEADERS);
+            fprintf(stderr,
+                    "depotctl: line %ld: headers must be k:v[,k:v...] then a tab "
+                    "(at most %d)\n",
+                    lineno, MAX_HEADERS);
             rc = 1;
             break;
         }
@@ -309,12 +302,10 @@ static int cmd_produce(kc_client_t *c, const opts_t *o)
             key = (kp_bytes_t){(const uint8_t *)rest, (int32_t)(s - rest)};
             value = (kp_bytes_t){(const uint8_t *)s + sep_len, (int32_t)(n - (s - rest) - sep_len)};
         }
-        if (kc_producer_send(p, o->topic, o->partition, key, value, hdrs, nh, -1))
-            rc = fail(c);
+        if (kc_producer_send(p, o->topic, o->partition, key, value, hdrs, nh, -1)) rc = fail(c);
     }
     free(line);
-    if (!rc && kc_producer_flush(p))
-        rc = fail(c);
+    if (!rc && kc_producer_flush(p)) rc = fail(c);
     kc_producer_free(p);
     return rc;
 }
@@ -333,12 +324,9 @@ static void print_meta(const opts_t *o, const kc_message_t *m)
     if (o->print_timestamp)
         printf("%s:%lld%s", m->timestamp_type ? "LogAppendTime" : "CreateTime",
                (long long)m->timestamp, o->key_sep);
-    if (o->print_partition)
-        printf("Partition:%d%s", m->partition, o->key_sep);
-    if (o->print_offset)
-        printf("Offset:%lld%s", (long long)m->offset, o->key_sep);
-    if (!o->print_headers)
-        return;
+    if (o->print_partition) printf("Partition:%d%s", m->partition, o->key_sep);
+    if (o->print_offset) printf("Offset:%lld%s", (long long)m->offset, o->key_sep);
+    if (!o->print_headers) return;
     kp_reader_t hr;
     kp_reader_init(&hr, m->headers, m->headers_len);
     kp_record_header_t h;
@@ -355,13 +343,11 @@ static void print_meta(const opts_t *o, const kc_message_t *m)
 
 static int cmd_consume(kc_client_t *c, const opts_t *o)
 {
-    if (!o->topic)
-        return bad("%s", "consume needs --topic");
+    if (!o->topic) return bad("%s", "consume needs --topic");
     int64_t start = o->from_beginning ? KC_OFFSET_BEGINNING : KC_OFFSET_END;
     if (o->offset) {
         long n;
-        if (o->partition < 0)
-            return bad("%s", "--offset needs --partition");
+        if (o->partition < 0) return bad("%s", "--offset needs --partition");
         if (!strcmp(o->offset, "earliest"))
             start = KC_OFFSET_BEGINNING;
         else if (!strcmp(o->offset, "latest"))
@@ -373,8 +359,7 @@ static int cmd_consume(kc_client_t *c, const opts_t *o)
     }
     kc_consumer_t *cs = kc_consumer_new(c, o->topic, o->partition >= 0 ? &o->partition : NULL,
                                         o->partition >= 0 ? 1 : 0, start);
-    if (!cs)
-        return fail(c);
+    if (!cs) return fail(c);
     long count = 0;
     int64_t idle_since = kc_now_ms();
     int rc = 0;
@@ -386,8 +371,7 @@ static int cmd_consume(kc_client_t *c, const opts_t *o)
             break;
         }
         if (r == 0) {
-            if (o->timeout_ms >= 0 && kc_now_ms() - idle_since >= o->timeout_ms)
-                break;
+            if (o->timeout_ms >= 0 && kc_now_ms() - idle_since >= o->timeout_ms) break;
             continue;
         }
         print_meta(o, &m);
@@ -431,8 +415,7 @@ static void print_uuid_b64(kp_uuid_t u)
             putchar(tbl[(acc >> bits) & 63]);
         }
     }
-    if (bits)
-        putchar(tbl[(acc << (6 - bits)) & 63]);
+    if (bits) putchar(tbl[(acc << (6 - bits)) & 63]);
 }
 
 static int describe_one(kc_client_t *c, const kc_topic_md_t *t)
@@ -446,7 +429,8 @@ static int describe_one(kc_client_t *c, const kc_topic_md_t *t)
     }
     printf("\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: ", t->npartitions, rf);
     kc_topic_configs_t *tc = NULL;
-    if (kc_client_api_version(c, 32 /* DescribeConfigs */) >= 0 && kc_describe_topic_configs(c, t->name, &tc) == 0) {
+    if (kc_client_api_version(c, 32 /* DescribeConfigs */) >= 0 &&
+        kc_describe_topic_configs(c, t->name, &tc) == 0) {
         for (int i = 0; i < tc->n; i++)
             printf("%s%s=%s", i ? "," : "", tc->entries[i].name,
                    tc->entries[i].value ? tc->entries[i].value : "");
@@ -465,34 +449,29 @@ static int describe_one(kc_client_t *c, const kc_topic_md_t *t)
 
 static int cmd_topics(kc_client_t *c, const opts_t *o)
 {
-    if (!o->action)
-        return bad("%s", "topics needs --list, --create, --delete or --describe");
+    if (!o->action) return bad("%s", "topics needs --list, --create, --delete or --describe");
     if (strcmp(o->action, "list") && strcmp(o->action, "describe") && !o->topic)
         return bad("--%s needs --topic", o->action);
     if (!strcmp(o->action, "create")) {
-        if (kc_create_topic(c, o->topic, o->partitions, o->replication, o->configs,
-                            o->nconfigs))
+        if (kc_create_topic(c, o->topic, o->partitions, o->replication, o->configs, o->nconfigs))
             return fail(c);
         printf("Created topic %s.\n", o->topic);
         return 0;
     }
     if (!strcmp(o->action, "delete")) {
-        if (kc_delete_topic(c, o->topic))
-            return fail(c);
+        if (kc_delete_topic(c, o->topic)) return fail(c);
         printf("Deleted topic %s.\n", o->topic);
         return 0;
     }
     kc_metadata_t *md;
     const char *one[1] = {o->topic};
-    if (kc_metadata_get(c, o->topic ? one : NULL, 1, false, &md))
-        return fail(c);
+    if (kc_metadata_get(c, o->topic ? one : NULL, 1, false, &md)) return fail(c);
     int rc = 0;
     if (!strcmp(o->action, "list")) {
         char **names = calloc((size_t)md->ntopics + 1, sizeof *names);
         int n = 0;
         for (int32_t i = 0; names && i < md->ntopics; i++)
-            if (md->topics[i].name && !md->topics[i].error_code)
-                names[n++] = md->topics[i].name;
+            if (md->topics[i].name && !md->topics[i].error_code) names[n++] = md->topics[i].name;
         qsort(names, (size_t)n, sizeof *names, cmp_str);
         for (int i = 0; i < n; i++)
             puts(names[i]);
@@ -517,8 +496,7 @@ int main(int argc, char **argv)
 {
     opts_t o;
     int rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -91,9 +91,9 @@ const kc_topic_md_t *kc_metadata_topic(const kc_metadata_t *md, const char *name
 /* ---- producing --------------------------------------------------------------------------- */
 
 typedef struct {
-    int acks;              /* -1 all (default), 0 none (no response), 1 leader */
-    int codec;             /* KP_COMPRESSION_*; default none */
-    size_t batch_bytes;    /* a partition's batch is sent once this full; default 64 KiB */
+    int acks;                   /* -1 all (default), 0 none (no response), 1 leader */
+    int codec;                  /* KP_COMPRESSION_*; default none */
+    size_t batch_bytes;         /* a partition's batch is sent once this full; default 64 KiB */
     int32_t request_timeout_ms; /* Produce timeout_ms; default 30000 */
 } kc_producer_config_t;
 
@@ -137,13 +137,14 @@ typedef struct {
     int16_t error_code;
     int64_t high_watermark;
     int64_t log_start_offset;
-    uint8_t *records; /* owned copy (free() it, or kc_fetch_part_clear); may end in a partial batch */
+    uint8_t
+        *records; /* owned copy (free() it, or kc_fetch_part_clear); may end in a partial batch */
     size_t records_len;
 } kc_fetch_part_t;
 
 /* One Fetch per leader for the given partitions of topic. */
-int kc_fetch(kc_client_t *c, const char *topic, kc_fetch_part_t *parts, int nparts,
-             int max_wait_ms, int32_t max_bytes);
+int kc_fetch(kc_client_t *c, const char *topic, kc_fetch_part_t *parts, int nparts, int max_wait_ms,
+             int32_t max_bytes);
 void kc_fetch_part_clear(kc_fetch_part_t *fp);
 
 /* A group-less consumer over some partitions of one topic. */

@@ -26,8 +26,10 @@ int32_t kc_partition_for_key(const uint8_t *key, size_t len, int32_t npartitions
         h ^= k;
     }
     switch (len & 3) {
-    case 3: h ^= (uint32_t)key[i + 2] << 16; /* fall through */
-    case 2: h ^= (uint32_t)key[i + 1] << 8;  /* fall through */
+    case 3:
+        h ^= (uint32_t)key[i + 2] << 16; /* fall through */
+    case 2:
+        h ^= (uint32_t)key[i + 1] << 8; /* fall through */
     case 1:
         h ^= key[i];
         h *= m;
@@ -41,14 +43,17 @@ int32_t kc_partition_for_key(const uint8_t *key, size_t len, int32_t npartitions
 kc_action_t kc_retry_action(int16_t code)
 {
     switch (code) {
-    case KP_ERR_NONE: return KC_ACT_DONE;
+    case KP_ERR_NONE:
+        return KC_ACT_DONE;
     case KP_ERR_NOT_LEADER_OR_FOLLOWER:
     case KP_ERR_LEADER_NOT_AVAILABLE:
     case KP_ERR_UNKNOWN_TOPIC_OR_PARTITION:
     case KP_ERR_FENCED_LEADER_EPOCH:
     case KP_ERR_UNKNOWN_LEADER_EPOCH:
-    case KP_ERR_NOT_CONTROLLER: return KC_ACT_RETRY_REFRESH;
-    default: return kp_error_retriable(code) ? KC_ACT_RETRY : KC_ACT_FAIL;
+    case KP_ERR_NOT_CONTROLLER:
+        return KC_ACT_RETRY_REFRESH;
+    default:
+        return kp_error_retriable(code) ? KC_ACT_RETRY : KC_ACT_FAIL;
     }
 }
 
@@ -72,31 +77,26 @@ void kc_accum_deinit(kc_accum_t *acc)
 static int find_open(kc_accum_t *acc, const char *topic, int32_t partition)
 {
     for (int i = 0; i < acc->nopen; i++)
-        if (acc->open[i].partition == partition && strcmp(acc->open[i].topic, topic) == 0)
-            return i;
+        if (acc->open[i].partition == partition && strcmp(acc->open[i].topic, topic) == 0) return i;
     kc_open_batch_t *v = realloc(acc->open, sizeof *v * (size_t)(acc->nopen + 1));
-    if (!v)
-        return K_ERR_NOMEM;
+    if (!v) return K_ERR_NOMEM;
     acc->open = v;
     kc_open_batch_t *ob = &acc->open[acc->nopen];
-    if (!(ob->topic = strdup(topic)))
-        return K_ERR_NOMEM;
+    if (!(ob->topic = strdup(topic))) return K_ERR_NOMEM;
     ob->partition = partition;
     kp_batch_builder_init(&ob->bb, acc->codec);
     return acc->nopen++;
 }
 
-int kc_accum_add(kc_accum_t *acc, const char *topic, int32_t partition, int64_t ts,
-                 kp_bytes_t key, kp_bytes_t value, const kp_record_header_t *headers,
-                 int32_t nheaders, bool *full, int *idx)
+int kc_accum_add(kc_accum_t *acc, const char *topic, int32_t partition, int64_t ts, kp_bytes_t key,
+                 kp_bytes_t value, const kp_record_header_t *headers, int32_t nheaders, bool *full,
+                 int *idx)
 {
     int i = find_open(acc, topic, partition);
-    if (i < 0)
-        return i;
+    if (i < 0) return i;
     kp_batch_builder_t *bb = &acc->open[i].bb;
     int rc = kp_batch_builder_add(bb, ts, key, value, headers, nheaders);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     *idx = i;
     *full = bb->records.len >= acc->batch_bytes;
     return 0;
@@ -105,11 +105,9 @@ int kc_accum_add(kc_accum_t *acc, const char *topic, int32_t partition, int64_t 
 static int drain_one(kc_accum_t *acc, int i, kc_ready_batch_t **ready, int *nready)
 {
     kc_open_batch_t *ob = &acc->open[i];
-    if (ob->bb.count == 0)
-        return 0;
+    if (ob->bb.count == 0) return 0;
     kc_ready_batch_t *v = realloc(*ready, sizeof *v * (size_t)(*nready + 1));
-    if (!v)
-        return K_ERR_NOMEM;
+    if (!v) return K_ERR_NOMEM;
     *ready = v;
     kc_ready_batch_t *rb = &v[*nready];
     memset(rb, 0, sizeof *rb);
@@ -130,12 +128,10 @@ static int drain_one(kc_accum_t *acc, int i, kc_ready_batch_t **ready, int *nrea
 
 int kc_accum_drain(kc_accum_t *acc, int idx, kc_ready_batch_t **ready, int *nready)
 {
-    if (idx >= 0)
-        return drain_one(acc, idx, ready, nready);
+    if (idx >= 0) return drain_one(acc, idx, ready, nready);
     for (int i = 0; i < acc->nopen; i++) {
         int rc = drain_one(acc, i, ready, nready);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }

@@ -20,8 +20,7 @@ static int controller_conn(kc_client_t *c, kc_conn_t **conn)
 {
     kc_metadata_t *md;
     int rc = kc_metadata_get(c, NULL, 0, false, &md);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int32_t id = md->controller_id;
     kc_metadata_free(md);
     return kc_client_conn(c, id, conn);
@@ -33,12 +32,9 @@ int kc_create_topic(kc_client_t *c, const char *topic, int32_t partitions, int16
     kc_clear_error(c);
     kc_conn_t *conn;
     int rc = controller_conn(c, &conn);
-    if (rc)
-        return rc;
-    kp_create_topics_req_creatable_topic_config_t *cfg = calloc((size_t)nconfigs + 1,
-                                                                 sizeof *cfg);
-    if (!cfg)
-        return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+    if (rc) return rc;
+    kp_create_topics_req_creatable_topic_config_t *cfg = calloc((size_t)nconfigs + 1, sizeof *cfg);
+    if (!cfg) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     for (int i = 0; i < nconfigs; i++) {
         cfg[i].name = kp_str(configs[i].name);
         cfg[i].value = kp_str(configs[i].value);
@@ -64,8 +60,7 @@ int kc_create_topic(kc_client_t *c, const char *topic, int32_t partitions, int16
     snprintf(what, sizeof what, "creating topic %s", topic);
     if (!rc && resp.topics_count < 1)
         rc = kc_fail(c, K_ERR_MALFORMED, 0, "%s: the broker answered for no topic", what);
-    if (!rc)
-        rc = kc_kafka_fail(c, resp.topics[0].error_code, what, resp.topics[0].error_message);
+    if (!rc) rc = kc_kafka_fail(c, resp.topics[0].error_code, what, resp.topics[0].error_message);
     kc_rx_deinit(&rx);
     free(cfg);
     return rc;
@@ -76,8 +71,7 @@ int kc_delete_topic(kc_client_t *c, const char *topic)
     kc_clear_error(c);
     kc_conn_t *conn;
     int rc = controller_conn(c, &conn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     kp_delete_topics_req_delete_topic_state_t st;
     kp_delete_topics_req_delete_topic_state_init(&st);
     st.name = kp_str(topic);
@@ -99,16 +93,14 @@ int kc_delete_topic(kc_client_t *c, const char *topic)
     if (!rc && resp.responses_count < 1)
         rc = kc_fail(c, K_ERR_MALFORMED, 0, "%s: the broker answered for no topic", what);
     if (!rc)
-        rc = kc_kafka_fail(c, resp.responses[0].error_code, what,
-                           resp.responses[0].error_message);
+        rc = kc_kafka_fail(c, resp.responses[0].error_code, what, resp.responses[0].error_message);
     kc_rx_deinit(&rx);
     return rc;
 }
 
 void kc_topic_configs_free(kc_topic_configs_t *tc)
 {
-    if (!tc)
-        return;
+    if (!tc) return;
     kp_arena_deinit(&tc->arena);
     free(tc);
 }
@@ -118,8 +110,7 @@ int kc_describe_topic_configs(kc_client_t *c, const char *topic, kc_topic_config
     kc_clear_error(c);
     kc_conn_t *conn;
     int rc = kc_client_conn(c, -1, &conn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     kp_describe_configs_req_describe_configs_resource_t res;
     kp_describe_configs_req_describe_configs_resource_init(&res);
     res.resource_type = CONFIG_RESOURCE_TOPIC;
@@ -139,19 +130,16 @@ int kc_describe_topic_configs(kc_client_t *c, const char *topic, kc_topic_config
     snprintf(what, sizeof what, "describing configs of topic %s", topic);
     if (!rc && resp.results_count < 1)
         rc = kc_fail(c, K_ERR_MALFORMED, 0, "%s: the broker answered for no resource", what);
-    if (!rc)
-        rc = kc_kafka_fail(c, resp.results[0].error_code, what, resp.results[0].error_message);
+    if (!rc) rc = kc_kafka_fail(c, resp.results[0].error_code, what, resp.results[0].error_message);
     kc_topic_configs_t *tc = NULL;
-    if (!rc && !(tc = calloc(1, sizeof *tc)))
-        rc = kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+    if (!rc && !(tc = calloc(1, sizeof *tc))) rc = kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     if (!rc) {
         const kp_describe_configs_resp_describe_configs_result_t *r = &resp.results[0];
         kp_arena_init(&tc->arena, NULL, 0, 0);
-        tc->entries = kp_arena_alloc(&tc->arena, sizeof *tc->entries *
-                                                     (size_t)(r->configs_count + 1));
+        tc->entries =
+            kp_arena_alloc(&tc->arena, sizeof *tc->entries * (size_t)(r->configs_count + 1));
         for (int32_t i = 0; tc->entries && i < r->configs_count; i++) {
-            if (r->configs[i].config_source != CONFIG_SOURCE_TOPIC)
-                continue;
+            if (r->configs[i].config_source != CONFIG_SOURCE_TOPIC) continue;
             tc->entries[tc->n].name = kc_arena_strdup(&tc->arena, r->configs[i].name);
             tc->entries[tc->n].value = kc_arena_strdup(&tc->arena, r->configs[i].value);
             tc->n++;

@@ -28,11 +28,9 @@ void kc_sleep_ms(int ms)
 
 char *kc_arena_strdup(kp_arena_t *a, kp_str_t s)
 {
-    if (s.len < 0 || !s.ptr)
-        return NULL;
+    if (s.len < 0 || !s.ptr) return NULL;
     char *p = kp_arena_alloc(a, (size_t)s.len + 1);
-    if (p)
-        memcpy(p, s.ptr, (size_t)s.len); /* the arena zeroes: NUL-terminated */
+    if (p) memcpy(p, s.ptr, (size_t)s.len); /* the arena zeroes: NUL-terminated */
     return p;
 }
 
@@ -54,8 +52,7 @@ void kc_clear_error(kc_client_t *c)
 
 int kc_kafka_fail(kc_client_t *c, int16_t code, const char *what, kp_str_t broker_msg)
 {
-    if (code == KP_ERR_NONE)
-        return 0;
+    if (code == KP_ERR_NONE) return 0;
     int rc = K_ERR_INVAL;
     if (code == KP_ERR_UNKNOWN_TOPIC_OR_PARTITION || code == KP_ERR_UNKNOWN_TOPIC_ID)
         rc = K_ERR_NOENT;
@@ -82,8 +79,7 @@ const char *kc_client_errmsg(const kc_client_t *c)
 kc_client_t *kc_client_new(const kc_config_t *cfg)
 {
     kc_client_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->cfg = *cfg;
     c->bootstrap = strdup(cfg->bootstrap ? cfg->bootstrap : "127.0.0.1:9092");
     c->client_id = strdup(cfg->client_id ? cfg->client_id : "depotctl");
@@ -93,27 +89,22 @@ kc_client_t *kc_client_new(const kc_config_t *cfg)
     }
     c->cfg.bootstrap = c->bootstrap;
     c->cfg.client_id = c->client_id;
-    if (c->cfg.timeout_ms <= 0)
-        c->cfg.timeout_ms = 30000;
-    if (c->cfg.retries < 0)
-        c->cfg.retries = 5;
-    if (c->cfg.retry_backoff_ms <= 0)
-        c->cfg.retry_backoff_ms = 100;
+    if (c->cfg.timeout_ms <= 0) c->cfg.timeout_ms = 30000;
+    if (c->cfg.retries < 0) c->cfg.retries = 5;
+    if (c->cfg.retry_backoff_ms <= 0) c->cfg.retry_backoff_ms = 100;
     return c;
 }
 
 static void conn_free(kc_conn_t *conn)
 {
-    if (!conn)
-        return;
+    if (!conn) return;
     kc_conn_close(conn);
     free(conn);
 }
 
 void kc_client_free(kc_client_t *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     conn_free(c->boot);
     for (int i = 0; i < c->nconns; i++)
         conn_free(c->conns[i]);
@@ -127,16 +118,13 @@ void kc_client_free(kc_client_t *c)
 }
 
 /* Opens and negotiates a connection; *out is owned by the caller (conn_free). */
-static int conn_new(kc_client_t *c, const char *host, int port, int32_t node_id,
-                    kc_conn_t **out)
+static int conn_new(kc_client_t *c, const char *host, int port, int32_t node_id, kc_conn_t **out)
 {
     kc_conn_t *conn = calloc(1, sizeof *conn);
-    if (!conn)
-        return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+    if (!conn) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     conn->node_id = node_id;
     int rc = kc_conn_open(c, conn, host, port);
-    if (!rc)
-        rc = kc_conn_negotiate(c, conn);
+    if (!rc) rc = kc_conn_negotiate(c, conn);
     if (rc) {
         conn_free(conn);
         return rc;
@@ -150,10 +138,8 @@ static int parse_hostport(const char *s, size_t n, char *host, size_t hcap, int 
 {
     const char *colon = NULL;
     for (size_t i = 0; i < n; i++)
-        if (s[i] == ':')
-            colon = s + i;
-    if (!colon || colon == s || (size_t)(colon - s) >= hcap)
-        return K_ERR_INVAL;
+        if (s[i] == ':') colon = s + i;
+    if (!colon || colon == s || (size_t)(colon - s) >= hcap) return K_ERR_INVAL;
     size_t hl = (size_t)(colon - s);
     if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
         memcpy(host, s + 1, hl - 2);
@@ -164,8 +150,7 @@ static int parse_hostport(const char *s, size_t n, char *host, size_t hcap, int 
     }
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (end != s + n || p <= 0 || p > 65535)
-        return K_ERR_INVAL;
+    if (end != s + n || p <= 0 || p > 65535) return K_ERR_INVAL;
     *port = (int)p;
     return 0;
 }
@@ -191,20 +176,18 @@ int kc_client_connect(kc_client_t *c)
                 c->boot = NULL;
             }
         } else if (n) {
-            rc = kc_fail(c, K_ERR_INVAL, 0, "bad bootstrap address '%.*s' (want host:port)",
-                         (int)n, s);
+            rc = kc_fail(c, K_ERR_INVAL, 0, "bad bootstrap address '%.*s' (want host:port)", (int)n,
+                         s);
         }
         s += n;
-        if (*s == ',')
-            s++;
+        if (*s == ',') s++;
     }
     return rc;
 }
 
 int16_t kc_client_api_version(kc_client_t *c, int16_t api_key)
 {
-    if (!c->boot || api_key < 0 || api_key >= KC_MAX_API_KEY)
-        return -1;
+    if (!c->boot || api_key < 0 || api_key >= KC_MAX_API_KEY) return -1;
     return c->boot->ver[api_key];
 }
 
@@ -216,15 +199,13 @@ const kc_metadata_t *kc_client_md(const kc_client_t *c)
 int kc_client_conn(kc_client_t *c, int32_t node_id, kc_conn_t **out)
 {
     if (node_id < 0) {
-        if (!c->boot)
-            return kc_fail(c, K_ERR_IO, 0, "not connected (call kc_client_connect)");
+        if (!c->boot) return kc_fail(c, K_ERR_IO, 0, "not connected (call kc_client_connect)");
         *out = c->boot;
         if (c->boot->fd < 0) {
             /* Reopen the bootstrap connection after an I/O failure. */
             kc_conn_t *fresh;
             int rc = conn_new(c, c->boot->host, c->boot->port, -1, &fresh);
-            if (rc)
-                return rc;
+            if (rc) return rc;
             conn_free(c->boot);
             c->boot = *out = fresh;
         }
@@ -242,14 +223,12 @@ int kc_client_conn(kc_client_t *c, int32_t node_id, kc_conn_t **out)
     const kc_metadata_t *md = kc_client_md(c);
     const kc_broker_md_t *b = NULL;
     for (int32_t i = 0; md && i < md->nbrokers; i++)
-        if (md->brokers[i].node_id == node_id)
-            b = &md->brokers[i];
+        if (md->brokers[i].node_id == node_id) b = &md->brokers[i];
     if (!b || !b->host)
         return kc_fail(c, K_ERR_NOENT, 0, "broker %d is not in the cluster metadata", node_id);
     kc_conn_t *conn;
     int rc = conn_new(c, b->host, b->port, node_id, &conn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (slot >= 0) {
         conn_free(c->conns[slot]);
         c->conns[slot] = conn;
@@ -270,8 +249,7 @@ int kc_client_conn(kc_client_t *c, int32_t node_id, kc_conn_t **out)
 
 void kc_metadata_free(kc_metadata_t *md)
 {
-    if (!md)
-        return;
+    if (!md) return;
     kp_arena_deinit(&md->arena);
     free(md);
 }
@@ -279,8 +257,7 @@ void kc_metadata_free(kc_metadata_t *md)
 const kc_topic_md_t *kc_metadata_topic(const kc_metadata_t *md, const char *name)
 {
     for (int32_t i = 0; md && i < md->ntopics; i++)
-        if (md->topics[i].name && strcmp(md->topics[i].name, name) == 0)
-            return &md->topics[i];
+        if (md->topics[i].name && strcmp(md->topics[i].name, name) == 0) return &md->topics[i];
     return NULL;
 }
 
@@ -292,11 +269,9 @@ static int cmp_partition(const void *a, const void *b)
 
 static int32_t *copy_ids(kp_arena_t *a, const int32_t *ids, int32_t n)
 {
-    if (n <= 0)
-        return NULL;
+    if (n <= 0) return NULL;
     int32_t *v = kp_arena_alloc(a, sizeof *v * (size_t)n);
-    if (v)
-        memcpy(v, ids, sizeof *v * (size_t)n);
+    if (v) memcpy(v, ids, sizeof *v * (size_t)n);
     return v;
 }
 
@@ -304,8 +279,7 @@ static int32_t *copy_ids(kp_arena_t *a, const int32_t *ids, int32_t n)
 static kc_metadata_t *md_copy(const kp_metadata_resp_t *r)
 {
     kc_metadata_t *md = calloc(1, sizeof *md);
-    if (!md)
-        return NULL;
+    if (!md) return NULL;
     kp_arena_t *a = &md->arena;
     kp_arena_init(a, NULL, 0, 0);
     md->controller_id = r->controller_id;
@@ -314,8 +288,7 @@ static kc_metadata_t *md_copy(const kp_metadata_resp_t *r)
     md->brokers = kp_arena_alloc(a, sizeof *md->brokers * (size_t)(md->nbrokers + 1));
     md->ntopics = r->topics_count > 0 ? r->topics_count : 0;
     md->topics = kp_arena_alloc(a, sizeof *md->topics * (size_t)(md->ntopics + 1));
-    if (!md->brokers || !md->topics)
-        goto fail;
+    if (!md->brokers || !md->topics) goto fail;
     for (int32_t i = 0; i < md->nbrokers; i++) {
         md->brokers[i].node_id = r->brokers[i].node_id;
         md->brokers[i].port = r->brokers[i].port;
@@ -330,8 +303,7 @@ static kc_metadata_t *md_copy(const kp_metadata_resp_t *r)
         t->topic_id = rt->topic_id;
         t->npartitions = rt->partitions_count > 0 ? rt->partitions_count : 0;
         t->partitions = kp_arena_alloc(a, sizeof *t->partitions * (size_t)(t->npartitions + 1));
-        if (!t->partitions)
-            goto fail;
+        if (!t->partitions) goto fail;
         for (int32_t k = 0; k < t->npartitions; k++) {
             const kp_metadata_resp_metadata_response_partition_t *rp = &rt->partitions[k];
             kc_partition_md_t *p = &t->partitions[k];
@@ -355,8 +327,7 @@ fail:
 static int md_remember(kc_client_t *c, kc_metadata_t *md)
 {
     kc_metadata_t **v = realloc(c->mds, sizeof *v * (size_t)(c->nmds + 1));
-    if (!v)
-        return K_ERR_NOMEM;
+    if (!v) return K_ERR_NOMEM;
     c->mds = v;
     c->mds[c->nmds++] = md;
     return 0;
@@ -368,15 +339,13 @@ int kc_metadata_get(kc_client_t *c, const char *const *topics, int ntopics, bool
 {
     kc_conn_t *conn;
     int rc = kc_client_conn(c, -1, &conn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     kp_metadata_req_t req;
     kp_metadata_req_init(&req);
     kp_metadata_req_metadata_request_topic_t *rt = NULL;
     if (topics) {
         rt = calloc((size_t)ntopics + 1, sizeof *rt);
-        if (!rt)
-            return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+        if (!rt) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
         for (int i = 0; i < ntopics; i++) {
             kp_metadata_req_metadata_request_topic_init(&rt[i]);
             rt[i].name = kp_str(topics[i]);
@@ -395,15 +364,14 @@ int kc_metadata_get(kc_client_t *c, const char *const *topics, int ntopics, bool
     rc = kc_conn_call(c, conn, KP_API_METADATA, &req, &resp, &rx, 0);
     free(rt);
     kc_metadata_t *md = NULL, *mine = NULL;
-    if (!rc && (!(md = md_copy(&resp)) || (out && !(mine = md_copy(&resp))) ||
-                md_remember(c, md))) {
+    if (!rc &&
+        (!(md = md_copy(&resp)) || (out && !(mine = md_copy(&resp))) || md_remember(c, md))) {
         kc_metadata_free(md);
         kc_metadata_free(mine);
         rc = kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     }
     kc_rx_deinit(&rx);
-    if (!rc && out)
-        *out = mine;
+    if (!rc && out) *out = mine;
     return rc;
 }
 
@@ -412,17 +380,14 @@ static int topic_fetch(kc_client_t *c, const char *topic, bool auto_create,
 {
     const char *one[1] = {topic};
     int rc = kc_metadata_get(c, one, 1, auto_create, NULL);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const kc_topic_md_t *t = kc_metadata_topic(kc_client_md(c), topic);
     if (!t)
         return kc_fail(c, K_ERR_NOENT, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                       "topic %s: UNKNOWN_TOPIC_OR_PARTITION: the broker did not return it",
-                       topic);
+                       "topic %s: UNKNOWN_TOPIC_OR_PARTITION: the broker did not return it", topic);
     char what[300];
     snprintf(what, sizeof what, "topic %s", topic);
-    if (t->error_code)
-        return kc_kafka_fail(c, t->error_code, what, (kp_str_t){NULL, -1});
+    if (t->error_code) return kc_kafka_fail(c, t->error_code, what, (kp_str_t){NULL, -1});
     if (t->npartitions == 0)
         return kc_fail(c, K_ERR_AGAIN, KP_ERR_LEADER_NOT_AVAILABLE,
                        "%s: LEADER_NOT_AVAILABLE: it has no partitions yet", what);
@@ -449,10 +414,8 @@ int kc_client_topic_ex(kc_client_t *c, const char *topic, bool refresh, bool aut
     /* A topic the broker just auto-created answers LEADER_NOT_AVAILABLE for a moment. */
     int rc = 0;
     for (int attempt = 0; attempt <= c->cfg.retries; attempt++) {
-        if (attempt)
-            kc_sleep_ms(c->cfg.retry_backoff_ms);
-        if ((rc = topic_fetch(c, topic, auto_create, out)) != K_ERR_AGAIN)
-            return rc;
+        if (attempt) kc_sleep_ms(c->cfg.retry_backoff_ms);
+        if ((rc = topic_fetch(c, topic, auto_create, out)) != K_ERR_AGAIN) return rc;
     }
     return rc;
 }

@@ -22,33 +22,25 @@
 static const struct {
     int16_t key, min, max;
 } client_range[] = {
-    {KP_API_PRODUCE, 3, 11},       /* 3+: RecordBatch v2 */
-    {KP_API_FETCH, 4, 12},         /* 13+ names topics by id */
-    {KP_API_LIST_OFFSETS, 1, 10},  /* 1+: one offset per partition */
-    {KP_API_METADATA, 1, 12},      /* 1+: null topics = all */
-    {KP_API_API_VERSIONS, 0, 3},
-    {KP_API_CREATE_TOPICS, 2, 7},
-    {KP_API_DELETE_TOPICS, 1, 6},
-    {KP_API_DESCRIBE_CONFIGS, 1, 4},
+    {KP_API_PRODUCE, 3, 11},      /* 3+: RecordBatch v2 */
+    {KP_API_FETCH, 4, 12},        /* 13+ names topics by id */
+    {KP_API_LIST_OFFSETS, 1, 10}, /* 1+: one offset per partition */
+    {KP_API_METADATA, 1, 12},     /* 1+: null topics = all */
+    {KP_API_API_VERSIONS, 0, 3},  {KP_API_CREATE_TOPICS, 2, 7},
+    {KP_API_DELETE_TOPICS, 1, 6}, {KP_API_DESCRIBE_CONFIGS, 1, 4},
 };
 
 int16_t kc_pick_version(int16_t api_key, int16_t broker_min, int16_t broker_max)
 {
     const kp_api_t *api = kp_api_get(api_key);
-    if (!api)
-        return -1;
+    if (!api) return -1;
     for (size_t i = 0; i < sizeof client_range / sizeof client_range[0]; i++) {
-        if (client_range[i].key != api_key)
-            continue;
+        if (client_range[i].key != api_key) continue;
         int16_t lo = client_range[i].min, hi = client_range[i].max;
-        if (api->min_version > lo)
-            lo = api->min_version;
-        if (api->max_version < hi)
-            hi = api->max_version;
-        if (broker_min > lo)
-            lo = broker_min;
-        if (broker_max < hi)
-            hi = broker_max;
+        if (api->min_version > lo) lo = api->min_version;
+        if (api->max_version < hi) hi = api->max_version;
+        if (broker_min > lo) lo = broker_min;
+        if (broker_max < hi) hi = broker_max;
         return lo <= hi ? hi : -1;
     }
     return -1;
@@ -74,8 +66,7 @@ void kc_rx_deinit(kc_rx_t *rx)
 
 void kc_conn_close(kc_conn_t *conn)
 {
-    if (conn->fd >= 0)
-        close(conn->fd);
+    if (conn->fd >= 0) close(conn->fd);
     conn->fd = -1;
 }
 
@@ -120,8 +111,7 @@ int kc_conn_open(kc_client_t *c, kc_conn_t *conn, const char *host, int port)
     snprintf(portstr, sizeof portstr, "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
     int gai = getaddrinfo(host, portstr, &hints, &res);
-    if (gai)
-        return kc_fail(c, K_ERR_IO, 0, "cannot resolve %s: %s", host, gai_strerror(gai));
+    if (gai) return kc_fail(c, K_ERR_IO, 0, "cannot resolve %s: %s", host, gai_strerror(gai));
     int err = 0;
     for (ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -149,10 +139,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
         p += w;
         n -= (size_t)w;
     }
@@ -163,11 +151,9 @@ static int read_all(int fd, uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t r = recv(fd, p, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
+        if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
-            if (r == 0)
-                errno = ECONNRESET;
+            if (r == 0) errno = ECONNRESET;
             return -1;
         }
         p += r;
@@ -184,8 +170,8 @@ static int io_fail(kc_client_t *c, kc_conn_t *conn, const char *what)
                    e == EAGAIN ? "timed out" : strerror(e));
 }
 
-static int send_request(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ver,
-                        const void *req, int32_t *corr)
+static int send_request(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ver, const void *req,
+                        int32_t *corr)
 {
     const kp_api_t *api = kp_api_get(key);
     if (conn->fd < 0)
@@ -196,8 +182,7 @@ static int send_request(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ve
     kp_req_header_t h = {key, ver, conn->next_corr++, kp_str(c->client_id)};
     kp_req_header_encode(&b, &h);
     int rc = api->req_encode(&b, ver, req);
-    if (!rc)
-        rc = b.err;
+    if (!rc) rc = b.err;
     if (rc) {
         kp_buf_deinit(&b);
         return kc_fail(c, rc, 0, "cannot encode %s v%d request: %s", api->name, ver,
@@ -206,30 +191,27 @@ static int send_request(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ve
     kp_buf_patch_i32(&b, 0, (int32_t)(b.len - 4));
     rc = write_all(conn->fd, b.data, b.len);
     kp_buf_deinit(&b);
-    if (rc)
-        return io_fail(c, conn, "sending to");
+    if (rc) return io_fail(c, conn, "sending to");
     *corr = h.correlation_id;
     return 0;
 }
 
 /* Reads one response frame into rx and leaves *body at the message body. */
-static int recv_response(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ver,
-                         int32_t corr, kc_rx_t *rx, kp_reader_t *body)
+static int recv_response(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ver, int32_t corr,
+                         kc_rx_t *rx, kp_reader_t *body)
 {
     uint8_t sz[4];
-    if (read_all(conn->fd, sz, 4))
-        return io_fail(c, conn, "reading from");
+    if (read_all(conn->fd, sz, 4)) return io_fail(c, conn, "reading from");
     uint32_t n = ((uint32_t)sz[0] << 24) | ((uint32_t)sz[1] << 16) | ((uint32_t)sz[2] << 8) | sz[3];
     if (n > KC_MAX_FRAME || n < 4) {
         kc_conn_close(conn);
-        return kc_fail(c, K_ERR_MALFORMED, 0, "%s:%d sent a %u-byte frame", conn->host,
-                       conn->port, n);
+        return kc_fail(c, K_ERR_MALFORMED, 0, "%s:%d sent a %u-byte frame", conn->host, conn->port,
+                       n);
     }
     kp_buf_reset(&rx->frame);
     if (kp_buf_reserve(&rx->frame, n))
         return kc_fail(c, K_ERR_NOMEM, 0, "out of memory for a %u-byte response", n);
-    if (read_all(conn->fd, rx->frame.data, n))
-        return io_fail(c, conn, "reading from");
+    if (read_all(conn->fd, rx->frame.data, n)) return io_fail(c, conn, "reading from");
     rx->frame.len = n;
     kp_reader_init(body, rx->frame.data, n);
     int32_t got;
@@ -250,16 +232,13 @@ int kc_conn_call(kc_client_t *c, kc_conn_t *conn, int16_t api_key, const void *r
         return kc_fail(c, K_ERR_UNSUPPORTED, 0,
                        "the broker at %s:%d supports no version of %s this client speaks",
                        conn->host, conn->port, api ? api->name : "that API");
-    if (conn->fd >= 0)
-        set_timeout(conn->fd, c->cfg.timeout_ms + extra_wait_ms);
+    if (conn->fd >= 0) set_timeout(conn->fd, c->cfg.timeout_ms + extra_wait_ms);
     int32_t corr;
     int rc = send_request(c, conn, api_key, ver, req, &corr);
-    if (rc || !resp)
-        return rc;
+    if (rc || !resp) return rc;
     kp_reader_t body;
     kc_rx_reset(rx);
-    if ((rc = recv_response(c, conn, api_key, ver, corr, rx, &body)))
-        return rc;
+    if ((rc = recv_response(c, conn, api_key, ver, corr, rx, &body))) return rc;
     rc = api->resp_decode(&body, ver, &rx->arena, resp);
     if (rc || body.err)
         return kc_fail(c, K_ERR_MALFORMED, 0, "cannot decode the %s v%d response from %s:%d",
@@ -274,10 +253,8 @@ static int versions_exchange(kc_client_t *c, kc_conn_t *conn, int16_t ver, kc_rx
     int32_t corr;
     int rc = send_request(c, conn, KP_API_API_VERSIONS, ver, &req, &corr);
     kp_reader_t body;
-    if (!rc)
-        rc = recv_response(c, conn, KP_API_API_VERSIONS, ver, corr, rx, &body);
-    if (rc)
-        return rc;
+    if (!rc) rc = recv_response(c, conn, KP_API_API_VERSIONS, ver, corr, rx, &body);
+    if (rc) return rc;
     kp_reader_t again = body;
     kp_api_versions_resp_init(resp);
     if (kp_api_versions_resp_decode(&body, ver, &rx->arena, resp) == 0 && !body.err &&
@@ -286,8 +263,8 @@ static int versions_exchange(kc_client_t *c, kc_conn_t *conn, int16_t ver, kc_rx
     /* KIP-511: a broker that does not know our version answers in the v0 layout. */
     kp_api_versions_resp_init(resp);
     if (kp_api_versions_resp_decode(&again, 0, &rx->arena, resp) || again.err)
-        return kc_fail(c, K_ERR_MALFORMED, 0, "cannot decode ApiVersions from %s:%d",
-                       conn->host, conn->port);
+        return kc_fail(c, K_ERR_MALFORMED, 0, "cannot decode ApiVersions from %s:%d", conn->host,
+                       conn->port);
     return 0;
 }
 
@@ -304,8 +281,7 @@ int kc_conn_negotiate(kc_client_t *c, kc_conn_t *conn)
             if (resp.api_keys[i].api_key == KP_API_API_VERSIONS)
                 bmax = resp.api_keys[i].max_version;
         ver = kc_pick_version(KP_API_API_VERSIONS, 0, bmax < ver ? bmax : (int16_t)(ver - 1));
-        if (ver < 0)
-            ver = 0;
+        if (ver < 0) ver = 0;
         rc = versions_exchange(c, conn, ver, &rx, &resp);
     }
     if (!rc && resp.error_code)

@@ -13,20 +13,20 @@
 
 #define MAX_DECOMPRESSED (64u << 20)
 
-static int partition_leader(kc_client_t *c, const char *topic, int32_t partition,
-                            bool refresh, int32_t *leader)
+static int partition_leader(kc_client_t *c, const char *topic, int32_t partition, bool refresh,
+                            int32_t *leader)
 {
     const kc_topic_md_t *t;
     int rc = kc_client_topic_ex(c, topic, refresh, false, &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (int32_t i = 0; i < t->npartitions; i++)
         if (t->partitions[i].partition == partition) {
             *leader = t->partitions[i].leader;
             return 0;
         }
     return kc_fail(c, K_ERR_NOENT, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                   "topic %s has no partition %d", topic, partition);
+                   "topic %s: UNKNOWN_TOPIC_OR_PARTITION: it has no partition %d", topic,
+                   partition);
 }
 
 int kc_list_offset(kc_client_t *c, const char *topic, int32_t partition, int64_t ts,
@@ -34,14 +34,12 @@ int kc_list_offset(kc_client_t *c, const char *topic, int32_t partition, int64_t
 {
     int rc = 0;
     for (int attempt = 0; attempt <= c->cfg.retries; attempt++) {
-        if (attempt)
-            kc_sleep_ms(c->cfg.retry_backoff_ms);
+        if (attempt) kc_sleep_ms(c->cfg.retry_backoff_ms);
         int32_t leader;
         kc_conn_t *conn;
         if ((rc = partition_leader(c, topic, partition, attempt > 0, &leader)) ||
             (rc = kc_client_conn(c, leader, &conn))) {
-            if (rc == K_ERR_AGAIN || rc == K_ERR_IO)
-                continue;
+            if (rc == K_ERR_AGAIN || rc == K_ERR_IO) continue;
             return rc;
         }
         kp_list_offsets_req_list_offsets_partition_t rp;
@@ -68,15 +66,12 @@ int kc_list_offset(kc_client_t *c, const char *topic, int32_t partition, int64_t
                     *offset = resp.topics[i].partitions[k].offset;
                 }
         kc_rx_deinit(&rx);
-        if (rc == K_ERR_IO)
-            continue;
-        if (rc)
-            return rc;
+        if (rc == K_ERR_IO) continue;
+        if (rc) return rc;
         char what[300];
         snprintf(what, sizeof what, "offsets of %s partition %d", topic, partition);
         rc = kc_kafka_fail(c, err, what, (kp_str_t){NULL, -1});
-        if (rc == 0 || kc_retry_action(err) == KC_ACT_FAIL)
-            return rc;
+        if (rc == 0 || kc_retry_action(err) == KC_ACT_FAIL) return rc;
     }
     return rc;
 }
@@ -94,15 +89,12 @@ static int fetch_from(kc_client_t *c, int32_t leader, const char *topic, kc_fetc
 {
     kc_conn_t *conn;
     int rc = kc_client_conn(c, leader, &conn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     kp_fetch_req_fetch_partition_t *fp = calloc((size_t)nparts, sizeof *fp);
-    if (!fp)
-        return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+    if (!fp) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     int n = 0;
     for (int i = 0; i < nparts; i++) {
-        if (!sel[i])
-            continue;
+        if (!sel[i]) continue;
         kp_fetch_req_fetch_partition_init(&fp[n]);
         fp[n].partition = parts[i].partition;
         fp[n].fetch_offset = parts[i].offset;
@@ -132,13 +124,11 @@ static int fetch_from(kc_client_t *c, int32_t leader, const char *topic, kc_fetc
     if (!rc && resp.error_code)
         rc = kc_kafka_fail(c, resp.error_code, "fetch", (kp_str_t){NULL, -1});
     for (int32_t t = 0; !rc && t < resp.responses_count; t++) {
-        if (!kp_str_eq(resp.responses[t].topic, topic))
-            continue;
+        if (!kp_str_eq(resp.responses[t].topic, topic)) continue;
         for (int32_t k = 0; k < resp.responses[t].partitions_count; k++) {
             const kp_fetch_resp_partition_data_t *pd = &resp.responses[t].partitions[k];
             for (int i = 0; i < nparts; i++) {
-                if (!sel[i] || parts[i].partition != pd->partition_index)
-                    continue;
+                if (!sel[i] || parts[i].partition != pd->partition_index) continue;
                 kc_fetch_part_t *out = &parts[i];
                 out->error_code = pd->error_code;
                 out->high_watermark = pd->high_watermark;
@@ -160,8 +150,8 @@ static int fetch_from(kc_client_t *c, int32_t leader, const char *topic, kc_fetc
     return rc;
 }
 
-int kc_fetch(kc_client_t *c, const char *topic, kc_fetch_part_t *parts, int nparts,
-             int max_wait_ms, int32_t max_bytes)
+int kc_fetch(kc_client_t *c, const char *topic, kc_fetch_part_t *parts, int nparts, int max_wait_ms,
+             int32_t max_bytes)
 {
     bool *sel = calloc((size_t)nparts + 1, sizeof *sel);
     int32_t *leader = calloc((size_t)nparts + 1, sizeof *leader);
@@ -175,8 +165,7 @@ int kc_fetch(kc_client_t *c, const char *topic, kc_fetch_part_t *parts, int npar
         bool first = true;
         for (int k = 0; k < i; k++)
             first = first && leader[k] != leader[i];
-        if (!first)
-            continue;
+        if (!first) continue;
         for (int k = 0; k < nparts; k++)
             sel[k] = leader[k] == leader[i];
         rc = fetch_from(c, leader[i], topic, parts, sel, nparts, max_wait_ms, max_bytes);
@@ -206,8 +195,7 @@ struct kc_consumer {
 
 void kc_consumer_free(kc_consumer_t *cs)
 {
-    if (!cs)
-        return;
+    if (!cs) return;
     for (int i = 0; i < cs->nparts; i++) {
         kp_records_deinit(&cs->parts[i].recs);
         kc_fetch_part_clear(&cs->parts[i].fp);
@@ -221,8 +209,7 @@ kc_consumer_t *kc_consumer_new(kc_client_t *c, const char *topic, const int32_t 
                                int npartitions, int64_t start)
 {
     const kc_topic_md_t *t;
-    if (kc_client_topic_ex(c, topic, false, false, &t))
-        return NULL;
+    if (kc_client_topic_ex(c, topic, false, false, &t)) return NULL;
     kc_consumer_t *cs = calloc(1, sizeof *cs);
     if (!cs || !(cs->topic = strdup(topic))) {
         free(cs);
@@ -265,8 +252,7 @@ static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
                                          cs->topic, p->fp.partition);
             }
             rc = kp_batch_validate(b, blen, NULL);
-            if (!rc)
-                rc = kp_records_init(&p->recs, b, blen, MAX_DECOMPRESSED);
+            if (!rc) rc = kp_records_init(&p->recs, b, blen, MAX_DECOMPRESSED);
             if (rc) {
                 kp_records_deinit(&p->recs);
                 return kc_fail(cs->c, rc, 0, "corrupt batch in %s partition %d: %s", cs->topic,
@@ -275,8 +261,7 @@ static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
             if (p->recs.hdr.attributes & KP_BATCH_ATTR_CONTROL ||
                 p->recs.hdr.base_offset + p->recs.hdr.last_offset_delta < p->position) {
                 kp_records_deinit(&p->recs);
-                if (!(p->recs.hdr.attributes & KP_BATCH_ATTR_CONTROL))
-                    continue;
+                if (!(p->recs.hdr.attributes & KP_BATCH_ATTR_CONTROL)) continue;
                 /* A control batch still moves the position past its offsets. */
                 p->position = p->recs.hdr.base_offset + p->recs.hdr.last_offset_delta + 1;
                 continue;
@@ -299,14 +284,13 @@ static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
         }
         const kp_batch_hdr_t *h = &p->recs.hdr;
         int64_t off = h->base_offset + rec.offset_delta;
-        if (off < p->position)
-            continue; /* a compressed batch starts before the offset asked for */
+        if (off < p->position) continue; /* a compressed batch starts before the offset asked for */
         p->position = off + 1;
         msg->partition = p->fp.partition;
         msg->offset = off;
         msg->timestamp_type = (h->attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) != 0;
-        msg->timestamp = msg->timestamp_type ? h->max_timestamp
-                                             : h->base_timestamp + rec.timestamp_delta;
+        msg->timestamp =
+            msg->timestamp_type ? h->max_timestamp : h->base_timestamp + rec.timestamp_delta;
         msg->key = rec.key;
         msg->value = rec.value;
         msg->headers = rec.headers;
@@ -320,8 +304,7 @@ static int take_buffered(kc_consumer_t *cs, kc_message_t *msg)
 {
     for (int k = 0; k < cs->nparts; k++) {
         kc_cpart_t *p = &cs->parts[(cs->next + k) % cs->nparts];
-        if (!p->fp.records && !p->in_batch)
-            continue;
+        if (!p->fp.records && !p->in_batch) continue;
         int rc = next_in_part(cs, p, msg);
         if (rc) {
             cs->next = (cs->next + k + 1) % cs->nparts;
@@ -337,14 +320,11 @@ int kc_consumer_poll(kc_consumer_t *cs, int timeout_ms, kc_message_t *msg)
     int64_t deadline = kc_now_ms() + timeout_ms;
     for (;;) {
         int rc = take_buffered(cs, msg);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         int64_t left = deadline - kc_now_ms();
-        if (left <= 0)
-            return 0;
+        if (left <= 0) return 0;
         kc_fetch_part_t *fps = calloc((size_t)cs->nparts + 1, sizeof *fps);
-        if (!fps)
-            return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+        if (!fps) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
         for (int i = 0; i < cs->nparts; i++) {
             fps[i].partition = cs->parts[i].fp.partition;
             fps[i].offset = cs->parts[i].position;
@@ -354,8 +334,8 @@ int kc_consumer_poll(kc_consumer_t *cs, int timeout_ms, kc_message_t *msg)
             kc_cpart_t *p = &cs->parts[i];
             if (!rc && fps[i].error_code) {
                 char what[300];
-                snprintf(what, sizeof what, "fetching %s partition %d at offset %lld",
-                         cs->topic, p->fp.partition, (long long)p->position);
+                snprintf(what, sizeof what, "fetching %s partition %d at offset %lld", cs->topic,
+                         p->fp.partition, (long long)p->position);
                 if (kc_retry_action(fps[i].error_code) == KC_ACT_FAIL)
                     rc = kc_kafka_fail(c, fps[i].error_code, what, (kp_str_t){NULL, -1});
             }
@@ -368,7 +348,6 @@ int kc_consumer_poll(kc_consumer_t *cs, int timeout_ms, kc_message_t *msg)
             kc_sleep_ms(c->cfg.retry_backoff_ms); /* reconnects on the next fetch */
             continue;
         }
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
 }

@@ -122,9 +122,9 @@ void kc_accum_init(kc_accum_t *acc, int codec, size_t batch_bytes);
 void kc_accum_deinit(kc_accum_t *acc);
 /* Adds a record; *full is set when that partition's batch reached batch_bytes (then *idx says
  * which open batch to drain). */
-int kc_accum_add(kc_accum_t *acc, const char *topic, int32_t partition, int64_t ts,
-                 kp_bytes_t key, kp_bytes_t value, const kp_record_header_t *headers,
-                 int32_t nheaders, bool *full, int *idx);
+int kc_accum_add(kc_accum_t *acc, const char *topic, int32_t partition, int64_t ts, kp_bytes_t key,
+                 kp_bytes_t value, const kp_record_header_t *headers, int32_t nheaders, bool *full,
+                 int *idx);
 /* Finishes open batch idx (or every non-empty one if idx < 0) and appends the results to
  * *ready (grown with realloc; the caller owns it and frees it with kc_ready_free). */
 int kc_accum_drain(kc_accum_t *acc, int idx, kc_ready_batch_t **ready, int *nready);

@@ -34,8 +34,7 @@ void kc_producer_config_init(kc_producer_config_t *pc)
 kc_producer_t *kc_producer_new(kc_client_t *c, const kc_producer_config_t *pc)
 {
     kc_producer_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->c = c;
     p->cfg = *pc;
     kc_accum_init(&p->acc, pc->codec, pc->batch_bytes);
@@ -44,8 +43,7 @@ kc_producer_t *kc_producer_new(kc_client_t *c, const kc_producer_config_t *pc)
 
 void kc_producer_free(kc_producer_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     kc_accum_deinit(&p->acc);
     free(p);
 }
@@ -61,15 +59,13 @@ static int32_t leader_of(kc_client_t *c, const kc_ready_batch_t *rb, int16_t *er
     const kc_topic_md_t *t;
     *err = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (kc_client_topic(c, rb->topic, false, &t)) {
-        if (c->kerr)
-            *err = c->kerr;
+        if (c->kerr) *err = c->kerr;
         return -1;
     }
     for (int32_t i = 0; i < t->npartitions; i++)
         if (t->partitions[i].partition == rb->partition) {
             *err = t->partitions[i].error_code;
-            if (!*err && t->partitions[i].leader < 0)
-                *err = KP_ERR_LEADER_NOT_AVAILABLE;
+            if (!*err && t->partitions[i].leader < 0) *err = KP_ERR_LEADER_NOT_AVAILABLE;
             return *err ? -1 : t->partitions[i].leader;
         }
     return -1;
@@ -87,13 +83,11 @@ static int produce_to(kc_producer_t *p, int32_t leader, kc_ready_batch_t *rb, in
     int ntd = 0, npd = 0;
     /* Group the selected batches by topic: each topic's partitions are contiguous in pd. */
     for (int i = 0; !rc && i < n; i++) {
-        if (!sel[i])
-            continue;
+        if (!sel[i]) continue;
         bool seen = false;
         for (int k = 0; k < ntd && !seen; k++)
             seen = kp_str_eq(td[k].name, rb[i].topic);
-        if (seen)
-            continue;
+        if (seen) continue;
         td[ntd].name = kp_str(rb[i].topic);
         td[ntd].partition_data = &pd[npd];
         for (int j = i; j < n; j++)
@@ -106,8 +100,7 @@ static int produce_to(kc_producer_t *p, int32_t leader, kc_ready_batch_t *rb, in
         ntd++;
     }
     kc_conn_t *conn;
-    if (!rc && (rc = kc_client_conn(c, leader, &conn)))
-        *refresh = true;
+    if (!rc && (rc = kc_client_conn(c, leader, &conn))) *refresh = true;
     kc_rx_t rx;
     kc_rx_init(&rx);
     kp_produce_resp_t resp;
@@ -121,13 +114,11 @@ static int produce_to(kc_producer_t *p, int32_t leader, kc_ready_batch_t *rb, in
         req.topic_data_count = ntd;
         rc = kc_conn_call(c, conn, KP_API_PRODUCE, &req, p->cfg.acks == 0 ? NULL : &resp, &rx,
                           p->cfg.request_timeout_ms);
-        if (rc == K_ERR_IO)
-            *refresh = true;
+        if (rc == K_ERR_IO) *refresh = true;
     }
     if (!rc && p->cfg.acks == 0) {
         for (int i = 0; i < n; i++)
-            if (sel[i])
-                rb[i].done = true;
+            if (sel[i]) rb[i].done = true;
     }
     for (int32_t t = 0; !rc && p->cfg.acks != 0 && t < resp.responses_count; t++) {
         const kp_produce_resp_topic_produce_response_t *tr = &resp.responses[t];
@@ -165,16 +156,14 @@ static int send_ready(kc_producer_t *p, kc_ready_batch_t *rb, int n)
 {
     kc_client_t *c = p->c;
     bool *sel = calloc((size_t)n + 1, sizeof *sel);
-    if (!sel)
-        return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
+    if (!sel) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     bool refresh = false;
     int rc = 0, hard = 0;
     for (int attempt = 0; attempt <= c->cfg.retries; attempt++) {
         int pending = 0;
         for (int i = 0; i < n; i++)
             pending += !rb[i].done;
-        if (!pending)
-            break;
+        if (!pending) break;
         if (attempt) {
             p->st.retries += (uint64_t)pending;
             kc_sleep_ms(c->cfg.retry_backoff_ms);
@@ -191,8 +180,7 @@ static int send_ready(kc_producer_t *p, kc_ready_batch_t *rb, int n)
         int32_t leaders[64];
         int nleaders = 0;
         for (int i = 0; i < n; i++) {
-            if (rb[i].done)
-                continue;
+            if (rb[i].done) continue;
             int16_t err;
             int32_t l = leader_of(c, &rb[i], &err);
             if (l < 0) {
@@ -207,8 +195,7 @@ static int send_ready(kc_producer_t *p, kc_ready_batch_t *rb, int n)
             bool known = false;
             for (int k = 0; k < nleaders && !known; k++)
                 known = leaders[k] == l;
-            if (!known && nleaders < 64)
-                leaders[nleaders++] = l;
+            if (!known && nleaders < 64) leaders[nleaders++] = l;
         }
         for (int k = 0; k < nleaders; k++) {
             int16_t err;
@@ -229,11 +216,10 @@ out:
             continue;
         }
         p->st.records_failed += (uint64_t)rb[i].nrecords;
-        if (rc)
-            continue; /* the first failure is the one reported */
+        if (rc) continue; /* the first failure is the one reported */
         char what[300];
-        snprintf(what, sizeof what, "producing to %s partition %d%s", rb[i].topic,
-                 rb[i].partition, rb[i].done ? "" : " (out of retries)");
+        snprintf(what, sizeof what, "producing to %s partition %d%s", rb[i].topic, rb[i].partition,
+                 rb[i].done ? "" : " (out of retries)");
         if (rb[i].error_code)
             rc = kc_kafka_fail(c, rb[i].error_code, what, (kp_str_t){NULL, -1});
         else {
@@ -241,8 +227,7 @@ out:
             snprintf(why, sizeof why, "%s", c->errmsg);
             rc = kc_fail(c, K_ERR_AGAIN, c->kerr, "%s: %s", what, why);
         }
-        if (!rb[i].done)
-            rc = K_ERR_AGAIN;
+        if (!rb[i].done) rc = K_ERR_AGAIN;
     }
     free(sel);
     return rc;
@@ -268,24 +253,22 @@ int kc_producer_send(kc_producer_t *p, const char *topic, int32_t partition, kp_
     kc_client_t *c = p->c;
     const kc_topic_md_t *t;
     int rc = kc_client_topic(c, topic, false, &t);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (partition < 0)
         partition = key.ptr && key.len >= 0
                         ? kc_partition_for_key(key.ptr, (size_t)key.len, t->npartitions)
                         : (int32_t)(p->sticky % (uint32_t)t->npartitions);
     else if (partition >= t->npartitions)
         return kc_fail(c, K_ERR_NOENT, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                       "topic %s has no partition %d (it has %d)", topic, partition,
-                       t->npartitions);
+                       "topic %s: UNKNOWN_TOPIC_OR_PARTITION: it has no partition %d (it has "
+                       "%d)",
+                       topic, partition, t->npartitions);
     bool full;
     int idx;
     rc = kc_accum_add(&p->acc, topic, partition, timestamp < 0 ? kc_now_ms() : timestamp, key,
                       value, headers, nheaders, &full, &idx);
-    if (rc)
-        return kc_fail(c, rc, 0, "cannot add the record: %s", k_strerror(rc));
-    if (!full)
-        return 0;
+    if (rc) return kc_fail(c, rc, 0, "cannot add the record: %s", k_strerror(rc));
+    if (!full) return 0;
     p->sticky++;
     return drain_and_send(p, idx);
 }

@@ -36,15 +36,11 @@ static int32_t get_be32(const uint8_t *p)
 int kp_batch_hdr_parse(const uint8_t *p, size_t len, kp_batch_hdr_t *h)
 {
     /* Magic first, so a short legacy message set is reported as unsupported, not short. */
-    if (len <= KP_BATCH_MAGIC_OFFSET)
-        return K_ERR_MALFORMED;
+    if (len <= KP_BATCH_MAGIC_OFFSET) return K_ERR_MALFORMED;
     int8_t magic = (int8_t)p[KP_BATCH_MAGIC_OFFSET];
-    if (magic == 0 || magic == 1)
-        return K_ERR_UNSUPPORTED;
-    if (magic != 2)
-        return K_ERR_CORRUPT;
-    if (len < KP_BATCH_HEADER_SIZE)
-        return K_ERR_MALFORMED;
+    if (magic == 0 || magic == 1) return K_ERR_UNSUPPORTED;
+    if (magic != 2) return K_ERR_CORRUPT;
+    if (len < KP_BATCH_HEADER_SIZE) return K_ERR_MALFORMED;
     kp_reader_t r;
     kp_reader_init(&r, p, KP_BATCH_HEADER_SIZE);
     h->base_offset = kp_read_i64(&r);
@@ -65,28 +61,22 @@ int kp_batch_hdr_parse(const uint8_t *p, size_t len, kp_batch_hdr_t *h)
 
 int64_t kp_batch_size(const uint8_t *p, size_t len)
 {
-    if (len < KP_BATCH_LOG_OVERHEAD)
-        return K_ERR_MALFORMED;
+    if (len < KP_BATCH_LOG_OVERHEAD) return K_ERR_MALFORMED;
     int32_t blen = get_be32(p + OFF_BATCH_LENGTH);
-    if (blen < KP_BATCH_HEADER_SIZE - KP_BATCH_LOG_OVERHEAD)
-        return K_ERR_CORRUPT;
+    if (blen < KP_BATCH_HEADER_SIZE - KP_BATCH_LOG_OVERHEAD) return K_ERR_CORRUPT;
     return (int64_t)KP_BATCH_LOG_OVERHEAD + blen;
 }
 
 int kp_batch_validate(const uint8_t *p, size_t len, kp_batch_hdr_t *h)
 {
     kp_batch_hdr_t tmp;
-    if (!h)
-        h = &tmp;
+    if (!h) h = &tmp;
     int rc = kp_batch_hdr_parse(p, len, h);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (h->batch_length < 0 || (size_t)h->batch_length != len - KP_BATCH_LOG_OVERHEAD)
         return K_ERR_CORRUPT;
-    if (h->last_offset_delta < 0 || h->records_count < 0)
-        return K_ERR_CORRUPT;
-    if (kp_crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES) != h->crc)
-        return K_ERR_CORRUPT;
+    if (h->last_offset_delta < 0 || h->records_count < 0) return K_ERR_CORRUPT;
+    if (kp_crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES) != h->crc) return K_ERR_CORRUPT;
     return 0;
 }
 
@@ -102,8 +92,7 @@ void kp_batch_set_leader_epoch(uint8_t *p, int32_t epoch)
 
 void kp_batch_set_log_append_time(uint8_t *p, size_t len, int64_t ts)
 {
-    if (len < KP_BATCH_HEADER_SIZE)
-        return;
+    if (len < KP_BATCH_HEADER_SIZE) return;
     p[OFF_ATTRIBUTES + 1] |= KP_BATCH_ATTR_LOG_APPEND_TIME; /* low byte of the int16 */
     put_be64(p + OFF_MAX_TIMESTAMP, (uint64_t)ts);
     put_be32(p + OFF_CRC, kp_crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES));
@@ -119,16 +108,14 @@ void kp_batch_iter_init(kp_batch_iter_t *it, const void *buf, size_t len, bool s
 int kp_batch_iter_next(kp_batch_iter_t *it, const uint8_t **batch, size_t *blen)
 {
     size_t left = (size_t)(it->end - it->p);
-    if (left == 0)
-        return 0;
+    if (left == 0) return 0;
     int64_t size = kp_batch_size(it->p, left);
     if (size == K_ERR_MALFORMED || (size > 0 && (uint64_t)size > left)) {
         /* A fetch response may end in a partial batch; only the strict caller minds. */
         it->p = it->end;
         return it->strict ? K_ERR_MALFORMED : 0;
     }
-    if (size < 0)
-        return (int)size;
+    if (size < 0) return (int)size;
     *batch = it->p;
     *blen = (size_t)size;
     it->p += size;

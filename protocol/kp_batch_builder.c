@@ -19,8 +19,7 @@ static size_t zz64_size(int64_t v)
 
 static size_t varbytes_size(kp_bytes_t b)
 {
-    if (!b.ptr || b.len < 0)
-        return zz32_size(-1);
+    if (!b.ptr || b.len < 0) return zz32_size(-1);
     return zz32_size(b.len) + (size_t)b.len;
 }
 
@@ -61,15 +60,12 @@ void kp_batch_builder_deinit(kp_batch_builder_t *bb)
 int kp_batch_builder_add(kp_batch_builder_t *bb, int64_t timestamp, kp_bytes_t key,
                          kp_bytes_t value, const kp_record_header_t *headers, int32_t nheaders)
 {
-    if (nheaders < 0 || (nheaders > 0 && !headers) || bb->count == INT32_MAX)
-        return K_ERR_INVAL;
+    if (nheaders < 0 || (nheaders > 0 && !headers) || bb->count == INT32_MAX) return K_ERR_INVAL;
     for (int32_t i = 0; i < nheaders; i++)
         if (!headers[i].key.ptr || headers[i].key.len < 0)
             return K_ERR_INVAL; /* header keys may not be null */
-    if (bb->count == 0)
-        bb->base_timestamp = timestamp;
-    if (timestamp > bb->max_timestamp || bb->count == 0)
-        bb->max_timestamp = timestamp;
+    if (bb->count == 0) bb->base_timestamp = timestamp;
+    if (timestamp > bb->max_timestamp || bb->count == 0) bb->max_timestamp = timestamp;
     int64_t ts_delta = timestamp - bb->base_timestamp;
     int32_t off_delta = bb->count;
 
@@ -77,8 +73,7 @@ int kp_batch_builder_add(kp_batch_builder_t *bb, int64_t timestamp, kp_bytes_t k
                   varbytes_size(value) + zz32_size(nheaders);
     for (int32_t i = 0; i < nheaders; i++)
         size += varbytes_size(headers[i].key) + varbytes_size(headers[i].value);
-    if (size > INT32_MAX)
-        return K_ERR_TOOLARGE;
+    if (size > INT32_MAX) return K_ERR_TOOLARGE;
 
     kp_buf_t *out = &bb->records;
     size_t start = out->len;
@@ -105,13 +100,11 @@ int kp_batch_builder_add(kp_batch_builder_t *bb, int64_t timestamp, kp_bytes_t k
 
 int kp_batch_builder_finish(kp_batch_builder_t *bb, kp_buf_t *out)
 {
-    if (bb->count == 0)
-        return K_ERR_INVAL;
-    if (bb->records.err)
-        return bb->records.err;
+    if (bb->count == 0) return K_ERR_INVAL;
+    if (bb->records.err) return bb->records.err;
     size_t start = out->len;
-    kp_put_i64(out, 0); /* baseOffset: the broker assigns it */
-    kp_put_i32(out, 0); /* batchLength, patched below */
+    kp_put_i64(out, 0);  /* baseOffset: the broker assigns it */
+    kp_put_i32(out, 0);  /* batchLength, patched below */
     kp_put_i32(out, -1); /* partitionLeaderEpoch: the broker stamps it */
     kp_put_i8(out, 2);
     kp_put_u32(out, 0); /* crc, patched below */
@@ -131,18 +124,14 @@ int kp_batch_builder_finish(kp_batch_builder_t *bb, kp_buf_t *out)
         else
             rc = kp_compress(codec, bb->records.data, bb->records.len, out);
     }
-    if (!rc)
-        rc = out->err;
-    if (!rc && out->len - start - KP_BATCH_LOG_OVERHEAD > INT32_MAX)
-        rc = K_ERR_TOOLARGE;
+    if (!rc) rc = out->err;
+    if (!rc && out->len - start - KP_BATCH_LOG_OVERHEAD > INT32_MAX) rc = K_ERR_TOOLARGE;
     if (rc) {
-        if (!out->err)
-            out->len = start;
+        if (!out->err) out->len = start;
         return rc;
     }
     kp_buf_patch_i32(out, start + 8, (int32_t)(out->len - start - KP_BATCH_LOG_OVERHEAD));
-    kp_buf_patch_u32(out, start + 17,
-                     kp_crc32c(0, out->data + start + 21, out->len - start - 21));
+    kp_buf_patch_u32(out, start + 17, kp_crc32c(0, out->data + start + 21, out->len - start - 21));
     builder_clear(bb);
     return 0;
 }

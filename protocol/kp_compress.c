@@ -20,7 +20,7 @@
 #define STEP_MIN (64 * 1024)
 
 static const uint8_t xerial_magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
-#define XERIAL_HEADER_SIZE 16 /* magic, version int32 (1), min compatible version int32 (1) */
+#define XERIAL_HEADER_SIZE 16    /* magic, version int32 (1), min compatible version int32 (1) */
 #define XERIAL_BLOCK (32 * 1024) /* the Java client's default block size */
 
 /*
@@ -32,12 +32,9 @@ static int out_window(kp_buf_t *out, size_t start, size_t max_out, size_t hint, 
     size_t produced = out->len - start;
     size_t room = (max_out == SIZE_MAX ? SIZE_MAX : max_out + 1) - produced;
     size_t want = out->cap - out->len;
-    if (want < STEP_MIN)
-        want = hint > STEP_MIN ? hint : STEP_MIN;
-    if (want > room)
-        want = room;
-    if (kp_buf_reserve(out, want))
-        return K_ERR_NOMEM;
+    if (want < STEP_MIN) want = hint > STEP_MIN ? hint : STEP_MIN;
+    if (want > room) want = room;
+    if (kp_buf_reserve(out, want)) return K_ERR_NOMEM;
     *step = want;
     return 0;
 }
@@ -46,12 +43,10 @@ static int out_window(kp_buf_t *out, size_t start, size_t max_out, size_t hint, 
 
 static int gzip_compress(const uint8_t *in, size_t len, kp_buf_t *out)
 {
-    if (len > UINT_MAX)
-        return K_ERR_TOOLARGE;
+    if (len > UINT_MAX) return K_ERR_TOOLARGE;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return K_ERR_NOMEM;
     size_t bound = deflateBound(&z, (uLong)len);
     int rc = kp_buf_reserve(out, bound);
@@ -61,8 +56,7 @@ static int gzip_compress(const uint8_t *in, size_t len, kp_buf_t *out)
         z.next_out = out->data + out->len;
         z.avail_out = (uInt)bound;
         rc = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : K_ERR_NOMEM;
-        if (!rc)
-            out->len += bound - z.avail_out;
+        if (!rc) out->len += bound - z.avail_out;
     }
     deflateEnd(&z);
     return rc;
@@ -70,8 +64,7 @@ static int gzip_compress(const uint8_t *in, size_t len, kp_buf_t *out)
 
 static int gzip_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf_t *out)
 {
-    if (len > UINT_MAX)
-        return K_ERR_TOOLARGE;
+    if (len > UINT_MAX) return K_ERR_TOOLARGE;
     size_t start = out->len;
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -82,10 +75,8 @@ static int gzip_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
     int rc = 0;
     for (;;) {
         size_t step;
-        if ((rc = out_window(out, start, max_out, len * 4, &step)))
-            break;
-        if (step > UINT_MAX)
-            step = UINT_MAX;
+        if ((rc = out_window(out, start, max_out, len * 4, &step))) break;
+        if (step > UINT_MAX) step = UINT_MAX;
         z.next_out = out->data + out->len;
         z.avail_out = (uInt)step;
         int zr = inflate(&z, Z_NO_FLUSH);
@@ -96,8 +87,7 @@ static int gzip_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
             break;
         }
         if (zr == Z_STREAM_END) {
-            if (z.avail_in == 0)
-                break;
+            if (z.avail_in == 0) break;
             inflateReset(&z); /* another gzip member follows, as GZIPInputStream allows */
             continue;
         }
@@ -116,8 +106,7 @@ static int gzip_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
 static int snappy_block_compress(const uint8_t *in, size_t len, kp_buf_t *out)
 {
     size_t bound = snappy_max_compressed_length(len);
-    if (kp_buf_reserve(out, bound))
-        return K_ERR_NOMEM;
+    if (kp_buf_reserve(out, bound)) return K_ERR_NOMEM;
     size_t n = bound;
     if (snappy_compress((const char *)in, len, (char *)out->data + out->len, &n) != SNAPPY_OK)
         return K_ERR_NOMEM;
@@ -133,8 +122,7 @@ static int snappy_xerial_compress(const uint8_t *in, size_t len, kp_buf_t *out)
     for (size_t pos = 0; pos < len && !out->err;) {
         size_t n = len - pos < XERIAL_BLOCK ? len - pos : XERIAL_BLOCK;
         size_t at = kp_put_i32(out, 0);
-        if (out->err || snappy_block_compress(in + pos, n, out))
-            return K_ERR_NOMEM;
+        if (out->err || snappy_block_compress(in + pos, n, out)) return K_ERR_NOMEM;
         kp_buf_patch_i32(out, at, (int32_t)(out->len - at - 4));
         pos += n;
     }
@@ -145,12 +133,9 @@ static int snappy_block_decompress(const uint8_t *in, size_t len, size_t start, 
                                    kp_buf_t *out)
 {
     size_t n;
-    if (snappy_uncompressed_length((const char *)in, len, &n) != SNAPPY_OK)
-        return K_ERR_MALFORMED;
-    if (n > max_out - (out->len - start))
-        return K_ERR_TOOLARGE;
-    if (kp_buf_reserve(out, n))
-        return K_ERR_NOMEM;
+    if (snappy_uncompressed_length((const char *)in, len, &n) != SNAPPY_OK) return K_ERR_MALFORMED;
+    if (n > max_out - (out->len - start)) return K_ERR_TOOLARGE;
+    if (kp_buf_reserve(out, n)) return K_ERR_NOMEM;
     if (snappy_uncompress((const char *)in, len, (char *)out->data + out->len, &n) != SNAPPY_OK)
         return K_ERR_MALFORMED;
     out->len += n;
@@ -167,11 +152,9 @@ static int snappy_decompress_any(const uint8_t *in, size_t len, size_t max_out, 
     while (kp_remaining(&r) > 0) {
         int32_t n = kp_read_i32(&r);
         const uint8_t *chunk = n >= 0 ? kp_read_raw(&r, (size_t)n) : NULL;
-        if (!chunk)
-            return K_ERR_MALFORMED;
+        if (!chunk) return K_ERR_MALFORMED;
         int rc = snappy_block_decompress(chunk, (size_t)n, start, max_out, out);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -185,11 +168,9 @@ static int lz4_compress(const uint8_t *in, size_t len, kp_buf_t *out)
     prefs.frameInfo.blockSizeID = LZ4F_max64KB;
     prefs.frameInfo.blockMode = LZ4F_blockIndependent;
     size_t bound = LZ4F_compressFrameBound(len, &prefs);
-    if (kp_buf_reserve(out, bound))
-        return K_ERR_NOMEM;
+    if (kp_buf_reserve(out, bound)) return K_ERR_NOMEM;
     size_t n = LZ4F_compressFrame(out->data + out->len, bound, in, len, &prefs);
-    if (LZ4F_isError(n))
-        return K_ERR_NOMEM;
+    if (LZ4F_isError(n)) return K_ERR_NOMEM;
     out->len += n;
     return 0;
 }
@@ -198,14 +179,12 @@ static int lz4_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf_
 {
     size_t start = out->len;
     LZ4F_dctx *dctx;
-    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
-        return K_ERR_NOMEM;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) return K_ERR_NOMEM;
     int rc = 0;
     size_t pos = 0;
     for (;;) {
         size_t step;
-        if ((rc = out_window(out, start, max_out, len * 4, &step)))
-            break;
+        if ((rc = out_window(out, start, max_out, len * 4, &step))) break;
         size_t dst_n = step, src_n = len - pos;
         size_t hint = LZ4F_decompress(dctx, out->data + out->len, &dst_n, in + pos, &src_n, NULL);
         if (LZ4F_isError(hint)) {
@@ -218,8 +197,7 @@ static int lz4_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf_
             rc = K_ERR_TOOLARGE;
             break;
         }
-        if (hint == 0 && pos == len)
-            break; /* frame complete, input used up */
+        if (hint == 0 && pos == len) break; /* frame complete, input used up */
         if (src_n == 0 && dst_n == 0) {
             rc = K_ERR_MALFORMED; /* truncated: the decoder wants input we do not have */
             break;
@@ -234,11 +212,9 @@ static int lz4_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf_
 static int zstd_compress(const uint8_t *in, size_t len, kp_buf_t *out)
 {
     size_t bound = ZSTD_compressBound(len);
-    if (kp_buf_reserve(out, bound))
-        return K_ERR_NOMEM;
+    if (kp_buf_reserve(out, bound)) return K_ERR_NOMEM;
     size_t n = ZSTD_compress(out->data + out->len, bound, in, len, 3); /* Kafka's default */
-    if (ZSTD_isError(n))
-        return K_ERR_NOMEM;
+    if (ZSTD_isError(n)) return K_ERR_NOMEM;
     out->len += n;
     return 0;
 }
@@ -247,15 +223,13 @@ static int zstd_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
 {
     size_t start = out->len;
     ZSTD_DStream *ds = ZSTD_createDStream();
-    if (!ds)
-        return K_ERR_NOMEM;
+    if (!ds) return K_ERR_NOMEM;
     ZSTD_inBuffer ib = {in, len, 0};
     int rc = 0;
     size_t ret = 1;
     for (;;) {
         size_t step;
-        if ((rc = out_window(out, start, max_out, len * 4, &step)))
-            break;
+        if ((rc = out_window(out, start, max_out, len * 4, &step))) break;
         ZSTD_outBuffer ob = {out->data + out->len, step, 0};
         size_t in_before = ib.pos;
         ret = ZSTD_decompressStream(ds, &ob, &ib);
@@ -268,8 +242,7 @@ static int zstd_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf
             rc = K_ERR_TOOLARGE;
             break;
         }
-        if (ret == 0 && ib.pos == ib.size)
-            break;
+        if (ret == 0 && ib.pos == ib.size) break;
         if (ib.pos == in_before && ob.pos == 0) {
             rc = K_ERR_MALFORMED; /* truncated frame (or empty input) */
             break;
@@ -291,21 +264,28 @@ int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out)
 {
     size_t start = out->len;
     int rc;
-    if (out_ready(out))
-        return K_ERR_NOMEM;
+    if (out_ready(out)) return K_ERR_NOMEM;
     switch (codec) {
     case KP_COMPRESSION_NONE:
         kp_put_raw(out, in, len);
         rc = out->err;
         break;
-    case KP_COMPRESSION_GZIP: rc = gzip_compress(in, len, out); break;
-    case KP_COMPRESSION_SNAPPY: rc = snappy_xerial_compress(in, len, out); break;
-    case KP_COMPRESSION_LZ4: rc = lz4_compress(in, len, out); break;
-    case KP_COMPRESSION_ZSTD: rc = zstd_compress(in, len, out); break;
-    default: return K_ERR_UNSUPPORTED;
+    case KP_COMPRESSION_GZIP:
+        rc = gzip_compress(in, len, out);
+        break;
+    case KP_COMPRESSION_SNAPPY:
+        rc = snappy_xerial_compress(in, len, out);
+        break;
+    case KP_COMPRESSION_LZ4:
+        rc = lz4_compress(in, len, out);
+        break;
+    case KP_COMPRESSION_ZSTD:
+        rc = zstd_compress(in, len, out);
+        break;
+    default:
+        return K_ERR_UNSUPPORTED;
     }
-    if (rc && !out->err)
-        out->len = start;
+    if (rc && !out->err) out->len = start;
     return rc;
 }
 
@@ -313,22 +293,28 @@ int kp_decompress(int codec, const uint8_t *in, size_t len, size_t max_out, kp_b
 {
     size_t start = out->len;
     int rc;
-    if (out_ready(out))
-        return K_ERR_NOMEM;
+    if (out_ready(out)) return K_ERR_NOMEM;
     switch (codec) {
     case KP_COMPRESSION_NONE:
-        if (len > max_out)
-            return K_ERR_TOOLARGE;
+        if (len > max_out) return K_ERR_TOOLARGE;
         kp_put_raw(out, in, len);
         rc = out->err;
         break;
-    case KP_COMPRESSION_GZIP: rc = gzip_decompress(in, len, max_out, out); break;
-    case KP_COMPRESSION_SNAPPY: rc = snappy_decompress_any(in, len, max_out, out); break;
-    case KP_COMPRESSION_LZ4: rc = lz4_decompress(in, len, max_out, out); break;
-    case KP_COMPRESSION_ZSTD: rc = zstd_decompress(in, len, max_out, out); break;
-    default: return K_ERR_UNSUPPORTED;
+    case KP_COMPRESSION_GZIP:
+        rc = gzip_decompress(in, len, max_out, out);
+        break;
+    case KP_COMPRESSION_SNAPPY:
+        rc = snappy_decompress_any(in, len, max_out, out);
+        break;
+    case KP_COMPRESSION_LZ4:
+        rc = lz4_decompress(in, len, max_out, out);
+        break;
+    case KP_COMPRESSION_ZSTD:
+        rc = zstd_decompress(in, len, max_out, out);
+        break;
+    default:
+        return K_ERR_UNSUPPORTED;
     }
-    if (rc && !out->err)
-        out->len = start;
+    if (rc && !out->err) out->len = start;
     return rc;
 }

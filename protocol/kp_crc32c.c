@@ -52,8 +52,8 @@ uint32_t kp_crc32c_sw(uint32_t crc, const void *data, size_t len)
     while (len >= 8) {
         uint64_t w = load_le64(p) ^ c;
         c = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^ table[5][(w >> 16) & 0xff] ^
-            table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^
-            table[2][(w >> 40) & 0xff] ^ table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+            table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+            table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
         p += 8;
         len -= 8;
     }
@@ -66,7 +66,7 @@ uint32_t kp_crc32c_sw(uint32_t crc, const void *data, size_t len)
 #include <nmmintrin.h>
 
 __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
-                                                             size_t len)
+                                                            size_t len)
 {
     uint64_t c = ~crc;
     while (len && ((uintptr_t)p & 7)) {
@@ -99,8 +99,7 @@ int kp_crc32c_hw_available(void)
 
 uint32_t kp_crc32c_hw(uint32_t crc, const void *data, size_t len)
 {
-    if (!kp_crc32c_hw_available())
-        return kp_crc32c_sw(crc, data, len);
+    if (!kp_crc32c_hw_available()) return kp_crc32c_sw(crc, data, len);
     return crc_sse42(crc, data, len);
 }
 #else

@@ -4,7 +4,7 @@
  *   keyLength varint (-1 = null) | key | valueLength varint | value |
  *   headersCount varint | headers: (keyLength varint | key | valueLength varint | value)*
  * A record whose fields do not fill exactly its length, a header with a null key, or a batch
- * holding fewer records than recordsCount is K_ERR_MALFORMED.
+ * holding fewer or more records than recordsCount is K_ERR_MALFORMED.
  */
 #include "protocol/kp_batch.h"
 
@@ -15,8 +15,7 @@ int kp_records_init(kp_records_t *it, const uint8_t *batch, size_t len, size_t m
     memset(it, 0, sizeof *it);
     it->max_decompressed = max_decompressed;
     int rc = kp_batch_hdr_parse(batch, len, &it->hdr);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (it->hdr.batch_length < KP_BATCH_HEADER_SIZE - KP_BATCH_LOG_OVERHEAD ||
         (size_t)it->hdr.batch_length > len - KP_BATCH_LOG_OVERHEAD || it->hdr.records_count < 0)
         return K_ERR_MALFORMED;
@@ -54,8 +53,7 @@ static kp_bytes_t read_varbytes(kp_reader_t *r)
         kp_reader_fail(r, K_ERR_MALFORMED);
         return b;
     }
-    if (r->err || n < 0)
-        return b;
+    if (r->err || n < 0) return b;
     b.ptr = kp_read_raw(r, (size_t)n);
     b.len = b.ptr ? n : -1;
     return b;
@@ -63,10 +61,8 @@ static kp_bytes_t read_varbytes(kp_reader_t *r)
 
 int kp_record_header_next(kp_reader_t *hr, kp_record_header_t *h)
 {
-    if (hr->err)
-        return K_ERR_MALFORMED;
-    if (hr->p == hr->end)
-        return 0;
+    if (hr->err) return K_ERR_MALFORMED;
+    if (hr->p == hr->end) return 0;
     h->key = read_varbytes(hr);
     if (!hr->err && h->key.len < 0)
         kp_reader_fail(hr, K_ERR_MALFORMED); /* Kafka forbids null header keys */
@@ -76,15 +72,13 @@ int kp_record_header_next(kp_reader_t *hr, kp_record_header_t *h)
 
 int kp_records_next(kp_records_t *it, kp_record_t *rec)
 {
-    if (it->left <= 0)
-        return 0;
     kp_reader_t *r = &it->r;
+    /* Bytes left after recordsCount records mean the count lies (Kafka refuses these too). */
+    if (it->left <= 0) return kp_remaining(r) ? K_ERR_MALFORMED : 0;
     int32_t size = kp_read_varint(r);
-    if (size < 0)
-        return K_ERR_MALFORMED;
+    if (size < 0) return K_ERR_MALFORMED;
     const uint8_t *p = kp_read_raw(r, (size_t)size);
-    if (!p)
-        return K_ERR_MALFORMED;
+    if (!p) return K_ERR_MALFORMED;
     kp_reader_t rr;
     kp_reader_init(&rr, p, (size_t)size);
     rec->attributes = kp_read_i8(&rr);
@@ -93,17 +87,14 @@ int kp_records_next(kp_records_t *it, kp_record_t *rec)
     rec->key = read_varbytes(&rr);
     rec->value = read_varbytes(&rr);
     rec->headers_count = kp_read_varint(&rr);
-    if (rr.err || rec->headers_count < 0)
-        return K_ERR_MALFORMED;
+    if (rr.err || rec->headers_count < 0) return K_ERR_MALFORMED;
     rec->headers = rr.p;
     rec->headers_len = kp_remaining(&rr);
     /* Walk the headers now so a consumer of this record never meets a malformed one. */
     kp_record_header_t h;
     for (int32_t i = 0; i < rec->headers_count; i++)
-        if (kp_record_header_next(&rr, &h) != 1)
-            return K_ERR_MALFORMED;
-    if (rr.p != rr.end)
-        return K_ERR_MALFORMED;
+        if (kp_record_header_next(&rr, &h) != 1) return K_ERR_MALFORMED;
+    if (rr.p != rr.end) return K_ERR_MALFORMED;
     it->left--;
     return 1;
 }

@@ -96,7 +96,8 @@ int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c)
     char path[KS_PATH_MAX];
     memset(c, 0, sizeof *c);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int rc = ks_read_small(path, &c->text, NULL);
+    size_t len;
+    int rc = ks_read_small(path, &c->text, &len);
     if (rc)
         return rc;
     char *save, *tok = strtok_r(c->text, "\n", &save);
@@ -104,7 +105,7 @@ int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c)
         goto bad;
     tok = strtok_r(NULL, "\n", &save);
     long n = tok ? strtol(tok, NULL, 10) : -1;
-    if (n < 0 || n > 10000000)
+    if (n < 0 || (size_t)n > len / 6) /* each line takes at least "t 0 0\n" */
         goto bad;
     c->ents = calloc((size_t)n + 1, sizeof *c->ents);
     if (!c->ents) {

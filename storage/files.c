@@ -58,10 +58,15 @@ static void do_close(ks_store_t *s, ks_file_t *f)
     s->open_files--;
 }
 
-static void make_room(ks_store_t *s)
+static int cap_of(const ks_store_t *s)
 {
-    int cap = s->o.max_open_files > 0 ? s->o.max_open_files : 1024;
-    for (ks_file_t *f = s->lru.lru_prev; f != &s->lru && s->open_files >= cap;) {
+    return s->o.max_open_files > 0 ? s->o.max_open_files : 1024;
+}
+
+/* Closes unpinned files, least recently used first, until at most keep are open. */
+static void trim(ks_store_t *s, int keep)
+{
+    for (ks_file_t *f = s->lru.lru_prev; f != &s->lru && s->open_files > keep;) {
         ks_file_t *prev = f->lru_prev;
         if (f->refs == 0)
             do_close(s, f);
@@ -72,7 +77,7 @@ static void make_room(ks_store_t *s)
 static int open_file(ks_store_t *s, ks_file_t *f, int flags)
 {
     char path[KS_PATH_MAX];
-    make_room(s);
+    trim(s, cap_of(s) - 1);
     ks_file_path(f, path, sizeof path);
     int fd = ks_io.open(path, O_RDWR | flags, 0644);
     if (fd < 0) {
@@ -116,9 +121,8 @@ int ks_file_create(ks_store_t *s, ks_file_t *f)
 
 void ks_file_release(ks_store_t *s, ks_file_t *f)
 {
-    (void)s;
-    if (f->refs > 0)
-        f->refs--;
+    if (f->refs > 0 && --f->refs == 0 && s->open_files > cap_of(s))
+        trim(s, cap_of(s)); /* opened over the cap while everything was pinned */
 }
 
 void ks_file_close(ks_store_t *s, ks_file_t *f)

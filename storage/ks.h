@@ -72,6 +72,7 @@ typedef struct {
     void *log_ud;
     void (*on_sync_ready)(void *ud); /* may run on the flusher thread; see top */
     void *sync_ud;
+    int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
 } ks_store_opts_t;
 
 /* Opens every log dir: creates meta.properties (cluster id, node id) on first start, loads
@@ -146,6 +147,35 @@ typedef struct {
  */
 int ks_part_append(ks_part_t *p, uint8_t *buf, size_t len, int64_t now_ms,
                    ks_append_result_t *res);
+
+/*
+ * Idempotent producers (storage/producer_state.c). Per partition the store keeps, for each
+ * producer id seen in a batch, its epoch and the sequence ranges and offsets of its last 5
+ * batches, persisted in <offset>.snapshot files and rebuilt from batch headers at open.
+ * Outcomes are storage facts; the broker maps them to Kafka error codes.
+ */
+typedef enum {
+    KS_PRODUCE_APPENDED = 0,   /* written; res describes the new batches */
+    KS_PRODUCE_DUPLICATE,      /* a retry of one of the producer's last 5 batches: nothing
+                                * written; res holds the ORIGINAL batch's offsets */
+    KS_PRODUCE_OUT_OF_ORDER,   /* sequence gap, or a new epoch not starting at sequence 0 */
+    KS_PRODUCE_STALE_EPOCH,    /* epoch below the last one seen for this producer id */
+    KS_PRODUCE_BAD_SEQUENCE,   /* producer id set but baseSequence < 0 */
+} ks_produce_outcome_t;
+
+/*
+ * ks_part_append with Kafka's idempotence checks, atomically with the append: a batch with a
+ * producer id (>= 0) must continue its producer's sequence (or repeat one of its last 5
+ * batches exactly, which is answered as a duplicate without writing). A producer id the
+ * partition does not know (new, or expired) is accepted at any sequence, as Kafka >= 2.5 does.
+ * Returns 0 with *outcome set (res filled for APPENDED and DUPLICATE), or a negative status
+ * as ks_part_append (then nothing was written). ks_part_append itself records producer state
+ * without checking it.
+ */
+int ks_part_append_idempotent(ks_part_t *p, uint8_t *buf, size_t len, int64_t now_ms,
+                              ks_append_result_t *res, ks_produce_outcome_t *outcome);
+/* Number of producer ids the partition currently remembers (tests, stats). */
+int ks_part_producer_count(const ks_part_t *p);
 
 /*
  * Reads whole batches starting with the batch that contains offset, appending their bytes to

@@ -68,6 +68,27 @@ struct ks_seg {
     ks_file_t f[3];
 };
 
+/* Idempotent producer state (producer_state.c). */
+#define KS_PRODUCER_BATCHES 5 /* Kafka's NUM_BATCHES_TO_RETAIN */
+typedef struct {
+    int32_t first_seq, last_seq;
+    int64_t first_offset;
+    int32_t offset_delta; /* last offset - first offset */
+} ks_pbatch_t;
+
+typedef struct {
+    int64_t pid;
+    int64_t last_ts; /* broker clock at the last append, for producer.id.expiration.ms */
+    int16_t epoch;
+    uint8_t nb;      /* batches in b[], oldest first */
+    ks_pbatch_t b[KS_PRODUCER_BATCHES];
+} ks_producer_t;
+
+typedef struct {
+    ks_producer_t *v; /* sorted by pid; owned */
+    int n, cap;
+} ks_pstate_t;
+
 typedef struct ks_waiter {
     int64_t offset;
     ks_sync_cb cb;
@@ -97,6 +118,7 @@ struct ks_part {
     bool flush_queued, flushing;
     bool failed; /* an fsync failed: no more appends or syncs until reopened */
     int fail_errno;
+    ks_pstate_t pstate; /* loop only */
 };
 
 struct ks_topic {
@@ -131,11 +153,13 @@ struct ks_store {
     int msgq_n, msgq_dropped;
 
     ks_seg_t *graveyard; /* deleted segments still pinned by the flusher */
+    struct ks_trash *trash; /* renamed-away directories for the flusher to remove */
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
     int64_t last_ckpt_ms;
     int64_t reject_logged_ms; /* budget rejections: last log time */
+    int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
 };
 
@@ -236,6 +260,22 @@ void ks_topic_free(ks_store_t *s, ks_topic_t *t);
 int ks_budget_make_room(ks_store_t *s, ks_part_t *p, int64_t need);
 void ks_retention_run(ks_store_t *s, int64_t now_ms);
 
+/* part.c */
+int ks_part_append_locked(ks_store_t *s, ks_part_t *p, uint8_t *buf, size_t len,
+                          int64_t now_ms, ks_append_result_t *res);
+
+/* producer_state.c. All under s->mu. */
+/* Records the producer fields of appended (stamped) batches, without checks. */
+void ks_pstate_note(ks_part_t *p, const uint8_t *buf, size_t len, int64_t now_ms);
+/* Writes <offset>.snapshot for the state covering every offset below `offset` (roll, close);
+ * no fsync (close's syncfs or the CRC covers it). Failure is logged, never fatal. */
+void ks_pstate_snapshot(ks_store_t *s, ks_part_t *p, int64_t offset);
+/* At open, after the log is recovered: newest valid snapshot <= log end, then batch headers
+ * from there to the log end; snapshots past the log end are removed. */
+int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms);
+void ks_pstate_expire(ks_store_t *s, int64_t now_ms); /* the tick; rate-limited inside */
+void ks_pstate_free(ks_pstate_t *ps);
+
 /* flusher.c */
 int ks_flusher_start(ks_store_t *s);
 void ks_flusher_stop(ks_store_t *s);
@@ -243,6 +283,10 @@ void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
+/* Queues a directory (already renamed to *-delete) for removal on the flusher thread; takes
+ * ownership of path. Under mu. Whatever is left at close is removed at the next open. */
+void ks_trash_push(ks_store_t *s, char *path);
+void ks_trash_free(ks_store_t *s);
 /* After a successful syncfs of p's filesystem: everything written so far is durable. */
 void ks_part_mark_synced(ks_part_t *p);
 int ks_part_release_durable(ks_store_t *s, ks_part_t *p); /* waiters now covered */

@@ -142,8 +142,8 @@ static int write_log(ks_store_t *s, ks_seg_t *a, const uint8_t *buf, size_t len)
     return 0;
 }
 
-static int append_locked(ks_store_t *s, ks_part_t *p, uint8_t *buf, size_t len, int64_t now_ms,
-                         ks_append_result_t *res)
+int ks_part_append_locked(ks_store_t *s, ks_part_t *p, uint8_t *buf, size_t len,
+                          int64_t now_ms, ks_append_result_t *res)
 {
     if (p->failed)
         return K_ERR_IO;
@@ -229,7 +229,9 @@ int ks_part_append(ks_part_t *p, uint8_t *buf, size_t len, int64_t now_ms,
         return K_ERR_INVAL;
     ks_store_t *s = STORE(p);
     pthread_mutex_lock(&s->mu);
-    int rc = append_locked(s, p, buf, len, now_ms, res);
+    int rc = ks_part_append_locked(s, p, buf, len, now_ms, res);
+    if (rc == 0)
+        ks_pstate_note(p, buf, len, now_ms); /* the log and the state must agree */
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -239,6 +239,7 @@ int ks_part_roll(ks_store_t *s, ks_part_t *p, int64_t now_ms)
         ks_seg_t *old = p->segs[p->nsegs - 2];
         ks_seg_close_active(s, old);
         old->closed = true;
+        ks_pstate_snapshot(s, p, seg->base); /* recovery then scans one segment at most */
         /* As Kafka does on roll: get the finished segment onto disk soon, so the recovery
          * point moves past it. */
         ks_flush_request(s, p);

@@ -193,6 +193,7 @@ static int setup_dirs(ks_store_t *s)
 static void store_free(ks_store_t *s)
 {
     ks_graveyard_sweep(s, true);
+    ks_trash_free(s);
     for (int i = 0; i < s->ntopics; i++)
         ks_topic_free(s, s->topics[i]);
     for (ks_waiter_t *w = s->done_head, *n; w; w = n) {
@@ -272,6 +273,8 @@ void ks_store_close(ks_store_t *s)
             ks_part_t *p = &t->parts[j];
             if (p->nsegs && !p->failed)
                 ks_seg_close_active(s, p->segs[p->nsegs - 1]);
+            if (!p->failed)
+                ks_pstate_snapshot(s, p, p->log_end); /* made durable by the syncfs below */
         }
     }
     for (int d = 0; bad && d < s->ndirs; d++) {
@@ -367,6 +370,7 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
             tick_part(s, &t->parts[j], now_ms);
     }
     ks_retention_run(s, now_ms);
+    ks_pstate_expire(s, now_ms);
     checkpoint_if_moved(s, now_ms);
     pthread_mutex_unlock(&s->mu);
 }

@@ -19,7 +19,8 @@
  * Partition directories are <logdir>/<topic>-<partition>, spread over the log dirs (each new
  * partition goes to the dir holding the fewest). Deletion renames the partition 0 directory
  * away first (so the topic is gone at once), then the others, to <logdir>/<random>-delete,
- * fsyncs the log dirs and removes them; leftovers of an interrupted delete (*-delete, and
+ * fsyncs the log dirs and hands them to the flusher thread to remove (gigabytes of segments
+ * take a while to unlink; the loop does not wait); leftovers of an interrupted delete (*-delete, and
  * partition dirs whose topic has no metadata) are removed at the next open.
  */
 #include <dirent.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/ks_int.h"
 
@@ -179,6 +181,7 @@ void ks_topic_free(ks_store_t *s, ks_topic_t *t)
             ks_seg_free(s, p->segs[j]);
         free(p->segs);
         free(p->path);
+        ks_pstate_free(&p->pstate);
         ks_part_fail_waiters(s, p, K_ERR_CLOSED);
     }
     free(t->parts);
@@ -351,9 +354,8 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
             ks_seg_t *seg = p->segs[j];
             s->st.bytes_on_disk -= seg->size + seg->idx_size + seg->tidx_size;
         }
-        if (moved[i] && ks_rm_rf(moved[i]) != 0)
-            ks_log(s, KS_LOG_WARN, "%s: not fully removed; retried at next open", moved[i]);
-        free(moved[i]);
+        if (moved[i])
+            ks_trash_push(s, moved[i]); /* the flusher removes it; takes the string */
     }
     free(moved);
     remove_topic(s, t);
@@ -597,8 +599,16 @@ static int assign_dirs(ks_store_t *s, found_t *fs, int n)
     return 0;
 }
 
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int load_parts(ks_store_t *s)
 {
+    int64_t now_ms = wall_now_ms();
     ks_ckpt_t *rp = calloc((size_t)s->ndirs, sizeof *rp);
     ks_ckpt_t *lso = calloc((size_t)s->ndirs, sizeof *lso);
     int rc = rp && lso ? 0 : K_ERR_NOMEM;
@@ -617,9 +627,16 @@ static int load_parts(ks_store_t *s)
             int d = p->dir;
             rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1),
                               ks_ckpt_find(&lso[d], t->name, j, -1));
+            if (rc == 0)
+                rc = ks_pstate_load(s, p, now_ms);
             p->rp_written = ks_part_recovery_point(p);
         }
     }
+    /* After recovery the recovered segments are fsynced: record it now, so a crash loop does
+     * not re-verify (and re-fsync) the same segments at every open. */
+    for (int d = 0; rc == 0 && d < s->ndirs; d++)
+        if (!s->dir_clean[d])
+            ks_ckpt_write(s, d, KS_RP_FILE, true);
     for (int d = 0; d < s->ndirs; d++) {
         if (rp)
             ks_ckpt_free(&rp[d]);

@@ -17,8 +17,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kbcfgXXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     kb_log_set_level(KB_LOG_ERROR); /* keep expected warnings out of the test output */
     return 0;
 }
@@ -150,8 +149,7 @@ static void expect_refused(const char *set, const char *key)
     char err[256] = "";
     const char *sets[] = {set};
     assert_int_equal(kb_config_load(&cfg, NULL, sets, 1, err, sizeof err, NULL), K_ERR_INVAL);
-    if (!strstr(err, key))
-        fail_msg("error '%s' does not name %s", err, key);
+    if (!strstr(err, key)) fail_msg("error '%s' does not name %s", err, key);
 }
 
 static void test_config_bad_values_name_the_key(void **state)
@@ -212,7 +210,8 @@ static void test_config_wildcard_listener_and_render(void **state)
     assert_string_equal(buf, "/x,/y");
     kb_config_value(&cfg, kb_config_find("log.retention.hours"), buf, sizeof buf);
     assert_string_equal(buf, "168");
-    assert_int_equal(kb_config_find_by_topic_key("retention.ms"), kb_config_find("log.retention.ms"));
+    assert_int_equal(kb_config_find_by_topic_key("retention.ms"),
+                     kb_config_find("log.retention.ms"));
     assert_int_equal(kb_config_find("broker.id"), kb_config_find("node.id"));
     kb_config_deinit(&cfg);
 }

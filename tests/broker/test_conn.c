@@ -25,8 +25,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     s->first[s->n] = frame[0];
     s->n++;
     free(frame);
-    if (s->fail_at && s->n == s->fail_at)
-        return K_ERR_INVAL;
+    if (s->fail_at && s->n == s->fail_at) return K_ERR_INVAL;
     return s->stop_after && s->n % s->stop_after == 0 ? 1 : 0;
 }
 

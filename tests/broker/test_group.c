@@ -684,6 +684,25 @@ static void test_group_load_stable_accepts_heartbeats(void **st)
     kb_gcoord_free(c);
 }
 
+static void test_group_topic_deleted_drops_offsets(void **st)
+{
+    (void)st;
+    kb_gcoord_t *c = coord(0);
+    kb_offset_t o = {.offset = 5, .leader_epoch = -1, .expire_ts = -1};
+    kb_group_offset_put(c, kp_str("s1"), kp_str("gone"), 0, &o);
+    kb_group_offset_put(c, kp_str("s1"), kp_str("gone"), 1, &o);
+    kb_group_offset_put(c, kp_str("s2"), kp_str("gone"), 0, &o);
+    kb_group_offset_put(c, kp_str("s2"), kp_str("kept"), 0, &o);
+    kb_gcoord_topic_deleted(c, kp_str("gone"));
+    assert_int_equal(U.expired, 3); /* one tombstone each */
+    assert_null(kb_gcoord_find(c, kp_str("s1"))); /* empty and offset-less: deleted */
+    kb_group_t *g = kb_gcoord_find(c, kp_str("s2"));
+    assert_non_null(g);
+    assert_null(kb_group_offset_get(g, kp_str("gone"), 0));
+    assert_non_null(kb_group_offset_get(g, kp_str("kept"), 0));
+    kb_gcoord_free(c);
+}
+
 static void test_group_free_answers_held_requests(void **st)
 {
     (void)st;
@@ -717,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_group_offsets_expire_after_empty),
         cmocka_unit_test(test_group_offset_delete_subscribed),
         cmocka_unit_test(test_group_load_stable_accepts_heartbeats),
+        cmocka_unit_test(test_group_topic_deleted_drops_offsets),
         cmocka_unit_test(test_group_free_answers_held_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,19 +31,19 @@ static int setup(void **state)
     (void)state;
     kb_log_set_level(KB_LOG_ERROR);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kbadmXXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     char dirs[128];
     snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
     const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",
-                          "advertised.listeners=PLAINTEXT://depot.local:9999", dirs,
-                          "num.partitions=3", "node.id=4", "log.retention.hours=1"};
+                          "advertised.listeners=PLAINTEXT://depot.local:9999",
+                          dirs,
+                          "num.partitions=3",
+                          "node.id=4",
+                          "log.retention.hours=1"};
     char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 6, err, sizeof err, NULL) < 0)
-        return -1;
+    if (kb_config_load(&cfg, NULL, sets, 6, err, sizeof err, NULL) < 0) return -1;
     uv_loop_init(&loop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0)
-        return -1;
+    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
     return 0;
 }
 
@@ -102,14 +102,14 @@ static void done(call_t *c)
 }
 
 /* Type-erasing wrappers (the API table has them, but not for direct use). */
-#define WRAP(api)                                                                              \
-    static int api##_enc(kp_buf_t *b, int16_t v, const void *m)                                \
-    {                                                                                          \
-        return kp_##api##_req_encode(b, v, m);                                                 \
-    }                                                                                          \
-    static int api##_dec(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)                    \
-    {                                                                                          \
-        return kp_##api##_resp_decode(r, v, a, m);                                             \
+#define WRAP(api)                                                                                  \
+    static int api##_enc(kp_buf_t *b, int16_t v, const void *m)                                    \
+    {                                                                                              \
+        return kp_##api##_req_encode(b, v, m);                                                     \
+    }                                                                                              \
+    static int api##_dec(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)                        \
+    {                                                                                              \
+        return kp_##api##_resp_decode(r, v, a, m);                                                 \
     }
 WRAP(api_versions)
 WRAP(metadata)
@@ -123,8 +123,7 @@ WRAP(describe_cluster)
 static bool has_api(const kp_api_versions_resp_t *r, int16_t key)
 {
     for (int32_t i = 0; i < r->api_keys_count; i++)
-        if (r->api_keys[i].api_key == key)
-            return true;
+        if (r->api_keys[i].api_key == key) return true;
     return false;
 }
 
@@ -148,9 +147,9 @@ static void test_api_versions_lists_linked_handlers(void **state)
     done(&c);
 
     /* An unsupported version: v0 layout, UNSUPPORTED_VERSION, the full list. */
-    assert_int_equal(call(&c, kb_api_versions_unsupported, KP_API_API_VERSIONS, 0, &q,
-                          api_versions_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_api_versions_unsupported, KP_API_API_VERSIONS, 0, &q, api_versions_enc),
+        KB_DONE);
     decode(&c, 0, &r, api_versions_dec);
     assert_int_equal(r.error_code, KP_ERR_UNSUPPORTED_VERSION);
     assert_true(has_api(&r, KP_API_API_VERSIONS));
@@ -158,9 +157,8 @@ static void test_api_versions_lists_linked_handlers(void **state)
     done(&c);
 }
 
-static int create(const char *name, int32_t parts, int16_t rf, const char *ckey,
-                  const char *cval, bool validate_only, kp_create_topics_resp_t *out,
-                  call_t *c)
+static int create(const char *name, int32_t parts, int16_t rf, const char *ckey, const char *cval,
+                  bool validate_only, kp_create_topics_resp_t *out, call_t *c)
 {
     kp_create_topics_req_t q;
     kp_create_topics_req_init(&q);
@@ -180,9 +178,8 @@ static int create(const char *name, int32_t parts, int16_t rf, const char *ckey,
     q.topics = &t;
     q.topics_count = 1;
     q.validate_only = validate_only;
-    assert_int_equal(call(c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 7, &q,
-                          create_topics_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 7, &q, create_topics_enc), KB_DONE);
     decode(c, 7, out, create_topics_dec);
     assert_int_equal(out->topics_count, 1);
     return out->topics[0].error_code;
@@ -221,8 +218,7 @@ static void test_create_topics_checks(void **state)
     done(&c);
     assert_int_equal(create("zero", 0, 1, NULL, NULL, false, &r, &c), KP_ERR_INVALID_PARTITIONS);
     done(&c);
-    assert_int_equal(create("cfg", 1, 1, "no.such.key", "1", false, &r, &c),
-                     KP_ERR_INVALID_CONFIG);
+    assert_int_equal(create("cfg", 1, 1, "no.such.key", "1", false, &r, &c), KP_ERR_INVALID_CONFIG);
     assert_true(r.topics[0].error_message.len > 0);
     done(&c);
     assert_int_equal(create("dry", 2, 1, NULL, NULL, true, &r, &c), 0);
@@ -260,9 +256,8 @@ static void test_create_topics_assignments(void **state)
     q.topics = t;
     q.topics_count = 2;
     call_t c;
-    assert_int_equal(call(&c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 4, &q,
-                          create_topics_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 4, &q, create_topics_enc), KB_DONE);
     kp_create_topics_resp_t r;
     decode(&c, 4, &r, create_topics_dec);
     assert_int_equal(r.topics[0].error_code, 0);
@@ -347,8 +342,7 @@ static void test_metadata_by_unknown_id(void **state)
     q.topics = &t;
     q.topics_count = 1;
     call_t c;
-    assert_int_equal(call(&c, kb_handle_metadata, KP_API_METADATA, 12, &q, metadata_enc),
-                     KB_DONE);
+    assert_int_equal(call(&c, kb_handle_metadata, KP_API_METADATA, 12, &q, metadata_enc), KB_DONE);
     kp_metadata_resp_t r;
     decode(&c, 12, &r, metadata_dec);
     assert_int_equal(r.topics[0].error_code, KP_ERR_UNKNOWN_TOPIC_ID);
@@ -377,9 +371,8 @@ static void test_delete_topics_by_name_and_id(void **state)
     s[2].name = kp_str("never");
     q.topics = s;
     q.topics_count = 3;
-    assert_int_equal(call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 6, &q,
-                          delete_topics_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 6, &q, delete_topics_enc), KB_DONE);
     kp_delete_topics_resp_t r;
     decode(&c, 6, &r, delete_topics_dec);
     assert_int_equal(r.responses_count, 3);
@@ -393,9 +386,8 @@ static void test_delete_topics_by_name_and_id(void **state)
     /* By an id that is gone now; and with deletion disabled. */
     s[0] = s[1];
     q.topics_count = 1;
-    assert_int_equal(call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 6, &q,
-                          delete_topics_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 6, &q, delete_topics_enc), KB_DONE);
     decode(&c, 6, &r, delete_topics_dec);
     assert_int_equal(r.responses[0].error_code, KP_ERR_UNKNOWN_TOPIC_ID);
     done(&c);
@@ -406,9 +398,8 @@ static void test_delete_topics_by_name_and_id(void **state)
     kp_str_t name = kp_str("keep");
     q.topic_names = &name;
     q.topic_names_count = 1;
-    assert_int_equal(call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 1, &q,
-                          delete_topics_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 1, &q, delete_topics_enc), KB_DONE);
     decode(&c, 1, &r, delete_topics_dec);
     assert_int_equal(r.responses[0].error_code, KP_ERR_TOPIC_DELETION_DISABLED);
     done(&c);
@@ -419,8 +410,7 @@ static const kp_describe_configs_resp_describe_configs_resource_result_t *
 find_entry(const kp_describe_configs_resp_describe_configs_result_t *res, const char *name)
 {
     for (int32_t i = 0; i < res->configs_count; i++)
-        if (kp_str_eq(res->configs[i].name, name))
-            return &res->configs[i];
+        if (kp_str_eq(res->configs[i].name, name)) return &res->configs[i];
     return NULL;
 }
 
@@ -455,9 +445,9 @@ static void test_describe_configs_topic_and_broker(void **state)
     q.resources_count = 4;
     q.include_synonyms = true;
     q.include_documentation = true;
-    assert_int_equal(call(&c, kb_handle_describe_configs, KP_API_DESCRIBE_CONFIGS, 4, &q,
-                          describe_configs_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_describe_configs, KP_API_DESCRIBE_CONFIGS, 4, &q, describe_configs_enc),
+        KB_DONE);
     kp_describe_configs_resp_t r;
     decode(&c, 4, &r, describe_configs_dec);
     assert_int_equal(r.results_count, 4);
@@ -496,9 +486,9 @@ static void test_describe_cluster(void **state)
     kp_describe_cluster_req_init(&q);
     q.include_cluster_authorized_operations = true;
     call_t c;
-    assert_int_equal(call(&c, kb_handle_describe_cluster, KP_API_DESCRIBE_CLUSTER, 1, &q,
-                          describe_cluster_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_describe_cluster, KP_API_DESCRIBE_CLUSTER, 1, &q, describe_cluster_enc),
+        KB_DONE);
     kp_describe_cluster_resp_t r;
     decode(&c, 1, &r, describe_cluster_dec);
     assert_int_equal(r.error_code, 0);
@@ -509,9 +499,9 @@ static void test_describe_cluster(void **state)
     done(&c);
 
     q.endpoint_type = 2;
-    assert_int_equal(call(&c, kb_handle_describe_cluster, KP_API_DESCRIBE_CLUSTER, 1, &q,
-                          describe_cluster_enc),
-                     KB_DONE);
+    assert_int_equal(
+        call(&c, kb_handle_describe_cluster, KP_API_DESCRIBE_CLUSTER, 1, &q, describe_cluster_enc),
+        KB_DONE);
     decode(&c, 1, &r, describe_cluster_dec);
     assert_int_equal(r.error_code, KP_ERR_UNSUPPORTED_ENDPOINT_TYPE);
     done(&c);
@@ -537,6 +527,159 @@ static void test_malformed_body_closes(void **state)
     kp_arena_deinit(&req.arena);
 }
 
+/* Mutated request bodies (fixed seed): a handler either answers with a response the codec
+ * can decode at that version, or asks for the connection to be closed. Never a crash (the
+ * ASan build of this test is the real check). Runs last: it may create and delete topics. */
+typedef struct {
+    kb_handler_fn fn;
+    int16_t key, min_v, max_v;
+    kp_decode_fn dec;
+    size_t resp_size;
+} target_t;
+
+static void mutate_and_call(const target_t *tg, int16_t v, const kp_buf_t *valid, unsigned *seed,
+                            int rounds)
+{
+    uint8_t *buf = malloc(valid->len + 8);
+    for (int i = 0; i < rounds; i++) {
+        size_t len = valid->len;
+        if (len) memcpy(buf, valid->data, len);
+        int flips = 1 + rand_r(seed) % 4;
+        for (int k = 0; k < flips && len; k++)
+            buf[rand_r(seed) % len] = (uint8_t)rand_r(seed);
+        if (rand_r(seed) % 4 == 0 && len) len = (size_t)rand_r(seed) % len;
+        kb_req_t req;
+        memset(&req, 0, sizeof req);
+        req.broker = broker;
+        req.hdr.api_key = tg->key;
+        req.hdr.api_version = v;
+        kp_reader_init(&req.body, buf, len);
+        kp_arena_init(&req.arena, NULL, 0, 1 << 24);
+        kp_buf_init(&req.resp);
+        int rc = tg->fn(&req);
+        assert_true(rc == KB_DONE || rc < 0);
+        if (rc == KB_DONE) {
+            kp_arena_t out;
+            kp_arena_init(&out, NULL, 0, 0);
+            void *msg = calloc(1, tg->resp_size);
+            kp_reader_t r;
+            kp_reader_init(&r, req.resp.data, req.resp.len);
+            assert_int_equal(tg->dec(&r, v, &out, msg), 0);
+            free(msg);
+            kp_arena_deinit(&out);
+        }
+        kp_buf_deinit(&req.resp);
+        kp_arena_deinit(&req.arena);
+    }
+    free(buf);
+}
+
+static void test_handlers_survive_mutated_bodies(void **state)
+{
+    (void)state;
+    unsigned seed = 12345;
+    kp_metadata_req_t mq;
+    kp_metadata_req_init(&mq);
+    kp_metadata_req_metadata_request_topic_t mt[2];
+    kp_metadata_req_metadata_request_topic_init(&mt[0]);
+    kp_metadata_req_metadata_request_topic_init(&mt[1]);
+    mt[0].name = kp_str("fz1");
+    mt[1].name = kp_str("orders");
+    mq.topics = mt;
+    mq.topics_count = 2;
+
+    kp_create_topics_req_t cq;
+    kp_create_topics_req_init(&cq);
+    kp_create_topics_req_creatable_topic_t ct;
+    kp_create_topics_req_creatable_topic_init(&ct);
+    kp_create_topics_req_creatable_topic_config_t cc;
+    kp_create_topics_req_creatable_topic_config_init(&cc);
+    ct.name = kp_str("fz2");
+    ct.num_partitions = 1;
+    ct.replication_factor = 1;
+    cc.name = kp_str("retention.ms");
+    cc.value = kp_str("1000");
+    ct.configs = &cc;
+    ct.configs_count = 1;
+    cq.topics = &ct;
+    cq.topics_count = 1;
+    cq.validate_only = true;
+
+    kp_describe_configs_req_t dq;
+    kp_describe_configs_req_init(&dq);
+    kp_describe_configs_req_describe_configs_resource_t dr;
+    kp_describe_configs_req_describe_configs_resource_init(&dr);
+    dr.resource_type = 2;
+    dr.resource_name = kp_str("orders");
+    dr.configuration_keys_count = -1;
+    dq.resources = &dr;
+    dq.resources_count = 1;
+
+    kp_delete_topics_req_t xq;
+    kp_delete_topics_req_init(&xq);
+    kp_delete_topics_req_delete_topic_state_t xs;
+    kp_delete_topics_req_delete_topic_state_init(&xs);
+    xs.name = kp_str("fz3");
+    kp_str_t xn = kp_str("fz3");
+    xq.topics = &xs;
+    xq.topics_count = 1;
+    xq.topic_names = &xn;
+    xq.topic_names_count = 1;
+
+    kp_describe_cluster_req_t lq;
+    kp_describe_cluster_req_init(&lq);
+    kp_api_versions_req_t aq;
+    kp_api_versions_req_init(&aq);
+    aq.client_software_name = kp_str("fuzz");
+    aq.client_software_version = kp_str("1");
+
+    struct {
+        target_t tg;
+        const void *msg;
+        kp_encode_fn enc;
+        int rounds;
+    } all[] = {
+        {{kb_handle_metadata, KP_API_METADATA, 0, 12, metadata_dec, sizeof(kp_metadata_resp_t)},
+         &mq,
+         metadata_enc,
+         150},
+        {{kb_handle_create_topics, KP_API_CREATE_TOPICS, 2, 7, create_topics_dec,
+          sizeof(kp_create_topics_resp_t)},
+         &cq,
+         create_topics_enc,
+         100},
+        {{kb_handle_describe_configs, KP_API_DESCRIBE_CONFIGS, 1, 4, describe_configs_dec,
+          sizeof(kp_describe_configs_resp_t)},
+         &dq,
+         describe_configs_enc,
+         300},
+        {{kb_handle_delete_topics, KP_API_DELETE_TOPICS, 1, 6, delete_topics_dec,
+          sizeof(kp_delete_topics_resp_t)},
+         &xq,
+         delete_topics_enc,
+         300},
+        {{kb_handle_describe_cluster, KP_API_DESCRIBE_CLUSTER, 0, 1, describe_cluster_dec,
+          sizeof(kp_describe_cluster_resp_t)},
+         &lq,
+         describe_cluster_enc,
+         300},
+        {{kb_handle_api_versions, KP_API_API_VERSIONS, 0, 4, api_versions_dec,
+          sizeof(kp_api_versions_resp_t)},
+         &aq,
+         api_versions_enc,
+         300},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        for (int16_t v = all[i].tg.min_v; v <= all[i].tg.max_v; v++) {
+            kp_buf_t valid;
+            kp_buf_init(&valid);
+            assert_int_equal(all[i].enc(&valid, v, all[i].msg), 0);
+            mutate_and_call(&all[i].tg, v, &valid, &seed, all[i].rounds);
+            kp_buf_deinit(&valid);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_describe_configs_topic_and_broker),
         cmocka_unit_test(test_describe_cluster),
         cmocka_unit_test(test_malformed_body_closes),
+        cmocka_unit_test(test_handlers_survive_mutated_bodies),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

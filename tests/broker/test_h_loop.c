@@ -33,6 +33,7 @@ static kb_broker_t *broker;
 static uv_async_t stop_async;
 static pthread_t thread;
 static int port;
+static kp_uuid_t topic_id; /* of "t" */
 
 static void on_stop(uv_async_t *a)
 {
@@ -69,6 +70,7 @@ static int setup(void **state)
     ks_topic_t *t;
     if (ks_topic_create(kb_broker_store(broker), "t", 2, NULL, &t) < 0)
         return -1;
+    topic_id = ks_topic_id(t);
     return pthread_create(&thread, NULL, run_loop, NULL);
 }
 
@@ -164,7 +166,8 @@ static int enc_fetch(kp_buf_t *b, int16_t v, const void *m)
 
 /* Produce of one n-record batch; returns the partition's error and base offset (or -2 when
  * the connection closed instead of answering). */
-static int16_t produce(int fd, int16_t acks, int32_t partition, int n, int64_t *base)
+static int16_t produce_v(int fd, int16_t version, int16_t acks, int32_t partition, int n,
+                         int64_t *base)
 {
     kp_buf_t batch;
     kp_buf_init(&batch);
@@ -184,18 +187,18 @@ static int16_t produce(int fd, int16_t acks, int32_t partition, int n, int64_t *
     m.timeout_ms = 5000;
     m.topic_data = &td;
     m.topic_data_count = 1;
-    send_req(fd, KP_API_PRODUCE, 9, 11, enc_produce, &m);
+    send_req(fd, KP_API_PRODUCE, version, 11, enc_produce, &m);
     kp_buf_deinit(&batch);
     if (acks == 0)
         return KP_ERR_NONE;
     kp_reader_t r;
-    uint8_t *buf = recv_resp(fd, KP_API_PRODUCE, 9, 11, &r);
+    uint8_t *buf = recv_resp(fd, KP_API_PRODUCE, version, 11, &r);
     if (!buf)
         return -2;
     kp_arena_t a;
     kp_arena_init(&a, NULL, 0, 0);
     kp_produce_resp_t resp;
-    assert_int_equal(kp_produce_resp_decode(&r, 9, &a, &resp), 0);
+    assert_int_equal(kp_produce_resp_decode(&r, version, &a, &resp), 0);
     assert_int_equal(resp.responses_count, 1);
     assert_int_equal(resp.responses[0].partition_responses_count, 1);
     int16_t err = resp.responses[0].partition_responses[0].error_code;
@@ -205,7 +208,13 @@ static int16_t produce(int fd, int16_t acks, int32_t partition, int n, int64_t *
     return err;
 }
 
-static void send_fetch(int fd, int32_t corr, int64_t offset, int32_t max_wait_ms)
+static int16_t produce(int fd, int16_t acks, int32_t partition, int n, int64_t *base)
+{
+    return produce_v(fd, 9, acks, partition, n, base);
+}
+
+static void send_fetch_v(int fd, int16_t version, int32_t corr, int64_t offset,
+                         int32_t max_wait_ms)
 {
     kp_fetch_req_fetch_partition_t fp;
     kp_fetch_req_fetch_partition_init(&fp);
@@ -215,6 +224,7 @@ static void send_fetch(int fd, int32_t corr, int64_t offset, int32_t max_wait_ms
     kp_fetch_req_fetch_topic_t ft;
     kp_fetch_req_fetch_topic_init(&ft);
     ft.topic = kp_str("t");
+    ft.topic_id = topic_id;
     ft.partitions = &fp;
     ft.partitions_count = 1;
     kp_fetch_req_t m;
@@ -224,19 +234,25 @@ static void send_fetch(int fd, int32_t corr, int64_t offset, int32_t max_wait_ms
     m.max_bytes = 1 << 20;
     m.topics = &ft;
     m.topics_count = 1;
-    send_req(fd, KP_API_FETCH, 11, corr, enc_fetch, &m);
+    send_req(fd, KP_API_FETCH, version, corr, enc_fetch, &m);
+}
+
+static void send_fetch(int fd, int32_t corr, int64_t offset, int32_t max_wait_ms)
+{
+    send_fetch_v(fd, 11, corr, offset, max_wait_ms);
 }
 
 /* Reads a fetch answer: the partition's error, high watermark and record bytes. */
-static int16_t recv_fetch(int fd, int32_t corr, int64_t *hw, int32_t *bytes)
+static int16_t recv_fetch_v(int fd, int16_t version, int32_t corr, int64_t *hw,
+                            int32_t *bytes)
 {
     kp_reader_t r;
-    uint8_t *buf = recv_resp(fd, KP_API_FETCH, 11, corr, &r);
+    uint8_t *buf = recv_resp(fd, KP_API_FETCH, version, corr, &r);
     assert_non_null(buf);
     kp_arena_t a;
     kp_arena_init(&a, NULL, 0, 0);
     kp_fetch_resp_t resp;
-    assert_int_equal(kp_fetch_resp_decode(&r, 11, &a, &resp), 0);
+    assert_int_equal(kp_fetch_resp_decode(&r, version, &a, &resp), 0);
     assert_int_equal(resp.responses_count, 1);
     assert_int_equal(resp.responses[0].partitions_count, 1);
     kp_fetch_resp_partition_data_t *pd = &resp.responses[0].partitions[0];
@@ -246,6 +262,11 @@ static int16_t recv_fetch(int fd, int32_t corr, int64_t *hw, int32_t *bytes)
     kp_arena_deinit(&a);
     free(buf);
     return err;
+}
+
+static int16_t recv_fetch(int fd, int32_t corr, int64_t *hw, int32_t *bytes)
+{
+    return recv_fetch_v(fd, 11, corr, hw, bytes);
 }
 
 static void test_loop_produce_acks_all_then_one(void **state)
@@ -334,6 +355,26 @@ static void test_loop_acks0_failure_closes(void **state)
     close(fd);
 }
 
+/* The newest versions: flexible encodings, Fetch by topic id (v13+). */
+static void test_loop_flexible_versions(void **state)
+{
+    (void)state;
+    int fd = client();
+    int64_t base, hw;
+    int32_t bytes;
+    assert_int_equal(produce_v(fd, 11, -1, 1, 2, &base), KP_ERR_NONE);
+    assert_int_equal(base, 4);
+    assert_int_equal(produce_v(fd, 3, 1, 1, 1, &base), KP_ERR_NONE);
+    assert_int_equal(base, 6);
+    for (int16_t v = 12; v <= 17; v++) {
+        send_fetch_v(fd, v, 50 + v, 0, 0);
+        assert_int_equal(recv_fetch_v(fd, v, 50 + v, &hw, &bytes), KP_ERR_NONE);
+        assert_int_equal(hw, 7);
+        assert_true(bytes > 0);
+    }
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_loop_parked_fetch_woken_by_produce),
         cmocka_unit_test(test_loop_client_gone_while_parked),
         cmocka_unit_test(test_loop_acks0_failure_closes),
+        cmocka_unit_test(test_loop_flexible_versions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

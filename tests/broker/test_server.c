@@ -54,8 +54,7 @@ int kb_handle_metadata(kb_req_t *req)
 {
     int32_t action = kp_read_i32(&req->body);
     int32_t delay = kp_read_i32(&req->body);
-    if (req->body.err)
-        return K_ERR_MALFORMED;
+    if (req->body.err) return K_ERR_MALFORMED;
     switch (action) {
     case A_NOW:
         kp_put_i32(&req->resp, req->hdr.correlation_id);
@@ -105,18 +104,15 @@ static int setup(void **state)
     (void)state;
     kb_log_set_level(KB_LOG_ERROR);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/kbsrvXXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     char dirs[128];
     snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
     const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs};
     char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL) < 0)
-        return -1;
+    if (kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL) < 0) return -1;
     uv_loop_init(&loop);
     uv_async_init(&loop, &stop_async, on_stop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0)
-        return -1;
+    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
     port = kb_broker_port(broker);
     return pthread_create(&thread, NULL, run_loop, NULL);
 }
@@ -156,8 +152,7 @@ static bool read_n(int fd, uint8_t *p, size_t n)
 {
     while (n) {
         ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0)
-            return false;
+        if (r <= 0) return false;
         p += r;
         n -= (size_t)r;
     }
@@ -169,8 +164,7 @@ static bool read_n(int fd, uint8_t *p, size_t n)
 static int32_t read_resp(int fd)
 {
     uint8_t buf[12];
-    if (!read_n(fd, buf, 4))
-        return -1;
+    if (!read_n(fd, buf, 4)) return -1;
     kp_reader_t r;
     kp_reader_init(&r, buf, 4);
     assert_int_equal(kp_read_i32(&r), 8);

@@ -56,8 +56,7 @@ static int mb_send(int fd, kp_buf_t *b)
     size_t off = 0;
     while (off < b->len) {
         ssize_t w = send(fd, b->data + off, b->len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
+        if (w <= 0) return -1;
         off += (size_t)w;
     }
     return 0;
@@ -78,9 +77,12 @@ static void mb_api_versions(mock_broker_t *mb, kp_buf_t *out, int16_t ver)
         return;
     }
     kp_api_versions_resp_api_version_t keys[] = {
-        {KP_API_PRODUCE, 0, mb->produce_max},   {KP_API_FETCH, 4, mb->fetch_max},
-        {KP_API_LIST_OFFSETS, 1, 5},            {KP_API_METADATA, 0, mb->metadata_max},
-        {KP_API_API_VERSIONS, 0, mb->api_versions_max}, {KP_API_CREATE_TOPICS, 2, 4},
+        {KP_API_PRODUCE, 0, mb->produce_max},
+        {KP_API_FETCH, 4, mb->fetch_max},
+        {KP_API_LIST_OFFSETS, 1, 5},
+        {KP_API_METADATA, 0, mb->metadata_max},
+        {KP_API_API_VERSIONS, 0, mb->api_versions_max},
+        {KP_API_CREATE_TOPICS, 2, 4},
         {KP_API_DELETE_TOPICS, 1, 3},
     };
     kp_api_versions_resp_t r;
@@ -90,8 +92,7 @@ static void mb_api_versions(mock_broker_t *mb, kp_buf_t *out, int16_t ver)
     kp_api_versions_resp_encode(out, ver, &r);
 }
 
-static void mb_metadata(mock_broker_t *mb, kp_buf_t *out, int16_t ver,
-                        const kp_metadata_req_t *req)
+static void mb_metadata(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_metadata_req_t *req)
 {
     kp_metadata_resp_metadata_response_broker_t br;
     kp_metadata_resp_metadata_response_broker_init(&br);
@@ -140,9 +141,8 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
 {
     int n = mb->produce_requests++;
     mb->produce_version = ver;
-    if (n < mb->close_on_produce)
-        return 1;
-    int16_t err = mb->nproduce_errors == 0 ? 0
+    if (n < mb->close_on_produce) return 1;
+    int16_t err = mb->nproduce_errors == 0  ? 0
                   : n < mb->nproduce_errors ? mb->produce_errors[n]
                                             : mb->produce_errors[mb->nproduce_errors - 1];
     kp_produce_resp_topic_produce_response_t tr[8];
@@ -153,7 +153,8 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
         tr[t].name = req->topic_data[t].name;
         tr[t].partition_responses = &pr[npr];
         for (int32_t k = 0; k < req->topic_data[t].partition_data_count && npr < 64; k++) {
-            const kp_produce_req_partition_produce_data_t *pd = &req->topic_data[t].partition_data[k];
+            const kp_produce_req_partition_produce_data_t *pd =
+                &req->topic_data[t].partition_data[k];
             kp_produce_resp_partition_produce_response_t *p = &pr[npr++];
             kp_produce_resp_partition_produce_response_init(p);
             p->index = pd->index;
@@ -170,8 +171,8 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
                 kp_batch_hdr_t h;
                 p->base_offset = mb->next_offset[pd->index];
                 if (kp_batch_hdr_parse(pd->records.ptr, (size_t)pd->records.len, &h) == 0) {
-                    size_t at = kp_put_raw(&mb->log[pd->index], pd->records.ptr,
-                                           (size_t)pd->records.len);
+                    size_t at =
+                        kp_put_raw(&mb->log[pd->index], pd->records.ptr, (size_t)pd->records.len);
                     kp_batch_set_base_offset(mb->log[pd->index].data + at, p->base_offset);
                     mb->next_offset[pd->index] += h.last_offset_delta + 1;
                 }
@@ -182,8 +183,7 @@ static int mb_produce(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_pr
     kp_produce_resp_init(&r);
     r.responses = tr;
     r.responses_count = req->topic_data_count < 8 ? req->topic_data_count : 8;
-    if (req->acks == 0)
-        return 2; /* no answer at all */
+    if (req->acks == 0) return 2; /* no answer at all */
     kp_produce_resp_encode(out, ver, &r);
     return 0;
 }
@@ -230,8 +230,7 @@ static void mb_fetch(mock_broker_t *mb, kp_buf_t *out, int16_t ver, const kp_fet
                     /* Cut through a later batch, but always send the first one whole
                      * (KIP-74), as a real broker does. */
                     size_t limit = mb->fetch_limit > blen ? mb->fetch_limit : blen;
-                    if (mb->fetch_limit && n > limit)
-                        n = limit;
+                    if (mb->fetch_limit && n > limit) n = limit;
                     p->records = (kp_bytes_t){b, (int32_t)n};
                     break;
                 }
@@ -321,11 +320,9 @@ static int mb_handle(mock_broker_t *mb, int fd, const uint8_t *frame, size_t len
     kp_reader_t r;
     kp_reader_init(&r, frame, len);
     kp_req_header_t h;
-    if (kp_req_header_decode(&r, &h))
-        return -1;
+    if (kp_req_header_decode(&r, &h)) return -1;
     const kp_api_t *api = kp_api_get(h.api_key);
-    if (!api)
-        return -1;
+    if (!api) return -1;
     void *req = calloc(1, api->req_size);
     kp_arena_t a;
     kp_arena_init(&a, NULL, 0, 0);
@@ -354,8 +351,7 @@ static int mb_handle(mock_broker_t *mb, int fd, const uint8_t *frame, size_t len
     else
         action = 1;
     int ret = 0;
-    if (action == 1 || (action == 0 && mb_send(fd, &out)))
-        ret = -1;
+    if (action == 1 || (action == 0 && mb_send(fd, &out))) ret = -1;
     kp_buf_deinit(&out);
     kp_arena_deinit(&a);
     free(req);
@@ -370,8 +366,7 @@ static void *mb_main(void *arg)
     int n = 1;
     pf[0] = (struct pollfd){.fd = mb->lfd, .events = POLLIN};
     while (!mb->quit) {
-        if (poll(pf, (nfds_t)n, 50) <= 0)
-            continue;
+        if (poll(pf, (nfds_t)n, 50) <= 0) continue;
         if ((pf[0].revents & POLLIN) && n <= MB_MAX_CONNS) {
             int fd = accept(mb->lfd, NULL, NULL);
             if (fd >= 0) {
@@ -381,18 +376,15 @@ static void *mb_main(void *arg)
             }
         }
         for (int i = 1; i < n; i++) {
-            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             uint8_t tmp[65536];
             ssize_t got = recv(pf[i].fd, tmp, sizeof tmp, 0);
             bool drop = got <= 0;
-            if (!drop)
-                kp_put_raw(&in[i], tmp, (size_t)got);
+            if (!drop) kp_put_raw(&in[i], tmp, (size_t)got);
             while (!drop && in[i].len >= 4) {
                 uint32_t sz = (uint32_t)in[i].data[0] << 24 | (uint32_t)in[i].data[1] << 16 |
                               (uint32_t)in[i].data[2] << 8 | in[i].data[3];
-                if (in[i].len < 4 + (size_t)sz)
-                    break;
+                if (in[i].len < 4 + (size_t)sz) break;
                 drop = mb_handle(mb, pf[i].fd, in[i].data + 4, sz) < 0;
                 memmove(in[i].data, in[i].data + 4 + sz, in[i].len - 4 - sz);
                 in[i].len -= 4 + sz;
@@ -423,18 +415,12 @@ static void mb_start(mock_broker_t *mb)
     getsockname(mb->lfd, (struct sockaddr *)&sa, &sl);
     mb->port = ntohs(sa.sin_port);
     listen(mb->lfd, 8);
-    if (!mb->topic)
-        mb->topic = "t";
-    if (!mb->npartitions)
-        mb->npartitions = 1;
-    if (!mb->produce_max)
-        mb->produce_max = 7;
-    if (!mb->fetch_max)
-        mb->fetch_max = 11;
-    if (!mb->metadata_max)
-        mb->metadata_max = 9;
-    if (!mb->api_versions_max)
-        mb->api_versions_max = 3;
+    if (!mb->topic) mb->topic = "t";
+    if (!mb->npartitions) mb->npartitions = 1;
+    if (!mb->produce_max) mb->produce_max = 7;
+    if (!mb->fetch_max) mb->fetch_max = 11;
+    if (!mb->metadata_max) mb->metadata_max = 9;
+    if (!mb->api_versions_max) mb->api_versions_max = 3;
     pthread_create(&mb->thr, NULL, mb_main, mb);
 }
 

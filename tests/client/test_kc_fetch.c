@@ -17,8 +17,7 @@ static kc_client_t *client_for(mock_broker_t *mb)
 {
     char boot[64];
     snprintf(boot, sizeof boot, "127.0.0.1:%d", mb->port);
-    kc_config_t cfg = {.bootstrap = boot, .timeout_ms = 5000, .retries = 1,
-                       .retry_backoff_ms = 1};
+    kc_config_t cfg = {.bootstrap = boot, .timeout_ms = 5000, .retries = 1, .retry_backoff_ms = 1};
     kc_client_t *c = kc_client_new(&cfg);
     assert_non_null(c);
     assert_int_equal(kc_client_connect(c), 0);
@@ -66,8 +65,7 @@ static void consume_expect(kc_consumer_t *cs, int n, int first, int32_t nparts)
         int kl = snprintf(k, sizeof k, "k%d", i + first);
         assert_int_equal(m.key.len, kl);
         assert_memory_equal(m.key.ptr, k, (size_t)kl);
-        assert_int_equal(kc_partition_for_key((const uint8_t *)k, (size_t)kl, nparts),
-                         m.partition);
+        assert_int_equal(kc_partition_for_key((const uint8_t *)k, (size_t)kl, nparts), m.partition);
     }
     kc_message_t m;
     assert_int_equal(kc_consumer_poll(cs, 100, &m), 0); /* nothing more */

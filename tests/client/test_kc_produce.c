@@ -58,8 +58,7 @@ static void test_kc_accum_cuts_batches_at_size(void **state)
         int idx;
         int32_t part = i % 2;
         assert_int_equal(kc_accum_add(&acc, "t", part, 1000 + i, (kp_bytes_t){NULL, -1},
-                                      (kp_bytes_t){(const uint8_t *)val, n}, NULL, 0, &full,
-                                      &idx),
+                                      (kp_bytes_t){(const uint8_t *)val, n}, NULL, 0, &full, &idx),
                          0);
         assert_int_equal(acc.open[idx].partition, part);
         if (full) {
@@ -91,8 +90,8 @@ static kc_client_t *client_for(mock_broker_t *mb, int retries)
 {
     char boot[64];
     snprintf(boot, sizeof boot, "127.0.0.1:%d", mb->port);
-    kc_config_t cfg = {.bootstrap = boot, .timeout_ms = 5000, .retries = retries,
-                       .retry_backoff_ms = 1};
+    kc_config_t cfg = {
+        .bootstrap = boot, .timeout_ms = 5000, .retries = retries, .retry_backoff_ms = 1};
     kc_client_t *c = kc_client_new(&cfg);
     assert_non_null(c);
     assert_int_equal(kc_client_connect(c), 0);
@@ -180,9 +179,9 @@ static void test_kc_produce_acks0_does_not_wait(void **state)
 static void test_kc_produce_retries_then_succeeds(void **state)
 {
     (void)state;
-    mock_broker_t mb = {.produce_errors = {KP_ERR_NOT_LEADER_OR_FOLLOWER, KP_ERR_REQUEST_TIMED_OUT,
-                                           0},
-                        .nproduce_errors = 3};
+    mock_broker_t mb = {
+        .produce_errors = {KP_ERR_NOT_LEADER_OR_FOLLOWER, KP_ERR_REQUEST_TIMED_OUT, 0},
+        .nproduce_errors = 3};
     mb_start(&mb);
     kc_client_t *c = client_for(&mb, 5);
     kc_producer_stats_t st;

@@ -375,10 +375,12 @@ def fetch_v4_batches(port, topic, partition, offset=0, max_bytes=1 << 20):
         body.take(4)  # crc
         attrs = body.i16()
         lod = body.i32()
-        body.i64(), body.i64(), body.i64(), body.i16(), body.i32()
+        base_ts, max_ts, pid, epoch, seq = body.i64(), body.i64(), body.i64(), body.i16(), body.i32()
         nrec = body.i32()
         batches.append({"base_offset": base, "magic": magic, "attributes": attrs,
-                        "codec": attrs & 7, "last_offset_delta": lod, "records": nrec})
+                        "codec": attrs & 7, "last_offset_delta": lod, "records": nrec,
+                        "base_timestamp": base_ts, "max_timestamp": max_ts, "producer_id": pid,
+                        "producer_epoch": epoch, "base_sequence": seq})
     return err, hw, batches
 
 

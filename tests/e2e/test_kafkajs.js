@@ -1,8 +1,6 @@
 // kafkajs 2.2.4 (pure JavaScript client) against the real broker: admin createTopics,
-// produce with acks -1 (plain and gzip), fetchTopicMetadata, fetchTopicOffsets, describeCluster.
-//
-// Not here yet: consumer replay. kafkajs's consumer always joins a consumer group (no
-// assign-only mode), so it belongs with the consumer-groups issue.
+// produce with acks -1 (plain and gzip), fetchTopicMetadata, fetchTopicOffsets(ByTimestamp),
+// describeCluster, and consumer replay through a consumer group with committed offsets.
 'use strict';
 
 const { spawn } = require('child_process');
@@ -179,6 +177,47 @@ async function main(broker) {
         assert(Number(o.offset) === 1010, `offset for time in p${o.partition}: ${o.offset}, expected 1010`);
     }
     console.log('  PASS fetchTopicOffsets / fetchTopicOffsetsByTimestamp');
+
+    // Consumer replay: kafkajs's consumer always joins a group (JoinGroup/SyncGroup/
+    // Heartbeat/OffsetFetch), so this also drives the group coordinator.
+    const consumer = kafka.consumer({ groupId: 'js-replay', sessionTimeout: 10000,
+        heartbeatInterval: 1000, rebalanceTimeout: 10000 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: ['js-rt'], fromBeginning: true });
+    const seen = [[], [], []];
+    let total = 0;
+    const done = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`consumer replay timed out: ${total} of 5000`)), 60000);
+        consumer.run({
+            autoCommit: true,
+            eachMessage: async ({ partition, message }) => {
+                seen[partition].push(message);
+                total += 1;
+                if (total === 5000) { clearTimeout(timer); resolve(); }
+            },
+        }).catch(reject);
+    });
+    await done;
+    for (let p = 0; p < 3; p++) {
+        assert(seen[p].length === perPart[p], `p${p}: replayed ${seen[p].length}, produced ${perPart[p]}`);
+        seen[p].forEach((m, i) => {
+            const n = i * 3 + p; // message n went to partition n % 3 at offset n / 3
+            assert(Number(m.offset) === i, `p${p}: offset ${m.offset} at position ${i}`);
+            assert(m.key.toString() === `key-${n % 13}`, `p${p}@${i}: key ${m.key}`);
+            const want = n % 97 === 5 ? null : `value-${n}`;
+            assert((m.value === null ? null : m.value.toString()) === want, `p${p}@${i}: value ${m.value}`);
+            assert(m.headers.seq.toString() === String(n), `p${p}@${i}: header seq ${m.headers.seq}`);
+            assert(Number(m.timestamp) === ts + n, `p${p}@${i}: timestamp ${m.timestamp}, want ${ts + n}`);
+        });
+    }
+    await consumer.disconnect(); // commits, then LeaveGroup
+    const committed = await admin.fetchOffsets({ groupId: 'js-replay', topics: ['js-rt'] });
+    const cparts = committed[0].partitions.slice().sort((a, b) => a.partition - b.partition);
+    for (const c of cparts) {
+        assert(Number(c.offset) === perPart[c.partition],
+            `committed offset ${JSON.stringify(c)}, expected ${perPart[c.partition]}`);
+    }
+    console.log('  PASS consumer group replay (5000 messages) and committed offsets');
 
     const unknown = await admin.createTopics({ topics: [{ topic: 'bad/name', numPartitions: 1 }] })
         .then(() => 'accepted', (e) => e.type || e.name);

@@ -11,10 +11,10 @@ OUT="$ROOT/build/fuzz"
 cd "$ROOT"
 mkdir -p "$OUT/bin"
 
-LIBS="$(pkg-config --libs libzstd libxxhash liblz4 snappy 2>/dev/null || true) -lz -lm"
+LIBS="$(pkg-config --libs libzstd libxxhash liblz4 snappy 2>/dev/null || true) -lz -lm -lpthread"
 CFLAGS="-std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fno-omit-frame-pointer"
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-SRCS="$(ls protocol/*.c protocol/gen/*.c)"
+SRCS="$(ls protocol/*.c protocol/gen/*.c storage/*.c)"
 
 fail=0
 for src in tests/fuzz/fuzz_*.c; do

@@ -58,8 +58,7 @@ static void golden_record(int i, golden_t *g)
 static void assert_bytes_eq(kp_bytes_t a, kp_bytes_t b)
 {
     assert_int_equal(a.len, b.len);
-    if (a.len > 0)
-        assert_memory_equal(a.ptr, b.ptr, (size_t)a.len);
+    if (a.len > 0) assert_memory_equal(a.ptr, b.ptr, (size_t)a.len);
 }
 
 /* Checks that a batch holds exactly n golden records. */
@@ -170,8 +169,7 @@ static void test_batch_dump_for_kafka_python(void **state)
 {
     (void)state;
     const char *dir = getenv("KP_BATCH_DUMP_DIR");
-    if (!dir)
-        skip();
+    if (!dir) skip();
     for (size_t c = 0; c < NCODECS; c++) {
         kp_buf_t out;
         kp_buf_init(&out);
@@ -263,17 +261,16 @@ static void test_batch_builder_rejects_bad_input(void **state)
     kp_buf_init(&out);
     assert_int_equal(kp_batch_builder_finish(&bb, &out), K_ERR_INVAL);
     kp_record_header_t nullkey = {{NULL, -1}, {(const uint8_t *)"v", 1}};
-    assert_int_equal(kp_batch_builder_add(&bb, 1, (kp_bytes_t){NULL, -1},
-                                          (kp_bytes_t){NULL, -1}, &nullkey, 1),
-                     K_ERR_INVAL);
-    assert_int_equal(kp_batch_builder_add(&bb, 1, (kp_bytes_t){NULL, -1},
-                                          (kp_bytes_t){NULL, -1}, NULL, 1),
-                     K_ERR_INVAL);
+    assert_int_equal(
+        kp_batch_builder_add(&bb, 1, (kp_bytes_t){NULL, -1}, (kp_bytes_t){NULL, -1}, &nullkey, 1),
+        K_ERR_INVAL);
+    assert_int_equal(
+        kp_batch_builder_add(&bb, 1, (kp_bytes_t){NULL, -1}, (kp_bytes_t){NULL, -1}, NULL, 1),
+        K_ERR_INVAL);
     assert_int_equal(bb.count, 0);
     /* A builder is reusable: a second batch starts from offset delta 0 again. */
-    assert_int_equal(kp_batch_builder_add(&bb, 10, (kp_bytes_t){NULL, -1},
-                                          (kp_bytes_t){NULL, -1}, NULL, 0),
-                     0);
+    assert_int_equal(
+        kp_batch_builder_add(&bb, 10, (kp_bytes_t){NULL, -1}, (kp_bytes_t){NULL, -1}, NULL, 0), 0);
     assert_int_equal(kp_batch_builder_finish(&bb, &out), 0);
     size_t first = out.len;
     assert_int_equal(kp_batch_builder_add(&bb, 20, (kp_bytes_t){NULL, -1},
@@ -384,6 +381,26 @@ static void test_batch_records_shorter_than_count(void **state)
         n++;
     assert_int_equal(rc, K_ERR_MALFORMED);
     assert_int_equal(n, 4);
+    kp_records_deinit(&it);
+    kp_buf_deinit(&out);
+}
+
+/* recordsCount one lower than the records present (CRC recomputed): the extra is refused. */
+static void test_batch_records_more_than_count(void **state)
+{
+    (void)state;
+    kp_buf_t out;
+    kp_buf_init(&out);
+    build_golden(KP_COMPRESSION_GZIP, 5, &out);
+    kp_buf_patch_i32(&out, 57, 4);
+    kp_buf_patch_u32(&out, 17, kp_crc32c(0, out.data + 21, out.len - 21));
+    assert_int_equal(kp_batch_validate(out.data, out.len, NULL), 0); /* framing is fine */
+    kp_records_t it;
+    kp_record_t rec;
+    assert_int_equal(kp_records_init(&it, out.data, out.len, MAX_OUT), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(kp_records_next(&it, &rec), 1);
+    assert_int_equal(kp_records_next(&it, &rec), K_ERR_MALFORMED);
     kp_records_deinit(&it);
     kp_buf_deinit(&out);
 }
@@ -523,8 +540,7 @@ static void test_compress_snappy_raw_and_xerial(void **state)
     assert_int_equal(snappy_compress(msg, len, raw, &raw_len), SNAPPY_OK);
     kp_buf_t d;
     kp_buf_init(&d);
-    assert_int_equal(kp_decompress(KP_COMPRESSION_SNAPPY, (const uint8_t *)raw, raw_len, 1024,
-                                   &d),
+    assert_int_equal(kp_decompress(KP_COMPRESSION_SNAPPY, (const uint8_t *)raw, raw_len, 1024, &d),
                      0);
     assert_int_equal(d.len, len);
     assert_memory_equal(d.data, msg, len);
@@ -563,8 +579,7 @@ static void test_compress_garbage_and_truncation(void **state)
             kp_buf_reset(&d);
             int rc = kp_decompress(codecs[c], t, k, sizeof text, &d);
             /* Snappy's xerial chunks may end cleanly at a chunk boundary (only at 16 here). */
-            if (!(codecs[c] == KP_COMPRESSION_SNAPPY && k == 16))
-                assert_true(rc < 0);
+            if (!(codecs[c] == KP_COMPRESSION_SNAPPY && k == 16)) assert_true(rc < 0);
             free(t);
         }
         uint8_t junk[64];
@@ -616,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_batch_validate_catches_every_corruption),
         cmocka_unit_test(test_batch_truncation_at_every_byte),
         cmocka_unit_test(test_batch_records_shorter_than_count),
+        cmocka_unit_test(test_batch_records_more_than_count),
         cmocka_unit_test(test_batch_magic_checks),
         cmocka_unit_test(test_batch_negative_counts_are_corrupt),
         cmocka_unit_test(test_batch_rewrite_keeps_crc),

@@ -223,6 +223,56 @@ static void test_rename_failure_at_close(void **state)
     t_env_deinit(&e);
 }
 
+/* Appends, rolls and syncs on several partitions while the flusher works and the fd cache
+ * (cap 2) keeps closing files: every waiter succeeds and no I/O call fails. */
+static void test_flusher_with_rolls_and_fd_churn(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    e.o.max_open_files = 2;
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.segment_bytes = 700;
+    c.index_interval_bytes = 50;
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(e.s, "t", 4, &c, &t), 0);
+    atomic_store(&kf_sync_delay_us, 300);
+    enum { N = 400 };
+    static t_sync_t w[N];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < N; i++) {
+        ks_part_t *p = ks_topic_part(t, i % 4);
+        t_append(p, 1 + i % 3, 1000 + i, 40 + (size_t)(i % 5) * 30);
+        assert_int_equal(ks_part_sync(p, ks_part_log_end(p), t_sync_cb, &w[i]), 0);
+        if (i % 7 == 0) {
+            int64_t first;
+            t_read_check(p, ks_part_log_start(p), 1, true, &first);
+            ks_store_run_completions(e.s);
+        }
+    }
+    t_wait_syncs(e.s, w, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].status, 0);
+    }
+    ks_stats_t st;
+    ks_store_stats(e.s, &st);
+    assert_int_equal(st.io_errors, 0);
+    assert_true(st.open_files <= 2);
+    for (int i = 0; i < 4; i++) {
+        ks_part_t *p = ks_topic_part(t, i);
+        assert_true(ks_part_durable_end(p) == ks_part_log_end(p));
+    }
+    t_env_close(&e);
+    t_env_unclean(&e);
+    t_env_open(&e);
+    t = ks_topic_find(e.s, "t", 1);
+    for (int i = 0; i < 4; i++)
+        assert_true(t_read_check(ks_topic_part(t, i), 0, 1 << 20, true, NULL) >= 1);
+    t_env_deinit(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enospc_on_index_write_undoes_append, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rename_failure_at_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flusher_with_rolls_and_fd_churn, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
 max_wait at log end, wakes on a produce), OFFSET_OUT_OF_RANGE past the log end (raw and as
 librdkafka's auto.offset.reset=error sees it), ListOffsets through the client, Produce v0-2
 refused, an acks=0 failure closing the connection, idempotent producers getting a producer id,
-and raw DeleteRecords / ListOffsets v0 / OffsetForLeaderEpoch / InitProducerId requests.
+raw DeleteRecords / ListOffsets v0 / OffsetForLeaderEpoch / InitProducerId requests, the flash
+budget's reject policy (KAFKA_STORAGE_ERROR) and LogAppendTime topics.
 Run with /usr/bin/python3."""
 
 import os
@@ -19,11 +20,26 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # no
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 
-def create_topic(bootstrap, name, parts=1):
+def create_topic(bootstrap, name, parts=1, config=None):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    fut = admin.create_topics([NewTopic(name, num_partitions=parts, replication_factor=1)],
-                              operation_timeout=10)
+    fut = admin.create_topics([NewTopic(name, num_partitions=parts, replication_factor=1,
+                                        config=config or {})], operation_timeout=10)
     fut[name].result(timeout=30)
+
+
+def produce_v5(port, topic, partition, batch, acks=1):
+    """Raw Produce v5: (error, base_offset, log_append_time_ms, log_start_offset)."""
+    body = (kstr(None) + i16(acks) + i32(10000) + i32(1) + kstr(topic) + i32(1) + i32(partition) +
+            i32(len(batch)) + batch)
+    s = connect(port)
+    try:
+        s.sendall(frame(0, 5, 51, body))
+        r = Reader(recv_frame(s))
+    finally:
+        s.close()
+    check(r.i32() == 51, "produce: wrong correlation id")
+    check(r.i32() == 1 and r.str() == topic and r.i32() == 1 and r.i32() == partition, "shape")
+    return r.i16(), r.i64(), r.i64(), r.i64()
 
 
 def fetch_v4(port, topic, partition, offset, max_wait_ms=0, min_bytes=1, sock=None):
@@ -234,6 +250,42 @@ def test_stop_with_a_parked_fetch():
         check(time.monotonic() - t0 < 8, "stop took %.1fs", time.monotonic() - t0)
         t.join(10)
         check("r" in out, "the parked fetch neither answered nor closed")
+
+
+def test_flash_budget_reject_is_storage_error():
+    with Broker({"log.dirs.max.bytes": 300000, "log.dirs.full.policy": "reject"}) as b:
+        create_topic(b.bootstrap, "full")
+        big = record_batch([b"y" * 10000])
+        errs = []
+        for _ in range(60):
+            errs.append(produce_v5(b.port, "full", 0, big)[0])
+            if errs[-1]:
+                break
+        check(errs[-1] == 56, "at the budget: errors %s, wanted KAFKA_STORAGE_ERROR (56)", errs)
+        check(len(errs) > 5, "rejected too early: %s", errs)
+        # v3 predates KAFKA_STORAGE_ERROR: Kafka answers NOT_LEADER_OR_FOLLOWER there
+        err, _ = produce_v3(b.port, "full", 0, big, acks=1)
+        check(err == 6, "v3 at the budget: %d", err)
+        err, hw, recs, _ = fetch_v4(b.port, "full", 0, 0)
+        check(err == 0 and hw == len(errs) - 1 and recs, "the log stays readable: %d %d", err, hw)
+        b.stop()
+
+
+def test_log_append_time_topic():
+    with Broker() as b:
+        create_topic(b.bootstrap, "lat", config={"message.timestamp.type": "LogAppendTime"})
+        create_topic(b.bootstrap, "ct")
+        before = int(time.time() * 1000)
+        err, base, lat, start = produce_v5(b.port, "lat", 0, record_batch([b"a", b"b"]))
+        check(err == 0 and base == 0 and start == 0, "produce: %r", (err, base, start))
+        check(before - 5000 <= lat <= before + 60000, "log_append_time_ms %d, now %d", lat, before)
+        err, _, recs, _ = fetch_v4(b.port, "lat", 0, 0)
+        check(err == 0 and len(recs) > 61, "fetch: %d, %d bytes", err, len(recs))
+        attrs = int.from_bytes(recs[21:23], "big")
+        check(attrs & 8, "stored batch attributes 0x%x lack LogAppendTime", attrs)
+        err, base, lat, _ = produce_v5(b.port, "ct", 0, record_batch([b"a"]))
+        check(err == 0 and lat == -1, "CreateTime topic: log_append_time_ms %d", lat)
+        b.stop()
 
 
 def raw(port, api_key, version, body, cid=41):
