@@ -29,18 +29,19 @@ RUNS = 1 if QUICK else max(1, int(os.environ.get('BENCH_RUNS', '3')))
 ONLY = set(x for x in os.environ.get('BENCH_ONLY', '').split(',') if x)
 PROFILE = os.environ.get('BENCH_PROFILE', '0' if QUICK else '1') == '1'
 MiB = 1 << 20
+WINDOW_PARTS = 32  # the consumer comparison's topic: 4 MiB per partition fits the mock
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 if QUICK:
     SZ = dict(disk=32 * MiB, disk_ops=50, tcp=256 * MiB, rd_1k=16 * MiB, rd_100=4 * MiB,
               rd_all_1k=8 * MiB, rd_all_100=1 * MiB, lean=64 * MiB, lean_all=16 * MiB,
-              backlog=128 * MiB, backlog1=64 * MiB, rd_replay=64 * MiB, window=8 * MiB, window_read=16 * MiB,
+              backlog=128 * MiB, backlog1=64 * MiB, rd_replay=64 * MiB, window=32 * MiB,
               pc=32 * MiB, e2e_secs=2, p1000=16 * MiB, fsync=16 * MiB, disk_paired=16 * MiB,
               tcp_paired=128 * MiB)
 else:
     SZ = dict(disk=256 * MiB, disk_ops=500, tcp=2048 * MiB, rd_1k=256 * MiB, rd_100=48 * MiB,
               rd_all_1k=128 * MiB, rd_all_100=16 * MiB, lean=512 * MiB, lean_all=256 * MiB,
-              backlog=2048 * MiB, backlog1=512 * MiB, rd_replay=512 * MiB, window=32 * MiB, window_read=192 * MiB,
+              backlog=2048 * MiB, backlog1=512 * MiB, rd_replay=512 * MiB, window=128 * MiB,
               pc=256 * MiB, e2e_secs=8, p1000=256 * MiB, fsync=128 * MiB, disk_paired=96 * MiB,
               tcp_paired=512 * MiB)
 
@@ -230,7 +231,7 @@ def wait_port(port, proc, secs=20):
 class Depot:
     name = 'depot'
 
-    def __init__(self, workdir, wrap=None, tag='depot'):
+    def __init__(self, workdir, wrap=None, tag='depot', env=None):
         self.datadir = tempfile.mkdtemp(prefix=tag + '-data-', dir=workdir)
         self.logpath = os.path.join(workdir, tag + '.log')
         port = free_port()
@@ -238,7 +239,8 @@ class Depot:
                '--set', 'log.dirs=' + self.datadir, '--set', 'log.level=warn']
         self.log = open(self.logpath, 'w')
         self.proc = subprocess.Popen((wrap or []) + cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=raise_nofile)
+                                     stdin=subprocess.DEVNULL, preexec_fn=raise_nofile,
+                                     env=dict(os.environ, **(env or {})))
         wait_port(port, self.proc)
         self.addr = '127.0.0.1:%d' % port
         self.pid = self.proc.pid
@@ -380,7 +382,7 @@ def ref_tcp(size):
 
 # Topics each mock needs (it cannot create topics over the wire).
 def mock_topics():
-    t = {'window': 8}
+    t = {'window': WINDOW_PARTS}
     for i in range(RUNS):
         for k in ('rd_1k_a1', 'rd_100_a1', 'lean_1k_a1'):
             t['%s-%d' % (k, i)] = 4
@@ -467,13 +469,15 @@ def replay_suite(b):
 
 
 def window_ab(brokers):
-    """A hot window both brokers can hold (the mock keeps ~5 MB per partition): 8 partitions
-    of SZ['window'] in total, read again and again by the librdkafka consumer."""
+    """A hot window both brokers can hold (the mock keeps ~5 MB per partition): 32
+    partitions, SZ['window'] in total, read once from the beginning by the librdkafka consumer
+    (seeking back instead would measure librdkafka's seeks)."""
     ok = []
     for b in brokers:
         PROG.show('%s: fill the consumer window' % b.name)
         try:
-            out, _ = rd_produce(b, 'window', 8, SZ['window'], 1024, '1', linger=50, batch='1M')
+            out, _ = rd_produce(b, 'window', WINDOW_PARTS, SZ['window'], 1024, '1', linger=50,
+                                batch='1M')
             EXTRA['%s.window_fill_mbps' % b.name] = out['mbps']
             ok.append(b)
         except ToolError as e:
@@ -481,10 +485,10 @@ def window_ab(brokers):
 
     def one(b, i):
         with Measure(b) as m:
-            out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', 8, '-n',
-                          SZ['window_read'], '--loop')
+            out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', WINDOW_PARTS)
         return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
-    runs_ab(ok, 'rd_window', 'consume a hot 8-partition window (librdkafka)', one)
+    runs_ab(ok, 'rd_window', 'consume a hot %d-partition topic from the start (librdkafka)'
+            % WINDOW_PARTS, one)
 
 
 def e2e_ab(brokers, rate, acks='all'):
@@ -561,20 +565,23 @@ def scale_suite(b):
          p1000)
 
     def conns(i):
-        p = subprocess.Popen([os.path.join(BB, 'lean'), 'conns', '-b', b.addr, '-c', '1000'],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             preexec_fn=raise_nofile)
-        line = p.stdout.readline()
-        try:
-            ready = json.loads(line)['ready'] if line.startswith('{') else 0
-            if ready != 1000:
-                raise ToolError('only %d of 1000 connections opened' % ready)
-            time.sleep(0.5)
-            st = ProcStat(b.pid).status()
-            return {'rss_mb': st['VmRSS'] / 1024, 'hwm_mb': st['VmHWM'] / 1024}
-        finally:
-            p.stdin.close()
-            p.wait(30)
+        with Measure(b) as m:
+            p = subprocess.Popen([os.path.join(BB, 'lean'), 'conns', '-b', b.addr, '-c', '1000'],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=raise_nofile)
+            line = p.stdout.readline()
+            try:
+                ready = json.loads(line)['ready'] if line.startswith('{') else 0
+                if ready != 1000:
+                    raise ToolError('only %d of 1000 connections opened' % ready)
+                time.sleep(0.5)
+                st = ProcStat(b.pid).status()
+            finally:
+                p.stdin.close()
+                p.wait(30)
+        # rss_mb: settled, all 1,000 open; rss_peak_mb: sampled while they were being opened.
+        return {'rss_mb': st['VmRSS'] / 1024, 'rss_peak_mb': m.peak / 1024,
+                'hwm_mb': st['VmHWM'] / 1024}
     runs('depot', 'conns', '1,000 idle connections (+ the 1,000-partition topic)', conns)
 
 
@@ -623,6 +630,40 @@ def brokers_suite(workdir, with_mock):
         if mock:
             mock.stop()
         depot.stop()
+
+
+MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912'
+
+
+def malloc_diag_suite(workdir):
+    """Diagnosis, not a target: the same Depot binary with glibc told to keep big buffers in
+    the heap (no mmap/munmap, so no page faults, per multi-MB request or response)."""
+    b = Depot(workdir, tag='depot-malloc', env={'GLIBC_TUNABLES': MALLOC_TUNABLES})
+    b.name = 'depot_malloc'
+    try:
+        def rd(i):
+            return produce_metrics(*rd_produce(b, 'rd_1k_a1-%d' % i, 4, SZ['rd_1k'], 1024, '1'))
+        runs(b.name, 'rd_1k_a1', 'produce 1 KB acks=1 (librdkafka), malloc tunables', rd)
+        PROG.show('%s: fill a %d MB backlog' % (b.name, SZ['backlog1'] // 10**6))
+        b.create('backlog', 4)
+        lean_produce(b, 'backlog', 4, SZ['backlog1'], 1024, '1')
+
+        def replay(i):
+            with Measure(b) as m:
+                out = lean('fetch', '-b', b.addr, '-t', 'backlog', '-p', 4, '--max', '1M')
+            return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
+        runs(b.name, 'lean_replay', 'replay 4 partitions (lean fetch), malloc tunables', replay)
+
+        def window(i):
+            if i == 0:
+                rd_produce(b, 'window', WINDOW_PARTS, SZ['window'], 1024, '1', linger=50,
+                           batch='1M')
+            with Measure(b) as m:
+                out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', WINDOW_PARTS)
+            return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
+        runs(b.name, 'rd_window', 'consume the hot window (librdkafka), malloc tunables', window)
+    finally:
+        b.stop()
 
 
 def refs_suite(workdir):
@@ -970,6 +1011,8 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('Depot: replay (rdk)', 'depot.rd_replay.mbps'),
         row('mock: hot window (rdk)', 'mock.rd_window.mbps'),
         row('Depot: hot window (rdk)', 'depot.rd_window.mbps'),
+        row('Depot+malloc tun.: replay 4 parts', 'depot_malloc.lean_replay.mbps'),
+        row('Depot+malloc tun.: produce 1KB a=1 (rdk)', 'depot_malloc.rd_1k_a1.mbps'),
     ], extra='set logscale y\nset yrange [5:*]\nset ylabel "MB/s (log scale)"')
     bars('latency', 'Depot produce->consume latency, 1 KB at 10%% of peak (%.0f msg/s)'
          % EXTRA.get('e2e_rate', 0), 'ms (log scale)', [
@@ -992,6 +1035,7 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('produce+consume (peak)', 'depot.pc.rss_peak_mb'),
         row('1,000 partitions', 'depot.p1000.rss_mb'),
         row('+1,000 connections', 'depot.conns.rss_mb'),
+        row('+1,000 conns (peak while opening)', 'depot.conns.rss_peak_mb'),
         row('VmHWM whole run', 'depot.final.hwm_mb'),
         row('mock idle', 'mock.idle.rss_mb')],
          extra='set arrow from graph 0, first 10 to graph 1, first 10 nohead lc rgb "orange" '
@@ -1031,7 +1075,7 @@ def main():
     for p in ('ref_disk', 'ref_tcp', 'mock_broker', 'loadgen', 'lean'):
         if not os.access(os.path.join(BB, p), os.X_OK):
             sys.exit('bench: %s missing; run `make bench` (it builds build/bench/*)' % p)
-    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile'}
+    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile', 'diag'}
     if 'mock' in groups and 'depot' not in groups:
         sys.exit('bench: the mock runs side by side with Depot; add depot to BENCH_ONLY')
     if 'depot' in groups and not os.access(DEPOT, os.X_OK):
@@ -1044,6 +1088,7 @@ def main():
     # Rough plan for the progress counter: one step per scenario run.
     PROG.total = (('refs' in groups) * 2 * RUNS + ('depot' in groups) * (21 * RUNS + 8) +
                   ('mock' in groups) * (4 * RUNS + 1) + ('fsync' in groups) * 5 +
+                  ('diag' in groups) * (3 * RUNS + 1) +
                   PROFILE * 3)
     load0 = os.getloadavg()
     sys.stderr.write('Depot bench: %s mode, %d run(s) per scenario, work dir %s\n'
@@ -1055,6 +1100,8 @@ def main():
             brokers_suite(workdir, 'mock' in groups)
         if 'fsync' in groups:
             fsync_suite(workdir)
+        if 'diag' in groups:
+            malloc_diag_suite(workdir)
     except KeyboardInterrupt:
         ERRORS.append('interrupted')
     PROG.note('done in %.0f s' % (time.time() - PROG.t0))
