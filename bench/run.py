@@ -86,6 +86,7 @@ class Progress:
 
 
 PROG = Progress()
+DEPOT_PID = [0]  # the main Depot instance, for the VmHWM trail
 RESULTS = {}   # id -> {label, unit, runs[], loads[]}
 ERRORS = []
 EXTRA = {}     # free-form facts (rates chosen, versions, profile files)
@@ -322,6 +323,13 @@ def run_once(broker_name, key, label, call, i, n):
         return False
     for metric, v in out.items():
         record('%s.%s.%s' % (broker_name, key, metric), label, v, load)
+    if broker_name == 'depot' and DEPOT_PID[0]:
+        # VmHWM only grows: this trail shows which scenario raised the peak.
+        try:
+            hwm = ProcStat(DEPOT_PID[0]).status()['VmHWM'] / 1024
+            EXTRA.setdefault('depot_hwm_trail_mb', []).append([key, i, round(hwm, 2)])
+        except OSError:
+            pass
     return True
 
 
@@ -486,7 +494,8 @@ def window_ab(brokers):
     def one(b, i):
         with Measure(b) as m:
             out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', WINDOW_PARTS)
-        return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
+        return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes']),
+                'rss_peak_mb': m.peak / 1024}
     runs_ab(ok, 'rd_window', 'consume a hot %d-partition topic from the start (librdkafka)'
             % WINDOW_PARTS, one)
 
@@ -552,14 +561,22 @@ def produce_consume(b):
 def scale_suite(b):
     PROG.show('depot: create a 1,000-partition topic')
     t0 = time.time()
-    b.create('p1000', 1000)
+    hwm0 = ProcStat(b.pid).status()['VmHWM']
+    with Measure(b) as m:
+        b.create('p1000', 1000)
     record('depot.p1000.create_secs', 'create a 1,000-partition topic', time.time() - t0,
            os.getloadavg()[0])
+    record('depot.p1000.create_rss_peak_mb', 'create a 1,000-partition topic', m.peak / 1024,
+           os.getloadavg()[0])
+    record('depot.p1000.create_hwm_mb', 'VmHWM after creating 1,000 partitions',
+           max(hwm0, m.hwm) / 1024, os.getloadavg()[0])
 
     def p1000(i):
         out, m = lean_produce(b, 'p1000', 1000, SZ['p1000'], 1024, '1', batch='16k', ppr=100)
         r = produce_metrics(out, m, wire=True)
-        r['rss_mb'] = ProcStat(b.pid).status()['VmRSS'] / 1024
+        st = ProcStat(b.pid).status()
+        r['rss_mb'] = st['VmRSS'] / 1024
+        r['hwm_mb'] = st['VmHWM'] / 1024
         return r
     runs('depot', 'p1000', 'produce 1 KB acks=1 over 1,000 partitions (lean, 100 per request)',
          p1000)
@@ -588,6 +605,7 @@ def scale_suite(b):
 def brokers_suite(workdir, with_mock):
     """Depot and the mock side by side; comparisons alternate between them run by run."""
     depot = Depot(workdir)
+    DEPOT_PID[0] = depot.pid
     mock = None
     try:
         if with_mock:
@@ -1032,6 +1050,7 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('produce 1KB a=1 (peak)', 'depot.rd_1k_a1.rss_peak_mb'),
         row('produce 1KB a=all lean (peak)', 'depot.lean_1k_all.rss_peak_mb'),
         row('replay lean (peak)', 'depot.lean_replay.rss_peak_mb'),
+        row('rdk consumer, 32 parts (peak)', 'depot.rd_window.rss_peak_mb'),
         row('produce+consume (peak)', 'depot.pc.rss_peak_mb'),
         row('1,000 partitions', 'depot.p1000.rss_mb'),
         row('+1,000 connections', 'depot.conns.rss_mb'),
