@@ -397,23 +397,25 @@ def mock_topics():
     return t
 
 
-def produce_ab(brokers):
-    def rd(key, label, size, msg, acks, parts=4):
+def produce_ab(brokers, diag=None):
+    def rd(key, label, size, msg, acks, parts=4, on=None):
         def one(b, i):
             out, m = rd_produce(b, '%s-%d' % (key, i), parts, size, msg, acks)
             return produce_metrics(out, m)
-        runs_ab(brokers, key, label, one)
+        runs_ab(on or brokers, key, label, one)
 
-    def ln(key, label, size, acks, parts=4, on=brokers):
+    def ln(key, label, size, acks, parts=4, on=None):
         def one(b, i):
             topic = '%s-%d' % (key, i)
             b.create(topic, parts)
             out, m = lean_produce(b, topic, parts, size, 1024, acks)
             return produce_metrics(out, m, wire=True)
-        runs_ab(on, key, label, one)
+        runs_ab(on or brokers, key, label, one)
 
     depot = brokers[:1]
-    rd('rd_1k_a1', 'produce 1 KB acks=1 (librdkafka)', SZ['rd_1k'], 1024, '1')
+    all3 = brokers
+    brokers = [b for b in brokers if b.name != 'depot_malloc']
+    rd('rd_1k_a1', 'produce 1 KB acks=1 (librdkafka)', SZ['rd_1k'], 1024, '1', on=all3)
     rd('rd_100_a1', 'produce 100 B acks=1 (librdkafka)', SZ['rd_100'], 100, '1')
     ln('lean_1k_a1', 'produce 1 KB acks=1 (lean)', SZ['lean'], '1')
     runs_ab(depot, 'rd_1k_all', 'produce 1 KB acks=all (librdkafka)',
@@ -602,15 +604,25 @@ def scale_suite(b):
     runs('depot', 'conns', '1,000 idle connections (+ the 1,000-partition topic)', conns)
 
 
-def brokers_suite(workdir, with_mock):
-    """Depot and the mock side by side; comparisons alternate between them run by run."""
+MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912'
+
+
+def brokers_suite(workdir, with_mock, with_diag):
+    """Depot and the mock side by side; comparisons alternate between them run by run. With
+    the diagnosis on, a second Depot (same binary, glibc told to keep big buffers in the heap
+    instead of a fresh mmap per multi-MB request or response) joins the alternation for the
+    librdkafka produce and consumer comparisons."""
     depot = Depot(workdir)
     DEPOT_PID[0] = depot.pid
-    mock = None
+    mock = dm = None
     try:
         if with_mock:
             mock = Mock(mock_topics())
+        if with_diag:
+            dm = Depot(workdir, tag='depot-malloc', env={'GLIBC_TUNABLES': MALLOC_TUNABLES})
+            dm.name = 'depot_malloc'
         both = [depot] + ([mock] if mock else [])
+        three = both + ([dm] if dm else [])
         PROG.show('idle brokers')
         time.sleep(1.0)
         for b in both:
@@ -619,10 +631,13 @@ def brokers_suite(workdir, with_mock):
                    os.getloadavg()[0])
             record('%s.idle.hwm_mb' % b.name, 'idle broker', st['VmHWM'] / 1024,
                    os.getloadavg()[0])
-        produce_ab(both)
+        produce_ab(three)
         acks_all_vs_disk(depot, workdir)
         replay_suite(depot)
-        window_ab(both)
+        window_ab(three)
+        if dm:
+            dm.stop()
+            dm = None
         produce_consume(depot)
         peak = med('depot.rd_1k_all.msgs_per_s')
         rate = max(100.0, 0.1 * peak) if peak else 1000.0
@@ -647,41 +662,12 @@ def brokers_suite(workdir, with_mock):
     finally:
         if mock:
             mock.stop()
+        if dm:
+            dm.stop()
         depot.stop()
 
 
 MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912'
-
-
-def malloc_diag_suite(workdir):
-    """Diagnosis, not a target: the same Depot binary with glibc told to keep big buffers in
-    the heap (no mmap/munmap, so no page faults, per multi-MB request or response)."""
-    b = Depot(workdir, tag='depot-malloc', env={'GLIBC_TUNABLES': MALLOC_TUNABLES})
-    b.name = 'depot_malloc'
-    try:
-        def rd(i):
-            return produce_metrics(*rd_produce(b, 'rd_1k_a1-%d' % i, 4, SZ['rd_1k'], 1024, '1'))
-        runs(b.name, 'rd_1k_a1', 'produce 1 KB acks=1 (librdkafka), malloc tunables', rd)
-        PROG.show('%s: fill a %d MB backlog' % (b.name, SZ['backlog1'] // 10**6))
-        b.create('backlog', 4)
-        lean_produce(b, 'backlog', 4, SZ['backlog1'], 1024, '1')
-
-        def replay(i):
-            with Measure(b) as m:
-                out = lean('fetch', '-b', b.addr, '-t', 'backlog', '-p', 4, '--max', '1M')
-            return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
-        runs(b.name, 'lean_replay', 'replay 4 partitions (lean fetch), malloc tunables', replay)
-
-        def window(i):
-            if i == 0:
-                rd_produce(b, 'window', WINDOW_PARTS, SZ['window'], 1024, '1', linger=50,
-                           batch='1M')
-            with Measure(b) as m:
-                out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', WINDOW_PARTS)
-            return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
-        runs(b.name, 'rd_window', 'consume the hot window (librdkafka), malloc tunables', window)
-    finally:
-        b.stop()
 
 
 def refs_suite(workdir):
@@ -766,6 +752,8 @@ def profile_suite(b, workdir):
                                                      'all')),
         ('replay-lean', lambda: lean('fetch', '-b', b.addr, '-t', 'backlog', '-p', 4, '--max',
                                      '1M', '-n', SZ['rd_1k'])),
+        ('consume-rd-32-partitions', lambda: loadgen('consume', '-b', b.addr, '-t', 'window',
+                                                     '-p', WINDOW_PARTS)),
     ]
     b.create('prof-all', 4)
     EXTRA['profiles'] = {}
@@ -1029,8 +1017,8 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('Depot: replay (rdk)', 'depot.rd_replay.mbps'),
         row('mock: hot window (rdk)', 'mock.rd_window.mbps'),
         row('Depot: hot window (rdk)', 'depot.rd_window.mbps'),
-        row('Depot+malloc tun.: replay 4 parts', 'depot_malloc.lean_replay.mbps'),
         row('Depot+malloc tun.: produce 1KB a=1 (rdk)', 'depot_malloc.rd_1k_a1.mbps'),
+        row('Depot+malloc tun.: 32 parts (rdk)', 'depot_malloc.rd_window.mbps'),
     ], extra='set logscale y\nset yrange [5:*]\nset ylabel "MB/s (log scale)"')
     bars('latency', 'Depot produce->consume latency, 1 KB at 10%% of peak (%.0f msg/s)'
          % EXTRA.get('e2e_rate', 0), 'ms (log scale)', [
@@ -1107,8 +1095,8 @@ def main():
     # Rough plan for the progress counter: one step per scenario run.
     PROG.total = (('refs' in groups) * 2 * RUNS + ('depot' in groups) * (21 * RUNS + 8) +
                   ('mock' in groups) * (4 * RUNS + 1) + ('fsync' in groups) * 5 +
-                  ('diag' in groups) * (3 * RUNS + 1) +
-                  PROFILE * 3)
+                  ('diag' in groups) * (2 * RUNS + 1) +
+                  PROFILE * 4)
     load0 = os.getloadavg()
     sys.stderr.write('Depot bench: %s mode, %d run(s) per scenario, work dir %s\n'
                      % ('quick' if QUICK else 'full', RUNS, workdir))
@@ -1116,11 +1104,9 @@ def main():
         if 'refs' in groups:
             refs_suite(workdir)
         if 'depot' in groups:
-            brokers_suite(workdir, 'mock' in groups)
+            brokers_suite(workdir, 'mock' in groups, 'diag' in groups)
         if 'fsync' in groups:
             fsync_suite(workdir)
-        if 'diag' in groups:
-            malloc_diag_suite(workdir)
     except KeyboardInterrupt:
         ERRORS.append('interrupted')
     PROG.note('done in %.0f s' % (time.time() - PROG.t0))
