@@ -125,7 +125,8 @@ kb_gmember_t *kb_group_member(const kb_group_t *g, const char *member_id, int32_
     if (len < 0)
         return NULL;
     for (kb_gmember_t *m = g->members; m; m = m->next)
-        if (strlen(m->member_id) == (size_t)len && memcmp(m->member_id, member_id, (size_t)len) == 0)
+        if (strlen(m->member_id) == (size_t)len &&
+            memcmp(m->member_id, member_id, (size_t)len) == 0)
             return m;
     return NULL;
 }
