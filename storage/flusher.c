@@ -170,15 +170,62 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     return done;
 }
 
+struct ks_trash {
+    char *path; /* owned */
+    struct ks_trash *next;
+};
+
+void ks_trash_push(ks_store_t *s, char *path)
+{
+    struct ks_trash *t = malloc(sizeof *t);
+    if (!t) {
+        ks_rm_rf(path); /* no memory for the list: remove it now */
+        free(path);
+        return;
+    }
+    t->path = path;
+    t->next = s->trash;
+    s->trash = t;
+    pthread_cond_signal(&s->cv);
+}
+
+void ks_trash_free(ks_store_t *s)
+{
+    while (s->trash) {
+        struct ks_trash *t = s->trash;
+        s->trash = t->next;
+        free(t->path);
+        free(t);
+    }
+}
+
+/* Removes one queued directory with the lock dropped. Fsyncs wait for it at most once. */
+static void empty_one(ks_store_t *s)
+{
+    struct ks_trash *t = s->trash;
+    s->trash = t->next;
+    pthread_mutex_unlock(&s->mu);
+    int rc = ks_rm_rf(t->path);
+    pthread_mutex_lock(&s->mu);
+    if (rc)
+        ks_msgq_push(s, "%s: not fully removed; removed at the next open", t->path);
+    free(t->path);
+    free(t);
+}
+
 static void *flusher_main(void *arg)
 {
     ks_store_t *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->fq_head && !s->stop)
+        while (!s->fq_head && !s->trash && !s->stop)
             pthread_cond_wait(&s->cv, &s->mu);
         if (s->stop)
             break;
+        if (!s->fq_head) {
+            empty_one(s);
+            continue;
+        }
         ks_part_t *p = s->fq_head;
         s->fq_head = p->flush_next;
         if (!s->fq_head)

@@ -153,6 +153,7 @@ struct ks_store {
     int msgq_n, msgq_dropped;
 
     ks_seg_t *graveyard; /* deleted segments still pinned by the flusher */
+    struct ks_trash *trash; /* renamed-away directories for the flusher to remove */
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
@@ -282,6 +283,10 @@ void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
+/* Queues a directory (already renamed to *-delete) for removal on the flusher thread; takes
+ * ownership of path. Under mu. Whatever is left at close is removed at the next open. */
+void ks_trash_push(ks_store_t *s, char *path);
+void ks_trash_free(ks_store_t *s);
 /* After a successful syncfs of p's filesystem: everything written so far is durable. */
 void ks_part_mark_synced(ks_part_t *p);
 int ks_part_release_durable(ks_store_t *s, ks_part_t *p); /* waiters now covered */

@@ -193,6 +193,7 @@ static int setup_dirs(ks_store_t *s)
 static void store_free(ks_store_t *s)
 {
     ks_graveyard_sweep(s, true);
+    ks_trash_free(s);
     for (int i = 0; i < s->ntopics; i++)
         ks_topic_free(s, s->topics[i]);
     for (ks_waiter_t *w = s->done_head, *n; w; w = n) {

@@ -19,7 +19,8 @@
  * Partition directories are <logdir>/<topic>-<partition>, spread over the log dirs (each new
  * partition goes to the dir holding the fewest). Deletion renames the partition 0 directory
  * away first (so the topic is gone at once), then the others, to <logdir>/<random>-delete,
- * fsyncs the log dirs and removes them; leftovers of an interrupted delete (*-delete, and
+ * fsyncs the log dirs and hands them to the flusher thread to remove (gigabytes of segments
+ * take a while to unlink; the loop does not wait); leftovers of an interrupted delete (*-delete, and
  * partition dirs whose topic has no metadata) are removed at the next open.
  */
 #include <dirent.h>
@@ -353,9 +354,8 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
             ks_seg_t *seg = p->segs[j];
             s->st.bytes_on_disk -= seg->size + seg->idx_size + seg->tidx_size;
         }
-        if (moved[i] && ks_rm_rf(moved[i]) != 0)
-            ks_log(s, KS_LOG_WARN, "%s: not fully removed; retried at next open", moved[i]);
-        free(moved[i]);
+        if (moved[i])
+            ks_trash_push(s, moved[i]); /* the flusher removes it; takes the string */
     }
     free(moved);
     remove_topic(s, t);
