@@ -233,6 +233,8 @@ int kb_groups_init(kb_broker_t *b)
     }
     gs->next = gstates;
     gstates = gs;
+    /* The first poll starts the retention clock, so the timer always has a next deadline. */
+    kb_gcoord_poll(gs->coord, kb_now_ms());
     kb_gstate_arm(gs);
     return 0;
 }
