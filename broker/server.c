@@ -8,6 +8,7 @@
  */
 #include <netdb.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,8 +170,27 @@ static int open_store(kb_broker_t *b)
     return rc;
 }
 
+/* Segment files (max.open.files) and client sockets share the process's descriptor limit:
+ * take the whole hard limit, and say so when it is tight. */
+static void raise_fd_limit(const kb_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_open_files + 256)
+        kb_log(KB_LOG_WARN,
+               "the descriptor limit (%llu) leaves little room for connections beside "
+               "max.open.files=%d; raise ulimit -n or lower max.open.files",
+               (unsigned long long)rl.rlim_cur, cfg->max_open_files);
+}
+
 int kb_broker_start(kb_broker_t *b)
 {
+    raise_fd_limit(&b->cfg);
     uv_async_init(b->loop, &b->sync_async, on_sync_async);
     b->sync_async.data = b;
     uv_timer_init(b->loop, &b->tick);

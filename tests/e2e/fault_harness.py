@@ -124,7 +124,7 @@ def consume_all(bootstrap, topic, partitions, timeout=60):
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "fault-check",
                   "enable.auto.commit": False, "enable.partition.eof": True,
-                  "fetch.wait.max.ms": 100})
+                  "fetch.wait.max.ms": 100, "check.crcs": True})
     highs = {}
     for p in range(partitions):
         lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)

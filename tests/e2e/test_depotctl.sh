@@ -86,6 +86,23 @@ for z in none gzip snappy lz4 zstd; do
 done
 step "codecs none/gzip/snappy/lz4/zstd"
 
+# 5b. kafka-python (its own record decoder) reads the gzip batches depotctl built.
+with_timeout 60 $PY - "$DEPOT_BOOTSTRAP" >"$DEPOT_TMP/kpy.txt" <<'PYEOF' || fail "kafka-python consume failed"
+import sys
+from kafka import KafkaConsumer, TopicPartition
+c = KafkaConsumer(bootstrap_servers=sys.argv[1], enable_auto_commit=False, group_id=None,
+                  consumer_timeout_ms=5000)
+tp = TopicPartition("ctl-gzip", 0)
+c.assign([tp])
+c.seek_to_beginning(tp)
+for n, m in enumerate(c, 1):
+    print(m.value.decode())
+    if n == 3000:
+        break
+PYEOF
+cmp <(seq 1 3000 | sed 's/^/gzip-/') "$DEPOT_TMP/kpy.txt" || fail "kafka-python reads different records"
+step "kafka-python reads depotctl's gzip batches"
+
 # 6. --partition/--offset starts exactly there (inside a compressed batch too).
 ctl consume "${B[@]}" --topic ctl-zstd --partition 0 --offset 1500 --max-messages 3 \
     --timeout-ms 10000 >"$DEPOT_TMP/off.txt" 2>/dev/null || fail "consume at offset failed"
