@@ -8,7 +8,10 @@
 #define KC_CONNECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "protocol/k_status.h"
 
 /* ---- Java .properties files ------------------------------------------------------------- */
 
