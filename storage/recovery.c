@@ -250,7 +250,8 @@ static int list_segments(ks_store_t *s, ks_part_t *p, int64_t **bases, int *n)
     while ((e = readdir(d)) != NULL) {
         const char *nm = e->d_name;
         size_t len = strlen(nm);
-        if (len > 4 && strcmp(nm + len - 4, ".tmp") == 0 && strcmp(nm, KS_TOPIC_FILE ".tmp")) {
+        bool doomed = len > 8 && strcmp(nm + len - 8, ".deleted") == 0;
+        if (doomed || (len > 4 && strcmp(nm + len - 4, ".tmp") == 0)) {
             char path[KS_PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", p->path, nm);
             ks_io.unlink(path);

@@ -355,7 +355,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
             s->st.bytes_on_disk -= seg->size + seg->idx_size + seg->tidx_size;
         }
         if (moved[i])
-            ks_trash_push(s, moved[i]); /* the flusher removes it; takes the string */
+            ks_trash_push(s, moved[i], NULL); /* the flusher removes it; takes the string */
     }
     free(moved);
     remove_topic(s, t);
