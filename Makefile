@@ -118,6 +118,7 @@ $(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) -lrdkafka $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
+	@scripts/install-deps --bench
 	@bench/run.sh
 
 # Storage append MB/s beside the raw disk, same run (BENCH_DIR on the disk to measure).

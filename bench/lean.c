@@ -8,6 +8,7 @@
  *   lean fetch   -b HOST:PORT -t TOPIC [-n BYTES] [-p PARTITIONS] [--max BYTES] [--verify]
  *                [--follow]
  *   lean conns   -b HOST:PORT -c COUNT
+ *   lean e2e     -b HOST:PORT -t TOPIC --rate MSGS/S -d SECONDS [-s MSGSIZE] [--acks 1|-1]
  *
  * produce: one RecordBatch of --batch bytes of MSGSIZE values is built once and sent again and
  *   again (producer id -1, so the broker does no sequence checks), one batch per partition,
@@ -17,6 +18,12 @@
  *   batch headers for the next offset; ends at N bytes of batches or, without -n, when every
  *   partition reaches its high watermark. --follow waits for data (produce+consume at once).
  *   --verify checks each batch's CRC-32C too.
+ * e2e: one thread, two connections: a producer sends one-record batches at a fixed rate, the
+ *   value stamped with CLOCK_MONOTONIC, while a long-poll Fetch (max_wait 500 ms, min_bytes 1)
+ *   is always outstanding on partition 0 of a fresh topic; latency is stamp -> the moment the
+ *   Fetch response is parsed. At most --inflight Produce requests are outstanding; messages
+ *   that come due meanwhile share the next batch (stamped with their due time). No client library threads in the way: this is the broker's own
+ *   produce->consume latency (plus two loopback hops). The first second is not counted.
  * conns: opens COUNT connections, does ApiVersions on each, prints {"ready": COUNT} and holds
  *   them until stdin closes (the caller measures the broker's memory meanwhile).
  * Each command prints one JSON line on stdout.
@@ -38,6 +45,7 @@ typedef struct {
     const char *cmd, *brokers, *topic;
     int64_t bytes, batch_bytes, max_bytes;
     int msg_size, partitions, ppr, inflight, acks, verify, follow, conns;
+    double rate, duration_s;
 } opts_t;
 
 static void die(const char *msg)
@@ -395,6 +403,189 @@ static int cmd_fetch(const opts_t *o)
 
 /* ------------------------------------------------------------------------------------------ */
 
+typedef struct {
+    int64_t next_offset, received, warm_seq;
+    bench_samples_t lat_ms;
+} e2e_state_t;
+
+static void e2e_fetched(const opts_t *o, const uint8_t *f, size_t n, int16_t ver, kp_arena_t *a,
+                        e2e_state_t *st)
+{
+    kp_reader_t r;
+    kp_reader_init(&r, f, n);
+    int32_t corr;
+    kp_fetch_resp_t resp;
+    kp_arena_reset(a);
+    if (kp_resp_header_decode(&r, KP_API_FETCH, ver, &corr) < 0 ||
+        kp_fetch_resp_decode(&r, ver, a, &resp) < 0)
+        die("malformed Fetch response");
+    int64_t now = bench_now_ns();
+    for (int32_t t = 0; t < resp.responses_count; t++) {
+        for (int32_t p = 0; p < resp.responses[t].partitions_count; p++) {
+            const kp_fetch_resp_partition_data_t *pd = &resp.responses[t].partitions[p];
+            if (pd->error_code)
+                die("Fetch error in e2e");
+            if (pd->records.len <= 0)
+                continue;
+            kp_batch_iter_t it;
+            kp_batch_iter_init(&it, pd->records.ptr, (size_t)pd->records.len, false);
+            const uint8_t *bp;
+            size_t blen;
+            while (kp_batch_iter_next(&it, &bp, &blen) == 1) {
+                kp_records_t rit;
+                if (kp_records_init(&rit, bp, blen, 1 << 20) < 0)
+                    die("bad batch in e2e");
+                if (rit.hdr.base_offset + rit.hdr.last_offset_delta >= st->next_offset) {
+                    kp_record_t rec;
+                    while (kp_records_next(&rit, &rec) == 1) {
+                        int64_t sent, seq;
+                        if (rec.value.len < 16)
+                            continue;
+                        memcpy(&sent, rec.value.ptr, 8);
+                        memcpy(&seq, rec.value.ptr + 8, 8);
+                        st->received++;
+                        if (seq >= st->warm_seq)
+                            bench_samples_add(&st->lat_ms, (double)(now - sent) / 1e6);
+                    }
+                    st->next_offset = rit.hdr.base_offset + rit.hdr.last_offset_delta + 1;
+                }
+                kp_records_deinit(&rit);
+            }
+        }
+    }
+    (void)o;
+}
+
+static int cmd_e2e(const opts_t *o)
+{
+    bench_conn_t pc, cc;
+    open_conn(&pc, o);
+    open_conn(&cc, o);
+    int16_t pver = bench_conn_pick(&pc, KP_API_PRODUCE, 3, 11);
+    int16_t fver = bench_conn_pick(&cc, KP_API_FETCH, 4, 12);
+    if (pver < 0 || fver < 0)
+        die("no usable Produce/Fetch version");
+    size_t size = o->msg_size < 16 ? 16 : (size_t)o->msg_size;
+    uint8_t *value = malloc(size);
+    bench_fill_pattern(value, size, 17);
+    kp_arena_t arena;
+    kp_arena_init(&arena, NULL, 0, 0);
+    kp_buf_t b, batch;
+    kp_buf_init(&b);
+    kp_buf_init(&batch);
+    opts_t fo = *o;
+    fo.partitions = 1;
+    fo.max_bytes = 1 << 20;
+
+    e2e_state_t st = {.warm_seq = (int64_t)o->rate};
+    int64_t total = st.warm_seq + (int64_t)(o->rate * o->duration_s);
+    int64_t t0 = bench_now_ns(), seq = 0, produce_out = 0, errors = 0;
+    double gap_ns = 1e9 / o->rate;
+    int32_t corr = 1;
+    send_fetch(&cc, &fo, fver, corr++, 0, 0, &b);
+    int64_t end_by = 0;
+    for (;;) {
+        int64_t now = bench_now_ns();
+        if (seq < total && now >= t0 + (int64_t)((double)seq * gap_ns) &&
+            produce_out < o->inflight) {
+            /* Everything due goes in one batch, stamped with the time it was due: with the
+             * window full, messages wait and coalesce as they would in a client's queue. */
+            kp_batch_builder_t bb;
+            kp_batch_builder_init(&bb, KP_COMPRESSION_NONE);
+            for (int k = 0; k < 10000 && seq < total; k++, seq++) {
+                int64_t due = t0 + (int64_t)((double)seq * gap_ns);
+                if (due > now)
+                    break;
+                memcpy(value, &due, 8);
+                memcpy(value + 8, &seq, 8);
+                kp_batch_builder_add(&bb, now / 1000000, (kp_bytes_t){NULL, -1},
+                                     (kp_bytes_t){value, (int32_t)size}, NULL, 0);
+            }
+            kp_buf_reset(&batch);
+            if (kp_batch_builder_finish(&bb, &batch) < 0)
+                die("batch");
+            kp_batch_builder_deinit(&bb);
+            kp_produce_req_partition_produce_data_t pd = {0, {batch.data, (int32_t)batch.len}};
+            kp_produce_req_topic_produce_data_t td = {kp_str(o->topic), &pd, 1};
+            kp_produce_req_t req;
+            kp_produce_req_init(&req);
+            req.acks = (int16_t)o->acks;
+            req.timeout_ms = 30000;
+            req.topic_data = &td;
+            req.topic_data_count = 1;
+            kp_buf_reset(&b);
+            bench_frame_begin(&b, KP_API_PRODUCE, pver, corr++);
+            kp_produce_req_encode(&b, pver, &req);
+            bench_frame_end(&b);
+            if (b.err || bench_conn_send_all(&pc, b.data, b.len) < 0)
+                die("send Produce");
+            produce_out++;
+            if (seq == total)
+                end_by = bench_now_ns() + 10 * 1000000000LL;
+            continue;
+        }
+        if (seq >= total && (st.received >= total || bench_now_ns() > end_by))
+            break;
+        int64_t next = seq < total && produce_out < o->inflight
+                           ? t0 + (int64_t)((double)seq * gap_ns)
+                           : now + 100000000;
+        int wait_ms = (int)((next - now) / 1000000);
+        struct pollfd pf[2] = {{.fd = pc.fd, .events = POLLIN}, {.fd = cc.fd, .events = POLLIN}};
+        if (poll(pf, 2, wait_ms < 0 ? 0 : wait_ms) < 0)
+            continue;
+        const uint8_t *f;
+        size_t n;
+        int r;
+        while ((r = bench_conn_try_frame(&pc, &f, &n)) == 1) {
+            kp_reader_t rd;
+            kp_reader_init(&rd, f, n);
+            int32_t c;
+            kp_produce_resp_t resp;
+            kp_arena_reset(&arena);
+            if (kp_resp_header_decode(&rd, KP_API_PRODUCE, pver, &c) < 0 ||
+                kp_produce_resp_decode(&rd, pver, &arena, &resp) < 0)
+                die("malformed Produce response");
+            for (int32_t t = 0; t < resp.responses_count; t++)
+                for (int32_t p = 0; p < resp.responses[t].partition_responses_count; p++)
+                    errors += resp.responses[t].partition_responses[p].error_code != 0;
+            produce_out--;
+        }
+        if (r < 0)
+            die("producer connection");
+        while ((r = bench_conn_try_frame(&cc, &f, &n)) == 1) {
+            e2e_fetched(o, f, n, fver, &arena, &st);
+            send_fetch(&cc, &fo, fver, corr++, 0, st.next_offset, &b);
+        }
+        if (r < 0)
+            die("consumer connection");
+    }
+    bench_sort(st.lat_ms.v, st.lat_ms.n);
+    bench_json_t j;
+    bench_json_begin(&j, stdout);
+    bench_json_int(&j, "acks", o->acks);
+    bench_json_num(&j, "rate_target", o->rate);
+    bench_json_int(&j, "sent", total);
+    bench_json_int(&j, "received", st.received);
+    bench_json_int(&j, "samples", (int64_t)st.lat_ms.n);
+    bench_json_int(&j, "errors", errors);
+    bench_json_num(&j, "p50_ms", bench_quantile_sorted(st.lat_ms.v, st.lat_ms.n, 0.50));
+    bench_json_num(&j, "p99_ms", bench_quantile_sorted(st.lat_ms.v, st.lat_ms.n, 0.99));
+    bench_json_num(&j, "p999_ms", bench_quantile_sorted(st.lat_ms.v, st.lat_ms.n, 0.999));
+    bench_json_num(&j, "max_ms", st.lat_ms.n ? st.lat_ms.v[st.lat_ms.n - 1] : 0);
+    bench_json_end(&j);
+    int ok = st.lat_ms.n > 0 && errors == 0;
+    bench_samples_free(&st.lat_ms);
+    kp_arena_deinit(&arena);
+    kp_buf_deinit(&b);
+    kp_buf_deinit(&batch);
+    free(value);
+    bench_conn_close(&pc);
+    bench_conn_close(&cc);
+    return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
 static int cmd_conns(const opts_t *o)
 {
     bench_raise_nofile();
@@ -426,7 +617,7 @@ static int cmd_conns(const opts_t *o)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lean produce|fetch|conns -b HOST:PORT [options]\n"
+    fprintf(stderr, "usage: lean produce|fetch|e2e|conns -b HOST:PORT [options]\n"
                     "  (see the comment at the top of bench/lean.c)\n");
     exit(2);
 }
@@ -434,6 +625,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     opts_t o = {.msg_size = 1024, .partitions = 1, .ppr = 1, .inflight = 8, .acks = 1,
+                .rate = 1000, .duration_s = 5,
                 .batch_bytes = 256 * 1024, .max_bytes = 8 * 1024 * 1024, .conns = 1000};
     if (argc < 2)
         usage();
@@ -462,10 +654,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--batch")) o.batch_bytes = bench_parse_size(v);
         else if (!strcmp(a, "--max")) o.max_bytes = bench_parse_size(v);
         else if (!strcmp(a, "-c")) o.conns = atoi(v);
+        else if (!strcmp(a, "--rate")) o.rate = atof(v);
+        else if (!strcmp(a, "-d")) o.duration_s = atof(v);
         else usage();
     }
     if (!o.brokers || o.partitions < 1 || o.ppr < 1 || o.inflight < 1 || o.msg_size < 1 ||
-        o.batch_bytes < 1 || o.max_bytes < 1 || o.max_bytes > INT32_MAX)
+        o.batch_bytes < 1 || o.max_bytes < 1 || o.max_bytes > INT32_MAX || o.rate <= 0)
         usage();
     if (!strcmp(o.cmd, "conns"))
         return cmd_conns(&o);
@@ -475,6 +669,8 @@ int main(int argc, char **argv)
         return o.bytes > 0 ? cmd_produce(&o) : 2;
     if (!strcmp(o.cmd, "fetch"))
         return cmd_fetch(&o);
+    if (!strcmp(o.cmd, "e2e"))
+        return cmd_e2e(&o);
     usage();
     return 2;
 }

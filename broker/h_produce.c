@@ -109,6 +109,18 @@ static bool records_transactional(kp_bytes_t records)
  * epoch INVALID_PRODUCER_EPOCH (47), a producer id without a sequence INVALID_RECORD (87).
  * An unknown producer id is accepted at any sequence (Kafka >= 2.5; no UNKNOWN_PRODUCER_ID).
  */
+static const char *outcome_name(ks_produce_outcome_t o)
+{
+    switch (o) {
+    case KS_PRODUCE_APPENDED: return "appended";
+    case KS_PRODUCE_DUPLICATE: return "duplicate (answered with the original offsets)";
+    case KS_PRODUCE_OUT_OF_ORDER: return "out of order";
+    case KS_PRODUCE_STALE_EPOCH: return "stale epoch";
+    case KS_PRODUCE_BAD_SEQUENCE: return "no sequence";
+    }
+    return "?";
+}
+
 static int16_t producer_error(ks_produce_outcome_t o)
 {
     switch (o) {
@@ -191,12 +203,9 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         return append_error(rc);
     }
     if (outcome != KS_PRODUCE_APPENDED) {
-        static const char *const what[] = {"appended", "duplicate (answered with the original "
-                                           "offsets)", "out of order", "stale epoch",
-                                           "no sequence"};
         kb_log(KB_LOG_INFO, "produce: %.*s-%d producer %lld epoch %d seq %d: %s", topic.len,
                topic.ptr, partition, (long long)h.producer_id, h.producer_epoch,
-               h.base_sequence, what[outcome]);
+               h.base_sequence, outcome_name(outcome));
         err = producer_error(outcome);
         if (err != KP_ERR_NONE)
             return err;

@@ -171,22 +171,39 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
 }
 
 struct ks_trash {
-    char *path; /* owned */
+    char *path;     /* owned; a file or a directory tree to remove, or NULL */
+    char *sync_dir; /* owned; a directory to fsync afterwards, or NULL */
     struct ks_trash *next;
 };
 
-void ks_trash_push(ks_store_t *s, char *path)
+void ks_trash_push(ks_store_t *s, char *path, char *sync_dir)
 {
     struct ks_trash *t = malloc(sizeof *t);
-    if (!t) {
-        ks_rm_rf(path); /* no memory for the list: remove it now */
+    if (!t) { /* no memory for the list: do it now */
+        if (path)
+            ks_rm_rf(path);
+        if (sync_dir)
+            ks_io.fsync_dir(sync_dir);
         free(path);
+        free(sync_dir);
         return;
     }
     t->path = path;
-    t->next = s->trash;
-    s->trash = t;
+    t->sync_dir = sync_dir;
+    t->next = NULL;
+    if (s->trash_tail)
+        s->trash_tail->next = t;
+    else
+        s->trash = t;
+    s->trash_tail = t;
     pthread_cond_signal(&s->cv);
+}
+
+static void trash_free_one(struct ks_trash *t)
+{
+    free(t->path);
+    free(t->sync_dir);
+    free(t);
 }
 
 void ks_trash_free(ks_store_t *s)
@@ -194,23 +211,28 @@ void ks_trash_free(ks_store_t *s)
     while (s->trash) {
         struct ks_trash *t = s->trash;
         s->trash = t->next;
-        free(t->path);
-        free(t);
+        trash_free_one(t);
     }
+    s->trash_tail = NULL;
 }
 
-/* Removes one queued directory with the lock dropped. Fsyncs wait for it at most once. */
+/* Removes one queued item with the lock dropped. Names in the trash are unique (random
+ * *-delete directories, *.deleted files), so nothing created later can be hit. */
 static void empty_one(ks_store_t *s)
 {
     struct ks_trash *t = s->trash;
     s->trash = t->next;
+    if (!s->trash)
+        s->trash_tail = NULL;
     pthread_mutex_unlock(&s->mu);
-    int rc = ks_rm_rf(t->path);
+    int rc = t->path ? ks_rm_rf(t->path) : 0;
+    if (rc == 0 && t->sync_dir && ks_io.fsync_dir(t->sync_dir) != 0 && errno != ENOENT)
+        rc = K_ERR_IO;
     pthread_mutex_lock(&s->mu);
     if (rc)
-        ks_msgq_push(s, "%s: not fully removed; removed at the next open", t->path);
-    free(t->path);
-    free(t);
+        ks_msgq_push(s, "%s: not fully removed; removed at the next open",
+                     t->path ? t->path : t->sync_dir);
+    trash_free_one(t);
 }
 
 static void *flusher_main(void *arg)

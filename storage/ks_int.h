@@ -153,7 +153,7 @@ struct ks_store {
     int msgq_n, msgq_dropped;
 
     ks_seg_t *graveyard; /* deleted segments still pinned by the flusher */
-    struct ks_trash *trash; /* renamed-away directories for the flusher to remove */
+    struct ks_trash *trash, *trash_tail; /* renamed-away files/dirs for the flusher, FIFO */
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
@@ -193,6 +193,7 @@ ks_seg_t *ks_seg_new(ks_part_t *p, int64_t base);
 void ks_seg_free(ks_store_t *s, ks_seg_t *seg);
 int ks_seg_create_files(ks_store_t *s, ks_seg_t *seg);
 int ks_seg_unlink(ks_store_t *s, ks_seg_t *seg);
+void ks_seg_retire(ks_store_t *s, ks_seg_t *seg); /* rename to *.deleted, unlink later */
 bool ks_seg_pinned(const ks_seg_t *seg);
 bool ks_seg_synced(const ks_seg_t *seg);
 int64_t ks_seg_next_offset(const ks_seg_t *seg); /* first offset after the segment */
@@ -283,9 +284,10 @@ void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
-/* Queues a directory (already renamed to *-delete) for removal on the flusher thread; takes
- * ownership of path. Under mu. Whatever is left at close is removed at the next open. */
-void ks_trash_push(ks_store_t *s, char *path);
+/* Queues a file or directory already renamed to a unique doomed name (*.deleted, *-delete)
+ * for removal on the flusher thread, then an fsync of sync_dir; takes ownership of both
+ * strings (either may be NULL). Under mu. Leftovers at close are removed at the next open. */
+void ks_trash_push(ks_store_t *s, char *path, char *sync_dir);
 void ks_trash_free(ks_store_t *s);
 /* After a successful syncfs of p's filesystem: everything written so far is durable. */
 void ks_part_mark_synced(ks_part_t *p);

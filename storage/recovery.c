@@ -250,7 +250,8 @@ static int list_segments(ks_store_t *s, ks_part_t *p, int64_t **bases, int *n)
     while ((e = readdir(d)) != NULL) {
         const char *nm = e->d_name;
         size_t len = strlen(nm);
-        if (len > 4 && strcmp(nm + len - 4, ".tmp") == 0 && strcmp(nm, KS_TOPIC_FILE ".tmp")) {
+        bool doomed = len > 8 && strcmp(nm + len - 8, ".deleted") == 0;
+        if (doomed || (len > 4 && strcmp(nm + len - 4, ".tmp") == 0)) {
             char path[KS_PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", p->path, nm);
             ks_io.unlink(path);
@@ -388,6 +389,15 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
             rc = ks_seg_recover(s, seg, true, &end, &cut);
             if (rc)
                 return rc;
+            if (!cut && i >= scan_from && i < p->nsegs - 1 && p->segs[i + 1]->base != end) {
+                /* A power cut kept a later segment but lost this one's tail at a batch
+                 * boundary: nothing after the hole was ever fsynced (a waiter is released
+                 * only once every earlier segment is), so the hole ends the log. */
+                ks_log(s, KS_LOG_WARN, "%s: segment %" PRId64 " ends at offset %" PRId64
+                       " but the next starts at %" PRId64, p->path, seg->base, end,
+                       p->segs[i + 1]->base);
+                cut = true;
+            }
             if (cut && i < p->nsegs - 1 && i >= scan_from) {
                 /* Unflushed region: nothing after a bad batch can be trusted. */
                 drop_tail(s, p, i + 1);

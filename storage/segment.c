@@ -60,6 +60,30 @@ int ks_seg_create_files(ks_store_t *s, ks_seg_t *seg)
     return 0;
 }
 
+/* Kafka's way: the files get a .deleted suffix now (a rename, no data to free, so it is quick
+ * and a restart no longer sees the segment) and are unlinked by the flusher thread, followed
+ * by a directory fsync. Unlinking on this path would stall the loop on large files. */
+void ks_seg_retire(ks_store_t *s, ks_seg_t *seg)
+{
+    for (int k = 0; k < 3; k++) {
+        char path[KS_PATH_MAX], doomed[KS_PATH_MAX + 16];
+        ks_file_path(&seg->f[k], path, sizeof path);
+        snprintf(doomed, sizeof doomed, "%s.deleted", path);
+        ks_file_close(s, &seg->f[k]);
+        if (ks_io.rename(path, doomed) == 0) {
+            char *d = strdup(doomed);
+            if (d)
+                ks_trash_push(s, d, NULL);
+            else
+                ks_io.unlink(doomed);
+        } else if (errno != ENOENT && ks_io.unlink(path) != 0 && errno != ENOENT) {
+            s->st.io_errors++;
+            ks_log(s, KS_LOG_ERROR, "%s: cannot delete: %s", path, strerror(errno));
+        }
+    }
+    ks_trash_push(s, NULL, strdup(seg->part->path));
+}
+
 bool ks_seg_pinned(const ks_seg_t *seg)
 {
     return seg->f[0].refs || seg->f[1].refs || seg->f[2].refs;
@@ -254,13 +278,9 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
         return K_ERR_INVAL;
     ks_seg_t *seg = p->segs[0];
     int64_t bytes = seg->size + seg->idx_size + seg->tidx_size;
-    /* Unlinking is fine while the flusher has an fd open on the file; the memory waits for
+    /* Renaming is fine while the flusher has an fd open on the file; the memory waits for
      * the flusher to let go (graveyard). */
-    int rc = ks_seg_unlink(s, seg);
-    if (ks_io.fsync_dir(p->path) != 0) {
-        s->st.io_errors++;
-        ks_log(s, KS_LOG_WARN, "%s: directory fsync failed: %s", p->path, strerror(errno));
-    }
+    ks_seg_retire(s, seg);
     memmove(p->segs, p->segs + 1, (size_t)(p->nsegs - 1) * sizeof *p->segs);
     p->nsegs--;
     p->bytes -= bytes;
@@ -275,7 +295,7 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
     } else {
         ks_seg_free(s, seg);
     }
-    return rc;
+    return 0;
 }
 
 void ks_graveyard_sweep(ks_store_t *s, bool all)

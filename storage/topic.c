@@ -355,7 +355,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
             s->st.bytes_on_disk -= seg->size + seg->idx_size + seg->tidx_size;
         }
         if (moved[i])
-            ks_trash_push(s, moved[i]); /* the flusher removes it; takes the string */
+            ks_trash_push(s, moved[i], NULL); /* the flusher removes it; takes the string */
     }
     free(moved);
     remove_topic(s, t);
@@ -632,6 +632,11 @@ static int load_parts(ks_store_t *s)
             p->rp_written = ks_part_recovery_point(p);
         }
     }
+    /* After recovery the recovered segments are fsynced: record it now, so a crash loop does
+     * not re-verify (and re-fsync) the same segments at every open. */
+    for (int d = 0; rc == 0 && d < s->ndirs; d++)
+        if (!s->dir_clean[d])
+            ks_ckpt_write(s, d, KS_RP_FILE, true);
     for (int d = 0; d < s->ndirs; d++) {
         if (rp)
             ks_ckpt_free(&rp[d]);

@@ -105,6 +105,8 @@ int ks_props_get(const char *text, const char *key, char *val, size_t vlen)
 int ks_rm_rf(const char *path)
 {
     DIR *d = opendir(path);
+    if (!d && errno == ENOTDIR)
+        return ks_io.unlink(path) == 0 || errno == ENOENT ? 0 : K_ERR_IO;
     if (!d)
         return errno == ENOENT ? 0 : K_ERR_IO;
     int rc = 0;

@@ -186,6 +186,36 @@ def test_three_consumers_split_then_failover():
                 p.stop()
 
 
+def test_broker_kill9_under_running_group():
+    with Broker(SETTINGS) as b:
+        topic = "k9"
+        create_topic(b.bootstrap, topic, 4)
+        procs = [Proc(b.bootstrap, "grp-k9", topic) for _ in range(2)]
+        try:
+            def split():
+                x = [p.assignment() for p in procs]
+                return all(len(y) == 2 for y in x) and sorted(sum(x, [])) == list(range(4))
+            wait_for(split, 40, "two members with 2 partitions each")
+            produce(b.bootstrap, topic, 4, 25, "a")
+
+            def seen_all(n):
+                def cond():
+                    seen = set()
+                    for p in procs:
+                        seen |= p.seen()
+                    return all((part, off) in seen for part in range(4) for off in range(n))
+                return cond
+            wait_for(seen_all(25), 30, "first batch consumed")
+            b.restart(hard=True)  # the group comes back from the offsets log
+            produce(b.bootstrap, topic, 4, 25, "b")
+            wait_for(seen_all(50), 60, "every message of both batches consumed, none skipped")
+            for p in procs:
+                check(p.p.poll() is None, "a consumer died")
+        finally:
+            for p in procs:
+                p.stop()
+
+
 def test_static_member_restart_keeps_assignment_without_rebalance():
     with Broker(SETTINGS) as b:
         topic = "static"

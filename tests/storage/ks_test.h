@@ -114,6 +114,13 @@ static char *t_mkdtemp(void)
     return strdup(d);
 }
 
+/* A live segment file (not one renamed to *.deleted for removal). */
+static __attribute__((unused)) bool t_is_log(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".log") == 0;
+}
+
 static __attribute__((unused)) int64_t t_file_size(const char *path)
 {
     struct stat st;

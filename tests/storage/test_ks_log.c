@@ -126,7 +126,7 @@ static void test_append_read_roundtrip_across_rolls(void **state)
     DIR *d = opendir(path);
     assert_non_null(d);
     for (struct dirent *de; (de = readdir(d));)
-        segs += strstr(de->d_name, ".log") != NULL;
+        segs += t_is_log(de->d_name);
     closedir(d);
     assert_true(segs > 10);
     /* Reading everything in order, batch after batch, gives every offset once. */

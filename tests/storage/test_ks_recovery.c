@@ -101,7 +101,7 @@ static void fixture_make(fixture_t *f)
     d = opendir(dir);
     int64_t newest = -1;
     for (struct dirent *de; (de = readdir(d));) {
-        if (strstr(de->d_name, ".log") && atoll(de->d_name) > newest)
+        if (t_is_log(de->d_name) && atoll(de->d_name) > newest)
             newest = atoll(de->d_name);
     }
     closedir(d);
