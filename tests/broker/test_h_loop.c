@@ -21,6 +21,32 @@
 #include "broker/config.h"
 #include "broker/server.h"
 #include "h_test_util.h"
+#include "storage/ks_io.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+
+/* fsync fault injection: the seam is installed before the store opens and consults this flag,
+ * which the last test raises (the flusher thread reads it). */
+static atomic_bool fail_syncs;
+
+static int faulty_fdatasync(int fd)
+{
+    if (atomic_load(&fail_syncs)) {
+        errno = EIO;
+        return -1;
+    }
+    return ks_io_posix.fdatasync(fd);
+}
+
+static int faulty_fsync(int fd)
+{
+    if (atomic_load(&fail_syncs)) {
+        errno = EIO;
+        return -1;
+    }
+    return ks_io_posix.fsync(fd);
+}
 
 /* dispatch.c references handlers weakly, and a weak reference does not pull an object out of
  * libkb.a: these strong references do. */
@@ -61,6 +87,8 @@ static int setup(void **state)
     char err[256];
     if (kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL) < 0)
         return -1;
+    ks_io.fdatasync = faulty_fdatasync;
+    ks_io.fsync = faulty_fsync;
     uv_loop_init(&loop);
     uv_async_init(&loop, &stop_async, on_stop);
     if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0)
@@ -82,6 +110,7 @@ static int teardown(void **state)
     kb_broker_free(broker);
     uv_loop_close(&loop);
     kb_config_deinit(&cfg);
+    ks_io = ks_io_posix;
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
@@ -375,6 +404,22 @@ static void test_loop_flexible_versions(void **state)
     close(fd);
 }
 
+/* acks=-1 whose fsync fails: the batch was appended but is not durable, so the partition
+ * answers KAFKA_STORAGE_ERROR (retriable), never success. Runs last: the partition stays
+ * failed. */
+static void test_loop_acks_all_fsync_failure(void **state)
+{
+    (void)state;
+    int fd = client();
+    int64_t base = 0;
+    atomic_store(&fail_syncs, true);
+    assert_int_equal(produce(fd, -1, 0, 2, &base), KP_ERR_KAFKA_STORAGE_ERROR);
+    assert_int_equal(base, -1);
+    atomic_store(&fail_syncs, false);
+    assert_int_equal(produce(fd, -1, 0, 1, &base), KP_ERR_KAFKA_STORAGE_ERROR);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_loop_client_gone_while_parked),
         cmocka_unit_test(test_loop_acks0_failure_closes),
         cmocka_unit_test(test_loop_flexible_versions),
+        cmocka_unit_test(test_loop_acks_all_fsync_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

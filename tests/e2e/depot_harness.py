@@ -85,9 +85,9 @@ class Broker:
         return "127.0.0.1:%d" % self.port
 
     def _args(self):
-        args = [DEPOT_BIN,
-                "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
-                "--set", "log.dirs=%s" % self.data_dir]
+        args = [DEPOT_BIN, "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port]
+        if "log.dirs" not in self.settings:  # a test may pass its own (dirs under self.tmp)
+            args += ["--set", "log.dirs=%s" % self.data_dir]
         for k, v in self.settings.items():
             args += ["--set", "%s=%s" % (k, v)]
         return args

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test: start depot on a free loopback port with a temp data dir, list metadata with
-# kcat, auto-create a topic (by producing when Produce is served, else via Metadata), and
+# Smoke test: start depot (config file + --set) on a free loopback port with a temp data dir,
+# list metadata with kcat, auto-create a topic (by producing when Produce is served, else via
+# Metadata) with num.partitions from the file, and
 # check that SIGTERM stops it with exit status 0 within a few seconds.
 set -u
 DEPOT_BIN=${DEPOT_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/depot}
@@ -23,7 +24,14 @@ out=$("$DEPOT_BIN" --set log.dirs="$dir/data" --set num.partitions=zero 2>&1) &&
 echo "$out" | grep -q num.partitions || fail "config error does not name the key: $out"
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$DEPOT_BIN" --set listeners=PLAINTEXT://127.0.0.1:$port --set log.dirs="$dir/data" >"$dir/log" 2>&1 &
+cat >"$dir/server.properties" <<PROPS
+# smoke test broker
+listeners=PLAINTEXT://127.0.0.1:$port
+log.dirs: $dir/data
+num.partitions = 2
+zookeeper.connect=ignored:2181
+PROPS
+"$DEPOT_BIN" --config "$dir/server.properties" --set log.retention.hours=1 >"$dir/log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
     $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
@@ -60,7 +68,7 @@ else
     kcat -b 127.0.0.1:$port -L -t smoke -m 5 >/dev/null 2>&1 # Metadata auto-creates it
 fi
 md=$(kcat -b 127.0.0.1:$port -L -m 5 2>&1)
-echo "$md" | grep -q 'topic "smoke" with 1 partitions' || fail "auto-created topic not listed: $md"
+echo "$md" | grep -q 'topic "smoke" with 2 partitions' || fail "auto-created topic not listed: $md"
 if has 0 && has 1; then
     got=$(timeout 20 kcat -b 127.0.0.1:$port -C -t smoke -o beginning -c 1 -e 2>/dev/null)
     [ "$got" = "hello depot" ] || fail "consumed '$got'"
@@ -77,4 +85,5 @@ rc=$?
 pid=
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
 grep -q "cluster id" "$dir/log" || fail "start-up log lacks the cluster id"
+grep -q "unknown key 'zookeeper.connect'" "$dir/log" || fail "unknown key not warned about"
 echo "ok: smoke (apis: $apis)"
