@@ -1045,7 +1045,7 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('+1,000 conns (peak while opening)', 'depot.conns.rss_peak_mb'),
         row('VmHWM whole run', 'depot.final.hwm_mb'),
         row('mock idle', 'mock.idle.rss_mb')],
-         extra='set arrow from graph 0, first 10 to graph 1, first 10 nohead lc rgb "orange" '
+         extra='unset key\nset arrow from graph 0, first 10 to graph 1, first 10 nohead lc rgb "orange" '
                'dt 2\nset arrow from graph 0, first 64 to graph 1, first 64 nohead lc rgb '
                '"red" dt 2\nset label "10 MB idle" at graph 0.02, first 12 tc rgb "orange"\n'
                'set label "64 MB" at graph 0.02, first 66 tc rgb "red"')
