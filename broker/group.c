@@ -125,7 +125,8 @@ kb_gmember_t *kb_group_member(const kb_group_t *g, const char *member_id, int32_
     if (len < 0)
         return NULL;
     for (kb_gmember_t *m = g->members; m; m = m->next)
-        if (strlen(m->member_id) == (size_t)len && memcmp(m->member_id, member_id, (size_t)len) == 0)
+        if (strlen(m->member_id) == (size_t)len &&
+            memcmp(m->member_id, member_id, (size_t)len) == 0)
             return m;
     return NULL;
 }
@@ -461,43 +462,40 @@ static void maybe_prepare_rebalance(kb_gcoord_t *c, kb_group_t *g, int64_t now)
         prepare_rebalance(c, g, now);
 }
 
-/* Protocol of the next generation: among those every member supports, each member votes
- * for its most preferred one; most votes wins (ties: the earliest voter's choice). */
+static bool supported_by_all(const kb_group_t *g, const char *name)
+{
+    for (kb_gmember_t *m = g->members; m; m = m->next) {
+        bool has = false;
+        for (int32_t j = 0; j < m->n_protocols && !has; j++)
+            has = strcmp(m->protocols[j].name, name) == 0;
+        if (!has)
+            return false;
+    }
+    return true;
+}
+
+/* A member's vote: its most preferred protocol among those every member supports. */
+static const char *member_vote(const kb_group_t *g, const kb_gmember_t *m)
+{
+    for (int32_t i = 0; i < m->n_protocols; i++)
+        if (supported_by_all(g, m->protocols[i].name))
+            return m->protocols[i].name;
+    return NULL;
+}
+
+/* Protocol of the next generation: most votes wins; ties go to the earliest voter's choice. */
 static const char *select_protocol(const kb_group_t *g)
 {
     const char *best = NULL;
     int32_t best_votes = 0;
     for (kb_gmember_t *v = g->members; v; v = v->next) {
-        const char *vote = NULL;
-        for (int32_t i = 0; i < v->n_protocols && !vote; i++) {
-            bool all = true;
-            for (kb_gmember_t *m = g->members; m && all; m = m->next) {
-                bool has = false;
-                for (int32_t j = 0; j < m->n_protocols && !has; j++)
-                    has = strcmp(m->protocols[j].name, v->protocols[i].name) == 0;
-                all = has;
-            }
-            if (all)
-                vote = v->protocols[i].name;
-        }
+        const char *vote = member_vote(g, v);
         if (!vote)
             continue;
         int32_t votes = 0;
         for (kb_gmember_t *w = g->members; w; w = w->next) {
-            /* count members whose own first candidate equals this vote */
-            for (int32_t i = 0; i < w->n_protocols; i++) {
-                bool all = true;
-                for (kb_gmember_t *m = g->members; m && all; m = m->next) {
-                    bool has = false;
-                    for (int32_t j = 0; j < m->n_protocols && !has; j++)
-                        has = strcmp(m->protocols[j].name, w->protocols[i].name) == 0;
-                    all = has;
-                }
-                if (all) {
-                    votes += strcmp(w->protocols[i].name, vote) == 0;
-                    break;
-                }
-            }
+            const char *other = member_vote(g, w);
+            votes += other && strcmp(other, vote) == 0;
         }
         if (votes > best_votes) {
             best = vote;

@@ -38,7 +38,11 @@ void kb_gstate_arm(kb_gstate_t *gs);
  * that had NONE gets COORDINATOR_NOT_AVAILABLE instead. Returns KB_PENDING, or KB_DONE after
  * encoding at once when the sync could not be scheduled (with the same error substitution).
  */
-typedef enum { KB_GDEFER_COMMIT, KB_GDEFER_DELETE_GROUPS, KB_GDEFER_OFFSET_DELETE } kb_gdefer_kind_t;
+typedef enum {
+    KB_GDEFER_COMMIT,
+    KB_GDEFER_DELETE_GROUPS,
+    KB_GDEFER_OFFSET_DELETE,
+} kb_gdefer_kind_t;
 int kb_gdefer(kb_gstate_t *gs, kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int64_t end);
 /* Encodes a deferred kind now (used by kb_gdefer and by handlers with nothing to wait for). */
 int kb_gdefer_encode(kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int status);

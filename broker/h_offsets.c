@@ -317,7 +317,8 @@ static int32_t topic_runs(const frow_t *rows, int32_t n)
     return t;
 }
 
-/* The same shape is emitted for v1-7 (…_topic_t/…_partition_t) and v8+ (…_topics_t/…_partitions_t). */
+/* The same shape is emitted for v1-7 (..._topic_t/..._partition_t) and v8+
+ * (..._topics_t/..._partitions_t). */
 #define BUILD_TOPICS(A, ROWS, N, TT, PT, TINIT, PINIT, OUT, OUTN)                                \
     do {                                                                                      \
         int32_t nt_ = topic_runs(ROWS, N);                                                    \

@@ -195,7 +195,8 @@ static void test_ostore_tombstones_and_group_delete(void **st)
     kb_ostore_rec_t r = {.topic = kp_str("t"), .partition = 1, .tombstone = true};
     int64_t end;
     assert_int_equal(kb_ostore_append_offsets(e.os, kp_str("g1"), &r, 1, 1000, &end), 0);
-    assert_int_equal(kb_group_delete(e.coord, kp_str("g2")), KP_ERR_NONE); /* writes its tombstone */
+    /* deleting the group writes its tombstone */
+    assert_int_equal(kb_group_delete(e.coord, kp_str("g2")), KP_ERR_NONE);
     sync_wait(&e, ks_part_log_end(kb_ostore_part(e.os)));
     env_close(&e);
 
