@@ -2,8 +2,10 @@
  * Storage engine internals shared by the storage/ source files. Not for other layers.
  *
  * Locking: one mutex per store (s->mu). The loop thread holds it for the whole of every
- * public ks_* call that touches partitions, segments or files; the flusher thread takes it
- * only for bookkeeping and never holds it across an fsync. Everything below is protected by
+ * public ks_* call that touches partitions, segments or files, except around the bulk copy
+ * of an append or a read (file pinned; nothing shared changes then, as only the loop thread
+ * mutates partitions); the flusher thread takes it only for bookkeeping and never holds it
+ * across an fsync. Everything below is protected by
  * s->mu unless marked "loop only" (touched by the loop thread alone, so no lock is needed to
  * read it there).
  *
