@@ -20,7 +20,8 @@ TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 PROTO_SRC   := $(wildcard protocol/*.c) $(wildcard protocol/gen/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
 BROKER_SRC  := $(filter-out broker/main.c,$(wildcard broker/*.c))
-CLIENT_SRC  := $(filter-out client/depotctl.c,$(wildcard client/*.c))
+CLIENT_SRC  := $(filter-out client/depotctl%.c,$(wildcard client/*.c))
+CTL_SRC     := $(wildcard client/depotctl*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -57,7 +58,7 @@ $(LIBKC): $(call obj,$(CLIENT_SRC))
 # weakly, and a weak reference does not pull an object out of an archive.
 $(BUILD)/depot: $(call obj,broker/main.c $(BROKER_SRC)) $(LIBKS) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/depotctl: $(call obj,client/depotctl.c) $(LIBKC) $(LIBKP)
+$(BUILD)/depotctl: $(call obj,$(CTL_SRC)) $(LIBKC) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Each test binary links the layers its directory may depend on.

@@ -29,18 +29,19 @@ RUNS = 1 if QUICK else max(1, int(os.environ.get('BENCH_RUNS', '3')))
 ONLY = set(x for x in os.environ.get('BENCH_ONLY', '').split(',') if x)
 PROFILE = os.environ.get('BENCH_PROFILE', '0' if QUICK else '1') == '1'
 MiB = 1 << 20
+WINDOW_PARTS = 32  # the consumer comparison's topic: 4 MiB per partition fits the mock
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 if QUICK:
     SZ = dict(disk=32 * MiB, disk_ops=50, tcp=256 * MiB, rd_1k=16 * MiB, rd_100=4 * MiB,
               rd_all_1k=8 * MiB, rd_all_100=1 * MiB, lean=64 * MiB, lean_all=16 * MiB,
-              backlog=128 * MiB, backlog1=64 * MiB, rd_replay=64 * MiB, window=8 * MiB, window_read=16 * MiB,
+              backlog=128 * MiB, backlog1=64 * MiB, rd_replay=64 * MiB, window=32 * MiB,
               pc=32 * MiB, e2e_secs=2, p1000=16 * MiB, fsync=16 * MiB, disk_paired=16 * MiB,
               tcp_paired=128 * MiB)
 else:
     SZ = dict(disk=256 * MiB, disk_ops=500, tcp=2048 * MiB, rd_1k=256 * MiB, rd_100=48 * MiB,
               rd_all_1k=128 * MiB, rd_all_100=16 * MiB, lean=512 * MiB, lean_all=256 * MiB,
-              backlog=2048 * MiB, backlog1=512 * MiB, rd_replay=512 * MiB, window=32 * MiB, window_read=192 * MiB,
+              backlog=2048 * MiB, backlog1=512 * MiB, rd_replay=512 * MiB, window=128 * MiB,
               pc=256 * MiB, e2e_secs=8, p1000=256 * MiB, fsync=128 * MiB, disk_paired=96 * MiB,
               tcp_paired=512 * MiB)
 
@@ -85,6 +86,7 @@ class Progress:
 
 
 PROG = Progress()
+DEPOT_PID = [0]  # the main Depot instance, for the VmHWM trail
 RESULTS = {}   # id -> {label, unit, runs[], loads[]}
 ERRORS = []
 EXTRA = {}     # free-form facts (rates chosen, versions, profile files)
@@ -230,7 +232,7 @@ def wait_port(port, proc, secs=20):
 class Depot:
     name = 'depot'
 
-    def __init__(self, workdir, wrap=None, tag='depot'):
+    def __init__(self, workdir, wrap=None, tag='depot', env=None):
         self.datadir = tempfile.mkdtemp(prefix=tag + '-data-', dir=workdir)
         self.logpath = os.path.join(workdir, tag + '.log')
         port = free_port()
@@ -238,7 +240,8 @@ class Depot:
                '--set', 'log.dirs=' + self.datadir, '--set', 'log.level=warn']
         self.log = open(self.logpath, 'w')
         self.proc = subprocess.Popen((wrap or []) + cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=raise_nofile)
+                                     stdin=subprocess.DEVNULL, preexec_fn=raise_nofile,
+                                     env=dict(os.environ, **(env or {})))
         wait_port(port, self.proc)
         self.addr = '127.0.0.1:%d' % port
         self.pid = self.proc.pid
@@ -320,6 +323,13 @@ def run_once(broker_name, key, label, call, i, n):
         return False
     for metric, v in out.items():
         record('%s.%s.%s' % (broker_name, key, metric), label, v, load)
+    if broker_name == 'depot' and DEPOT_PID[0]:
+        # VmHWM only grows: this trail shows which scenario raised the peak.
+        try:
+            hwm = ProcStat(DEPOT_PID[0]).status()['VmHWM'] / 1024
+            EXTRA.setdefault('depot_hwm_trail_mb', []).append([key, i, round(hwm, 2)])
+        except OSError:
+            pass
     return True
 
 
@@ -380,30 +390,32 @@ def ref_tcp(size):
 
 # Topics each mock needs (it cannot create topics over the wire).
 def mock_topics():
-    t = {'window': 8}
+    t = {'window': WINDOW_PARTS}
     for i in range(RUNS):
         for k in ('rd_1k_a1', 'rd_100_a1', 'lean_1k_a1'):
             t['%s-%d' % (k, i)] = 4
     return t
 
 
-def produce_ab(brokers):
-    def rd(key, label, size, msg, acks, parts=4):
+def produce_ab(brokers, diag=None):
+    def rd(key, label, size, msg, acks, parts=4, on=None):
         def one(b, i):
             out, m = rd_produce(b, '%s-%d' % (key, i), parts, size, msg, acks)
             return produce_metrics(out, m)
-        runs_ab(brokers, key, label, one)
+        runs_ab(on or brokers, key, label, one)
 
-    def ln(key, label, size, acks, parts=4, on=brokers):
+    def ln(key, label, size, acks, parts=4, on=None):
         def one(b, i):
             topic = '%s-%d' % (key, i)
             b.create(topic, parts)
             out, m = lean_produce(b, topic, parts, size, 1024, acks)
             return produce_metrics(out, m, wire=True)
-        runs_ab(on, key, label, one)
+        runs_ab(on or brokers, key, label, one)
 
     depot = brokers[:1]
-    rd('rd_1k_a1', 'produce 1 KB acks=1 (librdkafka)', SZ['rd_1k'], 1024, '1')
+    all3 = brokers
+    brokers = [b for b in brokers if b.name != 'depot_malloc']
+    rd('rd_1k_a1', 'produce 1 KB acks=1 (librdkafka)', SZ['rd_1k'], 1024, '1', on=all3)
     rd('rd_100_a1', 'produce 100 B acks=1 (librdkafka)', SZ['rd_100'], 100, '1')
     ln('lean_1k_a1', 'produce 1 KB acks=1 (lean)', SZ['lean'], '1')
     runs_ab(depot, 'rd_1k_all', 'produce 1 KB acks=all (librdkafka)',
@@ -467,13 +479,15 @@ def replay_suite(b):
 
 
 def window_ab(brokers):
-    """A hot window both brokers can hold (the mock keeps ~5 MB per partition): 8 partitions
-    of SZ['window'] in total, read again and again by the librdkafka consumer."""
+    """A hot window both brokers can hold (the mock keeps ~5 MB per partition): 32
+    partitions, SZ['window'] in total, read once from the beginning by the librdkafka consumer
+    (seeking back instead would measure librdkafka's seeks)."""
     ok = []
     for b in brokers:
         PROG.show('%s: fill the consumer window' % b.name)
         try:
-            out, _ = rd_produce(b, 'window', 8, SZ['window'], 1024, '1', linger=50, batch='1M')
+            out, _ = rd_produce(b, 'window', WINDOW_PARTS, SZ['window'], 1024, '1', linger=50,
+                                batch='1M')
             EXTRA['%s.window_fill_mbps' % b.name] = out['mbps']
             ok.append(b)
         except ToolError as e:
@@ -481,10 +495,11 @@ def window_ab(brokers):
 
     def one(b, i):
         with Measure(b) as m:
-            out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', 8, '-n',
-                          SZ['window_read'], '--loop')
-        return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes'])}
-    runs_ab(ok, 'rd_window', 'consume a hot 8-partition window (librdkafka)', one)
+            out = loadgen('consume', '-b', b.addr, '-t', 'window', '-p', WINDOW_PARTS)
+        return {'mbps': out['mbps'], 'cpu_s_per_gb': m.cpu / gb(out['bytes']),
+                'rss_peak_mb': m.peak / 1024}
+    runs_ab(ok, 'rd_window', 'consume a hot %d-partition topic from the start (librdkafka)'
+            % WINDOW_PARTS, one)
 
 
 def e2e_ab(brokers, rate, acks='all'):
@@ -548,44 +563,66 @@ def produce_consume(b):
 def scale_suite(b):
     PROG.show('depot: create a 1,000-partition topic')
     t0 = time.time()
-    b.create('p1000', 1000)
+    hwm0 = ProcStat(b.pid).status()['VmHWM']
+    with Measure(b) as m:
+        b.create('p1000', 1000)
     record('depot.p1000.create_secs', 'create a 1,000-partition topic', time.time() - t0,
            os.getloadavg()[0])
+    record('depot.p1000.create_rss_peak_mb', 'create a 1,000-partition topic', m.peak / 1024,
+           os.getloadavg()[0])
+    record('depot.p1000.create_hwm_mb', 'VmHWM after creating 1,000 partitions',
+           max(hwm0, m.hwm) / 1024, os.getloadavg()[0])
 
     def p1000(i):
         out, m = lean_produce(b, 'p1000', 1000, SZ['p1000'], 1024, '1', batch='16k', ppr=100)
         r = produce_metrics(out, m, wire=True)
-        r['rss_mb'] = ProcStat(b.pid).status()['VmRSS'] / 1024
+        st = ProcStat(b.pid).status()
+        r['rss_mb'] = st['VmRSS'] / 1024
+        r['hwm_mb'] = st['VmHWM'] / 1024
         return r
     runs('depot', 'p1000', 'produce 1 KB acks=1 over 1,000 partitions (lean, 100 per request)',
          p1000)
 
     def conns(i):
-        p = subprocess.Popen([os.path.join(BB, 'lean'), 'conns', '-b', b.addr, '-c', '1000'],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             preexec_fn=raise_nofile)
-        line = p.stdout.readline()
-        try:
-            ready = json.loads(line)['ready'] if line.startswith('{') else 0
-            if ready != 1000:
-                raise ToolError('only %d of 1000 connections opened' % ready)
-            time.sleep(0.5)
-            st = ProcStat(b.pid).status()
-            return {'rss_mb': st['VmRSS'] / 1024, 'hwm_mb': st['VmHWM'] / 1024}
-        finally:
-            p.stdin.close()
-            p.wait(30)
+        with Measure(b) as m:
+            p = subprocess.Popen([os.path.join(BB, 'lean'), 'conns', '-b', b.addr, '-c', '1000'],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 preexec_fn=raise_nofile)
+            line = p.stdout.readline()
+            try:
+                ready = json.loads(line)['ready'] if line.startswith('{') else 0
+                if ready != 1000:
+                    raise ToolError('only %d of 1000 connections opened' % ready)
+                time.sleep(0.5)
+                st = ProcStat(b.pid).status()
+            finally:
+                p.stdin.close()
+                p.wait(30)
+        # rss_mb: settled, all 1,000 open; rss_peak_mb: sampled while they were being opened.
+        return {'rss_mb': st['VmRSS'] / 1024, 'rss_peak_mb': m.peak / 1024,
+                'hwm_mb': st['VmHWM'] / 1024}
     runs('depot', 'conns', '1,000 idle connections (+ the 1,000-partition topic)', conns)
 
 
-def brokers_suite(workdir, with_mock):
-    """Depot and the mock side by side; comparisons alternate between them run by run."""
+MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912'
+
+
+def brokers_suite(workdir, with_mock, with_diag):
+    """Depot and the mock side by side; comparisons alternate between them run by run. With
+    the diagnosis on, a second Depot (same binary, glibc told to keep big buffers in the heap
+    instead of a fresh mmap per multi-MB request or response) joins the alternation for the
+    librdkafka produce and consumer comparisons."""
     depot = Depot(workdir)
-    mock = None
+    DEPOT_PID[0] = depot.pid
+    mock = dm = None
     try:
         if with_mock:
             mock = Mock(mock_topics())
+        if with_diag:
+            dm = Depot(workdir, tag='depot-malloc', env={'GLIBC_TUNABLES': MALLOC_TUNABLES})
+            dm.name = 'depot_malloc'
         both = [depot] + ([mock] if mock else [])
+        three = both + ([dm] if dm else [])
         PROG.show('idle brokers')
         time.sleep(1.0)
         for b in both:
@@ -594,10 +631,13 @@ def brokers_suite(workdir, with_mock):
                    os.getloadavg()[0])
             record('%s.idle.hwm_mb' % b.name, 'idle broker', st['VmHWM'] / 1024,
                    os.getloadavg()[0])
-        produce_ab(both)
+        produce_ab(three)
         acks_all_vs_disk(depot, workdir)
         replay_suite(depot)
-        window_ab(both)
+        window_ab(three)
+        if dm:
+            dm.stop()
+            dm = None
         produce_consume(depot)
         peak = med('depot.rd_1k_all.msgs_per_s')
         rate = max(100.0, 0.1 * peak) if peak else 1000.0
@@ -622,7 +662,12 @@ def brokers_suite(workdir, with_mock):
     finally:
         if mock:
             mock.stop()
+        if dm:
+            dm.stop()
         depot.stop()
+
+
+MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912'
 
 
 def refs_suite(workdir):
@@ -707,6 +752,8 @@ def profile_suite(b, workdir):
                                                      'all')),
         ('replay-lean', lambda: lean('fetch', '-b', b.addr, '-t', 'backlog', '-p', 4, '--max',
                                      '1M', '-n', SZ['rd_1k'])),
+        ('consume-rd-32-partitions', lambda: loadgen('consume', '-b', b.addr, '-t', 'window',
+                                                     '-p', WINDOW_PARTS)),
     ]
     b.create('prof-all', 4)
     EXTRA['profiles'] = {}
@@ -970,6 +1017,8 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('Depot: replay (rdk)', 'depot.rd_replay.mbps'),
         row('mock: hot window (rdk)', 'mock.rd_window.mbps'),
         row('Depot: hot window (rdk)', 'depot.rd_window.mbps'),
+        row('Depot+malloc tun.: produce 1KB a=1 (rdk)', 'depot_malloc.rd_1k_a1.mbps'),
+        row('Depot+malloc tun.: 32 parts (rdk)', 'depot_malloc.rd_window.mbps'),
     ], extra='set logscale y\nset yrange [5:*]\nset ylabel "MB/s (log scale)"')
     bars('latency', 'Depot produce->consume latency, 1 KB at 10%% of peak (%.0f msg/s)'
          % EXTRA.get('e2e_rate', 0), 'ms (log scale)', [
@@ -989,9 +1038,11 @@ plot "%s" using 0:2:xtic(1) with boxes lc rgb "#4a7bb7" notitle, \\
         row('produce 1KB a=1 (peak)', 'depot.rd_1k_a1.rss_peak_mb'),
         row('produce 1KB a=all lean (peak)', 'depot.lean_1k_all.rss_peak_mb'),
         row('replay lean (peak)', 'depot.lean_replay.rss_peak_mb'),
+        row('rdk consumer, 32 parts (peak)', 'depot.rd_window.rss_peak_mb'),
         row('produce+consume (peak)', 'depot.pc.rss_peak_mb'),
         row('1,000 partitions', 'depot.p1000.rss_mb'),
         row('+1,000 connections', 'depot.conns.rss_mb'),
+        row('+1,000 conns (peak while opening)', 'depot.conns.rss_peak_mb'),
         row('VmHWM whole run', 'depot.final.hwm_mb'),
         row('mock idle', 'mock.idle.rss_mb')],
          extra='set arrow from graph 0, first 10 to graph 1, first 10 nohead lc rgb "orange" '
@@ -1031,7 +1082,7 @@ def main():
     for p in ('ref_disk', 'ref_tcp', 'mock_broker', 'loadgen', 'lean'):
         if not os.access(os.path.join(BB, p), os.X_OK):
             sys.exit('bench: %s missing; run `make bench` (it builds build/bench/*)' % p)
-    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile'}
+    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile', 'diag'}
     if 'mock' in groups and 'depot' not in groups:
         sys.exit('bench: the mock runs side by side with Depot; add depot to BENCH_ONLY')
     if 'depot' in groups and not os.access(DEPOT, os.X_OK):
@@ -1044,7 +1095,8 @@ def main():
     # Rough plan for the progress counter: one step per scenario run.
     PROG.total = (('refs' in groups) * 2 * RUNS + ('depot' in groups) * (21 * RUNS + 8) +
                   ('mock' in groups) * (4 * RUNS + 1) + ('fsync' in groups) * 5 +
-                  PROFILE * 3)
+                  ('diag' in groups) * (2 * RUNS + 1) +
+                  PROFILE * 4)
     load0 = os.getloadavg()
     sys.stderr.write('Depot bench: %s mode, %d run(s) per scenario, work dir %s\n'
                      % ('quick' if QUICK else 'full', RUNS, workdir))
@@ -1052,7 +1104,7 @@ def main():
         if 'refs' in groups:
             refs_suite(workdir)
         if 'depot' in groups:
-            brokers_suite(workdir, 'mock' in groups)
+            brokers_suite(workdir, 'mock' in groups, 'diag' in groups)
         if 'fsync' in groups:
             fsync_suite(workdir)
     except KeyboardInterrupt:

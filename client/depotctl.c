@@ -9,6 +9,9 @@
  *                    [--property print.{headers,timestamp,partition,offset}=true]
  *   depotctl topics  --list | --create | --delete | --describe [--topic T] [--partitions N]
  *                    [--replication-factor R] [--config k=v]...
+ *   depotctl consume --topic T --group G ...     (depotctl_groups.c)
+ *   depotctl groups  --list | --describe --group G | --reset-offsets ...   (depotctl_groups.c)
+ *   depotctl connect-standalone WORKER.properties CONNECTOR.properties...  (connect_*.c)
  * Every command takes --bootstrap-server H:P (default 127.0.0.1:9092). Failures print the
  * Kafka error name and a sentence, and exit 1 (2 for usage errors).
  */
@@ -18,40 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/kc.h"
+#include "client/connect.h"
+#include "client/depotctl.h"
 #include "protocol/kp_errors.h"
 
-#define MAX_CONFIGS 64
 #define MAX_HEADERS 32
 
-typedef struct {
-    const char *cmd;
-    const char *bootstrap;
-    const char *topic;
-    int32_t partition;
-    const char *offset; /* number, "earliest" or "latest" */
-    bool from_beginning;
-    long max_messages;
-    long timeout_ms;
-    bool parse_key, print_key, parse_headers;
-    bool print_headers, print_timestamp, print_offset, print_partition;
-    const char *key_sep;
-    const char *compression;
-    int acks;
-    const char *action; /* topics: list/create/delete/describe */
-    int32_t partitions;
-    int16_t replication;
-    kc_config_entry_t configs[MAX_CONFIGS];
-    int nconfigs;
-    char *owned[MAX_CONFIGS]; /* strdup'd k=v buffers behind configs */
-} opts_t;
 
-static volatile sig_atomic_t stop;
+volatile sig_atomic_t ctl_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    stop = 1;
+    ctl_stop = 1;
 }
 
 static void usage(void)
@@ -65,13 +47,18 @@ static void usage(void)
           "                        [--max-messages N] [--timeout-ms MS]\n"
           "                        [--property print.key=true] [--property key.separator=S]\n"
           "                        [--property print.{headers,timestamp,partition,offset}=true]\n"
+          "                        [--group G]   (join group G, commit after printing)\n"
           "       depotctl topics  --list|--create|--delete|--describe [--topic T]\n"
           "                        [--bootstrap-server H:P] [--partitions N]\n"
-          "                        [--replication-factor R] [--config k=v]...\n",
+          "                        [--replication-factor R] [--config k=v]...\n"
+          "       depotctl groups  --list | --describe --group G\n"
+          "       depotctl groups  --reset-offsets --group G --topic T\n"
+          "                        --to-earliest|--to-latest|--to-offset N [--execute]\n"
+          "       depotctl connect-standalone WORKER.properties CONNECTOR.properties...\n",
           stderr);
 }
 
-static int bad(const char *fmt, const char *arg)
+int ctl_bad(const char *fmt, const char *arg)
 {
     fprintf(stderr, "depotctl: ");
     fprintf(stderr, fmt, arg);
@@ -92,7 +79,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 static int set_property(opts_t *o, const char *kv)
 {
     const char *eq = strchr(kv, '=');
-    if (!eq) return bad("--property wants key=value, got '%s'", kv);
+    if (!eq) return ctl_bad("--property wants key=value, got '%s'", kv);
     size_t kl = (size_t)(eq - kv);
     const char *v = eq + 1;
     static const struct {
@@ -130,7 +117,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     o->acks = -1;
     o->partitions = 1;
     o->replication = 1;
-    if (argc < 2) return bad("%s", "missing command");
+    if (argc < 2) return ctl_bad("%s", "missing command");
     o->cmd = argv[1];
     for (int i = 2; i < argc; i++) {
         char *a = argv[i], *val = NULL, *eq = NULL;
@@ -150,12 +137,14 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                           "--partitions",
                                           "--replication-factor",
                                           "--config",
+                                          "--group",
+                                          "--to-offset",
                                           NULL};
         bool wants = false;
         for (int k = 0; flags_with_value[k]; k++)
             wants = wants || !strcmp(a, flags_with_value[k]);
         if (wants && !val) {
-            if (i + 1 >= argc) return bad("%s needs a value", a);
+            if (i + 1 >= argc) return ctl_bad("%s needs a value", a);
             val = argv[++i];
         }
         long n;
@@ -163,16 +152,29 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->bootstrap = val;
         else if (!strcmp(a, "--topic"))
             o->topic = val;
+        else if (!strcmp(a, "--group"))
+            o->group = val;
+        else if (!strcmp(a, "--to-offset")) {
+            o->reset_to = "offset";
+            o->to_offset = val;
+        } else if (!strcmp(a, "--to-earliest") || !strcmp(a, "--to-latest"))
+            o->reset_to = a + 5;
+        else if (!strcmp(a, "--execute"))
+            o->execute = true;
+        else if (!strcmp(a, "--dry-run"))
+            o->execute = false;
+        else if (!strcmp(a, "--reset-offsets"))
+            o->action = "reset";
         else if (!strcmp(a, "--partition")) {
-            if (!parse_long(val, 0, INT32_MAX, &n)) return bad("bad --partition '%s'", val);
+            if (!parse_long(val, 0, INT32_MAX, &n)) return ctl_bad("bad --partition '%s'", val);
             o->partition = (int32_t)n;
         } else if (!strcmp(a, "--offset"))
             o->offset = val;
         else if (!strcmp(a, "--max-messages")) {
-            if (!parse_long(val, 0, __LONG_MAX__, &n)) return bad("bad --max-messages '%s'", val);
+            if (!parse_long(val, 0, __LONG_MAX__, &n)) return ctl_bad("bad --max-messages '%s'", val);
             o->max_messages = n;
         } else if (!strcmp(a, "--timeout-ms")) {
-            if (!parse_long(val, 0, INT32_MAX, &n)) return bad("bad --timeout-ms '%s'", val);
+            if (!parse_long(val, 0, INT32_MAX, &n)) return ctl_bad("bad --timeout-ms '%s'", val);
             o->timeout_ms = n;
         } else if (!strcmp(a, "--property")) {
             int rc = set_property(o, val);
@@ -183,21 +185,21 @@ static int parse_args(int argc, char **argv, opts_t *o)
             if (!strcmp(val, "all"))
                 n = -1;
             else if (!parse_long(val, -1, 1, &n))
-                return bad("bad --acks '%s' (want all, -1, 0 or 1)", val);
+                return ctl_bad("bad --acks '%s' (want all, -1, 0 or 1)", val);
             o->acks = (int)n;
         } else if (!strcmp(a, "--partitions")) {
-            if (!parse_long(val, 1, INT32_MAX, &n)) return bad("bad --partitions '%s'", val);
+            if (!parse_long(val, 1, INT32_MAX, &n)) return ctl_bad("bad --partitions '%s'", val);
             o->partitions = (int32_t)n;
         } else if (!strcmp(a, "--replication-factor")) {
             if (!parse_long(val, 1, INT16_MAX, &n))
-                return bad("bad --replication-factor '%s'", val);
+                return ctl_bad("bad --replication-factor '%s'", val);
             o->replication = (int16_t)n;
         } else if (!strcmp(a, "--config")) {
             char *kv = strdup(val);
             char *e = kv ? strchr(kv, '=') : NULL;
             if (!e || o->nconfigs == MAX_CONFIGS) {
                 free(kv);
-                return bad("bad --config '%s' (want key=value)", val);
+                return ctl_bad("bad --config '%s' (want key=value)", val);
             }
             *e = 0;
             o->owned[o->nconfigs] = kv;
@@ -211,12 +213,12 @@ static int parse_args(int argc, char **argv, opts_t *o)
             usage();
             exit(0);
         } else
-            return bad("unknown option '%s'", a);
+            return ctl_bad("unknown option '%s'", a);
     }
     return 0;
 }
 
-static int fail(kc_client_t *c)
+int ctl_fail(kc_client_t *c)
 {
     const char *m = kc_client_errmsg(c);
     fprintf(stderr, "depotctl: %s\n", *m ? m : "failed");
@@ -258,12 +260,12 @@ static int32_t parse_headers(char **rest, kp_record_header_t *h)
 
 static int cmd_produce(kc_client_t *c, const opts_t *o)
 {
-    if (!o->topic) return bad("%s", "produce needs --topic");
+    if (!o->topic) return ctl_bad("%s", "produce needs --topic");
     kc_producer_config_t pc;
     kc_producer_config_init(&pc);
     pc.acks = o->acks;
     if ((pc.codec = codec_of(o->compression)) < 0)
-        return bad("unknown --compression-codec '%s'", o->compression);
+        return ctl_bad("unknown --compression-codec '%s'", o->compression);
     kc_producer_t *p = kc_producer_new(c, &pc);
     if (!p) {
         fprintf(stderr, "depotctl: out of memory\n");
@@ -302,10 +304,10 @@ static int cmd_produce(kc_client_t *c, const opts_t *o)
             key = (kp_bytes_t){(const uint8_t *)rest, (int32_t)(s - rest)};
             value = (kp_bytes_t){(const uint8_t *)s + sep_len, (int32_t)(n - (s - rest) - sep_len)};
         }
-        if (kc_producer_send(p, o->topic, o->partition, key, value, hdrs, nh, -1)) rc = fail(c);
+        if (kc_producer_send(p, o->topic, o->partition, key, value, hdrs, nh, -1)) rc = ctl_fail(c);
     }
     free(line);
-    if (!rc && kc_producer_flush(p)) rc = fail(c);
+    if (!rc && kc_producer_flush(p)) rc = ctl_fail(c);
     kc_producer_free(p);
     return rc;
 }
@@ -341,13 +343,30 @@ static void print_meta(const opts_t *o, const kc_message_t *m)
     fputs(o->key_sep, stdout);
 }
 
+void ctl_print_message(const opts_t *o, const kc_message_t *m)
+{
+    print_meta(o, m);
+    if (o->print_key) {
+        print_bytes(m->key);
+        fputs(o->key_sep, stdout);
+    }
+    print_bytes(m->value);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
 static int cmd_consume(kc_client_t *c, const opts_t *o)
 {
-    if (!o->topic) return bad("%s", "consume needs --topic");
+    if (!o->topic) return ctl_bad("%s", "consume needs --topic");
+    if (o->group) {
+        if (o->partition >= 0 || o->offset)
+            return ctl_bad("%s", "--group cannot be combined with --partition/--offset");
+        return cmd_consume_group(c, o);
+    }
     int64_t start = o->from_beginning ? KC_OFFSET_BEGINNING : KC_OFFSET_END;
     if (o->offset) {
         long n;
-        if (o->partition < 0) return bad("%s", "--offset needs --partition");
+        if (o->partition < 0) return ctl_bad("%s", "--offset needs --partition");
         if (!strcmp(o->offset, "earliest"))
             start = KC_OFFSET_BEGINNING;
         else if (!strcmp(o->offset, "latest"))
@@ -355,33 +374,26 @@ static int cmd_consume(kc_client_t *c, const opts_t *o)
         else if (parse_long(o->offset, 0, __LONG_MAX__, &n))
             start = n;
         else
-            return bad("bad --offset '%s' (want a number, earliest or latest)", o->offset);
+            return ctl_bad("bad --offset '%s' (want a number, earliest or latest)", o->offset);
     }
     kc_consumer_t *cs = kc_consumer_new(c, o->topic, o->partition >= 0 ? &o->partition : NULL,
                                         o->partition >= 0 ? 1 : 0, start);
-    if (!cs) return fail(c);
+    if (!cs) return ctl_fail(c);
     long count = 0;
     int64_t idle_since = kc_now_ms();
     int rc = 0;
-    while (!stop && (o->max_messages < 0 || count < o->max_messages)) {
+    while (!ctl_stop && (o->max_messages < 0 || count < o->max_messages)) {
         kc_message_t m;
         int r = kc_consumer_poll(cs, 200, &m);
         if (r < 0) {
-            rc = fail(c);
+            rc = ctl_fail(c);
             break;
         }
         if (r == 0) {
             if (o->timeout_ms >= 0 && kc_now_ms() - idle_since >= o->timeout_ms) break;
             continue;
         }
-        print_meta(o, &m);
-        if (o->print_key) {
-            print_bytes(m.key);
-            fputs(o->key_sep, stdout);
-        }
-        print_bytes(m.value);
-        fputc('\n', stdout);
-        fflush(stdout);
+        ctl_print_message(o, &m);
         count++;
         idle_since = kc_now_ms();
     }
@@ -449,23 +461,23 @@ static int describe_one(kc_client_t *c, const kc_topic_md_t *t)
 
 static int cmd_topics(kc_client_t *c, const opts_t *o)
 {
-    if (!o->action) return bad("%s", "topics needs --list, --create, --delete or --describe");
+    if (!o->action) return ctl_bad("%s", "topics needs --list, --create, --delete or --describe");
     if (strcmp(o->action, "list") && strcmp(o->action, "describe") && !o->topic)
-        return bad("--%s needs --topic", o->action);
+        return ctl_bad("--%s needs --topic", o->action);
     if (!strcmp(o->action, "create")) {
         if (kc_create_topic(c, o->topic, o->partitions, o->replication, o->configs, o->nconfigs))
-            return fail(c);
+            return ctl_fail(c);
         printf("Created topic %s.\n", o->topic);
         return 0;
     }
     if (!strcmp(o->action, "delete")) {
-        if (kc_delete_topic(c, o->topic)) return fail(c);
+        if (kc_delete_topic(c, o->topic)) return ctl_fail(c);
         printf("Deleted topic %s.\n", o->topic);
         return 0;
     }
     kc_metadata_t *md;
     const char *one[1] = {o->topic};
-    if (kc_metadata_get(c, o->topic ? one : NULL, 1, false, &md)) return fail(c);
+    if (kc_metadata_get(c, o->topic ? one : NULL, 1, false, &md)) return ctl_fail(c);
     int rc = 0;
     if (!strcmp(o->action, "list")) {
         char **names = calloc((size_t)md->ntopics + 1, sizeof *names);
@@ -495,13 +507,16 @@ static int cmd_topics(kc_client_t *c, const opts_t *o)
 int main(int argc, char **argv)
 {
     opts_t o;
+    if (argc >= 2 && !strcmp(argv[1], "connect-standalone"))
+        return kc_connect_standalone(argc - 2, argv + 2);
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    if (strcmp(o.cmd, "produce") && strcmp(o.cmd, "consume") && strcmp(o.cmd, "topics"))
-        return bad("unknown command '%s'", o.cmd);
+    if (strcmp(o.cmd, "produce") && strcmp(o.cmd, "consume") && strcmp(o.cmd, "topics") &&
+        strcmp(o.cmd, "groups"))
+        return ctl_bad("unknown command '%s'", o.cmd);
     kc_config_t cfg = {.bootstrap = o.bootstrap, .client_id = "depotctl", .retries = -1};
     kc_client_t *c = kc_client_new(&cfg);
     if (!c) {
@@ -509,11 +524,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (kc_client_connect(c))
-        rc = fail(c);
+        rc = ctl_fail(c);
     else if (!strcmp(o.cmd, "produce"))
         rc = cmd_produce(c, &o);
     else if (!strcmp(o.cmd, "consume"))
         rc = cmd_consume(c, &o);
+    else if (!strcmp(o.cmd, "groups"))
+        rc = cmd_groups(c, &o);
     else
         rc = cmd_topics(c, &o);
     kc_client_free(c);

@@ -151,6 +151,7 @@ void kc_fetch_part_clear(kc_fetch_part_t *fp);
 typedef struct kc_consumer kc_consumer_t;
 
 typedef struct {
+    const char *topic; /* the consumer's (or group's) copy; valid while it lives */
     int32_t partition;
     int64_t offset;
     int64_t timestamp;
@@ -168,6 +169,11 @@ kc_consumer_t *kc_consumer_new(kc_client_t *c, const char *topic, const int32_t 
 /* 1 with *msg set, 0 if nothing arrived within timeout_ms, or a negative status. */
 int kc_consumer_poll(kc_consumer_t *cs, int timeout_ms, kc_message_t *msg);
 void kc_consumer_free(kc_consumer_t *cs);
+/* Moves a partition's position (dropping what was fetched for it); K_ERR_NOENT if the consumer
+ * does not read that partition. */
+int kc_consumer_seek(kc_consumer_t *cs, int32_t partition, int64_t offset);
+/* The next offset the consumer hands out for a partition, -1 if it does not read it. */
+int64_t kc_consumer_position(const kc_consumer_t *cs, int32_t partition);
 
 /* ---- admin ------------------------------------------------------------------------------- */
 

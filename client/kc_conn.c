@@ -28,6 +28,13 @@ static const struct {
     {KP_API_METADATA, 1, 12},     /* 1+: null topics = all */
     {KP_API_API_VERSIONS, 0, 3},  {KP_API_CREATE_TOPICS, 2, 7},
     {KP_API_DELETE_TOPICS, 1, 6}, {KP_API_DESCRIBE_CONFIGS, 1, 4},
+    /* groups (kc_group*.c) */
+    {KP_API_FIND_COORDINATOR, 0, 6}, /* 4+: batched keys */
+    {KP_API_JOIN_GROUP, 0, 9},       /* 4+: MEMBER_ID_REQUIRED round trip */
+    {KP_API_SYNC_GROUP, 0, 5},       {KP_API_HEARTBEAT, 0, 4},
+    {KP_API_LEAVE_GROUP, 0, 5},      /* 3+: members by identity */
+    {KP_API_OFFSET_COMMIT, 2, 9},    {KP_API_OFFSET_FETCH, 1, 7}, /* 8+: several groups */
+    {KP_API_LIST_GROUPS, 0, 5},      {KP_API_DESCRIBE_GROUPS, 0, 5},
 };
 
 int16_t kc_pick_version(int16_t api_key, int16_t broker_min, int16_t broker_max)

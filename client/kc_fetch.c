@@ -236,6 +236,28 @@ kc_consumer_t *kc_consumer_new(kc_client_t *c, const char *topic, const int32_t 
     return cs;
 }
 
+int kc_consumer_seek(kc_consumer_t *cs, int32_t partition, int64_t offset)
+{
+    for (int i = 0; i < cs->nparts; i++) {
+        kc_cpart_t *p = &cs->parts[i];
+        if (p->fp.partition != partition) continue;
+        if (p->in_batch) kp_records_deinit(&p->recs);
+        p->in_batch = false;
+        kc_fetch_part_clear(&p->fp);
+        kp_batch_iter_init(&p->bit, NULL, 0, false);
+        p->position = offset;
+        return 0;
+    }
+    return K_ERR_NOENT;
+}
+
+int64_t kc_consumer_position(const kc_consumer_t *cs, int32_t partition)
+{
+    for (int i = 0; i < cs->nparts; i++)
+        if (cs->parts[i].fp.partition == partition) return cs->parts[i].position;
+    return -1;
+}
+
 /* Next record of partition p at or after its position, from what was fetched: 1, 0 when the
  * fetched bytes are used up, or a negative status. */
 static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
@@ -286,6 +308,7 @@ static int next_in_part(kc_consumer_t *cs, kc_cpart_t *p, kc_message_t *msg)
         int64_t off = h->base_offset + rec.offset_delta;
         if (off < p->position) continue; /* a compressed batch starts before the offset asked for */
         p->position = off + 1;
+        msg->topic = cs->topic;
         msg->partition = p->fp.partition;
         msg->offset = off;
         msg->timestamp_type = (h->attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) != 0;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #include "client/kc.h"
+#include "client/kc_group.h"
 #include "protocol/kp_header.h"
 
 #define KC_MAX_API_KEY 64
@@ -77,6 +78,17 @@ void kc_clear_error(kc_client_t *c);
 void kc_sleep_ms(int ms);
 /* Copies s into the arena as a C string; NULL for a null string or on failure. */
 char *kc_arena_strdup(kp_arena_t *a, kp_str_t s);
+
+/* Connection to the coordinator of a group (FindCoordinator, then that node), retrying while
+ * the coordinator is not available. */
+int kc_coordinator_conn(kc_client_t *c, const char *group, kc_conn_t **out);
+/* True for the errors after which the coordinator must be looked up again. */
+bool kc_coordinator_moved(int16_t code);
+
+/* OffsetCommit in a generation (member_id/instance_id of the member) or outside one
+ * (generation -1, member ""). The first per-partition error is recorded and returned. */
+int kc_commit_ex(kc_client_t *c, const char *group, int32_t generation, const char *member_id,
+                 const char *instance_id, const kc_offset_t *offs, int n);
 
 /* Retry policy for a per-partition Kafka error (pure; unit-tested). */
 typedef enum {

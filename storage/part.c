@@ -124,8 +124,13 @@ static int write_log(ks_store_t *s, ks_seg_t *a, const uint8_t *buf, size_t len)
     int rc = ks_file_acquire(s, f);
     if (rc)
         return rc;
-    if (ks_io_pwrite_all(f->fd, buf, len, a->size) != 0) {
-        int e = errno;
+    /* The copy into the page cache is most of an append's time: let the flusher publish
+     * finished syncs meanwhile. The pin keeps the fd, and only this thread appends. */
+    pthread_mutex_unlock(&s->mu);
+    rc = ks_io_pwrite_all(f->fd, buf, len, a->size);
+    int e = errno;
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0) {
         char path[KS_PATH_MAX];
         ks_file_path(f, path, sizeof path);
         s->st.io_errors++;
@@ -256,7 +261,10 @@ static int read_batches(ks_store_t *s, ks_seg_t *seg, int64_t pos, const kp_batc
     if (rc)
         return rc;
     uint8_t *dst = out->data + out->len;
-    if (ks_io_pread_all(f->fd, dst, want, pos) != 0) {
+    pthread_mutex_unlock(&s->mu); /* as in write_log: a long copy, the fd pinned */
+    rc = ks_io_pread_all(f->fd, dst, want, pos);
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0) {
         char path[KS_PATH_MAX];
         ks_file_path(f, path, sizeof path);
         s->st.io_errors++;

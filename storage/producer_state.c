@@ -527,9 +527,11 @@ int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms)
     if (rc)
         return rc == K_ERR_NOMEM ? rc : 0;
     int64_t from = -1;
+    bool removed = false;
     for (int i = 0; i < n && from < 0; i++) {
         if (offs[i] > p->log_end) {
             remove_snapshot(s, p, offs[i], "past the recovered log end");
+            removed = true;
             continue;
         }
         char path[KS_PATH_MAX];
@@ -545,6 +547,7 @@ int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms)
             ks_pstate_free(&ps);
             ks_log(s, KS_LOG_WARN, "%s: invalid producer snapshot; trying an older one", path);
             remove_snapshot(s, p, offs[i], NULL);
+            removed = true;
             continue;
         }
         ks_pstate_free(&p->pstate);
@@ -552,6 +555,10 @@ int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms)
         from = offs[i];
     }
     free(offs);
+    /* A stale snapshot must not come back after another crash, once the log has grown past
+     * its offset again with other batches. */
+    if (removed && ks_io.fsync_dir(p->path) != 0)
+        ks_log(s, KS_LOG_WARN, "%s: directory fsync failed: %s", p->path, strerror(errno));
     if (from < p->log_start)
         from = p->log_start;
     rc = from < p->log_end ? replay(s, p, from, now_ms) : 0;

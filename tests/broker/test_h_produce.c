@@ -216,6 +216,65 @@ static void test_produce_rewrites_base_offset_in_place(void **state)
     tstore_close(&ts);
 }
 
+/* One idempotent batch through kb_produce_partition; returns the Kafka error code. */
+static int16_t produce_idem(tstore_t *ts, int64_t pid, int16_t epoch, int32_t seq, int nrec,
+                            int64_t *base, int64_t *next)
+{
+    kp_batch_builder_t bb;
+    kp_batch_builder_init(&bb, KP_COMPRESSION_NONE);
+    bb.producer_id = pid;
+    bb.producer_epoch = epoch;
+    bb.base_sequence = seq;
+    for (int i = 0; i < nrec; i++) {
+        kp_bytes_t key = {NULL, -1}, val = {(const uint8_t *)"v", 1};
+        assert_int_equal(kp_batch_builder_add(&bb, 1000, key, val, NULL, 0), 0);
+    }
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(kp_batch_builder_finish(&bb, &b), 0);
+    kp_batch_builder_deinit(&bb);
+    kb_produce_ctx_t c = tctx(ts, 9);
+    kp_produce_resp_partition_produce_response_t out;
+    kp_produce_resp_partition_produce_response_init(&out);
+    ks_part_t *p = NULL;
+    *next = -1;
+    int16_t err = kb_produce_partition(&c, kp_str("idem"), 0, b.data, (int32_t)b.len, &out, &p,
+                                       next);
+    *base = out.base_offset;
+    kp_buf_deinit(&b);
+    return err;
+}
+
+/* Kafka's answers to idempotent producers: a retry gets NONE with the original offset (and
+ * still an fsync wait up to the original's end), then 45, 47 and 87. */
+static void test_produce_idempotent_answers(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(ts.store, "idem", 1, NULL, &t), 0);
+    ks_part_t *part = ks_topic_part(t, 0);
+    int64_t base, next;
+    assert_int_equal(produce_idem(&ts, 5, 0, 0, 3, &base, &next), KP_ERR_NONE);
+    assert_int_equal(base, 0);
+    assert_int_equal(produce_idem(&ts, 5, 0, 3, 2, &base, &next), KP_ERR_NONE);
+    assert_int_equal(base, 3);
+    assert_int_equal(produce_idem(&ts, 5, 0, 0, 3, &base, &next), KP_ERR_NONE); /* retry */
+    assert_int_equal(base, 0);
+    assert_int_equal(next, 3);
+    assert_int_equal(ks_part_log_end(part), 5);
+    assert_int_equal(produce_idem(&ts, 5, 0, 9, 1, &base, &next),
+                     KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_int_equal(produce_idem(&ts, 5, 1, 0, 1, &base, &next), KP_ERR_NONE); /* new epoch */
+    assert_int_equal(produce_idem(&ts, 5, 0, 5, 1, &base, &next),
+                     KP_ERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(produce_idem(&ts, 6, 0, -1, 1, &base, &next), KP_ERR_INVALID_RECORD);
+    assert_int_equal(produce_idem(&ts, 7, 0, 500, 1, &base, &next), KP_ERR_NONE); /* unknown */
+    assert_int_equal(ks_part_log_end(part), 7);
+    tstore_close(&ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_produce_auto_create_assigns_offsets),
         cmocka_unit_test(test_produce_topic_max_message_bytes),
         cmocka_unit_test(test_produce_rewrites_base_offset_in_place),
+        cmocka_unit_test(test_produce_idempotent_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,12 +44,13 @@ def port_accepts(port, timeout=0.2):
 class Depot:
     """A broker on 127.0.0.1:port with data in data_dir (created under a temp dir if None)."""
 
-    def __init__(self, data_dir=None, port=None, settings=None):
+    def __init__(self, data_dir=None, port=None, settings=None, env=None):
         self.tmp = tempfile.mkdtemp(prefix="depot-fault-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.port = port or free_port()
         self.settings = dict(settings or {})
+        self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.log_path = os.path.join(self.tmp, "broker.log")
         self.starts = 0
@@ -66,7 +67,7 @@ class Depot:
         log = open(self.log_path, "ab")
         log.write(b"==== start %d\n" % self.starts)
         log.flush()
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
         self.starts += 1
         if wait:

@@ -1,0 +1,53 @@
+/*
+ * depotctl internals shared by its command files (depotctl.c: produce/consume/topics,
+ * depotctl_groups.c: groups and consume --group). Single-threaded.
+ */
+#ifndef DEPOTCTL_H
+#define DEPOTCTL_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "client/kc.h"
+
+#define MAX_CONFIGS 64
+
+typedef struct {
+    const char *cmd;
+    const char *bootstrap;
+    const char *topic;
+    const char *group;
+    int32_t partition;
+    const char *offset; /* number, "earliest" or "latest" */
+    bool from_beginning;
+    long max_messages;
+    long timeout_ms;
+    bool parse_key, print_key, parse_headers;
+    bool print_headers, print_timestamp, print_offset, print_partition;
+    const char *key_sep;
+    const char *compression;
+    int acks;
+    const char *action; /* topics: list/create/delete/describe; groups: list/describe/reset */
+    const char *reset_to; /* groups --reset-offsets: earliest, latest or offset */
+    const char *to_offset;
+    bool execute;
+    int32_t partitions;
+    int16_t replication;
+    kc_config_entry_t configs[MAX_CONFIGS];
+    int nconfigs;
+    char *owned[MAX_CONFIGS]; /* strdup'd k=v buffers behind configs */
+} opts_t;
+
+extern volatile sig_atomic_t ctl_stop;
+
+/* Prints the client's last error ("depotctl: ...") and returns 1. */
+int ctl_fail(kc_client_t *c);
+/* Prints a usage error and returns 2. */
+int ctl_bad(const char *fmt, const char *arg);
+/* Prints one consumed record as the console consumer does. */
+void ctl_print_message(const opts_t *o, const kc_message_t *m);
+
+int cmd_groups(kc_client_t *c, const opts_t *o);
+int cmd_consume_group(kc_client_t *c, const opts_t *o);
+
+#endif
