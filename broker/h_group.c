@@ -382,7 +382,13 @@ int kb_handle_join_group(kb_req_t *req)
         on_join_done(NULL, req, &r);
         return KB_DONE;
     }
+    if (kb_gstr_too_long(m.group_id) || kb_gstr_too_long(m.member_id) ||
+        kb_gstr_too_long(m.group_instance_id) || kb_gstr_too_long(m.protocol_type))
+        return K_ERR_MALFORMED;
     int32_t n = m.protocols_count > 0 ? m.protocols_count : 0;
+    for (int32_t i = 0; i < n; i++)
+        if (kb_gstr_too_long(m.protocols[i].name))
+            return K_ERR_MALFORMED;
     kb_gproto_in_t *protos = n ? kp_arena_alloc(&req->arena, sizeof *protos * (size_t)n) : NULL;
     if (n && !protos)
         return K_ERR_NOMEM;

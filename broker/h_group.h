@@ -12,6 +12,14 @@
 #include "broker/offsets_store.h"
 
 #define KB_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes */
+/* Kafka reads no string longer than this (its compact strings included); the offsets log
+ * stores strings with an int16 length, so longer ones are refused as malformed requests. */
+#define KB_GROUP_STR_MAX 32767
+
+static inline bool kb_gstr_too_long(kp_str_t s)
+{
+    return s.len > KB_GROUP_STR_MAX;
+}
 
 typedef struct kb_gstate {
     kb_broker_t *broker;

@@ -120,6 +120,8 @@ int kb_handle_offset_commit(kb_req_t *req)
         return K_ERR_NOMEM;
     resp->topics_count = nt;
 
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
     kb_group_t *g = NULL;
     int16_t gerr = !gs || !gs->ostore ? KP_ERR_COORDINATOR_NOT_AVAILABLE : KP_ERR_NONE;
     kp_str_t instance = v >= 7 ? m.group_instance_id : (kp_str_t){NULL, -1};
@@ -471,6 +473,8 @@ int kb_handle_offset_delete(kb_req_t *req)
     if (!resp)
         return K_ERR_NOMEM;
     kp_offset_delete_resp_init(resp);
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
     kb_group_t *g = NULL;
     if (!gs || !gs->ostore)
         resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;

@@ -229,7 +229,7 @@ static int take_assignment(kc_group_t *g, kp_bytes_t bytes)
         gt->cs = kc_consumer_new(c, gt->topic, gt->partitions, gt->npartitions, 0);
         if (!gt->cs) {
             free(gt->topic);
-            return c->kerr ? K_ERR_AGAIN : K_ERR_NOMEM;
+            return K_ERR_AGAIN; /* metadata not there yet (or memory): join again */
         }
         g->nasg++;
     }

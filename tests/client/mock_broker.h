@@ -48,6 +48,13 @@ typedef struct {
     size_t fetch_limit; /* cut answers at this many bytes per partition (0 = all) */
     char created[8][64];
     int ncreated, deleted;
+    /* groups: one member; JoinGroup asks for a member id first (KIP-394) */
+    int joins, syncs, heartbeats, commits;
+    int rebalance_on_heartbeat; /* answer REBALANCE_IN_PROGRESS to this heartbeat (1-based) */
+    int32_t generation;
+    uint8_t sub[256], asg[256]; /* last subscription / the leader's assignment */
+    size_t sub_len, asg_len;
+    int64_t committed[16]; /* -1 = none; set by OffsetCommit */
 } mock_broker_t;
 
 static int mb_send(int fd, kp_buf_t *b)
@@ -84,6 +91,13 @@ static void mb_api_versions(mock_broker_t *mb, kp_buf_t *out, int16_t ver)
         {KP_API_API_VERSIONS, 0, mb->api_versions_max},
         {KP_API_CREATE_TOPICS, 2, 4},
         {KP_API_DELETE_TOPICS, 1, 3},
+        {KP_API_FIND_COORDINATOR, 0, 3},
+        {KP_API_JOIN_GROUP, 0, 7},
+        {KP_API_SYNC_GROUP, 0, 5},
+        {KP_API_HEARTBEAT, 0, 4},
+        {KP_API_LEAVE_GROUP, 0, 4},
+        {KP_API_OFFSET_COMMIT, 2, 8},
+        {KP_API_OFFSET_FETCH, 1, 7},
     };
     kp_api_versions_resp_t r;
     kp_api_versions_resp_init(&r);
@@ -314,6 +328,105 @@ static void mb_delete_topics(mock_broker_t *mb, kp_buf_t *out, int16_t ver,
     kp_delete_topics_resp_encode(out, ver, &r);
 }
 
+static void mb_group(mock_broker_t *mb, kp_buf_t *out, int16_t key, int16_t ver, const void *req)
+{
+    if (key == KP_API_FIND_COORDINATOR) {
+        kp_find_coordinator_resp_t r;
+        kp_find_coordinator_resp_init(&r);
+        r.node_id = 1;
+        r.host = kp_str("127.0.0.1");
+        r.port = mb->port;
+        kp_find_coordinator_resp_encode(out, ver, &r);
+    } else if (key == KP_API_JOIN_GROUP) {
+        const kp_join_group_req_t *q = req;
+        kp_join_group_resp_t r;
+        kp_join_group_resp_init(&r);
+        mb->joins++;
+        if (q->member_id.len == 0 && ver >= 4) {
+            r.error_code = 79; /* MEMBER_ID_REQUIRED */
+            r.member_id = kp_str("m-1");
+        } else {
+            if (q->protocols_count > 0 && q->protocols[0].metadata.len <= 256) {
+                mb->sub_len = (size_t)q->protocols[0].metadata.len;
+                memcpy(mb->sub, q->protocols[0].metadata.ptr, mb->sub_len);
+            }
+            static kp_join_group_resp_join_group_response_member_t m;
+            kp_join_group_resp_join_group_response_member_init(&m);
+            m.member_id = kp_str("m-1");
+            m.metadata = (kp_bytes_t){mb->sub, (int32_t)mb->sub_len};
+            r.generation_id = ++mb->generation;
+            r.protocol_name = kp_str("range");
+            r.leader = kp_str("m-1");
+            r.member_id = kp_str("m-1");
+            r.members = &m;
+            r.members_count = 1;
+        }
+        kp_join_group_resp_encode(out, ver, &r);
+    } else if (key == KP_API_SYNC_GROUP) {
+        const kp_sync_group_req_t *q = req;
+        mb->syncs++;
+        if (q->assignments_count > 0 && q->assignments[0].assignment.len <= 256) {
+            mb->asg_len = (size_t)q->assignments[0].assignment.len;
+            memcpy(mb->asg, q->assignments[0].assignment.ptr, mb->asg_len);
+        }
+        kp_sync_group_resp_t r;
+        kp_sync_group_resp_init(&r);
+        r.assignment = (kp_bytes_t){mb->asg, (int32_t)mb->asg_len};
+        kp_sync_group_resp_encode(out, ver, &r);
+    } else if (key == KP_API_HEARTBEAT) {
+        kp_heartbeat_resp_t r;
+        kp_heartbeat_resp_init(&r);
+        if (++mb->heartbeats == mb->rebalance_on_heartbeat) r.error_code = 27;
+        kp_heartbeat_resp_encode(out, ver, &r);
+    } else if (key == KP_API_LEAVE_GROUP) {
+        kp_leave_group_resp_t r;
+        kp_leave_group_resp_init(&r);
+        kp_leave_group_resp_encode(out, ver, &r);
+    } else if (key == KP_API_OFFSET_COMMIT) {
+        const kp_offset_commit_req_t *q = req;
+        static kp_offset_commit_resp_offset_commit_response_partition_t pr[16];
+        kp_offset_commit_resp_offset_commit_response_topic_t tr;
+        kp_offset_commit_resp_offset_commit_response_topic_init(&tr);
+        mb->commits++;
+        if (q->topics_count > 0) {
+            tr.name = q->topics[0].name;
+            for (int32_t i = 0; i < q->topics[0].partitions_count && i < 16; i++) {
+                const kp_offset_commit_req_offset_commit_request_partition_t *p =
+                    &q->topics[0].partitions[i];
+                kp_offset_commit_resp_offset_commit_response_partition_init(&pr[i]);
+                pr[i].partition_index = p->partition_index;
+                if (p->partition_index >= 0 && p->partition_index < 16)
+                    mb->committed[p->partition_index] = p->committed_offset;
+                tr.partitions_count++;
+            }
+            tr.partitions = pr;
+        }
+        kp_offset_commit_resp_t r;
+        kp_offset_commit_resp_init(&r);
+        r.topics = &tr;
+        r.topics_count = q->topics_count > 0 ? 1 : 0;
+        kp_offset_commit_resp_encode(out, ver, &r);
+    } else if (key == KP_API_OFFSET_FETCH) {
+        static kp_offset_fetch_resp_offset_fetch_response_partition_t pr[16];
+        kp_offset_fetch_resp_offset_fetch_response_topic_t tr;
+        kp_offset_fetch_resp_offset_fetch_response_topic_init(&tr);
+        tr.name = kp_str(mb->topic);
+        tr.partitions = pr;
+        for (int32_t i = 0; i < mb->npartitions && i < 16; i++) {
+            if (mb->committed[i] < 0) continue;
+            kp_offset_fetch_resp_offset_fetch_response_partition_init(&pr[tr.partitions_count]);
+            pr[tr.partitions_count].partition_index = i;
+            pr[tr.partitions_count].committed_offset = mb->committed[i];
+            tr.partitions_count++;
+        }
+        kp_offset_fetch_resp_t r;
+        kp_offset_fetch_resp_init(&r);
+        r.topics = &tr;
+        r.topics_count = 1;
+        kp_offset_fetch_resp_encode(out, ver, &r);
+    }
+}
+
 /* Handles one request frame; returns -1 to close the connection. */
 static int mb_handle(mock_broker_t *mb, int fd, const uint8_t *frame, size_t len)
 {
@@ -348,6 +461,11 @@ static int mb_handle(mock_broker_t *mb, int fd, const uint8_t *frame, size_t len
         mb_create_topics(mb, &out, h.api_version, req);
     else if (h.api_key == KP_API_DELETE_TOPICS)
         mb_delete_topics(mb, &out, h.api_version, req);
+    else if (h.api_key == KP_API_FIND_COORDINATOR || h.api_key == KP_API_JOIN_GROUP ||
+             h.api_key == KP_API_SYNC_GROUP || h.api_key == KP_API_HEARTBEAT ||
+             h.api_key == KP_API_LEAVE_GROUP || h.api_key == KP_API_OFFSET_COMMIT ||
+             h.api_key == KP_API_OFFSET_FETCH)
+        mb_group(mb, &out, h.api_key, h.api_version, req);
     else
         action = 1;
     int ret = 0;
@@ -421,6 +539,8 @@ static void mb_start(mock_broker_t *mb)
     if (!mb->fetch_max) mb->fetch_max = 11;
     if (!mb->metadata_max) mb->metadata_max = 9;
     if (!mb->api_versions_max) mb->api_versions_max = 3;
+    for (int i = 0; i < 16; i++)
+        if (!mb->committed[i]) mb->committed[i] = -1;
     pthread_create(&mb->thr, NULL, mb_main, mb);
 }
 

@@ -126,7 +126,7 @@ static void test_kc_negotiation_picks_highest_common(void **state)
     assert_int_equal(kc_client_api_version(c, KP_API_FETCH), 12); /* ours stops at 12 */
     assert_int_equal(kc_client_api_version(c, KP_API_METADATA), 9);
     assert_int_equal(kc_client_api_version(c, KP_API_LIST_OFFSETS), 5);
-    assert_int_equal(kc_client_api_version(c, KP_API_JOIN_GROUP), -1); /* not advertised */
+    assert_int_equal(kc_client_api_version(c, KP_API_DESCRIBE_GROUPS), -1); /* not advertised */
     kc_client_free(c);
     mb_stop(&mb);
     mb_free(&mb);
