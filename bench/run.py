@@ -528,8 +528,11 @@ def e2e_lean(b, rate, acks):
         b.create(topic, 1)
         out = lean('e2e', '-b', b.addr, '-t', topic, '--rate', '%.0f' % rate, '-d',
                    SZ['e2e_secs'], '-s', 1024, '--acks', acks, timeout=120)
+        if out['errors']:
+            EXTRA.setdefault('e2e_lean_produce_errors', []).append(
+                [acks, i, out['errors'], out['first_error']])
         return {'p50_ms': out['p50_ms'], 'p99_ms': out['p99_ms'], 'p999_ms': out['p999_ms'],
-                'max_ms': out['max_ms']}
+                'max_ms': out['max_ms'], 'produce_errors_count': out['errors']}
     runs('depot', key, 'produce->consume latency, 1 KB acks=%s at %.0f msg/s (lean)'
          % ('all' if acks == '-1' else acks, rate), one)
 
