@@ -1,5 +1,7 @@
 /*
- * The flusher thread: fdatasync of dirty partitions, with group commit.
+ * The flusher threads (KS_FLUSHERS): fdatasync of dirty partitions, with group commit. A
+ * partition is flushed by one thread at a time; different partitions in parallel, so an
+ * acks=all request spanning several partitions waits about one fsync, not one per partition.
  *
  * A partition is queued for a pass by ks_part_sync (acks=all), flush.messages, flush.ms, a
  * segment roll, or close. A pass, under s->mu, snapshots the log end and the write
@@ -235,26 +237,44 @@ static void empty_one(ks_store_t *s)
     trash_free_one(t);
 }
 
+/* The first queued partition no other flusher thread is working on, taken off the queue. */
+static ks_part_t *pick(ks_store_t *s)
+{
+    ks_part_t *prev = NULL;
+    for (ks_part_t *p = s->fq_head; p; prev = p, p = p->flush_next) {
+        if (p->flushing)
+            continue;
+        if (prev)
+            prev->flush_next = p->flush_next;
+        else
+            s->fq_head = p->flush_next;
+        if (s->fq_tail == p)
+            s->fq_tail = prev;
+        p->flush_queued = false;
+        p->flush_next = NULL;
+        return p;
+    }
+    return NULL;
+}
+
 static void *flusher_main(void *arg)
 {
     ks_store_t *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->fq_head && !s->trash && !s->stop)
+        ks_part_t *p = NULL;
+        while (!s->stop && !(p = pick(s)) && !s->trash)
             pthread_cond_wait(&s->cv, &s->mu);
         if (s->stop)
             break;
-        if (!s->fq_head) {
+        if (!p) {
             empty_one(s);
             continue;
         }
-        ks_part_t *p = s->fq_head;
-        s->fq_head = p->flush_next;
-        if (!s->fq_head)
-            s->fq_tail = NULL;
-        p->flush_queued = false;
-        p->flush_next = NULL;
-        if (flush_pass(s, p, false) && s->o.on_sync_ready) {
+        int done = flush_pass(s, p, false);
+        if (p->flush_queued)
+            pthread_cond_broadcast(&s->cv); /* queued again while we had it: free to take */
+        if (done && s->o.on_sync_ready) {
             pthread_mutex_unlock(&s->mu);
             s->o.on_sync_ready(s->o.sync_ud);
             pthread_mutex_lock(&s->mu);
@@ -267,22 +287,25 @@ static void *flusher_main(void *arg)
 int ks_flusher_start(ks_store_t *s)
 {
     s->stop = false;
-    if (pthread_create(&s->flusher, NULL, flusher_main, s) != 0)
-        return K_ERR_NOMEM;
-    s->flusher_running = true;
+    for (int i = 0; i < KS_FLUSHERS; i++) {
+        if (pthread_create(&s->flushers[i], NULL, flusher_main, s) != 0)
+            return s->nflushers ? 0 : K_ERR_NOMEM; /* fewer threads still work */
+        s->nflushers++;
+    }
     return 0;
 }
 
 void ks_flusher_stop(ks_store_t *s)
 {
-    if (!s->flusher_running)
+    if (!s->nflushers)
         return;
     pthread_mutex_lock(&s->mu);
     s->stop = true;
-    pthread_cond_signal(&s->cv);
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    pthread_join(s->flusher, NULL);
-    s->flusher_running = false;
+    for (int i = 0; i < s->nflushers; i++)
+        pthread_join(s->flushers[i], NULL);
+    s->nflushers = 0;
 }
 
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p)

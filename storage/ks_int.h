@@ -37,6 +37,7 @@ enum { KS_FILE_LOG = 0, KS_FILE_INDEX = 1, KS_FILE_TIMEINDEX = 2 };
 #define KS_LSO_FILE "log-start-offset-checkpoint"
 #define KS_TOPIC_FILE "depot-topic.properties"
 #define KS_CHECKPOINT_INTERVAL_MS 60000
+#define KS_FLUSHERS 4 /* flusher threads: fsyncs of different partitions run in parallel */
 
 typedef struct ks_seg ks_seg_t;
 
@@ -147,8 +148,9 @@ struct ks_store {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* wakes the flusher */
     pthread_cond_t idle_cv; /* a partition's flush pass ended */
-    pthread_t flusher;
-    bool flusher_running, stop;
+    pthread_t flushers[KS_FLUSHERS];
+    int nflushers;
+    bool stop;
     ks_part_t *fq_head, *fq_tail; /* partitions waiting for a flush pass */
     ks_waiter_t *done_head, *done_tail; /* completed waiters for the loop */
     char msgq[KS_MSGQ][256]; /* flusher's log lines, drained by the loop */
