@@ -3,11 +3,14 @@
 An idempotent acks=all producer (its own process, running across every cut) writes numbered
 messages to 3 partitions. Each cycle the broker is SIGKILLed and the files are damaged the way
 a power cut may leave them: in every segment that is not known durable, the bytes after the
-durable point are cut at a random position (a torn tail, possibly mid-batch), and with some
-probability random bits are flipped after the durable point. The durable point of a partition
+durable point are thrown away, at random one of three ways: cut exactly at the durable point,
+cut at a random position after it (a torn tail, possibly mid-batch), or torn and with random
+bits flipped between the durable point and the cut. The durable point of a partition
 is the end of the batch holding its highest acknowledged offset (acks=all answers only after
 fsync); segments wholly below the recovery-point checkpoint are durable too and left alone.
-Then the broker restarts on the same dir. 5 cycles (50 with DEPOT_LONG=1).
+Then the broker restarts on the same dir. 5 cycles (50 with DEPOT_LONG=1). A second,
+acks=1 producer adds bulk that is answered before any fsync, so every cut has unsynced bytes
+to throw away; its values are not checked beyond being served intact.
 
 At the end every partition is read from the beginning with CRC checks on: every acknowledged
 message is there exactly once at its acknowledged offset, in order, no value appears twice,
@@ -61,6 +64,28 @@ def producer_main(bootstrap, ack_path, stop_path):
     left = p.flush(120)
     acks.close()
     print(json.dumps({"sent": n, "unflushed": left, "failed": failed["n"]}), flush=True)
+
+
+def noise_main(bootstrap, stop_path):
+    """acks=1, not idempotent: bulk that is answered before any fsync, so every kill leaves
+    an unsynced tail worth tearing. Its values ("n...") are not checked, only served."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "acks": 1, "enable.idempotence": False,
+                  "linger.ms": 5, "message.timeout.ms": 600000, "log_level": 0,
+                  "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 200})
+    n = 0
+    pad = b"." * 400
+    while not os.path.exists(stop_path):
+        try:
+            p.produce(TOPIC, value=b"n%d" % n + pad, partition=n % PARTS)
+            n += 1
+        except BufferError:
+            p.poll(0.05)
+            continue
+        p.poll(0)
+        if n % 10 == 0:
+            time.sleep(0.001)
+    p.flush(60)
 
 
 def read_acks(path):
@@ -120,9 +145,10 @@ def damage(part_dir, durable_end_off, rp, rnd, stats):
             assert lo is not None, "acked offset %d not found in %s" % (durable_end_off - 1, seg)
         if lo >= size:
             continue
-        cut = rnd.randint(lo, size)
+        mode = rnd.randrange(3)  # 0: exactly the durable length, 1: torn, 2: torn + flips
+        cut = lo if mode == 0 else rnd.randint(lo, size)
         with open(seg, "r+b") as f:
-            if rnd.random() < 0.5 and cut > lo:
+            if mode == 2 and cut > lo:
                 for _ in range(rnd.randint(1, 3)):
                     at = rnd.randrange(lo, cut)
                     f.seek(at)
@@ -143,12 +169,14 @@ def test_power_cut():
     d.start()
     ack_path = os.path.join(d.tmp, "acks")
     stop_path = os.path.join(d.tmp, "stop")
-    prod = None
+    prod = noise = None
     stats = {"flips": 0, "cut_bytes": 0, "segments_damaged": 0}
     try:
         create_topic(d.bootstrap, TOPIC, PARTS)
         prod = subprocess.Popen([sys.executable, os.path.abspath(__file__), "producer",
                                  d.bootstrap, ack_path, stop_path], stdout=subprocess.PIPE)
+        noise = subprocess.Popen([sys.executable, os.path.abspath(__file__), "noise",
+                                  d.bootstrap, stop_path])
         for c in range(cycles):
             time.sleep(rnd.uniform(0.3, 1.0))
             d.kill()
@@ -165,6 +193,7 @@ def test_power_cut():
         time.sleep(1.0)
         open(stop_path, "w").close()
         out, _ = prod.communicate(timeout=180)
+        noise.wait(timeout=120)
         summary = json.loads(out.decode().strip().splitlines()[-1])
         acked = read_acks(ack_path)
         log = consume_all(d.bootstrap, TOPIC, PARTS)
@@ -172,6 +201,8 @@ def test_power_cut():
         for part, recs in log.items():
             last = -1
             for off, val in recs:
+                if val.startswith(b"n"):
+                    continue  # acks=1 bulk: may be lost or doubled; it only has to be valid
                 v = val.decode()
                 counts[v] = counts.get(v, 0) + 1
                 where[v] = (part, off)
@@ -197,14 +228,17 @@ def test_power_cut():
         print(d.log_tail(60))
         raise
     finally:
-        if prod and prod.poll() is None:
-            prod.send_signal(signal.SIGKILL)
-            prod.wait()
+        for proc in (prod, noise):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
         d.cleanup()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "producer":
         producer_main(*sys.argv[2:5])
+    elif len(sys.argv) > 1 and sys.argv[1] == "noise":
+        noise_main(*sys.argv[2:4])
     else:
         run([test_power_cut])
