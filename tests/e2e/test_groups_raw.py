@@ -3,7 +3,9 @@ exercise: FindCoordinator v4 (batched keys, flexible), OffsetFetch v8 (several g
 OffsetDelete, DeleteGroups, DescribeGroups of an unknown group, and exact error codes from
 JoinGroup/Heartbeat/SyncGroup/OffsetCommit."""
 
+import signal
 import struct
+import time
 
 from depot_harness import (Broker, Reader, check, connect, frame, i8, i16, i32, i64, kstr,
                            recv_frame, run_tests)
@@ -215,6 +217,22 @@ def test_deleted_topic_takes_its_offsets():
         r.i32()
         p, off = r.i32(), r.i64()
         check(off == -1, "offset of a deleted topic survived into its successor: %d", off)
+        s.close()
+
+
+def test_shutdown_answers_held_join():
+    # The join is held for the initial rebalance delay, longer than the broker's drain time:
+    # stopping must answer it (COORDINATOR_NOT_AVAILABLE) and still exit cleanly.
+    with Broker({"group.initial.rebalance.delay.ms": 60000}) as b:
+        s = connect(b.port)
+        s.sendall(frame(11, 0, 5, join_v0("held", "", 10000)))
+        time.sleep(0.2)
+        b.proc.send_signal(signal.SIGTERM)
+        r = Reader(recv_frame(s))
+        check(r.i32() == 5, "correlation id")
+        check(r.i16() == 15, "held join answered COORDINATOR_NOT_AVAILABLE at shutdown")
+        check(b.proc.wait(30) == 0, "clean exit")
+        b.proc = None
         s.close()
 
 

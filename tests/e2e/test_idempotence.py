@@ -1,9 +1,8 @@
 """Idempotent producer (librdkafka enable.idempotence) exactly-once across a broker crash.
 Run with /usr/bin/python3.
 
-Listed in PENDING until the broker checks producer sequences (h_produce.c
-producer_state_check is a seam that accepts every batch): without it a retried batch that the
-broker had already written is stored twice."""
+Before the broker checked producer sequences this stored a retried batch twice (500-1500
+duplicates in 40,000 with five kills); it must recognise them after recovery from the log."""
 
 import os
 import sys
