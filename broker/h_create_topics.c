@@ -4,6 +4,7 @@
  * Errors are per topic with a message, as Kafka words them where that helps a reader.
  * v5+ also returns the resulting partitions, replication factor, configs and (v7) topic id.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/config.h"
@@ -23,29 +24,48 @@ static void fail(kb_req_t *req, topic_out_t *o, int16_t code, kp_str_t msg)
     o->error_message = msg;
 }
 
-/* Assignment must put partitions 0..n-1 on this node alone; returns n or -1. */
-static int32_t check_assignment(const topic_in_t *in, int32_t node)
+/* Assignment must put partitions 0..n-1 on this node alone; returns n, 0 when it does not,
+ * or K_ERR_NOMEM. A count past MAX_PARTITIONS is returned as is for the partitions check to
+ * refuse. Linear, with a seen-map: the count comes from the peer. */
+static int32_t check_assignment(kb_req_t *req, const topic_in_t *in, int32_t node)
 {
     int32_t n = in->assignments_count;
+    if (n > MAX_PARTITIONS) return n;
+    bool *seen = kp_arena_alloc(&req->arena, (size_t)n);
+    if (!seen) return K_ERR_NOMEM;
     for (int32_t i = 0; i < n; i++) {
         const kp_create_topics_req_creatable_replica_assignment_t *a = &in->assignments[i];
-        if (a->broker_ids_count != 1 || a->broker_ids[0] != node) return -1;
-        bool found = false;
-        for (int32_t k = 0; k < n && !found; k++)
-            found = in->assignments[k].partition_index == i;
-        if (!found) return -1;
+        if (a->broker_ids_count != 1 || a->broker_ids[0] != node) return 0;
+        int32_t p = a->partition_index;
+        if (p < 0 || p >= n || seen[p]) return 0;
+        seen[p] = true;
     }
     return n;
 }
 
-static bool duplicated(const kp_create_topics_req_t *m, int32_t i)
+static int cmp_names(const void *x, const void *y, void *ud)
 {
-    for (int32_t k = 0; k < m->topics_count; k++)
-        if (k != i && m->topics[k].name.len == m->topics[i].name.len &&
-            memcmp(m->topics[k].name.ptr, m->topics[i].name.ptr, (size_t)m->topics[i].name.len) ==
-                0)
-            return true;
-    return false;
+    const topic_in_t *t = ud;
+    kp_str_t a = t[*(const int32_t *)x].name, b = t[*(const int32_t *)y].name;
+    int32_t n = a.len < b.len ? a.len : b.len;
+    int c = n > 0 ? memcmp(a.ptr, b.ptr, (size_t)n) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* dup[i] is set when topic i's name appears more than once in the request. Sorted rather than
+ * compared pairwise: a request may carry millions of topics. */
+static int find_duplicates(kb_req_t *req, const kp_create_topics_req_t *m, bool *dup)
+{
+    int32_t n = m->topics_count;
+    int32_t *order = kp_arena_alloc(&req->arena, sizeof *order * (size_t)n);
+    if (!order) return K_ERR_NOMEM;
+    for (int32_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, cmp_names, m->topics);
+    for (int32_t i = 1; i < n; i++)
+        if (cmp_names(&order[i - 1], &order[i], m->topics) == 0)
+            dup[order[i - 1]] = dup[order[i]] = true;
+    return 0;
 }
 
 /* Applies the request's configs over the broker defaults: 0, 1 when o's error was filled in,
@@ -121,7 +141,8 @@ static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_
     return 0;
 }
 
-static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, topic_out_t *o)
+static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
+                      topic_out_t *o)
 {
     const topic_in_t *in = &m->topics[idx];
     const kb_config_t *cfg = kb_broker_config(req->broker);
@@ -129,7 +150,7 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
     char name[256];
     o->name = in->name;
 
-    if (duplicated(m, idx)) {
+    if (dup) {
         fail(req, o, KP_ERR_INVALID_REQUEST,
              kp_str("Create topics request contains multiple entries for this topic"));
         return 0;
@@ -148,8 +169,9 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
                         "set. Both cannot be used at the same time."));
             return 0;
         }
-        partitions = check_assignment(in, cfg->node_id);
-        if (partitions < 0) {
+        partitions = check_assignment(req, in, cfg->node_id);
+        if (partitions < 0) return partitions;
+        if (partitions == 0) {
             fail(req, o, KP_ERR_INVALID_REPLICA_ASSIGNMENT,
                  kb_arena_printf(&req->arena,
                                  "Replica assignment must place partitions 0..n-1 on broker %d "
@@ -226,14 +248,16 @@ int kb_handle_create_topics(kb_req_t *req)
     kp_create_topics_resp_t resp;
     kp_create_topics_resp_init(&resp);
     int32_t n = m.topics_count > 0 ? m.topics_count : 0;
+    bool *dup = NULL;
     if (n > 0) {
         resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
-        if (!resp.topics) return K_ERR_NOMEM;
+        dup = kp_arena_alloc(&req->arena, (size_t)n);
+        if (!resp.topics || !dup || find_duplicates(req, &m, dup) < 0) return K_ERR_NOMEM;
     }
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
         resp.topics[i].error_message = (kp_str_t){NULL, -1};
-        int rc = create_one(req, &m, i, &resp.topics[i]);
+        int rc = create_one(req, &m, i, dup[i], &resp.topics[i]);
         if (rc < 0) return rc;
     }
     resp.topics_count = n;

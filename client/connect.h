@@ -35,8 +35,8 @@ typedef enum { KC_CONV_STRING, KC_CONV_BYTES, KC_CONV_JSON_PLAIN } kc_converter_
 
 typedef struct {
     const char *bootstrap;
-    const char *offset_file;  /* offset.storage.file.filename */
-    int64_t offset_flush_ms;  /* offset.flush.interval.ms (default 60000) */
+    const char *offset_file; /* offset.storage.file.filename */
+    int64_t offset_flush_ms; /* offset.flush.interval.ms (default 60000) */
     kc_converter_t key_conv, value_conv;
 } kc_worker_config_t;
 
@@ -46,18 +46,17 @@ typedef struct {
     const char *name;
     kc_connector_kind_t kind;
     int tasks_max;
-    const char *file;   /* NULL/empty: stdin (source) or stdout (sink), as Kafka does */
-    const char *topic;  /* source */
-    char **topics;      /* sink: owned, split on commas */
+    const char *file;  /* NULL/empty: stdin (source) or stdout (sink), as Kafka does */
+    const char *topic; /* source */
+    char **topics;     /* sink: owned, split on commas */
     int ntopics;
-    int batch_size;     /* source lines per produce (default 2000) */
+    int batch_size; /* source lines per produce (default 2000) */
 } kc_connector_config_t;
 
 /* Both fill *out with pointers into p (which must outlive out) and, on a bad or missing key,
  * write a sentence naming it into err and return K_ERR_INVAL. */
 int kc_worker_config(const kc_props_t *p, kc_worker_config_t *out, char *err, size_t errlen);
-int kc_connector_config(const kc_props_t *p, kc_connector_config_t *out, char *err,
-                        size_t errlen);
+int kc_connector_config(const kc_props_t *p, kc_connector_config_t *out, char *err, size_t errlen);
 void kc_connector_config_deinit(kc_connector_config_t *cc);
 
 /* ---- the source's offset file ---------------------------------------------------------------- */
@@ -65,10 +64,10 @@ void kc_connector_config_deinit(kc_connector_config_t *cc);
 /* One line per source file: "<connector>\t<inode>\t<position>\t<file>\n". Read: position and
  * inode of (connector, file), 0 if found, K_ERR_NOENT if not (or no offset file yet). Write
  * replaces that entry, keeping the others: tmp file + fsync + rename + fsync of the dir. */
-int kc_offset_file_read(const char *path, const char *connector, const char *file,
-                        uint64_t *inode, int64_t *position);
-int kc_offset_file_write(const char *path, const char *connector, const char *file,
-                         uint64_t inode, int64_t position);
+int kc_offset_file_read(const char *path, const char *connector, const char *file, uint64_t *inode,
+                        int64_t *position);
+int kc_offset_file_write(const char *path, const char *connector, const char *file, uint64_t inode,
+                         int64_t position);
 
 /* depotctl connect-standalone WORKER.properties CONNECTOR.properties...: returns the exit
  * status (0 after SIGTERM/SIGINT with everything flushed). */

@@ -19,13 +19,13 @@ typedef struct {
     kc_client_t *c;              /* owned; one client (and connections) per task */
     /* source */
     kc_producer_t *prod;
-    int fd;             /* the file being tailed, -1 before it exists */
+    int fd; /* the file being tailed, -1 before it exists */
     uint64_t inode;
-    int64_t buf_pos;    /* file position of buf[0] */
-    int64_t acked_pos;  /* end of the last line the broker acknowledged */
-    int64_t saved_pos;  /* what the offset file holds */
+    int64_t buf_pos;   /* file position of buf[0] */
+    int64_t acked_pos; /* end of the last line the broker acknowledged */
+    int64_t saved_pos; /* what the offset file holds */
     int64_t last_save_ms;
-    char *buf;          /* owned: bytes read but not yet sent (a partial line at most) */
+    char *buf; /* owned: bytes read but not yet sent (a partial line at most) */
     size_t blen, bcap;
     bool offsets_warned;
     /* sink */

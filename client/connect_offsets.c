@@ -75,8 +75,8 @@ static bool parse_line(char *line, char **name, uint64_t *inode, int64_t *pos, c
     return *f[1] && *f[2] && !*e1 && !*e2 && *pos >= 0;
 }
 
-int kc_offset_file_read(const char *path, const char *connector, const char *file,
-                        uint64_t *inode, int64_t *position)
+int kc_offset_file_read(const char *path, const char *connector, const char *file, uint64_t *inode,
+                        int64_t *position)
 {
     char *buf;
     int rc = slurp(path, &buf);
@@ -111,8 +111,8 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-int kc_offset_file_write(const char *path, const char *connector, const char *file,
-                         uint64_t inode, int64_t position)
+int kc_offset_file_write(const char *path, const char *connector, const char *file, uint64_t inode,
+                         int64_t position)
 {
     if (!storable(connector) || !storable(file)) return K_ERR_INVAL;
     char *old;

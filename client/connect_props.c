@@ -119,10 +119,14 @@ static int next_pair(const char *t, size_t len, size_t *pos, char **key, char **
                 skip_ws = true;
                 continue;
             }
-            if (e == 't') ch = '\t';
-            else if (e == 'n') ch = '\n';
-            else if (e == 'r') ch = '\r';
-            else if (e == 'f') ch = '\f';
+            if (e == 't')
+                ch = '\t';
+            else if (e == 'n')
+                ch = '\n';
+            else if (e == 'r')
+                ch = '\r';
+            else if (e == 'f')
+                ch = '\f';
             else if (e == 'u' && i + 4 <= len && hexval(t[i]) >= 0 && hexval(t[i + 1]) >= 0 &&
                      hexval(t[i + 2]) >= 0 && hexval(t[i + 3]) >= 0) {
                 unsigned cp = (unsigned)(hexval(t[i]) << 12 | hexval(t[i + 1]) << 8 |
@@ -132,12 +136,17 @@ static int next_pair(const char *t, size_t len, size_t *pos, char **key, char **
                 size_t un = put_utf8(u, cp);
                 /* \uXXXX is 6 bytes and yields at most 3: the buffer still suffices. */
                 memcpy(in_value ? v + vn : k + kn, u, un);
-                if (in_value) vn += un;
-                else kn += un;
+                if (in_value)
+                    vn += un;
+                else
+                    kn += un;
                 continue;
-            } else ch = e;
-            if (in_value) v[vn++] = ch;
-            else k[kn++] = ch;
+            } else
+                ch = e;
+            if (in_value)
+                v[vn++] = ch;
+            else
+                k[kn++] = ch;
             continue;
         }
         if (!in_value) {
@@ -233,8 +242,7 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
     return true;
 }
 
-static int converter(const kc_props_t *p, const char *key, kc_converter_t *out, char *err,
-                     size_t n)
+static int converter(const kc_props_t *p, const char *key, kc_converter_t *out, char *err, size_t n)
 {
     const char *v = kc_props_get(p, key);
     const char *pkg = "org.apache.kafka.connect.";
@@ -250,8 +258,8 @@ static int converter(const kc_props_t *p, const char *key, kc_converter_t *out, 
         snprintf(sk, sizeof sk, "%s.schemas.enable", key);
         const char *se = kc_props_get(p, sk);
         if (!se || strcmp(se, "false"))
-            return bad(err, n,
-                       "%s: JsonConverter is supported only with %s=false (plain text)", key, sk);
+            return bad(err, n, "%s: JsonConverter is supported only with %s=false (plain text)",
+                       key, sk);
         *out = KC_CONV_JSON_PLAIN;
     } else {
         (void)pkg;
@@ -311,8 +319,7 @@ static int split_topics(const char *s, kc_connector_config_t *cc)
     return 0;
 }
 
-int kc_connector_config(const kc_props_t *p, kc_connector_config_t *out, char *err,
-                        size_t errlen)
+int kc_connector_config(const kc_props_t *p, kc_connector_config_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->name = kc_props_get(p, "name");
@@ -351,8 +358,9 @@ int kc_connector_config(const kc_props_t *p, kc_connector_config_t *out, char *e
         if (!out->topic || !*out->topic)
             return bad(err, errlen, "topic: missing (source connector %s)%s", out->name, "");
         if (strchr(out->topic, ','))
-            return bad(err, errlen, "topic: '%s' names several topics; a source writes to one "
-                                    "(connector %s)",
+            return bad(err, errlen,
+                       "topic: '%s' names several topics; a source writes to one "
+                       "(connector %s)",
                        out->topic, out->name);
         return 0;
     }

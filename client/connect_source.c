@@ -29,8 +29,8 @@ static void save_offset(kc_task_t *t, bool force)
     if (!t->w->offset_file || t->acked_pos == t->saved_pos || !t->cfg.file) return;
     int64_t now = kc_now_ms();
     if (!force && now - t->last_save_ms < t->w->offset_flush_ms) return;
-    int rc = kc_offset_file_write(t->w->offset_file, t->cfg.name, t->cfg.file, t->inode,
-                                  t->acked_pos);
+    int rc =
+        kc_offset_file_write(t->w->offset_file, t->cfg.name, t->cfg.file, t->inode, t->acked_pos);
     if (rc) {
         if (!t->offsets_warned)
             fprintf(stderr, "connect: %s: cannot write offset file %s: %s\n", t->cfg.name,
@@ -149,15 +149,15 @@ int kc_source_step(kc_task_t *t)
         size_t len = (size_t)(nl - (t->buf + used));
         if (len && t->buf[used + len - 1] == '\r') len--;
         rc = kc_producer_send(t->prod, t->cfg.topic, -1, (kp_bytes_t){NULL, -1},
-                              (kp_bytes_t){(const uint8_t *)t->buf + used, (int32_t)len}, NULL,
-                              0, -1);
+                              (kp_bytes_t){(const uint8_t *)t->buf + used, (int32_t)len}, NULL, 0,
+                              -1);
         used = (size_t)(nl - t->buf) + 1;
         lines++;
     }
     if (!rc && lines) rc = kc_producer_flush(t->prod);
     if (rc) {
-        fprintf(stderr, "connect: %s: sending to %s: %s (will retry)\n", t->cfg.name,
-                t->cfg.topic, kc_client_errmsg(t->c));
+        fprintf(stderr, "connect: %s: sending to %s: %s (will retry)\n", t->cfg.name, t->cfg.topic,
+                kc_client_errmsg(t->c));
         rewind_to_acked(t);
         return 0;
     }

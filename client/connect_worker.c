@@ -78,8 +78,8 @@ int kc_connect_standalone(int argc, char **argv)
         if (rc) break;
         char cid[300];
         snprintf(cid, sizeof cid, "connector-%s", t->cfg.name);
-        kc_config_t cc = {.bootstrap = w.bootstrap, .client_id = cid, .retries = 3,
-                          .timeout_ms = 15000};
+        kc_config_t cc = {
+            .bootstrap = w.bootstrap, .client_id = cid, .retries = 3, .timeout_ms = 15000};
         t->c = kc_client_new(&cc);
         if (!t->c) {
             rc = 1;
@@ -99,7 +99,8 @@ int kc_connect_standalone(int argc, char **argv)
         if (stopping) break;
         int r = t->cfg.kind == KC_FILE_SOURCE ? kc_source_open(t) : kc_sink_open(t);
         opened = i + 1;
-        if (r) rc = 1;
+        if (r)
+            rc = 1;
         else
             fprintf(stderr, "connect: %s started (%s)\n", t->cfg.name,
                     t->cfg.kind == KC_FILE_SOURCE ? "FileStreamSource" : "FileStreamSink");
@@ -114,8 +115,10 @@ int kc_connect_standalone(int argc, char **argv)
             /* Sinks wait a little for records (that also paces the loop); sources never wait. */
             int r = t->cfg.kind == KC_FILE_SOURCE ? kc_source_step(t)
                                                   : kc_sink_step(t, 50 / (sinks ? sinks : 1));
-            if (r < 0) rc = 1;
-            else moved += r;
+            if (r < 0)
+                rc = 1;
+            else
+                moved += r;
         }
         if (!moved && !sinks && !stopping) kc_sleep_ms(50);
     }

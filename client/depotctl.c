@@ -27,7 +27,6 @@
 
 #define MAX_HEADERS 32
 
-
 volatile sig_atomic_t ctl_stop;
 
 static void on_signal(int sig)
@@ -171,7 +170,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         } else if (!strcmp(a, "--offset"))
             o->offset = val;
         else if (!strcmp(a, "--max-messages")) {
-            if (!parse_long(val, 0, __LONG_MAX__, &n)) return ctl_bad("bad --max-messages '%s'", val);
+            if (!parse_long(val, 0, __LONG_MAX__, &n))
+                return ctl_bad("bad --max-messages '%s'", val);
             o->max_messages = n;
         } else if (!strcmp(a, "--timeout-ms")) {
             if (!parse_long(val, 0, INT32_MAX, &n)) return ctl_bad("bad --timeout-ms '%s'", val);

@@ -27,7 +27,7 @@ typedef struct {
     const char *key_sep;
     const char *compression;
     int acks;
-    const char *action; /* topics: list/create/delete/describe; groups: list/describe/reset */
+    const char *action;   /* topics: list/create/delete/describe; groups: list/describe/reset */
     const char *reset_to; /* groups --reset-offsets: earliest, latest or offset */
     const char *to_offset;
     bool execute;

@@ -19,10 +19,8 @@
 int cmd_consume_group(kc_client_t *c, const opts_t *o)
 {
     const char *topics[1] = {o->topic};
-    kc_group_config_t gc = {.group_id = o->group,
-                            .topics = topics,
-                            .ntopics = 1,
-                            .from_beginning = o->from_beginning};
+    kc_group_config_t gc = {
+        .group_id = o->group, .topics = topics, .ntopics = 1, .from_beginning = o->from_beginning};
     kc_group_t *g = kc_group_new(c, &gc);
     if (!g) return ctl_fail(c);
     long count = 0, uncommitted = 0;
@@ -122,8 +120,10 @@ static int groups_describe(kc_client_t *c, const char *group)
     }
     int rc = 0;
     if (!strcmp(d->state ? d->state : "", "Dead") && co->n == 0) {
-        fprintf(stderr, "depotctl: describing group %s: GROUP_ID_NOT_FOUND: consumer group '%s' "
-                        "does not exist.\n", group, group);
+        fprintf(stderr,
+                "depotctl: describing group %s: GROUP_ID_NOT_FOUND: consumer group '%s' "
+                "does not exist.\n",
+                group, group);
         rc = 1;
         goto out;
     }
@@ -146,9 +146,8 @@ static int groups_describe(kc_client_t *c, const char *group)
     }
     qsort(rows, (size_t)n, sizeof *rows, cmp_row);
     if (d->nmembers == 0) printf("\nConsumer group '%s' has no active members.\n", group);
-    printf("\n%-30s %-30s %-10s %-15s %-15s %-15s %-45s %-15s %s\n", "GROUP", "TOPIC",
-           "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
-           "CLIENT-ID");
+    printf("\n%-30s %-30s %-10s %-15s %-15s %-15s %-45s %-15s %s\n", "GROUP", "TOPIC", "PARTITION",
+           "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID");
     for (int i = 0; i < n; i++) {
         row_t *r = &rows[i];
         int64_t end = -1;
@@ -162,8 +161,7 @@ static int groups_describe(kc_client_t *c, const char *group)
         const kc_group_member_t *m = r->owner;
         printf("%-30s %-30s %-10d %-15s %-15s %-15s %-45s %-15s %s\n", group, r->topic,
                r->partition, cur, endbuf, lag, m && m->member_id ? m->member_id : "-",
-               m && m->client_host ? m->client_host : "-",
-               m && m->client_id ? m->client_id : "-");
+               m && m->client_host ? m->client_host : "-", m && m->client_id ? m->client_id : "-");
     }
     free(rows);
 out:
@@ -218,7 +216,9 @@ static int groups_reset(kc_client_t *c, const opts_t *o)
             rc = ctl_fail(c);
             break;
         }
-        int64_t v = !strcmp(o->reset_to, "earliest") ? lo : !strcmp(o->reset_to, "latest") ? hi : to;
+        int64_t v = !strcmp(o->reset_to, "earliest") ? lo
+                    : !strcmp(o->reset_to, "latest") ? hi
+                                                     : to;
         if (v < lo) v = lo; /* Kafka clamps to the log's range */
         if (v > hi) v = hi;
         offs[i] = (kc_offset_t){o->topic, p, v, 0};

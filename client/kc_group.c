@@ -108,8 +108,12 @@ static int subscription_bytes(kc_group_t *g, kp_bytes_t *out)
     if (!t) return K_ERR_NOMEM;
     for (int i = 0; i < g->cfg.ntopics; i++)
         t[i] = kp_str(g->topics[i]);
-    kc_subscription_t s = {.version = 1, .topics = t, .ntopics = g->cfg.ntopics,
-                           .user_data = {NULL, -1}, .generation_id = -1, .rack_id = {NULL, -1}};
+    kc_subscription_t s = {.version = 1,
+                           .topics = t,
+                           .ntopics = g->cfg.ntopics,
+                           .user_data = {NULL, -1},
+                           .generation_id = -1,
+                           .rack_id = {NULL, -1}};
     kp_buf_t b;
     kp_buf_init(&b);
     int rc = kc_subscription_encode(&b, &s);
@@ -134,11 +138,10 @@ static int leader_assign(kc_group_t *g, const kp_join_group_resp_t *jr,
     if (!ms || !as || !sa) return kc_fail(c, K_ERR_NOMEM, 0, "out of memory");
     for (int i = 0; i < n; i++) {
         ms[i].member_id = jr->members[i].member_id;
-        if (kc_subscription_decode(jr->members[i].metadata.ptr,
-                                   jr->members[i].metadata.len > 0
-                                       ? (size_t)jr->members[i].metadata.len
-                                       : 0,
-                                   &g->arena, &ms[i].sub))
+        if (kc_subscription_decode(
+                jr->members[i].metadata.ptr,
+                jr->members[i].metadata.len > 0 ? (size_t)jr->members[i].metadata.len : 0,
+                &g->arena, &ms[i].sub))
             memset(&ms[i].sub, 0, sizeof ms[i].sub); /* unreadable: subscribes to nothing */
         for (int32_t k = 0; k < ms[i].sub.ntopics; k++) {
             bool seen = false;
@@ -304,8 +307,8 @@ static int join_once(kc_group_t *g, bool *backoff)
         sreq.protocol_name = jr.protocol_name;
         sreq.assignments = sa;
         sreq.assignments_count = nsa;
-        rc = kc_conn_call(c, conn, KP_API_SYNC_GROUP, &sreq, &sr, &srx,
-                          g->cfg.rebalance_timeout_ms);
+        rc =
+            kc_conn_call(c, conn, KP_API_SYNC_GROUP, &sreq, &sr, &srx, g->cfg.rebalance_timeout_ms);
         snprintf(what, sizeof what, "syncing group %s", g->group_id);
         if (!rc && sr.error_code) {
             int16_t e = sr.error_code;
@@ -441,8 +444,8 @@ int kc_group_commit(kc_group_t *g)
             int32_t p = g->asg[i].partitions[k];
             offs[n++] = (kc_offset_t){g->asg[i].topic, p, kc_consumer_position(g->asg[i].cs, p), 0};
         }
-    int rc = n ? kc_commit_ex(c, g->group_id, g->generation, g->member_id, g->instance_id, offs, n)
-               : 0;
+    int rc =
+        n ? kc_commit_ex(c, g->group_id, g->generation, g->member_id, g->instance_id, offs, n) : 0;
     free(offs);
     int16_t e = c->kerr;
     if (rc && (e == KP_ERR_REBALANCE_IN_PROGRESS || e == KP_ERR_ILLEGAL_GENERATION ||

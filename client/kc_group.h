@@ -105,7 +105,7 @@ typedef struct {
     kp_arena_t arena;
     struct {
         char *group_id, *protocol_type, *state; /* state NULL before ListGroups v4 */
-    } *v;
+    } * v;
     int n;
 } kc_group_list_t;
 

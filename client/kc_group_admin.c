@@ -176,8 +176,8 @@ int kc_fetch_committed(kc_client_t *c, const char *group, kc_offsets_t **out)
             for (int32_t k = 0; name && k < resp.topics[i].partitions_count; k++) {
                 const kp_offset_fetch_resp_offset_fetch_response_partition_t *rp =
                     &resp.topics[i].partitions[k];
-                o->v[o->n++] = (kc_offset_t){name, rp->partition_index, rp->committed_offset,
-                                             rp->error_code};
+                o->v[o->n++] =
+                    (kc_offset_t){name, rp->partition_index, rp->committed_offset, rp->error_code};
             }
         }
         *out = o;

@@ -37,6 +37,10 @@ void kp_arena_deinit(kp_arena_t *a)
 
 void *kp_arena_alloc(kp_arena_t *a, size_t size)
 {
+    /* A size near SIZE_MAX would wrap in the rounding below (and in the chunk header sum),
+     * handing back 8 bytes to a caller that believes it got size. */
+    if (size > SIZE_MAX / 2)
+        return NULL;
     size = (size + 7) & ~(size_t)7;
     if (size == 0)
         size = 8;

@@ -14,7 +14,7 @@
  *
  * The active segment's index files are not synced by a pass: they are derived data, and the
  * recovery after an unclean stop rebuilds the active segment's indexes (the recovery point
- * never passes the active segment). Close syncs them too (ks_part_flush_now with all).
+ * never passes the active segment). Close makes them durable with its syncfs.
  *
  * fsync failure ("fsyncgate"): after a failed fsync Linux may already have dropped the dirty
  * pages, so a later fsync can succeed without the data being on disk. Depot therefore marks
@@ -313,13 +313,6 @@ void ks_part_wait_idle(ks_store_t *s, ks_part_t *p)
     while (p->flushing)
         pthread_cond_wait(&s->idle_cv, &s->mu);
     unqueue(s, p); /* after the wait: a finishing pass may have queued p again */
-}
-
-int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all)
-{
-    ks_part_wait_idle(s, p);
-    flush_pass(s, p, all);
-    return p->failed ? K_ERR_IO : 0;
 }
 
 void ks_part_mark_synced(ks_part_t *p)

@@ -6,8 +6,8 @@
  * the store closed.
  *
  * Threads (@locality): every function here is called from ONE thread, the caller's "loop"
- * thread, except where marked. Internally a flusher thread fsyncs; it never calls back into
- * the caller except through opts.on_sync_ready, which may run on the flusher thread and
+ * thread, except where marked. Internally flusher threads fsync; they never call back into
+ * the caller except through opts.on_sync_ready, which may run on a flusher thread and
  * must only wake the loop (uv_async_send). The loop then calls ks_store_run_completions(),
  * which invokes ks_sync_cb callbacks on the loop thread.
  *
@@ -70,7 +70,7 @@ typedef struct {
     ks_topic_config_t defaults;
     ks_log_fn log;
     void *log_ud;
-    void (*on_sync_ready)(void *ud); /* may run on the flusher thread; see top */
+    void (*on_sync_ready)(void *ud); /* may run on a flusher thread; see top */
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
 } ks_store_opts_t;

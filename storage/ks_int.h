@@ -286,7 +286,6 @@ int ks_flusher_start(ks_store_t *s);
 void ks_flusher_stop(ks_store_t *s);
 void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
-int ks_part_flush_now(ks_store_t *s, ks_part_t *p, bool all); /* loop, under mu, sync I/O */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
 /* Queues a file or directory already renamed to a unique doomed name (*.deleted, *-delete)
  * for removal on the flusher thread, then an fsync of sync_dir; takes ownership of both

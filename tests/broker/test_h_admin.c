@@ -268,6 +268,43 @@ static void test_create_topics_assignments(void **state)
     assert_int_equal(ks_topic_partitions(tp), 2);
 }
 
+/* Duplicate names are found by sorting, not pairwise: 100,000 topics (illegal names, so
+ * nothing is created) must be answered well within a second, not after minutes. */
+static void test_create_topics_many_names_linear(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    kp_create_topics_req_t q;
+    kp_create_topics_req_init(&q);
+    kp_create_topics_req_creatable_topic_t *t = calloc(N, sizeof *t);
+    char(*names)[16] = calloc(N, sizeof *names);
+    assert_non_null(t);
+    assert_non_null(names);
+    for (int i = 0; i < N; i++) {
+        kp_create_topics_req_creatable_topic_init(&t[i]);
+        snprintf(names[i], sizeof names[i], "bad/%06d", i == N - 1 ? 17 : i);
+        t[i].name = kp_str(names[i]);
+        t[i].num_partitions = 1;
+        t[i].replication_factor = 1;
+    }
+    q.topics = t;
+    q.topics_count = N;
+    call_t c;
+    int64_t t0 = kb_now_ms();
+    assert_int_equal(
+        call(&c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 4, &q, create_topics_enc), KB_DONE);
+    assert_true(kb_now_ms() - t0 < 3000);
+    kp_create_topics_resp_t r;
+    decode(&c, 4, &r, create_topics_dec);
+    assert_int_equal(r.topics_count, N);
+    assert_int_equal(r.topics[17].error_code, KP_ERR_INVALID_REQUEST);
+    assert_int_equal(r.topics[N - 1].error_code, KP_ERR_INVALID_REQUEST);
+    assert_int_equal(r.topics[18].error_code, KP_ERR_INVALID_TOPIC_EXCEPTION);
+    done(&c);
+    free(t);
+    free(names);
+}
+
 static kp_metadata_resp_metadata_response_topic_t *
 metadata(int16_t version, const char *name, bool allow, kp_metadata_resp_t *r, call_t *c)
 {
@@ -690,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_metadata_by_unknown_id),
         cmocka_unit_test(test_delete_topics_by_name_and_id),
         cmocka_unit_test(test_describe_configs_topic_and_broker),
+        cmocka_unit_test(test_create_topics_many_names_linear),
         cmocka_unit_test(test_describe_cluster),
         cmocka_unit_test(test_malformed_body_closes),
         cmocka_unit_test(test_handlers_survive_mutated_bodies),

@@ -77,9 +77,10 @@ static void test_connect_config_textbook_files(void **state)
     assert_int_equal(cc.batch_size, 2000);
     kc_connector_config_deinit(&cc);
 
-    kc_props_t sink = parse("name=alert-sink\n"
-                            "connector.class=org.apache.kafka.connect.file.FileStreamSinkConnector\n"
-                            "tasks.max=1\nfile=alert-sink.txt\ntopics=a, b ,,c\n");
+    kc_props_t sink =
+        parse("name=alert-sink\n"
+              "connector.class=org.apache.kafka.connect.file.FileStreamSinkConnector\n"
+              "tasks.max=1\nfile=alert-sink.txt\ntopics=a, b ,,c\n");
     assert_int_equal(kc_connector_config(&sink, &cc, err, sizeof err), 0);
     assert_int_equal(cc.kind, KC_FILE_SINK);
     assert_int_equal(cc.ntopics, 3);

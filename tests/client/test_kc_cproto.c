@@ -35,8 +35,8 @@ static void test_kc_subscription_matches_kafka_python(void **state)
     uint8_t want[64];
     size_t wn = unhex(SUB_V0, want);
     kp_str_t topics[2] = {kp_str("orders"), kp_str("alerts")};
-    kc_subscription_t s = {.version = 0, .topics = topics, .ntopics = 2,
-                           .user_data = {(const uint8_t *)"", 0}};
+    kc_subscription_t s = {
+        .version = 0, .topics = topics, .ntopics = 2, .user_data = {(const uint8_t *)"", 0}};
     kp_buf_t b;
     kp_buf_init(&b);
     assert_int_equal(kc_subscription_encode(&b, &s), 0);
@@ -68,8 +68,8 @@ static void test_kc_assignment_matches_kafka_python(void **state)
     size_t wn = unhex(ASG_V0, want);
     int32_t p0[2] = {0, 2}, p1[1] = {1};
     kc_topic_parts_t tp[2] = {{kp_str("orders"), p0, 2}, {kp_str("alerts"), p1, 1}};
-    kc_assignment_t as = {.version = 0, .parts = tp, .nparts = 2,
-                          .user_data = {(const uint8_t *)"", 0}};
+    kc_assignment_t as = {
+        .version = 0, .parts = tp, .nparts = 2, .user_data = {(const uint8_t *)"", 0}};
     kp_buf_t b;
     kp_buf_init(&b);
     assert_int_equal(kc_assignment_encode(&b, &as), 0);
@@ -105,9 +105,14 @@ static void test_kc_subscription_newer_versions_round_trip(void **state)
     kp_arena_t a;
     kp_arena_init(&a, NULL, 0, 0);
     for (int16_t v = 1; v <= 3; v++) {
-        kc_subscription_t s = {.version = v, .topics = topics, .ntopics = 1,
-                               .user_data = {NULL, -1}, .owned = &owned, .nowned = 1,
-                               .generation_id = 7, .rack_id = kp_str("rack-a")};
+        kc_subscription_t s = {.version = v,
+                               .topics = topics,
+                               .ntopics = 1,
+                               .user_data = {NULL, -1},
+                               .owned = &owned,
+                               .nowned = 1,
+                               .generation_id = 7,
+                               .rack_id = kp_str("rack-a")};
         kp_buf_t b;
         kp_buf_init(&b);
         assert_int_equal(kc_subscription_encode(&b, &s), 0);

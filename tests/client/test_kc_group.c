@@ -17,8 +17,7 @@ static kc_client_t *connect_to(mock_broker_t *mb)
 {
     char boot[64];
     snprintf(boot, sizeof boot, "127.0.0.1:%d", mb->port);
-    kc_config_t cfg = {.bootstrap = boot, .timeout_ms = 5000, .retries = 2,
-                       .retry_backoff_ms = 10};
+    kc_config_t cfg = {.bootstrap = boot, .timeout_ms = 5000, .retries = 2, .retry_backoff_ms = 10};
     kc_client_t *c = kc_client_new(&cfg);
     assert_non_null(c);
     assert_int_equal(kc_client_connect(c), 0);
@@ -51,8 +50,11 @@ static void test_kc_group_join_assign_consume_commit(void **state)
     for (int32_t p = 0; p < 3; p++)
         produce(c, p, 10);
     const char *topics[1] = {"t"};
-    kc_group_config_t gc = {.group_id = "g", .topics = topics, .ntopics = 1,
-                            .heartbeat_interval_ms = 1, .from_beginning = true};
+    kc_group_config_t gc = {.group_id = "g",
+                            .topics = topics,
+                            .ntopics = 1,
+                            .heartbeat_interval_ms = 1,
+                            .from_beginning = true};
     kc_group_t *g = kc_group_new(c, &gc);
     assert_non_null(g);
     int seen[3] = {0};

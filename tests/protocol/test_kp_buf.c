@@ -91,6 +91,19 @@ static void test_buf_overlong_varint(void **state)
     assert_int_equal(r.err, K_ERR_MALFORMED);
 }
 
+static void test_buf_arena_refuses_wrapping_sizes(void **state)
+{
+    (void)state;
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    assert_null(kp_arena_alloc(&a, SIZE_MAX));
+    assert_null(kp_arena_alloc(&a, SIZE_MAX - 3));
+    kp_arena_init(&a, NULL, 0, 8192);
+    assert_null(kp_arena_alloc(&a, 16384));
+    assert_non_null(kp_arena_alloc(&a, 16));
+    kp_arena_deinit(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +112,7 @@ int main(void)
         cmocka_unit_test(test_buf_truncation_is_error),
         cmocka_unit_test(test_buf_lying_array_count),
         cmocka_unit_test(test_buf_overlong_varint),
+        cmocka_unit_test(test_buf_arena_refuses_wrapping_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
