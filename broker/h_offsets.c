@@ -296,7 +296,8 @@ static int fetch_rows(kb_req_t *req, const kb_group_t *g, const ftopic_t *topics
             kb_group_offset_key(e, &topic, &partition);
             row_fill(&rows[k++], g, topic, partition, KP_ERR_NONE);
         }
-        qsort(rows, (size_t)k, sizeof *rows, row_cmp);
+        if (k > 1) /* rows is NULL for a group without offsets; qsort wants a real array */
+            qsort(rows, (size_t)k, sizeof *rows, row_cmp);
     }
     *out = rows;
     *nout = k;
