@@ -35,7 +35,7 @@ enum { KB_LOG_ERROR = 0, KB_LOG_WARN = 1, KB_LOG_INFO = 2, KB_LOG_DEBUG = 3 };
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
 
-/* Parsed configuration (broker/config.c owns parsing, defaults and validation). */
+/* Parsed configuration (broker/core/config.c owns parsing, defaults and validation). */
 typedef struct {
     char listen_host[256];
     int listen_port;
@@ -97,7 +97,7 @@ void kb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void kb_log_set_level(int level);
 
 /*
- * Handlers, one file per API family (broker/h_*.c). The dispatch table references them with
+ * Handlers, one file per API family (broker/api/h_*.c). The dispatch table references them with
  * weak declarations, so a missing handler makes its API unsupported instead of breaking the
  * link while handlers are being built.
  */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/config.h"
-#include "broker/server.h"
+#include "broker/core/config.h"
+#include "broker/core/server.h"
 
 static void usage(FILE *out)
 {

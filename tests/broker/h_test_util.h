@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/h_common.h"
+#include "broker/api/h_common.h"
 #include "protocol/kp_batch.h"
 #include "storage/ks.h"
 

@@ -1,4 +1,4 @@
-/* Configuration table: parsing, overrides, validation and warnings (broker/config.c). */
+/* Configuration table: parsing, overrides, validation and warnings (broker/core/config.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/config.h"
+#include "broker/core/config.h"
 
 static char tmpdir[64];
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/frame.h"
+#include "broker/net/frame.h"
 #include "protocol/k_status.h"
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* Unit tests for the pure group coordinator (broker/group.c): every transition and error
+/* Unit tests for the pure group coordinator (broker/group/group.c): every transition and error
  * answer driven with explicit time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "broker/group.h"
+#include "broker/group/group.h"
 #include "protocol/kp_errors.h"
 
 typedef struct {

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/config.h"
-#include "broker/server.h"
+#include "broker/core/config.h"
+#include "broker/core/server.h"
 #include "protocol/gen/kp_api_versions.h"
 #include "protocol/gen/kp_create_topics.h"
 #include "protocol/gen/kp_delete_topics.h"

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/config.h"
-#include "broker/server.h"
+#include "broker/core/config.h"
+#include "broker/core/server.h"
 #include "h_test_util.h"
 #include "storage/ks_io.h"
 

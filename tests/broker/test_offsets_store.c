@@ -1,4 +1,4 @@
-/* Unit tests for the durable offsets log (broker/offsets_store.c) on a real store in a temp
+/* Unit tests for the durable offsets log (broker/group/offsets_store.c) on a real store in a temp
  * dir: commits survive a reopen, group metadata round-trips, tombstones delete, garbage is
  * skipped, and snapshots keep the log bounded. */
 #include <setjmp.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/group.h"
-#include "broker/offsets_store.h"
+#include "broker/group/group.h"
+#include "broker/group/offsets_store.h"
 #include "protocol/kp_batch.h"
 #include "protocol/kp_errors.h"
 

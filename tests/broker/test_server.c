@@ -21,8 +21,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "broker/config.h"
-#include "broker/server.h"
+#include "broker/core/config.h"
+#include "broker/core/server.h"
 
 enum { A_NOW = 0, A_LATER = 1, A_NONE = 2, A_FAIL = 3, A_NONE_LATER = 4 };
 

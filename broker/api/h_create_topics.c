@@ -1,0 +1,266 @@
+/*
+ * CreateTopics (19), v2-7. Each topic is checked (name, partitions, replication factor,
+ * assignment, configs) and created synchronously; validate_only stops after the checks.
+ * Errors are per topic with a message, as Kafka words them where that helps a reader.
+ * v5+ also returns the resulting partitions, replication factor, configs and (v7) topic id.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/config.h"
+#include "broker/core/util.h"
+#include "protocol/gen/kp_create_topics.h"
+#include "protocol/kp_errors.h"
+
+#define MAX_PARTITIONS 10000
+
+typedef kp_create_topics_req_creatable_topic_t topic_in_t;
+typedef kp_create_topics_resp_creatable_topic_result_t topic_out_t;
+
+static void fail(kb_req_t *req, topic_out_t *o, int16_t code, kp_str_t msg)
+{
+    (void)req;
+    o->error_code = code;
+    o->error_message = msg;
+}
+
+/* Assignment must put partitions 0..n-1 on this node alone; returns n, 0 when it does not,
+ * or K_ERR_NOMEM. A count past MAX_PARTITIONS is returned as is for the partitions check to
+ * refuse. Linear, with a seen-map: the count comes from the peer. */
+static int32_t check_assignment(kb_req_t *req, const topic_in_t *in, int32_t node)
+{
+    int32_t n = in->assignments_count;
+    if (n > MAX_PARTITIONS) return n;
+    bool *seen = kp_arena_alloc(&req->arena, (size_t)n);
+    if (!seen) return K_ERR_NOMEM;
+    for (int32_t i = 0; i < n; i++) {
+        const kp_create_topics_req_creatable_replica_assignment_t *a = &in->assignments[i];
+        if (a->broker_ids_count != 1 || a->broker_ids[0] != node) return 0;
+        int32_t p = a->partition_index;
+        if (p < 0 || p >= n || seen[p]) return 0;
+        seen[p] = true;
+    }
+    return n;
+}
+
+static int cmp_names(const void *x, const void *y, void *ud)
+{
+    const topic_in_t *t = ud;
+    kp_str_t a = t[*(const int32_t *)x].name, b = t[*(const int32_t *)y].name;
+    int32_t n = a.len < b.len ? a.len : b.len;
+    int c = n > 0 ? memcmp(a.ptr, b.ptr, (size_t)n) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/* dup[i] is set when topic i's name appears more than once in the request. Sorted rather than
+ * compared pairwise: a request may carry millions of topics. */
+static int find_duplicates(kb_req_t *req, const kp_create_topics_req_t *m, bool *dup)
+{
+    int32_t n = m->topics_count;
+    int32_t *order = kp_arena_alloc(&req->arena, sizeof *order * (size_t)n);
+    if (!order) return K_ERR_NOMEM;
+    for (int32_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, cmp_names, m->topics);
+    for (int32_t i = 1; i < n; i++)
+        if (cmp_names(&order[i - 1], &order[i], m->topics) == 0)
+            dup[order[i - 1]] = dup[order[i]] = true;
+    return 0;
+}
+
+/* Applies the request's configs over the broker defaults: 0, 1 when o's error was filled in,
+ * or K_ERR_NOMEM. */
+static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t *tc, topic_out_t *o)
+{
+    for (int32_t i = 0; i < in->configs_count; i++) {
+        const kp_create_topics_req_creatable_topic_config_t *c = &in->configs[i];
+        char key[256];
+        if (!kb_str_copy(c->name, key, sizeof key)) {
+            fail(req, o, KP_ERR_INVALID_CONFIG, kp_str("Config name too long"));
+            return 1;
+        }
+        if (c->value.len < 0) {
+            fail(req, o, KP_ERR_INVALID_CONFIG,
+                 kb_arena_printf(&req->arena, "Null value not supported for topic config %s", key));
+            return 1;
+        }
+        char *value = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
+        if (!value) return K_ERR_NOMEM;
+        kb_str_copy(c->value, value, (size_t)c->value.len + 1);
+        int rc = ks_topic_config_set(tc, key, value);
+        if (rc == K_ERR_NOENT) {
+            fail(req, o, KP_ERR_INVALID_CONFIG,
+                 kb_arena_printf(&req->arena, "Unknown topic config name: %s", key));
+            return 1;
+        }
+        if (rc < 0) {
+            fail(req, o, KP_ERR_INVALID_CONFIG,
+                 kb_arena_printf(&req->arena, "Invalid value %s for configuration %s", value, key));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static bool config_given(const topic_in_t *in, const char *key)
+{
+    for (int32_t i = 0; i < in->configs_count; i++)
+        if (kp_str_eq(in->configs[i].name, key)) return true;
+    return false;
+}
+
+/* v5+: the topic's effective configuration. */
+static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_config_t *tc,
+                            topic_out_t *o)
+{
+    const char *const *keys = ks_topic_config_keys();
+    int32_t n = 0;
+    while (keys[n])
+        n++;
+    o->configs = kp_arena_alloc(&req->arena, sizeof *o->configs * (size_t)(n ? n : 1));
+    if (!o->configs) return K_ERR_NOMEM;
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    for (int32_t i = 0; i < n; i++) {
+        kp_create_topics_resp_creatable_topic_configs_t *c = &o->configs[i];
+        kp_create_topics_resp_creatable_topic_configs_init(c);
+        char buf[128];
+        c->name = kp_str(keys[i]);
+        if (ks_topic_config_get(tc, keys[i], buf, sizeof buf) == 0)
+            c->value = kp_str(kb_arena_strdup(&req->arena, buf));
+        c->read_only = false;
+        c->is_sensitive = false;
+        int bi = kb_config_find_by_topic_key(keys[i]);
+        if (config_given(in, keys[i]))
+            c->config_source = KB_CS_DYNAMIC_TOPIC;
+        else if (bi >= 0 && !kb_config_is_default(cfg, bi))
+            c->config_source = KB_CS_STATIC_BROKER;
+        else
+            c->config_source = KB_CS_DEFAULT;
+    }
+    o->configs_count = n;
+    return 0;
+}
+
+static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
+                      topic_out_t *o)
+{
+    const topic_in_t *in = &m->topics[idx];
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    ks_store_t *store = kb_broker_store(req->broker);
+    char name[256];
+    o->name = in->name;
+
+    if (dup) {
+        fail(req, o, KP_ERR_INVALID_REQUEST,
+             kp_str("Create topics request contains multiple entries for this topic"));
+        return 0;
+    }
+    if (!kb_str_copy(in->name, name, sizeof name) || !ks_topic_name_valid(name, strlen(name))) {
+        fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION,
+             kp_str("Topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-] and "
+                    "not '.' or '..'"));
+        return 0;
+    }
+    int32_t partitions = in->num_partitions;
+    if (in->assignments_count > 0) {
+        if (in->num_partitions != -1 || in->replication_factor != -1) {
+            fail(req, o, KP_ERR_INVALID_REQUEST,
+                 kp_str("Both numPartitions or replicationFactor and replicasAssignments were "
+                        "set. Both cannot be used at the same time."));
+            return 0;
+        }
+        partitions = check_assignment(req, in, cfg->node_id);
+        if (partitions < 0) return partitions;
+        if (partitions == 0) {
+            fail(req, o, KP_ERR_INVALID_REPLICA_ASSIGNMENT,
+                 kb_arena_printf(&req->arena,
+                                 "Replica assignment must place partitions 0..n-1 on broker %d "
+                                 "only (single-node broker)",
+                                 cfg->node_id));
+            return 0;
+        }
+    } else if (partitions == -1) {
+        partitions = cfg->num_partitions;
+    }
+    if (partitions <= 0 || partitions > MAX_PARTITIONS) {
+        fail(req, o, KP_ERR_INVALID_PARTITIONS,
+             kb_arena_printf(&req->arena, "Number of partitions must be between 1 and %d.",
+                             MAX_PARTITIONS));
+        return 0;
+    }
+    if (in->replication_factor != -1 && in->replication_factor != 1) {
+        fail(req, o, KP_ERR_INVALID_REPLICATION_FACTOR,
+             in->replication_factor <= 0
+                 ? kp_str("Replication factor must be larger than 0.")
+                 : kb_arena_printf(&req->arena,
+                                   "Unable to replicate the partition %d time(s): The target "
+                                   "replication factor of %d cannot be reached because only 1 "
+                                   "broker(s) are registered.",
+                                   in->replication_factor, in->replication_factor));
+        return 0;
+    }
+    ks_topic_config_t tc = cfg->topic_defaults;
+    int rc = apply_configs(req, in, &tc, o);
+    if (rc != 0) return rc < 0 ? rc : 0;
+
+    ks_topic_t *t = NULL;
+    if (m->validate_only) {
+        if (ks_topic_find(store, name, strlen(name))) rc = K_ERR_EXISTS;
+    } else {
+        rc = ks_topic_create(store, name, partitions, &tc, &t);
+    }
+    switch (rc) {
+    case 0:
+        break;
+    case K_ERR_EXISTS:
+        fail(req, o, KP_ERR_TOPIC_ALREADY_EXISTS,
+             kb_arena_printf(&req->arena, "Topic '%s' already exists.", name));
+        return 0;
+    case K_ERR_INVAL:
+        fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION, kp_str("Topic name is illegal"));
+        return 0;
+    case K_ERR_NOSPC:
+        fail(req, o, KP_ERR_KAFKA_STORAGE_ERROR, kp_str("No space left in log.dirs"));
+        return 0;
+    default:
+        kb_log(KB_LOG_ERROR, "creating topic %s failed: %s", name, k_strerror(rc));
+        fail(req, o, KP_ERR_UNKNOWN_SERVER_ERROR,
+             kb_arena_printf(&req->arena, "Creating the topic failed: %s", k_strerror(rc)));
+        return 0;
+    }
+    if (t) {
+        o->topic_id = ks_topic_id(t);
+        kb_log(KB_LOG_INFO, "created topic %s with %d partitions (asked by %s)", name, partitions,
+               kb_conn_peer(req->conn));
+    }
+    o->error_code = KP_ERR_NONE;
+    o->num_partitions = partitions;
+    o->replication_factor = 1;
+    return describe_configs(req, in, &tc, o);
+}
+
+int kb_handle_create_topics(kb_req_t *req)
+{
+    kp_create_topics_req_t m;
+    kp_create_topics_req_init(&m);
+    if (kp_create_topics_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
+        return K_ERR_MALFORMED;
+    kp_create_topics_resp_t resp;
+    kp_create_topics_resp_init(&resp);
+    int32_t n = m.topics_count > 0 ? m.topics_count : 0;
+    bool *dup = NULL;
+    if (n > 0) {
+        resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
+        dup = kp_arena_alloc(&req->arena, (size_t)n);
+        if (!resp.topics || !dup || find_duplicates(req, &m, dup) < 0) return K_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
+        resp.topics[i].error_message = (kp_str_t){NULL, -1};
+        int rc = create_one(req, &m, i, dup[i], &resp.topics[i]);
+        if (rc < 0) return rc;
+    }
+    resp.topics_count = n;
+    int rc = kp_create_topics_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}

@@ -1,0 +1,35 @@
+/* DescribeCluster (60), v0-1: this node is the cluster, its only broker and its controller. */
+#include "broker/core/util.h"
+#include "protocol/gen/kp_describe_cluster.h"
+#include "protocol/kp_errors.h"
+
+int kb_handle_describe_cluster(kb_req_t *req)
+{
+    kp_describe_cluster_req_t m;
+    kp_describe_cluster_req_init(&m);
+    if (kp_describe_cluster_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
+        return K_ERR_MALFORMED;
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+
+    kp_describe_cluster_resp_t resp;
+    kp_describe_cluster_resp_init(&resp);
+    kp_describe_cluster_resp_describe_cluster_broker_t broker;
+    kp_describe_cluster_resp_describe_cluster_broker_init(&broker);
+    resp.cluster_id = kp_str(ks_store_cluster_id(kb_broker_store(req->broker)));
+    resp.endpoint_type = m.endpoint_type;
+    if (m.endpoint_type != 1) { /* 2 = controllers: we have no separate controller endpoint */
+        resp.error_code = KP_ERR_UNSUPPORTED_ENDPOINT_TYPE;
+        resp.error_message = kp_str("Only the brokers endpoint type (1) is supported.");
+    } else {
+        broker.broker_id = cfg->node_id;
+        broker.host = kp_str(cfg->advertised_host);
+        broker.port = cfg->advertised_port;
+        resp.brokers = &broker;
+        resp.brokers_count = 1;
+        resp.controller_id = cfg->node_id;
+    }
+    if (m.include_cluster_authorized_operations)
+        resp.cluster_authorized_operations = KB_CLUSTER_ALL_OPERATIONS;
+    int rc = kp_describe_cluster_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}

@@ -1,0 +1,207 @@
+/*
+ * DescribeConfigs (32), v1-4, for TOPIC (2) and BROKER (4) resources.
+ *
+ * Topic keys come from storage (ks_topic_config_keys); their source is DYNAMIC_TOPIC_CONFIG
+ * when the topic overrides the broker default, else STATIC_BROKER_CONFIG when the broker
+ * default was configured, else DEFAULT_CONFIG. Synonyms list the topic override (if any) and
+ * the broker key it defaults from. Broker keys come from the config table; all are read-only
+ * (Depot has no dynamic broker configs).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/core/config.h"
+#include "broker/core/util.h"
+#include "protocol/gen/kp_describe_configs.h"
+#include "protocol/kp_errors.h"
+
+enum { RES_TOPIC = 2, RES_BROKER = 4 };
+
+typedef kp_describe_configs_req_describe_configs_resource_t res_in_t;
+typedef kp_describe_configs_resp_describe_configs_result_t res_out_t;
+typedef kp_describe_configs_resp_describe_configs_resource_result_t entry_t;
+typedef kp_describe_configs_resp_describe_configs_synonym_t synonym_t;
+
+typedef struct {
+    kb_req_t *req;
+    const kp_describe_configs_req_t *m;
+    const kb_config_t *cfg;
+} ctx_t;
+
+static bool wanted(const res_in_t *in, const char *key)
+{
+    if (in->configuration_keys_count < 0) return true;
+    for (int32_t i = 0; i < in->configuration_keys_count; i++)
+        if (kp_str_eq(in->configuration_keys[i], key)) return true;
+    return false;
+}
+
+static kp_str_t adup(ctx_t *x, const char *s)
+{
+    return kp_str(kb_arena_strdup(&x->req->arena, s));
+}
+
+static int add_synonym(ctx_t *x, entry_t *e, const char *name, const char *value, int8_t source)
+{
+    if (!e->synonyms) {
+        e->synonyms = kp_arena_alloc(&x->req->arena, sizeof *e->synonyms * 2);
+        if (!e->synonyms) return K_ERR_NOMEM;
+        e->synonyms_count = 0;
+    }
+    synonym_t *s = &e->synonyms[e->synonyms_count++];
+    kp_describe_configs_resp_describe_configs_synonym_init(s);
+    s->name = adup(x, name);
+    s->value = adup(x, value);
+    s->source = source;
+    return 0;
+}
+
+/* Fills one topic-level entry; the caller has initialised e. */
+static int topic_entry(ctx_t *x, const ks_topic_config_t *tc, const char *key, entry_t *e)
+{
+    char val[128] = "", bval[128] = "", kval[128] = "";
+    ks_topic_config_t kdef;
+    ks_topic_config_default(&kdef);
+    ks_topic_config_get(tc, key, val, sizeof val);
+    ks_topic_config_get(&x->cfg->topic_defaults, key, bval, sizeof bval);
+    ks_topic_config_get(&kdef, key, kval, sizeof kval);
+    int bi = kb_config_find_by_topic_key(key);
+    bool dynamic = strcmp(val, bval) != 0;
+    bool broker_set = strcmp(bval, kval) != 0;
+    e->name = adup(x, key);
+    e->value = adup(x, val);
+    e->read_only = false;
+    e->is_sensitive = false;
+    e->config_source = dynamic      ? KB_CS_DYNAMIC_TOPIC
+                       : broker_set ? KB_CS_STATIC_BROKER
+                                    : KB_CS_DEFAULT;
+    e->config_type = bi >= 0 ? (int8_t)kb_config_info(bi)->config_type : KB_CT_STRING;
+    e->documentation = x->m->include_documentation && bi >= 0 ? kp_str(kb_config_info(bi)->doc)
+                                                              : (kp_str_t){NULL, -1};
+    e->synonyms_count = 0;
+    if (x->m->include_synonyms) {
+        int rc = 0;
+        if (dynamic) rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
+        if (rc == 0 && bi >= 0)
+            rc = add_synonym(x, e, kb_config_info(bi)->name, bval,
+                             broker_set ? KB_CS_STATIC_BROKER : KB_CS_DEFAULT);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static int broker_entry(ctx_t *x, int i, entry_t *e)
+{
+    const kb_config_info_t *info = kb_config_info(i);
+    char val[1024];
+    kb_config_value(x->cfg, i, val, sizeof val);
+    int8_t source = kb_config_is_default(x->cfg, i) ? KB_CS_DEFAULT : KB_CS_STATIC_BROKER;
+    e->name = kp_str(info->name);
+    e->value = adup(x, val);
+    e->read_only = true;
+    e->is_sensitive = false;
+    e->config_source = source;
+    e->config_type = (int8_t)info->config_type;
+    e->documentation = x->m->include_documentation ? kp_str(info->doc) : (kp_str_t){NULL, -1};
+    e->synonyms_count = 0;
+    if (x->m->include_synonyms) return add_synonym(x, e, info->name, val, source);
+    return 0;
+}
+
+static int describe_topic(ctx_t *x, const res_in_t *in, res_out_t *o)
+{
+    ks_store_t *store = kb_broker_store(x->req->broker);
+    char name[256];
+    if (!kb_str_copy(in->resource_name, name, sizeof name) ||
+        !ks_topic_name_valid(name, strlen(name))) {
+        o->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+        o->error_message = kp_str("Topic name is illegal");
+        return 0;
+    }
+    ks_topic_t *t = ks_topic_find(store, name, strlen(name));
+    if (!t) {
+        o->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        o->error_message = kb_arena_printf(&x->req->arena, "Topic '%s' does not exist.", name);
+        return 0;
+    }
+    const char *const *keys = ks_topic_config_keys();
+    int32_t n = 0;
+    while (keys[n])
+        n++;
+    o->configs = kp_arena_alloc(&x->req->arena, sizeof *o->configs * (size_t)(n ? n : 1));
+    if (!o->configs) return K_ERR_NOMEM;
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!wanted(in, keys[i])) continue;
+        kp_describe_configs_resp_describe_configs_resource_result_init(&o->configs[k]);
+        int rc = topic_entry(x, ks_topic_config(t), keys[i], &o->configs[k]);
+        if (rc < 0) return rc;
+        k++;
+    }
+    o->configs_count = k;
+    return 0;
+}
+
+static int describe_broker(ctx_t *x, const res_in_t *in, res_out_t *o)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", x->cfg->node_id);
+    if (in->resource_name.len > 0 && !kp_str_eq(in->resource_name, id)) {
+        o->error_code = KP_ERR_INVALID_REQUEST;
+        o->error_message = kb_arena_printf(&x->req->arena, "This is broker %s.", id);
+        return 0;
+    }
+    int n = kb_config_count();
+    o->configs = kp_arena_alloc(&x->req->arena, sizeof *o->configs * (size_t)n);
+    if (!o->configs) return K_ERR_NOMEM;
+    int32_t k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!wanted(in, kb_config_info(i)->name)) continue;
+        kp_describe_configs_resp_describe_configs_resource_result_init(&o->configs[k]);
+        int rc = broker_entry(x, i, &o->configs[k]);
+        if (rc < 0) return rc;
+        k++;
+    }
+    o->configs_count = k;
+    return 0;
+}
+
+int kb_handle_describe_configs(kb_req_t *req)
+{
+    kp_describe_configs_req_t m;
+    kp_describe_configs_req_init(&m);
+    if (kp_describe_configs_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
+        return K_ERR_MALFORMED;
+    ctx_t x = {req, &m, kb_broker_config(req->broker)};
+    kp_describe_configs_resp_t resp;
+    kp_describe_configs_resp_init(&resp);
+    int32_t n = m.resources_count > 0 ? m.resources_count : 0;
+    if (n > 0) {
+        resp.results = kp_arena_alloc(&req->arena, sizeof *resp.results * (size_t)n);
+        if (!resp.results) return K_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const res_in_t *in = &m.resources[i];
+        res_out_t *o = &resp.results[i];
+        kp_describe_configs_resp_describe_configs_result_init(o);
+        o->error_message = (kp_str_t){NULL, -1};
+        o->resource_type = in->resource_type;
+        o->resource_name = in->resource_name;
+        o->error_code = KP_ERR_NONE;
+        o->configs_count = 0;
+        int rc = 0;
+        if (in->resource_type == RES_TOPIC)
+            rc = describe_topic(&x, in, o);
+        else if (in->resource_type == RES_BROKER)
+            rc = describe_broker(&x, in, o);
+        else {
+            o->error_code = KP_ERR_INVALID_REQUEST;
+            o->error_message =
+                kb_arena_printf(&req->arena, "Unsupported resource type %d", in->resource_type);
+        }
+        if (rc < 0) return rc;
+    }
+    resp.results_count = n;
+    int rc = kp_describe_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}

@@ -1,0 +1,357 @@
+/*
+ * Fetch (key 1), versions 4-17, and the long poll that goes with it.
+ *
+ * Per partition: topics by name (< v13) or by topic id (v13+, unknown id -> UNKNOWN_TOPIC_ID);
+ * an unknown topic or partition -> UNKNOWN_TOPIC_OR_PARTITION; current_leader_epoch checked
+ * against 0 (h_common.h); fetch_offset outside [log_start, log_end] -> OFFSET_OUT_OF_RANGE
+ * (fetching at log_end is an empty answer, not an error). A failed partition answers -1 for
+ * its watermarks, as Kafka does. There are no transactions, so the last stable offset is the
+ * high watermark and both isolation levels read up to it; aborted_transactions is null for
+ * read_uncommitted and empty for read_committed (Kafka's shapes).
+ *
+ * Sizes (KIP-74): partitions are read in request order, each up to min(partition_max_bytes,
+ * what is left of max_bytes); the first partition that returns data returns at least one whole
+ * batch even when it is larger than either limit, so a consumer never sticks on a big batch.
+ * max_bytes is also capped by the broker's fetch.max.bytes.
+ *
+ * No fetch sessions (KIP-227): every answer is a full response with session_id 0 and contains
+ * exactly the partitions asked for. A request naming a session (session_id != 0, or an
+ * epoch other than 0/-1) gets FETCH_SESSION_ID_NOT_FOUND, Kafka's answer for an unknown one.
+ *
+ * Long poll: when fewer than min_bytes are available, no partition failed and max_wait_ms > 0,
+ * the request parks as a kb_fetch_waiter_t. kb_fetch_notify (called after every append)
+ * estimates each waiter's available bytes from the growth of its partitions' sizes (capped
+ * per partition at partition_max_bytes) and answers once the estimate reaches min_bytes; a
+ * uv timer answers at max_wait_ms with whatever is there. The answer always re-reads the log,
+ * so the estimate only decides when. Waiters are a plain list scanned on every append: a
+ * factory box has a handful of consumers, and the scan is a few compares per waiter.
+ *
+ * Ownership: a waiter is heap-allocated, owned by its list while parked and by its timer's
+ * close callback after the answer (libuv handles die only in their close callback). It never
+ * dereferences a ks_part_t it saw earlier: partitions are re-resolved by name/id when
+ * answering, and the remembered pointers are only compared, so a topic deleted meanwhile is
+ * harmless. The read buffer is local to each answer and freed after encoding.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/api/h_common.h"
+
+typedef struct {
+    uintptr_t part_id; /* the partition's address at parking time, compared only */
+    int64_t base_size; /* ks_part_size_bytes at parking time */
+    int64_t growth;    /* bytes appended since, capped at max_bytes */
+    int64_t max_bytes; /* partition_max_bytes */
+} fetch_slot_t;
+
+struct kb_fetch_waiter {
+    kb_fetch_waiter_t *prev, *next;
+    kb_hstate_t *hs;
+    kb_req_t *req; /* NULL once answered */
+    kp_fetch_req_t m;
+    fetch_slot_t *slots; /* in req->arena */
+    int nslots;
+    int64_t have_bytes; /* what the first read found */
+    uv_timer_t timer;
+};
+
+static const uint8_t no_bytes[1];
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading                                                                                      */
+
+static void part_error(kp_fetch_resp_partition_data_t *pd, int16_t err)
+{
+    pd->error_code = err;
+    pd->high_watermark = -1;
+    pd->last_stable_offset = -1;
+    pd->log_start_offset = -1;
+}
+
+static ks_topic_t *topic_resolve(const kb_fetch_ctx_t *ctx, const kp_fetch_req_fetch_topic_t *ft,
+                                 int16_t *err)
+{
+    ks_topic_t *t;
+    if (ctx->version >= 13) {
+        t = ks_topic_find_by_id(ctx->store, ft->topic_id);
+        *err = t ? KP_ERR_NONE : KP_ERR_UNKNOWN_TOPIC_ID;
+    } else {
+        t = kb_topic_find(ctx->store, ft->topic);
+        *err = t ? KP_ERR_NONE : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    return t;
+}
+
+/* Reads one partition into data; *len gets the bytes read. Returns the partition's error. */
+static int16_t read_part(ks_part_t *p, const kp_fetch_req_fetch_partition_t *fp, int8_t isolation,
+                         int64_t limit, bool min_one, kp_buf_t *data,
+                         kp_fetch_resp_partition_data_t *pd, size_t *len)
+{
+    *len = 0;
+    int16_t err = kb_leader_epoch_check(fp->current_leader_epoch);
+    if (err != KP_ERR_NONE)
+        return err;
+    if (fp->fetch_offset < ks_part_log_start(p) || fp->fetch_offset > ks_part_log_end(p))
+        return KP_ERR_OFFSET_OUT_OF_RANGE;
+    size_t before = data->len;
+    int rc = ks_part_read(p, fp->fetch_offset, (size_t)(limit > 0 ? limit : 0), min_one, data);
+    if (rc < 0) {
+        data->len = before; /* drop a partial read */
+        if (rc != K_ERR_RANGE)
+            kb_log(KB_LOG_WARN, "fetch: read of partition %d failed: %s", fp->partition,
+                   k_strerror(rc));
+        return kb_storage_error(rc);
+    }
+    if (data->err)
+        return KP_ERR_UNKNOWN_SERVER_ERROR;
+    *len = data->len - before;
+    pd->high_watermark = ks_part_high_watermark(p);
+    pd->last_stable_offset = pd->high_watermark;
+    pd->log_start_offset = ks_part_log_start(p);
+    pd->aborted_transactions_count = isolation == 1 ? 0 : -1;
+    return KP_ERR_NONE;
+}
+
+int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_arena_t *a,
+                      kp_fetch_resp_t *resp, kp_buf_t *data, ks_part_t **parts, bool *any_error)
+{
+    kp_fetch_resp_init(resp);
+    *any_error = false;
+    if (m->session_id != 0 || (m->session_epoch != 0 && m->session_epoch != -1)) {
+        resp->error_code = KP_ERR_FETCH_SESSION_ID_NOT_FOUND;
+        *any_error = true;
+        return 0;
+    }
+    int64_t left = m->max_bytes;
+    if (ctx->fetch_max_bytes > 0 && ctx->fetch_max_bytes < left)
+        left = ctx->fetch_max_bytes;
+    int32_t nt = m->topics_count > 0 ? m->topics_count : 0;
+    resp->responses_count = nt;
+    resp->responses = nt ? kp_arena_alloc(a, sizeof *resp->responses * (size_t)nt) : NULL;
+    if (nt && !resp->responses)
+        return K_ERR_NOMEM;
+
+    /* Record bytes are placed as offsets while data may still grow; pointers come last. */
+    size_t *offs = NULL;
+    int np_total = 0;
+    for (int32_t i = 0; i < nt; i++)
+        np_total += m->topics[i].partitions_count > 0 ? m->topics[i].partitions_count : 0;
+    if (np_total && !(offs = kp_arena_alloc(a, sizeof *offs * (size_t)np_total)))
+        return K_ERR_NOMEM;
+
+    int64_t total = 0;
+    int k = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_fetch_req_fetch_topic_t *ft = &m->topics[i];
+        kp_fetch_resp_fetchable_topic_response_t *tr = &resp->responses[i];
+        kp_fetch_resp_fetchable_topic_response_init(tr);
+        tr->topic = ft->topic;
+        tr->topic_id = ft->topic_id;
+        int32_t np = ft->partitions_count > 0 ? ft->partitions_count : 0;
+        tr->partitions_count = np;
+        tr->partitions = np ? kp_arena_alloc(a, sizeof *tr->partitions * (size_t)np) : NULL;
+        if (np && !tr->partitions)
+            return K_ERR_NOMEM;
+        int16_t terr;
+        ks_topic_t *t = topic_resolve(ctx, ft, &terr);
+        for (int32_t j = 0; j < np; j++, k++) {
+            const kp_fetch_req_fetch_partition_t *fp = &ft->partitions[j];
+            kp_fetch_resp_partition_data_t *pd = &tr->partitions[j];
+            kp_fetch_resp_partition_data_init(pd);
+            pd->partition_index = fp->partition;
+            pd->records = (kp_bytes_t){no_bytes, 0};
+            offs[k] = data->len;
+            ks_part_t *p = t ? ks_topic_part(t, fp->partition) : NULL;
+            if (parts)
+                parts[k] = p;
+            int16_t err = t ? (p ? KP_ERR_NONE : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION) : terr;
+            size_t got = 0;
+            if (err == KP_ERR_NONE) {
+                int64_t limit = fp->partition_max_bytes < left ? fp->partition_max_bytes : left;
+                err = read_part(p, fp, m->isolation_level, limit, total == 0, data, pd, &got);
+            }
+            if (err != KP_ERR_NONE) {
+                part_error(pd, err);
+                *any_error = true;
+                continue;
+            }
+            pd->records.len = (int32_t)got;
+            total += (int64_t)got;
+            left = left > (int64_t)got ? left - (int64_t)got : 0;
+        }
+    }
+    if (data->err)
+        return data->err;
+    k = 0;
+    for (int32_t i = 0; i < nt; i++)
+        for (int32_t j = 0; j < resp->responses[i].partitions_count; j++, k++)
+            if (resp->responses[i].partitions[j].records.len > 0)
+                resp->responses[i].partitions[j].records.ptr = data->data + offs[k];
+    return total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Answering                                                                                    */
+
+static kb_fetch_ctx_t ctx_of(kb_req_t *req)
+{
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    return (kb_fetch_ctx_t){
+        .store = kb_broker_store(req->broker),
+        .fetch_max_bytes = cfg ? cfg->fetch_max_bytes : 0,
+        .version = req->hdr.api_version,
+    };
+}
+
+/* Reads everything again and encodes the answer into req->resp. */
+static int answer(kb_req_t *req, const kp_fetch_req_t *m)
+{
+    kb_fetch_ctx_t ctx = ctx_of(req);
+    kp_fetch_resp_t resp;
+    kp_buf_t data; /* record bytes, owned here until encoded */
+    bool any_error;
+    kp_buf_init(&data);
+    int64_t rc = kb_fetch_fill(&ctx, m, &req->arena, &resp, &data, NULL, &any_error);
+    if (rc >= 0)
+        rc = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    kp_buf_deinit(&data);
+    if (rc < 0)
+        kb_log(KB_LOG_ERROR, "fetch: building the response failed: %s", k_strerror((int)rc));
+    return rc < 0 ? (int)rc : 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data); /* the waiter */
+}
+
+/* Answers a parked fetch (unless its connection is gone) and retires the waiter. */
+static void waiter_finish(kb_fetch_waiter_t *w)
+{
+    kb_req_t *req = w->req;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->hs->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->req = NULL;
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_timer_closed);
+    if (!req->closed)
+        (void)answer(req, &w->m);
+    kb_req_complete(req);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    kb_fetch_waiter_t *w = t->data;
+    if (w->req)
+        waiter_finish(w);
+}
+
+static bool waiter_has_enough(const kb_fetch_waiter_t *w)
+{
+    int64_t sum = w->have_bytes;
+    for (int i = 0; i < w->nslots; i++)
+        sum += w->slots[i].growth;
+    return sum >= w->m.min_bytes;
+}
+
+void kb_fetch_notify(kb_broker_t *b, ks_part_t *part)
+{
+    kb_hstate_t *hs = kb_hstate_find(b); /* no waiters without a state */
+    if (!hs)
+        return;
+    kb_fetch_waiter_t *next;
+    for (kb_fetch_waiter_t *w = hs->waiters; w; w = next) {
+        next = w->next;
+        if (!w->req) /* answered by a nested call while we walked */
+            continue;
+        bool hit = false;
+        for (int i = 0; i < w->nslots; i++) {
+            fetch_slot_t *s = &w->slots[i];
+            if (s->part_id != (uintptr_t)part)
+                continue;
+            int64_t g = ks_part_size_bytes(part) - s->base_size;
+            s->growth = g < 0 ? 0 : (g > s->max_bytes ? s->max_bytes : g);
+            hit = true;
+        }
+        if (hit && (w->req->closed || waiter_has_enough(w)))
+            waiter_finish(w);
+    }
+}
+
+void kb_fetch_close_all(kb_hstate_t *hs)
+{
+    while (hs->waiters)
+        waiter_finish(hs->waiters);
+}
+
+/* Parks req until enough data arrives or max_wait_ms passes. */
+static int park(kb_req_t *req, const kp_fetch_req_t *m, ks_part_t **parts, int nparts,
+                int64_t have)
+{
+    kb_hstate_t *hs = kb_hstate(req->broker);
+    kb_fetch_waiter_t *w = calloc(1, sizeof *w); /* owned by hs->waiters, then the timer */
+    fetch_slot_t *slots = nparts ? kp_arena_alloc(&req->arena, sizeof *slots * (size_t)nparts)
+                                 : NULL;
+    if (!hs || !w || (nparts && !slots)) {
+        free(w);
+        return K_ERR_NOMEM;
+    }
+    int k = 0;
+    for (int32_t i = 0; i < m->topics_count; i++)
+        for (int32_t j = 0; j < m->topics[i].partitions_count; j++, k++) {
+            slots[k].part_id = (uintptr_t)parts[k];
+            slots[k].base_size = parts[k] ? ks_part_size_bytes(parts[k]) : 0;
+            slots[k].growth = 0;
+            slots[k].max_bytes = m->topics[i].partitions[j].partition_max_bytes;
+        }
+    w->hs = hs;
+    w->req = req;
+    w->m = *m;
+    w->slots = slots;
+    w->nslots = nparts;
+    w->have_bytes = have;
+    uv_timer_init(kb_broker_loop(req->broker), &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_timeout, (uint64_t)m->max_wait_ms, 0);
+    w->next = hs->waiters;
+    if (w->next)
+        w->next->prev = w;
+    hs->waiters = w;
+    return KB_PENDING;
+}
+
+int kb_handle_fetch(kb_req_t *req)
+{
+    kp_fetch_req_t m;
+    int rc = kp_fetch_req_decode(&req->body, req->hdr.api_version, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    int nparts = 0;
+    for (int32_t i = 0; i < m.topics_count; i++)
+        nparts += m.topics[i].partitions_count;
+    ks_part_t **parts = nparts ? kp_arena_alloc(&req->arena, sizeof *parts * (size_t)nparts)
+                               : NULL;
+    if (nparts && !parts)
+        return K_ERR_NOMEM;
+
+    /* First look: answer now unless the request wants to wait for more bytes. */
+    kb_fetch_ctx_t ctx = ctx_of(req);
+    kp_fetch_resp_t resp;
+    kp_buf_t data;
+    bool any_error;
+    kp_buf_init(&data);
+    int64_t have = kb_fetch_fill(&ctx, &m, &req->arena, &resp, &data, parts, &any_error);
+    bool wait = have >= 0 && !any_error && m.max_wait_ms > 0 && have < m.min_bytes;
+    if (have >= 0 && !wait)
+        have = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    kp_buf_deinit(&data);
+    if (have < 0) {
+        kb_log(KB_LOG_ERROR, "fetch: building the response failed: %s", k_strerror((int)have));
+        return (int)have;
+    }
+    return wait ? park(req, &m, parts, nparts, have) : KB_DONE;
+}

@@ -1,0 +1,58 @@
+/*
+ * Private glue between the group handler files (h_group.c, h_offsets.c): one kb_gstate_t per
+ * broker holds the coordinator (group.c), the offsets log (offsets_store.c) and a uv timer that
+ * fires at the coordinator's next deadline. kb_groups_init/kb_groups_close (called from
+ * kb_handlers_init/close) create and free it. Loop thread only.
+ */
+#ifndef KB_H_GROUP_H
+#define KB_H_GROUP_H
+
+#include "broker/group/group.h"
+#include "broker/kb.h"
+#include "broker/group/offsets_store.h"
+
+#define KB_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes */
+/* Kafka reads no string longer than this (its compact strings included); the offsets log
+ * stores strings with an int16 length, so longer ones are refused as malformed requests. */
+#define KB_GROUP_STR_MAX 32767
+
+static inline bool kb_gstr_too_long(kp_str_t s)
+{
+    return s.len > KB_GROUP_STR_MAX;
+}
+
+typedef struct kb_gstate {
+    kb_broker_t *broker;
+    struct kb_gstate *next; /* registry of every broker's state */
+    kb_gcoord_t *coord;
+    kb_ostore_t *ostore; /* NULL if the offsets log could not be opened: coordinator down */
+    uv_timer_t *timer;   /* heap; freed in its close callback */
+    kb_req_t *current;   /* the request whose handler is running */
+    bool current_done;   /* its held result was delivered synchronously */
+    int64_t last_end;    /* end offset of the last metadata append (for a sync) */
+    bool appended;
+} kb_gstate_t;
+
+int kb_groups_init(kb_broker_t *b);
+void kb_groups_close(kb_broker_t *b);
+/* The broker's group state, or NULL before init / after close. */
+kb_gstate_t *kb_gstate(kb_broker_t *b);
+/* Re-arms the deadline timer; call after anything that may have changed deadlines. */
+void kb_gstate_arm(kb_gstate_t *gs);
+
+/*
+ * Deferred answers: the handler has filled its response struct (in the request arena); it is
+ * encoded once everything below `end` is fsynced. On a failed fsync every partition/group
+ * that had NONE gets COORDINATOR_NOT_AVAILABLE instead. Returns KB_PENDING, or KB_DONE after
+ * encoding at once when the sync could not be scheduled (with the same error substitution).
+ */
+typedef enum {
+    KB_GDEFER_COMMIT,
+    KB_GDEFER_DELETE_GROUPS,
+    KB_GDEFER_OFFSET_DELETE,
+} kb_gdefer_kind_t;
+int kb_gdefer(kb_gstate_t *gs, kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int64_t end);
+/* Encodes a deferred kind now (used by kb_gdefer and by handlers with nothing to wait for). */
+int kb_gdefer_encode(kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int status);
+
+#endif

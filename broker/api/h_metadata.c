@@ -1,0 +1,154 @@
+/*
+ * Metadata (3), v0-12. One broker (this node, at its advertised address), which is also the
+ * controller and the leader of every partition, with leader epoch 0.
+ *
+ * Topics: all of them when the request's list is null (v1+) or empty (v0). A requested topic
+ * that does not exist is created when auto.create.topics.enable is on and the client allows it
+ * (AllowAutoTopicCreation, v4+; implicitly true before), and reported LEADER_NOT_AVAILABLE in
+ * this response, as Kafka does; clients retry and see it next time.
+ */
+#include <string.h>
+
+#include "broker/core/util.h"
+#include "protocol/gen/kp_metadata.h"
+#include "protocol/kp_errors.h"
+
+typedef kp_metadata_resp_metadata_response_topic_t topic_out_t;
+typedef kp_metadata_resp_metadata_response_partition_t part_out_t;
+
+/* Fills the description of an existing topic. */
+static int describe_topic(kb_req_t *req, ks_topic_t *t, const int32_t *node, bool with_ops,
+                          topic_out_t *o)
+{
+    const char *name = ks_topic_name(t);
+    o->error_code = KP_ERR_NONE;
+    o->name = kp_str(name);
+    o->topic_id = ks_topic_id(t);
+    o->is_internal = strcmp(name, KB_CONSUMER_OFFSETS_TOPIC) == 0;
+    if (with_ops) o->topic_authorized_operations = KB_TOPIC_ALL_OPERATIONS;
+    int32_t n = ks_topic_partitions(t);
+    if (n > 0) {
+        o->partitions = kp_arena_alloc(&req->arena, sizeof *o->partitions * (size_t)n);
+        if (!o->partitions) return K_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        part_out_t *p = &o->partitions[i];
+        kp_metadata_resp_metadata_response_partition_init(p);
+        p->error_code = KP_ERR_NONE;
+        p->partition_index = i;
+        p->leader_id = *node;
+        p->leader_epoch = 0;
+        p->replica_nodes = (int32_t *)node;
+        p->replica_nodes_count = 1;
+        p->isr_nodes = (int32_t *)node;
+        p->isr_nodes_count = 1;
+        p->offline_replicas = NULL;
+        p->offline_replicas_count = 0;
+    }
+    o->partitions_count = n;
+    return 0;
+}
+
+/* A requested topic that is not there: create it, or say why not. */
+static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic_out_t *o)
+{
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    char buf[256];
+    o->name = name;
+    o->partitions_count = 0;
+    if (!kb_str_copy(name, buf, sizeof buf) || !ks_topic_name_valid(buf, strlen(buf))) {
+        o->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+        return;
+    }
+    if (!allow_create || !cfg->auto_create_topics_enable) {
+        o->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    ks_topic_t *t = NULL;
+    int rc = ks_topic_create(kb_broker_store(req->broker), buf, cfg->num_partitions, NULL, &t);
+    if (rc == 0 || rc == K_ERR_EXISTS) {
+        if (rc == 0)
+            kb_log(KB_LOG_INFO, "auto-created topic %s with %d partitions (asked by %s)", buf,
+                   cfg->num_partitions, kb_conn_peer(req->conn));
+        o->error_code = KP_ERR_LEADER_NOT_AVAILABLE;
+        if (t) o->topic_id = ks_topic_id(t);
+    } else if (rc == K_ERR_INVAL) {
+        o->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
+    } else {
+        kb_log(KB_LOG_WARN, "auto-creating topic %s failed: %s", buf, k_strerror(rc));
+        o->error_code =
+            rc == K_ERR_NOSPC ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+}
+
+int kb_handle_metadata(kb_req_t *req)
+{
+    int16_t version = req->hdr.api_version;
+    kp_metadata_req_t m;
+    kp_metadata_req_init(&m);
+    if (kp_metadata_req_decode(&req->body, version, &req->arena, &m) < 0) return K_ERR_MALFORMED;
+
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    ks_store_t *store = kb_broker_store(req->broker);
+    int32_t *node = kp_arena_alloc(&req->arena, sizeof *node);
+    if (!node) return K_ERR_NOMEM;
+    *node = cfg->node_id;
+
+    kp_metadata_resp_t resp;
+    kp_metadata_resp_init(&resp);
+    kp_metadata_resp_metadata_response_broker_t broker;
+    kp_metadata_resp_metadata_response_broker_init(&broker);
+    broker.node_id = cfg->node_id;
+    broker.host = kp_str(cfg->advertised_host);
+    broker.port = cfg->advertised_port;
+    resp.brokers = &broker;
+    resp.brokers_count = 1;
+    resp.cluster_id = kp_str(ks_store_cluster_id(store));
+    resp.controller_id = cfg->node_id;
+    if (m.include_cluster_authorized_operations)
+        resp.cluster_authorized_operations = KB_CLUSTER_ALL_OPERATIONS;
+    bool with_ops = m.include_topic_authorized_operations;
+
+    bool all = m.topics_count < 0 || (version == 0 && m.topics_count == 0);
+    int32_t n = 0;
+    if (all)
+        for (ks_topic_t *t = ks_topic_next(store, NULL); t; t = ks_topic_next(store, t))
+            n++;
+    else
+        n = m.topics_count;
+    if (n > 0) {
+        resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
+        if (!resp.topics) return K_ERR_NOMEM;
+    }
+    int rc = 0;
+    if (all) {
+        int32_t i = 0;
+        for (ks_topic_t *t = ks_topic_next(store, NULL); t && i < n && rc == 0;
+             t = ks_topic_next(store, t), i++) {
+            kp_metadata_resp_metadata_response_topic_init(&resp.topics[i]);
+            rc = describe_topic(req, t, node, with_ops, &resp.topics[i]);
+        }
+        n = i;
+    } else {
+        for (int32_t i = 0; i < n && rc == 0; i++) {
+            kp_metadata_req_metadata_request_topic_t *q = &m.topics[i];
+            topic_out_t *o = &resp.topics[i];
+            kp_metadata_resp_metadata_response_topic_init(o);
+            ks_topic_t *t = q->name.len >= 0
+                                ? ks_topic_find(store, q->name.ptr, (size_t)q->name.len)
+                                : ks_topic_find_by_id(store, q->topic_id);
+            if (t) {
+                rc = describe_topic(req, t, node, with_ops, o);
+            } else if (q->name.len < 0) { /* by id (v12), never created implicitly */
+                o->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
+                o->topic_id = q->topic_id;
+            } else {
+                missing_topic(req, q->name, m.allow_auto_topic_creation, o);
+            }
+        }
+    }
+    if (rc < 0) return rc;
+    resp.topics_count = n;
+    rc = kp_metadata_resp_encode(&req->resp, version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}

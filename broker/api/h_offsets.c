@@ -1,0 +1,554 @@
+/*
+ * Offset APIs: OffsetCommit (8), OffsetFetch (9, including the v8+ multi-group form) and
+ * OffsetDelete (47).
+ *
+ * A commit is validated by the coordinator (generation, member, static instance), written to
+ * the offsets log, applied to the in-memory state, and answered only once the log has fsynced
+ * it. The in-memory state is updated at append time so that a snapshot taken meanwhile holds
+ * it; if that fsync fails the client gets COORDINATOR_NOT_AVAILABLE (and retries) although the
+ * offset is already visible to OffsetFetch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/api/h_group.h"
+#include "protocol/gen/kp_delete_groups.h"
+#include "protocol/gen/kp_offset_commit.h"
+#include "protocol/gen/kp_offset_delete.h"
+#include "protocol/gen/kp_offset_fetch.h"
+#include "protocol/kp_errors.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Deferred answers (see h_group.h)                                                            */
+
+typedef struct {
+    kb_req_t *req;
+    kb_gdefer_kind_t kind;
+    void *resp;
+    bool in_handler; /* the sync call has not returned yet */
+    bool answered;
+} defer_t;
+
+static int16_t fail_code(int16_t err, int status)
+{
+    return status < 0 && err == KP_ERR_NONE ? KP_ERR_COORDINATOR_NOT_AVAILABLE : err;
+}
+
+int kb_gdefer_encode(kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int status)
+{
+    int16_t v = req->hdr.api_version;
+    switch (kind) {
+    case KB_GDEFER_COMMIT: {
+        kp_offset_commit_resp_t *r = resp;
+        for (int32_t i = 0; i < r->topics_count; i++)
+            for (int32_t j = 0; j < r->topics[i].partitions_count; j++)
+                r->topics[i].partitions[j].error_code =
+                    fail_code(r->topics[i].partitions[j].error_code, status);
+        return kp_offset_commit_resp_encode(&req->resp, v, r);
+    }
+    case KB_GDEFER_DELETE_GROUPS: {
+        kp_delete_groups_resp_t *r = resp;
+        for (int32_t i = 0; i < r->results_count; i++)
+            r->results[i].error_code = fail_code(r->results[i].error_code, status);
+        return kp_delete_groups_resp_encode(&req->resp, v, r);
+    }
+    case KB_GDEFER_OFFSET_DELETE: {
+        kp_offset_delete_resp_t *r = resp;
+        r->error_code = fail_code(r->error_code, status);
+        return kp_offset_delete_resp_encode(&req->resp, v, r);
+    }
+    }
+    return K_ERR_INVAL;
+}
+
+static void on_synced(void *arg, int status)
+{
+    defer_t *d = arg;
+    if (status < 0)
+        kb_log(KB_LOG_WARN, "groups: fsync of %s failed: %s", KB_OFFSETS_TOPIC,
+               k_strerror(status));
+    kb_gdefer_encode(d->req, d->kind, d->resp, status);
+    d->answered = true;
+    if (!d->in_handler)
+        kb_req_complete(d->req);
+}
+
+int kb_gdefer(kb_gstate_t *gs, kb_req_t *req, kb_gdefer_kind_t kind, void *resp, int64_t end)
+{
+    defer_t *d = kp_arena_alloc(&req->arena, sizeof *d); /* lives as long as the request */
+    if (!d)
+        return K_ERR_NOMEM;
+    d->req = req;
+    d->kind = kind;
+    d->resp = resp;
+    d->in_handler = true;
+    int rc = kb_ostore_sync(gs->ostore, end, on_synced, d);
+    d->in_handler = false;
+    if (rc < 0) {
+        rc = kb_gdefer_encode(req, kind, resp, rc);
+        return rc < 0 ? rc : KB_DONE;
+    }
+    return d->answered ? KB_DONE : KB_PENDING;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OffsetCommit                                                                                */
+
+static bool partition_exists(ks_store_t *s, kp_str_t topic, int32_t partition)
+{
+    ks_topic_t *t = topic.len > 0 ? ks_topic_find(s, topic.ptr, (size_t)topic.len) : NULL;
+    return t && ks_topic_part(t, partition) != NULL;
+}
+
+int kb_handle_offset_commit(kb_req_t *req)
+{
+    kp_offset_commit_req_t m;
+    int16_t v = req->hdr.api_version;
+    int rc = kp_offset_commit_req_decode(&req->body, v, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    ks_store_t *store = kb_broker_store(req->broker);
+    int64_t now = kb_now_ms();
+    kp_offset_commit_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
+    if (!resp)
+        return K_ERR_NOMEM;
+    kp_offset_commit_resp_init(resp);
+    int32_t nt = m.topics_count > 0 ? m.topics_count : 0;
+    resp->topics = nt ? kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)nt) : NULL;
+    if (nt && !resp->topics)
+        return K_ERR_NOMEM;
+    resp->topics_count = nt;
+
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
+    kb_group_t *g = NULL;
+    int16_t gerr = !gs || !gs->ostore ? KP_ERR_COORDINATOR_NOT_AVAILABLE : KP_ERR_NONE;
+    kp_str_t instance = v >= 7 ? m.group_instance_id : (kp_str_t){NULL, -1};
+    int32_t total = 0;
+    for (int32_t i = 0; i < nt; i++)
+        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
+    kb_ostore_rec_t *recs = total ? kp_arena_alloc(&req->arena, sizeof *recs * (size_t)total)
+                                  : NULL;
+    if (total && !recs)
+        return K_ERR_NOMEM;
+    int32_t nrec = 0;
+    bool checked = false;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_offset_commit_req_offset_commit_request_topic_t *rt = &m.topics[i];
+        kp_offset_commit_resp_offset_commit_response_topic_t *tr = &resp->topics[i];
+        kp_offset_commit_resp_offset_commit_response_topic_init(tr);
+        tr->name = rt->name;
+        int32_t np = rt->partitions_count > 0 ? rt->partitions_count : 0;
+        tr->partitions = np ? kp_arena_alloc(&req->arena, sizeof *tr->partitions * (size_t)np)
+                            : NULL;
+        if (np && !tr->partitions)
+            return K_ERR_NOMEM;
+        tr->partitions_count = np;
+        for (int32_t j = 0; j < np; j++) {
+            const kp_offset_commit_req_offset_commit_request_partition_t *rp = &rt->partitions[j];
+            kp_offset_commit_resp_offset_commit_response_partition_t *pr = &tr->partitions[j];
+            kp_offset_commit_resp_offset_commit_response_partition_init(pr);
+            pr->partition_index = rp->partition_index;
+            if (gerr == KP_ERR_NONE && !partition_exists(store, rt->name, rp->partition_index)) {
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (gerr == KP_ERR_NONE && !checked) {
+                /* The group check runs once, for the partitions that exist. */
+                checked = true;
+                gerr = kb_group_commit_check(gs->coord, m.group_id,
+                                             m.generation_id_or_member_epoch, m.member_id,
+                                             instance, now, &g);
+            }
+            if (gerr != KP_ERR_NONE) {
+                pr->error_code = gerr;
+                continue;
+            }
+            kp_str_t md = rp->committed_metadata.len < 0 ? kp_str("") : rp->committed_metadata;
+            if (md.len > KB_OFFSET_METADATA_MAX) {
+                pr->error_code = KP_ERR_OFFSET_METADATA_TOO_LARGE;
+                continue;
+            }
+            char *mds = kp_arena_alloc(&req->arena, (size_t)md.len + 1);
+            if (!mds)
+                return K_ERR_NOMEM;
+            memcpy(mds, md.ptr ? md.ptr : "", (size_t)md.len);
+            mds[md.len] = 0;
+            kb_ostore_rec_t *rec = &recs[nrec++];
+            rec->topic = rt->name;
+            rec->partition = rp->partition_index;
+            rec->tombstone = false;
+            rec->o.offset = rp->committed_offset;
+            rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
+            rec->o.metadata = mds;
+            rec->o.commit_ts = now;
+            rec->o.expire_ts = v <= 4 && m.retention_time_ms >= 0 ? now + m.retention_time_ms
+                                                                  : -1;
+        }
+    }
+    if (!nrec) {
+        if (gs)
+            kb_gstate_arm(gs);
+        rc = kb_gdefer_encode(req, KB_GDEFER_COMMIT, resp, 0);
+        return rc < 0 ? rc : KB_DONE;
+    }
+    int64_t end = 0;
+    rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now, &end);
+    if (rc == 0) {
+        for (int32_t i = 0; i < nrec && rc == 0; i++)
+            rc = kb_group_offset_put(gs->coord, m.group_id, recs[i].topic, recs[i].partition,
+                                     &recs[i].o);
+        if (rc)
+            kb_log(KB_LOG_ERROR, "groups: out of memory applying a commit");
+        kb_ostore_maybe_compact(gs->ostore, now);
+        kb_gstate_arm(gs);
+        return kb_gdefer(gs, req, KB_GDEFER_COMMIT, resp, end);
+    }
+    kb_log(KB_LOG_WARN, "groups: appending to %s failed: %s", KB_OFFSETS_TOPIC, k_strerror(rc));
+    int16_t err = rc == K_ERR_TOOLARGE ? KP_ERR_INVALID_COMMIT_OFFSET_SIZE
+                                       : KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    for (int32_t i = 0; i < nt; i++)
+        for (int32_t j = 0; j < resp->topics[i].partitions_count; j++)
+            if (resp->topics[i].partitions[j].error_code == KP_ERR_NONE)
+                resp->topics[i].partitions[j].error_code = err;
+    kb_gstate_arm(gs);
+    rc = kb_gdefer_encode(req, KB_GDEFER_COMMIT, resp, 0);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OffsetFetch                                                                                 */
+
+typedef struct {
+    kp_str_t name;
+    const int32_t *parts;
+    int32_t nparts;
+} ftopic_t;
+
+typedef struct {
+    kp_str_t topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t epoch;
+    kp_str_t metadata;
+    int16_t err;
+} frow_t;
+
+static int row_cmp(const void *a, const void *b)
+{
+    const frow_t *x = a, *y = b;
+    int32_t n = x->topic.len < y->topic.len ? x->topic.len : y->topic.len;
+    int c = memcmp(x->topic.ptr, y->topic.ptr, (size_t)n);
+    if (c)
+        return c;
+    if (x->topic.len != y->topic.len)
+        return x->topic.len < y->topic.len ? -1 : 1;
+    return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static void row_fill(frow_t *r, const kb_group_t *g, kp_str_t topic, int32_t partition,
+                     int16_t err)
+{
+    r->topic = topic;
+    r->partition = partition;
+    r->offset = -1;
+    r->epoch = -1;
+    r->metadata = kp_str("");
+    r->err = err;
+    const kb_offset_t *o = g && err == KP_ERR_NONE ? kb_group_offset_get(g, topic, partition)
+                                                   : NULL;
+    if (o) {
+        r->offset = o->offset;
+        r->epoch = o->leader_epoch;
+        r->metadata = kp_str(o->metadata ? o->metadata : "");
+    }
+}
+
+/*
+ * Rows for one group: the requested partitions (topics != NULL), or every committed offset
+ * sorted by topic and partition (topics == NULL). Views into the group's strings are only
+ * used before anything else runs on the loop (the response is encoded right after).
+ */
+static int fetch_rows(kb_req_t *req, const kb_group_t *g, const ftopic_t *topics, int32_t nt,
+                      int16_t err, frow_t **out, int32_t *nout)
+{
+    int32_t n = 0;
+    if (topics) {
+        for (int32_t i = 0; i < nt; i++)
+            n += topics[i].nparts > 0 ? topics[i].nparts : 0;
+    } else {
+        n = g ? (int32_t)g->offsets.count : 0;
+    }
+    frow_t *rows = n ? kp_arena_alloc(&req->arena, sizeof *rows * (size_t)n) : NULL;
+    if (n && !rows)
+        return K_ERR_NOMEM;
+    int32_t k = 0;
+    if (topics) {
+        for (int32_t i = 0; i < nt; i++)
+            for (int32_t j = 0; j < topics[i].nparts; j++)
+                row_fill(&rows[k++], g, topics[i].name, topics[i].parts[j], err);
+    } else if (g) {
+        for (kb_gmap_ent_t *e = kb_gmap_next(&g->offsets, NULL); e;
+             e = kb_gmap_next(&g->offsets, e)) {
+            kp_str_t topic;
+            int32_t partition;
+            kb_group_offset_key(e, &topic, &partition);
+            row_fill(&rows[k++], g, topic, partition, KP_ERR_NONE);
+        }
+        if (k > 1) /* rows is NULL for a group without offsets; qsort wants a real array */
+            qsort(rows, (size_t)k, sizeof *rows, row_cmp);
+    }
+    *out = rows;
+    *nout = k;
+    return 0;
+}
+
+static bool run_starts(const frow_t *rows, int32_t i)
+{
+    return i == 0 || rows[i].topic.len != rows[i - 1].topic.len ||
+           (rows[i].topic.len > 0 &&
+            memcmp(rows[i].topic.ptr, rows[i - 1].topic.ptr, (size_t)rows[i].topic.len) != 0);
+}
+
+/* Number of topic runs in rows (requested topics keep their order; all-topics rows are sorted). */
+static int32_t topic_runs(const frow_t *rows, int32_t n)
+{
+    int32_t t = 0;
+    for (int32_t i = 0; i < n; i++)
+        t += run_starts(rows, i);
+    return t;
+}
+
+/* The same shape is emitted for v1-7 (..._topic_t/..._partition_t) and v8+
+ * (..._topics_t/..._partitions_t). */
+#define BUILD_TOPICS(A, ROWS, N, TT, PT, TINIT, PINIT, OUT, OUTN)                                \
+    do {                                                                                      \
+        int32_t nt_ = topic_runs(ROWS, N);                                                    \
+        TT *ts_ = nt_ ? kp_arena_alloc(A, sizeof *ts_ * (size_t)nt_) : NULL;                  \
+        PT *ps_ = (N) ? kp_arena_alloc(A, sizeof *ps_ * (size_t)(N)) : NULL;                  \
+        if ((nt_ && !ts_) || ((N) && !ps_))                                                   \
+            return K_ERR_NOMEM;                                                               \
+        int32_t t_ = -1;                                                                      \
+        for (int32_t i_ = 0; i_ < (N); i_++) {                                                \
+            if (run_starts(ROWS, i_)) {                                                       \
+                t_++;                                                                         \
+                TINIT(&ts_[t_]);                                                              \
+                ts_[t_].name = (ROWS)[i_].topic;                                              \
+                ts_[t_].partitions = &ps_[i_];                                                \
+            }                                                                                 \
+            PT *p_ = &ps_[i_];                                                                \
+            PINIT(p_);                                                                        \
+            p_->partition_index = (ROWS)[i_].partition;                                       \
+            p_->committed_offset = (ROWS)[i_].offset;                                         \
+            p_->committed_leader_epoch = (ROWS)[i_].epoch;                                    \
+            p_->metadata = (ROWS)[i_].metadata;                                               \
+            p_->error_code = (ROWS)[i_].err;                                                  \
+            ts_[t_].partitions_count++;                                                       \
+        }                                                                                     \
+        OUT = ts_;                                                                            \
+        OUTN = nt_;                                                                           \
+    } while (0)
+
+static int16_t fetch_group_error(kb_gstate_t *gs, kp_str_t group_id)
+{
+    if (!gs || !gs->ostore)
+        return KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (group_id.len < 0)
+        return KP_ERR_INVALID_GROUP_ID;
+    return KP_ERR_NONE;
+}
+
+static int fetch_v1_7(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_t *m,
+                      kp_offset_fetch_resp_t *resp)
+{
+    int16_t v = req->hdr.api_version;
+    int16_t gerr = fetch_group_error(gs, m->group_id);
+    if (gerr != KP_ERR_NONE && v >= 2) {
+        resp->error_code = gerr;
+        return 0;
+    }
+    const kb_group_t *g = gerr == KP_ERR_NONE ? kb_gcoord_find(gs->coord, m->group_id) : NULL;
+    int32_t nt = m->topics_count;
+    ftopic_t *ft = NULL;
+    if (nt >= 0) {
+        ft = kp_arena_alloc(&req->arena, sizeof *ft * (size_t)(nt ? nt : 1));
+        if (!ft)
+            return K_ERR_NOMEM;
+        for (int32_t i = 0; i < nt; i++) {
+            ft[i].name = m->topics[i].name;
+            ft[i].parts = m->topics[i].partition_indexes;
+            ft[i].nparts = m->topics[i].partition_indexes_count > 0
+                               ? m->topics[i].partition_indexes_count
+                               : 0;
+        }
+    }
+    frow_t *rows;
+    int32_t n;
+    if (fetch_rows(req, g, ft, nt, gerr, &rows, &n))
+        return K_ERR_NOMEM;
+    BUILD_TOPICS(&req->arena, rows, n, kp_offset_fetch_resp_offset_fetch_response_topic_t,
+                 kp_offset_fetch_resp_offset_fetch_response_partition_t,
+                 kp_offset_fetch_resp_offset_fetch_response_topic_init,
+                 kp_offset_fetch_resp_offset_fetch_response_partition_init, resp->topics,
+                 resp->topics_count);
+    return 0;
+}
+
+static int fetch_v8(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_t *m,
+                    kp_offset_fetch_resp_t *resp)
+{
+    int32_t ng = m->groups_count > 0 ? m->groups_count : 0;
+    resp->groups = ng ? kp_arena_alloc(&req->arena, sizeof *resp->groups * (size_t)ng) : NULL;
+    if (ng && !resp->groups)
+        return K_ERR_NOMEM;
+    resp->groups_count = ng;
+    for (int32_t gi = 0; gi < ng; gi++) {
+        const kp_offset_fetch_req_offset_fetch_request_group_t *rg = &m->groups[gi];
+        kp_offset_fetch_resp_offset_fetch_response_group_t *og = &resp->groups[gi];
+        kp_offset_fetch_resp_offset_fetch_response_group_init(og);
+        og->group_id = rg->group_id;
+        og->error_code = fetch_group_error(gs, rg->group_id);
+        if (og->error_code != KP_ERR_NONE)
+            continue;
+        const kb_group_t *g = kb_gcoord_find(gs->coord, rg->group_id);
+        int32_t nt = rg->topics_count;
+        ftopic_t *ft = NULL;
+        if (nt >= 0) {
+            ft = kp_arena_alloc(&req->arena, sizeof *ft * (size_t)(nt ? nt : 1));
+            if (!ft)
+                return K_ERR_NOMEM;
+            for (int32_t i = 0; i < nt; i++) {
+                ft[i].name = rg->topics[i].name;
+                ft[i].parts = rg->topics[i].partition_indexes;
+                ft[i].nparts = rg->topics[i].partition_indexes_count > 0
+                                   ? rg->topics[i].partition_indexes_count
+                                   : 0;
+            }
+        }
+        frow_t *rows;
+        int32_t n;
+        if (fetch_rows(req, g, ft, nt, KP_ERR_NONE, &rows, &n))
+            return K_ERR_NOMEM;
+        BUILD_TOPICS(&req->arena, rows, n, kp_offset_fetch_resp_offset_fetch_response_topics_t,
+                     kp_offset_fetch_resp_offset_fetch_response_partitions_t,
+                     kp_offset_fetch_resp_offset_fetch_response_topics_init,
+                     kp_offset_fetch_resp_offset_fetch_response_partitions_init, og->topics,
+                     og->topics_count);
+    }
+    return 0;
+}
+
+int kb_handle_offset_fetch(kb_req_t *req)
+{
+    kp_offset_fetch_req_t m;
+    int16_t v = req->hdr.api_version;
+    int rc = kp_offset_fetch_req_decode(&req->body, v, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    kp_offset_fetch_resp_t resp;
+    kp_offset_fetch_resp_init(&resp);
+    /* require_stable (v7+) needs no wait: without transactions no commit is ever pending. */
+    rc = v >= 8 ? fetch_v8(req, gs, &m, &resp) : fetch_v1_7(req, gs, &m, &resp);
+    if (rc < 0)
+        return rc;
+    rc = kp_offset_fetch_resp_encode(&req->resp, v, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OffsetDelete                                                                                */
+
+int kb_handle_offset_delete(kb_req_t *req)
+{
+    kp_offset_delete_req_t m;
+    int16_t v = req->hdr.api_version;
+    int rc = kp_offset_delete_req_decode(&req->body, v, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    ks_store_t *store = kb_broker_store(req->broker);
+    int64_t now = kb_now_ms();
+    kp_offset_delete_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
+    if (!resp)
+        return K_ERR_NOMEM;
+    kp_offset_delete_resp_init(resp);
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
+    kb_group_t *g = NULL;
+    if (!gs || !gs->ostore)
+        resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    else
+        resp->error_code = kb_group_offset_delete_group_check(gs->coord, m.group_id, &g);
+    if (resp->error_code != KP_ERR_NONE) {
+        rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
+        return rc < 0 ? rc : KB_DONE;
+    }
+    int32_t nt = m.topics_count > 0 ? m.topics_count : 0;
+    resp->topics = nt ? kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)nt) : NULL;
+    if (nt && !resp->topics)
+        return K_ERR_NOMEM;
+    resp->topics_count = nt;
+    int32_t total = 0;
+    for (int32_t i = 0; i < nt; i++)
+        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
+    kb_ostore_rec_t *recs = total ? kp_arena_alloc(&req->arena, sizeof *recs * (size_t)total)
+                                  : NULL;
+    if (total && !recs)
+        return K_ERR_NOMEM;
+    int32_t nrec = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        const kp_offset_delete_req_offset_delete_request_topic_t *rt = &m.topics[i];
+        kp_offset_delete_resp_offset_delete_response_topic_t *tr = &resp->topics[i];
+        kp_offset_delete_resp_offset_delete_response_topic_init(tr);
+        tr->name = rt->name;
+        int32_t np = rt->partitions_count > 0 ? rt->partitions_count : 0;
+        tr->partitions = np ? kp_arena_alloc(&req->arena, sizeof *tr->partitions * (size_t)np)
+                            : NULL;
+        if (np && !tr->partitions)
+            return K_ERR_NOMEM;
+        tr->partitions_count = np;
+        int16_t terr = kb_group_offset_delete_check(g, rt->name);
+        for (int32_t j = 0; j < np; j++) {
+            kp_offset_delete_resp_offset_delete_response_partition_t *pr = &tr->partitions[j];
+            kp_offset_delete_resp_offset_delete_response_partition_init(pr);
+            int32_t part = rt->partitions[j].partition_index;
+            pr->partition_index = part;
+            if (!partition_exists(store, rt->name, part))
+                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else
+                pr->error_code = terr;
+            if (pr->error_code != KP_ERR_NONE)
+                continue;
+            recs[nrec].topic = rt->name;
+            recs[nrec].partition = part;
+            recs[nrec].tombstone = true;
+            nrec++;
+        }
+    }
+    int64_t end = 0;
+    if (nrec) {
+        rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now, &end);
+        if (rc < 0) {
+            resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+            resp->topics_count = 0;
+            rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
+            return rc < 0 ? rc : KB_DONE;
+        }
+        for (int32_t i = 0; i < nrec; i++)
+            kb_group_offset_delete(gs->coord, m.group_id, recs[i].topic, recs[i].partition);
+        /* An empty group left without offsets is gone, as after retention. */
+        if (g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending) {
+            gs->appended = false;
+            kb_group_delete(gs->coord, m.group_id);
+            if (gs->appended)
+                end = gs->last_end;
+        }
+        kb_ostore_maybe_compact(gs->ostore, now);
+        kb_gstate_arm(gs);
+        return kb_gdefer(gs, req, KB_GDEFER_OFFSET_DELETE, resp, end);
+    }
+    rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
+    return rc < 0 ? rc : KB_DONE;
+}

@@ -1,0 +1,652 @@
+/*
+ * Broker configuration table. Each row names a Kafka broker key, its type, default, bounds
+ * and documentation, and where the parsed value lands in kb_config_t. Parsing, validation,
+ * DescribeConfigs(BROKER) and docs/configuration.md (build/depot --print-config-doc) are all
+ * driven from the rows, so they cannot drift apart.
+ *
+ * Time keys with several units (log.retention.hours/minutes/ms, log.roll.hours/ms) write the
+ * same field; rows are ordered coarse to fine and the finer ones have no default, so the most
+ * specific key that was set wins, as in Kafka.
+ */
+#include "broker/core/config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER } vtype_t;
+
+typedef struct entry entry_t;
+struct entry {
+    kb_config_info_t info;
+    vtype_t type;
+    const char *def; /* NULL: applied only when set */
+    int64_t min, max;
+    ptrdiff_t off;              /* destination in kb_config_t (int32/int64/bool/int) */
+    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL */
+    int64_t scale;              /* stored = value * scale (time units); 0 = 1 */
+    const char *const *choices; /* T_ENUM, NULL-terminated; stored as the index */
+    const char *alias;          /* an older name for the same key */
+};
+
+static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
+static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+#define OFF(f) offsetof(kb_config_t, f)
+#define TOFF(f) offsetof(kb_config_t, topic_defaults.f)
+#define I32MAX INT32_MAX
+#define I64MAX INT64_MAX
+#define HOUR_MS 3600000
+#define MIN_MS 60000
+
+/* clang-format off */
+static const entry_t table[] = {
+    {{"listeners", "Where to listen: PLAINTEXT://host:port (an empty host or 0.0.0.0 listens "
+      "on every interface; port 0 picks a free port). Only the first listener is used.",
+      KB_CT_LIST, NULL}, T_LISTENER, "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listen_host), 0, 0,
+      NULL, NULL},
+    {{"advertised.listeners", "The address clients are told to connect to (Metadata). "
+      "Defaults to listeners; a wildcard host is replaced by this machine's host name.",
+      KB_CT_LIST, NULL}, T_LISTENER, NULL, 0, 0, OFF(advertised_host), 0, 0, NULL, NULL},
+    {{"log.dirs", "Comma-separated directories for partition logs. Partitions are spread "
+      "across them.", KB_CT_LIST, NULL}, T_DIRS, "./data", 0, 0, OFF(log_dirs),
+      0, 0, NULL, "log.dir"},
+    {{"node.id", "This broker's id, reported in Metadata as leader, replica and controller.",
+      KB_CT_INT, NULL}, T_INT, "1", 0, I32MAX, OFF(node_id), 4, 0, NULL,
+      "broker.id"},
+    {{"num.partitions", "Partitions of auto-created topics and of CreateTopics with "
+      "num_partitions -1.", KB_CT_INT, NULL}, T_INT, "1", 1, 10000, OFF(num_partitions), 4, 0,
+      NULL, NULL},
+    {{"auto.create.topics.enable", "Create a topic when a client asks Metadata for one that "
+      "does not exist.", KB_CT_BOOLEAN, NULL}, T_BOOL, "true", 0, 0,
+      OFF(auto_create_topics_enable), 1, 0, NULL, NULL},
+    {{"delete.topic.enable", "Allow DeleteTopics.", KB_CT_BOOLEAN, NULL}, T_BOOL, "true", 0, 0,
+      OFF(delete_topic_enable), 1, 0, NULL, NULL},
+    {{"log.segment.bytes", "Maximum size of one log segment file; a new segment is rolled "
+      "when it would be exceeded.", KB_CT_INT, "segment.bytes"}, T_INT, "1073741824", 14,
+      I32MAX, TOFF(segment_bytes), 8, 0, NULL, NULL},
+    {{"log.roll.hours", "Roll a new segment after this many hours even if it is not full "
+      "(log.roll.ms wins when set).", KB_CT_INT, NULL}, T_INT, "168", 1, I32MAX,
+      TOFF(segment_ms), 8, HOUR_MS, NULL, NULL},
+    {{"log.roll.ms", "Roll a new segment after this many milliseconds.", KB_CT_LONG,
+      "segment.ms"}, T_LONG, NULL, 1, I64MAX, TOFF(segment_ms), 8, 0, NULL, NULL},
+    {{"log.retention.hours", "Delete segments older than this many hours (-1 = forever; "
+      "log.retention.minutes and log.retention.ms win when set).", KB_CT_INT, NULL}, T_INT,
+      "168", -1, I32MAX, TOFF(retention_ms), 8, HOUR_MS, NULL, NULL},
+    {{"log.retention.minutes", "Delete segments older than this many minutes (-1 = forever).",
+      KB_CT_INT, NULL}, T_INT, NULL, -1, I32MAX, TOFF(retention_ms), 8, MIN_MS, NULL, NULL},
+    {{"log.retention.ms", "Delete segments older than this many milliseconds (-1 = forever).",
+      KB_CT_LONG, "retention.ms"}, T_LONG, NULL, -1, I64MAX, TOFF(retention_ms), 8, 0, NULL,
+      NULL},
+    {{"log.retention.bytes", "Delete the oldest segments of a partition while it is larger "
+      "than this (-1 = no size limit).", KB_CT_LONG, "retention.bytes"}, T_LONG, "-1", -1,
+      I64MAX, TOFF(retention_bytes), 8, 0, NULL, NULL},
+    {{"log.index.interval.bytes", "Bytes of log between two entries of the offset index.",
+      KB_CT_INT, "index.interval.bytes"}, T_INT, "4096", 0, I32MAX,
+      TOFF(index_interval_bytes), 4, 0, NULL, NULL},
+    {{"log.flush.interval.messages", "fsync a partition after this many messages (acks=all "
+      "produce requests always wait for their own fsync).", KB_CT_LONG, "flush.messages"},
+      T_LONG, "9223372036854775807", 1, I64MAX, TOFF(flush_messages), 8, 0, NULL, NULL},
+    {{"log.flush.interval.ms", "fsync dirty partitions at least this often.", KB_CT_LONG,
+      "flush.ms"}, T_LONG, "9223372036854775807", 0, I64MAX, TOFF(flush_ms), 8, 0, NULL, NULL},
+    {{"message.max.bytes", "Largest record batch accepted (topic default for "
+      "max.message.bytes).", KB_CT_INT, "max.message.bytes"}, T_INT, "1048588", 0, I32MAX,
+      OFF(message_max_bytes), 4, 0, NULL, NULL},
+    {{"socket.request.max.bytes", "Largest request frame accepted; a bigger one closes the "
+      "connection.", KB_CT_INT, NULL}, T_INT, "104857600", 1, I32MAX,
+      OFF(socket_request_max_bytes), 4, 0, NULL, NULL},
+    {{"fetch.max.bytes", "Upper bound on the bytes one Fetch response carries.", KB_CT_INT,
+      NULL}, T_INT, "57671680", 1024, I32MAX, OFF(fetch_max_bytes), 4, 0, NULL, NULL},
+    {{"log.dirs.max.bytes", "Depot: flash budget for all log dirs together, in bytes (0 = no "
+      "budget; the disk filling up still fails appends).", KB_CT_LONG, NULL}, T_LONG, "0", 0,
+      I64MAX, OFF(dirs_max_bytes), 8, 0, NULL, NULL},
+    {{"log.dirs.full.policy", "Depot: what happens at the budget: reject (produce fails with a "
+      "retriable error) or delete-oldest (the oldest segments of any partition are deleted).",
+      KB_CT_STRING, NULL}, T_ENUM, "reject", 0, 0, OFF(full_policy), 4, 0, full_policies, NULL},
+    {{"max.open.files", "Depot: cap on segment and index file descriptors held open across "
+      "all partitions (least recently used are closed).", KB_CT_INT, NULL}, T_INT, "1024", 16,
+      1000000, OFF(max_open_files), 4, 0, NULL, NULL},
+    {{"log.message.timestamp.type", "CreateTime keeps the producer's timestamps; "
+      "LogAppendTime stamps batches with the broker's clock.", KB_CT_STRING,
+      "message.timestamp.type"}, T_ENUM, "CreateTime", 0, 0, TOFF(timestamp_type), 4, 0,
+      ts_types, NULL},
+    {{"group.min.session.timeout.ms", "Smallest session timeout a consumer group member may "
+      "ask for.", KB_CT_INT, NULL}, T_INT, "6000", 1, I32MAX,
+      OFF(group_min_session_timeout_ms), 4, 0, NULL, NULL},
+    {{"group.max.session.timeout.ms", "Largest session timeout a consumer group member may "
+      "ask for.", KB_CT_INT, NULL}, T_INT, "1800000", 1, I32MAX,
+      OFF(group_max_session_timeout_ms), 4, 0, NULL, NULL},
+    {{"group.initial.rebalance.delay.ms", "How long the first rebalance of an empty group "
+      "waits for more members to join.", KB_CT_INT, NULL}, T_INT, "3000", 0, I32MAX,
+      OFF(group_initial_rebalance_delay_ms), 4, 0, NULL, NULL},
+    {{"offsets.retention.minutes", "Committed offsets of an empty group are dropped after "
+      "this many minutes.", KB_CT_INT, NULL}, T_INT, "10080", 1, I32MAX,
+      OFF(offsets_retention_minutes), 8, 0, NULL, NULL},
+    {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
+      "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
+      OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
+      NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
+};
+/* clang-format on */
+
+#define N_ENTRIES ((int)(sizeof table / sizeof table[0]))
+
+int kb_config_count(void)
+{
+    return N_ENTRIES;
+}
+
+const kb_config_info_t *kb_config_info(int i)
+{
+    return i >= 0 && i < N_ENTRIES ? &table[i].info : NULL;
+}
+
+int kb_config_find(const char *name)
+{
+    for (int i = 0; i < N_ENTRIES; i++)
+        if (!strcmp(table[i].info.name, name) || (table[i].alias && !strcmp(table[i].alias, name)))
+            return i;
+    return -1;
+}
+
+int kb_config_find_by_topic_key(const char *topic_key)
+{
+    for (int i = 0; i < N_ENTRIES; i++)
+        if (table[i].info.topic_key && !strcmp(table[i].info.topic_key, topic_key)) return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Parsing one value                                                                            */
+
+static void *field(kb_config_t *cfg, const entry_t *e)
+{
+    return (char *)cfg + e->off;
+}
+
+static const void *cfield(const kb_config_t *cfg, const entry_t *e)
+{
+    return (const char *)cfg + e->off;
+}
+
+static int parse_i64(const char *v, int64_t *out)
+{
+    if (!*v) return -1;
+    errno = 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end) return -1;
+    *out = x;
+    return 0;
+}
+
+static void store_int(kb_config_t *cfg, const entry_t *e, int64_t v)
+{
+    if (e->width == 8)
+        *(int64_t *)field(cfg, e) = v;
+    else
+        *(int32_t *)field(cfg, e) = (int32_t)v;
+}
+
+/* "PLAINTEXT://host:port[,...]" → host and port; host "" means every interface. */
+static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *why,
+                          size_t whylen)
+{
+    const char *p = strstr(v, "://");
+    if (!p) {
+        snprintf(why, whylen, "expected PLAINTEXT://host:port");
+        return K_ERR_INVAL;
+    }
+    if ((size_t)(p - v) != strlen("PLAINTEXT") || strncasecmp(v, "PLAINTEXT", 9)) {
+        snprintf(why, whylen, "only PLAINTEXT listeners are supported");
+        return K_ERR_INVAL;
+    }
+    p += 3;
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (end)
+        kb_log(KB_LOG_WARN, "config: only the first listener (%.*s) is used", (int)(end - v), v);
+    const char *colon = NULL;
+    const char *hs = p, *he;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', n);
+        if (!rb || rb + 1 >= p + n || rb[1] != ':') {
+            snprintf(why, whylen, "bad IPv6 listener address");
+            return K_ERR_INVAL;
+        }
+        hs = p + 1;
+        he = rb;
+        colon = rb + 1;
+    } else {
+        for (const char *q = p + n; q > p; q--)
+            if (q[-1] == ':') {
+                colon = q - 1;
+                break;
+            }
+        if (!colon) {
+            snprintf(why, whylen, "missing :port");
+            return K_ERR_INVAL;
+        }
+        he = colon;
+    }
+    if ((size_t)(he - hs) >= hostlen) {
+        snprintf(why, whylen, "host name too long");
+        return K_ERR_INVAL;
+    }
+    char portbuf[16];
+    size_t pl = (size_t)(p + n - colon - 1);
+    if (pl == 0 || pl >= sizeof portbuf) {
+        snprintf(why, whylen, "bad port");
+        return K_ERR_INVAL;
+    }
+    memcpy(portbuf, colon + 1, pl);
+    portbuf[pl] = 0;
+    int64_t pv;
+    if (parse_i64(portbuf, &pv) || pv < 0 || pv > 65535) {
+        snprintf(why, whylen, "bad port");
+        return K_ERR_INVAL;
+    }
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = 0;
+    *port = (int)pv;
+    return 0;
+}
+
+static void free_dirs(kb_config_t *cfg)
+{
+    for (int i = 0; i < cfg->n_log_dirs; i++)
+        free(cfg->log_dirs[i]);
+    cfg->n_log_dirs = 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = 0;
+    return s;
+}
+
+static int parse_dirs(kb_config_t *cfg, const char *v, char *why, size_t whylen)
+{
+    free_dirs(cfg);
+    char *copy = strdup(v);
+    if (!copy) return K_ERR_NOMEM;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (!*tok) continue;
+        if (cfg->n_log_dirs == (int)(sizeof cfg->log_dirs / sizeof cfg->log_dirs[0])) {
+            snprintf(why, whylen, "at most %d directories",
+                     (int)(sizeof cfg->log_dirs / sizeof cfg->log_dirs[0]));
+            free(copy);
+            return K_ERR_INVAL;
+        }
+        cfg->log_dirs[cfg->n_log_dirs] = strdup(tok);
+        if (!cfg->log_dirs[cfg->n_log_dirs]) {
+            free(copy);
+            return K_ERR_NOMEM;
+        }
+        cfg->n_log_dirs++;
+    }
+    free(copy);
+    if (cfg->n_log_dirs == 0) {
+        snprintf(why, whylen, "no directory given");
+        return K_ERR_INVAL;
+    }
+    return 0;
+}
+
+/* Applies one value; on failure writes the reason (without the key) to why. */
+static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, size_t whylen)
+{
+    int64_t x;
+    switch (e->type) {
+    case T_INT:
+    case T_LONG:
+        if (parse_i64(v, &x)) {
+            snprintf(why, whylen, "not an integer");
+            return K_ERR_INVAL;
+        }
+        if (x < e->min || x > e->max) {
+            snprintf(why, whylen, "must be between %" PRId64 " and %" PRId64, e->min, e->max);
+            return K_ERR_INVAL;
+        }
+        if (e->scale) {
+            if (x < 0)
+                x = -1; /* negative durations mean "forever" */
+            else if (x > INT64_MAX / e->scale)
+                x = INT64_MAX;
+            else
+                x *= e->scale;
+        }
+        store_int(cfg, e, x);
+        return 0;
+    case T_BOOL:
+        if (!strcasecmp(v, "true"))
+            *(bool *)field(cfg, e) = true;
+        else if (!strcasecmp(v, "false"))
+            *(bool *)field(cfg, e) = false;
+        else {
+            snprintf(why, whylen, "must be true or false");
+            return K_ERR_INVAL;
+        }
+        return 0;
+    case T_ENUM:
+        for (int i = 0; e->choices[i]; i++)
+            if (!strcasecmp(v, e->choices[i])) {
+                *(int *)field(cfg, e) = i;
+                return 0;
+            }
+        {
+            size_t n = (size_t)snprintf(why, whylen, "must be one of");
+            for (int i = 0; e->choices[i] && n < whylen; i++)
+                n += (size_t)snprintf(why + n, whylen - n, "%s %s", i ? "," : "", e->choices[i]);
+        }
+        return K_ERR_INVAL;
+    case T_DIRS:
+        return parse_dirs(cfg, v, why, whylen);
+    case T_LISTENER: {
+        char *host = field(cfg, e);
+        int *port = e->off == OFF(listen_host) ? &cfg->listen_port : &cfg->advertised_port;
+        return parse_listener(v, host, sizeof cfg->listen_host, port, why, whylen);
+    }
+    }
+    return K_ERR_INVAL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sources: the file, then --set                                                                */
+
+typedef struct {
+    char *val[N_ENTRIES]; /* the last value given for each row (owned), NULL = not given */
+    bool via_alias[N_ENTRIES];
+    int n_warnings;
+} given_t;
+
+static void given_free(given_t *g)
+{
+    for (int i = 0; i < N_ENTRIES; i++)
+        free(g->val[i]);
+}
+
+/* Records key=value. The canonical name beats its alias whatever the order (Kafka: log.dirs
+ * beats log.dir). */
+static int give(given_t *g, const char *key, const char *value, const char *where)
+{
+    int i = kb_config_find(key);
+    if (i < 0) {
+        kb_log(KB_LOG_WARN, "config: unknown key '%s' (%s) ignored", key, where);
+        g->n_warnings++;
+        return 0;
+    }
+    bool alias = strcmp(table[i].info.name, key) != 0;
+    if (alias && g->val[i] && !g->via_alias[i]) return 0;
+    char *copy = strdup(value);
+    if (!copy) return K_ERR_NOMEM;
+    free(g->val[i]);
+    g->val[i] = copy;
+    g->via_alias[i] = alias;
+    return 0;
+}
+
+static int read_file(given_t *g, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        return K_ERR_IO;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == '!') continue;
+        size_t k = strcspn(s, "=: \t");
+        char *v = s + k;
+        if (*v) {
+            *v++ = 0;
+            v = trim(v);
+            if (*v == '=' || *v == ':') /* "key = value" */
+                v = trim(v + 1);
+        }
+        char where[64];
+        snprintf(where, sizeof where, "%.40s line %d", path, lineno);
+        if ((rc = give(g, s, v, where)) < 0) break;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
+{
+    /* Default advertised address: the listener, with a wildcard host replaced by a name
+     * clients can use. */
+    int adv = kb_config_find("advertised.listeners");
+    if (!g->val[adv]) {
+        snprintf(cfg->advertised_host, sizeof cfg->advertised_host, "%s", cfg->listen_host);
+        cfg->advertised_port = cfg->listen_port;
+        if (!cfg->listen_host[0] || !strcmp(cfg->listen_host, "0.0.0.0") ||
+            !strcmp(cfg->listen_host, "::")) {
+            if (gethostname(cfg->advertised_host, sizeof cfg->advertised_host - 1) != 0 ||
+                !cfg->advertised_host[0])
+                snprintf(cfg->advertised_host, sizeof cfg->advertised_host, "127.0.0.1");
+        }
+    }
+    if (!cfg->advertised_host[0]) {
+        snprintf(err, errlen, "advertised.listeners: a host is required");
+        return K_ERR_INVAL;
+    }
+    if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
+        snprintf(err, errlen,
+                 "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms"
+                 " (%d)",
+                 cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return K_ERR_INVAL;
+    }
+    cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
+    return 0;
+}
+
+int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, int n_sets,
+                   char *err, size_t errlen, int *n_warnings)
+{
+    memset(cfg, 0, sizeof *cfg);
+    ks_topic_config_default(&cfg->topic_defaults);
+    if (n_warnings) *n_warnings = 0;
+    given_t g;
+    memset(&g, 0, sizeof g);
+    int rc = 0;
+    if (path) rc = read_file(&g, path, err, errlen);
+    for (int i = 0; rc == 0 && i < n_sets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i]) {
+            snprintf(err, errlen, "--set %s: expected KEY=VALUE", sets[i]);
+            rc = K_ERR_INVAL;
+            break;
+        }
+        char key[256];
+        size_t kl = (size_t)(eq - sets[i]);
+        if (kl >= sizeof key) kl = sizeof key - 1;
+        memcpy(key, sets[i], kl);
+        key[kl] = 0;
+        char where[300];
+        snprintf(where, sizeof where, "--set %s", key);
+        rc = give(&g, trim(key), eq + 1, where);
+    }
+    for (int i = 0; rc == 0 && i < N_ENTRIES; i++) {
+        const entry_t *e = &table[i];
+        const char *v = g.val[i] ? g.val[i] : e->def;
+        if (!v) continue;
+        char why[200] = "";
+        int arc = apply(cfg, e, v, why, sizeof why);
+        if (arc == K_ERR_NOMEM) {
+            snprintf(err, errlen, "out of memory");
+            rc = arc;
+        } else if (arc < 0) {
+            snprintf(err, errlen, "%s: invalid value '%.60s': %s", e->info.name, v, why);
+            rc = K_ERR_INVAL;
+        }
+    }
+    if (rc == 0) rc = finish(cfg, &g, err, errlen);
+    if (n_warnings) *n_warnings = g.n_warnings;
+    given_free(&g);
+    if (rc < 0) kb_config_deinit(cfg);
+    return rc;
+}
+
+void kb_config_deinit(kb_config_t *cfg)
+{
+    free_dirs(cfg);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rendering values back (DescribeConfigs) and the documentation                               */
+
+static int64_t load_int(const kb_config_t *cfg, const entry_t *e)
+{
+    return e->width == 8 ? *(const int64_t *)cfield(cfg, e) : *(const int32_t *)cfield(cfg, e);
+}
+
+static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t len)
+{
+    switch (e->type) {
+    case T_INT:
+    case T_LONG: {
+        int64_t x = load_int(cfg, e);
+        if (e->scale && x > 0) x /= e->scale;
+        snprintf(buf, len, "%" PRId64, x);
+        return;
+    }
+    case T_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)cfield(cfg, e) ? "true" : "false");
+        return;
+    case T_ENUM: {
+        int x = *(const int *)cfield(cfg, e);
+        int n = 0;
+        while (e->choices[n])
+            n++;
+        snprintf(buf, len, "%s", x >= 0 && x < n ? e->choices[x] : "");
+        return;
+    }
+    case T_DIRS: {
+        size_t n = 0;
+        buf[0] = 0;
+        for (int i = 0; i < cfg->n_log_dirs && n < len; i++)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", cfg->log_dirs[i]);
+        return;
+    }
+    case T_LISTENER: {
+        const char *host = cfield(cfg, e);
+        int port = e->off == OFF(listen_host) ? cfg->listen_port : cfg->advertised_port;
+        bool v6 = strchr(host, ':') != NULL;
+        snprintf(buf, len, "PLAINTEXT://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+        return;
+    }
+    }
+}
+
+void kb_config_value(const kb_config_t *cfg, int i, char *buf, size_t len)
+{
+    if (len == 0) return;
+    buf[0] = 0;
+    if (i >= 0 && i < N_ENTRIES) render(cfg, &table[i], buf, len);
+}
+
+bool kb_config_is_default(const kb_config_t *cfg, int i)
+{
+    if (i < 0 || i >= N_ENTRIES) return false;
+    const entry_t *e = &table[i];
+    if (e->type == T_LISTENER && e->off == OFF(advertised_host))
+        return !strcmp(cfg->advertised_host, cfg->listen_host) &&
+               cfg->advertised_port == cfg->listen_port;
+    kb_config_t d;
+    memset(&d, 0, sizeof d);
+    ks_topic_config_default(&d.topic_defaults);
+    char why[200];
+    /* Rows without a default derive from a coarser row: compare that row's default. */
+    const entry_t *src = e;
+    while (!src->def && src > table && src[-1].off == e->off)
+        src--;
+    if (!src->def) return false;
+    if (apply(&d, src, src->def, why, sizeof why) < 0) {
+        kb_config_deinit(&d);
+        return false;
+    }
+    char a[1024], b[1024];
+    render(cfg, e, a, sizeof a);
+    render(&d, e, b, sizeof b);
+    kb_config_deinit(&d);
+    return strcmp(a, b) == 0;
+}
+
+static const char *type_name(const entry_t *e)
+{
+    switch (e->type) {
+    case T_INT:
+        return "int";
+    case T_LONG:
+        return "long";
+    case T_BOOL:
+        return "boolean";
+    case T_ENUM:
+        return "string";
+    case T_DIRS:
+        return "list";
+    case T_LISTENER:
+        return "listener";
+    }
+    return "";
+}
+
+void kb_config_print_doc(FILE *out)
+{
+    fprintf(out, "# Configuration\n\n"
+                 "<!-- Generated by `build/depot --print-config-doc` from the table in "
+                 "broker/core/config.c; do not edit by hand. -->\n\n"
+                 "Depot reads a Kafka-style `server.properties` file (`build/depot --config "
+                 "FILE`): one `key=value` (or `key: value`) per line, `#` or `!` starts a "
+                 "comment. `--set KEY=VALUE` (repeatable) overrides the file. A bad value stops "
+                 "the broker with a message naming the key; an unknown key is logged as a "
+                 "warning and ignored.\n\n"
+                 "Per-topic overrides use Kafka's topic-level names (`retention.ms`, "
+                 "`segment.bytes`, ...) in CreateTopics; the broker key they default from is "
+                 "shown in the Topic key column.\n\n"
+                 "| Key | Type | Default | Valid values | Topic key | Description |\n"
+                 "|---|---|---|---|---|---|\n");
+    for (int i = 0; i < N_ENTRIES; i++) {
+        const entry_t *e = &table[i];
+        char range[160] = "";
+        if (e->type == T_INT || e->type == T_LONG) {
+            if (e->max == INT64_MAX)
+                snprintf(range, sizeof range, "≥ %" PRId64, e->min);
+            else
+                snprintf(range, sizeof range, "%" PRId64 " … %" PRId64, e->min, e->max);
+        } else if (e->type == T_ENUM) {
+            size_t n = 0;
+            for (int k = 0; e->choices[k] && n < sizeof range; k++)
+                n += (size_t)snprintf(range + n, sizeof range - n, "%s`%s`", k ? ", " : "",
+                                      e->choices[k]);
+        } else if (e->type == T_BOOL) {
+            snprintf(range, sizeof range, "`true`, `false`");
+        }
+        fprintf(out, "| `%s`%s%s%s | %s | %s%s%s | %s | %s%s%s | %s |\n", e->info.name,
+                e->alias ? " (`" : "", e->alias ? e->alias : "", e->alias ? "`)" : "", type_name(e),
+                e->def ? "`" : "", e->def ? e->def : "(unset)", e->def ? "`" : "", range,
+                e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
+                e->info.topic_key ? "`" : "", e->info.doc);
+    }
+}

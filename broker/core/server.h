@@ -1,0 +1,70 @@
+/*
+ * Broker core internals shared by server.c, conn.c and dispatch.c (handlers use kb.h only).
+ *
+ * Lifetime: kb_broker_new → kb_broker_start (opens the store, listens) → uv_run → a signal
+ * or kb_broker_stop drains, closes every handle and the store, and uv_run returns →
+ * kb_broker_free. Thread: the loop thread.
+ */
+#ifndef KB_SERVER_H
+#define KB_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/net/frame.h"
+#include "broker/kb.h"
+
+#define DEPOT_VERSION "0.1.0"
+
+struct kb_broker {
+    uv_loop_t *loop;
+    kb_config_t cfg; /* shallow copy: log_dirs still belong to the caller's config */
+    ks_store_t *store;
+    uv_tcp_t listener;
+    uv_async_t sync_async;
+    uv_timer_t tick;
+    uv_timer_t drain;
+    uv_signal_t sig_term, sig_int;
+    bool handles_up; /* the handles above are initialised (and must be closed) */
+    bool listening;
+    bool handlers_up; /* kb_handlers_init succeeded */
+    bool stopping;
+    bool finished;
+    int64_t drain_deadline_ms;
+    kb_conn_t *conns; /* open connections (closing ones are unlinked) */
+    int n_conns;
+};
+
+int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out);
+int kb_broker_start(kb_broker_t *b);
+/* Graceful stop: stop accepting and reading, let in-flight requests finish (at most 5 s),
+ * then close everything. A second call skips the wait. */
+void kb_broker_stop(kb_broker_t *b);
+/* Frees what uv_run left behind; call after uv_run returned. NULL is a no-op. */
+void kb_broker_free(kb_broker_t *b);
+/* The port actually bound (useful with port 0). */
+int kb_broker_port(const kb_broker_t *b);
+
+/* conn.c */
+void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener);
+void kb_conn_close(kb_conn_t *conn);
+void kb_conn_stop_reading(kb_conn_t *conn);
+/* True when nothing is queued or being written. */
+bool kb_conn_idle(const kb_conn_t *conn);
+kb_conn_t *kb_conn_next(const kb_conn_t *conn);
+
+/* dispatch.c */
+/* Runs the handler for req (or the ApiVersions fallback). Returns the handler contract's code;
+ * < 0 means the connection must be closed. */
+int kb_dispatch(kb_req_t *req);
+/* The APIs advertised in ApiVersions: those the codec serves and whose handler is linked. */
+typedef struct {
+    int16_t key, min_version, max_version;
+} kb_api_range_t;
+int kb_dispatch_apis(kb_api_range_t *out, int max);
+
+/* h_api_versions.c: the answer to an ApiVersions request whose version is not supported. */
+int kb_api_versions_unsupported(kb_req_t *req);
+
+#endif

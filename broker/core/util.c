@@ -1,0 +1,40 @@
+/* Handler helpers behind util.h. */
+#include "broker/core/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+bool kb_str_copy(kp_str_t s, char *buf, size_t len)
+{
+    if (s.len < 0 || (size_t)s.len >= len) return false;
+    if (s.len) memcpy(buf, s.ptr, (size_t)s.len);
+    buf[s.len] = 0;
+    return true;
+}
+
+kp_str_t kb_arena_printf(kp_arena_t *a, const char *fmt, ...)
+{
+    kp_str_t out = {NULL, -1};
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return out;
+    char *p = kp_arena_alloc(a, (size_t)n + 1);
+    if (!p) return out;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    out.ptr = p;
+    out.len = n;
+    return out;
+}
+
+char *kb_arena_strdup(kp_arena_t *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(a, n + 1);
+    if (p) memcpy(p, s, n + 1);
+    return p;
+}

@@ -1,0 +1,432 @@
+/*
+ * One client connection: read → frame → request → dispatch → in-order responses.
+ *
+ * Ownership:
+ *   - kb_conn_t is owned by the broker while open. Once closed it lives on (unlinked) until
+ *     its libuv handle is closed AND every request that still points at it is freed
+ *     (live_reqs == 0), because a pending handler may complete its request later.
+ *   - A request (struct req_impl) is owned by the connection's queue until it is handed to
+ *     uv_write, then by the write until its callback; a request still pending when the
+ *     connection closes is owned by its handler until kb_req_complete.
+ *
+ * Backpressure: reading stops while MAX_QUEUED requests are queued or being written, or
+ * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read
+ * but not yet framed stay in rbuf meanwhile.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/server.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define MAX_QUEUED 256 /* requests queued or being written */
+#define MAX_UNSENT (8 * 1024 * 1024)
+/* Decoded structs are bigger than their wire form and responses are built in the arena too,
+ * but a frame whose counts are legal yet absurd must not make us allocate without bound. */
+#define ARENA_LIMIT(frame_len) ((size_t)16 * 1024 * 1024 + 4 * (frame_len))
+
+struct req_impl {
+    kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
+    uv_write_t w;
+    uv_buf_t buf;
+    _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
+};
+
+struct kb_conn {
+    uv_tcp_t tcp;
+    kb_broker_t *broker;
+    kb_conn_t *prev, *next; /* broker's open list */
+    char peer[64];
+    kb_framer_t framer;
+    uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
+    size_t rstart, rend;
+    kb_req_t *head, *tail; /* in request order, not yet handed to uv_write */
+    int queued;            /* requests in head..tail */
+    int writing;           /* requests handed to uv_write, not yet completed */
+    size_t unsent;         /* bytes handed to uv_write, not yet completed */
+    int live_reqs;         /* allocated requests that point at this connection */
+    kb_req_t *dispatching;
+    bool reading;  /* uv_read_start is active */
+    bool paused;   /* backpressure */
+    bool draining; /* broker shutdown: never read again */
+    bool processing;
+    bool closing;
+    bool handle_closed;
+};
+
+static void conn_process(kb_conn_t *c);
+static void conn_flush(kb_conn_t *c);
+
+const char *kb_conn_peer(const kb_conn_t *conn)
+{
+    return conn ? conn->peer : "?";
+}
+
+kb_conn_t *kb_conn_next(const kb_conn_t *conn)
+{
+    return conn->next;
+}
+
+bool kb_conn_idle(const kb_conn_t *conn)
+{
+    return conn->head == NULL && conn->unsent == 0;
+}
+
+static void conn_maybe_free(kb_conn_t *c)
+{
+    if (!c->handle_closed || c->live_reqs > 0) return;
+    kb_framer_deinit(&c->framer);
+    free(c->rbuf);
+    free(c);
+}
+
+static void req_free(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    kb_conn_t *c = req->conn;
+    kp_arena_deinit(&req->arena);
+    free(req->frame);
+    kp_buf_deinit(&req->resp);
+    free(impl);
+    c->live_reqs--;
+    conn_maybe_free(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Closing                                                                                      */
+
+static void on_close(uv_handle_t *h)
+{
+    kb_conn_t *c = h->data;
+    c->handle_closed = true;
+    conn_maybe_free(c);
+}
+
+void kb_conn_close(kb_conn_t *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    kb_broker_t *b = c->broker;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        b->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    b->n_conns--;
+    kb_log(KB_LOG_DEBUG, "connection %s closed", c->peer);
+
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    kb_framer_deinit(&c->framer);
+    /* Requests that are done are dropped; pending ones belong to their handler now. */
+    c->live_reqs++; /* hold c while freeing requests below */
+    kb_req_t *req = c->head;
+    c->head = c->tail = NULL;
+    c->queued = 0;
+    while (req) {
+        kb_req_t *next = req->next;
+        req->next = NULL;
+        if (req->done && req != c->dispatching)
+            req_free(req);
+        else
+            req->closed = true;
+        req = next;
+    }
+    c->live_reqs--;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void kb_conn_stop_reading(kb_conn_t *c)
+{
+    c->draining = true;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing responses in order                                                                   */
+
+static bool over_limits(const kb_conn_t *c)
+{
+    return c->queued + c->writing >= MAX_QUEUED || c->unsent >= MAX_UNSENT;
+}
+
+static bool under_resume_marks(const kb_conn_t *c)
+{
+    return c->queued + c->writing <= MAX_QUEUED / 2 && c->unsent <= MAX_UNSENT / 2;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void conn_maybe_resume(kb_conn_t *c)
+{
+    if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
+    c->paused = false;
+    if (c->processing) return; /* the running conn_process picks up where it stopped */
+    conn_process(c);
+    if (!c->closing && !c->paused && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+        else
+            kb_conn_close(c);
+    }
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct req_impl *impl = w->data;
+    kb_conn_t *c = impl->req.conn;
+    c->unsent -= impl->buf.len;
+    c->writing--;
+    c->live_reqs++; /* keep c alive across req_free */
+    req_free(&impl->req);
+    if (status < 0 && !c->closing) {
+        kb_log(KB_LOG_DEBUG, "write to %s failed: %s", c->peer, uv_strerror(status));
+        kb_conn_close(c);
+    } else {
+        conn_maybe_resume(c);
+    }
+    c->live_reqs--;
+    conn_maybe_free(c);
+}
+
+static void conn_flush(kb_conn_t *c)
+{
+    while (!c->closing && c->head && c->head->done) {
+        kb_req_t *req = c->head;
+        c->head = req->next;
+        if (!c->head) c->tail = NULL;
+        req->next = NULL;
+        c->queued--;
+        if (req->no_response) {
+            req_free(req);
+            continue;
+        }
+        if (req->resp.err || req->resp.len < 4 || req->resp.len - 4 > INT32_MAX) {
+            kb_log(KB_LOG_ERROR, "could not build the response to %s (api %d v%d): closing",
+                   c->peer, req->hdr.api_key, req->hdr.api_version);
+            req_free(req);
+            kb_conn_close(c);
+            return;
+        }
+        struct req_impl *impl = (struct req_impl *)req;
+        kp_buf_patch_i32(&req->resp, 0, (int32_t)(req->resp.len - 4));
+        impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
+        impl->w.data = impl;
+        c->unsent += req->resp.len;
+        c->writing++;
+        int rc = uv_write(&impl->w, (uv_stream_t *)&c->tcp, &impl->buf, 1, on_write);
+        if (rc < 0) {
+            c->unsent -= req->resp.len;
+            c->writing--;
+            req_free(req);
+            kb_conn_close(c);
+            return;
+        }
+    }
+}
+
+void kb_req_complete(kb_req_t *req)
+{
+    kb_conn_t *c = req->conn;
+    req->done = true;
+    if (c->dispatching == req)
+        return; /* completed inside its own handler: the dispatcher takes over */
+    if (req->closed) {
+        req_free(req);
+        return;
+    }
+    conn_flush(c);
+    conn_maybe_resume(c);
+}
+
+void kb_req_complete_no_response(kb_req_t *req)
+{
+    req->no_response = true;
+    kb_req_complete(req);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading requests                                                                             */
+
+/* Takes ownership of frame. Returns 0 to go on, 1 to pause, < 0 when the connection closed. */
+static int on_frame(void *ud, uint8_t *frame, size_t len)
+{
+    kb_conn_t *c = ud;
+    struct req_impl *impl = malloc(sizeof *impl);
+    if (!impl) {
+        free(frame);
+        kb_log(KB_LOG_ERROR, "out of memory for a request from %s: closing", c->peer);
+        kb_conn_close(c);
+        return K_ERR_NOMEM;
+    }
+    kb_req_t *req = &impl->req;
+    memset(req, 0, sizeof *req);
+    req->broker = c->broker;
+    req->conn = c;
+    req->frame = frame;
+    req->frame_len = len;
+    kp_arena_init(&req->arena, impl->arena0, sizeof impl->arena0, ARENA_LIMIT(len));
+    kp_buf_init(&req->resp);
+    c->live_reqs++;
+
+    kp_reader_init(&req->body, frame, len);
+    if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
+        kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
+        req_free(req);
+        kb_conn_close(c);
+        return K_ERR_MALFORMED;
+    }
+    kp_put_i32(&req->resp, 0); /* size, patched when sent */
+    kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
+                          req->hdr.correlation_id);
+
+    if (c->tail)
+        c->tail->next = req;
+    else
+        c->head = req;
+    c->tail = req;
+    c->queued++;
+
+    c->dispatching = req;
+    int rc = kb_dispatch(req);
+    c->dispatching = NULL;
+    if (req->closed) {
+        /* The connection closed while the handler ran (a write failed). */
+        if (rc != KB_PENDING || req->done) req_free(req);
+        return K_ERR_CLOSED;
+    }
+    if (rc < 0) {
+        kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
+               req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
+        req->done = true;
+        kb_conn_close(c);
+        return K_ERR_CLOSED;
+    }
+    if (rc == KB_DONE) {
+        req->done = true;
+    } else if (rc == KB_NO_RESPONSE) {
+        req->done = true;
+        req->no_response = true;
+    }
+    conn_flush(c);
+    if (c->closing) return K_ERR_CLOSED;
+    return over_limits(c) ? 1 : 0;
+}
+
+static void conn_process(kb_conn_t *c)
+{
+    c->processing = true;
+    c->live_reqs++; /* c must outlive this loop even if it closes inside */
+    while (!c->closing && !c->paused && c->rstart < c->rend) {
+        size_t used = 0;
+        int rc = kb_framer_feed(&c->framer, c->rbuf + c->rstart, c->rend - c->rstart, &used,
+                                on_frame, c);
+        c->rstart += used;
+        if (rc == K_ERR_TOOLARGE || rc == K_ERR_MALFORMED) {
+            kb_log(KB_LOG_WARN,
+                   "bad frame size from %s (limit socket.request.max.bytes=%d): "
+                   "closing",
+                   c->peer, c->broker->cfg.socket_request_max_bytes);
+            kb_conn_close(c);
+        } else if (rc < 0 && !c->closing) {
+            kb_conn_close(c);
+        } else if (rc == 1) {
+            c->paused = true;
+        }
+    }
+    if (c->rstart == c->rend) c->rstart = c->rend = 0;
+    if (c->paused && c->reading && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->processing = false;
+    c->live_reqs--;
+    conn_maybe_free(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    kb_conn_t *c = h->data;
+    if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
+        return;
+    }
+    if (c->rstart > 0) {
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+        c->rend -= c->rstart;
+        c->rstart = 0;
+    }
+    *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    kb_conn_t *c = s->data;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            kb_log(KB_LOG_DEBUG, "read from %s: %s", c->peer, uv_strerror((int)nread));
+        kb_conn_close(c);
+        return;
+    }
+    c->rend += (size_t)nread;
+    conn_process(c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    snprintf(out, len, "?");
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0) return;
+    char ip[64] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, len, "%s:%d", ip, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, len, "[%s]:%d", ip, port);
+    }
+}
+
+void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener)
+{
+    kb_conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        kb_log(KB_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    c->broker = b;
+    kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
+    uv_tcp_init(b->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 60);
+    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    c->next = b->conns;
+    if (b->conns) b->conns->prev = c;
+    b->conns = c;
+    b->n_conns++;
+    kb_log(KB_LOG_DEBUG, "connection from %s", c->peer);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        kb_conn_close(c);
+        return;
+    }
+    c->reading = true;
+}

@@ -1,0 +1,82 @@
+/* Frame splitter behind frame.h. */
+#include "broker/net/frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/k_status.h"
+
+/* A frame's buffer starts at this size and doubles as bytes arrive, so a peer announcing a
+ * huge frame and then stalling does not pin the whole announced size. */
+#define FRAME_FIRST_CAP (64 * 1024)
+
+void kb_framer_init(kb_framer_t *f, size_t max)
+{
+    memset(f, 0, sizeof *f);
+    f->max = max;
+}
+
+void kb_framer_deinit(kb_framer_t *f)
+{
+    free(f->frame);
+    f->frame = NULL;
+    f->hdr_have = 0;
+    f->have = f->len = f->cap = 0;
+}
+
+static int grow(kb_framer_t *f, size_t need)
+{
+    if (need <= f->cap) return 0;
+    size_t cap = f->cap ? f->cap : FRAME_FIRST_CAP;
+    while (cap < need)
+        cap *= 2;
+    if (cap > f->len) cap = f->len;
+    uint8_t *p = realloc(f->frame, cap);
+    if (!p) return K_ERR_NOMEM;
+    f->frame = p;
+    f->cap = cap;
+    return 0;
+}
+
+int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used,
+                   kb_frame_fn on_frame, void *ud)
+{
+    size_t pos = 0;
+    int rc = 0;
+    while (pos < len) {
+        if (f->hdr_have < 4) {
+            f->hdr[f->hdr_have++] = data[pos++];
+            if (f->hdr_have < 4) continue;
+            int32_t size = (int32_t)(((uint32_t)f->hdr[0] << 24) | ((uint32_t)f->hdr[1] << 16) |
+                                     ((uint32_t)f->hdr[2] << 8) | f->hdr[3]);
+            if (size <= 0) {
+                rc = K_ERR_MALFORMED;
+                break;
+            }
+            if ((size_t)size > f->max) {
+                rc = K_ERR_TOOLARGE;
+                break;
+            }
+            f->len = (size_t)size;
+            f->have = 0;
+        }
+        size_t take = len - pos;
+        if (take > f->len - f->have) take = f->len - f->have;
+        if (take > 0) {
+            if ((rc = grow(f, f->have + take)) < 0) break;
+            memcpy(f->frame + f->have, data + pos, take);
+            f->have += take;
+            pos += take;
+        }
+        if (f->have < f->len) continue;
+        uint8_t *frame = f->frame;
+        size_t flen = f->len;
+        f->frame = NULL;
+        f->hdr_have = 0;
+        f->have = f->len = f->cap = 0;
+        rc = on_frame(ud, frame, flen);
+        if (rc != 0) break;
+    }
+    *used = pos;
+    return rc;
+}
