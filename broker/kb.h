@@ -35,6 +35,8 @@ enum { KB_LOG_ERROR = 0, KB_LOG_WARN = 1, KB_LOG_INFO = 2, KB_LOG_DEBUG = 3 };
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
 
+#define KB_UPLINK_MAX_PRODUCER 64
+
 /* Parsed configuration (broker/core/config.c owns parsing, defaults and validation). */
 typedef struct {
     char listen_host[256];
@@ -60,6 +62,16 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
+    char *uplink_bootstrap;              /* uplink.bootstrap.servers; NULL or "" = off */
+    char *uplink_topics;                 /* uplink.topics: POSIX extended regex, whole name */
+    char *uplink_topic_prefix;           /* uplink.topic.prefix */
+    int64_t uplink_max_bytes_per_second; /* 0 = no cap */
+    bool uplink_retention_hold;          /* never delete what the central side lacks */
+    bool uplink_topic_create;            /* create missing central topics */
+    int64_t uplink_delivery_timeout_ms;  /* a send older than this restarts via read-back */
+    char *uplink_producer[KB_UPLINK_MAX_PRODUCER]; /* "key=value", uplink.producer.<key> */
+    int n_uplink_producer;
 } kb_config_t;
 
 typedef struct kb_req {

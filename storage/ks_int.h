@@ -165,6 +165,8 @@ struct ks_store {
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
+    ks_floor_fn floor_fn; /* retention floor (uplink hold), NULL = none */
+    void *floor_ud;
 };
 
 /* store.c */
