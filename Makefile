@@ -8,7 +8,7 @@
 #   make bench      benchmarks (not part of test)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy
+PKGS    := libuv libzstd libxxhash liblz4 snappy rdkafka
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
@@ -113,7 +113,7 @@ BENCH_LIB   := $(wildcard bench/bench_*.c)
 BENCH_PROGS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_LIB),$(wildcard bench/*.c)))
 $(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) -lrdkafka $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
 	@scripts/install-deps --bench

@@ -49,5 +49,7 @@ void ctl_print_message(const opts_t *o, const kc_message_t *m);
 
 int cmd_groups(kc_client_t *c, const opts_t *o);
 int cmd_consume_group(kc_client_t *c, const opts_t *o);
+/* depotctl uplink status [--data-dir DIR] [--json] (depotctl_uplink.c): no connection. */
+int cmd_uplink(int argc, char **argv);
 
 #endif

@@ -283,13 +283,15 @@ static int send_record(up_t *u, up_part_t *p, const kp_batch_hdr_t *bh, const kp
         rd_kafka_headers_destroy(hs);
         return K_ERR_NOMEM;
     }
+    const void *key = rec->key.len < 0 ? NULL : rec->key.ptr;
+    size_t key_len = rec->key.len < 0 ? 0 : (size_t)rec->key.len;
+    void *val = rec->value.len < 0 ? NULL : (void *)rec->value.ptr;
+    size_t val_len = rec->value.len < 0 ? 0 : (size_t)rec->value.len;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         u->rk, RD_KAFKA_V_RKT(p->t->rkt), RD_KAFKA_V_PARTITION(p->central_part),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(rec->key.len < 0 ? NULL : rec->key.ptr, rec->key.len < 0 ? 0 : (size_t)rec->key.len),
-        RD_KAFKA_V_VALUE(rec->value.len < 0 ? NULL : (void *)rec->value.ptr,
-                         rec->value.len < 0 ? 0 : (size_t)rec->value.len),
-        RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE(val, val_len), RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_TIMESTAMP(ts),
+        RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(hs);
         p->q_len--; /* undo the push */
@@ -369,7 +371,7 @@ static int pump_part(up_t *u, up_part_t *p, ks_part_t *kp, kp_buf_t *buf)
         return 0;
     }
     p->sync_asked = false;
-    buf->len = 0;
+    kp_buf_reset(buf);
     int rc = ks_part_read(kp, p->next_send, UP_PART_READ_BYTES, true, buf);
     if (rc < 0) return 0; /* raced with retention: the next turn sees the new log start */
     rc = pump_batches(u, p, buf, dur);
@@ -392,7 +394,7 @@ static void pump(up_t *u)
         }
     }
 out:
-    kp_buf_free(&buf);
+    kp_buf_deinit(&buf);
 }
 
 /* ------------------------------------------------------------------------------------------ */
