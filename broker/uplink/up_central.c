@@ -254,24 +254,27 @@ static bool parse_src(const job_topic_t *jt, const char *cid, const void *v, siz
     return true;
 }
 
-/* Reads [from, hw) of every partition that has something there; fills jt->found. */
+/* Reads [from, hw) of every partition that has something there; fills jt->found. The legacy
+ * (simple) consumer API: no group.id, so no group ACLs or coordinator are needed centrally. */
 static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int64_t *from)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(jt->ncentral);
-    int pending = 0;
-    for (int32_t q = 0; q < jt->ncentral; q++)
-        if (from[q] < jt->hw[q]) {
-            rd_kafka_topic_partition_list_add(l, jt->central, q)->offset = from[q];
-            pending++;
-        }
-    int rc = 0;
-    if (pending && rd_kafka_assign(rk, l)) {
-        jerr(jt->error, sizeof jt->error, "read-back: assign failed");
-        rc = -1;
-    }
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, jt->central, NULL);
+    rd_kafka_queue_t *rq = rd_kafka_queue_new(rk);
+    bool *started = calloc((size_t)jt->ncentral, sizeof *started);
     bool *done = calloc((size_t)jt->ncentral, sizeof *done);
-    if (!done) return -1;
+    int rc = rkt && rq && started && done ? 0 : -1;
+    int pending = 0;
+    for (int32_t q = 0; rc == 0 && q < jt->ncentral; q++) {
+        if (from[q] >= jt->hw[q]) continue;
+        if (rd_kafka_consume_start_queue(rkt, q, from[q], rq) < 0) {
+            jerr(jt->error, sizeof jt->error, "read-back of %s/%d: %s", jt->central, q,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+            rc = -1;
+            break;
+        }
+        started[q] = true;
+        pending++;
+    }
     int64_t deadline = mono_ms() + JOB_TIMEOUT_MS * 6;
     while (rc == 0 && pending > 0) {
         if (mono_ms() > deadline) {
@@ -279,7 +282,7 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
             rc = -1;
             break;
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        rd_kafka_message_t *m = rd_kafka_consume_queue(rq, 200);
         if (!m) continue;
         int32_t q = m->partition;
         if (m->err) {
@@ -305,8 +308,12 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
         }
         rd_kafka_message_destroy(m);
     }
+    for (int32_t q = 0; started && q < jt->ncentral; q++)
+        if (started[q]) rd_kafka_consume_stop(rkt, q);
+    free(started);
     free(done);
-    rd_kafka_assign(rk, NULL);
+    if (rq) rd_kafka_queue_destroy(rq);
+    if (rkt) rd_kafka_topic_destroy(rkt);
     return rc;
 }
 
@@ -379,7 +386,6 @@ static void job_work(uv_work_t *w)
             break; /* the link is the likely cause: the rest would fail the same way */
         }
     }
-    rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 }
 

@@ -54,7 +54,7 @@ def producer_main(bootstrap, ack_path, stop_path, rate):
                   "topic.metadata.refresh.interval.ms": 1000})
     n = 0
     t0 = time.time()
-    ts0 = 1_700_000_000_000
+    ts0 = int(time.time() * 1000)  # recent: retention.ms must not interfere
     while not os.path.exists(stop_path):
         if n > (time.time() - t0) * rate:
             p.poll(0.01)
