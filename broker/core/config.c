@@ -141,7 +141,7 @@ static const entry_t table[] = {
     {{"uplink.topic.prefix", "Store and forward: the central topic is this prefix followed by "
       "the local topic's name (e.g. plant7.).", KB_CT_STRING, NULL}, T_STRING, "", 0, 0,
       OFF(uplink_topic_prefix), 0, 0, NULL, NULL},
-    {{"uplink.producer.", "Store and forward: uplink.producer.<key>=<value> passes a librdkafka "
+    {{"uplink.producer.<key>", "Store and forward: uplink.producer.<key>=<value> passes a librdkafka "
       "setting to the central connection (security.protocol, sasl.*, ssl.*, compression.type "
       "(default zstd), linger.ms, ...). The value is never shown by DescribeConfigs.",
       KB_CT_STRING, NULL}, T_PREFIX, NULL, 0, 0, OFF(uplink_producer), 0, 0, NULL, NULL},
@@ -187,11 +187,12 @@ int kb_config_find(const char *name)
     return -1;
 }
 
-/* The T_PREFIX row whose family holds name ("uplink.producer.acks"), or -1. */
+/* The T_PREFIX row whose family holds name ("uplink.producer.acks"), or -1. Such a row is
+ * named "<family prefix><key>", e.g. "uplink.producer.<key>". */
 static int find_prefix(const char *name)
 {
     for (int i = 0; i < N_ENTRIES; i++) {
-        size_t n = strlen(table[i].info.name);
+        size_t n = strcspn(table[i].info.name, "<");
         if (table[i].type == T_PREFIX && !strncmp(table[i].info.name, name, n) && name[n])
             return i;
     }
@@ -474,7 +475,7 @@ static int apply_prefixed(kb_config_t *cfg, const given_t *g)
         int i = find_prefix(g->pre_key[k]);
         if (i < 0 || table[i].off != OFF(uplink_producer)) continue;
         if (cfg->n_uplink_producer == KB_UPLINK_MAX_PRODUCER) return K_ERR_INVAL;
-        const char *sub = g->pre_key[k] + strlen(table[i].info.name);
+        const char *sub = g->pre_key[k] + strcspn(table[i].info.name, "<");
         size_t n = strlen(sub) + strlen(g->pre_val[k]) + 2;
         char *kv = malloc(n);
         if (!kv) return K_ERR_NOMEM;
@@ -780,8 +781,7 @@ void kb_config_print_doc(FILE *out)
         } else if (e->type == T_BOOL) {
             snprintf(range, sizeof range, "`true`, `false`");
         }
-        fprintf(out, "| `%s%s`%s%s%s | %s | %s%s%s | %s | %s%s%s | %s |\n", e->info.name,
-                e->type == T_PREFIX ? "<key>" : "",
+        fprintf(out, "| `%s`%s%s%s | %s | %s%s%s | %s | %s%s%s | %s |\n", e->info.name,
                 e->alias ? " (`" : "", e->alias ? e->alias : "", e->alias ? "`)" : "", type_name(e),
                 e->def ? "`" : "", e->def ? e->def : "(unset)", e->def ? "`" : "", range,
                 e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",

@@ -138,11 +138,15 @@ class TcpProxy:
         self.up_port = port
 
     def close(self):
+        if not self._thread.is_alive():
+            return
         def stop():
             for p in list(self._pairs):
                 p.abort()
             self.server.close()
-            self.loop.stop()
+            for t in asyncio.all_tasks(self.loop):
+                t.cancel()
+            self.loop.call_later(0.05, self.loop.stop)
 
         self.loop.call_soon_threadsafe(stop)
         self._thread.join(5)

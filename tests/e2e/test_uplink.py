@@ -321,7 +321,8 @@ def test_flash_budget_pushback():
     try:
         # a first record so the central topic exists and the uplink runs, then cut the link
         p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0,
-                      "message.timeout.ms": 3000, "retry.backoff.ms": 100})
+                      "message.timeout.ms": 3000, "retry.backoff.ms": 100,
+                      "batch.size": 16384})
         p.produce(TOPIC, b"first", partition=0)
         check(p.flush(10) == 0, "first record not delivered")
         wait_drained(box, TOPIC, 30)
@@ -386,7 +387,8 @@ def test_retention_hold_false_counts_drops():
         "uplink.retention.hold": "false", "log.segment.bytes": 32768}), name="box")
     from confluent_kafka import Producer
     try:
-        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0})
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0,
+                      "batch.size": 16384})
         p.produce(TOPIC, b"first", partition=0)
         check(p.flush(10) == 0, "first record not delivered")
         wait_drained(box, TOPIC, 30)
