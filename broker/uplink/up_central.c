@@ -7,8 +7,8 @@
  *      so no request of that producer is still being answered while we read;
  *   2. looks the topic up, creating it with the local partition count when it is missing and
  *      uplink.topic.create allows (a concurrent creation, TOPIC_ALREADY_EXISTS, is fine);
- *   3. reads every partition from the checkpoint's scan_from (or a bounded tail where there is
- *      none) to the high watermark, and keeps, per local partition, the highest source offset
+ *   3. reads every partition from the checkpoint's scan_from (if it has one) to the high
+ *      watermark, and keeps, per local partition, the highest source offset
  *      found in our depot.src headers ("<cluster-id>:<local topic>:<partition>:<offset>");
  *   4. reports the high watermarks, which become the new scan_from: everything of ours below
  *      them is now covered by the resumed `acked`.
@@ -352,8 +352,13 @@ static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
             break;
         }
         jt->hw[q] = hi;
+        /* No scan_from: nothing of ours can be there, because scan_from is made durable
+         * before the first record goes to a central partition (and a local topic deleted and
+         * created again starts here too, after its old incarnation's records). Beyond the
+         * high watermark: the central topic was recreated, read all of it. */
         int64_t f = q < jt->nscan ? jt->scan[q] : -1;
-        if (f < 0 || f > hi) f = hi - UP_NO_CKPT_SCAN; /* no checkpoint, or a recreated topic */
+        if (f < 0) f = hi;
+        if (f > hi) f = lo;
         from[q] = f < lo ? lo : f;
     }
     if (rc == 0) rc = read_back(rk, cid, jt, from);

@@ -41,7 +41,6 @@
 #define UP_STATUS_FILE "uplink.status"
 #define UP_WINDOW_BYTES (4 << 20)   /* record bytes handed to librdkafka, not yet acked */
 #define UP_PART_READ_BYTES (256 << 10)
-#define UP_NO_CKPT_SCAN 10000       /* records read back where no checkpoint names a start */
 
 enum { UP_OFF = 0, UP_RESOLVING, UP_BACKOFF, UP_RUNNING, UP_DRAINING };
 
@@ -74,7 +73,7 @@ struct up_topic {
     int32_t nparts;
     up_part_t *parts; /* [nparts], owned */
     int32_t ncentral;   /* central partitions; 0 = not resolved yet */
-    int64_t *scan_from; /* [ncentral], owned; -1 = unknown (read back a bounded tail) */
+    int64_t *scan_from; /* [ncentral], owned; -1 = unknown (nothing of ours there) */
     int64_t *ckpt_scan; /* scan_from as loaded from the checkpoint, [ckpt_nscan] */
     int32_t ckpt_nscan;
     rd_kafka_topic_t *rkt; /* of the current producer, or NULL */

@@ -17,7 +17,7 @@
  *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
  *   part    topic= partition= central= central_partition= local_start= local_end= forwarded=
  *           lag_records= lag_bytes= inflight= forwarded_records= dropped_records=
- *           dropped_ranges= readback_found=
+ *           dropped_ranges= readback_found= error= (the topic's last resolve error)
  * Values never contain tabs or newlines (they are replaced by spaces).
  */
 #include <errno.h>
@@ -171,6 +171,8 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
     int64_t size = kp ? ks_part_size_bytes(kp) : 0;
     /* Bytes from the partition's average record size: storage keeps no offset -> position
      * map callers can use, and this is a status figure. */
+    char err[200];
+    clean(err, sizeof err, t->error);
     int64_t lag_bytes = end > start ? (int64_t)((double)size * (double)lag / (double)(end - start))
                                     : 0;
     fprintf(f,
@@ -178,9 +180,10 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
             "\tlocal_end=%" PRId64 "\tforwarded=%" PRId64 "\tlag_records=%" PRId64
             "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64
             "\tdropped_records=%" PRId64 "\tdropped_ranges=%" PRId64 "\treadback_found=%" PRId64
-            "\n",
+            "\terror=%s\n",
             t->name, p->partition, t->central, p->central_part, start, end, fwd, lag, lag_bytes,
-            p->q_len, p->fwd_records, p->dropped_records, p->dropped_ranges, p->readback_found);
+            p->q_len, p->fwd_records, p->dropped_records, p->dropped_ranges, p->readback_found,
+            err);
 }
 
 void up_status_write(up_t *u)

@@ -476,7 +476,13 @@ void up_job_finished(up_t *u, bool ok, bool full)
 {
     if (u->stopping) return;
     if (ok) u->backoff_n = 0;
-    if (u->ckpt_dirty) up_ckpt_save(u); /* scan_from durable before anything is produced */
+    /* scan_from must be durable before anything is produced to a newly resolved partition
+     * (the read-back relies on it); without a checkpoint nothing is sent. */
+    if (u->ckpt_dirty && up_ckpt_save(u) < 0) {
+        ok = false;
+        for (up_topic_t *t = u->topics; t; t = t->next)
+            if (!t->rkt) t->ncentral = 0;
+    }
     if (full) {
         if (!ok) {
             schedule_retry(u);
