@@ -112,10 +112,10 @@ typedef struct {
 
 /* Counters of one listener, for /metrics (read on the loop thread). */
 typedef struct {
-    int conns;             /* open now */
-    uint64_t accepted;     /* connections accepted in total */
-    uint64_t refused;      /* closed at once because max_conns was reached */
-    uint64_t requests;     /* requests answered */
+    int conns;              /* open now */
+    uint64_t accepted;      /* connections accepted in total */
+    uint64_t refused;       /* closed at once because max_conns was reached */
+    uint64_t requests;      /* requests answered */
     uint64_t client_errors; /* 4xx answers */
     uint64_t server_errors; /* 5xx answers */
 } kb_http_stats_t;

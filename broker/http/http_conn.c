@@ -173,8 +173,8 @@ static void on_written(uv_write_t *w, int status)
             l->stats.server_errors++;
         else if (req->status >= 400)
             l->stats.client_errors++;
-        kb_log(KB_LOG_DEBUG, "http %s: %s %s %s -> %d (%zu bytes)", l->name, c->peer,
-               req->method, req->path ? req->path : "-", req->status, req->out_body.len);
+        kb_log(KB_LOG_DEBUG, "http %s: %s %s %s -> %d (%zu bytes)", l->name, c->peer, req->method,
+               req->path ? req->path : "-", req->status, req->out_body.len);
         bool close_after = req->close_after;
         kb_http_req_free(req);
         if (close_after) {
@@ -312,8 +312,7 @@ static int on_headers_complete(http_parser *p)
     if (expect && !strcasecmp(expect, "100-continue") && !c->head && !c->writing) {
         uv_buf_t b = uv_buf_init((char *)CONTINUE_100, sizeof CONTINUE_100 - 1);
         c->creq.data = c;
-        if (uv_write(&c->creq, (uv_stream_t *)&c->tcp, &b, 1, on_written) == 0)
-            c->writing = true;
+        if (uv_write(&c->creq, (uv_stream_t *)&c->tcp, &b, 1, on_written) == 0) c->writing = true;
     }
     return 0;
 }
@@ -397,9 +396,7 @@ static void feed(hconn_t *c, const char *data, size_t len)
         return;
     }
     if (e != HPE_OK || c->parser.upgrade) {
-        int status = c->fail_status ? c->fail_status
-                     : e == HPE_HEADER_OVERFLOW ? 431
-                                                 : 400;
+        int status = c->fail_status ? c->fail_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
         kb_log(KB_LOG_DEBUG, "http %s: %s: bad request (%s) -> %d", c->l->name, c->peer,
                http_errno_name(e), status);
         fail(c, status);

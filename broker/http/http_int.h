@@ -23,7 +23,7 @@ typedef struct hconn hconn_t;
 typedef struct {
     char *method; /* NULL = any */
     char *pattern;
-    size_t plen;  /* pattern length without a trailing '*' */
+    size_t plen; /* pattern length without a trailing '*' */
     bool prefix;
     kb_http_handler_fn fn;
     void *ud;
@@ -78,7 +78,7 @@ struct kb_http_req {
     kp_buf_t out_body;
     kp_buf_t wire; /* status line + headers, built at send */
     int status;
-    bool sent;      /* kb_http_send was called */
+    bool sent; /* kb_http_send was called */
     bool close_after;
     struct kb_http_req *next;
 };

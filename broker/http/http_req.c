@@ -162,8 +162,7 @@ int kb_http_printf(kb_http_req_t *r, const char *fmt, ...)
 
 int kb_http_add_header(kb_http_req_t *r, const char *name, const char *value)
 {
-    if (r->sent || !name[0] || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return K_ERR_INVAL;
+    if (r->sent || !name[0] || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return K_ERR_INVAL;
     kp_put_raw(&r->out_hdrs, name, strlen(name));
     kp_put_raw(&r->out_hdrs, ": ", 2);
     kp_put_raw(&r->out_hdrs, value, strlen(value));
@@ -248,8 +247,8 @@ void kb_http_respond(kb_http_req_t *r, int status, const char *content_type, con
 void kb_http_req_fail(kb_http_req_t *r, int status)
 {
     kp_buf_reset(&r->out_body);
-    if (status >= 400 && r->conn && (status == 400 || status == 408 || status == 413 ||
-                                     status == 431 || status >= 500))
+    if (status >= 400 && r->conn &&
+        (status == 400 || status == 408 || status == 413 || status == 431 || status >= 500))
         r->close_after = true; /* the byte stream can no longer be trusted or was cut */
     kb_http_printf(r, "%d %s\n", status, kb_http_reason(status));
     kb_http_send(r, status, "text/plain; charset=utf-8");
@@ -400,8 +399,8 @@ void kb_http_req_dispatch(kb_http_listener_t *l, kb_http_req_t *r)
         const route_t *rt = &l->routes[i];
         if (!path_matches(rt, r->path)) continue;
         path_seen = true;
-        if (method_matches(rt, r->method) && (!best || rt->plen > best->plen ||
-                                              (rt->plen == best->plen && !rt->prefix)))
+        if (method_matches(rt, r->method) &&
+            (!best || rt->plen > best->plen || (rt->plen == best->plen && !rt->prefix)))
             best = rt;
     }
     if (!best) {
@@ -414,8 +413,9 @@ void kb_http_req_dispatch(kb_http_listener_t *l, kb_http_req_t *r)
     rc = best->fn(r, best->ud);
     if (rc == KB_PENDING) return;
     if (r->sent) {
-        if (rc < 0) kb_log(KB_LOG_WARN, "http %s: %s %s: %s after answering", l->name,
-                           r->method, r->path, k_strerror(rc));
+        if (rc < 0)
+            kb_log(KB_LOG_WARN, "http %s: %s %s: %s after answering", l->name, r->method, r->path,
+                   k_strerror(rc));
         return;
     }
     if (rc < 0)

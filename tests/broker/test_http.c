@@ -23,6 +23,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "broker/core/config.h"
+#include "broker/core/server.h"
 #include "broker/http/http.h"
 
 static uv_loop_t loop;
@@ -42,8 +44,8 @@ static int h_echo(kb_http_req_t *req, void *ud)
     const char *h = kb_http_header(req, "x-test");
     size_t blen;
     const uint8_t *body = kb_http_body(req, &blen);
-    kb_http_printf(req, "m=%s p=%s q=%s h=%s u=%s b=%.*s", kb_http_method(req),
-                   kb_http_path(req), q ? q : "(none)", h ? h : "(none)",
+    kb_http_printf(req, "m=%s p=%s q=%s h=%s u=%s b=%.*s", kb_http_method(req), kb_http_path(req),
+                   q ? q : "(none)", h ? h : "(none)",
                    kb_http_user(req) ? kb_http_user(req) : "(none)", (int)blen, body);
     kb_http_add_header(req, "X-Echo", "1");
     kb_http_send(req, 200, "text/plain");
@@ -357,8 +359,7 @@ static void test_http_parse_errors(void **state)
     cli_close(&c);
     /* Conflicting framing (request smuggling shape) is refused by the parser. */
     cli_open(&c, port_main);
-    cli_req(&c,
-            "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", &r);
+    cli_req(&c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", &r);
     assert_int_equal(r.status, 400);
     cli_close(&c);
     cli_open(&c, port_main);
@@ -482,7 +483,8 @@ static void test_http_pipelining_in_order(void **state)
         assert_non_null(strstr(r.body, want[i]));
     }
     /* After a Connection: close request, what follows is not answered. */
-    cli_send(&c, "GET /echo?q=4 HTTP/1.1\r\nConnection: close\r\n\r\nGET /echo?q=5 HTTP/1.1\r\n\r\n");
+    cli_send(&c,
+             "GET /echo?q=4 HTTP/1.1\r\nConnection: close\r\n\r\nGET /echo?q=5 HTTP/1.1\r\n\r\n");
     assert_true(cli_read(&c, &r));
     assert_non_null(strstr(r.body, "q=4"));
     assert_true(cli_eof(&c));
@@ -558,23 +560,70 @@ static void test_http_bad_listen_urls(void **state)
     kb_http_server_t *s2 = kb_http_server_new(&l2);
     kb_http_listener_t *l;
     assert_int_equal(kb_http_server_listen(s2, "a", "127.0.0.1:80", NULL, &l), K_ERR_INVAL);
-    assert_int_equal(kb_http_server_listen(s2, "b", "https://127.0.0.1:0", NULL, &l),
-                     K_ERR_INVAL);
+    assert_int_equal(kb_http_server_listen(s2, "b", "https://127.0.0.1:0", NULL, &l), K_ERR_INVAL);
     assert_int_equal(kb_http_server_listen(s2, "c", "http://127.0.0.1:99999", NULL, &l),
                      K_ERR_INVAL);
     assert_int_equal(kb_http_server_listen(s2, "d", "", NULL, &l), K_ERR_INVAL);
     char taken[64];
     snprintf(taken, sizeof taken, "http://127.0.0.1:%d", port_main);
     assert_int_equal(kb_http_server_listen(s2, "e", taken, NULL, &l), K_ERR_IO);
-    assert_int_equal(kb_http_server_listen(s2, "f", "http://127.0.0.1:0,http://127.0.0.2:0/", NULL,
-                                           &l),
-                     0);
+    assert_int_equal(
+        kb_http_server_listen(s2, "f", "http://127.0.0.1:0,http://127.0.0.2:0/", NULL, &l), 0);
     assert_true(kb_http_listener_port(l, 0) > 0);
     assert_ptr_equal(kb_http_server_listener_at(s2, 0), l);
     assert_null(kb_http_server_listener_at(s2, 1));
     kb_http_server_close(s2);
     uv_run(&l2, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&l2), 0);
+}
+
+/* Through the broker: the http subsystem owns the server; kb_broker_stop closes it and the
+ * loop ends with no handle left. */
+static kb_broker_t *broker;
+
+static void on_broker_stop(uv_async_t *a)
+{
+    kb_broker_stop(broker);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void test_http_with_broker(void **state)
+{
+    (void)state;
+    char dir[64] = "/tmp/kbhttpXXXXXX", dirs[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", dir);
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs};
+    kb_config_t cfg;
+    char err[256];
+    assert_int_equal(kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL), 0);
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_broker_stop);
+    assert_int_equal(kb_broker_new(&cfg, &loop, &broker), 0);
+    assert_int_equal(kb_broker_start(broker), 0);
+    kb_http_listener_t *l;
+    assert_int_equal(kb_http_listen(broker, "t", "http://127.0.0.1:0", NULL, &l), 0);
+    assert_int_equal(kb_http_route(l, "GET", "/echo", h_echo, NULL), 0);
+    assert_ptr_equal(kb_http_listener_find(broker, "t"), l);
+    assert_ptr_equal(kb_http_listener_at(broker, 0), l);
+    assert_null(kb_http_listener_at(broker, 1));
+    int port = kb_http_listener_port(l, 0);
+    assert_int_equal(pthread_create(&thread, NULL, run_loop, NULL), 0);
+    static cli_t c;
+    resp_t r;
+    cli_open(&c, port);
+    cli_req(&c, "GET /echo HTTP/1.1\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    uv_async_send(&stop_async);
+    pthread_join(thread, NULL);
+    assert_true(cli_eof(&c));
+    cli_close(&c);
+    kb_broker_free(broker);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    kb_config_deinit(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
@@ -591,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_client_gone_while_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_basic_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_bad_listen_urls, setup, teardown),
+        cmocka_unit_test(test_http_with_broker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
