@@ -42,6 +42,7 @@ struct kb_conn {
     kb_broker_t *broker;
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
+    kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
@@ -70,6 +71,21 @@ const char *kb_conn_peer(const kb_conn_t *conn)
 const kb_listener_t *kb_conn_listener(const kb_conn_t *conn)
 {
     return conn->listener;
+}
+
+const kb_principal_t *kb_conn_principal(const kb_conn_t *conn)
+{
+    static const kb_principal_t none = {"User", "ANONYMOUS"};
+    return conn ? &conn->principal : &none;
+}
+
+int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
+{
+    size_t tl = strlen(type), nl = strlen(name);
+    if (tl >= sizeof conn->principal.type || nl >= sizeof conn->principal.name) return K_ERR_INVAL;
+    memcpy(conn->principal.type, type, tl + 1);
+    memcpy(conn->principal.name, name, nl + 1);
+    return 0;
 }
 
 kb_conn_t *kb_conn_next(const kb_conn_t *conn)
@@ -424,6 +440,7 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
     c->t = t;
     t->data = c;
     kb_transport_bind(t, &conn_events, c);
+    kb_principal_anonymous(&c->principal);
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     peer_name(t, c->peer, sizeof c->peer);
     c->next = b->conns;
