@@ -97,9 +97,8 @@ void kb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void kb_log_set_level(int level);
 
 /*
- * Handlers, one file per API family (broker/api/h_*.c). The dispatch table references them with
- * weak declarations, so a missing handler makes its API unsupported instead of breaking the
- * link while handlers are being built.
+ * Handlers, one file per API family (broker/api/h_*.c), listed in the dispatch table
+ * (broker/net/dispatch.c).
  */
 int kb_handle_api_versions(kb_req_t *req);
 int kb_handle_metadata(kb_req_t *req);
@@ -127,14 +126,9 @@ int kb_handle_offset_delete(kb_req_t *req);
 int kb_handle_sasl_handshake(kb_req_t *req);
 int kb_handle_sasl_authenticate(kb_req_t *req);
 
-/* Hooks between handler families (defined in h_fetch.c / h_produce.c). */
-/* Wakes long-poll fetches waiting on this partition (called after every append). */
+/* Hook between handler families (h_fetch.c): wakes long-poll fetches waiting on this
+ * partition (called after every append). Per-broker state and start/stop live in the
+ * subsystem table (broker/core/subsys.h). */
 void kb_fetch_notify(kb_broker_t *b, ks_part_t *part);
-/* Called once at start/stop so handler families can set up loop state (timers, asyncs). */
-int kb_handlers_init(kb_broker_t *b);
-void kb_handlers_close(kb_broker_t *b);
-/* Group coordinator hook (h_group.c): a topic was deleted, so its committed offsets go too (as
- * Kafka does). Weak: callers test it for NULL, so a build without the coordinator links. */
-void kb_groups_topic_deleted(kb_broker_t *b, const char *topic) __attribute__((weak));
 
 #endif

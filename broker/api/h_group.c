@@ -1,7 +1,7 @@
 /*
  * Group membership APIs: FindCoordinator (10), JoinGroup (11), Heartbeat (12), LeaveGroup (13),
  * SyncGroup (14), DescribeGroups (15), ListGroups (16), DeleteGroups (42); plus the per-broker
- * group state (coordinator, offsets log, deadline timer) behind kb_groups_init/close.
+ * group state (coordinator, offsets log, deadline timer): the "group" subsystem.
  *
  * This node coordinates every group. JoinGroup and SyncGroup may be held (KB_PENDING) until
  * the rebalance they wait for completes; group.c delivers their results through callbacks,
@@ -25,14 +25,10 @@
 /* Bits of READ(3), DELETE(6), DESCRIBE(8): what Kafka reports for a group with no authorizer. */
 #define GROUP_AUTHORIZED_OPS ((1 << 3) | (1 << 6) | (1 << 8))
 
-static kb_gstate_t *gstates;
-
 kb_gstate_t *kb_gstate(kb_broker_t *b)
 {
-    for (kb_gstate_t *gs = gstates; gs; gs = gs->next)
-        if (gs->broker == b)
-            return gs;
-    return NULL;
+    void **slot = b ? kb_broker_slot(b, &kb_group_subsys) : NULL;
+    return slot ? *slot : NULL;
 }
 
 /* Copies a NUL-terminated string into the request arena as a view (NULL stays null). */
@@ -185,12 +181,15 @@ void kb_gstate_arm(kb_gstate_t *gs)
     uv_timer_start(gs->timer, on_timer, (uint64_t)wait, 0);
 }
 
-int kb_groups_init(kb_broker_t *b)
+static int groups_init(kb_broker_t *b)
 {
-    if (kb_gstate(b))
+    void **slot = kb_broker_slot(b, &kb_group_subsys);
+    if (!slot)
+        return K_ERR_INVAL;
+    if (*slot)
         return 0;
     const kb_config_t *cfg = kb_broker_config(b);
-    kb_gstate_t *gs = calloc(1, sizeof *gs); /* owned by the registry until close */
+    kb_gstate_t *gs = calloc(1, sizeof *gs); /* owned by the broker's group slot until close */
     if (!gs)
         return K_ERR_NOMEM;
     gs->broker = b;
@@ -231,8 +230,7 @@ int kb_groups_init(kb_broker_t *b)
         uv_timer_init(kb_broker_loop(b), gs->timer);
         gs->timer->data = gs;
     }
-    gs->next = gstates;
-    gstates = gs;
+    *slot = gs;
     /* The first poll starts the retention clock, so the timer always has a next deadline. */
     kb_gcoord_poll(gs->coord, kb_now_ms());
     kb_gstate_arm(gs);
@@ -244,25 +242,23 @@ static void on_timer_closed(uv_handle_t *h)
     free(h);
 }
 
-void kb_groups_close(kb_broker_t *b)
+static void groups_close(kb_broker_t *b)
 {
-    for (kb_gstate_t **pp = &gstates; *pp; pp = &(*pp)->next) {
-        kb_gstate_t *gs = *pp;
-        if (gs->broker != b)
-            continue;
-        *pp = gs->next;
-        if (gs->timer) {
-            gs->timer->data = NULL;
-            uv_close((uv_handle_t *)gs->timer, on_timer_closed);
-        }
-        kb_gcoord_free(gs->coord); /* answers held joins/syncs */
-        kb_ostore_close(gs->ostore);
-        free(gs);
+    void **slot = kb_broker_slot(b, &kb_group_subsys);
+    kb_gstate_t *gs = slot ? *slot : NULL;
+    if (!gs)
         return;
+    *slot = NULL;
+    if (gs->timer) {
+        gs->timer->data = NULL;
+        uv_close((uv_handle_t *)gs->timer, on_timer_closed);
     }
+    kb_gcoord_free(gs->coord); /* answers held joins/syncs */
+    kb_ostore_close(gs->ostore);
+    free(gs);
 }
 
-void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
+static void groups_topic_deleted(kb_broker_t *b, const char *topic)
 {
     kb_gstate_t *gs = kb_gstate(b);
     if (!gs || !gs->ostore)
@@ -270,6 +266,13 @@ void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
     kb_gcoord_topic_deleted(gs->coord, kp_str(topic));
     kb_gstate_arm(gs);
 }
+
+const kb_subsys_t kb_group_subsys = {
+    .name = "group",
+    .init = groups_init,
+    .close = groups_close,
+    .topic_deleted = groups_topic_deleted,
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* FindCoordinator                                                                             */

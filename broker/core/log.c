@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker/kb.h"
+#include "broker/core/clock.h"
 
 static volatile int log_level = KB_LOG_INFO;
 
@@ -53,7 +54,5 @@ void kb_log(int level, const char *fmt, ...)
 
 int64_t kb_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return kb_wall_ms();
 }

@@ -2,8 +2,8 @@
  * The broker process: one libuv loop, the TCP listener, the store, a 1 s tick, and signals.
  *
  * Shutdown (SIGTERM/SIGINT or kb_broker_stop): stop accepting and reading; wait until every
- * connection has answered what it already read (at most DRAIN_MS); then the handler families
- * release their state (kb_handlers_close), connections close, the store flushes and writes its
+ * connection has answered what it already read (at most DRAIN_MS); then the subsystems
+ * release their state in reverse table order (broker/core/subsys.h), connections close, the store flushes and writes its
  * clean-shutdown marker (ks_store_close), and the remaining handles close so uv_run returns.
  */
 #include <netdb.h>
@@ -17,9 +17,41 @@
 #define DRAIN_MS 5000
 #define DRAIN_POLL_MS 20
 
-/* Defined by the handler families once they exist (h_fetch.c); optional until then. */
-__attribute__((weak)) int kb_handlers_init(kb_broker_t *b);
-__attribute__((weak)) void kb_handlers_close(kb_broker_t *b);
+void **kb_broker_slot(kb_broker_t *b, const kb_subsys_t *s)
+{
+    for (int i = 0; kb_subsystems[i] && i < KB_MAX_SUBSYS; i++)
+        if (kb_subsystems[i] == s) return &b->slots[i];
+    return NULL;
+}
+
+void kb_broker_topic_deleted(kb_broker_t *b, const char *topic)
+{
+    for (int i = 0; i < b->n_up; i++)
+        if (kb_subsystems[i]->topic_deleted) kb_subsystems[i]->topic_deleted(b, topic);
+}
+
+/* Starts the subsystems in table order; on failure closes those already up. */
+static int subsystems_init(kb_broker_t *b)
+{
+    for (int i = 0; kb_subsystems[i] && i < KB_MAX_SUBSYS; i++) {
+        const kb_subsys_t *s = kb_subsystems[i];
+        int rc = s->init ? s->init(b) : 0;
+        if (rc < 0) {
+            kb_log(KB_LOG_ERROR, "%s: start failed: %s", s->name, k_strerror(rc));
+            return rc;
+        }
+        b->n_up = i + 1;
+    }
+    return 0;
+}
+
+static void subsystems_close(kb_broker_t *b)
+{
+    while (b->n_up > 0) {
+        const kb_subsys_t *s = kb_subsystems[--b->n_up];
+        if (s->close) s->close(b);
+    }
+}
 
 uv_loop_t *kb_broker_loop(kb_broker_t *b)
 {
@@ -65,7 +97,10 @@ static void on_sync_async(uv_async_t *h)
 static void on_tick(uv_timer_t *t)
 {
     kb_broker_t *b = t->data;
-    if (b->store) ks_store_tick(b->store, kb_now_ms());
+    if (b->store) ks_store_tick(b->store, kb_wall_ms());
+    int64_t now = kb_mono_ms();
+    for (int i = 0; i < b->n_up; i++)
+        if (kb_subsystems[i]->tick) kb_subsystems[i]->tick(b, now);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -208,13 +243,7 @@ int kb_broker_start(kb_broker_t *b)
     int rc = start_listener(b);
     if (rc < 0) return rc;
     if ((rc = open_store(b)) < 0) return rc;
-    if (kb_handlers_init) {
-        if ((rc = kb_handlers_init(b)) < 0) {
-            kb_log(KB_LOG_ERROR, "handler setup failed: %s", k_strerror(rc));
-            return rc;
-        }
-        b->handlers_up = true;
-    }
+    if ((rc = subsystems_init(b)) < 0) return rc;
     uv_timer_start(&b->tick, on_tick, 1000, 1000);
     uv_signal_start(&b->sig_term, on_signal, SIGTERM);
     uv_signal_start(&b->sig_int, on_signal, SIGINT);
@@ -247,8 +276,7 @@ static void finish(kb_broker_t *b)
     if (b->finished) return;
     b->finished = true;
     uv_timer_stop(&b->drain);
-    if (b->handlers_up && kb_handlers_close) kb_handlers_close(b);
-    b->handlers_up = false;
+    subsystems_close(b);
     while (b->conns)
         kb_conn_close(b->conns);
     if (b->store) {
@@ -273,7 +301,7 @@ static void on_drain(uv_timer_t *t)
     bool idle = true;
     for (kb_conn_t *c = b->conns; c && idle; c = kb_conn_next(c))
         idle = kb_conn_idle(c);
-    if (idle || kb_now_ms() >= b->drain_deadline_ms) {
+    if (idle || kb_mono_ms() >= b->drain_deadline_ms) {
         if (!idle)
             kb_log(KB_LOG_WARN, "shutdown: requests still pending after %d ms, dropping them",
                    DRAIN_MS);
@@ -289,13 +317,15 @@ void kb_broker_stop(kb_broker_t *b)
     }
     b->stopping = true;
     if (b->listening) close_handle((uv_handle_t *)&b->listener);
+    for (int i = 0; i < b->n_up; i++)
+        if (kb_subsystems[i]->stop) kb_subsystems[i]->stop(b);
     for (kb_conn_t *c = b->conns; c; c = kb_conn_next(c))
         kb_conn_stop_reading(c);
     if (!b->handles_up) {
         finish(b);
         return;
     }
-    b->drain_deadline_ms = kb_now_ms() + DRAIN_MS;
+    b->drain_deadline_ms = kb_mono_ms() + DRAIN_MS;
     uv_timer_start(&b->drain, on_drain, 0, DRAIN_POLL_MS);
 }
 

@@ -14,6 +14,9 @@
 
 #include "broker/net/frame.h"
 #include "broker/kb.h"
+#include "broker/auth/auth.h"
+#include "broker/core/clock.h"
+#include "broker/core/subsys.h"
 
 #define DEPOT_VERSION "0.1.0"
 
@@ -28,7 +31,10 @@ struct kb_broker {
     uv_signal_t sig_term, sig_int;
     bool handles_up; /* the handles above are initialised (and must be closed) */
     bool listening;
-    bool handlers_up; /* kb_handlers_init succeeded */
+    kb_authorizer_fn authz; /* NULL: allow everything (broker/auth/auth.h) */
+    void *authz_ud;
+    void *slots[KB_MAX_SUBSYS]; /* per-subsystem state, indexed like kb_subsystems[] */
+    int n_up;                   /* kb_subsystems[0..n_up) started and must be closed */
     bool stopping;
     bool finished;
     int64_t drain_deadline_ms;

@@ -37,6 +37,7 @@ struct kb_conn {
     kb_broker_t *broker;
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
+    kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
@@ -60,6 +61,21 @@ static void conn_flush(kb_conn_t *c);
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
     return conn ? conn->peer : "?";
+}
+
+const kb_principal_t *kb_conn_principal(const kb_conn_t *conn)
+{
+    static const kb_principal_t none = {"User", "ANONYMOUS"};
+    return conn ? &conn->principal : &none;
+}
+
+int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
+{
+    size_t tl = strlen(type), nl = strlen(name);
+    if (tl >= sizeof conn->principal.type || nl >= sizeof conn->principal.name) return K_ERR_INVAL;
+    memcpy(conn->principal.type, type, tl + 1);
+    memcpy(conn->principal.name, name, nl + 1);
+    return 0;
 }
 
 kb_conn_t *kb_conn_next(const kb_conn_t *conn)
@@ -408,6 +424,7 @@ void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener)
         return;
     }
     c->broker = b;
+    kb_principal_anonymous(&c->principal);
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     uv_tcp_init(b->loop, &c->tcp);
     c->tcp.data = c;
