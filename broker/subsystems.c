@@ -6,11 +6,13 @@
 
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
+extern const kb_subsys_t kb_http_subsys;  /* broker/http/http_server.c: HTTP listeners */
 extern const kb_subsys_t kb_uplink_subsys; /* broker/uplink/uplink.c: store and forward */
 
 const kb_subsys_t *const kb_subsystems[] = {
     &kb_api_subsys,
     &kb_group_subsys,
+    &kb_http_subsys, /* before every room that registers HTTP routes */
     &kb_uplink_subsys,
     NULL,
 };
