@@ -37,7 +37,7 @@ typedef struct {
     /* results */
     int32_t ncentral; /* 0 on failure */
     int64_t *hw;      /* [ncentral] */
-    int64_t *found;   /* [nlocal], -1 = none of ours */
+    up_offsets_t *found; /* [nlocal]: our source offsets seen on the central side */
     bool missing;     /* absent and not created */
     char error[160];
 } job_topic_t;
@@ -111,11 +111,14 @@ rd_kafka_conf_t *up_conf_new(const up_t *u, bool producer, char *err, size_t err
     rc |= set(c, "client.id", "depot-uplink", err, errlen);
     rc |= set(c, "log_level", "4", err, errlen);
     if (producer) {
-        char tmo[32];
-        snprintf(tmo, sizeof tmo, "%" PRId64, u->cfg->uplink_delivery_timeout_ms);
         rc |= set(c, "compression.type", "zstd", err, errlen);
         rc |= set(c, "linger.ms", "20", err, errlen);
-        rc |= set(c, "message.timeout.ms", tmo, err, errlen);
+        /* Never time a record out inside librdkafka: a timed-out batch can leave a hole
+         * behind later ones that were appended. The uplink's own watchdog
+         * (uplink.delivery.timeout.ms) replaces the whole producer instead. */
+        rc |= set(c, "message.timeout.ms", "0", err, errlen);
+        rc |= set(c, "enable.gapless.guarantee", "true", err, errlen);
+
         rc |= set(c, "reconnect.backoff.ms", "200", err, errlen);
         rc |= set(c, "reconnect.backoff.max.ms", "10000", err, errlen);
     }
@@ -299,8 +302,10 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
             int64_t off;
             if (!rd_kafka_message_headers(m, &h) &&
                 !rd_kafka_header_get_last(h, UP_SRC_HEADER, &v, &vn) &&
-                parse_src(jt, cid, v, vn, &p, &off) && off > jt->found[p])
-                jt->found[p] = off;
+                parse_src(jt, cid, v, vn, &p, &off) && up_offsets_add(&jt->found[p], off) < 0) {
+                jerr(jt->error, sizeof jt->error, "read-back: out of memory");
+                rc = -1;
+            }
             if (m->offset >= jt->hw[q] - 1) {
                 done[q] = true;
                 pending--;
@@ -403,6 +408,8 @@ static void job_free(up_job_t *j)
         free(jt->central);
         free(jt->scan);
         free(jt->hw);
+        for (int32_t k = 0; jt->found && k < jt->nlocal; k++)
+            free(jt->found[k].v);
         free(jt->found);
     }
     free(j->topics);
@@ -433,15 +440,7 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
     for (int32_t i = 0; i < t->nparts; i++) {
         up_part_t *p = &t->parts[i];
         p->central_part = i % t->ncentral;
-        int64_t resume = p->acked;
-        if (jt->found[i] + 1 > resume) {
-            p->readback_found += jt->found[i] + 1 - resume;
-            kb_log(KB_LOG_INFO, "uplink: %s/%d: the central side holds up to offset %" PRId64
-                   " (checkpoint %" PRId64 "): resuming after it", t->name, i, jt->found[i],
-                   p->acked);
-            resume = jt->found[i] + 1;
-        }
-        p->acked = p->next_send = resume;
+        up_resume(t, p, &jt->found[i]);
         p->known = true;
     }
     u->ckpt_dirty = true;
@@ -494,11 +493,9 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
         const int64_t *src = t->scan_from ? t->scan_from : t->ckpt_scan;
         jt->nscan = t->scan_from ? t->ncentral : t->ckpt_nscan;
         jt->scan = malloc((size_t)(jt->nscan ? jt->nscan : 1) * sizeof *jt->scan);
-        jt->found = malloc((size_t)t->nparts * sizeof *jt->found);
+        jt->found = calloc((size_t)t->nparts, sizeof *jt->found);
         if (!jt->local || !jt->central || !jt->scan || !jt->found) goto fail;
         if (jt->nscan) memcpy(jt->scan, src, (size_t)jt->nscan * sizeof *src);
-        for (int32_t i = 0; i < t->nparts; i++)
-            jt->found[i] = -1;
         t->resolving = true;
     }
     if (uv_queue_work(u->loop, &j->work, job_work, job_done) < 0) goto fail;

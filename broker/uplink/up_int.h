@@ -46,6 +46,12 @@ enum { UP_OFF = 0, UP_RESOLVING, UP_BACKOFF, UP_RUNNING, UP_DRAINING };
 
 typedef struct up_topic up_topic_t;
 
+/* A growable list of offsets (the read-back's findings, a partition's skip list). */
+typedef struct {
+    int64_t *v;
+    uint32_t n, cap;
+} up_offsets_t;
+
 typedef struct {
     up_topic_t *t;
     int32_t partition;
@@ -59,11 +65,16 @@ typedef struct {
      * reports of one central partition arrive in order, so the head is always the oldest. */
     int64_t *q_off;
     int32_t *q_bytes;
+    int64_t *q_ts; /* loop time each was handed over: the delivery watchdog */
     uint32_t q_head, q_len, q_cap;
     int64_t inflight_bytes;
     int64_t fwd_records, fwd_bytes; /* acknowledged since start */
     int64_t dropped_records, dropped_ranges;
     int64_t readback_found; /* records found on the central side past the checkpoint */
+    /* Offsets at or above next_send that the central side already holds although an earlier
+     * one is missing (a gap left by a failed batch): sent around, never twice. Ascending. */
+    up_offsets_t skip;
+    uint32_t skip_i;
 } up_part_t;
 
 struct up_topic {
@@ -132,6 +143,12 @@ void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 void up_job_finished(up_t *u, bool ok, bool full);
 /* The job finished after the subsystem closed: frees u once its handles are closed. */
 void up_job_orphaned(up_t *u);
+
+/* up_resume.c: where a partition resumes after a read-back (the gap rule is there) */
+int up_offsets_add(up_offsets_t *o, int64_t off);
+void up_resume(up_topic_t *t, up_part_t *p, up_offsets_t *found);
+/* True (and advances past it) when off is in p's skip list. */
+bool up_skip(up_part_t *p, int64_t off);
 
 /* up_central.c */
 /* A librdkafka configuration from the uplink settings: bootstrap, uplink.producer.<key>,

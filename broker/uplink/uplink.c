@@ -75,6 +75,8 @@ static void topic_free(up_topic_t *t)
     for (int32_t i = 0; i < t->nparts; i++) {
         free(t->parts[i].q_off);
         free(t->parts[i].q_bytes);
+        free(t->parts[i].q_ts);
+        free(t->parts[i].skip.v);
     }
     if (t->rkt) rd_kafka_topic_destroy(t->rkt);
     free(t->parts);
@@ -231,27 +233,33 @@ static int ring_push(up_t *u, up_part_t *p, int64_t off, int32_t bytes)
 {
     if (p->q_len == p->q_cap) {
         uint32_t cap = p->q_cap ? p->q_cap * 2 : 256;
-        int64_t *no = malloc(cap * sizeof *no);
+        int64_t *no = malloc(cap * sizeof *no), *nt = malloc(cap * sizeof *nt);
         int32_t *nb = malloc(cap * sizeof *nb);
-        if (!no || !nb) {
+        if (!no || !nb || !nt) {
             free(no);
             free(nb);
+            free(nt);
             return K_ERR_NOMEM;
         }
         for (uint32_t i = 0; i < p->q_len; i++) {
-            no[i] = p->q_off[(p->q_head + i) % p->q_cap];
-            nb[i] = p->q_bytes[(p->q_head + i) % p->q_cap];
+            uint32_t from = (p->q_head + i) % p->q_cap;
+            no[i] = p->q_off[from];
+            nb[i] = p->q_bytes[from];
+            nt[i] = p->q_ts[from];
         }
         free(p->q_off);
         free(p->q_bytes);
+        free(p->q_ts);
         p->q_off = no;
         p->q_bytes = nb;
+        p->q_ts = nt;
         p->q_head = 0;
         p->q_cap = cap;
     }
     uint32_t at = (p->q_head + p->q_len) % p->q_cap;
     p->q_off[at] = off;
     p->q_bytes[at] = bytes;
+    p->q_ts[at] = (int64_t)uv_now(u->loop);
     p->q_len++;
     p->inflight_bytes += bytes;
     u->inflight_bytes += bytes;
@@ -329,6 +337,10 @@ static int pump_batches(up_t *u, up_part_t *p, const kp_buf_t *buf, int64_t dur)
                 if (off >= dur || u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
                     go = 0;
                     break;
+                }
+                if (p->skip.n && up_skip(p, off)) { /* already on the central side */
+                    p->next_send = off + 1;
+                    continue;
                 }
                 go = send_record(u, p, &rit.hdr, &rec, off);
                 if (go == 1) p->next_send = off + 1;
@@ -615,6 +627,20 @@ static void up_tick(kb_broker_t *b, int64_t mono_ms)
     if (unresolved && u->state == UP_RUNNING && !u->job && (added || now >= u->next_partial_ms)) {
         u->next_partial_ms = now + PARTIAL_RETRY_MS;
         up_job_start(u, false, NULL);
+    }
+    /* Delivery watchdog: librdkafka never times a record out (message.timeout.ms=0, so it
+     * never leaves a hole behind a failed batch); the uplink starts over instead. */
+    if (u->state == UP_RUNNING) {
+        for (up_topic_t *t = u->topics; t && u->state == UP_RUNNING; t = t->next)
+            for (int32_t i = 0; i < t->nparts && u->state == UP_RUNNING; i++) {
+                up_part_t *p = &t->parts[i];
+                if (p->q_len && now - p->q_ts[p->q_head] > u->cfg->uplink_delivery_timeout_ms) {
+                    char why[300];
+                    snprintf(why, sizeof why, "%s/%d: no acknowledgement for %" PRId64 " ms",
+                             t->name, (int)i, now - p->q_ts[p->q_head]);
+                    start_drain(u, why);
+                }
+            }
     }
     /* The floor follows the checkpoint: write it, then let retention see the new floor. */
     for (up_topic_t *t = u->topics; t; t = t->next)

@@ -4,8 +4,8 @@
     p.mode("pass")        # forward both ways
     p.mode("stall")       # hold bytes in both directions (connections stay open); "pass" later
                           # delivers what was held, in order
-    p.mode("blackhole")   # every byte is dropped and new connections are accepted but never
-                          # reach upstream (a link that silently eats packets)
+    p.mode("blackhole")   # a link that silently eats packets: live connections stall, new
+                          # ones are accepted but never reach upstream (their bytes are lost)
     p.mode("refuse")      # new connections are closed at once; existing ones are reset
     p.reset()             # RST every open connection now (mode unchanged)
     p.close()
@@ -50,10 +50,12 @@ class _Pair:
                 data = await r.read(65536)
                 if not data:
                     break
-                while self.proxy._mode == "stall" and not self.closed:
+                # A link that eats packets stalls a live TCP stream (the sender retransmits);
+                # it never delivers later bytes without the earlier ones.
+                while self.proxy._mode in ("stall", "blackhole") and not self.closed:
                     await asyncio.sleep(0.02)
-                if self.proxy._mode in ("blackhole", "refuse") or self.closed:
-                    continue
+                if self.closed:
+                    break
                 w.write(data)
                 await w.drain()
         except Exception:
