@@ -6,6 +6,7 @@
  *   up_central.c librdkafka configuration, the producer, and the resolve job (a libuv
  *                threadpool task: metadata, CreateTopics, watermarks, read-back of the tail)
  *   up_state.c   the durable checkpoint file and the status file depotctl reads
+ *   up_resume.c  where a partition resumes after a read-back
  *
  * Exactly once, per local partition (the argument is in docs/uplink.md):
  *   - every forwarded record carries the header depot.src = "<cluster-id>:<topic>:<p>:<offset>";
@@ -13,12 +14,13 @@
  *     central side) and, per central partition, `scan_from` (no record of ours that is not
  *     covered by `acked` sits below it). It is written atomically before the first record
  *     goes to a central partition and every second after;
- *   - on start, and whenever the producer is replaced (a delivery error or timeout, a fatal
- *     idempotence error), the old producer is purged and destroyed first, then the resolve job
- *     reads every central partition from scan_from to its high watermark and resumes each
- *     local partition after the highest source offset it found;
+ *   - on start, and whenever the producer is replaced (a delivery error, the delivery
+ *     watchdog, a fatal idempotence error), the old producer is purged and destroyed first,
+ *     then the resolve job reads every central partition from scan_from to its high watermark
+ *     and each local partition resumes after what it found (at the first hole, skipping what
+ *     is there, if a failed batch left one: up_resume.c);
  *   - within one producer, librdkafka's idempotence (enable.idempotence=true, at most 5 in
- *     flight) keeps retries duplicate-free and in order.
+ *     flight, no internal timeouts, gapless) keeps retries duplicate-free and in order.
  *
  * Threads: everything here runs on the loop thread except the resolve job's work function,
  * which touches only its own up_job_t (inputs copied in, results copied out) and librdkafka

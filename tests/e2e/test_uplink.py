@@ -196,7 +196,10 @@ def central_behind_proxy():
     uplink (not just the bootstrap) goes through the proxy."""
     port = free_port()
     proxy = TcpProxy("127.0.0.1", port)
-    central = Broker(settings={"advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port},
+    # The central side forgets idle producer ids after 6 s, so outages in the storm outlast
+    # them (the uplink's delivery watchdog, 4 s here, must start over before that).
+    central = Broker(settings={"advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
+                               "producer.id.expiration.ms": 6000},
                      name="central", start=False)
     central.port = port
     central.start()
@@ -265,7 +268,7 @@ def run_storm(proxy, central_restart, label, seconds, kills=True):
                 proxy.reset()
             elif a == "blackhole":
                 proxy.mode("blackhole")
-                time.sleep(rnd.uniform(1, 6))  # often past uplink.delivery.timeout.ms
+                time.sleep(rnd.uniform(1, 9))  # often past the watchdog and the id expiry
             elif a == "refuse":
                 proxy.mode("refuse")
                 time.sleep(rnd.uniform(0.5, 3))
@@ -428,7 +431,9 @@ def test_storm_kafka_central():
     proxy = TcpProxy("127.0.0.1", port)
     try:
         state["k"] = kd.start_kafka(tmp, port=port, settings={
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port})
+            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
+            "producer.id.expiration.ms": 6000,
+            "producer.id.expiration.check.interval.ms": 1000})
 
         def restart():
             state["k"].stop()
