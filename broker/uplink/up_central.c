@@ -348,8 +348,15 @@ static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
     int rc = 0;
     for (int32_t q = 0; q < n && rc == 0; q++) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, jt->central, q, &lo, &hi, JOB_TIMEOUT_MS);
+        rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int attempt = 0; attempt < 20; attempt++) { /* a new topic's leader is elected */
+            e = rd_kafka_query_watermark_offsets(rk, jt->central, q, &lo, &hi, JOB_TIMEOUT_MS);
+            if (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+                e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+                e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                break;
+            usleep(250 * 1000);
+        }
         if (e) {
             jerr(jt->error, sizeof jt->error, "watermarks of %s/%d: %s", jt->central, q,
                  rd_kafka_err2str(e));

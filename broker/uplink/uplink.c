@@ -126,9 +126,9 @@ static int discover(up_t *u)
     return added;
 }
 
-/* Retention floor (storage calls it on the loop): a forwarded partition keeps everything from
- * its checkpointed forwarded offset on; a forwarded topic the uplink has not seen yet keeps
- * everything. */
+/* Retention floor (storage calls it on the loop, holding its lock: only the lock-free
+ * accessors may be used here): a forwarded partition keeps everything from its checkpointed
+ * forwarded offset on; a forwarded topic the uplink has not resolved yet keeps everything. */
 static int64_t floor_fn(void *ud, const ks_part_t *kp)
 {
     up_t *u = ud;
@@ -136,7 +136,7 @@ static int64_t floor_fn(void *ud, const ks_part_t *kp)
     if (!u->cfg->uplink_retention_hold || !forwarded_name(u, name)) return INT64_MAX;
     up_topic_t *t = up_topic_find(u, name);
     int32_t i = ks_part_index(kp);
-    if (!t || i >= t->nparts || !t->parts[i].known) return ks_part_log_start(kp);
+    if (!t || i >= t->nparts || !t->parts[i].known) return 0;
     return t->parts[i].ckpt_acked;
 }
 
