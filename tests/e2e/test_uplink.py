@@ -420,6 +420,50 @@ def test_retention_hold_false_counts_drops():
         proxy.close()
 
 
+def test_missing_central_topic_then_fewer_partitions():
+    """uplink.topic.create=false and no central topic: the box keeps working (retention still
+    runs around the unresolved topic) and the status names the problem; once the topic is
+    created with fewer partitions than the box has, local partition p goes to p mod n, each
+    local partition in order, exactly once."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    central, proxy = central_behind_proxy()
+    box = Broker(settings=box_settings(proxy.port, **{"uplink.topic.create": "false",
+                                                       "log.retention.bytes": 100000}),
+                 name="box")
+    try:
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0,
+                      "batch.size": 16384})
+        for i in range(3000):
+            p.produce(TOPIC, b"m%d" % i, key=b"k", partition=i % PARTS)
+            p.poll(0)
+        check(p.flush(30) == 0, "produce to the box failed")
+        time.sleep(2.5)  # retention ticks run with the topic unresolved
+        _, parts = status(box)
+        check(parts and all("does not exist" in x.get("error", "") for x in parts),
+              "status does not name the missing central topic: %s", parts)
+        check(all(x["local_start"] == "0" for x in parts), "unforwarded data deleted: %s", parts)
+        p.produce(TOPIC, b"m3000", key=b"k", partition=0)
+        check(p.flush(10) == 0, "the box stopped answering while the central topic was missing")
+        a = AdminClient({"bootstrap.servers": "127.0.0.1:%d" % proxy.port, "log_level": 0})
+        a.create_topics([NewTopic(PREFIX + TOPIC, 1, 1)])[PREFIX + TOPIC].result(20)
+        wait_drained(box, TOPIC, 60)
+        recs = read_all("127.0.0.1:%d" % proxy.port, PREFIX + TOPIC, 1)[0]
+        seen, last, bad = set(), {}, 0
+        for off, key, val, hdrs, ts in recs:
+            lp, lo = [int(x) for x in dict(hdrs)["depot.src"].decode().split(":")[2:]]
+            bad += (lp, lo) in seen or lo <= last.get(lp, -1)
+            seen.add((lp, lo))
+            last[lp] = lo
+        print("fewer central partitions: central records=%d (box 3001), duplicated or "
+              "out of order=%d" % (len(recs), bad), flush=True)
+        check(len(recs) == 3001 and bad == 0, "central holds %d records, %d bad", len(recs), bad)
+        with open(box.log_path) as f:
+            check("goes to central partition p mod 1" in f.read(), "the mapping was not logged")
+    finally:
+        proxy.close()
+
+
 def test_storm_kafka_central():
     import kafka_dist as kd
     ok, why = kd.available()
