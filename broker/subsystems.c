@@ -4,10 +4,12 @@
  */
 #include "broker/core/subsys.h"
 
+extern const kb_subsys_t kb_counters_subsys; /* broker/core/counters.c: metrics counters */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 
 const kb_subsys_t *const kb_subsystems[] = {
+    &kb_counters_subsys,
     &kb_api_subsys,
     &kb_group_subsys,
     NULL,
