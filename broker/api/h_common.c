@@ -1,57 +1,51 @@
 /*
- * Handler state registry and the kb_handlers_init/kb_handlers_close hooks (see h_common.h).
+ * The data-path handlers' per-broker state and their subsystem (see h_common.h).
  * Loop thread only.
  */
 #include "broker/api/h_common.h"
 
 #include <stdlib.h>
 
-/* All brokers' handler states. A process normally runs one broker, so a list is plenty. */
-static kb_hstate_t *states;
-
 kb_hstate_t *kb_hstate_find(kb_broker_t *b)
 {
-    for (kb_hstate_t *hs = states; hs; hs = hs->next)
-        if (hs->broker == b)
-            return hs;
-    return NULL;
+    void **slot = b ? kb_broker_slot(b, &kb_api_subsys) : NULL;
+    return slot ? *slot : NULL;
 }
 
 kb_hstate_t *kb_hstate(kb_broker_t *b)
 {
-    kb_hstate_t *hs = kb_hstate_find(b);
-    if (hs)
-        return hs;
-    hs = calloc(1, sizeof *hs); /* owned by the registry until close */
+    void **slot = b ? kb_broker_slot(b, &kb_api_subsys) : NULL;
+    if (!slot)
+        return NULL;
+    if (*slot)
+        return *slot;
+    kb_hstate_t *hs = calloc(1, sizeof *hs); /* owned by the broker's api slot until close */
     if (!hs)
         return NULL;
     hs->broker = b;
-    hs->next = states;
-    states = hs;
+    *slot = hs;
     return hs;
 }
 
-int kb_handlers_init(kb_broker_t *b)
+static int api_init(kb_broker_t *b)
 {
-    if (!kb_hstate(b))
-        return K_ERR_NOMEM;
-    if (kb_groups_init)
-        return kb_groups_init(b);
-    return 0;
+    return kb_hstate(b) ? 0 : K_ERR_NOMEM;
 }
 
-void kb_handlers_close(kb_broker_t *b)
+static void api_close(kb_broker_t *b)
 {
-    if (kb_groups_close)
-        kb_groups_close(b);
-    for (kb_hstate_t **pp = &states; *pp; pp = &(*pp)->next) {
-        kb_hstate_t *hs = *pp;
-        if (hs->broker != b)
-            continue;
-        kb_fetch_close_all(hs); /* answers parked fetches; their timers close on the loop */
-        kb_pid_close(hs);
-        *pp = hs->next;
-        free(hs);
+    void **slot = kb_broker_slot(b, &kb_api_subsys);
+    kb_hstate_t *hs = slot ? *slot : NULL;
+    if (!hs)
         return;
-    }
+    kb_fetch_close_all(hs); /* answers parked fetches; their timers close on the loop */
+    kb_pid_close(hs);
+    *slot = NULL;
+    free(hs);
 }
+
+const kb_subsys_t kb_api_subsys = {
+    .name = "api",
+    .init = api_init,
+    .close = api_close,
+};

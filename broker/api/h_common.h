@@ -3,10 +3,10 @@
  * h_list_offsets.c, h_delete_records.c, h_offset_for_leader_epoch.c, h_init_producer_id.c).
  * Not part of the agreed kb.h interface.
  *
- * Per-broker handler state: kb_handlers_init(b) makes one kb_hstate_t per broker (a process
- * normally has one; tests may have several) and kb_handlers_close(b) frees it. Handlers get it
- * with kb_hstate(b), which also creates it on first use so a handler never depends on init
- * having run. Everything here runs on the broker's loop thread.
+ * Per-broker handler state: the "api" subsystem (kb_api_subsys, broker/core/subsys.h) makes one
+ * kb_hstate_t per broker in its slot and frees it at close. Handlers get it with kb_hstate(b),
+ * which also creates it on first use so a handler never depends on init having run.
+ * Everything here runs on the broker's loop thread.
  *
  * Leader epochs: a single node is the leader of every partition at epoch 0, forever. Batches
  * are stamped with partitionLeaderEpoch 0 by storage, ListOffsets/Fetch report 0, and a
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "broker/kb.h"
+#include "broker/core/subsys.h"
 #include "protocol/gen/kp_fetch.h"
 #include "protocol/gen/kp_produce.h"
 #include "protocol/kp_batch.h"
@@ -29,7 +30,6 @@ typedef struct kb_fetch_waiter kb_fetch_waiter_t;
 
 typedef struct kb_hstate {
     kb_broker_t *broker;
-    struct kb_hstate *next; /* registry of all brokers' states */
     /* h_fetch.c: long-poll fetches waiting for data (doubly linked, owned by each request). */
     kb_fetch_waiter_t *waiters;
     /* h_init_producer_id.c: ids below pid_limit are reserved on disk; pid_next is the next
@@ -44,15 +44,10 @@ kb_hstate_t *kb_hstate(kb_broker_t *b);
 /* The handler state of b if it exists (after kb_handlers_close it does not). */
 kb_hstate_t *kb_hstate_find(kb_broker_t *b);
 
-/*
- * Optional hooks for other handler families (e.g. the group coordinator): a family that
- * needs loop state defines these (weak references here, so a missing family still links);
- * kb_handlers_init/kb_handlers_close call them after/before the data-path state.
- */
-int kb_groups_init(kb_broker_t *b) __attribute__((weak));
-void kb_groups_close(kb_broker_t *b) __attribute__((weak));
+/* The data-path subsystem (h_common.c); the table in broker/subsystems.c lists it. */
+extern const kb_subsys_t kb_api_subsys;
 
-/* Internal to h_fetch.c / h_init_producer_id.c, called by kb_handlers_close. */
+/* Internal to h_fetch.c / h_init_producer_id.c, called when the api subsystem closes. */
 void kb_fetch_close_all(kb_hstate_t *hs);
 void kb_pid_close(kb_hstate_t *hs);
 
@@ -99,7 +94,7 @@ typedef struct {
     ks_store_t *store;
     const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
     int16_t version;
-    int64_t now_ms;
+    int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header

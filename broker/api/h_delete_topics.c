@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "broker/core/subsys.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_delete_topics.h"
 #include "protocol/kp_errors.h"
@@ -54,8 +55,7 @@ static int delete_one(kb_req_t *req, kp_str_t name, kp_uuid_t id, bool by_id, re
         return 0;
     }
     kb_log(KB_LOG_INFO, "deleted topic %s (asked by %s)", copy, kb_conn_peer(req->conn));
-    if (kb_groups_topic_deleted) /* groups: drop the topic's committed offsets */
-        kb_groups_topic_deleted(req->broker, copy);
+    kb_broker_topic_deleted(req->broker, copy); /* groups drop the topic's committed offsets */
     o->error_code = KP_ERR_NONE;
     return 0;
 }

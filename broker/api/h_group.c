@@ -1,7 +1,7 @@
 /*
  * Group membership APIs: FindCoordinator (10), JoinGroup (11), Heartbeat (12), LeaveGroup (13),
  * SyncGroup (14), DescribeGroups (15), ListGroups (16), DeleteGroups (42); plus the per-broker
- * group state (coordinator, offsets log, deadline timer) behind kb_groups_init/close.
+ * group state (coordinator, offsets log, deadline timer): the "group" subsystem.
  *
  * This node coordinates every group. JoinGroup and SyncGroup may be held (KB_PENDING) until
  * the rebalance they wait for completes; group.c delivers their results through callbacks,
@@ -25,14 +25,10 @@
 /* Bits of READ(3), DELETE(6), DESCRIBE(8): what Kafka reports for a group with no authorizer. */
 #define GROUP_AUTHORIZED_OPS ((1 << 3) | (1 << 6) | (1 << 8))
 
-static kb_gstate_t *gstates;
-
 kb_gstate_t *kb_gstate(kb_broker_t *b)
 {
-    for (kb_gstate_t *gs = gstates; gs; gs = gs->next)
-        if (gs->broker == b)
-            return gs;
-    return NULL;
+    void **slot = b ? kb_broker_slot(b, &kb_group_subsys) : NULL;
+    return slot ? *slot : NULL;
 }
 
 /* Copies a NUL-terminated string into the request arena as a view (NULL stays null). */
@@ -132,7 +128,7 @@ static void on_store_group(void *ud, const kb_group_t *g)
     if (!gs->ostore)
         return;
     int64_t end;
-    int rc = kb_ostore_append_group(gs->ostore, g, kb_now_ms(), &end);
+    int rc = kb_ostore_append_group(gs->ostore, g, kb_wall_ms(), &end);
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "groups: writing metadata of group %s failed: %s", g->group_id,
                k_strerror(rc));
@@ -149,7 +145,7 @@ static void on_offset_expired(void *ud, const kb_group_t *g, const char *topic, 
         return;
     kb_ostore_rec_t rec = {.topic = kp_str(topic), .partition = part, .tombstone = true};
     int64_t end;
-    if (kb_ostore_append_offsets(gs->ostore, kp_str(g->group_id), &rec, 1, kb_now_ms(), &end) ==
+    if (kb_ostore_append_offsets(gs->ostore, kp_str(g->group_id), &rec, 1, kb_wall_ms(), &end) ==
         0) {
         gs->last_end = end;
         gs->appended = true;
@@ -164,9 +160,9 @@ static void on_timer(uv_timer_t *t)
     kb_gstate_t *gs = t->data;
     if (!gs || !gs->coord)
         return;
-    kb_gcoord_poll(gs->coord, kb_now_ms());
+    kb_gcoord_poll(gs->coord, kb_gnow());
     if (gs->ostore)
-        kb_ostore_maybe_compact(gs->ostore, kb_now_ms());
+        kb_ostore_maybe_compact(gs->ostore, kb_wall_ms());
     kb_gstate_arm(gs);
 }
 
@@ -179,18 +175,21 @@ void kb_gstate_arm(kb_gstate_t *gs)
         uv_timer_stop(gs->timer);
         return;
     }
-    int64_t wait = next - kb_now_ms();
+    int64_t wait = next - kb_mono_ms(); /* deadlines are on the mono clock */
     if (wait < 0)
         wait = 0;
     uv_timer_start(gs->timer, on_timer, (uint64_t)wait, 0);
 }
 
-int kb_groups_init(kb_broker_t *b)
+static int groups_init(kb_broker_t *b)
 {
-    if (kb_gstate(b))
+    void **slot = kb_broker_slot(b, &kb_group_subsys);
+    if (!slot)
+        return K_ERR_INVAL;
+    if (*slot)
         return 0;
     const kb_config_t *cfg = kb_broker_config(b);
-    kb_gstate_t *gs = calloc(1, sizeof *gs); /* owned by the registry until close */
+    kb_gstate_t *gs = calloc(1, sizeof *gs); /* owned by the broker's group slot until close */
     if (!gs)
         return K_ERR_NOMEM;
     gs->broker = b;
@@ -199,7 +198,7 @@ int kb_groups_init(kb_broker_t *b)
         .max_session_timeout_ms = cfg->group_max_session_timeout_ms,
         .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
         .offsets_retention_ms = cfg->offsets_retention_minutes * 60000,
-        .seed = (uint64_t)kb_now_ms() ^ ((uint64_t)(uintptr_t)gs << 16),
+        .seed = (uint64_t)kb_wall_ms() ^ ((uint64_t)(uintptr_t)gs << 16),
         .join_done = on_join_done,
         .sync_done = on_sync_done,
         .store_group = on_store_group,
@@ -212,7 +211,7 @@ int kb_groups_init(kb_broker_t *b)
         return rc;
     }
     ks_store_t *s = kb_broker_store(b);
-    rc = s ? kb_ostore_open(s, gs->coord, cfg->topic_defaults.segment_bytes, kb_now_ms(),
+    rc = s ? kb_ostore_open(s, gs->coord, cfg->topic_defaults.segment_bytes, kb_gnow(),
                             &gs->ostore)
            : K_ERR_INVAL;
     if (rc < 0) {
@@ -231,10 +230,9 @@ int kb_groups_init(kb_broker_t *b)
         uv_timer_init(kb_broker_loop(b), gs->timer);
         gs->timer->data = gs;
     }
-    gs->next = gstates;
-    gstates = gs;
+    *slot = gs;
     /* The first poll starts the retention clock, so the timer always has a next deadline. */
-    kb_gcoord_poll(gs->coord, kb_now_ms());
+    kb_gcoord_poll(gs->coord, kb_gnow());
     kb_gstate_arm(gs);
     return 0;
 }
@@ -244,25 +242,23 @@ static void on_timer_closed(uv_handle_t *h)
     free(h);
 }
 
-void kb_groups_close(kb_broker_t *b)
+static void groups_close(kb_broker_t *b)
 {
-    for (kb_gstate_t **pp = &gstates; *pp; pp = &(*pp)->next) {
-        kb_gstate_t *gs = *pp;
-        if (gs->broker != b)
-            continue;
-        *pp = gs->next;
-        if (gs->timer) {
-            gs->timer->data = NULL;
-            uv_close((uv_handle_t *)gs->timer, on_timer_closed);
-        }
-        kb_gcoord_free(gs->coord); /* answers held joins/syncs */
-        kb_ostore_close(gs->ostore);
-        free(gs);
+    void **slot = kb_broker_slot(b, &kb_group_subsys);
+    kb_gstate_t *gs = slot ? *slot : NULL;
+    if (!gs)
         return;
+    *slot = NULL;
+    if (gs->timer) {
+        gs->timer->data = NULL;
+        uv_close((uv_handle_t *)gs->timer, on_timer_closed);
     }
+    kb_gcoord_free(gs->coord); /* answers held joins/syncs */
+    kb_ostore_close(gs->ostore);
+    free(gs);
 }
 
-void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
+static void groups_topic_deleted(kb_broker_t *b, const char *topic)
 {
     kb_gstate_t *gs = kb_gstate(b);
     if (!gs || !gs->ostore)
@@ -270,6 +266,13 @@ void kb_groups_topic_deleted(kb_broker_t *b, const char *topic)
     kb_gcoord_topic_deleted(gs->coord, kp_str(topic));
     kb_gstate_arm(gs);
 }
+
+const kb_subsys_t kb_group_subsys = {
+    .name = "group",
+    .init = groups_init,
+    .close = groups_close,
+    .topic_deleted = groups_topic_deleted,
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* FindCoordinator                                                                             */
@@ -295,8 +298,9 @@ static int16_t coordinator_for(kb_req_t *req, int8_t key_type, int32_t *node, kp
         return err;
     }
     *node = cfg->node_id;
-    *host = kp_str(cfg->advertised_host);
-    *port = cfg->advertised_port;
+    const kb_listener_t *l = kb_req_listener(req); /* the client's listener */
+    *host = kp_str(l->advertised_host);
+    *port = l->advertised_port;
     return KP_ERR_NONE;
 }
 
@@ -412,7 +416,7 @@ int kb_handle_join_group(kb_req_t *req)
     };
     gs->current = req;
     gs->current_done = false;
-    kb_group_join(gs->coord, &p, kb_now_ms(), req);
+    kb_group_join(gs->coord, &p, kb_gnow(), req);
     return held(gs);
 }
 
@@ -450,7 +454,7 @@ int kb_handle_sync_group(kb_req_t *req)
     };
     gs->current = req;
     gs->current_done = false;
-    kb_group_sync(gs->coord, &p, kb_now_ms(), req);
+    kb_group_sync(gs->coord, &p, kb_gnow(), req);
     return held(gs);
 }
 
@@ -472,7 +476,7 @@ int kb_handle_heartbeat(kb_req_t *req)
     } else {
         resp.error_code = kb_group_heartbeat(gs->coord, m.group_id, m.generation_id, m.member_id,
                                              v >= 3 ? m.group_instance_id : (kp_str_t){NULL, -1},
-                                             kb_now_ms());
+                                             kb_gnow());
         kb_gstate_arm(gs);
     }
     rc = kp_heartbeat_resp_encode(&req->resp, v, &resp);
@@ -514,7 +518,7 @@ int kb_handle_leave_group(kb_req_t *req)
             r->member_id = members[i].member_id;
             r->group_instance_id = members[i].group_instance_id;
             r->error_code = kb_group_leave_member(gs->coord, m.group_id, members[i].member_id,
-                                                  members[i].group_instance_id, kb_now_ms());
+                                                  members[i].group_instance_id, kb_gnow());
         }
         if (v < 3)
             resp.error_code = resp.members[0].error_code;

@@ -1,14 +1,16 @@
 /*
  * Private glue between the group handler files (h_group.c, h_offsets.c): one kb_gstate_t per
  * broker holds the coordinator (group.c), the offsets log (offsets_store.c) and a uv timer that
- * fires at the coordinator's next deadline. kb_groups_init/kb_groups_close (called from
- * kb_handlers_init/close) create and free it. Loop thread only.
+ * fires at the coordinator's next deadline, kept in the broker's slot for kb_group_subsys
+ * (broker/core/subsys.h), which creates and frees it. Loop thread only.
  */
 #ifndef KB_H_GROUP_H
 #define KB_H_GROUP_H
 
 #include "broker/group/group.h"
 #include "broker/kb.h"
+#include "broker/core/clock.h"
+#include "broker/core/subsys.h"
 #include "broker/group/offsets_store.h"
 
 #define KB_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes */
@@ -21,9 +23,14 @@ static inline bool kb_gstr_too_long(kp_str_t s)
     return s.len > KB_GROUP_STR_MAX;
 }
 
+/* The coordinator's now: the mono clock for its deadlines, the wall clock for its data. */
+static inline kb_gtime_t kb_gnow(void)
+{
+    return (kb_gtime_t){.mono = kb_mono_ms(), .wall = kb_wall_ms()};
+}
+
 typedef struct kb_gstate {
     kb_broker_t *broker;
-    struct kb_gstate *next; /* registry of every broker's state */
     kb_gcoord_t *coord;
     kb_ostore_t *ostore; /* NULL if the offsets log could not be opened: coordinator down */
     uv_timer_t *timer;   /* heap; freed in its close callback */
@@ -33,8 +40,7 @@ typedef struct kb_gstate {
     bool appended;
 } kb_gstate_t;
 
-int kb_groups_init(kb_broker_t *b);
-void kb_groups_close(kb_broker_t *b);
+extern const kb_subsys_t kb_group_subsys;
 /* The broker's group state, or NULL before init / after close. */
 kb_gstate_t *kb_gstate(kb_broker_t *b);
 /* Re-arms the deadline timer; call after anything that may have changed deadlines. */

@@ -13,7 +13,11 @@
 #include <uv.h>
 
 #include "broker/net/frame.h"
+#include "broker/net/listener.h"
 #include "broker/kb.h"
+#include "broker/auth/auth.h"
+#include "broker/core/clock.h"
+#include "broker/core/subsys.h"
 
 #define DEPOT_VERSION "0.1.0"
 
@@ -21,14 +25,17 @@ struct kb_broker {
     uv_loop_t *loop;
     kb_config_t cfg; /* shallow copy: log_dirs still belong to the caller's config */
     ks_store_t *store;
-    uv_tcp_t listener;
+    kb_listen_sock_t socks[KB_MAX_LISTENERS]; /* one per cfg.listeners[] (listener.c) */
     uv_async_t sync_async;
     uv_timer_t tick;
     uv_timer_t drain;
     uv_signal_t sig_term, sig_int;
     bool handles_up; /* the handles above are initialised (and must be closed) */
     bool listening;
-    bool handlers_up; /* kb_handlers_init succeeded */
+    kb_authorizer_fn authz; /* NULL: allow everything (broker/auth/auth.h) */
+    void *authz_ud;
+    void *slots[KB_MAX_SUBSYS]; /* per-subsystem state, indexed like kb_subsystems[] */
+    int n_up;                   /* kb_subsystems[0..n_up) started and must be closed */
     bool stopping;
     bool finished;
     int64_t drain_deadline_ms;
@@ -43,11 +50,12 @@ int kb_broker_start(kb_broker_t *b);
 void kb_broker_stop(kb_broker_t *b);
 /* Frees what uv_run left behind; call after uv_run returned. NULL is a no-op. */
 void kb_broker_free(kb_broker_t *b);
-/* The port actually bound (useful with port 0). */
+/* The port actually bound by the first listener (useful with port 0). */
 int kb_broker_port(const kb_broker_t *b);
 
 /* conn.c */
-void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener);
+/* Makes a connection of transport t (ownership passes) accepted on listener l. */
+void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t);
 void kb_conn_close(kb_conn_t *conn);
 void kb_conn_stop_reading(kb_conn_t *conn);
 /* True when nothing is queued or being written. */

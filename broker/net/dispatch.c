@@ -1,41 +1,11 @@
 /*
- * API key → handler. The handlers are referenced weakly, so an API whose handler file is not
- * linked is simply not advertised (and a request for it closes the connection, as Kafka does
- * for an API it does not know). The version ranges come from the codec's table (kp_api_all).
- *
- * Note: weak references do not pull objects out of a static archive, so build/depot links the
- * broker's object files directly (see the Makefile).
+ * API key → handler. An API without a row is not advertised (and a request for it closes the
+ * connection, as Kafka does for an API it does not know). The version ranges come from the
+ * codec's table (kp_api_all).
  */
 #include "broker/core/server.h"
 
-#define WEAK __attribute__((weak))
-WEAK int kb_handle_api_versions(kb_req_t *req);
-WEAK int kb_handle_metadata(kb_req_t *req);
-WEAK int kb_handle_produce(kb_req_t *req);
-WEAK int kb_handle_fetch(kb_req_t *req);
-WEAK int kb_handle_list_offsets(kb_req_t *req);
-WEAK int kb_handle_create_topics(kb_req_t *req);
-WEAK int kb_handle_delete_topics(kb_req_t *req);
-WEAK int kb_handle_describe_configs(kb_req_t *req);
-WEAK int kb_handle_describe_cluster(kb_req_t *req);
-WEAK int kb_handle_delete_records(kb_req_t *req);
-WEAK int kb_handle_init_producer_id(kb_req_t *req);
-WEAK int kb_handle_offset_for_leader_epoch(kb_req_t *req);
-WEAK int kb_handle_find_coordinator(kb_req_t *req);
-WEAK int kb_handle_join_group(kb_req_t *req);
-WEAK int kb_handle_sync_group(kb_req_t *req);
-WEAK int kb_handle_heartbeat(kb_req_t *req);
-WEAK int kb_handle_leave_group(kb_req_t *req);
-WEAK int kb_handle_offset_commit(kb_req_t *req);
-WEAK int kb_handle_offset_fetch(kb_req_t *req);
-WEAK int kb_handle_list_groups(kb_req_t *req);
-WEAK int kb_handle_describe_groups(kb_req_t *req);
-WEAK int kb_handle_delete_groups(kb_req_t *req);
-WEAK int kb_handle_offset_delete(kb_req_t *req);
-WEAK int kb_handle_sasl_handshake(kb_req_t *req);
-WEAK int kb_handle_sasl_authenticate(kb_req_t *req);
-
-/* The dispatch table; a NULL handler (weak, not linked) means the API is not offered. */
+/* The dispatch table: an API is offered when the codec serves it and it has a row here. */
 static const struct {
     int16_t key;
     kb_handler_fn fn;
@@ -53,7 +23,6 @@ static const struct {
     {KP_API_SYNC_GROUP, kb_handle_sync_group},
     {KP_API_DESCRIBE_GROUPS, kb_handle_describe_groups},
     {KP_API_LIST_GROUPS, kb_handle_list_groups},
-    {KP_API_SASL_HANDSHAKE, kb_handle_sasl_handshake},
     {KP_API_API_VERSIONS, kb_handle_api_versions},
     {KP_API_CREATE_TOPICS, kb_handle_create_topics},
     {KP_API_DELETE_TOPICS, kb_handle_delete_topics},
@@ -61,7 +30,6 @@ static const struct {
     {KP_API_INIT_PRODUCER_ID, kb_handle_init_producer_id},
     {KP_API_OFFSET_FOR_LEADER_EPOCH, kb_handle_offset_for_leader_epoch},
     {KP_API_DESCRIBE_CONFIGS, kb_handle_describe_configs},
-    {KP_API_SASL_AUTHENTICATE, kb_handle_sasl_authenticate},
     {KP_API_DELETE_GROUPS, kb_handle_delete_groups},
     {KP_API_OFFSET_DELETE, kb_handle_offset_delete},
     {KP_API_DESCRIBE_CLUSTER, kb_handle_describe_cluster},

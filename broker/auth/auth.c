@@ -1,0 +1,37 @@
+/* The authorization seam (see auth.h): the broker's installed authorizer, or allow-all. */
+#include "broker/auth/auth.h"
+
+#include <string.h>
+
+#include "broker/core/server.h"
+
+void kb_principal_anonymous(kb_principal_t *p)
+{
+    memset(p, 0, sizeof *p);
+    memcpy(p->type, "User", 5);
+    memcpy(p->name, "ANONYMOUS", 10);
+}
+
+void kb_auth_set_authorizer(kb_broker_t *b, kb_authorizer_fn fn, void *ud)
+{
+    b->authz = fn;
+    b->authz_ud = fn ? ud : NULL;
+}
+
+bool kb_authorize(kb_req_t *req, int op, int resource_type, const char *name, size_t len)
+{
+    kb_broker_t *b = req->broker;
+    if (!b || !b->authz) return true; /* no authorizer configured: Kafka allows everything */
+    return b->authz(b->authz_ud, req, kb_conn_principal(req->conn), op, resource_type, name, len);
+}
+
+bool kb_authorize_str(kb_req_t *req, int op, int resource_type, kp_str_t name)
+{
+    return kb_authorize(req, op, resource_type, name.ptr ? name.ptr : "",
+                        name.len > 0 ? (size_t)name.len : 0);
+}
+
+bool kb_authorize_cluster(kb_req_t *req, int op)
+{
+    return kb_authorize(req, op, KB_RES_CLUSTER, KB_CLUSTER_NAME, sizeof KB_CLUSTER_NAME - 1);
+}

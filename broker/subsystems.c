@@ -1,0 +1,14 @@
+/*
+ * The broker's subsystems, in start order (see broker/core/subsys.h). A new room with state on
+ * the loop adds its kb_subsys_t here; close runs in reverse order.
+ */
+#include "broker/core/subsys.h"
+
+extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
+extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
+
+const kb_subsys_t *const kb_subsystems[] = {
+    &kb_api_subsys,
+    &kb_group_subsys,
+    NULL,
+};
