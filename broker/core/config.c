@@ -650,3 +650,37 @@ void kb_config_print_doc(FILE *out)
                 e->info.topic_key ? "`" : "", e->info.doc);
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dynamic updates (AlterConfigs on the broker)                                                 */
+
+bool kb_config_is_dynamic(int i)
+{
+    if (i < 0 || i >= N_ENTRIES) return false;
+    /* The topic defaults are read live (storage re-derives every topic from them) and so is
+     * the log level; everything else is wired at start (listeners, dirs, budgets). */
+    return table[i].info.topic_key != NULL || table[i].off == OFF(log_level);
+}
+
+int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen)
+{
+    if (!kb_config_is_dynamic(i)) {
+        snprintf(why, whylen, "cannot be updated dynamically");
+        return K_ERR_INVAL;
+    }
+    int rc = apply(cfg, &table[i], value, why, whylen);
+    if (rc < 0) return rc;
+    cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
+    if (table[i].off == OFF(log_level)) kb_log_set_level(cfg->log_level);
+    return 0;
+}
+
+void kb_config_copy_value(kb_config_t *dst, const kb_config_t *src, int i)
+{
+    if (!kb_config_is_dynamic(i)) return;
+    const entry_t *e = &table[i];
+    size_t n = e->type == T_BOOL ? sizeof(bool) : e->type == T_ENUM ? sizeof(int) : (size_t)e->width;
+    memcpy((char *)dst + e->off, (const char *)src + e->off, n);
+    dst->topic_defaults.max_message_bytes = dst->message_max_bytes;
+    if (e->off == OFF(log_level)) kb_log_set_level(dst->log_level);
+}
