@@ -27,6 +27,78 @@ typedef struct {
     const char *broker_key;         /* Kafka's broker default key, NULL if none */
 } cfg_def_t;
 
+/* What each key does on Depot (docs/configuration.md, via ks_topic_config_doc). */
+static const struct {
+    const char *name, *doc;
+} docs[] = {
+    {"cleanup.policy",
+     "delete: retention removes old segments. compact: retention leaves the log alone (compaction is the log cleaner's). compact,delete: both."},
+    {"compression.gzip.level",
+     "Accepted; no effect: batches are stored as the producer compressed them (no broker recompression yet)."},
+    {"compression.lz4.level",
+     "Accepted; no effect (no broker recompression yet)."},
+    {"compression.type",
+     "Accepted and reported; batches are stored as the producer sent them whatever the value (broker-side recompression is not done yet)."},
+    {"compression.zstd.level",
+     "Accepted; no effect (no broker recompression yet)."},
+    {"delete.retention.ms",
+     "How long tombstones stay after compaction (used by the log cleaner)."},
+    {"file.delete.delay.ms",
+     "Accepted; no effect: deleted segments are unlinked at once by the flusher threads."},
+    {"flush.messages",
+     "fsync a partition after this many messages."},
+    {"flush.ms",
+     "fsync dirty data of a partition at least this often."},
+    {"follower.replication.throttled.replicas",
+     "Accepted; no effect on one node (no followers)."},
+    {"index.interval.bytes",
+     "Bytes of log between two offset-index entries."},
+    {"leader.replication.throttled.replicas",
+     "Accepted; no effect on one node (no replication)."},
+    {"local.retention.bytes",
+     "Accepted; no effect (no tiered storage)."},
+    {"local.retention.ms",
+     "Accepted; no effect (no tiered storage)."},
+    {"max.compaction.lag.ms",
+     "Longest time a record stays uncompacted (used by the log cleaner)."},
+    {"max.message.bytes",
+     "Largest record batch accepted for the topic."},
+    {"message.timestamp.after.max.ms",
+     "Accepted and stored; produce does not yet refuse batches this far in the future."},
+    {"message.timestamp.before.max.ms",
+     "Accepted and stored; produce does not yet refuse batches this far in the past."},
+    {"message.timestamp.type",
+     "CreateTime keeps producer timestamps; LogAppendTime stamps batches with the broker clock."},
+    {"min.cleanable.dirty.ratio",
+     "Dirty share of a log that makes it eligible for compaction (used by the log cleaner)."},
+    {"min.compaction.lag.ms",
+     "Shortest time a record stays uncompacted (used by the log cleaner)."},
+    {"min.insync.replicas",
+     "Accepted; one node is the whole in-sync set, so acks=all waits for the local fsync whatever the value (values above 1 do not fail produce with NOT_ENOUGH_REPLICAS as Kafka would)."},
+    {"preallocate",
+     "Accepted; no effect (segments grow as written)."},
+    {"remote.log.copy.disable",
+     "Accepted; no effect (no tiered storage)."},
+    {"remote.log.delete.on.disable",
+     "Accepted; no effect (no tiered storage)."},
+    {"remote.storage.enable",
+     "Only false: Depot has no tiered storage, and true is refused with INVALID_CONFIG."},
+    {"retention.bytes",
+     "Delete the oldest segments while a partition is larger (-1 = no limit)."},
+    {"retention.ms",
+     "Delete segments older than this (-1 = forever); a change applies at the next retention tick (about a second)."},
+    {"segment.bytes",
+     "Size at which a new segment is rolled."},
+    {"segment.index.bytes",
+     "Accepted; no effect (indexes grow as needed)."},
+    {"segment.jitter.ms",
+     "Accepted; no effect (no roll jitter)."},
+    {"segment.ms",
+     "Roll a new segment after this long even if not full."},
+    {"unclean.leader.election.enable",
+     "Accepted; no effect on one node (no elections)."},
+};
+
 static const char *const ts_names[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const cleanup_names[] = {"delete", "compact", "compact,delete", NULL};
 static const char *const compression_names[] = {"producer", "uncompressed", "gzip", "snappy",
@@ -334,4 +406,11 @@ void ks_topic_config_copy(ks_topic_config_t *dst, const ks_topic_config_t *src, 
     for (size_t i = 0; i < NDEFS; i++)
         if (mask & (UINT64_C(1) << i))
             memcpy((char *)dst + defs[i].off, (const char *)src + defs[i].off, defs[i].size);
+}
+
+const char *ks_topic_config_doc(const char *key)
+{
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+        if (!strcmp(docs[i].name, key)) return docs[i].doc;
+    return "";
 }

@@ -103,6 +103,8 @@ int ks_topic_config_index(const char *key); /* position in ks_topic_config_keys,
 /* Kafka's broker-level key a topic key defaults from ("log.retention.ms" for retention.ms),
  * or NULL where Kafka has none (DescribeConfigs synonyms). */
 const char *ks_topic_config_broker_key(const char *key);
+/* What the key does on Depot, one sentence for docs/configuration.md ("" if unknown). */
+const char *ks_topic_config_doc(const char *key);
 /* Kafka's type name of a key: "long", "int", "string", "boolean", "double", "list". */
 const char *ks_topic_config_type(const char *key);
 /* Copies the keys whose bit is set in mask from src to dst. */

@@ -612,6 +612,32 @@ static const char *type_name(const entry_t *e)
     return "";
 }
 
+/* The topic-level keys (storage/config.c's table): every one a Kafka 4.1 broker accepts. */
+static void print_topic_doc(FILE *out)
+{
+    ks_topic_config_t d;
+    ks_topic_config_default(&d);
+    fprintf(out, "\n## Topic-level configs\n\n"
+                 "Every topic config a Kafka 4.1 broker accepts is accepted in CreateTopics, "
+                 "AlterConfigs and IncrementalAlterConfigs, validated as Kafka validates it (an "
+                 "unknown name or a bad value is refused with INVALID_CONFIG and Kafka's "
+                 "message), persisted with the topic and reported by DescribeConfigs with its "
+                 "source. The ones marked *accepted* change nothing on a single node. The broker "
+                 "keys in the table above that have a topic key are dynamic: AlterConfigs on "
+                 "broker `1` (or the cluster default) changes them without a restart, every "
+                 "topic without its own override follows at once, and the change is kept in "
+                 "`<first log dir>/depot-broker-configs.properties`.\n\n"
+                 "| Topic key | Type | Kafka default | Kafka broker default key | On Depot |\n"
+                 "|---|---|---|---|---|\n");
+    for (const char *const *k = ks_topic_config_keys(); *k; k++) {
+        char v[KS_THROTTLED_MAX];
+        ks_topic_config_get(&d, *k, v, sizeof v);
+        const char *bk = ks_topic_config_broker_key(*k);
+        fprintf(out, "| `%s` | %s | `%s` | %s%s%s | %s |\n", *k, ks_topic_config_type(*k), v,
+                bk ? "`" : "", bk ? bk : "", bk ? "`" : "", ks_topic_config_doc(*k));
+    }
+}
+
 void kb_config_print_doc(FILE *out)
 {
     fprintf(out, "# Configuration\n\n"
@@ -649,6 +675,7 @@ void kb_config_print_doc(FILE *out)
                 e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
                 e->info.topic_key ? "`" : "", e->info.doc);
     }
+    print_topic_doc(out);
 }
 
 /* ------------------------------------------------------------------------------------------ */
