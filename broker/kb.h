@@ -119,7 +119,6 @@ const kb_config_t *kb_broker_config(kb_broker_t *b);
 /* The same, writable: only dynamic broker configs (broker/api/h_alter_configs.c) change it,
  * through kb_config_set_dynamic. Loop thread. */
 kb_config_t *kb_broker_config_mut(kb_broker_t *b);
-int64_t kb_now_ms(void);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
 /* The listener a connection came in on; never NULL for a live connection. */
