@@ -252,15 +252,33 @@ static bool throttled_valid(const char *v)
     }
 }
 
+/* Kafka's cleanup.policy is a list: "delete", "compact", both in either order (spaces
+ * allowed). */
+static int parse_cleanup(const char *v)
+{
+    bool del = false, comp = false;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " ,");
+        if (n == 6 && strncmp(p, "delete", 6) == 0)
+            del = true;
+        else if (n == 7 && strncmp(p, "compact", 7) == 0)
+            comp = true;
+        else if (n)
+            return -1;
+        p += n;
+    }
+    if (del && comp) return KS_CLEANUP_COMPACT_DELETE;
+    return comp ? KS_CLEANUP_COMPACT : del ? KS_CLEANUP_DELETE : -1;
+}
+
 static int parse_enum(const char *v, const char *const *names)
 {
+    if (names == cleanup_names) return parse_cleanup(v);
     for (int i = 0; names[i]; i++)
         if (strcmp(v, names[i]) == 0) return i;
-    /* Kafka's cleanup.policy is a list: either order, spaces allowed. */
-    if (names == cleanup_names && (strcmp(v, "delete,compact") == 0 ||
-                                   strcmp(v, "compact, delete") == 0 ||
-                                   strcmp(v, "delete, compact") == 0))
-        return KS_CLEANUP_COMPACT_DELETE;
     return -1;
 }
 

@@ -362,6 +362,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
         ks_part_t *p = t->parts[i];
         char dst[KS_PATH_MAX], rnd[8], hex[17];
         ks_part_wait_idle(s, p);
+        ks_cleaner_forget(s, p);
         ks_fill_random(rnd, sizeof rnd);
         for (int j = 0; j < 8; j++)
             snprintf(hex + 2 * j, 3, "%02x", (uint8_t)rnd[j]);
@@ -494,8 +495,8 @@ uint64_t ks_topic_overrides(const ks_topic_t *t)
     return t->overrides;
 }
 
-int ks_topic_set_config(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
-                        uint64_t mask)
+int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
+                         uint64_t mask)
 {
     if (!s || !t || !cfg)
         return K_ERR_INVAL;
@@ -508,13 +509,37 @@ int ks_topic_set_config(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *c
     t->overrides = mask;
     int rc = write_meta(s, t);
     if (rc) {
-        t->cfg = old_cfg;
+        t->cfg = old_cfg; /* not persisted: not applied */
         t->overrides = old_mask;
+    } else if (ks_cleanup_compacts(next.cleanup_policy)) {
+        ks_cleaner_wake(s);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc == 0)
         ks_log(s, KS_LOG_INFO, "topic %s: configuration changed", t->name);
     return rc;
+}
+
+int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value)
+{
+    int i = ks_topic_config_index(key);
+    if (!t || !value)
+        return K_ERR_INVAL;
+    if (i < 0)
+        return K_ERR_NOENT;
+    ks_topic_config_t cfg = t->cfg;
+    int rc = ks_topic_config_set(&cfg, key, value);
+    return rc ? rc : ks_topic_set_configs(t->s, t, &cfg, t->overrides | (UINT64_C(1) << i));
+}
+
+int ks_topic_reset_config(ks_topic_t *t, const char *key)
+{
+    int i = ks_topic_config_index(key);
+    if (!t)
+        return K_ERR_INVAL;
+    if (i < 0)
+        return K_ERR_NOENT;
+    return ks_topic_set_configs(t->s, t, &t->cfg, t->overrides & ~(UINT64_C(1) << i));
 }
 
 int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count)

@@ -4,7 +4,7 @@
  *
  * Topics: the new overrides are computed on a copy of the topic's configuration, every value
  * validated by storage's table (unknown name or bad value: INVALID_CONFIG with Kafka's
- * message), then handed to ks_topic_set_config, which persists them before the topic sees
+ * message), then handed to ks_topic_set_configs, which persists them before the topic sees
  * them; retention, rolling, flush and max.message.bytes read the live values, so a change
  * takes effect at the next append or retention tick. AlterConfigs replaces the whole set of
  * overrides (keys not named revert to the broker default, as in Kafka); the incremental API
@@ -170,7 +170,7 @@ static void alter_topic(kb_req_t *req, const resource_t *r, bool replace, bool v
     for (int i = 0; i < r->n; i++)
         if (topic_change(req, &r->changes[i], &cfg, &mask, o) != KP_ERR_NONE) return;
     if (validate_only) return;
-    int rc = ks_topic_set_config(store, t, &cfg, mask);
+    int rc = ks_topic_set_configs(store, t, &cfg, mask);
     if (rc < 0) {
         o->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
         o->error_message = kp_str("Could not persist the topic configuration");
