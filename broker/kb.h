@@ -121,6 +121,9 @@ void kb_req_complete_no_response(kb_req_t *req);
 uv_loop_t *kb_broker_loop(kb_broker_t *b);
 ks_store_t *kb_broker_store(kb_broker_t *b);
 const kb_config_t *kb_broker_config(kb_broker_t *b);
+/* The same, writable: only dynamic broker configs (broker/api/h_alter_configs.c) change it,
+ * through kb_config_set_dynamic. Loop thread. */
+kb_config_t *kb_broker_config_mut(kb_broker_t *b);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
 /* The listener a connection came in on; never NULL for a live connection. */
@@ -148,6 +151,9 @@ int kb_handle_list_offsets(kb_req_t *req);
 int kb_handle_create_topics(kb_req_t *req);
 int kb_handle_delete_topics(kb_req_t *req);
 int kb_handle_describe_configs(kb_req_t *req);
+int kb_handle_alter_configs(kb_req_t *req);
+int kb_handle_incremental_alter_configs(kb_req_t *req);
+int kb_handle_create_partitions(kb_req_t *req);
 int kb_handle_describe_cluster(kb_req_t *req);
 int kb_handle_delete_records(kb_req_t *req);
 int kb_handle_init_producer_id(kb_req_t *req);
