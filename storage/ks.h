@@ -32,9 +32,32 @@ typedef struct ks_part ks_part_t;
 
 enum { KS_FULL_REJECT = 0, KS_FULL_DELETE_OLDEST = 1 };
 enum { KS_TS_CREATE_TIME = 0, KS_TS_LOG_APPEND_TIME = 1 };
-enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1 }; /* compact: reserved, not yet run */
+/* cleanup.policy: delete (retention), compact, or both ("compact,delete"). */
+enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1, KS_CLEANUP_COMPACT_DELETE = 2 };
+static inline bool ks_cleanup_compacts(int policy)
+{
+    return policy == KS_CLEANUP_COMPACT || policy == KS_CLEANUP_COMPACT_DELETE;
+}
+static inline bool ks_cleanup_deletes(int policy)
+{
+    return policy != KS_CLEANUP_COMPACT;
+}
+/* compression.type */
+enum {
+    KS_COMPRESSION_PRODUCER = 0, /* keep the producer's codec (batches stored as they came) */
+    KS_COMPRESSION_UNCOMPRESSED,
+    KS_COMPRESSION_GZIP,
+    KS_COMPRESSION_SNAPPY,
+    KS_COMPRESSION_LZ4,
+    KS_COMPRESSION_ZSTD,
+};
+#define KS_THROTTLED_MAX 256 /* *.replication.throttled.replicas text, NUL included */
 
-/* Per-topic settings, Kafka's topic-level names in comments. -1 = unlimited where noted. */
+/*
+ * Per-topic settings: every topic-level key of Kafka 4.1, Kafka's names in comments, broker
+ * default key in brackets. -1 = unlimited where noted. Keys marked "accepted" are validated,
+ * stored, persisted and reported, but change nothing on one node (docs/configuration.md).
+ */
 typedef struct {
     int64_t segment_bytes;        /* segment.bytes (log.segment.bytes) */
     int64_t segment_ms;           /* segment.ms (log.roll.ms) */
@@ -46,19 +69,67 @@ typedef struct {
     int32_t max_message_bytes;    /* max.message.bytes (largest batch) */
     int timestamp_type;           /* message.timestamp.type: KS_TS_* */
     int cleanup_policy;           /* cleanup.policy: KS_CLEANUP_* */
+    int compression_type;         /* compression.type: KS_COMPRESSION_* */
+    int32_t compression_gzip_level; /* compression.gzip.level, -1 = codec default */
+    int32_t compression_lz4_level;  /* compression.lz4.level */
+    int32_t compression_zstd_level; /* compression.zstd.level */
+    int64_t delete_retention_ms;    /* delete.retention.ms: tombstones kept (compaction) */
+    int64_t file_delete_delay_ms;   /* file.delete.delay.ms: accepted */
+    int64_t local_retention_bytes;  /* local.retention.bytes: accepted (tiered storage) */
+    int64_t local_retention_ms;     /* local.retention.ms: accepted (tiered storage) */
+    int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms (compaction) */
+    int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms (compaction) */
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio (compaction) */
+    int64_t timestamp_after_max_ms;   /* message.timestamp.after.max.ms */
+    int64_t timestamp_before_max_ms;  /* message.timestamp.before.max.ms */
+    int32_t min_insync_replicas;      /* min.insync.replicas */
+    bool preallocate;                 /* preallocate: accepted */
+    bool remote_storage_enable;       /* remote.storage.enable: only false is accepted */
+    bool remote_log_copy_disable;     /* remote.log.copy.disable: accepted */
+    bool remote_log_delete_on_disable; /* remote.log.delete.on.disable: accepted */
+    bool unclean_leader_election_enable; /* unclean.leader.election.enable: accepted */
+    int32_t segment_index_bytes;         /* segment.index.bytes: accepted */
+    int64_t segment_jitter_ms;           /* segment.jitter.ms: accepted */
+    char leader_throttled_replicas[KS_THROTTLED_MAX];   /* accepted (no replication) */
+    char follower_throttled_replicas[KS_THROTTLED_MAX]; /* accepted (no replication) */
 } ks_topic_config_t;
 
 /* Kafka's defaults (segment 1 GiB, retention 7 days, flush by the OS, ...). */
 void ks_topic_config_default(ks_topic_config_t *c);
-/* Sets one topic-level key ("retention.ms", ...) from text. K_ERR_NOENT for an unknown key,
- * K_ERR_INVAL for a bad value. Used for CreateTopics configs and persisted overrides. */
+/* Sets one topic-level key ("retention.ms", ...) from text, validated as Kafka does.
+ * K_ERR_NOENT for an unknown key, K_ERR_INVAL for a bad value (then c is unchanged); a
+ * message for the client goes to err (may be NULL). */
+int ks_topic_config_set_msg(ks_topic_config_t *c, const char *key, const char *value,
+                            char *err, size_t errlen);
 int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value);
 /* Text of one key's value into buf; K_ERR_NOENT for an unknown key. */
 int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, size_t len);
-/* Names of all topic-level keys, NULL-terminated (DescribeConfigs lists them). */
+/* Names of all topic-level keys in name order, NULL-terminated (DescribeConfigs lists them).
+ * A key's position is its bit in a topic's override mask. */
 const char *const *ks_topic_config_keys(void);
+int ks_topic_config_index(const char *key); /* position in ks_topic_config_keys, or -1 */
+/* Kafka's broker-level key a topic key defaults from ("log.retention.ms" for retention.ms),
+ * or NULL where Kafka has none (DescribeConfigs synonyms). */
+const char *ks_topic_config_broker_key(const char *key);
+/* What the key does on Depot, one sentence for docs/configuration.md ("" if unknown). */
+const char *ks_topic_config_doc(const char *key);
+/* Kafka's type name of a key: "long", "int", "string", "boolean", "double", "list". */
+const char *ks_topic_config_type(const char *key);
+/* Copies the keys whose bit is set in mask from src to dst. */
+void ks_topic_config_copy(ks_topic_config_t *dst, const ks_topic_config_t *src, uint64_t mask);
 
-typedef void (*ks_log_fn)(int level, const char *msg, void *ud); /* 0 error .. 3 debug */
+/* Log callback, 0 error .. 3 debug. Called on the loop thread only: lines produced on the
+ * cleaner threads are queued and handed over by ks_store_tick / ks_store_run_completions. */
+typedef void (*ks_log_fn)(int level, const char *msg, void *ud);
+
+/* The log cleaner (storage/cleaner.c), Kafka's broker-level log.cleaner.* settings. */
+typedef struct {
+    bool enable;                    /* log.cleaner.enable; false: no threads, nothing compacts */
+    int threads;                    /* log.cleaner.threads (1 if 0) */
+    int64_t dedupe_buffer_size;     /* log.cleaner.dedupe.buffer.size, split over the threads */
+    double io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second, <= 0: no cap */
+    int64_t backoff_ms;             /* log.cleaner.backoff.ms: sleep when nothing is dirty */
+} ks_cleaner_opts_t;
 
 typedef struct {
     const char *const *dirs; /* log.dirs; copied */
@@ -73,6 +144,7 @@ typedef struct {
     void (*on_sync_ready)(void *ud); /* may run on a flusher thread; see top */
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
+    ks_cleaner_opts_t cleaner;
 } ks_store_opts_t;
 
 /* Opens every log dir: creates meta.properties (cluster id, node id) on first start, loads
@@ -81,10 +153,20 @@ int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out);
 /* Flushes everything, writes the clean-shutdown marker, frees all. NULL is a no-op. */
 void ks_store_close(ks_store_t *s);
 const char *ks_store_cluster_id(const ks_store_t *s);
+/* Topic defaults in force (opts.defaults, or the last ks_store_set_defaults). */
+const ks_topic_config_t *ks_store_defaults(const ks_store_t *s);
+/* Dynamic broker defaults: every topic's keys without an override take the new values at
+ * once (the next tick's retention uses them). Not persisted here. Loop thread. */
+void ks_store_set_defaults(ks_store_t *s, const ks_topic_config_t *defaults);
 /* Periodic work (call about once a second): time-based rolls, retention, flush.ms. */
 void ks_store_tick(ks_store_t *s, int64_t now_ms);
 /* Runs finished ks_part_sync callbacks (loop thread). */
 void ks_store_run_completions(ks_store_t *s);
+
+/* fsync latency histogram: upper bounds (inclusive, microseconds) of the first
+ * KS_FSYNC_BUCKETS - 1 buckets; the last bucket is +Inf. */
+#define KS_FSYNC_BUCKETS 14
+extern const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1];
 
 typedef struct {
     int64_t bytes_on_disk;   /* all segments + indexes */
@@ -96,6 +178,10 @@ typedef struct {
     int64_t io_errors;
     int32_t open_files;
     int32_t partitions;
+    /* Each fdatasync/directory fsync of a flusher pass, timed (open/close/recovery fsyncs are
+     * counted in fsyncs only). Per bucket, not cumulative. */
+    int64_t fsync_hist[KS_FSYNC_BUCKETS];
+    int64_t fsync_us_sum;
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
@@ -112,6 +198,33 @@ void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
  */
 typedef int64_t (*ks_floor_fn)(void *ud, const ks_part_t *p);
 void ks_store_set_retention_floor(ks_store_t *s, ks_floor_fn fn, void *ud);
+
+/* Cleaner progress since open (any thread may read; copied under the store lock). */
+typedef struct {
+    int64_t cleans;             /* passes finished and swapped in */
+    int64_t cleans_aborted;     /* passes given up (topic deleted, retention, I/O error, stop) */
+    int64_t passes_map_full;    /* passes that stopped early: the key map was full */
+    int64_t bytes_read;         /* segment bytes read (map build + rewrite) */
+    int64_t bytes_written;      /* cleaned segment bytes written */
+    int64_t bytes_freed;        /* input bytes minus output bytes, over all swaps */
+    int64_t records_read;
+    int64_t records_removed;    /* superseded by a later record with the same key */
+    int64_t tombstones_removed; /* past their delete horizon */
+    int64_t invalid_records;    /* records without a key (removed, as Kafka does) */
+    int64_t empty_batches_kept; /* a producer's last batch kept without records */
+    int64_t throttled_ms;       /* time slept for log.cleaner.io.max.bytes.per.second */
+    int64_t busy_ms;            /* time spent cleaning */
+    int64_t last_clean_ms;      /* duration of the last pass */
+    int64_t last_clean_end_ms;  /* wall clock at the end of the last pass, 0 = none */
+    int64_t last_bytes_in, last_bytes_out; /* the last pass's partition bytes before/after */
+    double last_mb_per_sec;     /* the last pass: input MiB / duration */
+    double max_dirty_ratio;     /* the dirtiest compacted partition at the last pick */
+    int32_t running;            /* passes in progress now */
+    int32_t threads;            /* cleaner threads running */
+} ks_cleaner_stats_t;
+void ks_store_cleaner_stats(const ks_store_t *s, ks_cleaner_stats_t *st);
+/* True when cleaner threads run (log.cleaner.enable and they started). */
+bool ks_store_cleaner_enabled(const ks_store_t *s);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Topics                                                                                       */
@@ -133,6 +246,27 @@ const char *ks_topic_name(const ks_topic_t *t);
 kp_uuid_t ks_topic_id(const ks_topic_t *t); /* random, non-zero, persisted */
 int32_t ks_topic_partitions(const ks_topic_t *t);
 const ks_topic_config_t *ks_topic_config(const ks_topic_t *t);
+/* The topic's overrides: bit i (ks_topic_config_keys order) set = key i was set on the topic
+ * and is persisted; the other keys follow the store defaults, also when those change. */
+uint64_t ks_topic_overrides(const ks_topic_t *t);
+/* AlterConfigs: the topic's overrides become exactly mask, with values from cfg; the others
+ * revert to the store defaults. Persisted (atomic rewrite of the topic metadata) before it
+ * returns; on error nothing changed. Loop thread. */
+int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
+                         uint64_t mask);
+/* CreatePartitions: grows the topic to count partitions (K_ERR_INVAL if count is not larger or
+ * over the limit). Existing partition pointers stay valid. Persisted before it returns. */
+int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count);
+/*
+ * Changes one topic-level key at run time and makes it an override (the cleaner's tests;
+ * AlterConfigs uses ks_topic_set_configs): validated as ks_topic_config_set, applied at once
+ * and persisted in depot-topic.properties before returning. Turning compaction on wakes the
+ * cleaner. K_ERR_NOENT unknown key, K_ERR_INVAL bad value, K_ERR_IO if it could not be
+ * persisted (then nothing changed). Loop thread.
+ */
+int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value);
+/* Resets one key to the store default (no longer an override); persisted. */
+int ks_topic_reset_config(ks_topic_t *t, const char *key);
 ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition); /* NULL if out of range */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -206,6 +340,17 @@ int ks_part_max_timestamp(ks_part_t *p, int64_t *offset, int64_t *ts);
 /* DeleteRecords: moves log_start up to offset (<= high watermark), deleting whole segments
  * below it. Persisted. K_ERR_RANGE if offset > log_end. */
 int ks_part_delete_records(ks_part_t *p, int64_t offset);
+
+/*
+ * One cleaner pass over a compacted partition on the CALLING thread (tests and tools; the
+ * broker relies on the cleaner threads). force skips the dirty-ratio test (segments still
+ * have to be rolled, fsynced and older than min.compaction.lag.ms). 0 when a pass was swapped
+ * in, K_ERR_AGAIN when there was nothing to clean or the partition was busy, else a negative
+ * status (the log is unchanged).
+ */
+int ks_part_clean(ks_part_t *p, int64_t now_ms, bool force);
+/* Offsets below this were cleaned (the cleaner checkpoint), log start if never cleaned. */
+int64_t ks_part_first_dirty(const ks_part_t *p);
 
 /* Group commit: cb(arg, status) runs on the loop thread (via ks_store_run_completions) once
  * every offset below `offset` is fsynced, or with a negative status if the fsync failed.

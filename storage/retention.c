@@ -71,7 +71,14 @@ static void drop(ks_store_t *s, ks_part_t *p, const char *why, int64_t *counter)
 static void retain_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
 {
     const ks_topic_config_t *c = &p->topic->cfg;
-    if (c->cleanup_policy != KS_CLEANUP_DELETE)
+    /* Whole segments below the log start (DeleteRecords while a clean was swapping). */
+    while (p->nsegs > 1 && p->segs[1]->base <= p->log_start && !p->swapping) {
+        int n = p->nsegs;
+        drop(s, p, "DeleteRecords", &s->st.segments_deleted_retention);
+        if (p->nsegs == n)
+            break;
+    }
+    if (!ks_cleanup_deletes(c->cleanup_policy))
         return;
     if (c->retention_ms >= 0) {
         while (first_deletable(p) && now_ms - seg_age_ts(s, p->segs[0]) > c->retention_ms) {
@@ -96,7 +103,7 @@ void ks_retention_run(ks_store_t *s, int64_t now_ms)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++)
-            retain_part(s, &t->parts[j], now_ms);
+            retain_part(s, t->parts[j], now_ms);
     }
     if (s->rejects_unlogged > 0 && now_ms - s->reject_logged_ms >= 10000) {
         ks_log(s, KS_LOG_WARN, "log.dirs.max.bytes: %" PRId64 " more appends rejected",
@@ -114,7 +121,7 @@ static ks_part_t *oldest_part(ks_store_t *s)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (!first_deletable(p))
                 continue;
             int64_t ts = seg_age_ts(s, p->segs[0]);
