@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/auth/auth.h"
 #include "broker/core/config.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_describe_configs.h"
 #include "protocol/kp_errors.h"
@@ -190,7 +192,18 @@ int kb_handle_describe_configs(kb_req_t *req)
         o->error_code = KP_ERR_NONE;
         o->configs_count = 0;
         int rc = 0;
-        if (in->resource_type == RES_TOPIC)
+        int16_t denied = KP_ERR_NONE; /* DESCRIBE_CONFIGS on the topic, or on the cluster */
+        if (in->resource_type == RES_TOPIC &&
+            !kb_authorize_str(req, KB_OP_DESCRIBE_CONFIGS, KB_RES_TOPIC, in->resource_name))
+            denied = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        else if (in->resource_type == RES_BROKER &&
+                 !kb_authorize_cluster(req, KB_OP_DESCRIBE_CONFIGS))
+            denied = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        if (denied) {
+            o->error_code = denied;
+            o->error_message = kp_str(kp_error_message(denied));
+            kb_req_error(req, denied);
+        } else if (in->resource_type == RES_TOPIC)
             rc = describe_topic(&x, in, o);
         else if (in->resource_type == RES_BROKER)
             rc = describe_broker(&x, in, o);
