@@ -157,6 +157,7 @@ static int commit_partition(commit_t *c, kp_str_t topic,
     rec->o.offset = rp->committed_offset;
     rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
     rec->o.metadata = mds;
+    rec->o.metadata_len = md.len;
     rec->o.commit_ts = c->now.wall;
     rec->o.expire_ts =
         v <= 4 && c->m->retention_time_ms >= 0 ? c->now.wall + c->m->retention_time_ms : -1;
@@ -305,7 +306,7 @@ static void row_fill(frow_t *r, const kb_group_t *g, kp_str_t topic, int32_t par
     if (o) {
         r->offset = o->offset;
         r->epoch = o->leader_epoch;
-        r->metadata = kp_str(o->metadata ? o->metadata : "");
+        r->metadata = o->metadata ? (kp_str_t){o->metadata, o->metadata_len} : kp_str("");
     }
 }
 
