@@ -158,6 +158,7 @@ void kb_conn_close(kb_conn_t *c)
     c->prev = c->next = NULL;
     b->n_conns--;
     kb_net_ip_del(b, &c->ip);
+    b->net.closed_since_trim++;
     if (c->pool_paused) b->net.n_pool_paused--;
     c->pool_paused = false;
     kb_log(KB_LOG_DEBUG, "connection %s closed", c->peer);
@@ -209,12 +210,19 @@ static bool under_resume_marks(const kb_conn_t *c)
 }
 
 
+/* Paused until queued.max.request.bytes has room again (kb_conn_pool_resume wakes c). */
+static void pool_pause(kb_conn_t *c)
+{
+    c->paused = true;
+    if (!c->pool_paused) c->broker->net.n_pool_paused++;
+    c->pool_paused = true;
+}
+
 static void conn_maybe_resume(kb_conn_t *c)
 {
     if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
-    if (kb_net_pool_full(c->broker)) { /* woken by kb_conn_pool_resume once bytes are freed */
-        if (!c->pool_paused) c->broker->net.n_pool_paused++;
-        c->pool_paused = true;
+    if (kb_net_pool_full(c->broker)) {
+        pool_pause(c);
         return;
     }
     c->paused = false;
@@ -379,6 +387,10 @@ static void conn_process(kb_conn_t *c)
     c->processing = true;
     c->live_reqs++; /* c must outlive this loop even if it closes inside */
     while (!c->closing && !c->paused && c->rstart < c->rend) {
+        if (kb_net_pool_full(c->broker)) { /* no new request while the broker holds enough */
+            pool_pause(c);
+            break;
+        }
         size_t used = 0;
         int rc = kb_framer_feed(&c->framer, c->rbuf + c->rstart, c->rend - c->rstart, &used,
                                 on_frame, c);

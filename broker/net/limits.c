@@ -1,6 +1,7 @@
 /* Connection limits (rules in limits.h): admission, the per-IP count, the deadline sweep timer
  * and the queued-request-bytes pool. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,9 +122,19 @@ void kb_net_pool_freed(kb_broker_t *b)
         uv_timer_start(&b->net.pool_resume, on_pool_resume, 0, 0);
 }
 
+#define TRIM_AFTER_CLOSES 100
+#define TRIM_EVERY_MS 2000
+
 static void on_sweep(uv_timer_t *t)
 {
-    kb_conn_sweep(t->data, kb_mono_ms());
+    kb_broker_t *b = t->data;
+    int64_t now = kb_mono_ms();
+    kb_conn_sweep(b, now);
+    if (b->net.closed_since_trim >= TRIM_AFTER_CLOSES && now - b->net.trimmed_ms >= TRIM_EVERY_MS) {
+        malloc_trim(0); /* connections and their requests were freed by now (close is async) */
+        b->net.closed_since_trim = 0;
+        b->net.trimmed_ms = now;
+    }
 }
 
 /* A quarter of the shortest deadline, within 50 ms .. 1 s. */

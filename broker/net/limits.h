@@ -15,7 +15,9 @@
  *       Kafka's memory pool mutes channels), never a close.
  * The deadlines are checked by one sweep timer over all connections (kb_conn_sweep), paced at a
  * quarter of the shortest limit (50 ms .. 1 s): 10,000 connections cost a few microseconds a
- * pass, and no connection carries a timer of its own. Clock: kb_mono_ms.
+ * pass, and no connection carries a timer of its own. Clock: kb_mono_ms. After a wave of
+ * closes (hundreds of clients gone, abandoned long polls released) the sweep gives freed heap
+ * pages back to the system (malloc_trim), at most every 2 s, so RSS comes back down.
  *
  * Thread: loop thread only. State lives in the broker (kb_broker.net).
  */
@@ -46,6 +48,8 @@ typedef struct {
     uv_timer_t pool_resume;     /* resumes pool-paused connections once bytes are freed */
     bool timers_up;
     kb_ipnode_t *ip[KB_IP_BUCKETS]; /* connections per IP address */
+    int closed_since_trim;      /* connections closed since memory was last given back */
+    int64_t trimmed_ms;
     int64_t refused;            /* refused since the last log line */
     int64_t refused_logged_ms;
 } kb_net_t;
