@@ -163,6 +163,11 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms);
 /* Runs finished ks_part_sync callbacks (loop thread). */
 void ks_store_run_completions(ks_store_t *s);
 
+/* fsync latency histogram: upper bounds (inclusive, microseconds) of the first
+ * KS_FSYNC_BUCKETS - 1 buckets; the last bucket is +Inf. */
+#define KS_FSYNC_BUCKETS 14
+extern const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1];
+
 typedef struct {
     int64_t bytes_on_disk;   /* all segments + indexes */
     int64_t bytes_appended;  /* since open */
@@ -173,6 +178,10 @@ typedef struct {
     int64_t io_errors;
     int32_t open_files;
     int32_t partitions;
+    /* Each fdatasync/directory fsync of a flusher pass, timed (open/close/recovery fsyncs are
+     * counted in fsyncs only). Per bucket, not cumulative. */
+    int64_t fsync_hist[KS_FSYNC_BUCKETS];
+    int64_t fsync_us_sum;
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
