@@ -75,12 +75,16 @@ static kp_bytes_t arena_bytes(kp_arena_t *a, kp_bytes_t b)
     return r;
 }
 
+/* Stands in the coordinator for a held request whose client went away; its answer is dropped. */
+static char gone_waiter;
+
 /* A held request got its answer: complete it, unless its own handler is still running (or
  * gs is NULL: the handler answers synchronously). */
 static void finish(kb_gstate_t *gs, kb_req_t *req)
 {
     if (!gs)
         return;
+    req->on_cancel = NULL;
     if (gs->current == req)
         gs->current_done = true;
     else
@@ -94,6 +98,8 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
 {
     kb_gstate_t *gs = ud;
     kb_req_t *req = waiter;
+    if (waiter == &gone_waiter)
+        return;
     int16_t v = req->hdr.api_version;
     kp_join_group_resp_t resp;
     kp_join_group_resp_init(&resp);
@@ -126,6 +132,8 @@ static void on_sync_done(void *ud, void *waiter, const kb_sync_result_t *r)
 {
     kb_gstate_t *gs = ud;
     kb_req_t *req = waiter;
+    if (waiter == &gone_waiter)
+        return;
     kp_sync_group_resp_t resp;
     kp_sync_group_resp_init(&resp);
     resp.error_code = r->error_code;
@@ -374,13 +382,25 @@ static kp_str_t client_host(kb_req_t *req)
     return (kp_str_t){p, (int32_t)n + 1};
 }
 
+/* The client of a held JoinGroup/SyncGroup disconnected: release the request now rather than
+ * when the rebalance ends (req->on_cancel). */
+static void on_held_cancel(kb_req_t *req)
+{
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    if (gs && gs->coord)
+        kb_group_waiter_replace(gs->coord, req, &gone_waiter);
+    kb_req_complete(req);
+}
+
 /* Runs a coordinator call for req and reports whether its answer is already encoded. */
-static int held(kb_gstate_t *gs)
+static int held(kb_gstate_t *gs, kb_req_t *req)
 {
     bool done = gs->current_done;
     gs->current = NULL;
     gs->current_done = false;
     kb_gstate_arm(gs);
+    if (!done)
+        req->on_cancel = on_held_cancel;
     return done ? KB_DONE : KB_PENDING;
 }
 
@@ -431,7 +451,7 @@ int kb_handle_join_group(kb_req_t *req)
     gs->current = req;
     gs->current_done = false;
     kb_group_join(gs->coord, &p, kb_gnow(), req);
-    return held(gs);
+    return held(gs, req);
 }
 
 int kb_handle_sync_group(kb_req_t *req)
@@ -469,7 +489,7 @@ int kb_handle_sync_group(kb_req_t *req)
     gs->current = req;
     gs->current_done = false;
     kb_group_sync(gs->coord, &p, kb_gnow(), req);
-    return held(gs);
+    return held(gs, req);
 }
 
 /* ------------------------------------------------------------------------------------------ */
