@@ -35,10 +35,14 @@ enum { KB_LOG_ERROR = 0, KB_LOG_WARN = 1, KB_LOG_INFO = 2, KB_LOG_DEBUG = 3 };
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
 
+/* A listener's security protocol (Kafka's names: the scheme in listeners=). */
+enum { KB_SEC_PLAINTEXT = 0, KB_SEC_SSL = 1, KB_SEC_SASL_PLAINTEXT = 2, KB_SEC_SASL_SSL = 3 };
+
 /* Parsed configuration (broker/core/config.c owns parsing, defaults and validation). */
 typedef struct {
     char listen_host[256];
     int listen_port;
+    int listener_security; /* KB_SEC_* of the listener */
     char advertised_host[256];
     int advertised_port;
     char *log_dirs[16]; /* owned by the config */
@@ -60,6 +64,12 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    /* Security (broker/auth/): strings as configured, parsed by the auth room at start. */
+    char sasl_enabled_mechanisms[128];
+    int64_t connections_max_reauth_ms;
+    char authorizer_class_name[256];
+    char super_users[2048];
+    bool allow_everyone_if_no_acl_found;
 } kb_config_t;
 
 typedef struct kb_req {
@@ -74,6 +84,7 @@ typedef struct kb_req {
     bool closed;        /* connection went away while pending */
     bool done;          /* response ready to go */
     bool no_response;
+    bool raw_sasl;       /* a bare SASL token (after SaslHandshake v0): no header either way */
     struct kb_req *next; /* connection's in-order queue */
     void *handler_data;  /* free for the handler's use while pending */
 } kb_req_t;

@@ -4,10 +4,12 @@
  */
 #include "broker/core/subsys.h"
 
+extern const kb_subsys_t kb_sasl_subsys;  /* broker/auth/sasl.c: SCRAM credentials, mechanisms */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 
 const kb_subsys_t *const kb_subsystems[] = {
+    &kb_sasl_subsys,
     &kb_api_subsys,
     &kb_group_subsys,
     NULL,

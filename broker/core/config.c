@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER } vtype_t;
+typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER, T_STR } vtype_t;
 
 typedef struct entry entry_t;
 struct entry {
@@ -27,7 +27,8 @@ struct entry {
     const char *def; /* NULL: applied only when set */
     int64_t min, max;
     ptrdiff_t off;              /* destination in kb_config_t (int32/int64/bool/int) */
-    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL */
+    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL; T_STR: the
+                                   size of its char array */
     int64_t scale;              /* stored = value * scale (time units); 0 = 1 */
     const char *const *choices; /* T_ENUM, NULL-terminated; stored as the index */
     const char *alias;          /* an older name for the same key */
@@ -46,8 +47,9 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 
 /* clang-format off */
 static const entry_t table[] = {
-    {{"listeners", "Where to listen: PLAINTEXT://host:port (an empty host or 0.0.0.0 listens "
-      "on every interface; port 0 picks a free port). Only the first listener is used.",
+    {{"listeners", "Where to listen: PLAINTEXT://host:port or SASL_PLAINTEXT://host:port (an "
+      "empty host or 0.0.0.0 listens on every interface; port 0 picks a free port). Only the "
+      "first listener is used.",
       KB_CT_LIST, NULL}, T_LISTENER, "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listen_host), 0, 0,
       NULL, NULL},
     {{"advertised.listeners", "The address clients are told to connect to (Metadata). "
@@ -130,6 +132,26 @@ static const entry_t table[] = {
     {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
       "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"sasl.enabled.mechanisms", "SASL mechanisms offered on SASL_* listeners: any of PLAIN, "
+      "SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN is checked against the stored SCRAM credentials).",
+      KB_CT_LIST, NULL}, T_STR, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0,
+      OFF(sasl_enabled_mechanisms), (int)sizeof(((kb_config_t *)0)->sasl_enabled_mechanisms),
+      0, NULL, NULL},
+    {{"connections.max.reauth.ms", "SASL session lifetime (KIP-368): a client must "
+      "re-authenticate within this long or its connection is closed (0 = sessions never "
+      "expire).", KB_CT_LONG, NULL}, T_LONG, "0", 0, I64MAX, OFF(connections_max_reauth_ms), 8,
+      0, NULL, NULL},
+    {{"authorizer.class.name", "Turns ACL authorization on when set to any value (a Kafka "
+      "authorizer class name such as org.apache.kafka.metadata.authorizer.StandardAuthorizer "
+      "selects Depot's built-in authorizer).", KB_CT_STRING, NULL}, T_STR, "", 0, 0,
+      OFF(authorizer_class_name), (int)sizeof(((kb_config_t *)0)->authorizer_class_name), 0,
+      NULL, NULL},
+    {{"super.users", "Principals that pass every ACL check, separated by ';' (e.g. "
+      "User:admin;User:CN=ops).", KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(super_users),
+      (int)sizeof(((kb_config_t *)0)->super_users), 0, NULL, NULL},
+    {{"allow.everyone.if.no.acl.found", "With an authorizer: allow an operation on a "
+      "resource that has no ACL at all.", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0,
+      OFF(allow_everyone_if_no_acl_found), 1, 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
 };
@@ -195,16 +217,22 @@ static void store_int(kb_config_t *cfg, const entry_t *e, int64_t v)
 }
 
 /* "PLAINTEXT://host:port[,...]" → host and port; host "" means every interface. */
-static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *why,
-                          size_t whylen)
+static const char *const sec_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
+
+static int parse_listener(const char *v, char *host, size_t hostlen, int *port, int *sec,
+                          char *why, size_t whylen)
 {
     const char *p = strstr(v, "://");
     if (!p) {
         snprintf(why, whylen, "expected PLAINTEXT://host:port");
         return K_ERR_INVAL;
     }
-    if ((size_t)(p - v) != strlen("PLAINTEXT") || strncasecmp(v, "PLAINTEXT", 9)) {
-        snprintf(why, whylen, "only PLAINTEXT listeners are supported");
+    *sec = -1;
+    for (int i = 0; sec_names[i]; i++)
+        if ((size_t)(p - v) == strlen(sec_names[i]) && !strncasecmp(v, sec_names[i], (size_t)(p - v)))
+            *sec = i;
+    if (*sec != KB_SEC_PLAINTEXT && *sec != KB_SEC_SASL_PLAINTEXT) {
+        snprintf(why, whylen, "only PLAINTEXT and SASL_PLAINTEXT listeners are supported");
         return K_ERR_INVAL;
     }
     p += 3;
@@ -356,9 +384,20 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         return parse_dirs(cfg, v, why, whylen);
     case T_LISTENER: {
         char *host = field(cfg, e);
-        int *port = e->off == OFF(listen_host) ? &cfg->listen_port : &cfg->advertised_port;
-        return parse_listener(v, host, sizeof cfg->listen_host, port, why, whylen);
+        bool own = e->off == OFF(listen_host);
+        int *port = own ? &cfg->listen_port : &cfg->advertised_port;
+        int sec = 0;
+        int rc = parse_listener(v, host, sizeof cfg->listen_host, port, &sec, why, whylen);
+        if (rc == 0 && own) cfg->listener_security = sec;
+        return rc;
     }
+    case T_STR:
+        if (strlen(v) >= (size_t)e->width) {
+            snprintf(why, whylen, "longer than %d characters", e->width - 1);
+            return K_ERR_INVAL;
+        }
+        memcpy(field(cfg, e), v, strlen(v) + 1);
+        return 0;
     }
     return K_ERR_INVAL;
 }
@@ -553,9 +592,14 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
         const char *host = cfield(cfg, e);
         int port = e->off == OFF(listen_host) ? cfg->listen_port : cfg->advertised_port;
         bool v6 = strchr(host, ':') != NULL;
-        snprintf(buf, len, "PLAINTEXT://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+        int sec = cfg->listener_security;
+        snprintf(buf, len, "%s://%s%s%s:%d", sec >= 0 && sec <= 3 ? sec_names[sec] : "PLAINTEXT",
+                 v6 ? "[" : "", host, v6 ? "]" : "", port);
         return;
     }
+    case T_STR:
+        snprintf(buf, len, "%s", (const char *)cfield(cfg, e));
+        return;
     }
 }
 
@@ -608,6 +652,8 @@ static const char *type_name(const entry_t *e)
         return "list";
     case T_LISTENER:
         return "listener";
+    case T_STR:
+        return "string";
     }
     return "";
 }

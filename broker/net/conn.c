@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/sasl.h"
 #include "broker/core/server.h"
 
 #define RBUF_SIZE (64 * 1024)
@@ -38,6 +39,9 @@ struct kb_conn {
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
     kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
+    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
+    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
+    bool close_when_flushed;   /* failed authentication: close once the answer is written */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
@@ -78,6 +82,28 @@ int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
     return 0;
 }
 
+kb_sasl_conn_t **kb_conn_sasl_slot(kb_conn_t *conn)
+{
+    return &conn->sasl;
+}
+
+bool kb_conn_sasl_required(const kb_conn_t *conn)
+{
+    return conn->sasl_required;
+}
+
+static void close_if_flushed(kb_conn_t *c)
+{
+    if (c->close_when_flushed && !c->closing && c->head == NULL && c->writing == 0)
+        kb_conn_close(c);
+}
+
+void kb_conn_close_when_flushed(kb_conn_t *conn)
+{
+    conn->close_when_flushed = true;
+    kb_conn_stop_reading(conn);
+}
+
 kb_conn_t *kb_conn_next(const kb_conn_t *conn)
 {
     return conn->next;
@@ -92,6 +118,7 @@ static void conn_maybe_free(kb_conn_t *c)
 {
     if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
+    kb_sasl_conn_free(c->sasl);
     free(c->rbuf);
     free(c);
 }
@@ -203,6 +230,7 @@ static void on_write(uv_write_t *w, int status)
         kb_conn_close(c);
     } else {
         conn_maybe_resume(c);
+        close_if_flushed(c);
     }
     c->live_reqs--;
     conn_maybe_free(c);
@@ -289,15 +317,21 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->live_reqs++;
 
     kp_reader_init(&req->body, frame, len);
-    if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
+    if (c->sasl_required && kb_sasl_expects_raw(c)) {
+        /* SaslHandshake v0 was answered: this frame is a bare token, and so is its answer. */
+        req->raw_sasl = true;
+        req->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+        kp_put_i32(&req->resp, 0);
+    } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
         kb_conn_close(c);
         return K_ERR_MALFORMED;
+    } else {
+        kp_put_i32(&req->resp, 0); /* size, patched when sent */
+        kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
+                              req->hdr.correlation_id);
     }
-    kp_put_i32(&req->resp, 0); /* size, patched when sent */
-    kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
-                          req->hdr.correlation_id);
 
     if (c->tail)
         c->tail->next = req;
@@ -329,6 +363,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     }
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
     return over_limits(c) ? 1 : 0;
 }
 
@@ -425,6 +460,8 @@ void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener)
     }
     c->broker = b;
     kb_principal_anonymous(&c->principal);
+    c->sasl_required = b->cfg.listener_security == KB_SEC_SASL_PLAINTEXT ||
+                       b->cfg.listener_security == KB_SEC_SASL_SSL;
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     uv_tcp_init(b->loop, &c->tcp);
     c->tcp.data = c;
