@@ -197,7 +197,7 @@ static int load_line(kb_creds_t *c, char *line, const char *path, int lineno, ch
     kb_scram_cred_t cr;
     char *end;
     int rc = K_ERR_CORRUPT;
-    if (len > 9 && line[8] == ' ') {
+    if (len > 9 && line[8] == ' ' && strspn(line, "0123456789abcdef") == 8) {
         uint32_t want = (uint32_t)strtoul(line, &end, 16);
         uint32_t got = kp_crc32c(0, line + 9, len - 9);
         if (end == line + 8 && want == got) rc = parse_body(line + 9, user, sizeof user, &cr);

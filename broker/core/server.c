@@ -253,11 +253,14 @@ int kb_broker_start(kb_broker_t *b)
     size_t n = 0;
     for (int i = 0; i < b->cfg.n_log_dirs && n < sizeof dirs; i++)
         n += (size_t)snprintf(dirs + n, sizeof dirs - n, "%s%s", i ? "," : "", b->cfg.log_dirs[i]);
+    static const char *const sec[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+    const char *proto = sec[b->cfg.listener_security & 3];
     kb_log(KB_LOG_INFO,
-           "Depot %s started: node %d, listening on PLAINTEXT://%s:%d, advertised as "
-           "PLAINTEXT://%s:%d, log.dirs %s, cluster id %s",
-           DEPOT_VERSION, b->cfg.node_id, b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0",
-           b->cfg.listen_port, b->cfg.advertised_host, b->cfg.advertised_port, dirs,
+           "Depot %s started: node %d, listening on %s://%s:%d, advertised as "
+           "%s://%s:%d, log.dirs %s, cluster id %s",
+           DEPOT_VERSION, b->cfg.node_id, proto,
+           b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0",
+           b->cfg.listen_port, proto, b->cfg.advertised_host, b->cfg.advertised_port, dirs,
            ks_store_cluster_id(b->store));
     return 0;
 }
