@@ -91,9 +91,14 @@ static int sasl_init(kb_broker_t *b)
         return rc;
     }
     *kb_broker_slot(b, &kb_sasl_subsys) = st;
-    if (cfg->listener_security == KB_SEC_SASL_PLAINTEXT && kb_creds_count(st->creds) == 0)
-        kb_log(KB_LOG_WARN, "SASL listener without any SCRAM credential: nobody can log in "
-                            "(add one with depot --add-scram)");
+    for (int i = 0; i < cfg->n_listeners; i++)
+        if ((cfg->listeners[i].security_protocol == KB_SEC_SASL_PLAINTEXT ||
+             cfg->listeners[i].security_protocol == KB_SEC_SASL_SSL) &&
+            kb_creds_count(st->creds) == 0) {
+            kb_log(KB_LOG_WARN, "SASL listener %s without any SCRAM credential: nobody can log "
+                   "in (add one with depot --add-scram)", cfg->listeners[i].name);
+            break;
+        }
     return 0;
 }
 

@@ -11,8 +11,8 @@ import struct
 import subprocess
 import time
 
-from depot_harness import (DEPOT_BIN, check, connect, frame, i16, i32, kstr, recv_frame,
-                           run_tests)
+from depot_harness import (DEPOT_BIN, check, connect, frame, free_port, i32, kstr,
+                           recv_frame, run_tests)
 from sasl_harness import SaslBroker
 
 MECHS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
@@ -188,6 +188,36 @@ def test_session_lifetime_and_reauthentication():
         time.sleep(1.8)  # now past the second session's end
         s.sendall(frame(3, 1, 15, i32(-1)))
         check(_closed(s), "expired session still served")
+
+
+class MixedBroker(SaslBroker):
+    """SASL_PLAINTEXT on port, plus an anonymous PLAINTEXT listener named INTERNAL on port2."""
+    port2 = None
+
+    def _args(self):
+        if self.port2 is None:
+            self.port2 = free_port()
+        return super()._args() + [
+            "--set", "listeners=SASL_PLAINTEXT://127.0.0.1:%d,INTERNAL://127.0.0.1:%d"
+            % (self.port, self.port2),
+            "--set", "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
+            "INTERNAL:PLAINTEXT"]
+
+
+def test_sasl_is_per_listener():
+    with MixedBroker() as b:
+        r = subprocess.run(["kcat", "-b", "127.0.0.1:%d" % b.port2, "-L", "-m", "5"],
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0, "PLAINTEXT listener needs no SASL: %s", r.stderr)
+        s = connect(b.port2)  # SaslHandshake on a listener without SASL: ILLEGAL_SASL_STATE
+        s.sendall(frame(17, 1, 3, kstr("PLAIN")))
+        body = recv_frame(s)
+        check(struct.unpack(">h", body[4:6])[0] == 34, "handshake on PLAINTEXT: %r", body)
+        s = connect(b.port)
+        s.sendall(frame(3, 1, 4, i32(-1)))
+        check(_closed(s), "SASL listener served metadata without authentication")
+        r = kcat(b, "-L", "-m", "5")
+        check(r.returncode == 0, "SASL listener with SCRAM: %s", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang, ASan + UBSan) over the
-# protocol sources and runs each for $1 seconds (default 60). Corpora live in build/fuzz/;
+# protocol and storage sources (fuzz_avro_* also over broker/registry/avro_*.c and jansson)
+# and runs each for $1 seconds (default 60). Corpora live in build/fuzz/;
 # fuzz_request is seeded with the golden request bodies (tests/protocol/fixtures), and any
 # target may keep checked-in seeds in tests/fuzz/seeds/<target>/. Crashes are left in
 # build/fuzz/<target>/ as crash-* files; the script exits non-zero if a target fails.
@@ -22,8 +23,10 @@ for src in tests/fuzz/fuzz_*.c; do
     bin="$OUT/bin/$name"
     echo "== $name: build"
     extra=""
-    # The SASL parsers live in the broker's auth room and need OpenSSL.
-    [ "$name" = fuzz_sasl ] && extra="broker/auth/scram.c -lssl -lcrypto"
+    case "$name" in
+    fuzz_avro_*) extra="$(ls broker/registry/avro_*.c) -ljansson" ;;
+    fuzz_sasl) extra="broker/auth/scram.c -lssl -lcrypto" ;; # auth room parsers need OpenSSL
+    esac
     # shellcheck disable=SC2086
     clang $CFLAGS $SAN -o "$bin" "$src" $SRCS $extra $LIBS
     corpus="$OUT/$name/corpus"
