@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/core/clock.h"
 #include "protocol/kp_batch.h"
 
 /* One appended partition waiting for its fsync (acks=-1). */
@@ -358,7 +359,7 @@ int kb_handle_produce(kb_req_t *req)
         .store = kb_broker_store(req->broker),
         .cfg = kb_broker_config(req->broker),
         .version = req->hdr.api_version,
-        .now_ms = kb_now_ms(),
+        .now_ms = kb_wall_ms(), /* data time: LogAppendTime, segment.ms, producer state */
     };
     int total = 0;
     for (int32_t i = 0; i < m.topic_data_count; i++)
