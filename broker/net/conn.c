@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "broker/auth/sasl.h"
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 
 #define RBUF_SIZE (64 * 1024)
@@ -47,6 +48,7 @@ struct kb_conn {
     kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
     bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
     bool close_when_flushed;   /* failed authentication: close once the answer is written */
+    kb_conn_counters_t ctr;   /* broker/core/counters.h */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
@@ -112,6 +114,11 @@ void kb_conn_close_when_flushed(kb_conn_t *conn)
 {
     conn->close_when_flushed = true;
     kb_conn_stop_reading(conn);
+}
+
+kb_conn_counters_t *kb_conn_counters(kb_conn_t *conn)
+{
+    return conn ? &conn->ctr : NULL;
 }
 
 kb_conn_t *kb_conn_next(const kb_conn_t *conn)
@@ -254,6 +261,7 @@ static void conn_flush(kb_conn_t *c)
         req->next = NULL;
         c->queued--;
         if (req->no_response) {
+            kb_counters_request_done(req);
             req_free(req);
             continue;
         }
@@ -268,6 +276,7 @@ static void conn_flush(kb_conn_t *c)
         kp_buf_patch_i32(&req->resp, 0, (int32_t)(req->resp.len - 4));
         impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
         impl->w.data = impl;
+        kb_counters_request_done(req);
         c->unsent += req->resp.len;
         c->writing++;
         int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
@@ -341,6 +350,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
                               req->hdr.correlation_id);
     }
+    kb_counters_request_start(req);
 
     if (c->tail)
         c->tail->next = req;
@@ -360,6 +370,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
                req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
+        kb_counters_request_closed(req);
         req->done = true;
         kb_conn_close(c);
         return K_ERR_CLOSED;
