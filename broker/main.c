@@ -120,6 +120,7 @@ int main(int argc, char **argv)
         return 2;
     }
     kb_log_set_level(cfg.log_level);
+    kb_log_set_format(cfg.log_format);
     if (n_scram > 0) {
         rc = add_scram(&cfg, scram, n_scram);
         free(scram);
