@@ -59,55 +59,67 @@ static int add_scram(const kb_config_t *cfg, const char **args, int n)
     return rc;
 }
 
+/* The command line. Returns -1 to go on, else the exit status (--help, --version, a bad
+ * argument). sets/scram have argc slots (owned by the caller). */
+typedef struct {
+    const char *path;
+    const char **sets, **scram;
+    int n_sets, n_scram;
+} args_t;
+
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(s, "--version")) {
+            printf("depot %s\n", DEPOT_VERSION);
+            return 0;
+        } else if (!strcmp(s, "--print-config-doc")) {
+            kb_config_print_doc(stdout);
+            return 0;
+        } else if ((!strcmp(s, "--config") || !strcmp(s, "-c")) && i + 1 < argc) {
+            a->path = argv[++i];
+        } else if (!strncmp(s, "--config=", 9)) {
+            a->path = s + 9;
+        } else if (!strcmp(s, "--set") && i + 1 < argc) {
+            a->sets[a->n_sets++] = argv[++i];
+        } else if (!strncmp(s, "--set=", 6)) {
+            a->sets[a->n_sets++] = s + 6;
+        } else if (!strcmp(s, "--add-scram") && i + 1 < argc) {
+            a->scram[a->n_scram++] = argv[++i];
+        } else if (s[0] != '-' && !a->path) {
+            a->path = s; /* like kafka-server-start.sh server.properties */
+        } else {
+            fprintf(stderr, "depot: unknown argument '%s'\n", s);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
-    const char **sets = calloc((size_t)argc, sizeof *sets);
-    const char **scram = calloc((size_t)argc, sizeof *scram);
-    int n_sets = 0, n_scram = 0;
-    if (!sets || !scram) return 1;
+    args_t a = {NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, sizeof(char *)),
+                0, 0};
+    if (!a.sets || !a.scram) return 1;
     /* Produce frames and fetch responses are megabytes each. Above glibc's default mmap
      * threshold every one would be a fresh mmap, page-faulted in and unmapped again: bench/
      * measured about 3x the CPU per GB from that alone. Keep them in the heap instead, and
      * give memory back to the OS once more than 16 MiB is free at its top (idle RSS). */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            free(sets);
-            free(scram);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("depot %s\n", DEPOT_VERSION);
-            free(sets);
-            free(scram);
-            return 0;
-        } else if (!strcmp(a, "--print-config-doc")) {
-            kb_config_print_doc(stdout);
-            free(sets);
-            free(scram);
-            return 0;
-        } else if ((!strcmp(a, "--config") || !strcmp(a, "-c")) && i + 1 < argc) {
-            path = argv[++i];
-        } else if (!strncmp(a, "--config=", 9)) {
-            path = a + 9;
-        } else if (!strcmp(a, "--set") && i + 1 < argc) {
-            sets[n_sets++] = argv[++i];
-        } else if (!strncmp(a, "--set=", 6)) {
-            sets[n_sets++] = a + 6;
-        } else if (!strcmp(a, "--add-scram") && i + 1 < argc) {
-            scram[n_scram++] = argv[++i];
-        } else if (a[0] != '-' && !path) {
-            path = a; /* like kafka-server-start.sh server.properties */
-        } else {
-            fprintf(stderr, "depot: unknown argument '%s'\n", a);
-            usage(stderr);
-            free(sets);
-            free(scram);
-            return 2;
-        }
+    int done = parse_args(argc, argv, &a);
+    const char **sets = a.sets, **scram = a.scram;
+    const char *path = a.path;
+    int n_sets = a.n_sets, n_scram = a.n_scram;
+    if (done >= 0) {
+        free(sets);
+        free(scram);
+        return done;
     }
 
     kb_config_t cfg;
