@@ -18,13 +18,23 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from depot_harness import (Broker, check, connect, frame, i8, i32, i64, kstr,  # noqa: E402
-                           recv_frame, run_tests)
+from depot_harness import (DEPOT_BIN, Broker, check, connect, frame, i8, i32, i64,  # noqa: E402
+                           kstr, recv_frame, run_tests)
 
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 N_IDLE = 10_000
+
+
+def sanitized():
+    """An ASan build (make test-asan): its shadow memory and quarantine make RSS meaningless,
+    so RSS is then reported but not asserted."""
+    with open(DEPOT_BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+SANITIZED = sanitized()
 
 
 def rss_kb(b):
@@ -151,8 +161,11 @@ def test_ten_thousand_idle_connections():
         print("    %d connections opened and answered in %.1fs; broker RSS %d kB -> %d kB "
               "(%.0f bytes per connection)" % (N_IDLE, time.monotonic() - t0, base, held,
                                                (held - base) * 1024.0 / N_IDLE))
-        check(held - base < 64 * 1024, "RSS grew by %d kB for %d idle connections", held - base,
-              N_IDLE)
+        if SANITIZED:
+            print("    (sanitizer build: RSS reported, not checked)")
+        else:
+            check(held - base < 64 * 1024, "RSS grew by %d kB for %d idle connections",
+                  held - base, N_IDLE)
         got = produce_and_consume(b, "busy")
         check(len(got) == 200, "with %d idle connections the consumer read %d of 200", N_IDLE,
               len(got))
@@ -322,8 +335,11 @@ def test_abandoned_long_polls_are_released():
         after = rss_kb(b)
         print("    broker RSS: %d kB idle, %d kB with 1000 long polls, %d kB 1.5 s after their "
               "clients left" % (base, parked, after))
-        check(after < parked - (parked - base) // 2,
-              "RSS did not come back down after the long polls were abandoned")
+        if SANITIZED:
+            print("    (sanitizer build: RSS reported, not checked)")
+        else:
+            check(after < parked - (parked - base) // 2,
+                  "RSS did not come back down after the long polls were abandoned")
         s = connect(b.port)
         check(served(s) is True, "broker not serving after the abandoned long polls")
         s.close()
