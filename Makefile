@@ -8,7 +8,7 @@
 #   make bench      benchmarks (not part of test)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy jansson rdkafka
+PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto rdkafka
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
