@@ -60,6 +60,7 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    char schema_registry_listeners[512]; /* "" = no schema registry */
 } kb_config_t;
 
 typedef struct kb_req {

@@ -6,9 +6,12 @@
 
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
+/* broker/registry/reg_subsys.c: schema registry (after http: it serves on an HTTP listener) */
+extern const kb_subsys_t kb_registry_subsys;
 
 const kb_subsys_t *const kb_subsystems[] = {
     &kb_api_subsys,
     &kb_group_subsys,
+    &kb_registry_subsys,
     NULL,
 };

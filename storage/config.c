@@ -8,10 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "storage/ks_int.h"
 
-enum { T_I32, T_I64, T_TSTYPE, T_CLEANUP };
+enum { T_I32, T_I64, T_TSTYPE, T_CLEANUP, T_BOOL, T_STRATEGY, T_CHECK };
 
 typedef struct {
     const char *name;
@@ -34,6 +35,14 @@ static const cfg_def_t defs[] = {
     {"max.message.bytes", T_I32, F(max_message_bytes), 1048588, 0, INT32_MAX},
     {"message.timestamp.type", T_TSTYPE, F(timestamp_type), KS_TS_CREATE_TIME, 0, 1},
     {"cleanup.policy", T_CLEANUP, F(cleanup_policy), KS_CLEANUP_DELETE, 0, 1},
+    /* Confluent Server's names, so topics created for it keep their meaning here. */
+    {"confluent.key.schema.validation", T_BOOL, F(key_schema_validation), 0, 0, 1},
+    {"confluent.value.schema.validation", T_BOOL, F(value_schema_validation), 0, 0, 1},
+    {"confluent.key.subject.name.strategy", T_STRATEGY, F(key_subject_strategy),
+     KS_SUBJECT_TOPIC, 0, 2},
+    {"confluent.value.subject.name.strategy", T_STRATEGY, F(value_subject_strategy),
+     KS_SUBJECT_TOPIC, 0, 2},
+    {"depot.value.schema.validation", T_CHECK, F(value_schema_check), KS_SCHEMA_CHECK_ID, 0, 1},
 };
 #undef F
 #define NDEFS (sizeof defs / sizeof defs[0])
@@ -42,11 +51,30 @@ static const char *const key_names[NDEFS + 1] = {
     "segment.bytes",     "segment.ms",     "retention.ms",
     "retention.bytes",   "index.interval.bytes", "flush.messages",
     "flush.ms",          "max.message.bytes",    "message.timestamp.type",
-    "cleanup.policy",    NULL,
+    "cleanup.policy",    "confluent.key.schema.validation",
+    "confluent.value.schema.validation", "confluent.key.subject.name.strategy",
+    "confluent.value.subject.name.strategy", "depot.value.schema.validation", NULL,
 };
 
 static const char *const ts_names[] = {"CreateTime", "LogAppendTime"};
 static const char *const cleanup_names[] = {"delete", "compact"};
+static const char *const bool_names[] = {"false", "true"};
+static const char *const check_names[] = {"id", "full"};
+/* Confluent's class names; the part after the last dot is accepted on its own too. */
+static const char *const strategy_names[] = {
+    "io.confluent.kafka.serializers.subject.TopicNameStrategy",
+    "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+    "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy"};
+
+static int parse_strategy(const char *v)
+{
+    for (int i = 0; i < 3; i++) {
+        const char *short_name = strrchr(strategy_names[i], '.') + 1;
+        if (!strcmp(v, strategy_names[i]) || !strcmp(v, short_name))
+            return i;
+    }
+    return -1;
+}
 
 static void put_val(ks_topic_config_t *c, const cfg_def_t *d, int64_t v)
 {
@@ -104,6 +132,12 @@ int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value
         v = parse_enum(value, ts_names, 2);
     } else if (d->type == T_CLEANUP) {
         v = parse_enum(value, cleanup_names, 2);
+    } else if (d->type == T_BOOL) {
+        v = strcasecmp(value, "true") == 0 ? 1 : strcasecmp(value, "false") == 0 ? 0 : -1;
+    } else if (d->type == T_STRATEGY) {
+        v = parse_strategy(value);
+    } else if (d->type == T_CHECK) {
+        v = parse_enum(value, check_names, 2);
     } else {
         char *end;
         errno = 0;
@@ -131,6 +165,12 @@ int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, 
         n = snprintf(buf, len, "%s", ts_names[v == KS_TS_LOG_APPEND_TIME]);
     else if (d->type == T_CLEANUP)
         n = snprintf(buf, len, "%s", cleanup_names[v == KS_CLEANUP_COMPACT]);
+    else if (d->type == T_BOOL)
+        n = snprintf(buf, len, "%s", bool_names[v != 0]);
+    else if (d->type == T_STRATEGY)
+        n = snprintf(buf, len, "%s", strategy_names[v >= 0 && v <= 2 ? v : 0]);
+    else if (d->type == T_CHECK)
+        n = snprintf(buf, len, "%s", check_names[v != 0]);
     else
         n = snprintf(buf, len, "%" PRId64, v);
     return n < 0 || (size_t)n >= len ? K_ERR_TOOLARGE : 0;

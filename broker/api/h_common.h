@@ -95,6 +95,7 @@ typedef struct {
     const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
     int16_t version;
     int64_t now_ms;
+    kp_arena_t *arena; /* per-record error messages (schema validation); NULL in tests */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/registry/reg_produce.h"
 #include "protocol/kp_batch.h"
 
 /* One appended partition waiting for its fsync (acks=-1). */
@@ -192,6 +193,8 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         max_bytes = ctx->cfg->message_max_bytes;
     kp_batch_hdr_t h;
     err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
+    if (err == KP_ERR_NONE && ctx->broker && ctx->arena) /* schema validation at the door */
+        err = kb_registry_produce_check(ctx->broker, t, records, (size_t)len, ctx->arena, out);
     if (err != KP_ERR_NONE)
         return err;
     ks_append_result_t res;
@@ -234,7 +237,7 @@ static void set_error(const kb_produce_ctx_t *ctx,
     out->base_offset = -1;
     out->log_append_time_ms = -1;
     out->log_start_offset = -1;
-    if (err != KP_ERR_NONE)
+    if (err != KP_ERR_NONE && out->error_message.len <= 0) /* keep a specific message */
         out->error_message = kp_str(kp_error_message(err));
 }
 
@@ -359,6 +362,7 @@ int kb_handle_produce(kb_req_t *req)
         .cfg = kb_broker_config(req->broker),
         .version = req->hdr.api_version,
         .now_ms = kb_now_ms(),
+        .arena = &req->arena,
     };
     int total = 0;
     for (int32_t i = 0; i < m.topic_data_count; i++)

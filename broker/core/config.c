@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER } vtype_t;
+typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER, T_STR } vtype_t;
 
 typedef struct entry entry_t;
 struct entry {
@@ -27,7 +27,8 @@ struct entry {
     const char *def; /* NULL: applied only when set */
     int64_t min, max;
     ptrdiff_t off;              /* destination in kb_config_t (int32/int64/bool/int) */
-    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL */
+    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL; T_STR: the
+                                 * size of the char array */
     int64_t scale;              /* stored = value * scale (time units); 0 = 1 */
     const char *const *choices; /* T_ENUM, NULL-terminated; stored as the index */
     const char *alias;          /* an older name for the same key */
@@ -130,6 +131,10 @@ static const entry_t table[] = {
     {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
       "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
+      "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
+      KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
+      (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
 };
@@ -354,6 +359,13 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         return K_ERR_INVAL;
     case T_DIRS:
         return parse_dirs(cfg, v, why, whylen);
+    case T_STR:
+        if (strlen(v) >= (size_t)e->width) {
+            snprintf(why, whylen, "longer than %d bytes", e->width - 1);
+            return K_ERR_INVAL;
+        }
+        memcpy(field(cfg, e), v, strlen(v) + 1);
+        return 0;
     case T_LISTENER: {
         char *host = field(cfg, e);
         int *port = e->off == OFF(listen_host) ? &cfg->listen_port : &cfg->advertised_port;
@@ -549,6 +561,9 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
             n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", cfg->log_dirs[i]);
         return;
     }
+    case T_STR:
+        snprintf(buf, len, "%s", (const char *)cfield(cfg, e));
+        return;
     case T_LISTENER: {
         const char *host = cfield(cfg, e);
         int port = e->off == OFF(listen_host) ? cfg->listen_port : cfg->advertised_port;
@@ -608,6 +623,8 @@ static const char *type_name(const entry_t *e)
         return "list";
     case T_LISTENER:
         return "listener";
+    case T_STR:
+        return "string";
     }
     return "";
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/kb.h"
 #include "broker/registry/avro.h"
 #include "broker/registry/registry.h"
 
@@ -89,6 +90,10 @@ int reg_parse(kb_registry_t *r, const char *text, size_t len, json_t *refs,
 int reg_apply(kb_registry_t *r, json_t *key, json_t *value);
 void reg_state_free(kb_registry_t *r);
 
+/* ---- reg_http.c: serves kb_registry_call on the HTTP listener "registry" at urls ------------ */
+
+int reg_http_start(kb_broker_t *b, kb_registry_t *r, const char *urls);
+
 /* ---- reg_store.c: the log ---------------------------------------------------------------- */
 
 int reg_store_open(kb_registry_t *r);
@@ -98,6 +103,8 @@ int reg_store_open(kb_registry_t *r);
 typedef void (*reg_durable_fn)(kb_registry_t *r, void *ctx, int status);
 int reg_store_write(kb_registry_t *r, json_t *const *keys, json_t *const *values, int n,
                     reg_durable_fn done, void *ctx);
+/* `_schemas` was deleted under the registry: writes fail from now on (reads go on). */
+void reg_store_lost(kb_registry_t *r);
 /* Tells waiting writers the registry is closing (their done runs with K_ERR_CLOSED now). */
 void reg_store_close(kb_registry_t *r);
 

@@ -213,9 +213,18 @@ static int encode_batch(json_t *const *keys, json_t *const *values, int n, kp_bu
     return rc;
 }
 
+void reg_store_lost(kb_registry_t *r)
+{
+    kb_log(KB_LOG_ERROR, "registry: %s was deleted; schemas stay readable until the broker "
+           "restarts, changes are refused", REG_TOPIC);
+    r->part = NULL;
+}
+
 int reg_store_write(kb_registry_t *r, json_t *const *keys, json_t *const *values, int n,
                     reg_durable_fn done, void *ctx)
 {
+    if (!r->part)
+        return K_ERR_CLOSED;
     kp_buf_t buf;
     kp_buf_init(&buf);
     int rc = encode_batch(keys, values, n, &buf);

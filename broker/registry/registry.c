@@ -52,13 +52,38 @@ int64_t kb_registry_framed_id(const uint8_t *data, size_t len)
                      ((uint32_t)data[3] << 8) | data[4]);
 }
 
-int kb_registry_check_value(kb_registry_t *r, const char *subject, const uint8_t *data,
-                            size_t len, bool full, char *msg, size_t msglen)
+/* The subject a value's schema must be registered under (Confluent's naming strategies). */
+static int subject_for(kb_registry_t *r, const char *topic, bool is_key, int strategy,
+                       int64_t id, char *out, size_t outlen)
+{
+    const char *suffix = is_key ? "key" : "value";
+    if (strategy == KS_SUBJECT_TOPIC)
+        return snprintf(out, outlen, "%s-%s", topic, suffix) < (int)outlen ? 0 : K_ERR_INVAL;
+    reg_schema_t *sc = id <= INT32_MAX ? reg_schema_by_id(r, (int32_t)id) : NULL;
+    const kb_avro_node_t *root = sc ? kb_avro_root(sc->avro) : NULL;
+    if (!root || root->type != KB_AVRO_RECORD)
+        return K_ERR_NOENT; /* the record-name strategies need a record schema */
+    int n = strategy == KS_SUBJECT_RECORD
+                ? snprintf(out, outlen, "%s", root->fullname)
+                : snprintf(out, outlen, "%s-%s", topic, root->fullname);
+    return n < (int)outlen ? 0 : K_ERR_INVAL;
+}
+
+int kb_registry_check_value(kb_registry_t *r, const char *topic, bool is_key, int strategy,
+                            const uint8_t *data, size_t len, bool full, char *msg,
+                            size_t msglen)
 {
     int64_t id = kb_registry_framed_id(data, len);
+    const char *what = is_key ? "key" : "value";
+    char subject[REG_MAX_SUBJECT + 8];
     if (id < 0) {
-        snprintf(msg, msglen, "value is not framed by a schema registry serializer (magic byte "
-                 "0 + 4-byte schema id); subject %s", subject);
+        snprintf(msg, msglen, "%s is not framed by a schema registry serializer (magic byte 0 + "
+                 "4-byte schema id)", what);
+        return K_ERR_INVAL;
+    }
+    if (subject_for(r, topic, is_key, strategy, id, subject, sizeof subject) < 0) {
+        snprintf(msg, msglen, "%s schema id %lld is not a registered record schema", what,
+                 (long long)id);
         return K_ERR_INVAL;
     }
     reg_subject_t *s = reg_subject_find(r, subject);
@@ -66,8 +91,8 @@ int kb_registry_check_value(kb_registry_t *r, const char *subject, const uint8_t
     for (int i = 0; s && i < s->n && !registered; i++)
         registered = !s->v[i].deleted && s->v[i].id == id;
     if (!registered) {
-        snprintf(msg, msglen, "schema id %lld is not registered under subject %s", (long long)id,
-                 subject);
+        snprintf(msg, msglen, "%s schema id %lld is not registered under subject %.300s", what,
+                 (long long)id, subject);
         return K_ERR_INVAL;
     }
     if (!full)
@@ -75,7 +100,7 @@ int kb_registry_check_value(kb_registry_t *r, const char *subject, const uint8_t
     reg_schema_t *sc = reg_schema_by_id(r, (int32_t)id);
     char why[256];
     if (!sc || kb_avro_validate(sc->avro, data + 5, len - 5, why, sizeof why) < 0) {
-        snprintf(msg, msglen, "value does not decode with schema id %lld (subject %s): %s",
+        snprintf(msg, msglen, "%s does not decode with schema id %lld (subject %.300s): %s", what,
                  (long long)id, subject, sc ? why : "schema missing");
         return K_ERR_INVAL;
     }

@@ -49,11 +49,13 @@ void kb_registry_load_stats(const kb_registry_t *r, int64_t *loaded, int64_t *sk
 
 /*
  * Produce validation (topic configs confluent.{key,value}.schema.validation): does `data`
- * start with magic byte 0 and a 4-byte schema id registered under `subject` (not deleted),
- * and, when full, decode under that schema? 0 when it does; K_ERR_INVAL with a reason in msg.
+ * start with magic byte 0 and a 4-byte schema id registered (and not deleted) under the
+ * subject that `strategy` (KS_SUBJECT_*) names for this topic, and, when full, decode under
+ * that schema? 0 when it does; K_ERR_INVAL with a reason in msg.
  */
-int kb_registry_check_value(kb_registry_t *r, const char *subject, const uint8_t *data,
-                            size_t len, bool full, char *msg, size_t msglen);
+int kb_registry_check_value(kb_registry_t *r, const char *topic, bool is_key, int strategy,
+                            const uint8_t *data, size_t len, bool full, char *msg,
+                            size_t msglen);
 /* The id stored in a Confluent-framed value, or -1 when data is not framed that way. */
 int64_t kb_registry_framed_id(const uint8_t *data, size_t len);
 

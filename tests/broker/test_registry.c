@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include "broker/kb.h"
+#include "broker/registry/reg_produce.h"
 #include "broker/registry/registry.h"
+#include "protocol/kp_batch.h"
+#include "protocol/kp_errors.h"
 
 typedef struct {
     char dir[64];
@@ -490,23 +493,101 @@ static void test_registry_check_value(void **state)
     const uint8_t good[] = {0, 0, 0, 0, 1, 0x02};
     const uint8_t wrong_id[] = {0, 0, 0, 0, 9, 0x02};
     const uint8_t bad_body[] = {0, 0, 0, 0, 1, 0x02, 0x02};
-    assert_int_equal(kb_registry_check_value(env.reg, "t-value", good, sizeof good, true, msg,
-                                             sizeof msg),
+    assert_int_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC, good,
+                                             sizeof good, true, msg, sizeof msg),
                      0);
-    assert_int_not_equal(kb_registry_check_value(env.reg, "t-value", wrong_id, sizeof wrong_id,
-                                                 false, msg, sizeof msg),
+    assert_int_not_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC, wrong_id,
+                                                 sizeof wrong_id, false, msg, sizeof msg),
                          0);
     assert_non_null(strstr(msg, "not registered"));
-    assert_int_equal(kb_registry_check_value(env.reg, "t-value", bad_body, sizeof bad_body, false,
-                                             msg, sizeof msg),
+    assert_int_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC, bad_body,
+                                             sizeof bad_body, false, msg, sizeof msg),
                      0);
-    assert_int_not_equal(kb_registry_check_value(env.reg, "t-value", bad_body, sizeof bad_body,
-                                                 true, msg, sizeof msg),
+    assert_int_not_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC, bad_body,
+                                                 sizeof bad_body, true, msg, sizeof msg),
                          0);
-    assert_int_not_equal(kb_registry_check_value(env.reg, "t-value", (const uint8_t *)"plain", 5,
-                                                 false, msg, sizeof msg),
+    assert_int_not_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC,
+                                                 (const uint8_t *)"plain", 5, false, msg,
+                                                 sizeof msg),
                          0);
     assert_non_null(strstr(msg, "magic"));
+    /* the key subject is a different one */
+    assert_int_not_equal(kb_registry_check_value(env.reg, "t", true, KS_SUBJECT_TOPIC, good,
+                                                 sizeof good, false, msg, sizeof msg),
+                         0);
+    /* record-name strategies: the subject is the record's full name (with the topic) */
+    assert_int_not_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_RECORD, good,
+                                                 sizeof good, false, msg, sizeof msg),
+                         0);
+    assert_int_equal(register_schema("Reading", V1, &st), 1);
+    assert_int_equal(register_schema("t-Reading", V1, &st), 1);
+    assert_int_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_RECORD, good,
+                                             sizeof good, false, msg, sizeof msg),
+                     0);
+    assert_int_equal(kb_registry_check_value(env.reg, "t", false, KS_SUBJECT_TOPIC_RECORD, good,
+                                             sizeof good, false, msg, sizeof msg),
+                     0);
+}
+
+/* Produce's call: a batch (compressed or not) of good and bad records. */
+static void check_batch(ks_topic_t *t, int codec, bool with_bad, int16_t want,
+                        int32_t want_errors)
+{
+    const uint8_t good[] = {0, 0, 0, 0, 1, 0x02};
+    kp_batch_builder_t bb;
+    kp_batch_builder_init(&bb, codec);
+    for (int i = 0; i < 4; i++) {
+        bool bad = with_bad && (i == 1 || i == 3);
+        kp_bytes_t v = bad ? (kp_bytes_t){(const uint8_t *)"21.5 C", 6}
+                           : (kp_bytes_t){good, (int32_t)sizeof good};
+        assert_int_equal(kp_batch_builder_add(&bb, 1000 + i, (kp_bytes_t){NULL, -1}, v, NULL, 0),
+                         0);
+    }
+    kp_buf_t buf;
+    kp_buf_init(&buf);
+    assert_int_equal(kp_batch_builder_finish(&bb, &buf), 0);
+    kp_batch_builder_deinit(&bb);
+    kp_arena_t arena;
+    kp_arena_init(&arena, NULL, 0, 1 << 20);
+    kp_produce_resp_partition_produce_response_t out;
+    kp_produce_resp_partition_produce_response_init(&out);
+    assert_int_equal(kb_registry_produce_check_r(env.reg, t, buf.data, buf.len, &arena, &out),
+                     want);
+    assert_int_equal(out.record_errors_count, want_errors);
+    if (with_bad && want_errors == 2) {
+        assert_int_equal(out.record_errors[0].batch_index, 1);
+        assert_int_equal(out.record_errors[1].batch_index, 3);
+        assert_non_null(strstr(out.error_message.ptr, "2 of 4 records"));
+    }
+    kp_arena_deinit(&arena);
+    kp_buf_deinit(&buf);
+}
+
+static void test_registry_produce_check(void **state)
+{
+    (void)state;
+    int st;
+    assert_int_equal(register_schema("sensors-value", V1, &st), 1);
+    ks_topic_config_t cfg;
+    ks_topic_config_default(&cfg);
+    assert_int_equal(ks_topic_config_set(&cfg, "confluent.value.schema.validation", "true"), 0);
+    assert_int_equal(ks_topic_config_set(&cfg, "depot.value.schema.validation", "full"), 0);
+    assert_int_equal(ks_topic_config_set(&cfg, "confluent.value.subject.name.strategy",
+                                         "io.confluent.kafka.serializers.subject."
+                                         "TopicNameStrategy"),
+                     0);
+    assert_int_not_equal(ks_topic_config_set(&cfg, "depot.value.schema.validation", "some"), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(env.store, "sensors", 1, &cfg, &t), 0);
+    check_batch(t, KP_COMPRESSION_NONE, false, KP_ERR_NONE, 0);
+    check_batch(t, KP_COMPRESSION_NONE, true, KP_ERR_INVALID_RECORD, 2);
+    check_batch(t, KP_COMPRESSION_LZ4, true, KP_ERR_INVALID_RECORD, 2);
+    check_batch(t, KP_COMPRESSION_ZSTD, false, KP_ERR_NONE, 0);
+    /* no registry: everything refused */
+    kb_registry_t *r = env.reg;
+    env.reg = NULL;
+    check_batch(t, KP_COMPRESSION_NONE, false, KP_ERR_INVALID_RECORD, 4);
+    env.reg = r;
 }
 
 int main(void)
@@ -522,6 +603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_check_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_produce_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
