@@ -35,12 +35,39 @@ enum { KB_LOG_ERROR = 0, KB_LOG_WARN = 1, KB_LOG_INFO = 2, KB_LOG_DEBUG = 3 };
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
 
+/* Kafka's security protocols, numbered as Kafka's SecurityProtocol ids. */
+enum { KB_SEC_PLAINTEXT = 0, KB_SEC_SSL = 1, KB_SEC_SASL_PLAINTEXT = 2, KB_SEC_SASL_SSL = 3 };
+
+#define KB_MAX_LISTENERS 8
+#define KB_LISTENER_NAME_MAX 32
+
+/*
+ * One Kafka listener (listeners / listener.security.protocol.map / advertised.listeners; the
+ * parsing lives in broker/net/listener_config.c, the sockets in broker/net/listener.c).
+ * Every connection belongs to one (kb_conn_listener) and Metadata, DescribeCluster and
+ * FindCoordinator answer with that listener's advertised address.
+ */
+typedef struct {
+    char name[KB_LISTENER_NAME_MAX]; /* "PLAINTEXT", "INTERNAL": upper case, [A-Z0-9_] */
+    int security_protocol;           /* KB_SEC_* from listener.security.protocol.map */
+    char host[256];                  /* bind host; "" = every interface */
+    int port;                        /* bind port; 0 picks one, replaced by the bound port */
+    char advertised_host[256];
+    int advertised_port; /* 0 (listener port 0, not advertised) becomes the bound port */
+} kb_listener_t;
+
+/* One listener.security.protocol.map entry. */
+typedef struct {
+    char name[KB_LISTENER_NAME_MAX];
+    int security_protocol;
+} kb_protocol_map_entry_t;
+
 /* Parsed configuration (broker/core/config.c owns parsing, defaults and validation). */
 typedef struct {
-    char listen_host[256];
-    int listen_port;
-    char advertised_host[256];
-    int advertised_port;
+    kb_listener_t listeners[KB_MAX_LISTENERS];
+    int n_listeners;
+    kb_protocol_map_entry_t protocol_map[KB_MAX_LISTENERS * 2];
+    int n_protocol_map;
     char *log_dirs[16]; /* owned by the config */
     int n_log_dirs;
     int32_t node_id;
@@ -93,6 +120,13 @@ const kb_config_t *kb_broker_config(kb_broker_t *b);
 int64_t kb_now_ms(void);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
+/* The listener a connection came in on; never NULL for a live connection. */
+const kb_listener_t *kb_conn_listener(const kb_conn_t *conn);
+/* The listener of req's connection, or the broker's first listener when req has no connection
+ * (handlers called directly by unit tests). What Metadata-like answers advertise. */
+const kb_listener_t *kb_req_listener(const kb_req_t *req);
+/* "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL" (or "?"). */
+const char *kb_security_protocol_name(int security_protocol);
 
 void kb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kb_log_set_level(int level);

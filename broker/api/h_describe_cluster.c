@@ -22,8 +22,9 @@ int kb_handle_describe_cluster(kb_req_t *req)
         resp.error_message = kp_str("Only the brokers endpoint type (1) is supported.");
     } else {
         broker.broker_id = cfg->node_id;
-        broker.host = kp_str(cfg->advertised_host);
-        broker.port = cfg->advertised_port;
+        const kb_listener_t *l = kb_req_listener(req); /* the client's listener */
+        broker.host = kp_str(l->advertised_host);
+        broker.port = l->advertised_port;
         resp.brokers = &broker;
         resp.brokers_count = 1;
         resp.controller_id = cfg->node_id;

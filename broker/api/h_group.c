@@ -298,8 +298,9 @@ static int16_t coordinator_for(kb_req_t *req, int8_t key_type, int32_t *node, kp
         return err;
     }
     *node = cfg->node_id;
-    *host = kp_str(cfg->advertised_host);
-    *port = cfg->advertised_port;
+    const kb_listener_t *l = kb_req_listener(req); /* the client's listener */
+    *host = kp_str(l->advertised_host);
+    *port = l->advertised_port;
     return KP_ERR_NONE;
 }
 

@@ -99,8 +99,9 @@ int kb_handle_metadata(kb_req_t *req)
     kp_metadata_resp_metadata_response_broker_t broker;
     kp_metadata_resp_metadata_response_broker_init(&broker);
     broker.node_id = cfg->node_id;
-    broker.host = kp_str(cfg->advertised_host);
-    broker.port = cfg->advertised_port;
+    const kb_listener_t *l = kb_req_listener(req); /* the address this client came in on */
+    broker.host = kp_str(l->advertised_host);
+    broker.port = l->advertised_port;
     resp.brokers = &broker;
     resp.brokers_count = 1;
     resp.cluster_id = kp_str(ks_store_cluster_id(store));

@@ -9,6 +9,7 @@
  * specific key that was set wins, as in Kafka.
  */
 #include "broker/core/config.h"
+#include "broker/net/listener.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,9 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
-typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENER, T_STR } vtype_t;
+typedef enum {
+    T_INT,
+    T_LONG,
+    T_BOOL,
+    T_ENUM,
+    T_DIRS,
+    T_LISTENERS,
+    T_ADVERTISED,
+    T_PROTOMAP,
+    T_STR
+} vtype_t;
 
 typedef struct entry entry_t;
 struct entry {
@@ -47,13 +57,22 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 
 /* clang-format off */
 static const entry_t table[] = {
-    {{"listeners", "Where to listen: PLAINTEXT://host:port (an empty host or 0.0.0.0 listens "
-      "on every interface; port 0 picks a free port). Only the first listener is used.",
-      KB_CT_LIST, NULL}, T_LISTENER, "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listen_host), 0, 0,
-      NULL, NULL},
-    {{"advertised.listeners", "The address clients are told to connect to (Metadata). "
-      "Defaults to listeners; a wildcard host is replaced by this machine's host name.",
-      KB_CT_LIST, NULL}, T_LISTENER, NULL, 0, 0, OFF(advertised_host), 0, 0, NULL, NULL},
+    {{"listeners", "Where to listen: comma-separated NAME://host:port, one per listener (at "
+      "most 8), e.g. PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094. NAME is the listener name "
+      "(its security protocol comes from listener.security.protocol.map); an empty host or "
+      "0.0.0.0 listens on every interface; port 0 picks a free port. Only PLAINTEXT is "
+      "served until the security module lands.", KB_CT_LIST, NULL}, T_LISTENERS,
+      "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listeners), 0, 0, NULL, NULL},
+    {{"listener.security.protocol.map", "Security protocol of each listener name, "
+      "NAME:PROTOCOL comma-separated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL). A value given "
+      "replaces the default, so it must cover every listener.", KB_CT_STRING, NULL},
+      T_PROTOMAP, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+      0, 0, OFF(protocol_map), 0, 0, NULL, NULL},
+    {{"advertised.listeners", "The address clients are told to connect to, per listener name "
+      "(NAME://host:port, comma-separated): Metadata, FindCoordinator and DescribeCluster "
+      "answer with the address of the listener the client came in on. A listener not named "
+      "here advertises its own address, a wildcard host replaced by this machine's host "
+      "name.", KB_CT_LIST, NULL}, T_ADVERTISED, NULL, 0, 0, 0, 0, 0, NULL, NULL},
     {{"log.dirs", "Comma-separated directories for partition logs. Partitions are spread "
       "across them.", KB_CT_LIST, NULL}, T_DIRS, "./data", 0, 0, OFF(log_dirs),
       0, 0, NULL, "log.dir"},
@@ -199,70 +218,6 @@ static void store_int(kb_config_t *cfg, const entry_t *e, int64_t v)
         *(int32_t *)field(cfg, e) = (int32_t)v;
 }
 
-/* "PLAINTEXT://host:port[,...]" → host and port; host "" means every interface. */
-static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *why,
-                          size_t whylen)
-{
-    const char *p = strstr(v, "://");
-    if (!p) {
-        snprintf(why, whylen, "expected PLAINTEXT://host:port");
-        return K_ERR_INVAL;
-    }
-    if ((size_t)(p - v) != strlen("PLAINTEXT") || strncasecmp(v, "PLAINTEXT", 9)) {
-        snprintf(why, whylen, "only PLAINTEXT listeners are supported");
-        return K_ERR_INVAL;
-    }
-    p += 3;
-    const char *end = strchr(p, ',');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (end)
-        kb_log(KB_LOG_WARN, "config: only the first listener (%.*s) is used", (int)(end - v), v);
-    const char *colon = NULL;
-    const char *hs = p, *he;
-    if (*p == '[') { /* [ipv6]:port */
-        const char *rb = memchr(p, ']', n);
-        if (!rb || rb + 1 >= p + n || rb[1] != ':') {
-            snprintf(why, whylen, "bad IPv6 listener address");
-            return K_ERR_INVAL;
-        }
-        hs = p + 1;
-        he = rb;
-        colon = rb + 1;
-    } else {
-        for (const char *q = p + n; q > p; q--)
-            if (q[-1] == ':') {
-                colon = q - 1;
-                break;
-            }
-        if (!colon) {
-            snprintf(why, whylen, "missing :port");
-            return K_ERR_INVAL;
-        }
-        he = colon;
-    }
-    if ((size_t)(he - hs) >= hostlen) {
-        snprintf(why, whylen, "host name too long");
-        return K_ERR_INVAL;
-    }
-    char portbuf[16];
-    size_t pl = (size_t)(p + n - colon - 1);
-    if (pl == 0 || pl >= sizeof portbuf) {
-        snprintf(why, whylen, "bad port");
-        return K_ERR_INVAL;
-    }
-    memcpy(portbuf, colon + 1, pl);
-    portbuf[pl] = 0;
-    int64_t pv;
-    if (parse_i64(portbuf, &pv) || pv < 0 || pv > 65535) {
-        snprintf(why, whylen, "bad port");
-        return K_ERR_INVAL;
-    }
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = 0;
-    *port = (int)pv;
-    return 0;
-}
-
 static void free_dirs(kb_config_t *cfg)
 {
     for (int i = 0; i < cfg->n_log_dirs; i++)
@@ -366,11 +321,18 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         }
         memcpy(field(cfg, e), v, strlen(v) + 1);
         return 0;
-    case T_LISTENER: {
-        char *host = field(cfg, e);
-        int *port = e->off == OFF(listen_host) ? &cfg->listen_port : &cfg->advertised_port;
-        return parse_listener(v, host, sizeof cfg->listen_host, port, why, whylen);
+    case T_LISTENERS:
+        return kb_listeners_parse(v, cfg->listeners, KB_MAX_LISTENERS, &cfg->n_listeners, why,
+                                  whylen);
+    case T_ADVERTISED: { /* checked here, merged into listeners[] by finish() */
+        kb_listener_t scratch[KB_MAX_LISTENERS];
+        int n = 0;
+        return kb_listeners_parse(v, scratch, KB_MAX_LISTENERS, &n, why, whylen);
     }
+    case T_PROTOMAP:
+        return kb_protocol_map_parse(v, cfg->protocol_map,
+                                     (int)(sizeof cfg->protocol_map / sizeof cfg->protocol_map[0]),
+                                     &cfg->n_protocol_map, why, whylen);
     }
     return K_ERR_INVAL;
 }
@@ -445,23 +407,9 @@ static int read_file(given_t *g, const char *path, char *err, size_t errlen)
 
 static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
 {
-    /* Default advertised address: the listener, with a wildcard host replaced by a name
-     * clients can use. */
-    int adv = kb_config_find("advertised.listeners");
-    if (!g->val[adv]) {
-        snprintf(cfg->advertised_host, sizeof cfg->advertised_host, "%s", cfg->listen_host);
-        cfg->advertised_port = cfg->listen_port;
-        if (!cfg->listen_host[0] || !strcmp(cfg->listen_host, "0.0.0.0") ||
-            !strcmp(cfg->listen_host, "::")) {
-            if (gethostname(cfg->advertised_host, sizeof cfg->advertised_host - 1) != 0 ||
-                !cfg->advertised_host[0])
-                snprintf(cfg->advertised_host, sizeof cfg->advertised_host, "127.0.0.1");
-        }
-    }
-    if (!cfg->advertised_host[0]) {
-        snprintf(err, errlen, "advertised.listeners: a host is required");
-        return K_ERR_INVAL;
-    }
+    /* Protocols and advertised addresses per listener, now that all three keys are known. */
+    int rc = kb_listeners_resolve(cfg, g->val[kb_config_find("advertised.listeners")], err, errlen);
+    if (rc < 0) return rc;
     if (cfg->group_min_session_timeout_ms > cfg->group_max_session_timeout_ms) {
         snprintf(err, errlen,
                  "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms"
@@ -564,13 +512,13 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
     case T_STR:
         snprintf(buf, len, "%s", (const char *)cfield(cfg, e));
         return;
-    case T_LISTENER: {
-        const char *host = cfield(cfg, e);
-        int port = e->off == OFF(listen_host) ? cfg->listen_port : cfg->advertised_port;
-        bool v6 = strchr(host, ':') != NULL;
-        snprintf(buf, len, "PLAINTEXT://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    case T_LISTENERS:
+    case T_ADVERTISED:
+        kb_listeners_render(cfg->listeners, cfg->n_listeners, e->type == T_ADVERTISED, buf, len);
         return;
-    }
+    case T_PROTOMAP:
+        kb_protocol_map_render(cfg->protocol_map, cfg->n_protocol_map, buf, len);
+        return;
     }
 }
 
@@ -585,9 +533,14 @@ bool kb_config_is_default(const kb_config_t *cfg, int i)
 {
     if (i < 0 || i >= N_ENTRIES) return false;
     const entry_t *e = &table[i];
-    if (e->type == T_LISTENER && e->off == OFF(advertised_host))
-        return !strcmp(cfg->advertised_host, cfg->listen_host) &&
-               cfg->advertised_port == cfg->listen_port;
+    if (e->type == T_ADVERTISED) {
+        for (int k = 0; k < cfg->n_listeners; k++) {
+            const kb_listener_t *l = &cfg->listeners[k];
+            if (strcmp(l->advertised_host, l->host) || l->advertised_port != l->port)
+                return false;
+        }
+        return true;
+    }
     kb_config_t d;
     memset(&d, 0, sizeof d);
     ks_topic_config_default(&d.topic_defaults);
@@ -621,8 +574,10 @@ static const char *type_name(const entry_t *e)
         return "string";
     case T_DIRS:
         return "list";
-    case T_LISTENER:
-        return "listener";
+    case T_LISTENERS:
+    case T_ADVERTISED:
+        return "list";
+    case T_PROTOMAP:
     case T_STR:
         return "string";
     }

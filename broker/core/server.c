@@ -1,12 +1,12 @@
 /*
- * The broker process: one libuv loop, the TCP listener, the store, a 1 s tick, and signals.
+ * The broker process: one libuv loop, the listeners (broker/net/listener.c), the store, a 1 s
+ * tick, and signals.
  *
  * Shutdown (SIGTERM/SIGINT or kb_broker_stop): stop accepting and reading; wait until every
  * connection has answered what it already read (at most DRAIN_MS); then the subsystems
  * release their state in reverse table order (broker/core/subsys.h), connections close, the store flushes and writes its
  * clean-shutdown marker (ks_store_close), and the remaining handles close so uv_run returns.
  */
-#include <netdb.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -70,7 +70,7 @@ const kb_config_t *kb_broker_config(kb_broker_t *b)
 
 int kb_broker_port(const kb_broker_t *b)
 {
-    return b->cfg.listen_port;
+    return b->cfg.listeners[0].port;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -110,17 +110,6 @@ static void on_signal(uv_signal_t *s, int signum)
     kb_broker_stop(b);
 }
 
-static void on_connection(uv_stream_t *server, int status)
-{
-    kb_broker_t *b = server->data;
-    if (status < 0) {
-        kb_log(KB_LOG_WARN, "accept: %s", uv_strerror(status));
-        return;
-    }
-    if (b->stopping) return;
-    kb_conn_accept(b, server);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 
 int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out)
@@ -130,54 +119,6 @@ int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out)
     b->loop = loop;
     b->cfg = *cfg;
     *out = b;
-    return 0;
-}
-
-static int resolve(const char *host, int port, struct sockaddr_storage *ss)
-{
-    const char *h = host[0] ? host : "0.0.0.0";
-    if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) return 0;
-    if (uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0) return 0;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(h, NULL, &hints, &res) != 0 || !res) return K_ERR_INVAL;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int start_listener(kb_broker_t *b)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    if (resolve(b->cfg.listen_host, b->cfg.listen_port, &ss) < 0) {
-        kb_log(KB_LOG_ERROR, "listeners: cannot resolve host '%s'", b->cfg.listen_host);
-        return K_ERR_INVAL;
-    }
-    uv_tcp_init(b->loop, &b->listener);
-    b->listener.data = b;
-    b->listening = true;
-    int rc = uv_tcp_bind(&b->listener, (struct sockaddr *)&ss, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&b->listener, 511, on_connection);
-    if (rc < 0) {
-        kb_log(KB_LOG_ERROR, "cannot listen on %s:%d: %s", b->cfg.listen_host, b->cfg.listen_port,
-               uv_strerror(rc));
-        return K_ERR_IO;
-    }
-    int n = sizeof ss;
-    if (uv_tcp_getsockname(&b->listener, (struct sockaddr *)&ss, &n) == 0) {
-        int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                           : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        if (b->cfg.advertised_port == 0) /* listeners=...:0 without advertised.listeners */
-            b->cfg.advertised_port = port;
-        b->cfg.listen_port = port;
-    }
     return 0;
 }
 
@@ -240,7 +181,8 @@ int kb_broker_start(kb_broker_t *b)
 
     /* Bind first: a busy port fails before anything touches log.dirs. Connections are only
      * accepted once the loop runs, after the store is open. */
-    int rc = start_listener(b);
+    b->listening = true;
+    int rc = kb_listeners_start(b);
     if (rc < 0) return rc;
     if ((rc = open_store(b)) < 0) return rc;
     if ((rc = subsystems_init(b)) < 0) return rc;
@@ -253,12 +195,13 @@ int kb_broker_start(kb_broker_t *b)
     size_t n = 0;
     for (int i = 0; i < b->cfg.n_log_dirs && n < sizeof dirs; i++)
         n += (size_t)snprintf(dirs + n, sizeof dirs - n, "%s%s", i ? "," : "", b->cfg.log_dirs[i]);
+    char bound[1024], advertised[1024];
+    kb_listeners_describe(b, false, bound, sizeof bound);
+    kb_listeners_describe(b, true, advertised, sizeof advertised);
     kb_log(KB_LOG_INFO,
-           "Depot %s started: node %d, listening on PLAINTEXT://%s:%d, advertised as "
-           "PLAINTEXT://%s:%d, log.dirs %s, cluster id %s",
-           DEPOT_VERSION, b->cfg.node_id, b->cfg.listen_host[0] ? b->cfg.listen_host : "0.0.0.0",
-           b->cfg.listen_port, b->cfg.advertised_host, b->cfg.advertised_port, dirs,
-           ks_store_cluster_id(b->store));
+           "Depot %s started: node %d, listening on %s, advertised as %s, log.dirs %s, "
+           "cluster id %s",
+           DEPOT_VERSION, b->cfg.node_id, bound, advertised, dirs, ks_store_cluster_id(b->store));
     return 0;
 }
 
@@ -292,7 +235,7 @@ static void finish(kb_broker_t *b)
         close_handle((uv_handle_t *)&b->sig_int);
         close_handle((uv_handle_t *)&b->sync_async);
     }
-    if (b->listening) close_handle((uv_handle_t *)&b->listener);
+    if (b->listening) kb_listeners_close(b);
 }
 
 static void on_drain(uv_timer_t *t)
@@ -316,7 +259,7 @@ void kb_broker_stop(kb_broker_t *b)
         return;
     }
     b->stopping = true;
-    if (b->listening) close_handle((uv_handle_t *)&b->listener);
+    if (b->listening) kb_listeners_close(b);
     for (int i = 0; i < b->n_up; i++)
         if (kb_subsystems[i]->stop) kb_subsystems[i]->stop(b);
     for (kb_conn_t *c = b->conns; c; c = kb_conn_next(c))

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "broker/net/frame.h"
+#include "broker/net/listener.h"
 #include "broker/kb.h"
 #include "broker/auth/auth.h"
 #include "broker/core/clock.h"
@@ -24,7 +25,7 @@ struct kb_broker {
     uv_loop_t *loop;
     kb_config_t cfg; /* shallow copy: log_dirs still belong to the caller's config */
     ks_store_t *store;
-    uv_tcp_t listener;
+    kb_listen_sock_t socks[KB_MAX_LISTENERS]; /* one per cfg.listeners[] (listener.c) */
     uv_async_t sync_async;
     uv_timer_t tick;
     uv_timer_t drain;
@@ -49,11 +50,12 @@ int kb_broker_start(kb_broker_t *b);
 void kb_broker_stop(kb_broker_t *b);
 /* Frees what uv_run left behind; call after uv_run returned. NULL is a no-op. */
 void kb_broker_free(kb_broker_t *b);
-/* The port actually bound (useful with port 0). */
+/* The port actually bound by the first listener (useful with port 0). */
 int kb_broker_port(const kb_broker_t *b);
 
 /* conn.c */
-void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener);
+/* Makes a connection of transport t (ownership passes) accepted on listener l. */
+void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t);
 void kb_conn_close(kb_conn_t *conn);
 void kb_conn_stop_reading(kb_conn_t *conn);
 /* True when nothing is queued or being written. */

@@ -1,18 +1,22 @@
 /*
- * One client connection: read → frame → request → dispatch → in-order responses.
+ * One client connection: transport → frame → request → dispatch → in-order responses. The
+ * bytes come and go through a kb_transport_t (transport.h: TCP now, TLS next); nothing here
+ * touches a socket.
  *
  * Ownership:
  *   - kb_conn_t is owned by the broker while open. Once closed it lives on (unlinked) until
- *     its libuv handle is closed AND every request that still points at it is freed
- *     (live_reqs == 0), because a pending handler may complete its request later.
+ *     its transport has closed AND every request that still points at it is freed
+ *     (live_reqs == 0), because a pending handler may complete its request later. The
+ *     transport is the connection's and is freed with it.
  *   - A request (struct req_impl) is owned by the connection's queue until it is handed to
- *     uv_write, then by the write until its callback; a request still pending when the
- *     connection closes is owned by its handler until kb_req_complete.
+ *     the transport's write, then by the write until its callback; a request still pending
+ *     when the connection closes is owned by its handler until kb_req_complete.
  *
  * Backpressure: reading stops while MAX_QUEUED requests are queued or being written, or
  * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read
  * but not yet framed stay in rbuf meanwhile.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,13 +31,14 @@
 
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
-    uv_write_t w;
+    kb_twrite_t w;
     uv_buf_t buf;
     _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
 };
 
 struct kb_conn {
-    uv_tcp_t tcp;
+    kb_transport_t *t; /* owned; freed once closed (conn_maybe_free) */
+    const kb_listener_t *listener; /* the broker's, outlives the connection */
     kb_broker_t *broker;
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
@@ -41,13 +46,13 @@ struct kb_conn {
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
-    kb_req_t *head, *tail; /* in request order, not yet handed to uv_write */
+    kb_req_t *head, *tail; /* in request order, not yet handed to the transport */
     int queued;            /* requests in head..tail */
-    int writing;           /* requests handed to uv_write, not yet completed */
-    size_t unsent;         /* bytes handed to uv_write, not yet completed */
+    int writing;           /* requests handed to the transport, not yet completed */
+    size_t unsent;         /* bytes handed to the transport, not yet completed */
     int live_reqs;         /* allocated requests that point at this connection */
     kb_req_t *dispatching;
-    bool reading;  /* uv_read_start is active */
+    bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
     bool draining; /* broker shutdown: never read again */
     bool processing;
@@ -61,6 +66,11 @@ static void conn_flush(kb_conn_t *c);
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
     return conn ? conn->peer : "?";
+}
+
+const kb_listener_t *kb_conn_listener(const kb_conn_t *conn)
+{
+    return conn->listener;
 }
 
 const kb_principal_t *kb_conn_principal(const kb_conn_t *conn)
@@ -93,6 +103,7 @@ static void conn_maybe_free(kb_conn_t *c)
     if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
     free(c->rbuf);
+    if (c->t) c->t->ops->free(c->t);
     free(c);
 }
 
@@ -111,9 +122,9 @@ static void req_free(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Closing                                                                                      */
 
-static void on_close(uv_handle_t *h)
+static void on_close(kb_transport_t *t)
 {
-    kb_conn_t *c = h->data;
+    kb_conn_t *c = t->data;
     c->handle_closed = true;
     conn_maybe_free(c);
 }
@@ -132,7 +143,7 @@ void kb_conn_close(kb_conn_t *c)
     b->n_conns--;
     kb_log(KB_LOG_DEBUG, "connection %s closed", c->peer);
 
-    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->reading) c->t->ops->read_stop(c->t);
     c->reading = false;
     kb_framer_deinit(&c->framer);
     /* Requests that are done are dropped; pending ones belong to their handler now. */
@@ -150,13 +161,13 @@ void kb_conn_close(kb_conn_t *c)
         req = next;
     }
     c->live_reqs--;
-    uv_close((uv_handle_t *)&c->tcp, on_close);
+    c->t->ops->close(c->t, on_close);
 }
 
 void kb_conn_stop_reading(kb_conn_t *c)
 {
     c->draining = true;
-    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->reading) c->t->ops->read_stop(c->t);
     c->reading = false;
 }
 
@@ -173,8 +184,6 @@ static bool under_resume_marks(const kb_conn_t *c)
     return c->queued + c->writing <= MAX_QUEUED / 2 && c->unsent <= MAX_UNSENT / 2;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
@@ -183,14 +192,14 @@ static void conn_maybe_resume(kb_conn_t *c)
     if (c->processing) return; /* the running conn_process picks up where it stopped */
     conn_process(c);
     if (!c->closing && !c->paused && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        if (c->t->ops->read_start(c->t) == 0)
             c->reading = true;
         else
             kb_conn_close(c);
     }
 }
 
-static void on_write(uv_write_t *w, int status)
+static void on_write(kb_twrite_t *w, int status)
 {
     struct req_impl *impl = w->data;
     kb_conn_t *c = impl->req.conn;
@@ -233,7 +242,7 @@ static void conn_flush(kb_conn_t *c)
         impl->w.data = impl;
         c->unsent += req->resp.len;
         c->writing++;
-        int rc = uv_write(&impl->w, (uv_stream_t *)&c->tcp, &impl->buf, 1, on_write);
+        int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
         if (rc < 0) {
             c->unsent -= req->resp.len;
             c->writing--;
@@ -355,7 +364,7 @@ static void conn_process(kb_conn_t *c)
     }
     if (c->rstart == c->rend) c->rstart = c->rend = 0;
     if (c->paused && c->reading && !c->closing) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->t->ops->read_stop(c->t);
         c->reading = false;
     }
     c->processing = false;
@@ -363,12 +372,11 @@ static void conn_process(kb_conn_t *c)
     conn_maybe_free(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void on_alloc(void *ud, uv_buf_t *buf)
 {
-    (void)suggested;
-    kb_conn_t *c = h->data;
+    kb_conn_t *c = ud;
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
-        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
+        *buf = uv_buf_init(NULL, 0); /* the transport reports UV_ENOBUFS to on_read */
         return;
     }
     if (c->rstart > 0) {
@@ -379,10 +387,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
 {
     (void)buf;
-    kb_conn_t *c = s->data;
+    kb_conn_t *c = ud;
     if (nread < 0) {
         if (nread != UV_EOF)
             kb_log(KB_LOG_DEBUG, "read from %s: %s", c->peer, uv_strerror((int)nread));
@@ -395,53 +403,52 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void peer_name(uv_tcp_t *tcp, char *out, size_t len)
+static const kb_transport_events_t conn_events = {on_alloc, on_read, NULL};
+
+static void peer_name(const kb_transport_t *t, char *out, size_t len)
 {
     struct sockaddr_storage ss;
-    int n = sizeof ss;
     snprintf(out, len, "?");
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0) return;
+    if (t->ops->peer_addr(t, &ss) != 0) return;
     char ip[64] = "?";
-    int port = 0;
     if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-        snprintf(out, len, "%s:%d", ip, port);
+        snprintf(out, len, "%s:%d", ip, ntohs(a->sin_port));
     } else if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         uv_ip6_name(a, ip, sizeof ip);
-        port = ntohs(a->sin6_port);
-        snprintf(out, len, "[%s]:%d", ip, port);
+        snprintf(out, len, "[%s]:%d", ip, ntohs(a->sin6_port));
     }
 }
 
-void kb_conn_accept(kb_broker_t *b, uv_stream_t *listener)
+static void on_reject_close(kb_transport_t *t)
 {
-    kb_conn_t *c = calloc(1, sizeof *c);
+    t->ops->free(t);
+}
+
+void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
+{
+    kb_conn_t *c = calloc(1, sizeof *c); /* owned by the broker's list until closed */
     if (!c) {
-        kb_log(KB_LOG_ERROR, "out of memory accepting a connection");
+        kb_log(KB_LOG_ERROR, "out of memory accepting a connection on %s", l->name);
+        t->ops->close(t, on_reject_close);
         return;
     }
     c->broker = b;
+    c->listener = l;
+    c->t = t;
+    t->data = c;
+    kb_transport_bind(t, &conn_events, c);
     kb_principal_anonymous(&c->principal);
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
-    uv_tcp_init(b->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-        c->closing = true;
-        uv_close((uv_handle_t *)&c->tcp, on_close);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 60);
-    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    peer_name(t, c->peer, sizeof c->peer);
     c->next = b->conns;
     if (b->conns) b->conns->prev = c;
     b->conns = c;
     b->n_conns++;
-    kb_log(KB_LOG_DEBUG, "connection from %s", c->peer);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    kb_log(KB_LOG_DEBUG, "connection from %s on %s", c->peer, l->name);
+    if (t->ops->read_start(t) != 0) {
         kb_conn_close(c);
         return;
     }

@@ -51,10 +51,13 @@ static void test_config_defaults(void **state)
     int warn = -1;
     assert_int_equal(kb_config_load(&cfg, NULL, NULL, 0, err, sizeof err, &warn), 0);
     assert_int_equal(warn, 0);
-    assert_string_equal(cfg.listen_host, "127.0.0.1");
-    assert_int_equal(cfg.listen_port, 9092);
-    assert_string_equal(cfg.advertised_host, "127.0.0.1");
-    assert_int_equal(cfg.advertised_port, 9092);
+    assert_int_equal(cfg.n_listeners, 1);
+    assert_string_equal(cfg.listeners[0].name, "PLAINTEXT");
+    assert_int_equal(cfg.listeners[0].security_protocol, KB_SEC_PLAINTEXT);
+    assert_string_equal(cfg.listeners[0].host, "127.0.0.1");
+    assert_int_equal(cfg.listeners[0].port, 9092);
+    assert_string_equal(cfg.listeners[0].advertised_host, "127.0.0.1");
+    assert_int_equal(cfg.listeners[0].advertised_port, 9092);
     assert_int_equal(cfg.n_log_dirs, 1);
     assert_string_equal(cfg.log_dirs[0], "./data");
     assert_int_equal(cfg.num_partitions, 1);
@@ -100,10 +103,10 @@ static void test_config_file_parsing(void **state)
     int warn = -1;
     assert_int_equal(kb_config_load(&cfg, path, NULL, 0, err, sizeof err, &warn), 0);
     assert_int_equal(warn, 0);
-    assert_string_equal(cfg.listen_host, "0.0.0.0");
-    assert_int_equal(cfg.listen_port, 19092);
-    assert_string_equal(cfg.advertised_host, "box.local");
-    assert_int_equal(cfg.advertised_port, 29092);
+    assert_string_equal(cfg.listeners[0].host, "0.0.0.0");
+    assert_int_equal(cfg.listeners[0].port, 19092);
+    assert_string_equal(cfg.listeners[0].advertised_host, "box.local");
+    assert_int_equal(cfg.listeners[0].advertised_port, 29092);
     assert_int_equal(cfg.n_log_dirs, 3);
     assert_string_equal(cfg.log_dirs[1], "/b");
     assert_int_equal(cfg.node_id, 7);
@@ -202,9 +205,9 @@ static void test_config_wildcard_listener_and_render(void **state)
     kb_config_t cfg;
     char err[256] = "";
     assert_int_equal(kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL), 0);
-    assert_string_equal(cfg.listen_host, "");
-    assert_int_equal(cfg.listen_port, 0);
-    assert_true(cfg.advertised_host[0] != 0); /* this machine's name */
+    assert_string_equal(cfg.listeners[0].host, "");
+    assert_int_equal(cfg.listeners[0].port, 0);
+    assert_true(cfg.listeners[0].advertised_host[0] != 0); /* this machine's name */
     char buf[256];
     kb_config_value(&cfg, kb_config_find("log.dirs"), buf, sizeof buf);
     assert_string_equal(buf, "/x,/y");
