@@ -14,7 +14,8 @@ OPT     ?= -O2 -g
 SAN     ?=
 CFLAGS  := -std=gnu11 -Wall -Wextra -Werror $(OPT) $(SAN) -I. -D_GNU_SOURCE \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lz -lpthread -lm
+# libhttp-parser ships no pkg-config file, hence the explicit -lhttp_parser.
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lz -lpthread -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 PROTO_SRC   := $(wildcard protocol/*.c) $(wildcard protocol/gen/*.c)

@@ -117,7 +117,6 @@ void kb_req_complete_no_response(kb_req_t *req);
 uv_loop_t *kb_broker_loop(kb_broker_t *b);
 ks_store_t *kb_broker_store(kb_broker_t *b);
 const kb_config_t *kb_broker_config(kb_broker_t *b);
-int64_t kb_now_ms(void);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
 /* The listener a connection came in on; never NULL for a live connection. */

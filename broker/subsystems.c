@@ -6,12 +6,14 @@
 
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
+extern const kb_subsys_t kb_http_subsys;  /* broker/http/http_server.c: HTTP listeners */
 /* broker/registry/reg_subsys.c: schema registry (after http: it serves on an HTTP listener) */
 extern const kb_subsys_t kb_registry_subsys;
 
 const kb_subsys_t *const kb_subsystems[] = {
     &kb_api_subsys,
     &kb_group_subsys,
+    &kb_http_subsys, /* before every room that registers HTTP routes */
     &kb_registry_subsys,
     NULL,
 };

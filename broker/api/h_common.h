@@ -94,7 +94,7 @@ typedef struct {
     ks_store_t *store;
     const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
     int16_t version;
-    int64_t now_ms;
+    int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
     kp_arena_t *arena; /* per-record error messages (schema validation); NULL in tests */
 } kb_produce_ctx_t;
 

@@ -128,7 +128,7 @@ static void on_store_group(void *ud, const kb_group_t *g)
     if (!gs->ostore)
         return;
     int64_t end;
-    int rc = kb_ostore_append_group(gs->ostore, g, kb_now_ms(), &end);
+    int rc = kb_ostore_append_group(gs->ostore, g, kb_wall_ms(), &end);
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "groups: writing metadata of group %s failed: %s", g->group_id,
                k_strerror(rc));
@@ -145,7 +145,7 @@ static void on_offset_expired(void *ud, const kb_group_t *g, const char *topic, 
         return;
     kb_ostore_rec_t rec = {.topic = kp_str(topic), .partition = part, .tombstone = true};
     int64_t end;
-    if (kb_ostore_append_offsets(gs->ostore, kp_str(g->group_id), &rec, 1, kb_now_ms(), &end) ==
+    if (kb_ostore_append_offsets(gs->ostore, kp_str(g->group_id), &rec, 1, kb_wall_ms(), &end) ==
         0) {
         gs->last_end = end;
         gs->appended = true;
@@ -160,9 +160,9 @@ static void on_timer(uv_timer_t *t)
     kb_gstate_t *gs = t->data;
     if (!gs || !gs->coord)
         return;
-    kb_gcoord_poll(gs->coord, kb_now_ms());
+    kb_gcoord_poll(gs->coord, kb_gnow());
     if (gs->ostore)
-        kb_ostore_maybe_compact(gs->ostore, kb_now_ms());
+        kb_ostore_maybe_compact(gs->ostore, kb_wall_ms());
     kb_gstate_arm(gs);
 }
 
@@ -175,7 +175,7 @@ void kb_gstate_arm(kb_gstate_t *gs)
         uv_timer_stop(gs->timer);
         return;
     }
-    int64_t wait = next - kb_now_ms();
+    int64_t wait = next - kb_mono_ms(); /* deadlines are on the mono clock */
     if (wait < 0)
         wait = 0;
     uv_timer_start(gs->timer, on_timer, (uint64_t)wait, 0);
@@ -198,7 +198,7 @@ static int groups_init(kb_broker_t *b)
         .max_session_timeout_ms = cfg->group_max_session_timeout_ms,
         .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
         .offsets_retention_ms = cfg->offsets_retention_minutes * 60000,
-        .seed = (uint64_t)kb_now_ms() ^ ((uint64_t)(uintptr_t)gs << 16),
+        .seed = (uint64_t)kb_wall_ms() ^ ((uint64_t)(uintptr_t)gs << 16),
         .join_done = on_join_done,
         .sync_done = on_sync_done,
         .store_group = on_store_group,
@@ -211,7 +211,7 @@ static int groups_init(kb_broker_t *b)
         return rc;
     }
     ks_store_t *s = kb_broker_store(b);
-    rc = s ? kb_ostore_open(s, gs->coord, cfg->topic_defaults.segment_bytes, kb_now_ms(),
+    rc = s ? kb_ostore_open(s, gs->coord, cfg->topic_defaults.segment_bytes, kb_gnow(),
                             &gs->ostore)
            : K_ERR_INVAL;
     if (rc < 0) {
@@ -232,7 +232,7 @@ static int groups_init(kb_broker_t *b)
     }
     *slot = gs;
     /* The first poll starts the retention clock, so the timer always has a next deadline. */
-    kb_gcoord_poll(gs->coord, kb_now_ms());
+    kb_gcoord_poll(gs->coord, kb_gnow());
     kb_gstate_arm(gs);
     return 0;
 }
@@ -416,7 +416,7 @@ int kb_handle_join_group(kb_req_t *req)
     };
     gs->current = req;
     gs->current_done = false;
-    kb_group_join(gs->coord, &p, kb_now_ms(), req);
+    kb_group_join(gs->coord, &p, kb_gnow(), req);
     return held(gs);
 }
 
@@ -454,7 +454,7 @@ int kb_handle_sync_group(kb_req_t *req)
     };
     gs->current = req;
     gs->current_done = false;
-    kb_group_sync(gs->coord, &p, kb_now_ms(), req);
+    kb_group_sync(gs->coord, &p, kb_gnow(), req);
     return held(gs);
 }
 
@@ -476,7 +476,7 @@ int kb_handle_heartbeat(kb_req_t *req)
     } else {
         resp.error_code = kb_group_heartbeat(gs->coord, m.group_id, m.generation_id, m.member_id,
                                              v >= 3 ? m.group_instance_id : (kp_str_t){NULL, -1},
-                                             kb_now_ms());
+                                             kb_gnow());
         kb_gstate_arm(gs);
     }
     rc = kp_heartbeat_resp_encode(&req->resp, v, &resp);
@@ -518,7 +518,7 @@ int kb_handle_leave_group(kb_req_t *req)
             r->member_id = members[i].member_id;
             r->group_instance_id = members[i].group_instance_id;
             r->error_code = kb_group_leave_member(gs->coord, m.group_id, members[i].member_id,
-                                                  members[i].group_instance_id, kb_now_ms());
+                                                  members[i].group_instance_id, kb_gnow());
         }
         if (v < 3)
             resp.error_code = resp.members[0].error_code;

@@ -9,6 +9,7 @@
 
 #include "broker/group/group.h"
 #include "broker/kb.h"
+#include "broker/core/clock.h"
 #include "broker/core/subsys.h"
 #include "broker/group/offsets_store.h"
 
@@ -20,6 +21,12 @@
 static inline bool kb_gstr_too_long(kp_str_t s)
 {
     return s.len > KB_GROUP_STR_MAX;
+}
+
+/* The coordinator's now: the mono clock for its deadlines, the wall clock for its data. */
+static inline kb_gtime_t kb_gnow(void)
+{
+    return (kb_gtime_t){.mono = kb_mono_ms(), .wall = kb_wall_ms()};
 }
 
 typedef struct kb_gstate {

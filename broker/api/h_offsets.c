@@ -109,7 +109,7 @@ int kb_handle_offset_commit(kb_req_t *req)
         return rc;
     kb_gstate_t *gs = kb_gstate(req->broker);
     ks_store_t *store = kb_broker_store(req->broker);
-    int64_t now = kb_now_ms();
+    kb_gtime_t now = kb_gnow(); /* wall: commit times; mono: the member's session */
     kp_offset_commit_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
     if (!resp)
         return K_ERR_NOMEM;
@@ -182,8 +182,8 @@ int kb_handle_offset_commit(kb_req_t *req)
             rec->o.offset = rp->committed_offset;
             rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
             rec->o.metadata = mds;
-            rec->o.commit_ts = now;
-            rec->o.expire_ts = v <= 4 && m.retention_time_ms >= 0 ? now + m.retention_time_ms
+            rec->o.commit_ts = now.wall;
+            rec->o.expire_ts = v <= 4 && m.retention_time_ms >= 0 ? now.wall + m.retention_time_ms
                                                                   : -1;
         }
     }
@@ -194,14 +194,14 @@ int kb_handle_offset_commit(kb_req_t *req)
         return rc < 0 ? rc : KB_DONE;
     }
     int64_t end = 0;
-    rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now, &end);
+    rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now.wall, &end);
     if (rc == 0) {
         for (int32_t i = 0; i < nrec && rc == 0; i++)
             rc = kb_group_offset_put(gs->coord, m.group_id, recs[i].topic, recs[i].partition,
                                      &recs[i].o);
         if (rc)
             kb_log(KB_LOG_ERROR, "groups: out of memory applying a commit");
-        kb_ostore_maybe_compact(gs->ostore, now);
+        kb_ostore_maybe_compact(gs->ostore, now.wall);
         kb_gstate_arm(gs);
         return kb_gdefer(gs, req, KB_GDEFER_COMMIT, resp, end);
     }
@@ -469,7 +469,7 @@ int kb_handle_offset_delete(kb_req_t *req)
         return rc;
     kb_gstate_t *gs = kb_gstate(req->broker);
     ks_store_t *store = kb_broker_store(req->broker);
-    int64_t now = kb_now_ms();
+    int64_t now = kb_wall_ms(); /* the tombstones' timestamp */
     kp_offset_delete_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
     if (!resp)
         return K_ERR_NOMEM;

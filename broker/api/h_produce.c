@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/core/clock.h"
 #include "broker/registry/reg_produce.h"
 #include "protocol/kp_batch.h"
 
@@ -361,7 +362,7 @@ int kb_handle_produce(kb_req_t *req)
         .store = kb_broker_store(req->broker),
         .cfg = kb_broker_config(req->broker),
         .version = req->hdr.api_version,
-        .now_ms = kb_now_ms(),
+        .now_ms = kb_wall_ms(), /* data time: LogAppendTime, segment.ms, producer state */
         .arena = &req->arena,
     };
     int total = 0;

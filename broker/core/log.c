@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "broker/kb.h"
-#include "broker/core/clock.h"
 
 static volatile int log_level = KB_LOG_INFO;
 
@@ -50,9 +49,4 @@ void kb_log(int level, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w; /* nowhere left to report a failed log write */
-}
-
-int64_t kb_now_ms(void)
-{
-    return kb_wall_ms();
 }

@@ -39,6 +39,19 @@ typedef enum {
     KB_GROUP_DEAD,
 } kb_group_state_t;
 
+/*
+ * "Now" as the coordinator sees it: two clocks, because it keeps both deadlines and data.
+ *   mono  a monotonic clock (ms): every deadline (session, join, sync, retention check) is
+ *         computed and compared in it, so stepping the wall clock never expires a member.
+ *   wall  wall-clock ms since the epoch: state_ts (written to the offsets log as Kafka's
+ *         currentStateTimestamp) and offsets retention, compared with commit timestamps.
+ * Deadlines returned by kb_gcoord_poll/next_deadline are on the mono clock.
+ */
+typedef struct {
+    int64_t mono;
+    int64_t wall;
+} kb_gtime_t;
+
 #define KB_GROUP_NEW_MEMBER_JOIN_TIMEOUT_MS 300000 /* Kafka's NewMemberJoinTimeoutMs */
 #define KB_GROUP_NO_DEADLINE INT64_MAX
 
@@ -64,26 +77,26 @@ typedef struct kb_gmember {
     void *sync_waiter; /* held SyncGroup, or NULL */
     bool is_new;       /* joined in the current rebalance, not yet through a generation */
     bool pending_sync; /* must send SyncGroup for the current generation */
-    int64_t hb_deadline;
+    int64_t hb_deadline; /* mono ms */
 } kb_gmember_t;
 
 typedef struct {
     char *member_id;
-    int64_t deadline;
+    int64_t deadline; /* mono ms */
 } kb_gpending_t;
 
 typedef struct {
     int64_t offset;
     int32_t leader_epoch; /* -1 = unknown */
     char *metadata;       /* owned; NULL = null */
-    int64_t commit_ts;
-    int64_t expire_ts; /* -1 = follow offsets.retention (OffsetCommit v2-4 may set it) */
+    int64_t commit_ts; /* wall ms */
+    int64_t expire_ts; /* wall ms; -1 = follow offsets.retention (OffsetCommit v2-4 may set it) */
 } kb_offset_t;
 
 typedef struct kb_group {
     char *group_id;
     kb_group_state_t state;
-    int64_t state_ts; /* when the group entered its state (Empty: start of retention) */
+    int64_t state_ts; /* wall ms: when the group entered its state (Empty: retention start) */
     char *protocol_type; /* NULL until a member joined (simple consumers never set it) */
     char *protocol_name; /* selected protocol of the current generation, or NULL */
     int32_t generation_id;
@@ -92,7 +105,7 @@ typedef struct kb_group {
     int32_t n_members;
     kb_gpending_t *pending; /* members told MEMBER_ID_REQUIRED, not yet rejoined */
     int32_t n_pending;
-    /* rebalance bookkeeping */
+    /* rebalance bookkeeping (deadlines on the mono clock) */
     int64_t join_deadline;   /* PreparingRebalance: when the join phase ends at the latest */
     int64_t sync_deadline;   /* CompletingRebalance/Stable: pending SyncGroups expire */
     bool initial_delay;      /* join phase of a group that was Empty (initial delay rules) */
@@ -155,7 +168,7 @@ int kb_gcoord_new(const kb_gcoord_opts_t *opts, kb_gcoord_t **out);
 /* Held requests still pending get COORDINATOR_NOT_AVAILABLE through the callbacks. */
 void kb_gcoord_free(kb_gcoord_t *c);
 /* Runs every deadline that has passed; returns the next deadline (KB_GROUP_NO_DEADLINE). */
-int64_t kb_gcoord_poll(kb_gcoord_t *c, int64_t now);
+int64_t kb_gcoord_poll(kb_gcoord_t *c, kb_gtime_t now);
 int64_t kb_gcoord_next_deadline(const kb_gcoord_t *c);
 
 kb_group_t *kb_gcoord_find(kb_gcoord_t *c, kp_str_t group_id);
@@ -189,7 +202,7 @@ typedef struct {
     bool supports_skip_assignment; /* JoinGroup v9+ (KIP-814) */
 } kb_join_params_t;
 
-void kb_group_join(kb_gcoord_t *c, const kb_join_params_t *p, int64_t now, void *waiter);
+void kb_group_join(kb_gcoord_t *c, const kb_join_params_t *p, kb_gtime_t now, void *waiter);
 
 typedef struct {
     kp_str_t member_id;
@@ -207,16 +220,16 @@ typedef struct {
     int32_t n_assignments;
 } kb_sync_params_t;
 
-void kb_group_sync(kb_gcoord_t *c, const kb_sync_params_t *p, int64_t now, void *waiter);
+void kb_group_sync(kb_gcoord_t *c, const kb_sync_params_t *p, kb_gtime_t now, void *waiter);
 
 int16_t kb_group_heartbeat(kb_gcoord_t *c, kp_str_t group_id, int32_t generation_id,
-                           kp_str_t member_id, kp_str_t group_instance_id, int64_t now);
+                           kp_str_t member_id, kp_str_t group_instance_id, kb_gtime_t now);
 
 /* LeaveGroup: the group-level error (0, INVALID_GROUP_ID, ...). When it is 0, call
  * kb_group_leave_member for each leaving member to get its error. */
 int16_t kb_group_leave_check(kb_gcoord_t *c, kp_str_t group_id);
 int16_t kb_group_leave_member(kb_gcoord_t *c, kp_str_t group_id, kp_str_t member_id,
-                              kp_str_t group_instance_id, int64_t now);
+                              kp_str_t group_instance_id, kb_gtime_t now);
 
 /* DeleteGroups for one group: 0, INVALID_GROUP_ID, GROUP_ID_NOT_FOUND or NON_EMPTY_GROUP.
  * On success the group and its offsets are gone (store_group saw it as DEAD). */
@@ -232,7 +245,7 @@ int16_t kb_group_delete(kb_gcoord_t *c, kp_str_t group_id);
  * *out receives the group when the result is 0.
  */
 int16_t kb_group_commit_check(kb_gcoord_t *c, kp_str_t group_id, int32_t generation_id,
-                              kp_str_t member_id, kp_str_t group_instance_id, int64_t now,
+                              kp_str_t member_id, kp_str_t group_instance_id, kb_gtime_t now,
                               kb_group_t **out);
 /* Stores one offset (copying metadata). Creates the group (Empty) if missing, which is what
  * log replay needs. 0 or K_ERR_NOMEM. */
@@ -282,7 +295,7 @@ typedef struct {
 
 /* Replaces the group's metadata with a stored record (offsets are kept). The group loads as
  * Stable when it has members (each gets a fresh session deadline from now), else Empty. */
-int kb_group_load(kb_gcoord_t *c, const kb_group_load_t *l, int64_t now);
+int kb_group_load(kb_gcoord_t *c, const kb_group_load_t *l, kb_gtime_t now);
 /* A group tombstone in the log: drops the group and its offsets, silently. */
 void kb_group_unload(kb_gcoord_t *c, kp_str_t group_id);
 

@@ -50,7 +50,8 @@ int kb_group_offset_put(kb_gcoord_t *c, kp_str_t group_id, kp_str_t topic, int32
                         const kb_offset_t *o)
 {
     kb_group_t *g = kb_gcoord_find(c, group_id);
-    if (!g && !(g = kb_group_create(c, group_id, o->commit_ts)))
+    kb_gtime_t at = {.mono = 0, .wall = o->commit_ts}; /* only state_ts (wall) is used */
+    if (!g && !(g = kb_group_create(c, group_id, at)))
         return K_ERR_NOMEM;
     kb_offset_t *n = calloc(1, sizeof *n);
     if (!n)
@@ -93,7 +94,7 @@ const kb_offset_t *kb_group_offset_get(const kb_group_t *g, kp_str_t topic, int3
 }
 
 int16_t kb_group_commit_check(kb_gcoord_t *c, kp_str_t group_id, int32_t generation_id,
-                              kp_str_t member_id, kp_str_t group_instance_id, int64_t now,
+                              kp_str_t member_id, kp_str_t group_instance_id, kb_gtime_t now,
                               kb_group_t **out)
 {
     *out = NULL;
@@ -133,7 +134,7 @@ int16_t kb_group_commit_check(kb_gcoord_t *c, kp_str_t group_id, int32_t generat
     case KB_GROUP_PREPARING_REBALANCE:
         /* A commit counts as a sign of life (Kafka reschedules the heartbeat). */
         if (m)
-            m->hb_deadline = now + m->session_timeout_ms;
+            m->hb_deadline = now.mono + m->session_timeout_ms;
         break;
     case KB_GROUP_COMPLETING_REBALANCE: return KP_ERR_REBALANCE_IN_PROGRESS;
     default: return KP_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -217,7 +218,7 @@ static bool subscribed_to(const kb_group_t *g, kp_str_t topic)
 /* ------------------------------------------------------------------------------------------ */
 /* Retention and OffsetDelete                                                                   */
 
-void kb_group_offsets_expire(kb_gcoord_t *c, kb_group_t *g, int64_t now)
+void kb_group_offsets_expire(kb_gcoord_t *c, kb_group_t *g, kb_gtime_t now)
 {
     int64_t ret = c->opts.offsets_retention_ms;
     int mode; /* 0 none, 1 since the group became empty, 2 since commit (unsubscribed only) */
@@ -242,9 +243,9 @@ void kb_group_offsets_expire(kb_gcoord_t *c, kb_group_t *g, int64_t now)
             if (mode == 2 && subscribed_to(g, topic))
                 expired = false;
             else if (o->expire_ts >= 0)
-                expired = now >= o->expire_ts;
+                expired = now.wall >= o->expire_ts;
             else
-                expired = now - (mode == 1 ? g->state_ts : o->commit_ts) >= ret;
+                expired = now.wall - (mode == 1 ? g->state_ts : o->commit_ts) >= ret;
             if (expired) {
                 if (c->opts.offset_expired)
                     c->opts.offset_expired(c->opts.ud, g, (const char *)e->key, partition);
@@ -326,7 +327,7 @@ static void members_clear(kb_group_t *g)
     g->n_members = 0;
 }
 
-static kb_gmember_t *member_load(const kb_gmember_load_t *l, const char *protocol, int64_t now)
+static kb_gmember_t *member_load(const kb_gmember_load_t *l, const char *protocol, kb_gtime_t now)
 {
     kb_gmember_t *m = calloc(1, sizeof *m);
     if (!m)
@@ -337,7 +338,7 @@ static kb_gmember_t *member_load(const kb_gmember_load_t *l, const char *protoco
     m->client_host = kb_gstrdup(l->client_host.len < 0 ? kp_str("") : l->client_host);
     m->session_timeout_ms = l->session_timeout_ms;
     m->rebalance_timeout_ms = l->rebalance_timeout_ms;
-    m->hb_deadline = now + l->session_timeout_ms;
+    m->hb_deadline = now.mono + l->session_timeout_ms;
     m->protocols = calloc(1, sizeof *m->protocols);
     bool ok = m->member_id && m->client_id && m->client_host && m->protocols &&
               (l->group_instance_id.len < 0 || m->instance_id);
@@ -366,7 +367,7 @@ static kb_gmember_t *member_load(const kb_gmember_load_t *l, const char *protoco
     return m;
 }
 
-int kb_group_load(kb_gcoord_t *c, const kb_group_load_t *l, int64_t now)
+int kb_group_load(kb_gcoord_t *c, const kb_group_load_t *l, kb_gtime_t now)
 {
     if (l->group_id.len < 0)
         return K_ERR_INVAL;
@@ -392,7 +393,7 @@ int kb_group_load(kb_gcoord_t *c, const kb_group_load_t *l, int64_t now)
     }
     if (g->n_members && g->protocol_name) {
         g->state = KB_GROUP_STABLE;
-        g->state_ts = now;
+        g->state_ts = now.wall;
     } else {
         members_clear(g);
         free(g->leader_id);

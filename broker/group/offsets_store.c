@@ -323,7 +323,7 @@ static int apply_offset(kb_ostore_t *os, kp_reader_t *kr, kp_bytes_t value)
     return rc ? -1 : 0;
 }
 
-static int apply_group(kb_ostore_t *os, kp_reader_t *kr, kp_bytes_t value, int64_t now)
+static int apply_group(kb_ostore_t *os, kp_reader_t *kr, kp_bytes_t value, kb_gtime_t now)
 {
     kp_str_t group = kp_read_string(kr, false);
     if (kr->err || group.len < 0)
@@ -370,7 +370,7 @@ static int apply_group(kb_ostore_t *os, kp_reader_t *kr, kp_bytes_t value, int64
     return rc;
 }
 
-static void apply_record(kb_ostore_t *os, const kp_record_t *rec, int64_t now)
+static void apply_record(kb_ostore_t *os, const kp_record_t *rec, kb_gtime_t now)
 {
     kp_reader_t kr;
     kp_reader_init(&kr, rec->key.ptr, rec->key.len > 0 ? (size_t)rec->key.len : 0);
@@ -386,7 +386,7 @@ static void apply_record(kb_ostore_t *os, const kp_record_t *rec, int64_t now)
         os->loaded++;
 }
 
-static int replay(kb_ostore_t *os, int64_t now)
+static int replay(kb_ostore_t *os, kb_gtime_t now)
 {
     int64_t off = ks_part_log_start(os->part);
     int64_t end = ks_part_log_end(os->part);
@@ -433,7 +433,7 @@ static int replay(kb_ostore_t *os, int64_t now)
 
 /* ------------------------------------------------------------------------------------------ */
 
-int kb_ostore_open(ks_store_t *s, kb_gcoord_t *c, int64_t segment_bytes, int64_t now,
+int kb_ostore_open(ks_store_t *s, kb_gcoord_t *c, int64_t segment_bytes, kb_gtime_t now,
                    kb_ostore_t **out)
 {
     kb_ostore_t *os = calloc(1, sizeof *os);

@@ -37,16 +37,18 @@ typedef struct {
 /*
  * Opens (creating if needed) the offsets topic and replays it into c. segment_bytes is used
  * when the topic is created (0 = the store's default, capped at KB_OFFSETS_SEGMENT_MAX); the
- * snapshot threshold is the topic's segment size. now: wall clock (ms).
+ * snapshot threshold is the topic's segment size. now: both clocks (members replayed as
+ * Stable get session deadlines on now.mono).
  */
-int kb_ostore_open(ks_store_t *s, kb_gcoord_t *c, int64_t segment_bytes, int64_t now,
+int kb_ostore_open(ks_store_t *s, kb_gcoord_t *c, int64_t segment_bytes, kb_gtime_t now,
                    kb_ostore_t **out);
 /* NULL is a no-op. Outstanding sync callbacks of kb_ostore_sync still run (their args are the
  * caller's); a snapshot in flight is abandoned safely. */
 void kb_ostore_close(kb_ostore_t *os);
 
 /* Appends offset records (and tombstones) of one group as one batch. *end receives the offset
- * after the last record, for kb_ostore_sync. 0 or a negative K_ERR_* (nothing written). */
+ * after the last record, for kb_ostore_sync. 0 or a negative K_ERR_* (nothing written).
+ * now (here and below): wall-clock ms, the records' timestamp. */
 int kb_ostore_append_offsets(kb_ostore_t *os, kp_str_t group_id, const kb_ostore_rec_t *recs,
                              int32_t n, int64_t now, int64_t *end);
 /* Appends the group's metadata record, or its tombstone when g->state is DEAD. */

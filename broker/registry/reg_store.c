@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/core/clock.h"
 #include "broker/kb.h"
 #include "broker/registry/reg_int.h"
 #include "protocol/kp_batch.h"
@@ -201,7 +202,7 @@ static int encode_batch(json_t *const *keys, json_t *const *values, int n, kp_bu
             rc = K_ERR_NOMEM;
         else
             rc = kp_batch_builder_add(
-                &bb, kb_now_ms(), (kp_bytes_t){(const uint8_t *)k, (int32_t)strlen(k)},
+                &bb, kb_wall_ms(), (kp_bytes_t){(const uint8_t *)k, (int32_t)strlen(k)},
                 v ? (kp_bytes_t){(const uint8_t *)v, (int32_t)strlen(v)} : (kp_bytes_t){NULL, -1},
                 NULL, 0);
         free(k);
@@ -230,7 +231,7 @@ int reg_store_write(kb_registry_t *r, json_t *const *keys, json_t *const *values
     int rc = encode_batch(keys, values, n, &buf);
     ks_append_result_t res;
     if (rc == 0)
-        rc = ks_part_append(r->part, buf.data, buf.len, kb_now_ms(), &res);
+        rc = ks_part_append(r->part, buf.data, buf.len, kb_wall_ms(), &res);
     kp_buf_deinit(&buf);
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "registry: append to %s failed: %s", REG_TOPIC, k_strerror(rc));

@@ -13,6 +13,9 @@
 #include "broker/group/group.h"
 #include "protocol/kp_errors.h"
 
+/* Both clocks at the same reading: the coordinator's behaviour before it had two. */
+#define T(ms) ((kb_gtime_t){.mono = (ms), .wall = (ms)})
+
 typedef struct {
     int calls;
     int16_t err;
@@ -130,7 +133,7 @@ static kb_join_params_t jp(const char *member, const kb_gproto_in_t *protos, int
 static void join(kb_gcoord_t *c, const char *member, int64_t now, join_w_t *w)
 {
     kb_join_params_t p = jp(member, RANGE, 1);
-    kb_group_join(c, &p, now, w);
+    kb_group_join(c, &p, T(now), w);
 }
 
 static void sync_(kb_gcoord_t *c, const char *member, int32_t gen, const kb_gassign_in_t *a,
@@ -146,12 +149,12 @@ static void sync_(kb_gcoord_t *c, const char *member, int32_t gen, const kb_gass
         .assignments = a,
         .n_assignments = n,
     };
-    kb_group_sync(c, &p, now, w);
+    kb_group_sync(c, &p, T(now), w);
 }
 
 static int16_t hb(kb_gcoord_t *c, const char *member, int32_t gen, int64_t now)
 {
-    return kb_group_heartbeat(c, kp_str("g"), gen, kp_str(member), (kp_str_t){NULL, -1}, now);
+    return kb_group_heartbeat(c, kp_str("g"), gen, kp_str(member), (kp_str_t){NULL, -1}, T(now));
 }
 
 static kb_group_t *grp(kb_gcoord_t *c)
@@ -183,7 +186,7 @@ static void test_group_member_id_required_then_join(void **st)
     join_w_t j1 = {0};
     kb_join_params_t p = jp("", RANGE, 1);
     p.require_known_member_id = true;
-    kb_group_join(c, &p, 0, &j1);
+    kb_group_join(c, &p, T(0), &j1);
     assert_int_equal(j1.calls, 1);
     assert_int_equal(j1.err, KP_ERR_MEMBER_ID_REQUIRED);
     assert_true(strncmp(j1.member_id, "cli-", 4) == 0);
@@ -191,13 +194,13 @@ static void test_group_member_id_required_then_join(void **st)
 
     join_w_t j2 = {0};
     p.member_id = kp_str(j1.member_id);
-    kb_group_join(c, &p, 10, &j2);
+    kb_group_join(c, &p, T(10), &j2);
     assert_int_equal(j2.calls, 0); /* held for the initial rebalance delay */
     assert_int_equal(grp(c)->state, KB_GROUP_PREPARING_REBALANCE);
     assert_int_equal(kb_gcoord_next_deadline(c), 3010);
-    kb_gcoord_poll(c, 3009);
+    kb_gcoord_poll(c, T(3009));
     assert_int_equal(j2.calls, 0);
-    kb_gcoord_poll(c, 3010);
+    kb_gcoord_poll(c, T(3010));
     assert_int_equal(j2.calls, 1);
     assert_int_equal(j2.err, KP_ERR_NONE);
     assert_int_equal(j2.gen, 1);
@@ -215,11 +218,11 @@ static void test_group_pending_member_expires(void **st)
     join_w_t j1 = {0};
     kb_join_params_t p = jp("", RANGE, 1);
     p.require_known_member_id = true;
-    kb_group_join(c, &p, 0, &j1);
-    kb_gcoord_poll(c, 10000);
+    kb_group_join(c, &p, T(0), &j1);
+    kb_gcoord_poll(c, T(10000));
     join_w_t j2 = {0};
     p.member_id = kp_str(j1.member_id);
-    kb_group_join(c, &p, 10001, &j2);
+    kb_group_join(c, &p, T(10001), &j2);
     assert_int_equal(j2.err, KP_ERR_UNKNOWN_MEMBER_ID);
     kb_gcoord_free(c);
 }
@@ -240,7 +243,7 @@ static void test_group_second_member_rebalances(void **st)
     /* commits still allowed while preparing */
     kb_group_t *out;
     assert_int_equal(kb_group_commit_check(c, kp_str("g"), 1, kp_str(a), (kp_str_t){NULL, -1},
-                                           300, &out),
+                                           T(300), &out),
                      KP_ERR_NONE);
 
     join_w_t ja = {0};
@@ -256,7 +259,7 @@ static void test_group_second_member_rebalances(void **st)
 
     /* commits are refused until the assignment is out */
     assert_int_equal(kb_group_commit_check(c, kp_str("g"), 2, kp_str(a), (kp_str_t){NULL, -1},
-                                           450, &out),
+                                           T(450), &out),
                      KP_ERR_REBALANCE_IN_PROGRESS);
     sync_w_t sb = {0}, sa = {0};
     sync_(c, jb.member_id, 2, NULL, 0, 500, &sb);
@@ -314,11 +317,11 @@ static void test_group_session_timeout_removes_member(void **st)
     /* b heartbeats, a goes silent */
     for (int64_t t = 3000; t <= 9000; t += 3000) {
         assert_int_equal(hb(c, jb.member_id, 2, t), KP_ERR_NONE);
-        kb_gcoord_poll(c, t);
+        kb_gcoord_poll(c, T(t));
     }
-    kb_gcoord_poll(c, 10039);
+    kb_gcoord_poll(c, T(10039));
     assert_int_equal(grp(c)->n_members, 2);
-    kb_gcoord_poll(c, 10040);
+    kb_gcoord_poll(c, T(10040));
     assert_int_equal(grp(c)->n_members, 1);
     assert_int_equal(grp(c)->state, KB_GROUP_PREPARING_REBALANCE);
     assert_int_equal(hb(c, a, 2, 10050), KP_ERR_UNKNOWN_MEMBER_ID);
@@ -340,10 +343,10 @@ static void test_group_rebalance_timeout_removes_laggard(void **st)
     join(c, "", 10, &jb); /* a keeps heartbeating but never rejoins */
     for (int64_t t = 1000; t < 20010; t += 1000) {
         assert_int_equal(hb(c, a, 1, t), KP_ERR_REBALANCE_IN_PROGRESS);
-        kb_gcoord_poll(c, t);
+        kb_gcoord_poll(c, T(t));
         assert_int_equal(jb.calls, 0);
     }
-    kb_gcoord_poll(c, 20010);
+    kb_gcoord_poll(c, T(20010));
     assert_int_equal(jb.calls, 1);
     assert_int_equal(jb.err, KP_ERR_NONE);
     assert_int_equal(jb.gen, 2);
@@ -368,7 +371,7 @@ static void test_group_pending_sync_expires(void **st)
     assert_int_equal(hb(c, a, 2, 5000), KP_ERR_NONE);
     assert_int_equal(hb(c, a, 2, 12000), KP_ERR_NONE);
     assert_int_equal(hb(c, a, 2, 19000), KP_ERR_NONE);
-    kb_gcoord_poll(c, 20020);
+    kb_gcoord_poll(c, T(20020));
     assert_int_equal(grp(c)->n_members, 1);
     assert_int_equal(grp(c)->state, KB_GROUP_PREPARING_REBALANCE);
     kb_gcoord_free(c);
@@ -382,16 +385,16 @@ static void test_group_leave_and_last_leave_empties(void **st)
     one_stable(c, a, 0);
     assert_int_equal(kb_group_leave_check(c, kp_str("g")), KP_ERR_NONE);
     assert_int_equal(kb_group_leave_member(c, kp_str("g"), kp_str("nobody"),
-                                           (kp_str_t){NULL, -1}, 10),
+                                           (kp_str_t){NULL, -1}, T(10)),
                      KP_ERR_UNKNOWN_MEMBER_ID);
-    assert_int_equal(kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, 10),
+    assert_int_equal(kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, T(10)),
                      KP_ERR_NONE);
     assert_int_equal(grp(c)->state, KB_GROUP_EMPTY);
     assert_int_equal(grp(c)->generation_id, 2);
     assert_int_equal(U.last_state, KB_GROUP_EMPTY);
     assert_int_equal(kb_group_leave_check(c, kp_str("")), KP_ERR_INVALID_GROUP_ID);
     assert_int_equal(kb_group_leave_member(c, kp_str("nope"), kp_str(a), (kp_str_t){NULL, -1},
-                                           10),
+                                           T(10)),
                      KP_ERR_UNKNOWN_MEMBER_ID);
     kb_gcoord_free(c);
 }
@@ -405,7 +408,7 @@ static void test_group_leave_during_rebalance_completes_join(void **st)
     join_w_t jb = {0};
     join(c, "", 10, &jb);
     assert_int_equal(jb.calls, 0);
-    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, 20);
+    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, T(20));
     assert_int_equal(jb.calls, 1);
     assert_int_equal(jb.gen, 2);
     assert_string_equal(jb.leader, jb.member_id);
@@ -419,16 +422,16 @@ static void test_group_error_answers(void **st)
     join_w_t j = {0};
     kb_join_params_t p = jp("", RANGE, 1);
     p.session_timeout_ms = 1000;
-    kb_group_join(c, &p, 0, &j);
+    kb_group_join(c, &p, T(0), &j);
     assert_int_equal(j.err, KP_ERR_INVALID_SESSION_TIMEOUT);
     assert_null(grp(c));
     p = jp("", RANGE, 1);
     p.group_id = kp_str("");
-    kb_group_join(c, &p, 0, &j);
+    kb_group_join(c, &p, T(0), &j);
     assert_int_equal(j.err, KP_ERR_INVALID_GROUP_ID);
     p = jp("", RANGE, 1);
     p.protocol_type = kp_str("");
-    kb_group_join(c, &p, 0, &j);
+    kb_group_join(c, &p, T(0), &j);
     assert_int_equal(j.err, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
     assert_null(grp(c)); /* the failed join left nothing behind */
     join(c, "ghost", 0, &j);
@@ -442,12 +445,12 @@ static void test_group_error_answers(void **st)
     /* another protocol type cannot join */
     p = jp("", RANGE, 1);
     p.protocol_type = kp_str("connect");
-    kb_group_join(c, &p, 2, &j);
+    kb_group_join(c, &p, T(2), &j);
     assert_int_equal(j.err, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
     /* no common protocol */
     kb_gproto_in_t rr[] = {{kp_str("roundrobin"), {(const uint8_t *)"", 0}}};
     p = jp("", rr, 1);
-    kb_group_join(c, &p, 2, &j);
+    kb_group_join(c, &p, T(2), &j);
     assert_int_equal(j.err, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
     /* sync errors */
     sync_w_t s = {0};
@@ -461,7 +464,7 @@ static void test_group_error_answers(void **st)
                            .protocol_type = kp_str("consumer"),
                            .protocol_name = kp_str("roundrobin"),
                            .generation_id = 1};
-    kb_group_sync(c, &sp, 3, &s);
+    kb_group_sync(c, &sp, T(3), &s);
     assert_int_equal(s.err, KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
     /* sync during a rebalance */
     join_w_t jb = {0};
@@ -479,16 +482,16 @@ static void test_group_protocol_selection_by_votes(void **st)
     kb_gproto_in_t b[] = {{kp_str("rr"), {NULL, 0}}, {kp_str("range"), {NULL, 0}}};
     join_w_t j1 = {0}, j2 = {0}, j3 = {0}, j1b = {0};
     kb_join_params_t p = jp("", a, 2);
-    kb_group_join(c, &p, 0, &j1);
+    kb_group_join(c, &p, T(0), &j1);
     assert_string_equal(j1.proto, "range");
     sync_w_t s = {0};
     sync_(c, j1.member_id, 1, NULL, 0, 0, &s);
     p = jp("", b, 2);
-    kb_group_join(c, &p, 1, &j2);
+    kb_group_join(c, &p, T(1), &j2);
     p = jp("", b, 2);
-    kb_group_join(c, &p, 1, &j3);
+    kb_group_join(c, &p, T(1), &j3);
     p = jp(j1.member_id, a, 2);
-    kb_group_join(c, &p, 2, &j1b);
+    kb_group_join(c, &p, T(2), &j1b);
     assert_int_equal(j1b.gen, 2);
     assert_string_equal(j1b.proto, "rr"); /* two votes against one */
     assert_string_equal(j2.proto, "rr");
@@ -502,11 +505,11 @@ static void test_group_initial_delay_extends_for_new_members(void **st)
     join_w_t j1 = {0}, j2 = {0};
     join(c, "", 0, &j1);
     join(c, "", 2000, &j2);
-    kb_gcoord_poll(c, 3000); /* a member arrived during the delay: wait another step */
+    kb_gcoord_poll(c, T(3000)); /* a member arrived during the delay: wait another step */
     assert_int_equal(j1.calls, 0);
-    kb_gcoord_poll(c, 5999);
+    kb_gcoord_poll(c, T(5999));
     assert_int_equal(j1.calls, 0);
-    kb_gcoord_poll(c, 6000);
+    kb_gcoord_poll(c, T(6000));
     assert_int_equal(j1.calls, 1);
     assert_int_equal(j2.calls, 1);
     assert_int_equal(j1.gen, 1);
@@ -521,7 +524,7 @@ static void test_group_static_member_rejoin_keeps_generation(void **st)
     join_w_t j = {0};
     kb_join_params_t p = jp("", RANGE, 1);
     p.group_instance_id = kp_str("inst-1");
-    kb_group_join(c, &p, 0, &j);
+    kb_group_join(c, &p, T(0), &j);
     assert_int_equal(j.err, KP_ERR_NONE); /* static members skip MEMBER_ID_REQUIRED */
     sync_w_t s = {0};
     kb_gassign_in_t as = {kp_str(j.member_id), {(const uint8_t *)"S1", 2}};
@@ -531,7 +534,7 @@ static void test_group_static_member_rejoin_keeps_generation(void **st)
 
     /* restart of the same instance: new member id, same generation, no rebalance */
     join_w_t j2 = {0};
-    kb_group_join(c, &p, 100, &j2);
+    kb_group_join(c, &p, T(100), &j2);
     assert_int_equal(j2.err, KP_ERR_NONE);
     assert_int_equal(j2.gen, 1);
     assert_string_not_equal(j2.member_id, old);
@@ -544,17 +547,17 @@ static void test_group_static_member_rejoin_keeps_generation(void **st)
                            .protocol_type = {NULL, -1},
                            .protocol_name = {NULL, -1},
                            .generation_id = 1};
-    kb_group_sync(c, &sp, 101, &s2);
+    kb_group_sync(c, &sp, T(101), &s2);
     assert_string_equal(s2.assign, "S1");
     /* the old incarnation is fenced */
-    assert_int_equal(kb_group_heartbeat(c, kp_str("g"), 1, kp_str(old), kp_str("inst-1"), 102),
+    assert_int_equal(kb_group_heartbeat(c, kp_str("g"), 1, kp_str(old), kp_str("inst-1"), T(102)),
                      KP_ERR_FENCED_INSTANCE_ID);
     kb_group_t *out;
-    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 1, kp_str(old), kp_str("inst-1"), 102,
+    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 1, kp_str(old), kp_str("inst-1"), T(102),
                                            &out),
                      KP_ERR_FENCED_INSTANCE_ID);
     /* admin removal by instance id */
-    assert_int_equal(kb_group_leave_member(c, kp_str("g"), kp_str(""), kp_str("inst-1"), 103),
+    assert_int_equal(kb_group_leave_member(c, kp_str("g"), kp_str(""), kp_str("inst-1"), T(103)),
                      KP_ERR_NONE);
     assert_int_equal(grp(c)->state, KB_GROUP_EMPTY);
     kb_gcoord_free(c);
@@ -566,9 +569,9 @@ static void test_group_simple_commit_rules(void **st)
     kb_gcoord_t *c = coord(0);
     kb_group_t *out = NULL;
     kp_str_t none = {NULL, -1};
-    assert_int_equal(kb_group_commit_check(c, kp_str("s"), 5, kp_str(""), none, 0, &out),
+    assert_int_equal(kb_group_commit_check(c, kp_str("s"), 5, kp_str(""), none, T(0), &out),
                      KP_ERR_ILLEGAL_GENERATION);
-    assert_int_equal(kb_group_commit_check(c, kp_str("s"), -1, kp_str(""), none, 0, &out),
+    assert_int_equal(kb_group_commit_check(c, kp_str("s"), -1, kp_str(""), none, T(0), &out),
                      KP_ERR_NONE);
     assert_non_null(out);
     kb_offset_t o = {.offset = 42, .leader_epoch = -1, .metadata = "m", .expire_ts = -1};
@@ -581,11 +584,11 @@ static void test_group_simple_commit_rules(void **st)
 
     char a[160];
     one_stable(c, a, 0);
-    assert_int_equal(kb_group_commit_check(c, kp_str("g"), -1, kp_str(""), none, 0, &out),
+    assert_int_equal(kb_group_commit_check(c, kp_str("g"), -1, kp_str(""), none, T(0), &out),
                      KP_ERR_UNKNOWN_MEMBER_ID);
-    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 1, kp_str(a), none, 0, &out),
+    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 1, kp_str(a), none, T(0), &out),
                      KP_ERR_NONE);
-    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 0, kp_str(a), none, 0, &out),
+    assert_int_equal(kb_group_commit_check(c, kp_str("g"), 0, kp_str(a), none, T(0), &out),
                      KP_ERR_ILLEGAL_GENERATION);
     kb_gcoord_free(c);
 }
@@ -598,7 +601,7 @@ static void test_group_delete_rules(void **st)
     one_stable(c, a, 0);
     assert_int_equal(kb_group_delete(c, kp_str("g")), KP_ERR_NON_EMPTY_GROUP);
     assert_int_equal(kb_group_delete(c, kp_str("zz")), KP_ERR_GROUP_ID_NOT_FOUND);
-    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, 1);
+    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, T(1));
     int dead = U.dead_stores;
     assert_int_equal(kb_group_delete(c, kp_str("g")), KP_ERR_NONE);
     assert_int_equal(U.dead_stores, dead + 1);
@@ -614,13 +617,13 @@ static void test_group_offsets_expire_after_empty(void **st)
     one_stable(c, a, 0);
     kb_offset_t o = {.offset = 1, .leader_epoch = -1, .commit_ts = 0, .expire_ts = -1};
     kb_group_offset_put(c, kp_str("g"), kp_str("t"), 0, &o);
-    kb_gcoord_poll(c, 1); /* arms the retention check */
+    kb_gcoord_poll(c, T(1)); /* arms the retention check */
     int64_t week = 7LL * 24 * 3600 * 1000;
-    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, 1000);
-    kb_gcoord_poll(c, week + 999); /* a week after commit, not after becoming empty */
+    kb_group_leave_member(c, kp_str("g"), kp_str(a), (kp_str_t){NULL, -1}, T(1000));
+    kb_gcoord_poll(c, T(week + 999)); /* a week after commit, not after becoming empty */
     assert_non_null(grp(c));
     assert_int_equal(U.expired, 0);
-    kb_gcoord_poll(c, week + 1000 + 60000);
+    kb_gcoord_poll(c, T(week + 1000 + 60000));
     assert_int_equal(U.expired, 1);
     assert_null(grp(c)); /* Empty with no offsets: gone */
     assert_true(U.dead_stores >= 1);
@@ -637,7 +640,7 @@ static void test_group_offset_delete_subscribed(void **st)
     kb_gproto_in_t pr[] = {{kp_str("range"), {SUB_T, sizeof SUB_T}}};
     join_w_t j = {0};
     kb_join_params_t p = jp("", pr, 1);
-    kb_group_join(c, &p, 0, &j);
+    kb_group_join(c, &p, T(0), &j);
     sync_w_t s = {0};
     sync_(c, j.member_id, 1, NULL, 0, 0, &s);
     kb_group_t *g = NULL;
@@ -669,14 +672,14 @@ static void test_group_load_stable_accepts_heartbeats(void **st)
                          .generation_id = 7,
                          .members = &m,
                          .n_members = 1};
-    assert_int_equal(kb_group_load(c, &l, 1000), 0);
+    assert_int_equal(kb_group_load(c, &l, T(1000)), 0);
     assert_int_equal(grp(c)->state, KB_GROUP_STABLE);
     assert_int_equal(hb(c, "m1", 7, 5000), KP_ERR_NONE);
     sync_w_t s = {0};
     sync_(c, "m1", 7, NULL, 0, 5001, &s);
     assert_string_equal(s.assign, "AS");
     /* never heard from again: removed after the session timeout, group empties */
-    kb_gcoord_poll(c, 15001);
+    kb_gcoord_poll(c, T(15001));
     assert_int_equal(grp(c)->state, KB_GROUP_EMPTY);
     assert_int_equal(grp(c)->generation_id, 8);
     kb_group_unload(c, kp_str("g"));
@@ -715,6 +718,33 @@ static void test_group_free_answers_held_requests(void **st)
     assert_int_equal(j.err, KP_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
+/* The wall clock steps (NTP, an operator): deadlines live on the mono clock, so a +1 h step
+ * neither expires the member nor starts a rebalance, and a -1 h step does not keep an
+ * overdue member alive. */
+static void test_group_wall_clock_step_does_not_move_deadlines(void **st)
+{
+    (void)st;
+    kb_gcoord_t *c = coord(0);
+    char a[160];
+    one_stable(c, a, 0);
+    int64_t hour = 3600 * 1000;
+    kb_gtime_t stepped = {.mono = 5000, .wall = 5000 + hour};
+    kb_gcoord_poll(c, stepped);
+    assert_int_equal(grp(c)->n_members, 1);
+    assert_int_equal(grp(c)->state, KB_GROUP_STABLE);
+    assert_int_equal(kb_group_heartbeat(c, kp_str("g"), 1, kp_str(a), (kp_str_t){NULL, -1},
+                                        stepped),
+                     KP_ERR_NONE);
+    assert_int_equal(kb_gcoord_next_deadline(c) <= 5000 + 10000, 1); /* mono, not wall */
+    /* wall goes back an hour, mono runs past the session timeout: the member expires */
+    kb_gtime_t back = {.mono = 15001, .wall = 15001 - hour};
+    kb_gcoord_poll(c, back);
+    assert_int_equal(grp(c)->n_members, 0);
+    assert_int_equal(grp(c)->state, KB_GROUP_EMPTY);
+    assert_int_equal(grp(c)->state_ts, back.wall); /* data time: written to the offsets log */
+    kb_gcoord_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_group_load_stable_accepts_heartbeats),
         cmocka_unit_test(test_group_topic_deleted_drops_offsets),
         cmocka_unit_test(test_group_free_answers_held_requests),
+        cmocka_unit_test(test_group_wall_clock_step_does_not_move_deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

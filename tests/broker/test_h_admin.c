@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/core/clock.h"
 #include "broker/core/config.h"
 #include "broker/core/server.h"
 #include "protocol/gen/kp_api_versions.h"
@@ -290,10 +291,10 @@ static void test_create_topics_many_names_linear(void **state)
     q.topics = t;
     q.topics_count = N;
     call_t c;
-    int64_t t0 = kb_now_ms();
+    int64_t t0 = kb_mono_ms();
     assert_int_equal(
         call(&c, kb_handle_create_topics, KP_API_CREATE_TOPICS, 4, &q, create_topics_enc), KB_DONE);
-    assert_true(kb_now_ms() - t0 < 3000);
+    assert_true(kb_mono_ms() - t0 < 3000);
     kp_create_topics_resp_t r;
     decode(&c, 4, &r, create_topics_dec);
     assert_int_equal(r.topics_count, N);

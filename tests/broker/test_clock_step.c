@@ -1,0 +1,339 @@
+/*
+ * The clock seam through a real broker on loopback: the wall clock is stepped with the test
+ * hook (kb_clock_test_step_wall, never the system clock) while a consumer group is stable and
+ * while a Fetch long-polls. Deadlines run on the monotonic clock, so a +1 h step must not
+ * expire the member or start a rebalance, and a -1 h step must not freeze a long poll.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/core/clock.h"
+#include "broker/core/config.h"
+#include "broker/core/server.h"
+#include "h_test_util.h"
+#include "protocol/gen/kp_describe_groups.h"
+#include "protocol/gen/kp_heartbeat.h"
+#include "protocol/gen/kp_join_group.h"
+#include "protocol/gen/kp_sync_group.h"
+
+#define HOUR_MS (3600LL * 1000)
+
+static char tmpdir[64];
+static kb_config_t cfg;
+static uv_loop_t loop;
+static kb_broker_t *broker;
+static uv_async_t stop_async;
+static pthread_t thread;
+static int port;
+
+static void on_stop(uv_async_t *a)
+{
+    kb_broker_stop(broker);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run_loop(void *arg)
+{
+    (void)arg;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    kb_log_set_level(KB_LOG_ERROR);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kbclockXXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    char dirs[128];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs,
+                          "group.initial.rebalance.delay.ms=0"};
+    char err[256];
+    if (kb_config_load(&cfg, NULL, sets, 3, err, sizeof err, NULL) < 0) return -1;
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_stop);
+    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
+    port = kb_broker_port(broker);
+    ks_topic_t *t;
+    if (ks_topic_create(kb_broker_store(broker), "t", 1, NULL, &t) < 0) return -1;
+    return pthread_create(&thread, NULL, run_loop, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uv_async_send(&stop_async);
+    pthread_join(thread, NULL);
+    kb_broker_free(broker);
+    uv_loop_close(&loop);
+    kb_config_deinit(&cfg);
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int client(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static bool read_n(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r <= 0) return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
+
+/* Sends one request and reads its answer into buf (heap, caller frees); r is at the body. */
+static uint8_t *roundtrip(int fd, int16_t key, int16_t v, int32_t corr, enc_fn enc, const void *msg,
+                          kp_reader_t *r)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    size_t at = kp_put_i32(&b, 0);
+    kp_req_header_t h = {key, v, corr, kp_str("clock-test")};
+    kp_req_header_encode(&b, &h);
+    assert_int_equal(enc(&b, v, msg), 0);
+    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
+    assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
+    kp_buf_deinit(&b);
+    uint8_t hdr[4];
+    assert_true(read_n(fd, hdr, 4));
+    kp_reader_t hr;
+    kp_reader_init(&hr, hdr, 4);
+    int32_t n = kp_read_i32(&hr);
+    assert_true(n > 0 && n < (64 << 20));
+    uint8_t *buf = malloc((size_t)n);
+    assert_true(read_n(fd, buf, (size_t)n));
+    kp_reader_init(r, buf, (size_t)n);
+    int32_t got;
+    assert_int_equal(kp_resp_header_decode(r, key, v, &got), 0);
+    assert_int_equal(got, corr);
+    return buf;
+}
+
+static int enc_join(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_join_group_req_encode(b, v, m);
+}
+static int enc_sync(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_sync_group_req_encode(b, v, m);
+}
+static int enc_hb(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_heartbeat_req_encode(b, v, m);
+}
+static int enc_desc(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_groups_req_encode(b, v, m);
+}
+static int enc_fetch(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_fetch_req_encode(b, v, m);
+}
+
+/* JoinGroup v3 (no MEMBER_ID_REQUIRED round) for a group of one; returns the generation and
+ * copies the member id. */
+static int32_t join(int fd, const char *group, char *member, size_t cap)
+{
+    kp_join_group_req_join_group_request_protocol_t p;
+    kp_join_group_req_join_group_request_protocol_init(&p);
+    p.name = kp_str("range");
+    p.metadata = (kp_bytes_t){(const uint8_t *)"md", 2};
+    kp_join_group_req_t m;
+    kp_join_group_req_init(&m);
+    m.group_id = kp_str(group);
+    m.session_timeout_ms = 10000;
+    m.rebalance_timeout_ms = 10000;
+    m.member_id = kp_str("");
+    m.protocol_type = kp_str("consumer");
+    m.protocols = &p;
+    m.protocols_count = 1;
+    kp_reader_t r;
+    uint8_t *buf = roundtrip(fd, KP_API_JOIN_GROUP, 3, 1, enc_join, &m, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_join_group_resp_t resp;
+    assert_int_equal(kp_join_group_resp_decode(&r, 3, &a, &resp), 0);
+    assert_int_equal(resp.error_code, KP_ERR_NONE);
+    assert_true(resp.member_id.len > 0 && (size_t)resp.member_id.len < cap);
+    memcpy(member, resp.member_id.ptr, (size_t)resp.member_id.len);
+    member[resp.member_id.len] = 0;
+    int32_t gen = resp.generation_id;
+    kp_arena_deinit(&a);
+    free(buf);
+    return gen;
+}
+
+static int16_t sync_group(int fd, const char *group, const char *member, int32_t gen)
+{
+    kp_sync_group_req_sync_group_request_assignment_t as;
+    kp_sync_group_req_sync_group_request_assignment_init(&as);
+    as.member_id = kp_str(member);
+    as.assignment = (kp_bytes_t){(const uint8_t *)"A", 1};
+    kp_sync_group_req_t m;
+    kp_sync_group_req_init(&m);
+    m.group_id = kp_str(group);
+    m.generation_id = gen;
+    m.member_id = kp_str(member);
+    m.assignments = &as;
+    m.assignments_count = 1;
+    kp_reader_t r;
+    uint8_t *buf = roundtrip(fd, KP_API_SYNC_GROUP, 3, 2, enc_sync, &m, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_sync_group_resp_t resp;
+    assert_int_equal(kp_sync_group_resp_decode(&r, 3, &a, &resp), 0);
+    int16_t err = resp.error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+static int16_t heartbeat(int fd, const char *group, const char *member, int32_t gen)
+{
+    kp_heartbeat_req_t m;
+    kp_heartbeat_req_init(&m);
+    m.group_id = kp_str(group);
+    m.generation_id = gen;
+    m.member_id = kp_str(member);
+    kp_reader_t r;
+    uint8_t *buf = roundtrip(fd, KP_API_HEARTBEAT, 3, 3, enc_hb, &m, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_heartbeat_resp_t resp;
+    assert_int_equal(kp_heartbeat_resp_decode(&r, 3, &a, &resp), 0);
+    int16_t err = resp.error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+/* DescribeGroups: the group's state name into state, and its member count. */
+static int32_t describe(int fd, const char *group, char *state, size_t cap)
+{
+    kp_str_t g = kp_str(group);
+    kp_describe_groups_req_t m;
+    kp_describe_groups_req_init(&m);
+    m.groups = &g;
+    m.groups_count = 1;
+    kp_reader_t r;
+    uint8_t *buf = roundtrip(fd, KP_API_DESCRIBE_GROUPS, 3, 4, enc_desc, &m, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_describe_groups_resp_t resp;
+    assert_int_equal(kp_describe_groups_resp_decode(&r, 3, &a, &resp), 0);
+    assert_int_equal(resp.groups_count, 1);
+    kp_str_t s = resp.groups[0].group_state;
+    assert_true(s.len >= 0 && (size_t)s.len < cap);
+    memcpy(state, s.ptr, (size_t)s.len);
+    state[s.len] = 0;
+    int32_t n = resp.groups[0].members_count;
+    kp_arena_deinit(&a);
+    free(buf);
+    return n;
+}
+
+/* +1 h on the wall clock while a group is stable: the member stays, no rebalance starts. */
+static void test_clock_wall_step_forward_keeps_members(void **state)
+{
+    (void)state;
+    int fd = client();
+    char member[256], other[256], st[64];
+    int32_t gen = join(fd, "g", member, sizeof member);
+    assert_int_equal(sync_group(fd, "g", member, gen), KP_ERR_NONE);
+    assert_int_equal(heartbeat(fd, "g", member, gen), KP_ERR_NONE);
+
+    kb_clock_test_step_wall(HOUR_MS);
+    /* Another group's join re-arms the coordinator's timer; a deadline taken from the wall
+     * clock would now be an hour overdue and the poll would expire "g"'s member. */
+    join(fd, "other", other, sizeof other);
+    usleep(300 * 1000);
+    assert_int_equal(describe(fd, "g", st, sizeof st), 1);
+    assert_string_equal(st, "Stable");
+    assert_int_equal(heartbeat(fd, "g", member, gen), KP_ERR_NONE);
+    kb_clock_test_step_wall(-HOUR_MS);
+    close(fd);
+}
+
+/* -1 h on the wall clock while a Fetch long-polls: it still answers after max_wait_ms. */
+static void test_clock_wall_step_back_does_not_freeze_long_poll(void **state)
+{
+    (void)state;
+    int fd = client();
+    kp_fetch_req_fetch_partition_t fp;
+    kp_fetch_req_fetch_partition_init(&fp);
+    fp.partition = 0;
+    fp.fetch_offset = 0; /* the log end of an empty partition: the fetch parks */
+    fp.partition_max_bytes = 1 << 20;
+    kp_fetch_req_fetch_topic_t ft;
+    kp_fetch_req_fetch_topic_init(&ft);
+    ft.topic = kp_str("t");
+    ft.partitions = &fp;
+    ft.partitions_count = 1;
+    kp_fetch_req_t m;
+    kp_fetch_req_init(&m);
+    m.max_wait_ms = 500;
+    m.min_bytes = 1;
+    m.max_bytes = 1 << 20;
+    m.topics = &ft;
+    m.topics_count = 1;
+    kb_clock_test_step_wall(-HOUR_MS);
+    double t0 = now_s();
+    kp_reader_t r;
+    uint8_t *buf = roundtrip(fd, KP_API_FETCH, 11, 5, enc_fetch, &m, &r);
+    double took = now_s() - t0;
+    kb_clock_test_step_wall(HOUR_MS);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_fetch_resp_t resp;
+    assert_int_equal(kp_fetch_resp_decode(&r, 11, &a, &resp), 0);
+    assert_int_equal(resp.responses[0].partitions[0].error_code, KP_ERR_NONE);
+    kp_arena_deinit(&a);
+    free(buf);
+    assert_true(took >= 0.45 && took < 2.0);
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clock_wall_step_forward_keeps_members),
+        cmocka_unit_test(test_clock_wall_step_back_does_not_freeze_long_poll),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
