@@ -222,17 +222,17 @@ def produce_v8(port, topic, batch):
 
 
 def create_topic(port, name, configs):
-    """CreateTopics v1 (raw) with configs; returns the error code."""
+    """CreateTopics v2 (raw) with configs; returns the error code."""
     cfg = b"".join(kstr(k) + kstr(v) for k, v in configs.items())
     body = (i32(1) + kstr(name) + i32(1) + i16(1) + i32(0) + i32(len(configs)) + cfg +
             i32(10000) + struct.pack(">?", False))
     s = connect(port)
     try:
-        s.sendall(frame(19, 1, 5, body))
+        s.sendall(frame(19, 2, 5, body))
         r = Reader(recv_frame(s))
     finally:
         s.close()
-    r.i32()
+    r.i32(), r.i32()  # correlation id, throttle
     check(r.i32() == 1 and r.str() == name, "create topics: response shape")
     return r.i16()
 

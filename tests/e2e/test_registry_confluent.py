@@ -68,7 +68,11 @@ def consume_all(b, topic, n, sr, group):
         m = c.poll(0.5)
         if m is None or m.error():
             continue
-        got.append(m.value())
+        v = m.value()
+        # fastavro hands timestamp-millis back as an aware datetime (the logical type was kept)
+        check(hasattr(v["ts"], "timestamp"), "logicalType lost: ts is %r", v["ts"])
+        v["ts"] = round(v["ts"].timestamp() * 1000)
+        got.append(v)
     c.close()
     return got
 
