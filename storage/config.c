@@ -12,7 +12,8 @@
 
 #include "storage/ks_int.h"
 
-enum { T_I32, T_I64, T_TSTYPE, T_CLEANUP, T_BOOL, T_STRATEGY, T_CHECK };
+/* T_RATIO: a double in [0, 1]; dflt/min/max are in millionths. */
+enum { T_I32, T_I64, T_TSTYPE, T_CLEANUP, T_RATIO, T_BOOL, T_STRATEGY, T_CHECK };
 
 typedef struct {
     const char *name;
@@ -34,7 +35,11 @@ static const cfg_def_t defs[] = {
     {"flush.ms", T_I64, F(flush_ms), INT64_MAX, 0, INT64_MAX},
     {"max.message.bytes", T_I32, F(max_message_bytes), 1048588, 0, INT32_MAX},
     {"message.timestamp.type", T_TSTYPE, F(timestamp_type), KS_TS_CREATE_TIME, 0, 1},
-    {"cleanup.policy", T_CLEANUP, F(cleanup_policy), KS_CLEANUP_DELETE, 0, 1},
+    {"cleanup.policy", T_CLEANUP, F(cleanup_policy), KS_CLEANUP_DELETE, 0, 2},
+    {"min.cleanable.dirty.ratio", T_RATIO, F(min_cleanable_dirty_ratio), 500000, 0, 1000000},
+    {"min.compaction.lag.ms", T_I64, F(min_compaction_lag_ms), 0, 0, INT64_MAX},
+    {"max.compaction.lag.ms", T_I64, F(max_compaction_lag_ms), INT64_MAX, 1, INT64_MAX},
+    {"delete.retention.ms", T_I64, F(delete_retention_ms), 86400000, 0, INT64_MAX},
     /* Confluent Server's names, so topics created for it keep their meaning here. */
     {"confluent.key.schema.validation", T_BOOL, F(key_schema_validation), 0, 0, 1},
     {"confluent.value.schema.validation", T_BOOL, F(value_schema_validation), 0, 0, 1},
@@ -51,13 +56,14 @@ static const char *const key_names[NDEFS + 1] = {
     "segment.bytes",     "segment.ms",     "retention.ms",
     "retention.bytes",   "index.interval.bytes", "flush.messages",
     "flush.ms",          "max.message.bytes",    "message.timestamp.type",
-    "cleanup.policy",    "confluent.key.schema.validation",
+    "cleanup.policy",    "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
+    "max.compaction.lag.ms", "delete.retention.ms", "confluent.key.schema.validation",
     "confluent.value.schema.validation", "confluent.key.subject.name.strategy",
     "confluent.value.subject.name.strategy", "depot.value.schema.validation", NULL,
 };
 
 static const char *const ts_names[] = {"CreateTime", "LogAppendTime"};
-static const char *const cleanup_names[] = {"delete", "compact"};
+static const char *const cleanup_names[] = {"delete", "compact", "compact,delete"};
 static const char *const bool_names[] = {"false", "true"};
 static const char *const check_names[] = {"id", "full"};
 /* Confluent's class names; the part after the last dot is accepted on its own too. */
@@ -79,7 +85,9 @@ static int parse_strategy(const char *v)
 static void put_val(ks_topic_config_t *c, const cfg_def_t *d, int64_t v)
 {
     char *p = (char *)c + d->off;
-    if (d->type == T_I64)
+    if (d->type == T_RATIO)
+        *(double *)(void *)p = (double)v / 1e6;
+    else if (d->type == T_I64)
         *(int64_t *)(void *)p = v;
     else if (d->type == T_I32)
         *(int32_t *)(void *)p = (int32_t)v;
@@ -90,6 +98,8 @@ static void put_val(ks_topic_config_t *c, const cfg_def_t *d, int64_t v)
 static int64_t get_val(const ks_topic_config_t *c, const cfg_def_t *d)
 {
     const char *p = (const char *)c + d->off;
+    if (d->type == T_RATIO)
+        return (int64_t)(*(const double *)(const void *)p * 1e6 + 0.5);
     if (d->type == T_I64)
         return *(const int64_t *)(const void *)p;
     if (d->type == T_I32)
@@ -112,6 +122,29 @@ static const cfg_def_t *find_def(const char *key)
     return NULL;
 }
 
+/* Kafka's cleanup.policy is a list: "delete", "compact", both in either order (spaces
+ * allowed). */
+static int parse_cleanup(const char *v)
+{
+    bool del = false, comp = false;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, " ,");
+        if (n == 6 && strncmp(p, "delete", 6) == 0)
+            del = true;
+        else if (n == 7 && strncmp(p, "compact", 7) == 0)
+            comp = true;
+        else if (n)
+            return -1;
+        p += n;
+    }
+    if (del && comp)
+        return KS_CLEANUP_COMPACT_DELETE;
+    return comp ? KS_CLEANUP_COMPACT : del ? KS_CLEANUP_DELETE : -1;
+}
+
 static int parse_enum(const char *v, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++)
@@ -131,7 +164,15 @@ int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value
     if (d->type == T_TSTYPE) {
         v = parse_enum(value, ts_names, 2);
     } else if (d->type == T_CLEANUP) {
-        v = parse_enum(value, cleanup_names, 2);
+        v = parse_cleanup(value);
+    } else if (d->type == T_RATIO) {
+        char *end;
+        errno = 0;
+        double x = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !(x >= 0.0 && x <= 1.0))
+            return K_ERR_INVAL;
+        *(double *)(void *)((char *)c + d->off) = x;
+        return 0;
     } else if (d->type == T_BOOL) {
         v = strcasecmp(value, "true") == 0 ? 1 : strcasecmp(value, "false") == 0 ? 0 : -1;
     } else if (d->type == T_STRATEGY) {
@@ -164,7 +205,9 @@ int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, 
     if (d->type == T_TSTYPE)
         n = snprintf(buf, len, "%s", ts_names[v == KS_TS_LOG_APPEND_TIME]);
     else if (d->type == T_CLEANUP)
-        n = snprintf(buf, len, "%s", cleanup_names[v == KS_CLEANUP_COMPACT]);
+        n = snprintf(buf, len, "%s", cleanup_names[v >= 0 && v <= 2 ? v : 0]);
+    else if (d->type == T_RATIO)
+        n = snprintf(buf, len, "%g", *(const double *)(const void *)((const char *)c + d->off));
     else if (d->type == T_BOOL)
         n = snprintf(buf, len, "%s", bool_names[v != 0]);
     else if (d->type == T_STRATEGY)

@@ -32,7 +32,16 @@ typedef struct ks_part ks_part_t;
 
 enum { KS_FULL_REJECT = 0, KS_FULL_DELETE_OLDEST = 1 };
 enum { KS_TS_CREATE_TIME = 0, KS_TS_LOG_APPEND_TIME = 1 };
-enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1 }; /* compact: reserved, not yet run */
+/* cleanup.policy: delete, compact, or compact,delete (both). */
+enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1, KS_CLEANUP_COMPACT_DELETE = 2 };
+static inline bool ks_cleanup_compacts(int policy)
+{
+    return policy == KS_CLEANUP_COMPACT || policy == KS_CLEANUP_COMPACT_DELETE;
+}
+static inline bool ks_cleanup_deletes(int policy)
+{
+    return policy != KS_CLEANUP_COMPACT;
+}
 
 /* Per-topic settings, Kafka's topic-level names in comments. -1 = unlimited where noted. */
 typedef struct {
@@ -46,6 +55,10 @@ typedef struct {
     int32_t max_message_bytes;    /* max.message.bytes (largest batch) */
     int timestamp_type;           /* message.timestamp.type: KS_TS_* */
     int cleanup_policy;           /* cleanup.policy: KS_CLEANUP_* */
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio */
+    int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms */
+    int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms */
+    int64_t delete_retention_ms;      /* delete.retention.ms: tombstones kept at least this long */
     /* Schema validation at the door (the broker's registry enforces them; storage only keeps
      * them): confluent.{key,value}.schema.validation (0/1), confluent.{key,value}.subject.
      * name.strategy (KS_SUBJECT_*), depot.value.schema.validation (KS_SCHEMA_CHECK_*). */
@@ -69,7 +82,18 @@ int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, 
 /* Names of all topic-level keys, NULL-terminated (DescribeConfigs lists them). */
 const char *const *ks_topic_config_keys(void);
 
-typedef void (*ks_log_fn)(int level, const char *msg, void *ud); /* 0 error .. 3 debug */
+/* Log callback, 0 error .. 3 debug. Called on the loop thread only: lines produced on the
+ * cleaner threads are queued and handed over by ks_store_tick / ks_store_run_completions. */
+typedef void (*ks_log_fn)(int level, const char *msg, void *ud);
+
+/* The log cleaner (storage/cleaner.c), Kafka's broker-level log.cleaner.* settings. */
+typedef struct {
+    bool enable;                    /* log.cleaner.enable; false: no threads, nothing compacts */
+    int threads;                    /* log.cleaner.threads (1 if 0) */
+    int64_t dedupe_buffer_size;     /* log.cleaner.dedupe.buffer.size, split over the threads */
+    double io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second, <= 0: no cap */
+    int64_t backoff_ms;             /* log.cleaner.backoff.ms: sleep when nothing is dirty */
+} ks_cleaner_opts_t;
 
 typedef struct {
     const char *const *dirs; /* log.dirs; copied */
@@ -84,6 +108,7 @@ typedef struct {
     void (*on_sync_ready)(void *ud); /* may run on a flusher thread; see top */
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
+    ks_cleaner_opts_t cleaner;
 } ks_store_opts_t;
 
 /* Opens every log dir: creates meta.properties (cluster id, node id) on first start, loads
@@ -110,6 +135,33 @@ typedef struct {
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
+/* Cleaner progress since open (any thread may read; copied under the store lock). */
+typedef struct {
+    int64_t cleans;             /* passes finished and swapped in */
+    int64_t cleans_aborted;     /* passes given up (topic deleted, retention, I/O error, stop) */
+    int64_t passes_map_full;    /* passes that stopped early: the key map was full */
+    int64_t bytes_read;         /* segment bytes read (map build + rewrite) */
+    int64_t bytes_written;      /* cleaned segment bytes written */
+    int64_t bytes_freed;        /* input bytes minus output bytes, over all swaps */
+    int64_t records_read;
+    int64_t records_removed;    /* superseded by a later record with the same key */
+    int64_t tombstones_removed; /* past their delete horizon */
+    int64_t invalid_records;    /* records without a key (removed, as Kafka does) */
+    int64_t empty_batches_kept; /* a producer's last batch kept without records */
+    int64_t throttled_ms;       /* time slept for log.cleaner.io.max.bytes.per.second */
+    int64_t busy_ms;            /* time spent cleaning */
+    int64_t last_clean_ms;      /* duration of the last pass */
+    int64_t last_clean_end_ms;  /* wall clock at the end of the last pass, 0 = none */
+    int64_t last_bytes_in, last_bytes_out; /* the last pass's partition bytes before/after */
+    double last_mb_per_sec;     /* the last pass: input MiB / duration */
+    double max_dirty_ratio;     /* the dirtiest compacted partition at the last pick */
+    int32_t running;            /* passes in progress now */
+    int32_t threads;            /* cleaner threads running */
+} ks_cleaner_stats_t;
+void ks_store_cleaner_stats(const ks_store_t *s, ks_cleaner_stats_t *st);
+/* True when cleaner threads run (log.cleaner.enable and they started). */
+bool ks_store_cleaner_enabled(const ks_store_t *s);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Topics                                                                                       */
 
@@ -130,6 +182,15 @@ const char *ks_topic_name(const ks_topic_t *t);
 kp_uuid_t ks_topic_id(const ks_topic_t *t); /* random, non-zero, persisted */
 int32_t ks_topic_partitions(const ks_topic_t *t);
 const ks_topic_config_t *ks_topic_config(const ks_topic_t *t);
+/*
+ * Changes one topic-level key at run time (AlterConfigs, IncrementalAlterConfigs): validated
+ * as ks_topic_config_set, applied at once and persisted in depot-topic.properties before
+ * returning. Turning compaction on wakes the cleaner. K_ERR_NOENT unknown key, K_ERR_INVAL
+ * bad value, K_ERR_IO if it could not be persisted (then nothing changed). Loop thread.
+ */
+int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value);
+/* Resets one key to the store default (AlterConfigs DELETE); persisted. */
+int ks_topic_reset_config(ks_topic_t *t, const char *key);
 ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition); /* NULL if out of range */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -203,6 +264,17 @@ int ks_part_max_timestamp(ks_part_t *p, int64_t *offset, int64_t *ts);
 /* DeleteRecords: moves log_start up to offset (<= high watermark), deleting whole segments
  * below it. Persisted. K_ERR_RANGE if offset > log_end. */
 int ks_part_delete_records(ks_part_t *p, int64_t offset);
+
+/*
+ * One cleaner pass over a compacted partition on the CALLING thread (tests and tools; the
+ * broker relies on the cleaner threads). force skips the dirty-ratio test (segments still
+ * have to be rolled, fsynced and older than min.compaction.lag.ms). 0 when a pass was swapped
+ * in, K_ERR_AGAIN when there was nothing to clean or the partition was busy, else a negative
+ * status (the log is unchanged).
+ */
+int ks_part_clean(ks_part_t *p, int64_t now_ms, bool force);
+/* Offsets below this were cleaned (the cleaner checkpoint), log start if never cleaned. */
+int64_t ks_part_first_dirty(const ks_part_t *p);
 
 /* Group commit: cb(arg, status) runs on the loop thread (via ks_store_run_completions) once
  * every offset below `offset` is fsynced, or with a negative status if the fsync failed.

@@ -122,6 +122,12 @@ struct ks_part {
     bool failed; /* an fsync failed: no more appends or syncs until reopened */
     int fail_errno;
     ks_pstate_t pstate; /* loop only */
+    /* Cleaner (cleaner.c), under mu. */
+    int64_t first_dirty;     /* cleaner checkpoint: offsets below were cleaned */
+    int64_t next_horizon_ms; /* earliest delete horizon of a kept tombstone; -1 unknown */
+    bool cleaning;           /* a pass holds this partition (p stays alive until it ends) */
+    bool swapping;           /* the pass committed its swap: no segment may go meanwhile */
+    bool clean_abort;        /* the pass must give up (topic deleted, segments dropped) */
 };
 
 struct ks_topic {
@@ -165,6 +171,24 @@ struct ks_store {
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
+
+    /* Cleaner threads (cleaner.c). cl_* below are under mu unless marked. */
+    pthread_t loop_thread; /* ks_log from any other thread queues (logq) */
+    pthread_t cleaners[16];
+    int ncleaners;
+    bool cl_stop;
+    bool cl_ckpt_dirty;       /* the cleaner checkpoint must be rewritten (topic deleted) */
+    pthread_cond_t cl_cv;     /* wakes the cleaner threads */
+    pthread_cond_t cl_idle_cv; /* a pass released its partition */
+    ks_cleaner_stats_t cl_st;
+    pthread_mutex_t cl_io_mu; /* the I/O rate cap window and checkpoint writes */
+    int64_t cl_tb_start_ms, cl_tb_bytes;
+    pthread_mutex_t logq_mu; /* lines logged off the loop thread, drained by the loop */
+    struct ks_logq {
+        int level;
+        char msg[400];
+    } logq[32];
+    int logq_n, logq_dropped;
 };
 
 /* store.c */
@@ -280,6 +304,16 @@ void ks_pstate_snapshot(ks_store_t *s, ks_part_t *p, int64_t offset);
 int ks_pstate_load(ks_store_t *s, ks_part_t *p, int64_t now_ms);
 void ks_pstate_expire(ks_store_t *s, int64_t now_ms); /* the tick; rate-limited inside */
 void ks_pstate_free(ks_pstate_t *ps);
+
+/* cleaner.c */
+int ks_cleaner_start(ks_store_t *s);
+void ks_cleaner_stop(ks_store_t *s);
+int ks_cleaner_load(ks_store_t *s);             /* reads the cleaner checkpoints at open */
+void ks_cleaner_forget(ks_store_t *s, ks_part_t *p); /* under mu: ends a pass on p, waits */
+void ks_cleaner_wake(ks_store_t *s);            /* under mu */
+void ks_logq_drain(ks_store_t *s);              /* loop thread, without mu */
+/* cleaner_swap.c: finishes or discards a half-done swap in p's directory (at load). */
+int ks_cleaner_recover(ks_store_t *s, ks_part_t *p);
 
 /* flusher.c */
 int ks_flusher_start(ks_store_t *s);

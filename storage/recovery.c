@@ -93,7 +93,10 @@ static int64_t scan_batches(ks_seg_t *seg, scan_t *sc, int32_t interval, kp_buf_
             *why = "batch fails framing/CRC check";
             break;
         }
-        if (h.base_offset != expect) {
+        /* Exactly the next offset; a compacted segment has gaps where records were cleaned
+         * (Kafka checks no more than that offsets grow). */
+        if (h.base_offset < expect ||
+            (h.base_offset > expect && !ks_cleanup_compacts(seg->part->topic->cfg.cleanup_policy))) {
             *why = "unexpected base offset";
             break;
         }
@@ -362,7 +365,10 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
 {
     int64_t *bases;
     int n;
-    int rc = list_segments(s, p, &bases, &n);
+    int rc = ks_cleaner_recover(s, p); /* a half-done clean: finish or discard it first */
+    if (rc)
+        return rc;
+    rc = list_segments(s, p, &bases, &n);
     if (rc == 0)
         rc = add_segments(s, p, bases, n);
     free(bases);
@@ -389,7 +395,11 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
             rc = ks_seg_recover(s, seg, true, &end, &cut);
             if (rc)
                 return rc;
-            if (!cut && i >= scan_from && i < p->nsegs - 1 && p->segs[i + 1]->base != end) {
+            /* (A compacted segment may end before the next one starts: the cleaner removed
+             * its last records. The cleaner moves the recovery point past what it cleans.) */
+            if (!cut && i >= scan_from && i < p->nsegs - 1 && p->segs[i + 1]->base != end &&
+                !(p->segs[i + 1]->base > end &&
+                  ks_cleanup_compacts(p->topic->cfg.cleanup_policy))) {
                 /* A power cut kept a later segment but lost this one's tail at a batch
                  * boundary: nothing after the hole was ever fsynced (a waiter is released
                  * only once every earlier segment is), so the hole ends the log. */

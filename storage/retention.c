@@ -66,7 +66,14 @@ static void drop(ks_store_t *s, ks_part_t *p, const char *why, int64_t *counter)
 static void retain_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
 {
     const ks_topic_config_t *c = &p->topic->cfg;
-    if (c->cleanup_policy != KS_CLEANUP_DELETE)
+    /* Whole segments below the log start (DeleteRecords while a clean was swapping). */
+    while (p->nsegs > 1 && p->segs[1]->base <= p->log_start && !p->swapping) {
+        int n = p->nsegs;
+        drop(s, p, "DeleteRecords", &s->st.segments_deleted_retention);
+        if (p->nsegs == n)
+            break;
+    }
+    if (!ks_cleanup_deletes(c->cleanup_policy))
         return;
     if (c->retention_ms >= 0) {
         while (first_deletable(p) && now_ms - seg_age_ts(s, p->segs[0]) > c->retention_ms) {

@@ -276,6 +276,10 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
 {
     if (p->nsegs < 2)
         return K_ERR_INVAL;
+    if (p->swapping)
+        return K_ERR_AGAIN; /* a clean is renaming this partition's files; next tick */
+    if (p->cleaning)
+        p->clean_abort = true; /* the pass read segments that are going away */
     ks_seg_t *seg = p->segs[0];
     int64_t bytes = seg->size + seg->idx_size + seg->tidx_size;
     /* Renaming is fine while the flusher has an fd open on the file; the memory waits for

@@ -25,6 +25,8 @@
 
 #include "storage/ks_int.h"
 
+/* opts.log runs on the loop thread only (ks.h): a line from another thread (the cleaner)
+ * is queued and handed over by ks_logq_drain. */
 void ks_log(ks_store_t *s, int level, const char *fmt, ...)
 {
     if (!s->o.log)
@@ -34,7 +36,37 @@ void ks_log(ks_store_t *s, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (!pthread_equal(pthread_self(), s->loop_thread)) {
+        pthread_mutex_lock(&s->logq_mu);
+        if (s->logq_n < (int)(sizeof s->logq / sizeof s->logq[0])) {
+            s->logq[s->logq_n].level = level;
+            size_t n = strnlen(msg, sizeof s->logq[0].msg - 1); /* long lines are cut */
+            memcpy(s->logq[s->logq_n].msg, msg, n);
+            s->logq[s->logq_n++].msg[n] = '\0';
+        } else {
+            s->logq_dropped++;
+        }
+        pthread_mutex_unlock(&s->logq_mu);
+        return;
+    }
     s->o.log(level, msg, s->o.log_ud);
+}
+
+void ks_logq_drain(ks_store_t *s)
+{
+    if (!s->o.log || !pthread_equal(pthread_self(), s->loop_thread))
+        return;
+    struct ks_logq q[sizeof s->logq / sizeof s->logq[0]];
+    pthread_mutex_lock(&s->logq_mu);
+    int n = s->logq_n, dropped = s->logq_dropped;
+    memcpy(q, s->logq, (size_t)n * sizeof q[0]);
+    s->logq_n = 0;
+    s->logq_dropped = 0;
+    pthread_mutex_unlock(&s->logq_mu);
+    for (int i = 0; i < n; i++)
+        s->o.log(q[i].level, q[i].msg, s->o.log_ud);
+    if (dropped)
+        ks_log(s, KS_LOG_WARN, "%d more cleaner log lines not shown", dropped);
 }
 
 void ks_msgq_push(ks_store_t *s, const char *fmt, ...)
@@ -211,6 +243,10 @@ static void store_free(ks_store_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->idle_cv);
+    pthread_cond_destroy(&s->cl_cv);
+    pthread_cond_destroy(&s->cl_idle_cv);
+    pthread_mutex_destroy(&s->cl_io_mu);
+    pthread_mutex_destroy(&s->logq_mu);
     free(s);
 }
 
@@ -230,6 +266,11 @@ int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
+    pthread_cond_init(&s->cl_cv, NULL);
+    pthread_cond_init(&s->cl_idle_cv, NULL);
+    pthread_mutex_init(&s->cl_io_mu, NULL);
+    pthread_mutex_init(&s->logq_mu, NULL);
+    s->loop_thread = pthread_self();
     s->lru.lru_next = s->lru.lru_prev = &s->lru;
     int rc = s->dirs && s->dir_parts && s->dir_clean ? 0 : K_ERR_NOMEM;
     for (int d = 0; rc == 0 && d < s->ndirs; d++)
@@ -240,11 +281,17 @@ int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out)
     pthread_mutex_lock(&s->mu);
     if (rc == 0)
         rc = ks_topics_load(s);
+    if (rc == 0)
+        rc = ks_cleaner_load(s);
     pthread_mutex_unlock(&s->mu);
     if (rc == 0)
         rc = ks_flusher_start(s);
+    if (rc == 0)
+        rc = ks_cleaner_start(s);
     if (rc) {
         ks_log(s, KS_LOG_ERROR, "cannot open the store: %s", k_strerror(rc));
+        ks_cleaner_stop(s);
+        ks_flusher_stop(s);
         store_free(s);
         return rc;
     }
@@ -264,6 +311,8 @@ void ks_store_close(ks_store_t *s)
 {
     if (!s)
         return;
+    ks_cleaner_stop(s); /* first: a pass in flight is given up or finishes its swap */
+    ks_logq_drain(s);
     ks_flusher_stop(s);
     pthread_mutex_lock(&s->mu);
     bool *bad = calloc((size_t)s->ndirs, sizeof *bad);
@@ -327,8 +376,12 @@ static void tick_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
     if (p->failed || p->nsegs == 0)
         return;
     ks_seg_t *a = p->segs[p->nsegs - 1];
-    /* Roll an idle active segment by age too, so time retention can reach its data. */
-    if (a->size > 0 && now_ms - a->created_ms >= c->segment_ms)
+    /* Roll an idle active segment by age too, so time retention can reach its data; a
+     * compacted one also by max.compaction.lag.ms, so the cleaner can reach it (KIP-354). */
+    int64_t roll_ms = c->segment_ms;
+    if (ks_cleanup_compacts(c->cleanup_policy) && c->max_compaction_lag_ms < roll_ms)
+        roll_ms = c->max_compaction_lag_ms;
+    if (a->size > 0 && now_ms - a->created_ms >= roll_ms)
         ks_part_roll(s, p, now_ms);
     if (p->last_flush_ms == 0)
         p->last_flush_ms = now_ms;
@@ -362,6 +415,7 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
 {
     if (!s)
         return;
+    ks_logq_drain(s);
     pthread_mutex_lock(&s->mu);
     drain_msgq(s);
     for (int i = 0; i < s->ntopics; i++) {
@@ -384,6 +438,7 @@ void ks_store_run_completions(ks_store_t *s)
     s->done_head = s->done_tail = NULL;
     drain_msgq(s);
     pthread_mutex_unlock(&s->mu);
+    ks_logq_drain(s);
     while (w) {
         ks_waiter_t *next = w->next;
         w->cb(w->arg, w->status);

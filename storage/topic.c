@@ -331,6 +331,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
         ks_part_t *p = &t->parts[i];
         char dst[KS_PATH_MAX], rnd[8], hex[17];
         ks_part_wait_idle(s, p);
+        ks_cleaner_forget(s, p);
         ks_fill_random(rnd, sizeof rnd);
         for (int j = 0; j < 8; j++)
             snprintf(hex + 2 * j, 3, "%02x", (uint8_t)rnd[j]);
@@ -449,6 +450,44 @@ int32_t ks_topic_partitions(const ks_topic_t *t)
 const ks_topic_config_t *ks_topic_config(const ks_topic_t *t)
 {
     return &t->cfg;
+}
+
+static int set_config(ks_topic_t *t, const char *key, const char *value)
+{
+    ks_store_t *s = t->s;
+    ks_topic_config_t cfg = t->cfg;
+    char dflt[64];
+    int rc = value ? ks_topic_config_set(&cfg, key, value) : 0;
+    if (!value && (rc = ks_topic_config_get(&s->o.defaults, key, dflt, sizeof dflt)) == 0)
+        rc = ks_topic_config_set(&cfg, key, dflt);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    ks_topic_config_t old = t->cfg;
+    t->cfg = cfg;
+    rc = write_meta(s, t);
+    if (rc)
+        t->cfg = old; /* not persisted: not applied */
+    else if (ks_cleanup_compacts(cfg.cleanup_policy))
+        ks_cleaner_wake(s);
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        ks_log(s, KS_LOG_INFO, "topic %s: %s set to %s", t->name, key, value ? value : dflt);
+    return rc;
+}
+
+int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value)
+{
+    if (!t || !key || !value)
+        return K_ERR_INVAL;
+    return set_config(t, key, value);
+}
+
+int ks_topic_reset_config(ks_topic_t *t, const char *key)
+{
+    if (!t || !key)
+        return K_ERR_INVAL;
+    return set_config(t, key, NULL);
 }
 
 ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition)

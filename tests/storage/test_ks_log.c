@@ -27,7 +27,7 @@ static void test_config_defaults_and_set(void **state)
     int n = 0;
     for (const char *const *k = ks_topic_config_keys(); *k; k++, n++)
         assert_int_equal(ks_topic_config_get(&c, *k, buf, sizeof buf), 0);
-    assert_int_equal(n, 15); /* Kafka's ten and the five schema-validation keys */
+    assert_int_equal(n, 19); /* 10, the four compaction and five schema-validation keys */
     assert_int_equal(ks_topic_config_set(&c, "confluent.value.subject.name.strategy",
                                          "RecordNameStrategy"), 0);
     assert_int_equal(c.value_subject_strategy, KS_SUBJECT_RECORD);
