@@ -32,6 +32,20 @@ kb_gstate_t *kb_gstate(kb_broker_t *b)
 }
 
 /* Copies a NUL-terminated string into the request arena as a view (NULL stays null). */
+/* A copy of s (any bytes, NUL included; len -1 = null) in the arena. */
+static kp_str_t arena_view(kp_arena_t *a, kp_str_t s)
+{
+    kp_str_t r = {NULL, -1};
+    if (s.len < 0 || !s.ptr)
+        return r;
+    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
+    if (!p)
+        return r;
+    memcpy(p, s.ptr, (size_t)s.len);
+    p[s.len] = 0;
+    return (kp_str_t){p, s.len};
+}
+
 static kp_str_t arena_str(kp_arena_t *a, const char *s)
 {
     kp_str_t r = {NULL, -1};
@@ -99,7 +113,7 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
                 kp_join_group_resp_join_group_response_member_t *m = &resp.members[i];
                 kp_join_group_resp_join_group_response_member_init(m);
                 m->member_id = arena_str(&req->arena, r->members[i].member_id);
-                m->group_instance_id = arena_str(&req->arena, r->members[i].group_instance_id);
+                m->group_instance_id = arena_view(&req->arena, r->members[i].group_instance_id);
                 m->metadata = arena_bytes(&req->arena, r->members[i].metadata);
             }
         }
@@ -615,9 +629,11 @@ static int describe_one(kb_req_t *req, kb_gstate_t *gs, kp_str_t id, bool ops,
         kp_describe_groups_resp_described_group_member_t *dm = &d->members[d->members_count++];
         kp_describe_groups_resp_described_group_member_init(dm);
         dm->member_id = arena_str(&req->arena, m->member_id);
-        dm->group_instance_id = arena_str(&req->arena, m->instance_id);
-        dm->client_id = arena_str(&req->arena, m->client_id);
-        dm->client_host = arena_str(&req->arena, m->client_host);
+        dm->group_instance_id = arena_view(&req->arena, m->instance_id
+                                    ? (kp_str_t){m->instance_id, m->instance_id_len}
+                                    : (kp_str_t){NULL, -1});
+        dm->client_id = arena_view(&req->arena, (kp_str_t){m->client_id, m->client_id_len});
+        dm->client_host = arena_view(&req->arena, (kp_str_t){m->client_host, m->client_host_len});
         dm->member_metadata = (kp_bytes_t){(const uint8_t *)"", 0};
         dm->member_assignment = (kp_bytes_t){(const uint8_t *)"", 0};
         if (stable) {

@@ -47,6 +47,7 @@ struct entry {
 static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
 static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 
 #define OFF(f) offsetof(kb_config_t, f)
 #define TOFF(f) offsetof(kb_config_t, topic_defaults.f)
@@ -131,6 +132,14 @@ static const entry_t table[] = {
     {{"max.open.files", "Depot: cap on segment and index file descriptors held open across "
       "all partitions (least recently used are closed).", KB_CT_INT, NULL}, T_INT, "1024", 16,
       1000000, OFF(max_open_files), 4, 0, NULL, NULL},
+    {{"metrics.listeners", "Depot: where the metrics listener serves /metrics (Prometheus), the "
+      "dashboard at /, /api/overview, /healthz and /readyz, as http://host:port "
+      "(comma-separated for several). Empty: off.", KB_CT_LIST, NULL}, T_STR, "", 0, 0,
+      OFF(metrics_listeners), (int)sizeof(((kb_config_t *)0)->metrics_listeners), 0, NULL,
+      NULL},
+    {{"log.format", "Depot: broker log lines on stderr as text (\"time LEVEL message\") or json "
+      "(one object per line: ts, level, msg), for journald and log shippers.", KB_CT_STRING,
+      NULL}, T_ENUM, "text", 0, 0, OFF(log_format), 4, 0, log_formats, NULL},
     {{"log.message.timestamp.type", "CreateTime keeps the producer's timestamps; "
       "LogAppendTime stamps batches with the broker's clock.", KB_CT_STRING,
       "message.timestamp.type"}, T_ENUM, "CreateTime", 0, 0, TOFF(timestamp_type), 4, 0,
@@ -584,6 +593,32 @@ static const char *type_name(const entry_t *e)
     return "";
 }
 
+/* The topic-level keys (storage/config.c's table): every one a Kafka 4.1 broker accepts. */
+static void print_topic_doc(FILE *out)
+{
+    ks_topic_config_t d;
+    ks_topic_config_default(&d);
+    fprintf(out, "\n## Topic-level configs\n\n"
+                 "Every topic config a Kafka 4.1 broker accepts is accepted in CreateTopics, "
+                 "AlterConfigs and IncrementalAlterConfigs, validated as Kafka validates it (an "
+                 "unknown name or a bad value is refused with INVALID_CONFIG and Kafka's "
+                 "message), persisted with the topic and reported by DescribeConfigs with its "
+                 "source. The ones marked *accepted* change nothing on a single node. The broker "
+                 "keys in the table above that have a topic key are dynamic: AlterConfigs on "
+                 "broker `1` (or the cluster default) changes them without a restart, every "
+                 "topic without its own override follows at once, and the change is kept in "
+                 "`<first log dir>/depot-broker-configs.properties`.\n\n"
+                 "| Topic key | Type | Kafka default | Kafka broker default key | On Depot |\n"
+                 "|---|---|---|---|---|\n");
+    for (const char *const *k = ks_topic_config_keys(); *k; k++) {
+        char v[KS_THROTTLED_MAX];
+        ks_topic_config_get(&d, *k, v, sizeof v);
+        const char *bk = ks_topic_config_broker_key(*k);
+        fprintf(out, "| `%s` | %s | `%s` | %s%s%s | %s |\n", *k, ks_topic_config_type(*k), v,
+                bk ? "`" : "", bk ? bk : "", bk ? "`" : "", ks_topic_config_doc(*k));
+    }
+}
+
 void kb_config_print_doc(FILE *out)
 {
     fprintf(out, "# Configuration\n\n"
@@ -621,4 +656,39 @@ void kb_config_print_doc(FILE *out)
                 e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
                 e->info.topic_key ? "`" : "", e->info.doc);
     }
+    print_topic_doc(out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dynamic updates (AlterConfigs on the broker)                                                 */
+
+bool kb_config_is_dynamic(int i)
+{
+    if (i < 0 || i >= N_ENTRIES) return false;
+    /* The topic defaults are read live (storage re-derives every topic from them) and so is
+     * the log level; everything else is wired at start (listeners, dirs, budgets). */
+    return table[i].info.topic_key != NULL || table[i].off == OFF(log_level);
+}
+
+int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen)
+{
+    if (!kb_config_is_dynamic(i)) {
+        snprintf(why, whylen, "cannot be updated dynamically");
+        return K_ERR_INVAL;
+    }
+    int rc = apply(cfg, &table[i], value, why, whylen);
+    if (rc < 0) return rc;
+    cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
+    if (table[i].off == OFF(log_level)) kb_log_set_level(cfg->log_level);
+    return 0;
+}
+
+void kb_config_copy_value(kb_config_t *dst, const kb_config_t *src, int i)
+{
+    if (!kb_config_is_dynamic(i)) return;
+    const entry_t *e = &table[i];
+    size_t n = e->type == T_BOOL ? sizeof(bool) : e->type == T_ENUM ? sizeof(int) : (size_t)e->width;
+    memcpy((char *)dst + e->off, (const char *)src + e->off, n);
+    dst->topic_defaults.max_message_bytes = dst->message_max_bytes;
+    if (e->off == OFF(log_level)) kb_log_set_level(dst->log_level);
 }
