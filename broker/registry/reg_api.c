@@ -258,6 +258,27 @@ static void get_subjects(reg_call_t *c)
     reg_reply_json(c, 200, a);
 }
 
+/* GET /schemas: every (live) subject version, or only the latest per subject. */
+static void get_all_schemas(reg_call_t *c)
+{
+    bool del = reg_query_true(c, "deleted"), latest = reg_query_true(c, "latestOnly");
+    const char *prefix = c->req->query ? c->req->query(c->req->query_ud, "subjectPrefix") : NULL;
+    json_t *a = json_array();
+    for (int i = 0; a && i < c->r->n_subjects; i++) {
+        reg_subject_t *s = c->r->subjects[i];
+        if (prefix && strncmp(s->name, prefix, strlen(prefix)))
+            continue;
+        reg_version_t *only = latest ? reg_version_find(s, -1, del) : NULL;
+        for (int k = 0; k < s->n; k++) {
+            reg_version_t *v = &s->v[k];
+            reg_schema_t *sc = reg_schema_by_id(c->r, v->id);
+            if (sc && (del || !v->deleted) && (!latest || v == only))
+                json_array_append_new(a, reg_version_json(s, v, sc));
+        }
+    }
+    reg_reply_json(c, 200, a);
+}
+
 static void get_versions(reg_call_t *c)
 {
     bool del = reg_query_true(c, "deleted");
@@ -352,6 +373,8 @@ static bool route_reads(reg_call_t *c, const char *m, bool *known)
     *known = true;
     if (c->nseg == 0)
         return get ? (reg_reply_json(c, 200, json_object()), true) : false;
+    if (is(c, 1, "schemas", NULL))
+        return get ? (get_all_schemas(c), true) : false;
     if (is(c, 2, "schemas", "types"))
         return get ? (reg_reply_json(c, 200, json_pack("[s]", "AVRO")), true) : false;
     if (is(c, 3, "schemas", "ids"))

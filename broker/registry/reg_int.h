@@ -86,7 +86,9 @@ int reg_parse(kb_registry_t *r, const char *text, size_t len, json_t *refs,
               kb_avro_schema_t **out, char **identity, char *err, size_t errlen);
 
 /* Applies one `_schemas` record (value NULL = tombstone). Unknown or unreadable records
- * return K_ERR_INVAL and change nothing (the replay counts them and goes on). */
+ * return K_ERR_INVAL and change nothing (the replay counts them and goes on); a schema whose
+ * references are not (yet) known returns K_ERR_NOENT (the replay retries it at the end: after
+ * compaction a referenced version's record can follow the schema that references it). */
 int reg_apply(kb_registry_t *r, json_t *key, json_t *value);
 void reg_state_free(kb_registry_t *r);
 

@@ -131,7 +131,7 @@ static int collect_refs(kb_registry_t *r, json_t *refs, ref_list_t *out, int dep
         if (!sc || !json_is_string(json_object_get(ref, "name"))) {
             snprintf(err, errlen, "reference to subject '%.200s' version %d: no such schema",
                      subject ? subject : "(none)", (int)version);
-            return K_ERR_INVAL;
+            return K_ERR_NOENT;
         }
         bool have = false;
         for (int k = 0; k < out->n && !have; k++)
@@ -165,7 +165,7 @@ int reg_parse(kb_registry_t *r, const char *text, size_t len, json_t *refs,
         rc = kb_avro_parse(text, len, rl->texts, rl->lens, rl->n, out, err, errlen);
     free(rl);
     if (rc < 0)
-        return rc == K_ERR_NOMEM ? rc : K_ERR_INVAL;
+        return rc == K_ERR_NOMEM || rc == K_ERR_NOENT ? rc : K_ERR_INVAL;
     char *id = kb_avro_identity(*out);
     char *rtext = refs && json_array_size(refs)
                       ? json_dumps(refs, JSON_COMPACT | JSON_SORT_KEYS)
@@ -265,8 +265,9 @@ static int schema_define(kb_registry_t *r, int32_t id, json_t *value)
     if (rc == 0)
         rc = grow((void **)&r->schemas, &r->cap_schemas, r->n_schemas, sizeof *r->schemas);
     if (rc < 0) {
-        kb_log(KB_LOG_WARN, "registry: schema id %d is unreadable (%s); skipped", (int)id,
-               err[0] ? err : k_strerror(rc));
+        if (rc != K_ERR_NOENT) /* a missing reference may still come (replay retries it) */
+            kb_log(KB_LOG_WARN, "registry: schema id %d is unreadable (%s); skipped", (int)id,
+                   err[0] ? err : k_strerror(rc));
         schema_free(sc);
         return rc;
     }

@@ -27,6 +27,7 @@
 
 #define READ_CHUNK (1024 * 1024)
 #define SEGMENT_BYTES (8 * 1024 * 1024)
+#define REG_MAX_DEFERRED 1024
 
 struct reg_write {
     kb_registry_t *r; /* NULL once the registry closed */
@@ -80,21 +81,74 @@ static json_t *load_json(kp_bytes_t b)
     return json_loadb((const char *)b.ptr, (size_t)b.len, 0, NULL);
 }
 
-static void apply_record(kb_registry_t *r, const kp_record_t *rec)
+/* Records whose schema references were not known when they were read (see reg_apply). */
+typedef struct {
+    json_t *keys[REG_MAX_DEFERRED], *values[REG_MAX_DEFERRED];
+    int n;
+} deferred_t;
+
+static bool same_key(json_t *a, json_t *b)
+{
+    return json_equal(a, b) != 0;
+}
+
+/* A record applied for a key makes an older deferred record of the same key moot. */
+static void drop_deferred(deferred_t *d, json_t *key)
+{
+    for (int i = 0; i < d->n; i++)
+        if (same_key(d->keys[i], key)) {
+            json_decref(d->keys[i]);
+            json_decref(d->values[i]);
+            d->keys[i] = d->values[i] = NULL;
+        }
+}
+
+static void apply_record(kb_registry_t *r, deferred_t *d, const kp_record_t *rec)
 {
     json_t *key = load_json(rec->key);
     json_t *value = load_json(rec->value);
-    bool ok = key && (rec->value.len < 0 || value) && reg_apply(r, key, value) == 0;
-    if (ok)
+    int rc = key && (rec->value.len < 0 || value) ? reg_apply(r, key, value) : K_ERR_INVAL;
+    if (rc == 0) {
         r->loaded++;
-    else
+        drop_deferred(d, key);
+    } else if (rc == K_ERR_NOENT && d->n < REG_MAX_DEFERRED) {
+        d->keys[d->n] = json_incref(key);
+        d->values[d->n++] = json_incref(value);
+    } else {
         r->skipped++;
+    }
     json_decref(key);
     json_decref(value);
 }
 
+/* Retries deferred records in log order until a pass applies none; the rest are skipped. */
+static void apply_deferred(kb_registry_t *r, deferred_t *d)
+{
+    bool progress = true;
+    while (progress) {
+        progress = false;
+        for (int i = 0; i < d->n; i++)
+            if (d->keys[i] && reg_apply(r, d->keys[i], d->values[i]) == 0) {
+                r->loaded++;
+                json_decref(d->keys[i]);
+                json_decref(d->values[i]);
+                d->keys[i] = d->values[i] = NULL;
+                progress = true;
+            }
+    }
+    for (int i = 0; i < d->n; i++)
+        if (d->keys[i]) {
+            kb_log(KB_LOG_WARN, "registry: a schema in %s references one that does not exist; "
+                   "skipped", REG_TOPIC);
+            r->skipped++;
+            json_decref(d->keys[i]);
+            json_decref(d->values[i]);
+        }
+    d->n = 0;
+}
+
 /* Applies every record of one chunk of batches; returns the next offset to read. */
-static int64_t replay_chunk(kb_registry_t *r, const kp_buf_t *buf, int64_t off)
+static int64_t replay_chunk(kb_registry_t *r, deferred_t *d, const kp_buf_t *buf, int64_t off)
 {
     int64_t next = off;
     kp_batch_iter_t it;
@@ -110,7 +164,7 @@ static int64_t replay_chunk(kb_registry_t *r, const kp_buf_t *buf, int64_t off)
         if (kp_records_init(&recs, b, blen, 64 * 1024 * 1024) == 0) {
             while (kp_records_next(&recs, &rec) == 1)
                 if (h.base_offset + rec.offset_delta >= off)
-                    apply_record(r, &rec);
+                    apply_record(r, d, &rec);
             kp_records_deinit(&recs);
         } else {
             r->skipped++;
@@ -126,17 +180,21 @@ static int replay(kb_registry_t *r)
     int64_t off = ks_part_log_start(r->part), end = ks_part_log_end(r->part);
     kp_buf_t buf;
     kp_buf_init(&buf);
-    int rc = 0;
-    while (off < end) {
+    deferred_t *d = calloc(1, sizeof *d);
+    int rc = d ? 0 : K_ERR_NOMEM;
+    while (d && off < end) {
         kp_buf_reset(&buf);
         rc = ks_part_read(r->part, off, READ_CHUNK, true, &buf);
         if (rc < 0 || !buf.len)
             break;
-        int64_t next = replay_chunk(r, &buf, off);
+        int64_t next = replay_chunk(r, d, &buf, off);
         if (next <= off)
             break; /* an unreadable tail: keep what was read, never spin */
         off = next;
     }
+    if (d)
+        apply_deferred(r, d);
+    free(d);
     kp_buf_deinit(&buf);
     return rc;
 }

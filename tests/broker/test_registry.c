@@ -218,6 +218,13 @@ static void test_registry_register_is_idempotent_and_global(void **state)
     assert_int_equal(call("GET", "/schemas/ids/99", NULL, NULL, &j), 404);
     assert_int_equal(error_code(j), 40403);
     json_decref(j);
+    assert_int_equal(call("GET", "/schemas", NULL, NULL, &j), 200);
+    assert_int_equal(json_array_size(j), 2); /* line1-value v1 and line2-value v1 */
+    assert_int_equal(json_object_size(json_array_get(j, 0)), 4);
+    json_decref(j);
+    assert_int_equal(call("GET", "/schemas", "subjectPrefix=line2", NULL, &j), 200);
+    assert_int_equal(json_array_size(j), 1);
+    json_decref(j);
     assert_int_equal(call("GET", "/schemas/types", NULL, NULL, &j), 200);
     assert_string_equal(json_string_value(json_array_get(j, 0)), "AVRO");
     json_decref(j);
@@ -590,6 +597,65 @@ static void test_registry_produce_check(void **state)
     env.reg = r;
 }
 
+/* After compaction a referenced version's record can come after the schema referencing it
+ * (its latest record is a later soft delete): the replay retries such records at the end. */
+static void append_raw(const char *const *kv, int n)
+{
+    kb_registry_close(env.reg);
+    env.reg = NULL;
+    ks_topic_t *t = ks_topic_find(env.store, "_schemas", 8);
+    assert_non_null(t);
+    kp_batch_builder_t bb;
+    kp_batch_builder_init(&bb, KP_COMPRESSION_NONE);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(kp_batch_builder_add(&bb, 1000,
+                                              (kp_bytes_t){(const uint8_t *)kv[2 * i],
+                                                           (int32_t)strlen(kv[2 * i])},
+                                              (kp_bytes_t){(const uint8_t *)kv[2 * i + 1],
+                                                           (int32_t)strlen(kv[2 * i + 1])},
+                                              NULL, 0),
+                         0);
+    kp_buf_t buf;
+    kp_buf_init(&buf);
+    assert_int_equal(kp_batch_builder_finish(&bb, &buf), 0);
+    kp_batch_builder_deinit(&bb);
+    ks_append_result_t res;
+    assert_int_equal(ks_part_append(ks_topic_part(t, 0), buf.data, buf.len, 1000, &res), 0);
+    kp_buf_deinit(&buf);
+    env_close();
+    env_open();
+}
+
+static void test_registry_replay_reference_after_referrer(void **state)
+{
+    (void)state;
+    const char *kv[] = {
+        "{\"keytype\":\"SCHEMA\",\"subject\":\"r\",\"version\":1,\"magic\":1}",
+        "{\"subject\":\"r\",\"version\":1,\"id\":2,\"schema\":\"{\\\"type\\\":"
+        "\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":"
+        "\\\"u\\\",\\\"type\\\":\\\"Unit\\\"}]}\",\"references\":[{\"name\":"
+        "\"Unit\",\"subject\":\"unit\",\"version\":1}],\"deleted\":false}",
+        "{\"keytype\":\"SCHEMA\",\"subject\":\"unit\",\"version\":1,\"magic\":1}",
+        "{\"subject\":\"unit\",\"version\":1,\"id\":1,\"schema\":\"{\\\"type\\\":"
+        "\\\"enum\\\",\\\"name\\\":\\\"Unit\\\",\\\"symbols\\\":[\\\"C\\\"]}\","
+        "\"deleted\":true}",
+        "{\"keytype\":\"NOOP\",\"magic\":0}", "{}",
+        "not json", "{}",
+    };
+    append_raw(kv, 4);
+    int64_t loaded, skipped;
+    kb_registry_load_stats(env.reg, &loaded, &skipped);
+    assert_int_equal(loaded, 2);
+    assert_int_equal(skipped, 2); /* the NOOP and the unreadable key */
+    json_t *j;
+    assert_int_equal(call("GET", "/schemas/ids/2", NULL, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call("GET", "/subjects/r/versions/1", NULL, NULL, &j), 200);
+    json_decref(j);
+    int st;
+    assert_int_equal(register_schema("next", "\"long\"", &st), 3); /* ids continue */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +670,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_check_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_produce_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_replay_reference_after_referrer, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

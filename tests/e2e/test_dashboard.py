@@ -110,8 +110,11 @@ class Chromium:
 
     def wait_for(self, expr, timeout=20):
         deadline = time.monotonic() + timeout
+        # Right after Page.navigate the old document (or none) may still be there, so an
+        # expression that throws (getElementById(...) is null) means "not yet", not a failure.
+        guarded = "(() => { try { return !!(%s); } catch (e) { return false; } })()" % expr
         while time.monotonic() < deadline:
-            if self.eval(expr):
+            if self.eval(guarded):
                 return
             time.sleep(0.2)
         raise AssertionError("page never satisfied: %s (body: %s)" %
