@@ -14,8 +14,9 @@
  *   KB_NO_RESPONSE  nothing is sent (produce acks=0)
  *   < 0             the request is malformed: the connection is closed
  * The frame, arena and req are freed by the core after the response is written (or dropped).
- * If the connection closes while a request is pending, req->closed becomes true; the handler
- * must still call kb_req_complete(req) (the core then just frees it).
+ * If the connection closes while a request is pending, req->closed becomes true and
+ * req->on_cancel (if the handler set it) runs; the handler must still call
+ * kb_req_complete(req) exactly once (the core then just frees it).
  */
 #ifndef KB_H
 #define KB_H
@@ -90,6 +91,14 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    /* connection limits (broker/net/, docs/configuration.md) */
+    int32_t max_connections;
+    int32_t max_connections_per_ip;
+    int64_t connections_max_idle_ms;  /* -1 = never */
+    int64_t socket_read_timeout_ms;   /* a started request frame must complete within */
+    int64_t socket_write_timeout_ms;  /* queued responses must make progress within */
+    int64_t queued_max_request_bytes; /* -1 = no limit */
+    int32_t fetch_max_wait_cap_ms;    /* fetch.long.poll.max.ms */
     char schema_registry_listeners[512]; /* "" = no schema registry */
 } kb_config_t;
 
@@ -103,6 +112,10 @@ typedef struct kb_req {
     size_t frame_len;
     kp_buf_t resp;      /* size placeholder + response header, then the handler's body */
     bool closed;        /* connection went away while pending */
+    /* Set by a handler that returned KB_PENDING and holds req somewhere (a long poll, a held
+     * JoinGroup): called once, when the connection closes, so the handler lets go at once
+     * (it calls kb_req_complete, which then frees req) instead of at its own deadline. */
+    void (*on_cancel)(struct kb_req *req);
     bool done;          /* response ready to go */
     bool no_response;
     struct kb_req *next; /* connection's in-order queue */

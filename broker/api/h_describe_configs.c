@@ -16,6 +16,7 @@
 #include "broker/api/h_admin.h"
 #include "broker/auth/auth.h"
 #include "broker/core/config.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_describe_configs.h"
 #include "protocol/kp_errors.h"
@@ -236,6 +237,7 @@ int kb_handle_describe_configs(kb_req_t *req)
                 kb_arena_printf(&req->arena, "Unsupported resource type %d", in->resource_type);
         }
         if (rc < 0) return rc;
+        kb_req_error(req, o->error_code);
     }
     resp.results_count = n;
     int rc = kp_describe_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);

@@ -123,6 +123,32 @@ static const entry_t table[] = {
       OFF(socket_request_max_bytes), 4, 0, NULL, NULL},
     {{"fetch.max.bytes", "Upper bound on the bytes one Fetch response carries.", KB_CT_INT,
       NULL}, T_INT, "57671680", 1024, I32MAX, OFF(fetch_max_bytes), 4, 0, NULL, NULL},
+    {{"fetch.long.poll.max.ms", "Depot: longest a Fetch waits for data; a larger max_wait_ms "
+      "from a client is shortened to this (Kafka has no cap; clients ask 500 ms by default).",
+      KB_CT_INT, NULL}, T_INT, "30000", 1, I32MAX, OFF(fetch_max_wait_cap_ms), 4, 0, NULL,
+      NULL},
+    {{"max.connections", "Most client connections open at once, across all listeners; one "
+      "more is accepted and closed at once (logged).", KB_CT_INT, NULL}, T_INT, "2147483647", 0,
+      I32MAX, OFF(max_connections), 4, 0, NULL, NULL},
+    {{"max.connections.per.ip", "Most connections open at once from one IP address; one more "
+      "is accepted and closed at once.", KB_CT_INT, NULL}, T_INT, "2147483647", 0, I32MAX,
+      OFF(max_connections_per_ip), 4, 0, NULL, NULL},
+    {{"connections.max.idle.ms", "Close a connection that sent no complete request for this "
+      "long while nothing of it is pending or being written (-1 = never). Also ends half-open "
+      "connections whose client vanished.", KB_CT_LONG, NULL}, T_LONG, "600000", -1, I64MAX,
+      OFF(connections_max_idle_ms), 8, 0, NULL, NULL},
+    {{"socket.read.timeout.ms", "Depot: a request frame must arrive completely within this "
+      "long of its first byte, or the connection is closed (a client dribbling bytes, "
+      "slowloris). Raise it for very large requests over slow links.", KB_CT_LONG, NULL},
+      T_LONG, "60000", 1, I64MAX, OFF(socket_read_timeout_ms), 8, 0, NULL, NULL},
+    {{"socket.write.timeout.ms", "Depot: close a connection whose queued responses made no "
+      "progress for this long (a client that stopped reading).", KB_CT_LONG, NULL}, T_LONG,
+      "60000", 1, I64MAX, OFF(socket_write_timeout_ms), 8, 0, NULL, NULL},
+    {{"queued.max.request.bytes", "Bytes of requests read but not yet answered, across all "
+      "connections, above which no more requests are read until some are answered (-1 = no "
+      "limit). Kafka's default is -1; Depot bounds it so a few clients cannot take all "
+      "memory.", KB_CT_LONG, NULL}, T_LONG, "268435456", -1, I64MAX,
+      OFF(queued_max_request_bytes), 8, 0, NULL, NULL},
     {{"log.dirs.max.bytes", "Depot: flash budget for all log dirs together, in bytes (0 = no "
       "budget; the disk filling up still fails appends).", KB_CT_LONG, NULL}, T_LONG, "0", 0,
       I64MAX, OFF(dirs_max_bytes), 8, 0, NULL, NULL},
@@ -424,6 +450,14 @@ static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
                  "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms"
                  " (%d)",
                  cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return K_ERR_INVAL;
+    }
+    if (cfg->queued_max_request_bytes > 0 &&
+        cfg->queued_max_request_bytes < cfg->socket_request_max_bytes) {
+        snprintf(err, errlen,
+                 "queued.max.request.bytes (%" PRId64 ") must be at least socket.request.max.bytes"
+                 " (%d), or -1",
+                 cfg->queued_max_request_bytes, cfg->socket_request_max_bytes);
         return K_ERR_INVAL;
     }
     cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;

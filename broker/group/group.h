@@ -226,6 +226,12 @@ typedef struct {
 } kb_sync_params_t;
 
 void kb_group_sync(kb_gcoord_t *c, const kb_sync_params_t *p, kb_gtime_t now, void *waiter);
+/*
+ * The request behind `waiter` is gone (its client disconnected): every member holding it holds
+ * `replacement` instead, whose result the caller drops. The member stays joined, as in Kafka
+ * (it may come back on a new connection); only the caller's request is released now.
+ */
+void kb_group_waiter_replace(kb_gcoord_t *c, void *waiter, void *replacement);
 
 int16_t kb_group_heartbeat(kb_gcoord_t *c, kp_str_t group_id, int32_t generation_id,
                            kp_str_t member_id, kp_str_t group_instance_id, kb_gtime_t now);

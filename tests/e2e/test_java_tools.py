@@ -194,5 +194,79 @@ def test_connect_standalone_file_connectors():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+CTL = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(os.path.join(HERE, "../../build/depotctl"))
+
+
+def wait_lines(path, n, procs, timeout=90):
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                got = f.read().splitlines()
+            if len(got) >= n:
+                break
+        time.sleep(0.3)
+    return got
+
+
+def test_connect_json_envelopes_interoperate_with_depotctl():
+    """Both workers with Kafka's stock converter settings (JsonConverter, schemas enabled):
+    Kafka's FileStreamSource -> topic -> depotctl's sink, and depotctl's source -> topic ->
+    Kafka's FileStreamSink; quotes, backslashes, tabs and non-ASCII survive both ways."""
+    ok, why = kd.available()
+    if not ok:
+        return kd.skip("test_connect_json_envelopes_interoperate_with_depotctl", why)
+    tmp = tempfile.mkdtemp(prefix="depot-e2e-connect-json-")
+    procs = []
+    try:
+        with Broker({"group.initial.rebalance.delay.ms": 0}) as b:
+            lines = ['alarm "press 4" \\ temp=81\u00b0C\tline-%d \u6e29\u5ea6' % i
+                     for i in range(10)]
+            P = lambda *a: os.path.join(tmp, *a)  # noqa: E731
+            for name in ("from-kafka.txt", "from-depot.txt"):
+                with open(P(name), "w", encoding="utf-8") as f:
+                    f.write("\n".join(lines) + "\n")
+            def props(name, text):
+                with open(P(name), "w") as f:
+                    f.write(text)
+                return P(name)
+            kw = props("kafka-worker.properties", STOCK_WORKER.format(
+                bs=b.bootstrap, dir=tmp, rest=free_port()).replace("connect.offsets",
+                                                                  "kafka.offsets"))
+            dw = props("depot-worker.properties", STOCK_WORKER.format(
+                bs=b.bootstrap, dir=tmp, rest=0).replace("connect.offsets", "depot.offsets"))
+            ksrc = props("k-src.properties", "name=k-src\nconnector.class=FileStreamSource\n"
+                         "tasks.max=1\nfile=%s\ntopic=json.k2d\n" % P("from-kafka.txt"))
+            ksink = props("k-sink.properties", "name=k-sink\nconnector.class=FileStreamSink\n"
+                          "tasks.max=1\nfile=%s\ntopics=json.d2k\n" % P("kafka-sink.txt"))
+            dsrc = props("d-src.properties", "name=d-src\nconnector.class=FileStreamSource\n"
+                         "tasks.max=1\nfile=%s\ntopic=json.d2k\n" % P("from-depot.txt"))
+            dsink = props("d-sink.properties", "name=d-sink\nconnector.class=FileStreamSink\n"
+                          "tasks.max=1\nfile=%s\ntopics=json.k2d\n" % P("depot-sink.txt"))
+            klog = open(P("kafka-connect.log"), "w")
+            dlog = open(P("depotctl.log"), "w")
+            procs.append(kd.start_tool(kd.CONNECT_STANDALONE, [kw, ksrc, ksink], heap="384m",
+                                       stdout=klog, stderr=klog))
+            procs.append(subprocess.Popen([CTL, "connect-standalone", dw, dsrc, dsink],
+                                          stdout=dlog, stderr=dlog, stdin=subprocess.DEVNULL))
+            got = wait_lines(P("depot-sink.txt"), len(lines), procs)
+            check(got == lines, "Kafka source -> depotctl sink: %r\n%s", got[:2],
+                  open(P("depotctl.log")).read()[-2000:])
+            got = wait_lines(P("kafka-sink.txt"), len(lines), procs)
+            check(got == lines, "depotctl source -> Kafka sink: %r\n%s", got[:2],
+                  open(P("kafka-connect.log")).read()[-2000:])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests(globals())
