@@ -98,7 +98,7 @@ def test_avro_serializer_round_trip():
         p.flush(30)
         check(not errors, "delivery errors through a validated topic: %r", errors[:3])
         latest = sr.get_latest_version("plant.readings-value")
-        check(latest.version == 1 and latest.schema_id == 1, "latest %r", latest.__dict__)
+        check(latest.version == 1 and latest.schema_id == 1, "latest %r", latest)
         check(sr.get_subjects() == ["plant.readings-value"], "subjects %r", sr.get_subjects())
         got = consume_all(b, "plant.readings", 50, sr, "g1")
         check(got == sent, "round trip: %d records, first %r", len(got), got[:1])
