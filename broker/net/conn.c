@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
 
@@ -52,6 +53,9 @@ struct kb_conn {
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
     kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
+    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
+    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
+    bool close_when_flushed;   /* failed authentication: close once the answer is written */
     kb_conn_counters_t ctr;   /* broker/core/counters.h */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
@@ -104,6 +108,28 @@ int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
     return 0;
 }
 
+kb_sasl_conn_t **kb_conn_sasl_slot(kb_conn_t *conn)
+{
+    return &conn->sasl;
+}
+
+bool kb_conn_sasl_required(const kb_conn_t *conn)
+{
+    return conn->sasl_required;
+}
+
+static void close_if_flushed(kb_conn_t *c)
+{
+    if (c->close_when_flushed && !c->closing && c->head == NULL && c->writing == 0)
+        kb_conn_close(c);
+}
+
+void kb_conn_close_when_flushed(kb_conn_t *conn)
+{
+    conn->close_when_flushed = true;
+    kb_conn_stop_reading(conn);
+}
+
 kb_conn_counters_t *kb_conn_counters(kb_conn_t *conn)
 {
     return conn ? &conn->ctr : NULL;
@@ -123,6 +149,7 @@ static void conn_maybe_free(kb_conn_t *c)
 {
     if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
+    kb_sasl_conn_free(c->sasl);
     free(c->rbuf);
     if (c->t) c->t->ops->free(c->t);
     free(c);
@@ -257,6 +284,7 @@ static void on_write(kb_twrite_t *w, int status)
         kb_conn_close(c);
     } else {
         conn_maybe_resume(c);
+        close_if_flushed(c);
     }
     c->live_reqs--;
     conn_maybe_free(c);
@@ -348,16 +376,22 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->frame_start_ms = 0; /* a frame is complete; the next one starts its own clock */
 
     kp_reader_init(&req->body, frame, len);
-    if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
+    if (c->sasl_required && kb_sasl_expects_raw(c)) {
+        /* SaslHandshake v0 was answered: this frame is a bare token, and so is its answer. */
+        req->raw_sasl = true;
+        req->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+        kp_put_i32(&req->resp, 0);
+    } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
         kb_conn_close(c);
         return K_ERR_MALFORMED;
+    } else {
+        kp_put_i32(&req->resp, 0); /* size, patched when sent */
+        kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
+                              req->hdr.correlation_id);
     }
     kb_counters_request_start(req);
-    kp_put_i32(&req->resp, 0); /* size, patched when sent */
-    kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
-                          req->hdr.correlation_id);
 
     if (c->tail)
         c->tail->next = req;
@@ -390,6 +424,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     }
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
     return over_limits(c) ? 1 : 0;
 }
 
@@ -515,6 +550,8 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
     t->data = c;
     kb_transport_bind(t, &conn_events, c);
     kb_principal_anonymous(&c->principal);
+    c->sasl_required = l->security_protocol == KB_SEC_SASL_PLAINTEXT ||
+                       l->security_protocol == KB_SEC_SASL_SSL;
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     peer_name(t, c->peer, sizeof c->peer);
     c->next = b->conns;
@@ -532,23 +569,29 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
 /* ------------------------------------------------------------------------------------------ */
 /* Limits (limits.h)                                                                            */
 
-/* Why c must be closed now, or NULL. */
-static const char *expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
+static const char *const expiry_why[KB_CLOSED_N] = {
+    [KB_CLOSED_IDLE] = "idle past connections.max.idle.ms",
+    [KB_CLOSED_READ_TIMEOUT] = "a request frame did not arrive within socket.read.timeout.ms",
+    [KB_CLOSED_WRITE_TIMEOUT] = "its responses were not read within socket.write.timeout.ms",
+};
+
+/* Why c must be closed now (KB_CLOSED_*), or -1. */
+static int expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
 {
     if (c->paused || c->draining) /* we stopped reading: the frame's clock is ours, not theirs */
         c->frame_start_ms = c->frame_start_ms ? now : 0;
     else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
-        return "a request frame did not arrive within socket.read.timeout.ms";
+        return KB_CLOSED_READ_TIMEOUT;
     size_t q = c->writing ? c->t->ops->write_queue_size(c->t) : 0;
     if (q < c->write_queued || q == 0) c->write_progress_ms = now;
     c->write_queued = q;
     if (q > 0 && now - c->write_progress_ms >= cfg->socket_write_timeout_ms)
-        return "its responses were not read within socket.write.timeout.ms";
+        return KB_CLOSED_WRITE_TIMEOUT;
     bool idle = !c->head && !c->writing && !c->frame_start_ms;
     if (idle && cfg->connections_max_idle_ms >= 0 &&
         now - c->last_active_ms >= cfg->connections_max_idle_ms)
-        return "idle past connections.max.idle.ms";
-    return NULL;
+        return KB_CLOSED_IDLE;
+    return -1;
 }
 
 void kb_conn_sweep(kb_broker_t *b, int64_t now)
@@ -556,9 +599,10 @@ void kb_conn_sweep(kb_broker_t *b, int64_t now)
     kb_conn_t *next;
     for (kb_conn_t *c = b->conns; c; c = next) {
         next = c->next;
-        const char *why = expired(c, now, &b->cfg);
-        if (!why) continue;
-        kb_log(KB_LOG_INFO, "closing %s on %s: %s", c->peer, c->listener->name, why);
+        int why = expired(c, now, &b->cfg);
+        if (why < 0) continue;
+        b->net.closed_total[why]++;
+        kb_log(KB_LOG_INFO, "closing %s on %s: %s", c->peer, c->listener->name, expiry_why[why]);
         kb_conn_close(c);
     }
 }
