@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
 
@@ -52,6 +53,9 @@ struct kb_conn {
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
     kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
+    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
+    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
+    bool close_when_flushed;   /* failed authentication: close once the answer is written */
     kb_conn_counters_t ctr;   /* broker/core/counters.h */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
@@ -105,6 +109,28 @@ int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
     return 0;
 }
 
+kb_sasl_conn_t **kb_conn_sasl_slot(kb_conn_t *conn)
+{
+    return &conn->sasl;
+}
+
+bool kb_conn_sasl_required(const kb_conn_t *conn)
+{
+    return conn->sasl_required;
+}
+
+static void close_if_flushed(kb_conn_t *c)
+{
+    if (c->close_when_flushed && !c->closing && c->head == NULL && c->writing == 0)
+        kb_conn_close(c);
+}
+
+void kb_conn_close_when_flushed(kb_conn_t *conn)
+{
+    conn->close_when_flushed = true;
+    kb_conn_stop_reading(conn);
+}
+
 kb_conn_counters_t *kb_conn_counters(kb_conn_t *conn)
 {
     return conn ? &conn->ctr : NULL;
@@ -124,6 +150,7 @@ static void conn_maybe_free(kb_conn_t *c)
 {
     if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
+    kb_sasl_conn_free(c->sasl);
     free(c->rbuf);
     if (c->t) c->t->ops->free(c->t);
     free(c);
@@ -258,6 +285,7 @@ static void on_write(kb_twrite_t *w, int status)
         kb_conn_close(c);
     } else {
         conn_maybe_resume(c);
+        close_if_flushed(c);
     }
     c->live_reqs--;
     conn_maybe_free(c);
@@ -350,16 +378,22 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->frame_start_ms = 0; /* a frame is complete; the next one starts its own clock */
 
     kp_reader_init(&req->body, frame, len);
-    if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
+    if (c->sasl_required && kb_sasl_expects_raw(c)) {
+        /* SaslHandshake v0 was answered: this frame is a bare token, and so is its answer. */
+        req->raw_sasl = true;
+        req->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+        kp_put_i32(&req->resp, 0);
+    } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
         kb_conn_close(c);
         return K_ERR_MALFORMED;
+    } else {
+        kp_put_i32(&req->resp, 0); /* size, patched when sent */
+        kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
+                              req->hdr.correlation_id);
     }
     kb_counters_request_start(req);
-    kp_put_i32(&req->resp, 0); /* size, patched when sent */
-    kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
-                          req->hdr.correlation_id);
 
     if (c->tail)
         c->tail->next = req;
@@ -392,6 +426,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     }
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
     return over_limits(c) ? 1 : 0;
 }
 
@@ -517,6 +552,8 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
     t->data = c;
     kb_transport_bind(t, &conn_events, c);
     kb_principal_anonymous(&c->principal);
+    c->sasl_required = l->security_protocol == KB_SEC_SASL_PLAINTEXT ||
+                       l->security_protocol == KB_SEC_SASL_SSL;
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     peer_name(t, c->peer, sizeof c->peer);
     c->next = b->conns;
