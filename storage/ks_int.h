@@ -121,6 +121,10 @@ struct ks_part {
     bool flush_queued, flushing;
     bool failed; /* an fsync failed: no more appends or syncs until reopened */
     int fail_errno;
+    /* A pass that hit a resource shortage (EMFILE, ENFILE, ENOMEM) is retried, not failed:
+     * the next one may not start before retry_at_us (CLOCK_MONOTONIC); retries counts them. */
+    int64_t retry_at_us;
+    int retries;
     ks_pstate_t pstate; /* loop only */
     /* Cleaner (cleaner.c), under mu. */
     int64_t first_dirty;     /* cleaner checkpoint: offsets below were cleaned */
@@ -169,12 +173,12 @@ struct ks_store {
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
+    ks_floor_fn floor_fn; /* retention floor (uplink hold), NULL = none */
+    void *floor_ud;
     int64_t last_ckpt_ms;
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
-    ks_floor_fn floor_fn; /* retention floor (uplink hold), NULL = none */
-    void *floor_ud;
 
     /* Cleaner threads (cleaner.c). cl_* below are under mu unless marked. */
     pthread_t loop_thread; /* ks_log from any other thread queues (logq) */

@@ -32,6 +32,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -171,5 +172,7 @@ int up_ckpt_load(up_t *u);
 int up_ckpt_save(up_t *u);
 /* Writes the status file (temp + rename; no fsync: it is rewritten every second). */
 void up_status_write(up_t *u);
+/* The same state as JSON (GET /uplink on the metrics HTTP listener). */
+void up_status_json(up_t *u, FILE *f);
 
 #endif

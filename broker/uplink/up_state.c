@@ -16,7 +16,8 @@
  * and per partition, tab-separated key=value fields, read by `depotctl uplink status`:
  *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
  *   part    topic= partition= central= central_partition= local_start= local_end= forwarded=
- *           lag_records= lag_bytes= inflight= forwarded_records= dropped_records=
+ *           lag_records= lag_bytes= inflight= forwarded_records= forwarded_bytes= (record
+ *           bytes as the bandwidth cap counts them, since start) dropped_records=
  *           dropped_ranges= readback_found= error= (the topic's last resolve error)
  * Values never contain tabs or newlines (they are replaced by spaces).
  */
@@ -178,12 +179,62 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
     fprintf(f,
             "part\ttopic=%s\tpartition=%d\tcentral=%s\tcentral_partition=%d\tlocal_start=%" PRId64
             "\tlocal_end=%" PRId64 "\tforwarded=%" PRId64 "\tlag_records=%" PRId64
-            "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64
+            "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64 "\tforwarded_bytes=%" PRId64
             "\tdropped_records=%" PRId64 "\tdropped_ranges=%" PRId64 "\treadback_found=%" PRId64
             "\terror=%s\n",
             t->name, p->partition, t->central, p->central_part, start, end, fwd, lag, lag_bytes,
-            p->q_len, p->fwd_records, p->dropped_records, p->dropped_ranges, p->readback_found,
+            p->q_len, p->fwd_records, p->fwd_bytes, p->dropped_records, p->dropped_ranges, p->readback_found,
             err);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void up_status_json(up_t *u, FILE *f)
+{
+    fprintf(f, "{\"link\": {\"state\": ");
+    json_str(f, u->link);
+    fprintf(f, ", \"bootstrap\": ");
+    json_str(f, u->cfg->uplink_bootstrap);
+    fprintf(f, ", \"last_error\": ");
+    json_str(f, u->last_error);
+    fprintf(f, ", \"last_success_ms\": %" PRId64 ", \"resyncs\": %" PRId64 "}, \"partitions\": [",
+            u->last_success_ms, u->resyncs);
+    int n = 0;
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone) continue;
+        ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
+        for (int32_t i = 0; i < t->nparts; i++) {
+            up_part_t *p = &t->parts[i];
+            ks_part_t *kp = kt ? ks_topic_part(kt, i) : NULL;
+            int64_t start = kp ? ks_part_log_start(kp) : 0, end = kp ? ks_part_log_end(kp) : 0;
+            int64_t fwd = p->acked < start ? start : p->acked;
+            fprintf(f, "%s{\"topic\": ", n++ ? ", " : "");
+            json_str(f, t->name);
+            fprintf(f, ", \"partition\": %d, \"central\": ", (int)i);
+            json_str(f, t->central);
+            fprintf(f, ", \"central_partition\": %d, \"local_end\": %" PRId64
+                       ", \"forwarded\": %" PRId64 ", \"lag_records\": %" PRId64
+                       ", \"forwarded_bytes\": %" PRId64 ", \"dropped_records\": %" PRId64
+                       ", \"error\": ",
+                    p->central_part, end, fwd, end > fwd ? end - fwd : 0, p->fwd_bytes,
+                    p->dropped_records);
+            json_str(f, t->error);
+            fputc('}', f);
+        }
+    }
+    fprintf(f, "]}\n");
 }
 
 void up_status_write(up_t *u)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "broker/core/subsys.h"
+#include "broker/http/http.h"
 #include "broker/uplink/up_int.h"
 #include "protocol/kp_batch.h"
 
@@ -555,6 +556,27 @@ static void on_handle_closed(uv_handle_t *h)
     if (h == (uv_handle_t *)&u->wake && !u->job) up_free(u);
 }
 
+/* GET /uplink on the metrics listener: the status as JSON. ud is the broker (it outlives the
+ * route; the uplink itself may already be closed, then 503). */
+static int http_uplink(kb_http_req_t *req, void *ud)
+{
+    up_t *u = get(ud);
+    if (!u) {
+        kb_http_respond(req, 503, "application/json", "{\"error\": \"uplink closed\"}\n", 27);
+        return KB_DONE;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return K_ERR_NOMEM;
+    up_status_json(u, f);
+    fclose(f);
+    kb_http_write(req, text, len);
+    free(text);
+    kb_http_send(req, 200, "application/json");
+    return KB_DONE;
+}
+
 static int compile_topics(up_t *u)
 {
     const char *pat = u->cfg->uplink_topics ? u->cfg->uplink_topics : ".*";
@@ -603,6 +625,8 @@ static int up_init(kb_broker_t *b)
     discover(u);
     up_ckpt_load(u);
     ks_store_set_retention_floor(u->store, floor_fn, u);
+    kb_http_listener_t *hl = kb_http_listener_find(b, "metrics");
+    if (hl) kb_http_route(hl, "GET", "/uplink", http_uplink, b);
     srand((unsigned)up_wall_ms());
     kb_log(KB_LOG_INFO, "uplink: forwarding topics matching '%s' to %s as %s<topic>%s",
            cfg->uplink_topics ? cfg->uplink_topics : ".*", cfg->uplink_bootstrap,

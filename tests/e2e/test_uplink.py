@@ -464,6 +464,51 @@ def test_missing_central_topic_then_fewer_partitions():
         proxy.close()
 
 
+def test_bandwidth_cap():
+    """uplink.max.bytes.per.second holds within 10% while a backlog drains."""
+    from confluent_kafka import Producer
+    cap = 300_000
+    central, proxy = central_behind_proxy()
+    mport = free_port()
+    box = Broker(settings=box_settings(proxy.port, **{
+        "uplink.max.bytes.per.second": cap,
+        "metrics.listeners": "http://127.0.0.1:%d" % mport}), name="box")
+    try:
+        proxy.mode("refuse")
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0})
+        for i in range(3000):
+            p.produce(TOPIC, b"%08d" % i + b"v" * 992, key=b"k%d" % (i % 7), partition=i % PARTS)
+            p.poll(0)
+        check(p.flush(30) == 0, "backlog not accepted")
+        proxy.mode("pass")
+
+        def fwd_bytes():  # the status file's own clock, not when we happened to read it
+            link, parts = status(box)
+            return (sum(int(x.get("forwarded_bytes", 0)) for x in parts),
+                    int(link.get("updated_ms", 0)) / 1000.0)
+
+        deadline = time.time() + 30
+        while fwd_bytes()[0] == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # past the start (resolve, the first burst)
+        b0, t0 = fwd_bytes()
+        time.sleep(6.0)
+        b1, t1 = fwd_bytes()
+        rate = (b1 - b0) / (t1 - t0)
+        print("bandwidth cap: %.0f bytes/s forwarded with uplink.max.bytes.per.second=%d "
+              "(%+.1f%%)" % (rate, cap, 100.0 * (rate - cap) / cap), flush=True)
+        check(abs(rate - cap) <= 0.1 * cap, "the cap did not hold within 10%%: %.0f B/s", rate)
+        # the same state over HTTP, on the metrics listener
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/uplink" % mport, timeout=10) as r:
+            doc = json.loads(r.read().decode())
+        check(doc["link"]["state"] in ("up", "down", "resync") and
+              len([x for x in doc["partitions"] if x["topic"] == TOPIC]) == PARTS,
+              "GET /uplink: %s", doc)
+    finally:
+        proxy.close()
+
+
 def test_storm_kafka_central():
     import kafka_dist as kd
     ok, why = kd.available()
