@@ -391,22 +391,42 @@ static int pump_part(up_t *u, up_part_t *p, ks_part_t *kp, kp_buf_t *buf)
     return rc < 0 ? rc : rc == 1 ? 0 : -1;
 }
 
+/* One round over every partition; returns true if any partition handed over records. */
+static bool pump_round(up_t *u, kp_buf_t *buf, bool *stop)
+{
+    bool progress = false;
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone || t->ncentral == 0 || !t->rkt) continue;
+        ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
+        if (!kt) continue;
+        for (int32_t i = 0; i < t->nparts && i < ks_topic_partitions(kt); i++) {
+            if (u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
+                *stop = true;
+                return progress;
+            }
+            int64_t before = t->parts[i].next_send;
+            int rc = pump_part(u, &t->parts[i], ks_topic_part(kt, i), buf);
+            progress |= t->parts[i].next_send != before;
+            if (rc < 0) {
+                *stop = true;
+                return progress;
+            }
+        }
+    }
+    return progress;
+}
+
+/* Partitions take turns, a read (256 KiB) each, until the window or the tokens run out or
+ * nothing is left; bounded so one timer callback never holds the loop long. */
 static void pump(up_t *u)
 {
     if (u->state != UP_RUNNING || !u->rk) return;
     refill(u);
     kp_buf_t buf;
     kp_buf_init(&buf);
-    for (up_topic_t *t = u->topics; t; t = t->next) {
-        if (t->gone || t->ncentral == 0 || !t->rkt) continue;
-        ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
-        if (!kt) continue;
-        for (int32_t i = 0; i < t->nparts && i < ks_topic_partitions(kt); i++) {
-            if (u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) goto out;
-            if (pump_part(u, &t->parts[i], ks_topic_part(kt, i), &buf) < 0) goto out;
-        }
-    }
-out:
+    bool stop = false;
+    for (int round = 0; round < 16 && !stop; round++)
+        if (!pump_round(u, &buf, &stop)) break;
     kp_buf_deinit(&buf);
 }
 
