@@ -5,17 +5,22 @@
 #include <string.h>
 
 #include "broker/core/config.h"
+#include "broker/core/notify.h"
 #include "broker/core/server.h"
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: depot [--config FILE] [--set KEY=VALUE]...\n"
                  "       depot --print-config-doc | --version | --help\n"
+                 "       depot --print-config-properties [KEY=VALUE]...\n"
                  "\n"
                  "Depot is a single-node broker that speaks the Apache Kafka wire protocol.\n"
                  "  --config FILE       read a Kafka-style server.properties file\n"
                  "  --set KEY=VALUE     override one key (after the file); repeatable\n"
                  "  --print-config-doc  print the configuration reference (markdown)\n"
+                 "  --print-config-properties [KEY=VALUE]...\n"
+                 "                      print a server.properties: the given lines set, every\n"
+                 "                      key documented and commented out at its default\n"
                  "Keys and defaults: docs/configuration.md. Stop with SIGTERM or Ctrl-C.\n");
 }
 
@@ -43,6 +48,11 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--print-config-doc")) {
             kb_config_print_doc(stdout);
+            free(sets);
+            return 0;
+        } else if (!strcmp(a, "--print-config-properties")) {
+            /* the remaining arguments are "key=value" lines to set (the package's choices) */
+            kb_config_print_properties(stdout, (const char *const *)argv + i + 1, argc - i - 1);
             free(sets);
             return 0;
         } else if ((!strcmp(a, "--config") || !strcmp(a, "-c")) && i + 1 < argc) {
@@ -83,6 +93,9 @@ int main(int argc, char **argv)
     } else if (kb_broker_start(b) < 0) {
         exit_code = 1;
     } else {
+        /* systemd (Type=notify): the store is open and every listener accepts. */
+        if (kb_notify("READY=1\nSTATUS=serving") < 0)
+            kb_log(KB_LOG_WARN, "could not notify NOTIFY_SOCKET of readiness");
         uv_run(&loop, UV_RUN_DEFAULT);
         kb_log(KB_LOG_INFO, "Depot stopped");
     }
