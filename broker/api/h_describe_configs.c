@@ -101,8 +101,8 @@ static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, 
     e->is_sensitive = false;
     e->config_source = dynamic ? KB_CS_DYNAMIC_TOPIC : bsrc;
     e->config_type = kafka_type(key);
-    e->documentation = x->m->include_documentation && bi >= 0 ? kp_str(kb_config_info(bi)->doc)
-                                                              : (kp_str_t){NULL, -1};
+    e->documentation = x->m->include_documentation ? kp_str(ks_topic_config_doc(key))
+                                                   : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms) {
         int rc = 0;

@@ -234,6 +234,32 @@ static void group_metrics(kb_http_req_t *req, kb_broker_t *b)
     kb_metrics_groups(b, NULL, on_offset, &x);
 }
 
+/* Connection limits (broker/net/limits.h). */
+static void net_limit_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    const kb_net_t *n = &b->net;
+    family(req, "depot_connections_refused_total", "counter",
+           "Connections accepted and closed at once because a limit was reached.");
+    kb_http_printf(req,
+                   "depot_connections_refused_total{reason=\"max.connections\"} %llu\n"
+                   "depot_connections_refused_total{reason=\"max.connections.per.ip\"} %llu\n",
+                   (unsigned long long)n->refused_total[KB_REFUSED_MAX_CONNECTIONS],
+                   (unsigned long long)n->refused_total[KB_REFUSED_MAX_PER_IP]);
+    family(req, "depot_connections_expired_total", "counter",
+           "Connections closed by a deadline: idle (connections.max.idle.ms), read_timeout "
+           "(socket.read.timeout.ms), write_timeout (socket.write.timeout.ms).");
+    kb_http_printf(req,
+                   "depot_connections_expired_total{reason=\"idle\"} %llu\n"
+                   "depot_connections_expired_total{reason=\"read_timeout\"} %llu\n"
+                   "depot_connections_expired_total{reason=\"write_timeout\"} %llu\n",
+                   (unsigned long long)n->closed_total[KB_CLOSED_IDLE],
+                   (unsigned long long)n->closed_total[KB_CLOSED_READ_TIMEOUT],
+                   (unsigned long long)n->closed_total[KB_CLOSED_WRITE_TIMEOUT]);
+    family(req, "depot_queued_request_bytes", "gauge",
+           "Bytes of requests read and not yet answered (limit: queued.max.request.bytes).");
+    kb_http_printf(req, "depot_queued_request_bytes %lld\n", (long long)n->queued_bytes);
+}
+
 static void conn_metrics(kb_http_req_t *req, kb_broker_t *b)
 {
     family(req, "kafka_server_socketservermetrics_connection_count", "gauge",
@@ -242,6 +268,7 @@ static void conn_metrics(kb_http_req_t *req, kb_broker_t *b)
         kb_http_printf(req,
                        "kafka_server_socketservermetrics_connection_count{listener=\"%s\"} %d\n",
                        b->cfg.listeners[i].name, kb_metrics_kafka_conns(b, i));
+    net_limit_metrics(req, b);
     family(req, "depot_http_connections", "gauge", "Open HTTP connections per HTTP listener.");
     kb_http_listener_t *l;
     for (int i = 0; (l = kb_http_listener_at(b, i)); i++) {
