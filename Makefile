@@ -9,7 +9,7 @@
 #   make deb        Debian package build/depot_<version>_<arch>.deb (systemd unit, conffile)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy jansson
+PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=

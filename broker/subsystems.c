@@ -5,6 +5,7 @@
 #include "broker/core/subsys.h"
 
 extern const kb_subsys_t kb_counters_subsys; /* broker/core/counters.c: metrics counters */
+extern const kb_subsys_t kb_sasl_subsys;  /* broker/auth/sasl.c: SCRAM credentials, mechanisms */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 extern const kb_subsys_t kb_dynconf_subsys; /* broker/api/h_broker_configs.c: dynamic configs */
@@ -15,6 +16,7 @@ extern const kb_subsys_t kb_metrics_subsys;
 const kb_subsys_t *const kb_subsystems[] = {
     &kb_counters_subsys,
     &kb_dynconf_subsys, /* before the others: they start with the dynamic configs in force */
+    &kb_sasl_subsys,
     &kb_api_subsys,
     &kb_group_subsys,
     &kb_http_subsys, /* before every room that registers HTTP routes */
