@@ -105,6 +105,7 @@ typedef struct {
     char authorizer_class_name[256];
     char super_users[2048];
     bool allow_everyone_if_no_acl_found;
+    char schema_registry_listeners[512]; /* "" = no schema registry */
 } kb_config_t;
 
 typedef struct kb_req {

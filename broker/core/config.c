@@ -208,6 +208,10 @@ static const entry_t table[] = {
     {{"allow.everyone.if.no.acl.found", "With an authorizer: allow an operation on a "
       "resource that has no ACL at all.", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0,
       OFF(allow_everyone_if_no_acl_found), 1, 0, NULL, NULL},
+    {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
+      "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
+      KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
+      (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
 };

@@ -3,8 +3,9 @@
 # on the unit inside an extracted root; and the packaged binary, started from that root with
 # the packaged server.properties, says READY=1 on $NOTIFY_SOCKET (Type=notify), answers Kafka
 # Metadata and /readyz, and stops cleanly on SIGTERM.
-# (Maintainer scripts — depot user, enable/start, purge — need a real Debian system or a
-# container to run; they are not exercised here.)
+# The maintainer scripts run in a private mount namespace (unshare -m) over copies of /etc and
+# an empty /var/lib, so the depot user, /var/lib/depot, upgrade, remove and purge are checked
+# without touching this machine (systemctl is skipped: no /run/systemd/system there).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./lib.sh 2>/dev/null || true
@@ -63,6 +64,40 @@ out=$(systemd-analyze verify --man=no --root="$tmp/root" /lib/systemd/system/dep
     fail "systemd-analyze verify: $out"
 echo "$out" | grep -i 'depot.service' && fail "systemd-analyze verify complained: $out"
 pass "systemd-analyze verify depot.service"
+
+if unshare -m true 2>/dev/null; then
+    dpkg-deb -e "$deb" "$tmp/ctrl"
+    cat > "$tmp/scripts.sh" <<'NS'
+set -eu
+t=$1; ctrl=$2
+mount --make-rprivate /
+cp -a /etc "$t/etc-copy"
+mount --bind "$t/etc-copy" /etc
+mkdir -p "$t/varlib"
+mount --bind "$t/varlib" /var/lib
+sh "$ctrl/postinst" configure "" >/dev/null 2>&1
+getent passwd depot >/dev/null || { echo "postinst: no depot user"; exit 1; }
+mode=$(stat -c '%U:%G %a' /var/lib/depot)
+[ "$mode" = "depot:depot 750" ] || { echo "postinst: /var/lib/depot is $mode"; exit 1; }
+echo data > /var/lib/depot/keep
+sh "$ctrl/prerm" upgrade 0.1.0
+sh "$ctrl/postinst" configure 0.0.9 >/dev/null 2>&1
+[ -f /var/lib/depot/keep ] || { echo "upgrade lost the data"; exit 1; }
+sh "$ctrl/prerm" remove
+sh "$ctrl/postrm" remove
+[ -f /var/lib/depot/keep ] || { echo "remove lost the data"; exit 1; }
+getent passwd depot >/dev/null || { echo "remove dropped the user"; exit 1; }
+mkdir -p /etc/depot && touch /etc/depot/server.properties
+sh "$ctrl/postrm" purge
+[ ! -e /var/lib/depot ] || { echo "purge kept /var/lib/depot"; exit 1; }
+[ ! -e /etc/depot ] || { echo "purge kept /etc/depot"; exit 1; }
+NS
+    out=$(unshare -m bash "$tmp/scripts.sh" "$tmp" "$tmp/ctrl" 2>&1) || fail "maintainer scripts: $out"
+    getent passwd depot >/dev/null && fail "the depot user leaked out of the namespace"
+    pass "maintainer scripts: user + /var/lib/depot, upgrade and remove keep data, purge deletes"
+else
+    echo "  SKIP maintainer scripts: unshare -m not permitted here"
+fi
 
 # Start the packaged binary with the packaged configuration (paths redirected into $tmp).
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
