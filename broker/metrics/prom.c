@@ -404,6 +404,20 @@ static void api_metrics(kb_http_req_t *req, kb_broker_t *b)
     }
 }
 
+/* Failed SASL authentications: SaslAuthenticate answered with an error, plus those whose
+ * connection was closed (the raw, pre-KIP-152 flow cannot carry an error). */
+static void auth_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    const kb_api_counters_t *c = kb_counters_api(b, KP_API_SASL_AUTHENTICATE);
+    unsigned long long n = 0;
+    for (int e = 1; c && e < KB_CTR_ERR_CODES; e++)
+        n += kb_ctr_read(&c->errors[e]);
+    if (c) n += kb_ctr_read(&c->closed);
+    family(req, "kafka_server_socketservermetrics_failed_authentication_total", "counter",
+           "SASL authentications that failed (wrong password, unknown user, bad exchange).");
+    kb_http_printf(req, "kafka_server_socketservermetrics_failed_authentication_total %llu\n", n);
+}
+
 static void process_metrics(kb_http_req_t *req)
 {
     kb_proc_stats_t p;
@@ -437,6 +451,7 @@ int kb_metrics_prometheus(kb_http_req_t *req, void *ud)
     api_metrics(req, b);
     group_metrics(req, b);
     conn_metrics(req, b);
+    auth_metrics(req, b);
     process_metrics(req);
     kb_http_send(req, 200, TEXT_FORMAT);
     return KB_DONE;
