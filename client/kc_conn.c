@@ -35,6 +35,11 @@ static const struct {
     {KP_API_LEAVE_GROUP, 0, 5},      /* 3+: members by identity */
     {KP_API_OFFSET_COMMIT, 2, 9},    {KP_API_OFFSET_FETCH, 1, 7}, /* 8+: several groups */
     {KP_API_LIST_GROUPS, 0, 5},      {KP_API_DESCRIBE_GROUPS, 0, 5},
+    /* security (kc_sasl.c, kc_security.c) */
+    {KP_API_SASL_HANDSHAKE, 1, 1},   {KP_API_SASL_AUTHENTICATE, 0, 2},
+    {KP_API_DESCRIBE_ACLS, 1, 3},    {KP_API_CREATE_ACLS, 1, 3},
+    {KP_API_DELETE_ACLS, 1, 3},      {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0},
+    {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0},
 };
 
 int16_t kc_pick_version(int16_t api_key, int16_t broker_min, int16_t broker_max)

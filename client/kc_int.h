@@ -48,6 +48,8 @@ void kc_rx_deinit(kc_rx_t *rx);
 int kc_conn_open(kc_client_t *c, kc_conn_t *conn, const char *host, int port);
 /* ApiVersions exchange; fills conn->ver. */
 int kc_conn_negotiate(kc_client_t *c, kc_conn_t *conn);
+/* SaslHandshake + SaslAuthenticate when cfg.sasl_mechanism is set (kc_sasl.c). */
+int kc_sasl_authenticate(kc_client_t *c, kc_conn_t *conn);
 /*
  * Sends req as api_key at the negotiated version and decodes the answer into resp (views into
  * rx). extra_wait_ms lengthens the socket timeout (Fetch long polls). resp NULL: send only
