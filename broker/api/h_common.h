@@ -75,6 +75,7 @@ static inline int16_t kb_storage_error(int rc)
     case K_ERR_RANGE: return KP_ERR_OFFSET_OUT_OF_RANGE;
     case K_ERR_NOENT: return KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     case K_ERR_NOSPC:
+    case K_ERR_AGAIN: /* a file could not be opened for want of descriptors or memory */
     case K_ERR_IO: return KP_ERR_KAFKA_STORAGE_ERROR;
     default: return KP_ERR_UNKNOWN_SERVER_ERROR;
     }

@@ -143,7 +143,10 @@ static const entry_t table[] = {
       "slowloris). Raise it for very large requests over slow links.", KB_CT_LONG, NULL},
       T_LONG, "60000", 1, I64MAX, OFF(socket_read_timeout_ms), 8, 0, NULL, NULL},
     {{"socket.write.timeout.ms", "Depot: close a connection whose queued responses made no "
-      "progress for this long (a client that stopped reading).", KB_CT_LONG, NULL}, T_LONG,
+      "progress for this long (a client that stopped reading). Progress is the socket taking "
+      "more bytes, which the kernel reports in chunks of about a third of its send buffer, so "
+      "keep this well above (send buffer / 3) / the slowest client's read rate.", KB_CT_LONG,
+      NULL}, T_LONG,
       "60000", 1, I64MAX, OFF(socket_write_timeout_ms), 8, 0, NULL, NULL},
     {{"queued.max.request.bytes", "Bytes of requests read but not yet answered, across all "
       "connections, above which no more requests are read until some are answered (-1 = no "

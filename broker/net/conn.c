@@ -71,7 +71,8 @@ struct kb_conn {
     int64_t last_active_ms;   /* accept, last complete request, last response written */
     int64_t frame_start_ms;   /* first byte of the frame being read, 0 = none */
     int64_t write_progress_ms; /* last time queued responses moved */
-    size_t write_queued;      /* the transport's write queue at the last sweep */
+    uint64_t bytes_submitted; /* response bytes ever handed to the transport */
+    uint64_t bytes_out_seen;  /* of those, taken by the socket as of the last sweep */
     bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
@@ -317,6 +318,7 @@ static void conn_flush(kb_conn_t *c)
         impl->w.data = impl;
         kb_counters_request_done(req);
         c->unsent += req->resp.len;
+        c->bytes_submitted += req->resp.len;
         c->writing++;
         int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
         if (rc < 0) {
@@ -621,8 +623,11 @@ static int expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
     else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
         return KB_CLOSED_READ_TIMEOUT;
     size_t q = c->writing ? c->t->ops->write_queue_size(c->t) : 0;
-    if (q < c->write_queued || q == 0) c->write_progress_ms = now;
-    c->write_queued = q;
+    /* Progress = more bytes left the transport's queue since the last sweep, whether or not
+     * new responses were queued meanwhile (a slow but steady reader is never cut off). */
+    uint64_t out = c->bytes_submitted - q;
+    if (q == 0 || out > c->bytes_out_seen) c->write_progress_ms = now;
+    c->bytes_out_seen = out;
     if (q > 0 && now - c->write_progress_ms >= cfg->socket_write_timeout_ms)
         return KB_CLOSED_WRITE_TIMEOUT;
     bool idle = !c->head && !c->writing && !c->frame_start_ms;
