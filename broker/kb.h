@@ -117,6 +117,7 @@ typedef struct {
     char audit_event_types[128];
     int64_t audit_summary_interval_ms;
     int64_t audit_retention_ms;
+    char schema_registry_listeners[512]; /* "" = no schema registry */
 } kb_config_t;
 
 typedef struct kb_req {

@@ -213,7 +213,7 @@ int cmd_users(kc_client_t *c, int argc, char **argv)
 }
 
 /* Static storage for what --command-config read (depotctl runs one command). */
-static char mech_buf[32], user_buf[256], pw_buf[256];
+static char mech_buf[32], user_buf[256], pw_buf[256], ca_buf[1024], cert_buf[1024], key_buf[1024];
 
 static bool jaas_value(const char *jaas, const char *key, char *out, size_t cap)
 {
@@ -238,7 +238,7 @@ int ctl_command_config(const char *path, kc_config_t *cfg)
     FILE *f = fopen(path, "r");
     if (!f) return ctl_bad("cannot read --command-config %s", path);
     char line[2048];
-    bool sasl = false;
+    bool sasl = false, tls = false;
     while (fgets(line, sizeof line, f)) {
         char *nl = strpbrk(line, "\r\n");
         if (nl) *nl = 0;
@@ -246,8 +246,15 @@ int ctl_command_config(const char *path, kc_config_t *cfg)
         if (!eq || line[0] == '#') continue;
         *eq = 0;
         const char *k = line, *v = eq + 1;
-        if (!strcmp(k, "security.protocol"))
+        if (!strcmp(k, "security.protocol")) {
             sasl = !strncasecmp(v, "SASL_", 5);
+            tls = !strcasecmp(v, "SSL") || !strcasecmp(v, "SASL_SSL");
+        } else if (!strcmp(k, "ssl.ca.location") || !strcmp(k, "ssl.truststore.location"))
+            snprintf(ca_buf, sizeof ca_buf, "%s", v); /* librdkafka's or Java's (PEM) name */
+        else if (!strcmp(k, "ssl.certificate.location") || !strcmp(k, "ssl.keystore.location"))
+            snprintf(cert_buf, sizeof cert_buf, "%s", v);
+        else if (!strcmp(k, "ssl.key.location"))
+            snprintf(key_buf, sizeof key_buf, "%s", v);
         else if (!strcmp(k, "sasl.mechanism") || !strcmp(k, "sasl.mechanisms"))
             snprintf(mech_buf, sizeof mech_buf, "%s", v);
         else if (!strcmp(k, "sasl.username"))
@@ -260,6 +267,13 @@ int ctl_command_config(const char *path, kc_config_t *cfg)
         }
     }
     fclose(f);
+    if (tls) {
+        if (!ca_buf[0]) return ctl_bad("%s: SSL needs ssl.ca.location (or a PEM "
+                                       "ssl.truststore.location)", path);
+        cfg->ssl_ca_location = ca_buf;
+        cfg->ssl_certificate_location = cert_buf[0] ? cert_buf : NULL;
+        cfg->ssl_key_location = key_buf[0] ? key_buf : NULL;
+    }
     if (!sasl) return 0;
     if (!mech_buf[0]) snprintf(mech_buf, sizeof mech_buf, "GSSAPI"); /* Kafka's default */
     cfg->sasl_mechanism = mech_buf;

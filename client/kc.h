@@ -34,6 +34,9 @@ typedef struct {
     /* SASL (kc_sasl.c): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; NULL = none. The strings must
      * outlive the client (not copied). */
     const char *sasl_mechanism, *sasl_username, *sasl_password;
+    /* TLS (kc_tls.c): the CA that signs the broker's certificate (PEM); NULL = plain TCP.
+     * A client certificate and key (PEM) are optional. Not copied either. */
+    const char *ssl_ca_location, *ssl_certificate_location, *ssl_key_location;
 } kc_config_t;
 
 /* Copies cfg; does not connect (kc_client_connect does). NULL on allocation failure. */

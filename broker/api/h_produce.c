@@ -37,6 +37,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
 #include "broker/core/util.h"
+#include "broker/registry/reg_produce.h"
 #include "protocol/kp_batch.h"
 
 /* Decompressing to count a suspicious batch stops here (its records are refused). */
@@ -232,6 +233,8 @@ static int16_t produce_to(const kb_produce_ctx_t *ctx, ks_topic_t *t, kp_str_t t
         max_bytes = ctx->cfg->message_max_bytes;
     kp_batch_hdr_t h;
     err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
+    if (err == KP_ERR_NONE && ctx->broker && ctx->arena) /* schema validation at the door */
+        err = kb_registry_produce_check(ctx->broker, t, records, (size_t)len, ctx->arena, out);
     if (err != KP_ERR_NONE)
         return err;
     *nrecords = h.records_count > 0 ? (uint64_t)h.records_count : 0;
@@ -296,7 +299,7 @@ static void set_error(const kb_produce_ctx_t *ctx,
     out->base_offset = -1;
     out->log_append_time_ms = -1;
     out->log_start_offset = -1;
-    if (err != KP_ERR_NONE)
+    if (err != KP_ERR_NONE && out->error_message.len <= 0) /* keep a specific message */
         out->error_message = kp_str(kp_error_message(err));
 }
 
@@ -422,6 +425,7 @@ int kb_handle_produce(kb_req_t *req)
         .cfg = kb_broker_config(req->broker),
         .version = req->hdr.api_version,
         .now_ms = kb_wall_ms(), /* data time: LogAppendTime, segment.ms, producer state */
+        .arena = &req->arena,
     };
     int total = 0;
     for (int32_t i = 0; i < m.topic_data_count; i++)

@@ -245,6 +245,10 @@ static const entry_t table[] = {
     {{"audit.retention.ms", "Depot: retention.ms of __audit when it is created (-1 = keep "
       "forever).", KB_CT_LONG, NULL}, T_LONG, "-1", -1, I64MAX, OFF(audit_retention_ms), 8, 0,
       NULL, NULL},
+    {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
+      "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
+      KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
+      (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
 };

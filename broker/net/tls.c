@@ -129,6 +129,9 @@ SSL_CTX *kb_tls_ctx_new(const kb_config_t *cfg, char *why, size_t wl)
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* Resumed sessions with client verification need an id context (Java clients resume). */
+    static const unsigned char sid[] = "depot";
+    SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
     SSL_CTX_set_default_passwd_cb(ctx, pw_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->ssl_key_password);
     int rc = 0;
