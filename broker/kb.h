@@ -118,6 +118,7 @@ typedef struct {
     int64_t audit_summary_interval_ms;
     int64_t audit_retention_ms;
     char schema_registry_listeners[512]; /* "" = no schema registry */
+    int schema_registry_auth;            /* 0 NONE, 1 BASIC (broker users' passwords) */
 } kb_config_t;
 
 typedef struct kb_req {

@@ -45,6 +45,7 @@ struct entry {
 };
 
 static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
+static const char *const registry_auth[] = {"NONE", "BASIC", NULL};
 static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const client_auths[] = {"none", "requested", "required", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -249,6 +250,10 @@ static const entry_t table[] = {
       "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
       KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
       (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
+    {{"schema.registry.authentication.method", "Depot: NONE, or BASIC: every schema registry "
+      "request needs HTTP basic auth with a broker user's password (its SCRAM credential, as "
+      "SASL/PLAIN checks it).", KB_CT_STRING, NULL}, T_ENUM, "NONE", 0, 0,
+      OFF(schema_registry_auth), 4, 0, registry_auth, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
 };
@@ -755,6 +760,11 @@ void kb_config_print_doc(FILE *out)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Dynamic updates (AlterConfigs on the broker)                                                 */
+
+const char *kb_config_default_text(int i)
+{
+    return i >= 0 && i < N_ENTRIES ? table[i].def : NULL;
+}
 
 bool kb_config_is_dynamic(int i)
 {
