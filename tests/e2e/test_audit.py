@@ -120,15 +120,18 @@ def test_kill_during_changes_never_loses_an_audit_record():
             def creator(n=round_):
                 i = 0
                 while not stop.is_set():
+                    a = None
                     try:
                         a = admin(b)
                         a.create_topics([NewTopic("k%d-%d" % (n, i), 1, 1)], timeout_ms=2000)
-                        a.close()
                     except Exception:
                         return
+                    finally:
+                        if a is not None:
+                            a.close()
                     i += 1
 
-            t = threading.Thread(target=creator)
+            t = threading.Thread(target=creator, daemon=True)  # never holds up the exit
             t.start()
             time.sleep(0.5 + random.random() * 0.5)
             b.kill()
