@@ -94,6 +94,7 @@ typedef struct {
     /* connection limits (broker/net/, docs/configuration.md) */
     int32_t max_connections;
     int32_t max_connections_per_ip;
+    char max_connections_per_ip_overrides[512]; /* "host:count,..." (limits.c parses it) */
     int64_t connections_max_idle_ms;  /* -1 = never */
     int64_t socket_read_timeout_ms;   /* a started request frame must complete within */
     int64_t socket_write_timeout_ms;  /* queued responses must make progress within */

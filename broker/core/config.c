@@ -9,6 +9,7 @@
  * specific key that was set wins, as in Kafka.
  */
 #include "broker/core/config.h"
+#include "broker/net/limits.h"
 #include "broker/net/listener.h"
 
 #include <errno.h>
@@ -134,6 +135,11 @@ static const entry_t table[] = {
     {{"max.connections.per.ip", "Most connections open at once from one IP address; one more "
       "is accepted and closed at once.", KB_CT_INT, NULL}, T_INT, "2147483647", 0, I32MAX,
       OFF(max_connections_per_ip), 4, 0, NULL, NULL},
+    {{"max.connections.per.ip.overrides", "Per-address exceptions to max.connections.per.ip, "
+      "host:count comma-separated (e.g. 10.0.0.5:500,scada-gw:50); a host name is resolved "
+      "once at start.", KB_CT_STRING, NULL}, T_STR, "", 0, 0,
+      OFF(max_connections_per_ip_overrides),
+      (int)sizeof(((kb_config_t *)0)->max_connections_per_ip_overrides), 0, NULL, NULL},
     {{"connections.max.idle.ms", "Close a connection that sent no complete request for this "
       "long while nothing of it is pending or being written (-1 = never). Also ends half-open "
       "connections whose client vanished.", KB_CT_LONG, NULL}, T_LONG, "600000", -1, I64MAX,
@@ -486,6 +492,15 @@ static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
                  "queued.max.request.bytes (%" PRId64 ") must be at least socket.request.max.bytes"
                  " (%d), or -1",
                  cfg->queued_max_request_bytes, cfg->socket_request_max_bytes);
+        return K_ERR_INVAL;
+    }
+    if ((rc = kb_ip_overrides_parse(cfg->max_connections_per_ip_overrides, NULL, 0, NULL, err,
+                                    errlen)) < 0)
+        return rc;
+    if (cfg->max_connections_per_ip == 0 && !cfg->max_connections_per_ip_overrides[0]) {
+        snprintf(err, errlen,
+                 "max.connections.per.ip is 0: set max.connections.per.ip.overrides for the "
+                 "addresses that may connect (as Kafka requires)");
         return K_ERR_INVAL;
     }
     cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
