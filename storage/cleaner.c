@@ -402,12 +402,17 @@ int ks_cleaner_start(ks_store_t *s)
     int max = (int)(sizeof s->cleaners / sizeof s->cleaners[0]);
     if (n > max)
         n = max;
+    /* Cleaner threads read ncleaners under the store lock (job_new splits the key-map budget
+     * by it): count them under the same lock, so a job picked during start-up never sizes
+     * its map for fewer threads than will run. */
+    pthread_mutex_lock(&s->mu);
     s->cl_stop = false;
     for (int i = 0; i < n; i++) {
         if (pthread_create(&s->cleaners[i], NULL, cleaner_main, s) != 0)
             break;
         s->ncleaners++;
     }
+    pthread_mutex_unlock(&s->mu);
     if (s->ncleaners == 0) {
         ks_log(s, KS_LOG_ERROR, "cannot start the log cleaner thread");
         return K_ERR_NOMEM;
