@@ -101,6 +101,10 @@ static bool evaluate(ks_store_t *s, ks_part_t *p, int64_t now, bool force, plan_
         ks_seg_t *seg = p->segs[u];
         if (!seg->closed || !ks_seg_synced(seg))
             break;
+        /* Not forwarded yet (uplink hold): superseded values still have to reach the central
+         * cluster, so the cleaner stops below the floor as retention does. */
+        if (p->segs[u + 1]->base > ks_retention_floor(p))
+            break;
         if (c->min_compaction_lag_ms > 0 &&
             (ks_seg_load_ts(s, seg) != 0 || seg->max_ts > now - c->min_compaction_lag_ms))
             break;

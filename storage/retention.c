@@ -30,7 +30,7 @@
  * so local retention never drops data that exists nowhere else. DeleteRecords is an explicit
  * operator action and does not consult it.
  */
-static int64_t retention_floor(const ks_part_t *p)
+int64_t ks_retention_floor(const ks_part_t *p)
 {
     ks_store_t *s = p->topic->s;
     return s->floor_fn ? s->floor_fn(s->floor_ud, p) : INT64_MAX;
@@ -45,7 +45,7 @@ void ks_store_set_retention_floor(ks_store_t *s, ks_floor_fn fn, void *ud)
 /* segs[0] may be deleted: it is closed and every offset in it is below the floor. */
 static bool first_deletable(const ks_part_t *p)
 {
-    return p->nsegs > 1 && p->segs[1]->base <= retention_floor(p);
+    return p->nsegs > 1 && p->segs[1]->base <= ks_retention_floor(p);
 }
 
 static int64_t seg_age_ts(ks_store_t *s, ks_seg_t *seg)
