@@ -240,7 +240,10 @@ class KafkaBroker:
 
     def format(self):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        r = subprocess.run(java_cmd(STORAGE, ["format", "-t", cluster_id, "-c", self.props_path],
+        # "--cluster-id=<id>", not "-t <id>": a random id may start with "-" (1 in 64), which
+        # the storage tool's parser then takes for an option and refuses.
+        r = subprocess.run(java_cmd(STORAGE, ["format", "--cluster-id=" + cluster_id,
+                                              "-c", self.props_path],
                                     log4j=self.log4j),
                            capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
