@@ -14,7 +14,11 @@ PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
-CFLAGS  := -std=gnu11 -Wall -Wextra -Werror $(OPT) $(SAN) -I. -D_GNU_SOURCE \
+# _FILE_OFFSET_BITS=64: 64-bit off_t, stat and readdir on 32-bit targets too (armhf): segments
+# may pass 2 GiB, libuv is built that way (uv_fs_t holds an off_t), and without it readdir fails
+# with EOVERFLOW on 64-bit directory cookies (what qemu-arm on a 64-bit kernel hands back).
+# No effect on 64-bit targets.
+CFLAGS  := -std=gnu11 -Wall -Wextra -Werror $(OPT) $(SAN) -I. -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 # libhttp-parser ships no pkg-config file, hence the explicit -lhttp_parser (scripts/cross
 # overrides it: Debian's foreign-architecture build of it has no -dev package we can install).
