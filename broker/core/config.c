@@ -19,6 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* T_STR: a fixed char array in the config. T_STRING: a char * owned by the config. T_PREFIX:
+ * a family of keys "<name><subkey>" whose "subkey=value" pairs are collected in order
+ * (uplink.producer.<key>). */
 typedef enum {
     T_INT,
     T_LONG,
@@ -28,7 +31,9 @@ typedef enum {
     T_LISTENERS,
     T_ADVERTISED,
     T_PROTOMAP,
-    T_STR
+    T_STR,
+    T_STRING,
+    T_PREFIX
 } vtype_t;
 
 typedef struct entry entry_t;
@@ -196,6 +201,36 @@ static const entry_t table[] = {
     {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
       "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"uplink.bootstrap.servers", "Store and forward: the central Kafka cluster's bootstrap "
+      "servers (host:port,...). Unset = the uplink is off. See docs/uplink.md.", KB_CT_LIST,
+      NULL}, T_STRING, NULL, 0, 0, OFF(uplink_bootstrap), 0, 0, NULL, NULL},
+    {{"uplink.topics", "Store and forward: local topics to forward, a POSIX extended regex "
+      "matched against the whole name (names starting with __ are never forwarded).",
+      KB_CT_STRING, NULL}, T_STRING, ".*", 0, 0, OFF(uplink_topics), 0, 0, NULL, NULL},
+    {{"uplink.topic.prefix", "Store and forward: the central topic is this prefix followed by "
+      "the local topic's name (e.g. plant7.).", KB_CT_STRING, NULL}, T_STRING, "", 0, 0,
+      OFF(uplink_topic_prefix), 0, 0, NULL, NULL},
+    {{"uplink.producer.<key>", "Store and forward: uplink.producer.<key>=<value> passes a librdkafka "
+      "setting to the central connection (security.protocol, sasl.*, ssl.*, compression.type "
+      "(default zstd), linger.ms, ...). The value is never shown by DescribeConfigs.",
+      KB_CT_STRING, NULL}, T_PREFIX, NULL, 0, 0, OFF(uplink_producer), 0, 0, NULL, NULL},
+    {{"uplink.max.bytes.per.second", "Store and forward: bandwidth cap on the record bytes "
+      "(keys, values, headers, before compression) sent to the central cluster (0 = none).",
+      KB_CT_LONG, NULL}, T_LONG, "0", 0, I64MAX, OFF(uplink_max_bytes_per_second), 8, 0, NULL,
+      NULL},
+    {{"uplink.retention.hold", "Store and forward: retention and log.dirs.max.bytes never "
+      "delete records the central cluster has not acknowledged (producers get a retriable "
+      "error at the budget instead). false: the oldest are deleted anyway and every dropped "
+      "range is logged and counted.", KB_CT_BOOLEAN, NULL}, T_BOOL, "true", 0, 0,
+      OFF(uplink_retention_hold), 1, 0, NULL, NULL},
+    {{"uplink.topic.create", "Store and forward: create a missing central topic with the local "
+      "partition count.", KB_CT_BOOLEAN, NULL}, T_BOOL, "true", 0, 0, OFF(uplink_topic_create),
+      1, 0, NULL, NULL},
+    {{"uplink.delivery.timeout.ms", "Store and forward: a record the central cluster has not "
+      "acknowledged within this time makes the uplink start over: drop the connection, read "
+      "back the tail of the central partitions and resume after the last record that arrived. "
+      "Keep it below the central cluster's producer.id.expiration.ms.", KB_CT_LONG, NULL},
+      T_LONG, "120000", 1000, I64MAX, OFF(uplink_delivery_timeout_ms), 8, 0, NULL, NULL},
     {{"sasl.enabled.mechanisms", "SASL mechanisms offered on SASL_* listeners: any of PLAIN, "
       "SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN is checked against the stored SCRAM credentials).",
       KB_CT_LIST, NULL}, T_STR, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0,
@@ -282,6 +317,18 @@ int kb_config_find(const char *name)
     for (int i = 0; i < N_ENTRIES; i++)
         if (!strcmp(table[i].info.name, name) || (table[i].alias && !strcmp(table[i].alias, name)))
             return i;
+    return -1;
+}
+
+/* The T_PREFIX row whose family holds name ("uplink.producer.acks"), or -1. Such a row is
+ * named "<family prefix><key>", e.g. "uplink.producer.<key>". */
+static int find_prefix(const char *name)
+{
+    for (int i = 0; i < N_ENTRIES; i++) {
+        size_t n = strcspn(table[i].info.name, "<");
+        if (table[i].type == T_PREFIX && !strncmp(table[i].info.name, name, n) && name[n])
+            return i;
+    }
     return -1;
 }
 
@@ -420,6 +467,16 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         return K_ERR_INVAL;
     case T_DIRS:
         return parse_dirs(cfg, v, why, whylen);
+    case T_STRING: {
+        char **dst = field(cfg, e);
+        char *copy = strdup(v);
+        if (!copy) return K_ERR_NOMEM;
+        free(*dst);
+        *dst = copy;
+        return 0;
+    }
+    case T_PREFIX:
+        return 0; /* the pairs are applied by apply_prefixed */
     case T_STR:
         if (strlen(v) >= (size_t)e->width) {
             snprintf(why, whylen, "longer than %d bytes", e->width - 1);
@@ -446,16 +503,69 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
 /* ------------------------------------------------------------------------------------------ */
 /* Sources: the file, then --set                                                                */
 
+#define MAX_PREFIXED 64
+
 typedef struct {
     char *val[N_ENTRIES]; /* the last value given for each row (owned), NULL = not given */
     bool via_alias[N_ENTRIES];
     int n_warnings;
+    char *pre_key[MAX_PREFIXED], *pre_val[MAX_PREFIXED]; /* T_PREFIX keys in order (owned) */
+    int n_pre;
 } given_t;
 
 static void given_free(given_t *g)
 {
     for (int i = 0; i < N_ENTRIES; i++)
         free(g->val[i]);
+    for (int i = 0; i < g->n_pre; i++) {
+        free(g->pre_key[i]);
+        free(g->pre_val[i]);
+    }
+}
+
+/* Records one key of a T_PREFIX family; a repeated key replaces its earlier value. */
+static int give_prefixed(given_t *g, const char *key, const char *value, const char *where)
+{
+    int k = 0;
+    while (k < g->n_pre && strcmp(g->pre_key[k], key))
+        k++;
+    if (k == MAX_PREFIXED) {
+        kb_log(KB_LOG_WARN, "config: more than %d prefixed keys, '%s' (%s) ignored",
+               MAX_PREFIXED, key, where);
+        g->n_warnings++;
+        return 0;
+    }
+    char *v = strdup(value);
+    char *kc = k < g->n_pre ? NULL : strdup(key);
+    if (!v || (k == g->n_pre && !kc)) {
+        free(v);
+        free(kc);
+        return K_ERR_NOMEM;
+    }
+    if (k == g->n_pre) {
+        g->pre_key[g->n_pre++] = kc;
+    } else {
+        free(g->pre_val[k]);
+    }
+    g->pre_val[k] = v;
+    return 0;
+}
+
+/* Copies the collected uplink.producer.<key> pairs into cfg as "key=value". */
+static int apply_prefixed(kb_config_t *cfg, const given_t *g)
+{
+    for (int k = 0; k < g->n_pre; k++) {
+        int i = find_prefix(g->pre_key[k]);
+        if (i < 0 || table[i].off != OFF(uplink_producer)) continue;
+        if (cfg->n_uplink_producer == KB_UPLINK_MAX_PRODUCER) return K_ERR_INVAL;
+        const char *sub = g->pre_key[k] + strcspn(table[i].info.name, "<");
+        size_t n = strlen(sub) + strlen(g->pre_val[k]) + 2;
+        char *kv = malloc(n);
+        if (!kv) return K_ERR_NOMEM;
+        snprintf(kv, n, "%s=%s", sub, g->pre_val[k]);
+        cfg->uplink_producer[cfg->n_uplink_producer++] = kv;
+    }
+    return 0;
 }
 
 /* Records key=value. The canonical name beats its alias whatever the order (Kafka: log.dirs
@@ -463,6 +573,8 @@ static void given_free(given_t *g)
 static int give(given_t *g, const char *key, const char *value, const char *where)
 {
     int i = kb_config_find(key);
+    if (i >= 0 && table[i].type == T_PREFIX) i = -1; /* the family's bare name is no key */
+    if (i < 0 && find_prefix(key) >= 0) return give_prefixed(g, key, value, where);
     if (i < 0) {
         kb_log(KB_LOG_WARN, "config: unknown key '%s' (%s) ignored", key, where);
         g->n_warnings++;
@@ -584,6 +696,9 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
             rc = K_ERR_INVAL;
         }
     }
+    if (rc == 0 && (rc = apply_prefixed(cfg, &g)) < 0)
+        snprintf(err, errlen, "uplink.producer.*: %s",
+                 rc == K_ERR_NOMEM ? "out of memory" : "too many keys");
     if (rc == 0) rc = finish(cfg, &g, err, errlen);
     if (n_warnings) *n_warnings = g.n_warnings;
     given_free(&g);
@@ -594,6 +709,15 @@ int kb_config_load(kb_config_t *cfg, const char *path, const char *const *sets, 
 void kb_config_deinit(kb_config_t *cfg)
 {
     free_dirs(cfg);
+    for (int i = 0; i < N_ENTRIES; i++)
+        if (table[i].type == T_STRING) {
+            char **p = field(cfg, &table[i]);
+            free(*p);
+            *p = NULL;
+        }
+    for (int i = 0; i < cfg->n_uplink_producer; i++)
+        free(cfg->uplink_producer[i]);
+    cfg->n_uplink_producer = 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -642,6 +766,17 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
     case T_PROTOMAP:
         kb_protocol_map_render(cfg->protocol_map, cfg->n_protocol_map, buf, len);
         return;
+    case T_STRING: {
+        const char *const *p = cfield(cfg, e);
+        snprintf(buf, len, "%s", *p ? *p : "");
+        return;
+    }
+    case T_PREFIX: /* may hold passwords (sasl.password): only the keys are shown */
+        buf[0] = 0;
+        for (int i = 0, n = 0; i < cfg->n_uplink_producer && (size_t)n < len; i++)
+            n += snprintf(buf + n, len - (size_t)n, "%s%.*s", i ? "," : "",
+                          (int)strcspn(cfg->uplink_producer[i], "="), cfg->uplink_producer[i]);
+        return;
     }
 }
 
@@ -664,6 +799,8 @@ bool kb_config_is_default(const kb_config_t *cfg, int i)
         }
         return true;
     }
+    if (e->type == T_PREFIX) return cfg->n_uplink_producer == 0;
+    if (e->type == T_STRING && !e->def) return *(char *const *)cfield(cfg, e) == NULL;
     kb_config_t d;
     memset(&d, 0, sizeof d);
     ks_topic_config_default(&d.topic_defaults);
@@ -703,6 +840,10 @@ static const char *type_name(const entry_t *e)
     case T_PROTOMAP:
     case T_STR:
         return "string";
+    case T_STRING:
+        return "string";
+    case T_PREFIX:
+        return "prefix";
     }
     return "";
 }
