@@ -1,8 +1,10 @@
 /*
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) behind kp_crc32c.h.
  *
- * Two paths computing the same function: the SSE4.2 crc32 instruction (x86-64 only, eight
- * bytes per step) and slicing-by-8 tables for every other CPU. The running value is kept
+ * Two paths computing the same function: a CRC instruction, eight bytes per step, where the
+ * CPU has one (SSE4.2 crc32 on x86-64, the ARMv8 CRC32C instructions on arm64, each checked
+ * at run time since a generic build must still start on a CPU without them) and slicing-by-8
+ * tables for every other CPU (armhf included). The running value is kept
  * pre- and post-inverted, so crc = kp_crc32c(kp_crc32c(0, a), b) equals the CRC of a||b.
  *
  * Thread-safety: every function may be called from any thread; the tables are built once
@@ -101,6 +103,51 @@ uint32_t kp_crc32c_hw(uint32_t crc, const void *data, size_t len)
 {
     if (!kp_crc32c_hw_available()) return kp_crc32c_sw(crc, data, len);
     return crc_sse42(crc, data, len);
+}
+#elif defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#include <arm_acle.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7) /* arch/arm64/include/uapi/asm/hwcap.h */
+#endif
+
+/* Only this function is compiled for +crc: the rest of the build stays plain armv8-a so the
+ * binary runs on boards whose cores lack the (optional in ARMv8.0) CRC extension. */
+__attribute__((target("+crc"))) static uint32_t crc_armv8(uint32_t crc, const uint8_t *p,
+                                                          size_t len)
+{
+    uint32_t c = ~crc;
+    while (len && ((uintptr_t)p & 7)) {
+        c = __crc32cb(c, *p++);
+        len--;
+    }
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8); /* arm64 Linux is little-endian, as the instruction expects */
+        c = __crc32cd(c, w);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = __crc32cb(c, *p++);
+    return ~c;
+}
+
+int kp_crc32c_hw_available(void)
+{
+    static _Atomic int cached = -1;
+    int v = cached;
+    if (v < 0) {
+        v = (getauxval(AT_HWCAP) & HWCAP_CRC32) ? 1 : 0;
+        cached = v;
+    }
+    return v;
+}
+
+uint32_t kp_crc32c_hw(uint32_t crc, const void *data, size_t len)
+{
+    if (!kp_crc32c_hw_available()) return kp_crc32c_sw(crc, data, len);
+    return crc_armv8(crc, data, len);
 }
 #else
 int kp_crc32c_hw_available(void)

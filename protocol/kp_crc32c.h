@@ -1,6 +1,7 @@
 /*
- * CRC-32C (Castagnoli), as RecordBatch v2 uses. kp_crc32c picks the SSE4.2 instruction when
- * the CPU has it (checked once) and a slicing table otherwise; both are exported so tests can
+ * CRC-32C (Castagnoli), as RecordBatch v2 uses. kp_crc32c picks the CPU's CRC instruction
+ * (SSE4.2 on x86-64, ARMv8 CRC32C on arm64) when it has it (checked once at run time) and a
+ * slicing table otherwise; both are exported so tests can
  * hold them to the same vectors. crc is the running value: start with 0.
  */
 #ifndef KP_CRC32C_H

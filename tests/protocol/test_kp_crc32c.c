@@ -74,6 +74,16 @@ static void test_crc32c_hw_flag_is_stable(void **state)
     assert_int_equal(kp_crc32c_hw_available(), a);
 }
 
+/* scripts/cross sets DEPOT_EXPECT_CRC_HW=1 for arm64 under qemu (whose default CPU has the
+ * CRC32 extension), so the run proves the ARMv8 instruction path was taken, not the table. */
+static void test_crc32c_hw_path_as_expected(void **state)
+{
+    (void)state;
+    const char *want = getenv("DEPOT_EXPECT_CRC_HW");
+    print_message("crc32c: %s path\n", kp_crc32c_hw_available() ? "instruction" : "table");
+    if (want && *want) assert_int_equal(kp_crc32c_hw_available(), atoi(want) ? 1 : 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -82,6 +92,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_chaining_equals_whole),
         cmocka_unit_test(test_crc32c_hw_matches_sw_every_alignment),
         cmocka_unit_test(test_crc32c_hw_flag_is_stable),
+        cmocka_unit_test(test_crc32c_hw_path_as_expected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
