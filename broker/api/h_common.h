@@ -95,6 +95,7 @@ typedef struct {
     const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
     int16_t version;
     int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
+    kp_arena_t *arena; /* for per-record errors (KIP-467); NULL: none are listed */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header

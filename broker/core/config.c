@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENERS, T_ADVERTISED, T_PROTOMAP } vtype_t;
+typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENERS, T_ADVERTISED, T_PROTOMAP, T_DOUBLE } vtype_t;
 
 typedef struct entry entry_t;
 struct entry {
@@ -36,6 +36,8 @@ struct entry {
 static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
 static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+/* Indexes are KS_CLEANUP_* (storage/ks.h). */
+static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
 
 #define OFF(f) offsetof(kb_config_t, f)
 #define TOFF(f) offsetof(kb_config_t, topic_defaults.f)
@@ -141,6 +143,39 @@ static const entry_t table[] = {
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
+    {{"log.cleanup.policy", "What happens to old segments: delete (retention by time and "
+      "size), compact (keep the latest record of every key; records need keys), or both.",
+      KB_CT_LIST, "cleanup.policy"}, T_ENUM, "delete", 0, 0, TOFF(cleanup_policy), 4, 0,
+      cleanup_policies, NULL},
+    {{"log.cleaner.enable", "Run the log cleaner threads that compact topics with "
+      "cleanup.policy=compact (false: such topics are never cleaned).", KB_CT_BOOLEAN, NULL},
+      T_BOOL, "true", 0, 0, OFF(cleaner.enable), 1, 0, NULL, NULL},
+    {{"log.cleaner.threads", "Log cleaner threads (each cleans one partition at a time).",
+      KB_CT_INT, NULL}, T_INT, "1", 1, 16, OFF(cleaner.threads), 4, 0, NULL, NULL},
+    {{"log.cleaner.dedupe.buffer.size", "Memory for the key maps of all cleaner threads "
+      "together (24 bytes a key); a partition with more keys is cleaned in several passes.",
+      KB_CT_LONG, NULL}, T_LONG, "134217728", 1024, I64MAX, OFF(cleaner.dedupe_buffer_size),
+      8, 0, NULL, NULL},
+    {{"log.cleaner.io.max.bytes.per.second", "Cap on the cleaner's reads plus writes, in "
+      "bytes per second, so cleaning never starves produce on slow flash.", KB_CT_DOUBLE,
+      NULL}, T_DOUBLE, "1.7976931348623157E308", 1, I64MAX, OFF(cleaner.io_max_bytes_per_second),
+      8, 0, NULL, NULL},
+    {{"log.cleaner.backoff.ms", "How long a cleaner thread sleeps when no partition is dirty "
+      "enough.", KB_CT_LONG, NULL}, T_LONG, "15000", 1, I64MAX, OFF(cleaner.backoff_ms), 8, 0,
+      NULL, NULL},
+    {{"log.cleaner.min.cleanable.ratio", "Clean a partition once its uncleaned bytes are this "
+      "share of its cleanable bytes.", KB_CT_DOUBLE, "min.cleanable.dirty.ratio"}, T_DOUBLE,
+      "0.5", 0, 1, TOFF(min_cleanable_dirty_ratio), 8, 0, NULL, NULL},
+    {{"log.cleaner.min.compaction.lag.ms", "A record stays uncompacted at least this long.",
+      KB_CT_LONG, "min.compaction.lag.ms"}, T_LONG, "0", 0, I64MAX,
+      TOFF(min_compaction_lag_ms), 8, 0, NULL, NULL},
+    {{"log.cleaner.max.compaction.lag.ms", "A record becomes eligible for compaction at most "
+      "this long after it was written (rolls the active segment of a compacted topic).",
+      KB_CT_LONG, "max.compaction.lag.ms"}, T_LONG, "9223372036854775807", 1, I64MAX,
+      TOFF(max_compaction_lag_ms), 8, 0, NULL, NULL},
+    {{"log.cleaner.delete.retention.ms", "How long a tombstone (null value) stays in a "
+      "compacted topic after the cleaner first saw it.", KB_CT_LONG, "delete.retention.ms"},
+      T_LONG, "86400000", 0, I64MAX, TOFF(delete_retention_ms), 8, 0, NULL, NULL},
 };
 /* clang-format on */
 
@@ -299,6 +334,19 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         return K_ERR_INVAL;
     case T_DIRS:
         return parse_dirs(cfg, v, why, whylen);
+    case T_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || end == v || *end || !(d >= (double)e->min) ||
+            (e->max != I64MAX && d > (double)e->max)) {
+            snprintf(why, whylen, "must be a number between %" PRId64 " and %s", e->min,
+                     e->max == I64MAX ? "any" : "1");
+            return K_ERR_INVAL;
+        }
+        *(double *)field(cfg, e) = d;
+        return 0;
+    }
     case T_LISTENERS:
         return kb_listeners_parse(v, cfg->listeners, KB_MAX_LISTENERS, &cfg->n_listeners, why,
                                   whylen);
@@ -472,6 +520,9 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
     case T_BOOL:
         snprintf(buf, len, "%s", *(const bool *)cfield(cfg, e) ? "true" : "false");
         return;
+    case T_DOUBLE:
+        snprintf(buf, len, "%.17g", *(const double *)cfield(cfg, e));
+        return;
     case T_ENUM: {
         int x = *(const int *)cfield(cfg, e);
         int n = 0;
@@ -554,6 +605,8 @@ static const char *type_name(const entry_t *e)
         return "list";
     case T_PROTOMAP:
         return "string";
+    case T_DOUBLE:
+        return "double";
     }
     return "";
 }
@@ -588,6 +641,11 @@ void kb_config_print_doc(FILE *out)
                                       e->choices[k]);
         } else if (e->type == T_BOOL) {
             snprintf(range, sizeof range, "`true`, `false`");
+        } else if (e->type == T_DOUBLE) {
+            if (e->max == INT64_MAX)
+                snprintf(range, sizeof range, "≥ %" PRId64, e->min);
+            else
+                snprintf(range, sizeof range, "%" PRId64 " … %" PRId64, e->min, e->max);
         }
         fprintf(out, "| `%s`%s%s%s | %s | %s%s%s | %s | %s%s%s | %s |\n", e->info.name,
                 e->alias ? " (`" : "", e->alias ? e->alias : "", e->alias ? "`)" : "", type_name(e),

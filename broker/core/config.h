@@ -20,6 +20,7 @@ enum {
     KB_CT_STRING = 2,
     KB_CT_INT = 3,
     KB_CT_LONG = 5,
+    KB_CT_DOUBLE = 6,
     KB_CT_LIST = 7,
 };
 

@@ -137,6 +137,7 @@ static int open_store(kb_broker_t *b)
     o.log_ud = b;
     o.on_sync_ready = on_sync_ready;
     o.producer_id_expiration_ms = b->cfg.producer_id_expiration_ms;
+    o.cleaner = b->cfg.cleaner;
     o.sync_ud = b;
     int rc = ks_store_open(&o, &b->store);
     if (rc < 0) {
