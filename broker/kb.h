@@ -104,6 +104,8 @@ typedef struct kb_req {
     bool no_response;
     struct kb_req *next; /* connection's in-order queue */
     void *handler_data;  /* free for the handler's use while pending */
+    uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */
+    int16_t error_code;  /* first Kafka error the handler reported (kb_req_error) */
 } kb_req_t;
 
 typedef int (*kb_handler_fn)(kb_req_t *req);

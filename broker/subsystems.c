@@ -4,11 +4,13 @@
  */
 #include "broker/core/subsys.h"
 
+extern const kb_subsys_t kb_counters_subsys; /* broker/core/counters.c: metrics counters */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 extern const kb_subsys_t kb_http_subsys;  /* broker/http/http_server.c: HTTP listeners */
 
 const kb_subsys_t *const kb_subsystems[] = {
+    &kb_counters_subsys,
     &kb_api_subsys,
     &kb_group_subsys,
     &kb_http_subsys, /* before every room that registers HTTP routes */

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/core/counters.h"
 
 typedef struct {
     uintptr_t part_id; /* the partition's address at parking time, compared only */
@@ -203,6 +204,56 @@ static kb_fetch_ctx_t ctx_of(kb_req_t *req)
     };
 }
 
+/* Records in a run of record batches (a fetch answer's bytes), for the counters. */
+static uint64_t batch_records(kp_bytes_t b)
+{
+    uint64_t n = 0;
+    if (b.len <= 0)
+        return 0;
+    kp_batch_iter_t it;
+    kp_batch_iter_init(&it, b.ptr, (size_t)b.len, false);
+    const uint8_t *p;
+    size_t len;
+    kp_batch_hdr_t h;
+    while (kp_batch_iter_next(&it, &p, &len) == 1)
+        if (kp_batch_hdr_parse(p, len, &h) == 0 && h.records_count > 0)
+            n += (uint64_t)h.records_count;
+    return n;
+}
+
+/* Counts an answer that is about to leave: per-topic bytes/messages out and errors (topics
+ * that exist only: parts[k] is the resolved partition of the k-th requested one, or NULL). */
+static void count_answer(kb_req_t *req, const kp_fetch_resp_t *resp, ks_part_t **parts)
+{
+    kb_req_error(req, resp->error_code);
+    int k = 0;
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        const kp_fetch_resp_fetchable_topic_response_t *tr = &resp->responses[i];
+        bool counted = false;
+        for (int32_t j = 0; j < tr->partitions_count; j++, k++) {
+            const kp_fetch_resp_partition_data_t *pd = &tr->partitions[j];
+            kb_req_error(req, pd->error_code);
+            ks_part_t *p = parts ? parts[k] : NULL;
+            if (!p)
+                continue;
+            kp_str_t name = kp_str(ks_topic_name(ks_part_topic(p)));
+            if (!counted)
+                kb_counters_topic_request(req->broker, name, true);
+            counted = true;
+            kb_counters_topic_fetch(req->broker, name, pd->records.len > 0 ? pd->records.len : 0,
+                                    batch_records(pd->records), pd->error_code);
+        }
+    }
+}
+
+static ks_part_t **parts_alloc(kb_req_t *req, const kp_fetch_req_t *m, int *n)
+{
+    *n = 0;
+    for (int32_t i = 0; i < m->topics_count; i++)
+        *n += m->topics[i].partitions_count > 0 ? m->topics[i].partitions_count : 0;
+    return *n ? kp_arena_alloc(&req->arena, sizeof(ks_part_t *) * (size_t)*n) : NULL;
+}
+
 /* Reads everything again and encodes the answer into req->resp. */
 static int answer(kb_req_t *req, const kp_fetch_req_t *m)
 {
@@ -210,10 +261,14 @@ static int answer(kb_req_t *req, const kp_fetch_req_t *m)
     kp_fetch_resp_t resp;
     kp_buf_t data; /* record bytes, owned here until encoded */
     bool any_error;
+    int nparts;
+    ks_part_t **parts = parts_alloc(req, m, &nparts); /* NULL: nothing is counted per topic */
     kp_buf_init(&data);
-    int64_t rc = kb_fetch_fill(&ctx, m, &req->arena, &resp, &data, NULL, &any_error);
-    if (rc >= 0)
+    int64_t rc = kb_fetch_fill(&ctx, m, &req->arena, &resp, &data, parts, &any_error);
+    if (rc >= 0) {
+        count_answer(req, &resp, parts);
         rc = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    }
     kp_buf_deinit(&data);
     if (rc < 0)
         kb_log(KB_LOG_ERROR, "fetch: building the response failed: %s", k_strerror((int)rc));
@@ -330,11 +385,8 @@ int kb_handle_fetch(kb_req_t *req)
     int rc = kp_fetch_req_decode(&req->body, req->hdr.api_version, &req->arena, &m);
     if (rc < 0)
         return rc;
-    int nparts = 0;
-    for (int32_t i = 0; i < m.topics_count; i++)
-        nparts += m.topics[i].partitions_count;
-    ks_part_t **parts = nparts ? kp_arena_alloc(&req->arena, sizeof *parts * (size_t)nparts)
-                               : NULL;
+    int nparts;
+    ks_part_t **parts = parts_alloc(req, &m, &nparts);
     if (nparts && !parts)
         return K_ERR_NOMEM;
 
@@ -346,8 +398,10 @@ int kb_handle_fetch(kb_req_t *req)
     kp_buf_init(&data);
     int64_t have = kb_fetch_fill(&ctx, &m, &req->arena, &resp, &data, parts, &any_error);
     bool wait = have >= 0 && !any_error && m.max_wait_ms > 0 && have < m.min_bytes;
-    if (have >= 0 && !wait)
+    if (have >= 0 && !wait) {
+        count_answer(req, &resp, parts);
         have = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    }
     kp_buf_deinit(&data);
     if (have < 0) {
         kb_log(KB_LOG_ERROR, "fetch: building the response failed: %s", k_strerror((int)have));

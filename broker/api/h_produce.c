@@ -37,6 +37,7 @@
 
 #include "broker/api/h_common.h"
 #include "broker/core/clock.h"
+#include "broker/core/counters.h"
 #include "protocol/kp_batch.h"
 
 /* One appended partition waiting for its fsync (acks=-1). */
@@ -232,16 +233,13 @@ static int16_t append_error(int rc)
     }
 }
 
-int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_t partition,
-                             uint8_t *records, int32_t len,
-                             kp_produce_resp_partition_produce_response_t *out,
-                             ks_part_t **part_out, int64_t *next_offset)
+/* Appends to a partition of an existing topic; *records gets the batch's record count. */
+static int16_t produce_to(const kb_produce_ctx_t *ctx, ks_topic_t *t, kp_str_t topic,
+                          int32_t partition, uint8_t *records, int32_t len,
+                          kp_produce_resp_partition_produce_response_t *out,
+                          ks_part_t **part_out, int64_t *next_offset, uint64_t *nrecords)
 {
     int16_t err;
-    *part_out = NULL;
-    ks_topic_t *t = topic_get_or_create(ctx, topic, &err);
-    if (!t)
-        return err;
     ks_part_t *part = ks_topic_part(t, partition);
     if (!part)
         return KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -254,6 +252,7 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         err = check_keys(ctx, topic, partition, records, len, out);
     if (err != KP_ERR_NONE)
         return err;
+    *nrecords = h.records_count > 0 ? (uint64_t)h.records_count : 0;
     ks_append_result_t res;
     ks_produce_outcome_t outcome = KS_PRODUCE_APPENDED;
     int rc = ks_part_append_idempotent(part, records, (size_t)len, ctx->now_ms, &res, &outcome);
@@ -280,6 +279,22 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
     if (ctx->broker && outcome == KS_PRODUCE_APPENDED)
         kb_fetch_notify(ctx->broker, part);
     return KP_ERR_NONE;
+}
+
+int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_t partition,
+                             uint8_t *records, int32_t len,
+                             kp_produce_resp_partition_produce_response_t *out,
+                             ks_part_t **part_out, int64_t *next_offset)
+{
+    int16_t err;
+    *part_out = NULL;
+    ks_topic_t *t = topic_get_or_create(ctx, topic, &err);
+    if (!t)
+        return err;
+    uint64_t n = 0;
+    err = produce_to(ctx, t, topic, partition, records, len, out, part_out, next_offset, &n);
+    kb_counters_topic_produce(ctx->broker, topic, err ? 0 : (uint64_t)len, err ? 0 : n, err);
+    return err;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -436,6 +451,7 @@ int kb_handle_produce(kb_req_t *req)
     bool failed = false;
     for (int32_t i = 0; i < m.topic_data_count; i++) {
         const kp_produce_req_topic_produce_data_t *td = &m.topic_data[i];
+        kb_counters_topic_request(req->broker, td->name, false);
         for (int32_t j = 0; j < td->partition_data_count; j++) {
             const kp_produce_req_partition_produce_data_t *pd = &td->partition_data[j];
             kp_produce_resp_partition_produce_response_t *out =
@@ -446,6 +462,7 @@ int kb_handle_produce(kb_req_t *req)
                                            frame_bytes(req, pd->records), pd->records.len, out,
                                            &parts[appended], &ends[appended]);
             if (err != KP_ERR_NONE) {
+                kb_req_error(req, err);
                 set_error(&ctx, out, err);
                 failed = true;
                 continue;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 
 #define RBUF_SIZE (64 * 1024)
@@ -43,6 +44,7 @@ struct kb_conn {
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
     kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
+    kb_conn_counters_t ctr;   /* broker/core/counters.h */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
     size_t rstart, rend;
@@ -86,6 +88,11 @@ int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
     memcpy(conn->principal.type, type, tl + 1);
     memcpy(conn->principal.name, name, nl + 1);
     return 0;
+}
+
+kb_conn_counters_t *kb_conn_counters(kb_conn_t *conn)
+{
+    return conn ? &conn->ctr : NULL;
 }
 
 kb_conn_t *kb_conn_next(const kb_conn_t *conn)
@@ -226,6 +233,7 @@ static void conn_flush(kb_conn_t *c)
         req->next = NULL;
         c->queued--;
         if (req->no_response) {
+            kb_counters_request_done(req);
             req_free(req);
             continue;
         }
@@ -240,6 +248,7 @@ static void conn_flush(kb_conn_t *c)
         kp_buf_patch_i32(&req->resp, 0, (int32_t)(req->resp.len - 4));
         impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
         impl->w.data = impl;
+        kb_counters_request_done(req);
         c->unsent += req->resp.len;
         c->writing++;
         int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
@@ -304,6 +313,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         kb_conn_close(c);
         return K_ERR_MALFORMED;
     }
+    kb_counters_request_start(req);
     kp_put_i32(&req->resp, 0); /* size, patched when sent */
     kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
                           req->hdr.correlation_id);
@@ -326,6 +336,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     if (rc < 0) {
         kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
                req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
+        kb_counters_request_closed(req);
         req->done = true;
         kb_conn_close(c);
         return K_ERR_CLOSED;

@@ -20,6 +20,7 @@
 
 #include "broker/core/clock.h"
 #include "broker/core/config.h"
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 #include "h_test_util.h"
 #include "protocol/gen/kp_describe_groups.h"
@@ -326,6 +327,15 @@ static void test_clock_wall_step_back_does_not_freeze_long_poll(void **state)
     kp_arena_deinit(&a);
     free(buf);
     assert_true(took >= 0.45 && took < 2.0);
+    /* conn.c's counter hooks saw it (read from this thread: relaxed loads, counters.h) */
+    const kb_api_counters_t *ac = kb_counters_api(broker, KP_API_FETCH);
+    assert_non_null(ac);
+    assert_true(kb_ctr_read(&ac->requests) >= 1);
+    int slow = kb_counters_latency_bucket(450000);
+    uint64_t parked = 0;
+    for (int i = slow; i < KB_CTR_LAT_BUCKETS; i++)
+        parked += kb_ctr_read(&ac->latency[i]);
+    assert_true(parked >= 1); /* the long poll's wait counts in its latency */
     close(fd);
 }
 
