@@ -34,7 +34,7 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage format clean check-layers deps gen
+.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage bench-cleaner format clean check-layers deps gen
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -126,9 +126,17 @@ BENCH_MB  ?= 256
 $(BUILD)/bench/append: bench/append.c $(LIBKS) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)
-bench-storage: $(BUILD)/bench/append
+bench-storage: $(BUILD)/bench/append $(BUILD)/bench/cleaner
 	@mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
+	$(BUILD)/bench/cleaner $(BENCH_DIR) $(BENCH_MB)
+# Log cleaner MB/s alone and produce MB/s while it cleans (storage only).
+$(BUILD)/bench/cleaner: bench/cleaner.c $(LIBKS) $(LIBKP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)
+bench-cleaner: $(BUILD)/bench/cleaner
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/bench/cleaner $(BENCH_DIR) $(BENCH_MB)
 
 # Arrows point one way (broker -> storage -> protocol, client -> protocol, rooms inside
 # broker/ as listed in the script); every folder is checked, tests and generated code included.
