@@ -403,11 +403,13 @@ int ks_cleaner_start(ks_store_t *s)
     if (n > max)
         n = max;
     s->cl_stop = false;
+    pthread_mutex_lock(&s->mu); /* the threads read ncleaners (map budget) under mu */
     for (int i = 0; i < n; i++) {
         if (pthread_create(&s->cleaners[i], NULL, cleaner_main, s) != 0)
             break;
         s->ncleaners++;
     }
+    pthread_mutex_unlock(&s->mu);
     if (s->ncleaners == 0) {
         ks_log(s, KS_LOG_ERROR, "cannot start the log cleaner thread");
         return K_ERR_NOMEM;
