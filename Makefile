@@ -74,6 +74,9 @@ $(BUILD)/tests/client/%: tests/client/%.c $(LIBKC) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIBKC) $(LIBKP) $(TESTLIBS) $(LDLIBS)
 
+# The dashboard page is pulled into dashboard.o with .incbin (see broker/metrics/dashboard.c).
+$(BUILD)/obj/broker/metrics/dashboard.o: broker/metrics/dashboard.html
+
 deps:
 	@scripts/install-deps
 

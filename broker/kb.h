@@ -14,8 +14,9 @@
  *   KB_NO_RESPONSE  nothing is sent (produce acks=0)
  *   < 0             the request is malformed: the connection is closed
  * The frame, arena and req are freed by the core after the response is written (or dropped).
- * If the connection closes while a request is pending, req->closed becomes true; the handler
- * must still call kb_req_complete(req) (the core then just frees it).
+ * If the connection closes while a request is pending, req->closed becomes true and
+ * req->on_cancel (if the handler set it) runs; the handler must still call
+ * kb_req_complete(req) exactly once (the core then just frees it).
  */
 #ifndef KB_H
 #define KB_H
@@ -31,6 +32,7 @@
 enum { KB_DONE = 0, KB_PENDING = 1, KB_NO_RESPONSE = 2 };
 
 enum { KB_LOG_ERROR = 0, KB_LOG_WARN = 1, KB_LOG_INFO = 2, KB_LOG_DEBUG = 3 };
+enum { KB_LOG_FORMAT_TEXT = 0, KB_LOG_FORMAT_JSON = 1 };
 
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
@@ -78,6 +80,8 @@ typedef struct {
     int32_t socket_request_max_bytes;
     int32_t fetch_max_bytes;
     int log_level;
+    int log_format;                  /* KB_LOG_FORMAT_TEXT / _JSON */
+    char metrics_listeners[512];     /* "" = no metrics listener */
     ks_topic_config_t topic_defaults; /* log.segment.bytes, log.retention.ms, ... */
     int64_t dirs_max_bytes;           /* log.dirs.max.bytes, 0 = no box budget */
     int full_policy;                  /* KS_FULL_REJECT / KS_FULL_DELETE_OLDEST */
@@ -87,6 +91,14 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    /* connection limits (broker/net/, docs/configuration.md) */
+    int32_t max_connections;
+    int32_t max_connections_per_ip;
+    int64_t connections_max_idle_ms;  /* -1 = never */
+    int64_t socket_read_timeout_ms;   /* a started request frame must complete within */
+    int64_t socket_write_timeout_ms;  /* queued responses must make progress within */
+    int64_t queued_max_request_bytes; /* -1 = no limit */
+    int32_t fetch_max_wait_cap_ms;    /* fetch.long.poll.max.ms */
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 
@@ -100,6 +112,10 @@ typedef struct kb_req {
     size_t frame_len;
     kp_buf_t resp;      /* size placeholder + response header, then the handler's body */
     bool closed;        /* connection went away while pending */
+    /* Set by a handler that returned KB_PENDING and holds req somewhere (a long poll, a held
+     * JoinGroup): called once, when the connection closes, so the handler lets go at once
+     * (it calls kb_req_complete, which then frees req) instead of at its own deadline. */
+    void (*on_cancel)(struct kb_req *req);
     bool done;          /* response ready to go */
     bool no_response;
     struct kb_req *next; /* connection's in-order queue */
@@ -119,6 +135,9 @@ void kb_req_complete_no_response(kb_req_t *req);
 uv_loop_t *kb_broker_loop(kb_broker_t *b);
 ks_store_t *kb_broker_store(kb_broker_t *b);
 const kb_config_t *kb_broker_config(kb_broker_t *b);
+/* The same, writable: only dynamic broker configs (broker/api/h_alter_configs.c) change it,
+ * through kb_config_set_dynamic. Loop thread. */
+kb_config_t *kb_broker_config_mut(kb_broker_t *b);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
 /* The listener a connection came in on; never NULL for a live connection. */
@@ -131,6 +150,8 @@ const char *kb_security_protocol_name(int security_protocol);
 
 void kb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kb_log_set_level(int level);
+/* KB_LOG_FORMAT_TEXT or KB_LOG_FORMAT_JSON (log.format); set once at start. */
+void kb_log_set_format(int format);
 
 /*
  * Handlers, one file per API family (broker/api/h_*.c), listed in the dispatch table
@@ -144,6 +165,9 @@ int kb_handle_list_offsets(kb_req_t *req);
 int kb_handle_create_topics(kb_req_t *req);
 int kb_handle_delete_topics(kb_req_t *req);
 int kb_handle_describe_configs(kb_req_t *req);
+int kb_handle_alter_configs(kb_req_t *req);
+int kb_handle_incremental_alter_configs(kb_req_t *req);
+int kb_handle_create_partitions(kb_req_t *req);
 int kb_handle_describe_cluster(kb_req_t *req);
 int kb_handle_delete_records(kb_req_t *req);
 int kb_handle_init_producer_id(kb_req_t *req);

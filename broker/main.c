@@ -72,6 +72,7 @@ int main(int argc, char **argv)
         return 2;
     }
     kb_log_set_level(cfg.log_level);
+    kb_log_set_format(cfg.log_format);
 
     uv_loop_t loop;
     uv_loop_init(&loop);

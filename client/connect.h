@@ -31,7 +31,9 @@ void kc_props_free(kc_props_t *p);
 
 /* ---- validated configuration --------------------------------------------------------------- */
 
-typedef enum { KC_CONV_STRING, KC_CONV_BYTES, KC_CONV_JSON_PLAIN } kc_converter_t;
+/* JSON_PLAIN: JsonConverter with schemas.enable=false (text passed through); JSON_SCHEMA:
+ * JsonConverter with schemas enabled (Kafka's default): string envelopes, connect_json.c. */
+typedef enum { KC_CONV_STRING, KC_CONV_BYTES, KC_CONV_JSON_PLAIN, KC_CONV_JSON_SCHEMA } kc_converter_t;
 
 typedef struct {
     const char *bootstrap;

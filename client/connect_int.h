@@ -44,4 +44,12 @@ int kc_sink_open(kc_task_t *t);
 int kc_sink_step(kc_task_t *t, int wait_ms);
 int kc_sink_close(kc_task_t *t);
 
+/* JsonConverter with schemas enabled (connect_json.c). Appends the envelope of the string s
+ * ({"schema":{"type":"string","optional":false},"payload":"..."}) exactly as Connect writes
+ * it. */
+void kc_json_envelope_string(kp_buf_t *b, const uint8_t *s, size_t n);
+/* Appends the payload of an envelope (a string unescaped to its UTF-8 bytes; another value as
+ * its JSON text). K_ERR_MALFORMED when p is not an envelope with "schema" and "payload". */
+int kc_json_envelope_payload(const uint8_t *p, size_t n, kp_buf_t *out);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client/connect.h"
 #include "protocol/k_status.h"
@@ -256,16 +257,15 @@ static int converter(const kc_props_t *p, const char *key, kc_converter_t *out, 
              !strcmp(v, "JsonConverter")) {
         char sk[128];
         snprintf(sk, sizeof sk, "%s.schemas.enable", key);
-        const char *se = kc_props_get(p, sk);
-        if (!se || strcmp(se, "false"))
-            return bad(err, n, "%s: JsonConverter is supported only with %s=false (plain text)",
-                       key, sk);
-        *out = KC_CONV_JSON_PLAIN;
+        const char *se = kc_props_get(p, sk); /* Kafka's default: true */
+        if (se && strcasecmp(se, "true") && strcasecmp(se, "false"))
+            return bad(err, n, "%s: '%s' is not true or false", sk, se);
+        *out = se && !strcasecmp(se, "false") ? KC_CONV_JSON_PLAIN : KC_CONV_JSON_SCHEMA;
     } else {
         (void)pkg;
         return bad(err, n,
                    "%s: unsupported converter '%s' (use StringConverter, ByteArrayConverter or "
-                   "JsonConverter with schemas.enable=false)",
+                   "JsonConverter)",
                    key, v);
     }
     return 0;

@@ -67,10 +67,21 @@ int kc_sink_step(kc_task_t *t, int wait_ms)
         kc_message_t m;
         rc = kc_group_poll(t->g, n ? 1 : wait_ms, &m);
         if (rc <= 0) break;
-        if (m.value.len < 0)
+        if (m.value.len < 0) {
             kp_put_raw(&b, "null", 4);
-        else
+        } else if (t->w->value_conv == KC_CONV_JSON_SCHEMA) {
+            /* As Connect's JsonConverter: the envelope's payload, or the task fails. */
+            if (kc_json_envelope_payload(m.value.ptr, (size_t)m.value.len, &b) < 0) {
+                fprintf(stderr, "connect: %s: record %s-%d@%lld is not a JsonConverter envelope "
+                        "(JsonConverter with schemas.enable requires \"schema\" and "
+                        "\"payload\" fields); set value.converter.schemas.enable=false for "
+                        "plain JSON or text\n", t->cfg.name, m.topic, m.partition, (long long)m.offset);
+                kp_buf_deinit(&b);
+                return K_ERR_MALFORMED;
+            }
+        } else {
             kp_put_raw(&b, m.value.ptr, (size_t)m.value.len);
+        }
         kp_put_raw(&b, "\n", 1);
         n++;
     }

@@ -148,9 +148,17 @@ int kc_source_step(kc_task_t *t)
         if (!nl) break;
         size_t len = (size_t)(nl - (t->buf + used));
         if (len && t->buf[used + len - 1] == '\r') len--;
-        rc = kc_producer_send(t->prod, t->cfg.topic, -1, (kp_bytes_t){NULL, -1},
-                              (kp_bytes_t){(const uint8_t *)t->buf + used, (int32_t)len}, NULL, 0,
-                              -1);
+        kp_bytes_t v = {(const uint8_t *)t->buf + used, (int32_t)len};
+        kp_buf_t env;
+        kp_buf_init(&env);
+        if (t->w->value_conv == KC_CONV_JSON_SCHEMA) { /* Connect's string envelope */
+            kc_json_envelope_string(&env, v.ptr, len);
+            v = (kp_bytes_t){env.data, (int32_t)env.len};
+        }
+        rc = env.err ? K_ERR_NOMEM
+                     : kc_producer_send(t->prod, t->cfg.topic, -1, (kp_bytes_t){NULL, -1}, v,
+                                        NULL, 0, -1);
+        kp_buf_deinit(&env);
         used = (size_t)(nl - t->buf) + 1;
         lines++;
     }

@@ -42,7 +42,7 @@ int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++)
-            n += t->parts[j].dir == dir;
+            n += t->parts[j]->dir == dir;
     }
     char line[512];
     int len = snprintf(line, sizeof line, "0\n%d\n", n);
@@ -50,7 +50,7 @@ int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (p->dir != dir)
                 continue;
             int64_t off = rp ? ks_part_recovery_point(p) : p->log_start;

@@ -206,7 +206,7 @@ static cl_job_t *pick(ks_store_t *s, int64_t now)
         if (!ks_cleanup_compacts(t->cfg.cleanup_policy))
             continue;
         for (int32_t k = 0; k < t->nparts; k++) {
-            ks_part_t *p = &t->parts[k];
+            ks_part_t *p = t->parts[k];
             if (!evaluate(s, p, now, false, &pl))
                 continue;
             if (pl.ratio > max_ratio)
@@ -235,16 +235,16 @@ static void write_ckpt(ks_store_t *s, int dir)
     int n = 0;
     for (int i = 0; i < s->ntopics; i++)
         for (int32_t k = 0; k < s->topics[i]->nparts; k++)
-            n += s->topics[i]->parts[k].dir == dir;
+            n += s->topics[i]->parts[k]->dir == dir;
     int len = snprintf(line, sizeof line, "0\n%d\n", n);
     kp_put_raw(&b, line, (size_t)len);
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t k = 0; k < t->nparts; k++) {
-            if (t->parts[k].dir != dir)
+            if (t->parts[k]->dir != dir)
                 continue;
             len = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", t->name, k,
-                           t->parts[k].first_dirty);
+                           t->parts[k]->first_dirty);
             kp_put_raw(&b, line, (size_t)len);
         }
     }
@@ -271,7 +271,7 @@ int ks_cleaner_load(ks_store_t *s)
         for (int i = 0; i < s->ntopics; i++) {
             ks_topic_t *t = s->topics[i];
             for (int32_t k = 0; k < t->nparts; k++) {
-                ks_part_t *p = &t->parts[k];
+                ks_part_t *p = t->parts[k];
                 if (p->dir != d)
                     continue;
                 int64_t fd = rc == 0 ? ks_ckpt_find(&c, t->name, k, -1) : -1;

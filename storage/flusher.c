@@ -27,8 +27,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/ks_int.h"
+
+const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts one fsync's duration (since t0) into a pass-local histogram (no lock held). */
+static void note_fsync(int64_t *hist, int64_t *sum, int64_t t0)
+{
+    int64_t us = mono_us() - t0;
+    int b = 0;
+    while (b < KS_FSYNC_BUCKETS - 1 && us > ks_fsync_bounds_us[b])
+        b++;
+    hist[b]++;
+    *sum += us;
+}
 
 void ks_flush_request(ks_store_t *s, ks_part_t *p)
 {
@@ -127,20 +150,30 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     const char *what = "fdatasync";
     char path[KS_PATH_MAX];
     path[0] = '\0';
+    int64_t hist[KS_FSYNC_BUCKETS] = {0}, sum = 0; /* published once the lock is back */
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; !err && i < n; i++) {
+        int64_t t0 = mono_us();
         if (ks_io.fdatasync(pins[i].f->fd) != 0) {
             err = errno ? errno : EIO;
             ks_file_path(pins[i].f, path, sizeof path);
         }
+        note_fsync(hist, &sum, t0);
     }
-    if (!err && dir && ks_io.fsync_dir(p->path) != 0) {
-        err = errno ? errno : EIO;
-        what = "directory fsync";
-        snprintf(path, sizeof path, "%s", p->path);
+    if (!err && dir) {
+        int64_t t0 = mono_us();
+        if (ks_io.fsync_dir(p->path) != 0) {
+            err = errno ? errno : EIO;
+            what = "directory fsync";
+            snprintf(path, sizeof path, "%s", p->path);
+        }
+        note_fsync(hist, &sum, t0);
     }
     pthread_mutex_lock(&s->mu);
     s->st.fsyncs += n + (dir ? 1 : 0);
+    for (int b = 0; b < KS_FSYNC_BUCKETS; b++)
+        s->st.fsync_hist[b] += hist[b];
+    s->st.fsync_us_sum += sum;
     for (int i = 0; i < n; i++) {
         if (!err)
             pins[i].f->sgen = pins[i].gen;

@@ -32,7 +32,7 @@ typedef struct ks_part ks_part_t;
 
 enum { KS_FULL_REJECT = 0, KS_FULL_DELETE_OLDEST = 1 };
 enum { KS_TS_CREATE_TIME = 0, KS_TS_LOG_APPEND_TIME = 1 };
-/* cleanup.policy: delete, compact, or compact,delete (both). */
+/* cleanup.policy: delete (retention), compact, or both ("compact,delete"). */
 enum { KS_CLEANUP_DELETE = 0, KS_CLEANUP_COMPACT = 1, KS_CLEANUP_COMPACT_DELETE = 2 };
 static inline bool ks_cleanup_compacts(int policy)
 {
@@ -42,8 +42,22 @@ static inline bool ks_cleanup_deletes(int policy)
 {
     return policy != KS_CLEANUP_COMPACT;
 }
+/* compression.type */
+enum {
+    KS_COMPRESSION_PRODUCER = 0, /* keep the producer's codec (batches stored as they came) */
+    KS_COMPRESSION_UNCOMPRESSED,
+    KS_COMPRESSION_GZIP,
+    KS_COMPRESSION_SNAPPY,
+    KS_COMPRESSION_LZ4,
+    KS_COMPRESSION_ZSTD,
+};
+#define KS_THROTTLED_MAX 256 /* *.replication.throttled.replicas text, NUL included */
 
-/* Per-topic settings, Kafka's topic-level names in comments. -1 = unlimited where noted. */
+/*
+ * Per-topic settings: every topic-level key of Kafka 4.1, Kafka's names in comments, broker
+ * default key in brackets. -1 = unlimited where noted. Keys marked "accepted" are validated,
+ * stored, persisted and reported, but change nothing on one node (docs/configuration.md).
+ */
 typedef struct {
     int64_t segment_bytes;        /* segment.bytes (log.segment.bytes) */
     int64_t segment_ms;           /* segment.ms (log.roll.ms) */
@@ -55,21 +69,54 @@ typedef struct {
     int32_t max_message_bytes;    /* max.message.bytes (largest batch) */
     int timestamp_type;           /* message.timestamp.type: KS_TS_* */
     int cleanup_policy;           /* cleanup.policy: KS_CLEANUP_* */
-    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio */
-    int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms */
-    int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms */
-    int64_t delete_retention_ms;      /* delete.retention.ms: tombstones kept at least this long */
+    int compression_type;         /* compression.type: KS_COMPRESSION_* */
+    int32_t compression_gzip_level; /* compression.gzip.level, -1 = codec default */
+    int32_t compression_lz4_level;  /* compression.lz4.level */
+    int32_t compression_zstd_level; /* compression.zstd.level */
+    int64_t delete_retention_ms;    /* delete.retention.ms: tombstones kept (compaction) */
+    int64_t file_delete_delay_ms;   /* file.delete.delay.ms: accepted */
+    int64_t local_retention_bytes;  /* local.retention.bytes: accepted (tiered storage) */
+    int64_t local_retention_ms;     /* local.retention.ms: accepted (tiered storage) */
+    int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms (compaction) */
+    int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms (compaction) */
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio (compaction) */
+    int64_t timestamp_after_max_ms;   /* message.timestamp.after.max.ms */
+    int64_t timestamp_before_max_ms;  /* message.timestamp.before.max.ms */
+    int32_t min_insync_replicas;      /* min.insync.replicas */
+    bool preallocate;                 /* preallocate: accepted */
+    bool remote_storage_enable;       /* remote.storage.enable: only false is accepted */
+    bool remote_log_copy_disable;     /* remote.log.copy.disable: accepted */
+    bool remote_log_delete_on_disable; /* remote.log.delete.on.disable: accepted */
+    bool unclean_leader_election_enable; /* unclean.leader.election.enable: accepted */
+    int32_t segment_index_bytes;         /* segment.index.bytes: accepted */
+    int64_t segment_jitter_ms;           /* segment.jitter.ms: accepted */
+    char leader_throttled_replicas[KS_THROTTLED_MAX];   /* accepted (no replication) */
+    char follower_throttled_replicas[KS_THROTTLED_MAX]; /* accepted (no replication) */
 } ks_topic_config_t;
 
 /* Kafka's defaults (segment 1 GiB, retention 7 days, flush by the OS, ...). */
 void ks_topic_config_default(ks_topic_config_t *c);
-/* Sets one topic-level key ("retention.ms", ...) from text. K_ERR_NOENT for an unknown key,
- * K_ERR_INVAL for a bad value. Used for CreateTopics configs and persisted overrides. */
+/* Sets one topic-level key ("retention.ms", ...) from text, validated as Kafka does.
+ * K_ERR_NOENT for an unknown key, K_ERR_INVAL for a bad value (then c is unchanged); a
+ * message for the client goes to err (may be NULL). */
+int ks_topic_config_set_msg(ks_topic_config_t *c, const char *key, const char *value,
+                            char *err, size_t errlen);
 int ks_topic_config_set(ks_topic_config_t *c, const char *key, const char *value);
 /* Text of one key's value into buf; K_ERR_NOENT for an unknown key. */
 int ks_topic_config_get(const ks_topic_config_t *c, const char *key, char *buf, size_t len);
-/* Names of all topic-level keys, NULL-terminated (DescribeConfigs lists them). */
+/* Names of all topic-level keys in name order, NULL-terminated (DescribeConfigs lists them).
+ * A key's position is its bit in a topic's override mask. */
 const char *const *ks_topic_config_keys(void);
+int ks_topic_config_index(const char *key); /* position in ks_topic_config_keys, or -1 */
+/* Kafka's broker-level key a topic key defaults from ("log.retention.ms" for retention.ms),
+ * or NULL where Kafka has none (DescribeConfigs synonyms). */
+const char *ks_topic_config_broker_key(const char *key);
+/* What the key does on Depot, one sentence for docs/configuration.md ("" if unknown). */
+const char *ks_topic_config_doc(const char *key);
+/* Kafka's type name of a key: "long", "int", "string", "boolean", "double", "list". */
+const char *ks_topic_config_type(const char *key);
+/* Copies the keys whose bit is set in mask from src to dst. */
+void ks_topic_config_copy(ks_topic_config_t *dst, const ks_topic_config_t *src, uint64_t mask);
 
 /* Log callback, 0 error .. 3 debug. Called on the loop thread only: lines produced on the
  * cleaner threads are queued and handed over by ks_store_tick / ks_store_run_completions. */
@@ -106,10 +153,20 @@ int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out);
 /* Flushes everything, writes the clean-shutdown marker, frees all. NULL is a no-op. */
 void ks_store_close(ks_store_t *s);
 const char *ks_store_cluster_id(const ks_store_t *s);
+/* Topic defaults in force (opts.defaults, or the last ks_store_set_defaults). */
+const ks_topic_config_t *ks_store_defaults(const ks_store_t *s);
+/* Dynamic broker defaults: every topic's keys without an override take the new values at
+ * once (the next tick's retention uses them). Not persisted here. Loop thread. */
+void ks_store_set_defaults(ks_store_t *s, const ks_topic_config_t *defaults);
 /* Periodic work (call about once a second): time-based rolls, retention, flush.ms. */
 void ks_store_tick(ks_store_t *s, int64_t now_ms);
 /* Runs finished ks_part_sync callbacks (loop thread). */
 void ks_store_run_completions(ks_store_t *s);
+
+/* fsync latency histogram: upper bounds (inclusive, microseconds) of the first
+ * KS_FSYNC_BUCKETS - 1 buckets; the last bucket is +Inf. */
+#define KS_FSYNC_BUCKETS 14
+extern const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1];
 
 typedef struct {
     int64_t bytes_on_disk;   /* all segments + indexes */
@@ -121,6 +178,10 @@ typedef struct {
     int64_t io_errors;
     int32_t open_files;
     int32_t partitions;
+    /* Each fdatasync/directory fsync of a flusher pass, timed (open/close/recovery fsyncs are
+     * counted in fsyncs only). Per bucket, not cumulative. */
+    int64_t fsync_hist[KS_FSYNC_BUCKETS];
+    int64_t fsync_us_sum;
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
@@ -171,14 +232,26 @@ const char *ks_topic_name(const ks_topic_t *t);
 kp_uuid_t ks_topic_id(const ks_topic_t *t); /* random, non-zero, persisted */
 int32_t ks_topic_partitions(const ks_topic_t *t);
 const ks_topic_config_t *ks_topic_config(const ks_topic_t *t);
+/* The topic's overrides: bit i (ks_topic_config_keys order) set = key i was set on the topic
+ * and is persisted; the other keys follow the store defaults, also when those change. */
+uint64_t ks_topic_overrides(const ks_topic_t *t);
+/* AlterConfigs: the topic's overrides become exactly mask, with values from cfg; the others
+ * revert to the store defaults. Persisted (atomic rewrite of the topic metadata) before it
+ * returns; on error nothing changed. Loop thread. */
+int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
+                         uint64_t mask);
+/* CreatePartitions: grows the topic to count partitions (K_ERR_INVAL if count is not larger or
+ * over the limit). Existing partition pointers stay valid. Persisted before it returns. */
+int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count);
 /*
- * Changes one topic-level key at run time (AlterConfigs, IncrementalAlterConfigs): validated
- * as ks_topic_config_set, applied at once and persisted in depot-topic.properties before
- * returning. Turning compaction on wakes the cleaner. K_ERR_NOENT unknown key, K_ERR_INVAL
- * bad value, K_ERR_IO if it could not be persisted (then nothing changed). Loop thread.
+ * Changes one topic-level key at run time and makes it an override (the cleaner's tests;
+ * AlterConfigs uses ks_topic_set_configs): validated as ks_topic_config_set, applied at once
+ * and persisted in depot-topic.properties before returning. Turning compaction on wakes the
+ * cleaner. K_ERR_NOENT unknown key, K_ERR_INVAL bad value, K_ERR_IO if it could not be
+ * persisted (then nothing changed). Loop thread.
  */
 int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value);
-/* Resets one key to the store default (AlterConfigs DELETE); persisted. */
+/* Resets one key to the store default (no longer an override); persisted. */
 int ks_topic_reset_config(ks_topic_t *t, const char *key);
 ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition); /* NULL if out of range */
 

@@ -136,7 +136,9 @@ struct ks_topic {
     kp_uuid_t id;
     int32_t nparts;
     ks_topic_config_t cfg;
-    ks_part_t *parts; /* array of nparts; owned */
+    uint64_t overrides; /* bit per ks_topic_config_keys() entry set on the topic */
+    ks_part_t **parts; /* nparts pointers, each part allocated alone (CreatePartitions grows
+                        * the array; part pointers stay valid); all owned */
 };
 
 #define KS_MSGQ 16

@@ -299,13 +299,13 @@ void ks_pstate_expire(ks_store_t *s, int64_t now_ms)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_pstate_t *ps = &t->parts[j].pstate;
+            ks_pstate_t *ps = &t->parts[j]->pstate;
             int w = 0;
             for (int r = 0; r < ps->n; r++)
                 if (now_ms - ps->v[r].last_ts < exp)
                     ps->v[w++] = ps->v[r];
             if (w != ps->n)
-                ks_log(s, KS_LOG_DEBUG, "%s: %d producer ids expired", t->parts[j].path,
+                ks_log(s, KS_LOG_DEBUG, "%s: %d producer ids expired", t->parts[j]->path,
                        ps->n - w);
             ps->n = w;
         }

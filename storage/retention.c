@@ -98,7 +98,7 @@ void ks_retention_run(ks_store_t *s, int64_t now_ms)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++)
-            retain_part(s, &t->parts[j], now_ms);
+            retain_part(s, t->parts[j], now_ms);
     }
     if (s->rejects_unlogged > 0 && now_ms - s->reject_logged_ms >= 10000) {
         ks_log(s, KS_LOG_WARN, "log.dirs.max.bytes: %" PRId64 " more appends rejected",
@@ -116,7 +116,7 @@ static ks_part_t *oldest_part(ks_store_t *s)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (!first_deletable(p))
                 continue;
             int64_t ts = seg_age_ts(s, p->segs[0]);

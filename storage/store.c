@@ -319,7 +319,7 @@ void ks_store_close(ks_store_t *s)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (p->nsegs && !p->failed)
                 ks_seg_close_active(s, p->segs[p->nsegs - 1]);
             if (!p->failed)
@@ -337,7 +337,7 @@ void ks_store_close(ks_store_t *s)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (!bad || bad[p->dir] || p->failed) {
                 p->failed = true;
                 if (bad)
@@ -368,6 +368,22 @@ void ks_store_close(ks_store_t *s)
 const char *ks_store_cluster_id(const ks_store_t *s)
 {
     return s ? s->cluster_id : NULL;
+}
+
+const ks_topic_config_t *ks_store_defaults(const ks_store_t *s)
+{
+    return &s->o.defaults;
+}
+
+void ks_store_set_defaults(ks_store_t *s, const ks_topic_config_t *defaults)
+{
+    pthread_mutex_lock(&s->mu);
+    s->o.defaults = *defaults;
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        ks_topic_config_copy(&t->cfg, defaults, ~t->overrides);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void tick_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
@@ -403,8 +419,8 @@ static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
         for (int i = 0; i < s->ntopics && !moved; i++) {
             ks_topic_t *t = s->topics[i];
             for (int32_t j = 0; j < t->nparts && !moved; j++)
-                moved = t->parts[j].dir == d &&
-                        ks_part_recovery_point(&t->parts[j]) != t->parts[j].rp_written;
+                moved = t->parts[j]->dir == d &&
+                        ks_part_recovery_point(t->parts[j]) != t->parts[j]->rp_written;
         }
         if (moved)
             ks_ckpt_write(s, d, KS_RP_FILE, true);
@@ -421,7 +437,7 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++)
-            tick_part(s, &t->parts[j], now_ms);
+            tick_part(s, t->parts[j], now_ms);
     }
     ks_retention_run(s, now_ms);
     ks_pstate_expire(s, now_ms);

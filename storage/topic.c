@@ -148,6 +148,26 @@ static kp_uuid_t random_id(void)
     return id;
 }
 
+/* Grows t->parts to n fresh, unplaced partitions (dir -1); old part pointers stay valid. */
+static int parts_grow(ks_topic_t *t, int32_t n)
+{
+    ks_part_t **a = realloc(t->parts, (size_t)n * sizeof *a);
+    if (!a)
+        return K_ERR_NOMEM;
+    t->parts = a;
+    for (int32_t i = t->nparts; i < n; i++) {
+        ks_part_t *p = calloc(1, sizeof *p); /* owned by t->parts */
+        if (!p)
+            return K_ERR_NOMEM; /* t->nparts still counts the ones made */
+        p->topic = t;
+        p->index = i;
+        p->dir = -1;
+        t->parts[i] = p;
+        t->nparts = i + 1;
+    }
+    return 0;
+}
+
 static ks_topic_t *topic_new(ks_store_t *s, const char *name, size_t len, int32_t n)
 {
     ks_topic_t *t = calloc(1, sizeof *t); /* owned by the store's topic arrays */
@@ -155,35 +175,31 @@ static ks_topic_t *topic_new(ks_store_t *s, const char *name, size_t len, int32_
         return NULL;
     t->s = s;
     t->name = strndup(name, len);
-    t->parts = calloc((size_t)n, sizeof *t->parts);
-    t->nparts = n;
-    if (!t->name || !t->parts) {
-        free(t->name);
-        free(t->parts);
-        free(t);
+    if (!t->name || parts_grow(t, n) != 0) {
+        ks_topic_free(s, t);
         return NULL;
     }
-    for (int32_t i = 0; i < n; i++) {
-        t->parts[i].topic = t;
-        t->parts[i].index = i;
-        t->parts[i].dir = -1;
-    }
     return t;
+}
+
+/* Frees one partition's memory (not its files). */
+static void part_free(ks_store_t *s, ks_part_t *p)
+{
+    for (int j = 0; j < p->nsegs; j++)
+        ks_seg_free(s, p->segs[j]);
+    free(p->segs);
+    free(p->path);
+    ks_pstate_free(&p->pstate);
+    ks_part_fail_waiters(s, p, K_ERR_CLOSED);
+    free(p);
 }
 
 void ks_topic_free(ks_store_t *s, ks_topic_t *t)
 {
     if (!t)
         return;
-    for (int32_t i = 0; i < t->nparts; i++) {
-        ks_part_t *p = &t->parts[i];
-        for (int j = 0; j < p->nsegs; j++)
-            ks_seg_free(s, p->segs[j]);
-        free(p->segs);
-        free(p->path);
-        ks_pstate_free(&p->pstate);
-        ks_part_fail_waiters(s, p, K_ERR_CLOSED);
-    }
+    for (int32_t i = 0; i < t->nparts; i++)
+        part_free(s, t->parts[i]);
     free(t->parts);
     free(t->name);
     free(t);
@@ -230,23 +246,22 @@ static int make_part_dir(ks_store_t *s, ks_part_t *p)
 static int write_meta(ks_store_t *s, ks_topic_t *t)
 {
     kp_buf_t b;
-    char line[512], id[24], val[64];
+    char line[512], id[24], val[KS_THROTTLED_MAX];
     kp_buf_init(&b);
     ks_base64url(t->id.b, 16, id);
     int n = snprintf(line, sizeof line,
                      "# depot topic metadata\nversion=1\nname=%s\nid=%s\npartitions=%d\n",
                      t->name, id, t->nparts);
     kp_put_raw(&b, line, (size_t)n);
-    for (const char *const *k = ks_topic_config_keys(); *k; k++) {
-        char dflt[64];
-        ks_topic_config_get(&t->cfg, *k, val, sizeof val);
-        ks_topic_config_get(&s->o.defaults, *k, dflt, sizeof dflt);
-        if (strcmp(val, dflt) != 0) {
-            n = snprintf(line, sizeof line, "config.%s=%s\n", *k, val);
-            kp_put_raw(&b, line, (size_t)n);
-        }
+    const char *const *keys = ks_topic_config_keys();
+    for (int i = 0; keys[i]; i++) {
+        if (!(t->overrides & (UINT64_C(1) << i)))
+            continue;
+        ks_topic_config_get(&t->cfg, keys[i], val, sizeof val);
+        n = snprintf(line, sizeof line, "config.%s=%s\n", keys[i], val);
+        kp_put_raw(&b, line, (size_t)n);
     }
-    int rc = b.err ? K_ERR_NOMEM : ks_write_atomic(s, t->parts[0].path, KS_TOPIC_FILE, b.data,
+    int rc = b.err ? K_ERR_NOMEM : ks_write_atomic(s, t->parts[0]->path, KS_TOPIC_FILE, b.data,
                                                    b.len);
     kp_buf_deinit(&b);
     return rc;
@@ -256,7 +271,7 @@ static void sync_dirs(ks_store_t *s, ks_topic_t *t)
 {
     for (int d = 0; d < s->ndirs; d++) {
         for (int32_t i = 0; i < t->nparts; i++) {
-            if (t->parts[i].dir != d)
+            if (t->parts[i]->dir != d)
                 continue;
             if (ks_io.fsync_dir(s->dirs[d]) != 0) {
                 s->st.io_errors++;
@@ -265,6 +280,21 @@ static void sync_dirs(ks_store_t *s, ks_topic_t *t)
             break;
         }
     }
+}
+
+/* Keys whose values differ: CreateTopics' configs become overrides. */
+static uint64_t diff_mask(const ks_topic_config_t *a, const ks_topic_config_t *b)
+{
+    uint64_t m = 0;
+    const char *const *keys = ks_topic_config_keys();
+    for (int i = 0; keys[i]; i++) {
+        char va[KS_THROTTLED_MAX], vb[KS_THROTTLED_MAX];
+        ks_topic_config_get(a, keys[i], va, sizeof va);
+        ks_topic_config_get(b, keys[i], vb, sizeof vb);
+        if (strcmp(va, vb) != 0)
+            m |= UINT64_C(1) << i;
+    }
+    return m;
 }
 
 static int create_locked(ks_store_t *s, const char *name, int32_t n,
@@ -277,11 +307,12 @@ static int create_locked(ks_store_t *s, const char *name, int32_t n,
     if (!t)
         return K_ERR_NOMEM;
     t->cfg = cfg ? *cfg : s->o.defaults;
+    t->overrides = diff_mask(&t->cfg, &s->o.defaults);
     t->id = random_id();
     int rc = 0;
     int32_t made = n;
     for (int32_t i = n - 1; i >= 0 && rc == 0; i--) {
-        ks_part_t *p = &t->parts[i];
+        ks_part_t *p = t->parts[i];
         rc = part_set_dir(s, p, least_loaded_dir(s));
         if (rc == 0)
             rc = make_part_dir(s, p);
@@ -296,10 +327,10 @@ static int create_locked(ks_store_t *s, const char *name, int32_t n,
     }
     if (rc) {
         for (int32_t i = made; i < n; i++)
-            ks_rm_rf(t->parts[i].path);
+            ks_rm_rf(t->parts[i]->path);
         for (int32_t i = 0; i < n; i++)
-            if (t->parts[i].dir >= 0)
-                s->dir_parts[t->parts[i].dir]--;
+            if (t->parts[i]->dir >= 0)
+                s->dir_parts[t->parts[i]->dir]--;
         ks_topic_free(s, t);
         return rc;
     }
@@ -328,7 +359,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
     if (!moved)
         return K_ERR_NOMEM;
     for (int32_t i = 0; i < t->nparts; i++) {
-        ks_part_t *p = &t->parts[i];
+        ks_part_t *p = t->parts[i];
         char dst[KS_PATH_MAX], rnd[8], hex[17];
         ks_part_wait_idle(s, p);
         ks_cleaner_forget(s, p);
@@ -349,7 +380,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
     }
     sync_dirs(s, t);
     for (int32_t i = 0; i < t->nparts; i++) {
-        ks_part_t *p = &t->parts[i];
+        ks_part_t *p = t->parts[i];
         s->dir_parts[p->dir]--;
         for (int j = 0; j < p->nsegs; j++) {
             ks_seg_t *seg = p->segs[j];
@@ -364,7 +395,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
     ks_log(s, KS_LOG_INFO, "deleted topic %s", t->name);
     bool *dirs = calloc((size_t)s->ndirs, sizeof *dirs);
     for (int32_t i = 0; dirs && i < t->nparts; i++)
-        dirs[t->parts[i].dir] = true;
+        dirs[t->parts[i]->dir] = true;
     ks_topic_free(s, t);
     /* Stale checkpoint lines would apply to a new topic of the same name. */
     for (int d = 0; dirs && d < s->ndirs; d++) {
@@ -452,49 +483,99 @@ const ks_topic_config_t *ks_topic_config(const ks_topic_t *t)
     return &t->cfg;
 }
 
-static int set_config(ks_topic_t *t, const char *key, const char *value)
+ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition)
 {
-    ks_store_t *s = t->s;
-    ks_topic_config_t cfg = t->cfg;
-    char dflt[64];
-    int rc = value ? ks_topic_config_set(&cfg, key, value) : 0;
-    if (!value && (rc = ks_topic_config_get(&s->o.defaults, key, dflt, sizeof dflt)) == 0)
-        rc = ks_topic_config_set(&cfg, key, dflt);
-    if (rc)
-        return rc;
+    if (!t || partition < 0 || partition >= t->nparts)
+        return NULL;
+    return t->parts[partition];
+}
+
+uint64_t ks_topic_overrides(const ks_topic_t *t)
+{
+    return t->overrides;
+}
+
+int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
+                         uint64_t mask)
+{
+    if (!s || !t || !cfg)
+        return K_ERR_INVAL;
+    ks_topic_config_t old_cfg = t->cfg;
+    uint64_t old_mask = t->overrides;
+    ks_topic_config_t next = s->o.defaults;
+    ks_topic_config_copy(&next, cfg, mask);
     pthread_mutex_lock(&s->mu);
-    ks_topic_config_t old = t->cfg;
-    t->cfg = cfg;
-    rc = write_meta(s, t);
-    if (rc)
-        t->cfg = old; /* not persisted: not applied */
-    else if (ks_cleanup_compacts(cfg.cleanup_policy))
+    t->cfg = next;
+    t->overrides = mask;
+    int rc = write_meta(s, t);
+    if (rc) {
+        t->cfg = old_cfg; /* not persisted: not applied */
+        t->overrides = old_mask;
+    } else if (ks_cleanup_compacts(next.cleanup_policy)) {
         ks_cleaner_wake(s);
+    }
     pthread_mutex_unlock(&s->mu);
     if (rc == 0)
-        ks_log(s, KS_LOG_INFO, "topic %s: %s set to %s", t->name, key, value ? value : dflt);
+        ks_log(s, KS_LOG_INFO, "topic %s: configuration changed", t->name);
     return rc;
 }
 
 int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value)
 {
-    if (!t || !key || !value)
+    int i = ks_topic_config_index(key);
+    if (!t || !value)
         return K_ERR_INVAL;
-    return set_config(t, key, value);
+    if (i < 0)
+        return K_ERR_NOENT;
+    ks_topic_config_t cfg = t->cfg;
+    int rc = ks_topic_config_set(&cfg, key, value);
+    return rc ? rc : ks_topic_set_configs(t->s, t, &cfg, t->overrides | (UINT64_C(1) << i));
 }
 
 int ks_topic_reset_config(ks_topic_t *t, const char *key)
 {
-    if (!t || !key)
+    int i = ks_topic_config_index(key);
+    if (!t)
         return K_ERR_INVAL;
-    return set_config(t, key, NULL);
+    if (i < 0)
+        return K_ERR_NOENT;
+    return ks_topic_set_configs(t->s, t, &t->cfg, t->overrides & ~(UINT64_C(1) << i));
 }
 
-ks_part_t *ks_topic_part(ks_topic_t *t, int32_t partition)
+int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count)
 {
-    if (!t || partition < 0 || partition >= t->nparts)
-        return NULL;
-    return &t->parts[partition];
+    if (!s || !t || count <= t->nparts || count > MAX_PARTITIONS)
+        return K_ERR_INVAL;
+    pthread_mutex_lock(&s->mu);
+    int32_t old = t->nparts;
+    int rc = parts_grow(t, count);
+    for (int32_t i = old; rc == 0 && i < count; i++) {
+        rc = part_set_dir(s, t->parts[i], least_loaded_dir(s));
+        if (rc == 0)
+            rc = make_part_dir(s, t->parts[i]);
+    }
+    /* The metadata (new count) is written after the directories exist, so a crash leaves
+     * either the old topic plus orphan directories (removed at open) or the new one. */
+    if (rc == 0)
+        rc = write_meta(s, t);
+    if (rc == 0) {
+        sync_dirs(s, t);
+        s->st.partitions += count - old;
+    } else {
+        for (int32_t i = t->nparts - 1; i >= old; i--) {
+            ks_part_t *p = t->parts[i];
+            if (p->dir >= 0) {
+                ks_rm_rf(p->path);
+                s->dir_parts[p->dir]--;
+            }
+            part_free(s, p);
+        }
+        t->nparts = old;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        ks_log(s, KS_LOG_INFO, "topic %s: %d partitions (was %d)", t->name, count, old);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -509,7 +590,7 @@ typedef struct {
 
 static int read_meta(ks_store_t *s, const found_t *f, ks_topic_t **out)
 {
-    char path[KS_PATH_MAX], val[256];
+    char path[KS_PATH_MAX], val[KS_THROTTLED_MAX];
     char *text;
     *out = NULL;
     snprintf(path, sizeof path, "%s/%s-0/%s", s->dirs[f->dir], f->topic, KS_TOPIC_FILE);
@@ -535,12 +616,16 @@ static int read_meta(ks_store_t *s, const found_t *f, ks_topic_t **out)
     }
     t->id = id;
     t->cfg = s->o.defaults;
-    for (const char *const *k = ks_topic_config_keys(); *k; k++) {
+    const char *const *keys = ks_topic_config_keys();
+    for (int i = 0; keys[i]; i++) {
         char key[128];
-        snprintf(key, sizeof key, "config.%s", *k);
-        if (ks_props_get(text, key, val, sizeof val) == 0 &&
-            ks_topic_config_set(&t->cfg, *k, val) != 0)
+        snprintf(key, sizeof key, "config.%s", keys[i]);
+        if (ks_props_get(text, key, val, sizeof val) != 0)
+            continue;
+        if (ks_topic_config_set(&t->cfg, keys[i], val) != 0)
             ks_log(s, KS_LOG_WARN, "%s: ignoring bad %s=%s", path, key, val);
+        else
+            t->overrides |= UINT64_C(1) << i;
     }
     *out = t;
     rc = 0;
@@ -611,7 +696,7 @@ static int assign_dirs(ks_store_t *s, found_t *fs, int n)
             ks_rm_rf(path);
             continue;
         }
-        ks_part_t *p = &t->parts[f->part];
+        ks_part_t *p = t->parts[f->part];
         if (p->path) {
             ks_log(s, KS_LOG_ERROR, "%s: partition also found at %s", path, p->path);
             return K_ERR_CORRUPT;
@@ -623,7 +708,7 @@ static int assign_dirs(ks_store_t *s, found_t *fs, int n)
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             if (p->path)
                 continue;
             int rc = part_set_dir(s, p, least_loaded_dir(s));
@@ -662,7 +747,7 @@ static int load_parts(ks_store_t *s)
         ks_topic_t *t = s->topics[i];
         s->st.partitions += t->nparts;
         for (int32_t j = 0; rc == 0 && j < t->nparts; j++) {
-            ks_part_t *p = &t->parts[j];
+            ks_part_t *p = t->parts[j];
             int d = p->dir;
             rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1),
                               ks_ckpt_find(&lso[d], t->name, j, -1));

@@ -4,6 +4,7 @@
  * Errors are per topic with a message, as Kafka words them where that helps a reader.
  * v5+ also returns the resulting partitions, replication factor, configs and (v7) topic id.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,15 +88,12 @@ static int apply_configs(kb_req_t *req, const topic_in_t *in, ks_topic_config_t 
         char *value = kp_arena_alloc(&req->arena, (size_t)c->value.len + 1);
         if (!value) return K_ERR_NOMEM;
         kb_str_copy(c->value, value, (size_t)c->value.len + 1);
-        int rc = ks_topic_config_set(tc, key, value);
-        if (rc == K_ERR_NOENT) {
-            fail(req, o, KP_ERR_INVALID_CONFIG,
-                 kb_arena_printf(&req->arena, "Unknown topic config name: %s", key));
-            return 1;
-        }
+        char err[512];
+        bool has_nul = strlen(value) != (size_t)c->value.len; /* no config value holds one */
+        int rc = has_nul ? K_ERR_INVAL : ks_topic_config_set_msg(tc, key, value, err, sizeof err);
         if (rc < 0) {
-            fail(req, o, KP_ERR_INVALID_CONFIG,
-                 kb_arena_printf(&req->arena, "Invalid value %s for configuration %s", value, key));
+            if (has_nul) snprintf(err, sizeof err, "Invalid value for configuration %s", key);
+            fail(req, o, KP_ERR_INVALID_CONFIG, kp_str(kb_arena_strdup(&req->arena, err)));
             return 1;
         }
     }
@@ -123,7 +121,7 @@ static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_configs_t *c = &o->configs[i];
         kp_create_topics_resp_creatable_topic_configs_init(c);
-        char buf[128];
+        char buf[KS_THROTTLED_MAX];
         c->name = kp_str(keys[i]);
         if (ks_topic_config_get(tc, keys[i], buf, sizeof buf) == 0)
             c->value = kp_str(kb_arena_strdup(&req->arena, buf));

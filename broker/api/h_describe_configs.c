@@ -1,15 +1,20 @@
 /*
  * DescribeConfigs (32), v1-4, for TOPIC (2) and BROKER (4) resources.
  *
- * Topic keys come from storage (ks_topic_config_keys); their source is DYNAMIC_TOPIC_CONFIG
- * when the topic overrides the broker default, else STATIC_BROKER_CONFIG when the broker
- * default was configured, else DEFAULT_CONFIG. Synonyms list the topic override (if any) and
- * the broker key it defaults from. Broker keys come from the config table; all are read-only
- * (Depot has no dynamic broker configs).
+ * Topic keys come from storage (ks_topic_config_keys: every topic config Kafka 4.1 reports);
+ * their source is DYNAMIC_TOPIC_CONFIG when the topic has an override (set by CreateTopics or
+ * AlterConfigs), else where the broker default comes from: DYNAMIC_BROKER_CONFIG /
+ * DYNAMIC_DEFAULT_BROKER_CONFIG (AlterConfigs on the broker, h_broker_configs.c),
+ * STATIC_BROKER_CONFIG (server.properties) or DEFAULT_CONFIG. Synonyms list the topic
+ * override (if any) and then the broker key (Kafka's name) it defaults from. Broker keys come
+ * from the config table; the dynamic ones (kb_config_is_dynamic) are not read-only.
+ * Authorization: DESCRIBE_CONFIGS on the topic, or on the cluster for the broker.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/api/h_admin.h"
+#include "broker/auth/auth.h"
 #include "broker/core/config.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_describe_configs.h"
@@ -56,35 +61,53 @@ static int add_synonym(ctx_t *x, entry_t *e, const char *name, const char *value
     return 0;
 }
 
-/* Fills one topic-level entry; the caller has initialised e. */
-static int topic_entry(ctx_t *x, const ks_topic_config_t *tc, const char *key, entry_t *e)
+static int8_t kafka_type(const char *topic_key)
 {
-    char val[128] = "", bval[128] = "", kval[128] = "";
-    ks_topic_config_t kdef;
-    ks_topic_config_default(&kdef);
-    ks_topic_config_get(tc, key, val, sizeof val);
-    ks_topic_config_get(&x->cfg->topic_defaults, key, bval, sizeof bval);
-    ks_topic_config_get(&kdef, key, kval, sizeof kval);
+    const char *t = ks_topic_config_type(topic_key);
+    if (!strcmp(t, "long")) return KB_CT_LONG;
+    if (!strcmp(t, "int")) return KB_CT_INT;
+    if (!strcmp(t, "boolean")) return KB_CT_BOOLEAN;
+    if (!strcmp(t, "double")) return KB_CT_DOUBLE;
+    if (!strcmp(t, "list")) return KB_CT_LIST;
+    return KB_CT_STRING;
+}
+
+/* Where a topic key's broker default comes from: the dynamic layer, server.properties, or
+ * Kafka's default (bi: the Depot broker row for it, or -1). */
+static int8_t broker_source(ctx_t *x, int bi)
+{
+    int dyn = bi >= 0 ? kb_dynconf_source(x->req->broker, bi) : 0;
+    if (dyn) return (int8_t)dyn;
+    const kb_config_t *st = kb_dynconf_static(x->req->broker);
+    return bi >= 0 && !kb_config_is_default(st ? st : x->cfg, bi) ? KB_CS_STATIC_BROKER
+                                                                   : KB_CS_DEFAULT;
+}
+
+/* Fills one topic-level entry; the caller has initialised e. Synonyms, most specific first
+ * as Kafka lists them: the topic override, then the broker default it would fall back to. */
+static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, entry_t *e)
+{
+    char val[KS_THROTTLED_MAX] = "", bval[KS_THROTTLED_MAX] = "";
+    ks_topic_config_get(ks_topic_config(t), key, val, sizeof val);
+    ks_topic_config_get(ks_store_defaults(kb_broker_store(x->req->broker)), key, bval,
+                        sizeof bval);
     int bi = kb_config_find_by_topic_key(key);
-    bool dynamic = strcmp(val, bval) != 0;
-    bool broker_set = strcmp(bval, kval) != 0;
+    bool dynamic = (ks_topic_overrides(t) >> idx) & 1;
+    int8_t bsrc = broker_source(x, bi);
     e->name = adup(x, key);
     e->value = adup(x, val);
     e->read_only = false;
     e->is_sensitive = false;
-    e->config_source = dynamic      ? KB_CS_DYNAMIC_TOPIC
-                       : broker_set ? KB_CS_STATIC_BROKER
-                                    : KB_CS_DEFAULT;
-    e->config_type = bi >= 0 ? (int8_t)kb_config_info(bi)->config_type : KB_CT_STRING;
+    e->config_source = dynamic ? KB_CS_DYNAMIC_TOPIC : bsrc;
+    e->config_type = kafka_type(key);
     e->documentation = x->m->include_documentation && bi >= 0 ? kp_str(kb_config_info(bi)->doc)
                                                               : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms) {
         int rc = 0;
+        const char *bkey = ks_topic_config_broker_key(key);
         if (dynamic) rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
-        if (rc == 0 && bi >= 0)
-            rc = add_synonym(x, e, kb_config_info(bi)->name, bval,
-                             broker_set ? KB_CS_STATIC_BROKER : KB_CS_DEFAULT);
+        if (rc == 0 && bkey) rc = add_synonym(x, e, bkey, bval, bsrc);
         if (rc < 0) return rc;
     }
     return 0;
@@ -95,10 +118,13 @@ static int broker_entry(ctx_t *x, int i, entry_t *e)
     const kb_config_info_t *info = kb_config_info(i);
     char val[1024];
     kb_config_value(x->cfg, i, val, sizeof val);
-    int8_t source = kb_config_is_default(x->cfg, i) ? KB_CS_DEFAULT : KB_CS_STATIC_BROKER;
+    const kb_config_t *st = kb_dynconf_static(x->req->broker);
+    int8_t source = (int8_t)kb_dynconf_source(x->req->broker, i);
+    if (!source)
+        source = kb_config_is_default(st ? st : x->cfg, i) ? KB_CS_DEFAULT : KB_CS_STATIC_BROKER;
     e->name = kp_str(info->name);
     e->value = adup(x, val);
-    e->read_only = true;
+    e->read_only = !kb_config_is_dynamic(i);
     e->is_sensitive = false;
     e->config_source = source;
     e->config_type = (int8_t)info->config_type;
@@ -118,6 +144,11 @@ static int describe_topic(ctx_t *x, const res_in_t *in, res_out_t *o)
         o->error_message = kp_str("Topic name is illegal");
         return 0;
     }
+    if (!kb_authorize(x->req, KB_OP_DESCRIBE_CONFIGS, KB_RES_TOPIC, name, strlen(name))) {
+        o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        o->error_message = kp_str("Topic authorization failed.");
+        return 0;
+    }
     ks_topic_t *t = ks_topic_find(store, name, strlen(name));
     if (!t) {
         o->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -134,7 +165,7 @@ static int describe_topic(ctx_t *x, const res_in_t *in, res_out_t *o)
     for (int32_t i = 0; i < n; i++) {
         if (!wanted(in, keys[i])) continue;
         kp_describe_configs_resp_describe_configs_resource_result_init(&o->configs[k]);
-        int rc = topic_entry(x, ks_topic_config(t), keys[i], &o->configs[k]);
+        int rc = topic_entry(x, t, i, keys[i], &o->configs[k]);
         if (rc < 0) return rc;
         k++;
     }
@@ -146,6 +177,11 @@ static int describe_broker(ctx_t *x, const res_in_t *in, res_out_t *o)
 {
     char id[16];
     snprintf(id, sizeof id, "%d", x->cfg->node_id);
+    if (!kb_authorize_cluster(x->req, KB_OP_DESCRIBE_CONFIGS)) {
+        o->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+        o->error_message = kp_str("Cluster authorization failed.");
+        return 0;
+    }
     if (in->resource_name.len > 0 && !kp_str_eq(in->resource_name, id)) {
         o->error_code = KP_ERR_INVALID_REQUEST;
         o->error_message = kb_arena_printf(&x->req->arena, "This is broker %s.", id);

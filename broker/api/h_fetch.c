@@ -25,6 +25,8 @@
  * uv timer answers at max_wait_ms with whatever is there. The answer always re-reads the log,
  * so the estimate only decides when. Waiters are a plain list scanned on every append: a
  * factory box has a handful of consumers, and the scan is a few compares per waiter.
+ * max_wait_ms is capped by fetch.long.poll.max.ms (30 s by default), and a waiter whose client
+ * disconnects is retired at once through req->on_cancel, not at its deadline.
  *
  * Ownership: a waiter is heap-allocated, owned by its list while parked and by its timer's
  * close callback after the answer (libuv handles die only in their close callback). It never
@@ -291,11 +293,21 @@ static void waiter_finish(kb_fetch_waiter_t *w)
     if (w->next)
         w->next->prev = w->prev;
     w->req = NULL;
+    req->handler_data = NULL;
+    req->on_cancel = NULL;
     uv_timer_stop(&w->timer);
     uv_close((uv_handle_t *)&w->timer, on_timer_closed);
     if (!req->closed)
         (void)answer(req, &w->m);
     kb_req_complete(req);
+}
+
+/* The client went away: let go now, not at max_wait_ms (req->on_cancel). */
+static void on_cancel(kb_req_t *req)
+{
+    kb_fetch_waiter_t *w = req->handler_data;
+    if (w && w->req == req)
+        waiter_finish(w);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -372,6 +384,8 @@ static int park(kb_req_t *req, const kp_fetch_req_t *m, ks_part_t **parts, int n
     uv_timer_init(kb_broker_loop(req->broker), &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, on_timeout, (uint64_t)m->max_wait_ms, 0);
+    req->handler_data = w;
+    req->on_cancel = on_cancel;
     w->next = hs->waiters;
     if (w->next)
         w->next->prev = w;
@@ -385,6 +399,11 @@ int kb_handle_fetch(kb_req_t *req)
     int rc = kp_fetch_req_decode(&req->body, req->hdr.api_version, &req->arena, &m);
     if (rc < 0)
         return rc;
+    /* Bound the long poll (fetch.long.poll.max.ms): a client asking for hours would pin its
+     * state that long. */
+    int32_t cap = kb_broker_config(req->broker)->fetch_max_wait_cap_ms;
+    if (cap > 0 && m.max_wait_ms > cap)
+        m.max_wait_ms = cap;
     int nparts;
     ks_part_t **parts = parts_alloc(req, &m, &nparts);
     if (nparts && !parts)

@@ -32,6 +32,20 @@ kb_gstate_t *kb_gstate(kb_broker_t *b)
 }
 
 /* Copies a NUL-terminated string into the request arena as a view (NULL stays null). */
+/* A copy of s (any bytes, NUL included; len -1 = null) in the arena. */
+static kp_str_t arena_view(kp_arena_t *a, kp_str_t s)
+{
+    kp_str_t r = {NULL, -1};
+    if (s.len < 0 || !s.ptr)
+        return r;
+    char *p = kp_arena_alloc(a, (size_t)s.len + 1);
+    if (!p)
+        return r;
+    memcpy(p, s.ptr, (size_t)s.len);
+    p[s.len] = 0;
+    return (kp_str_t){p, s.len};
+}
+
 static kp_str_t arena_str(kp_arena_t *a, const char *s)
 {
     kp_str_t r = {NULL, -1};
@@ -61,12 +75,16 @@ static kp_bytes_t arena_bytes(kp_arena_t *a, kp_bytes_t b)
     return r;
 }
 
+/* Stands in the coordinator for a held request whose client went away; its answer is dropped. */
+static char gone_waiter;
+
 /* A held request got its answer: complete it, unless its own handler is still running (or
  * gs is NULL: the handler answers synchronously). */
 static void finish(kb_gstate_t *gs, kb_req_t *req)
 {
     if (!gs)
         return;
+    req->on_cancel = NULL;
     if (gs->current == req)
         gs->current_done = true;
     else
@@ -80,6 +98,8 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
 {
     kb_gstate_t *gs = ud;
     kb_req_t *req = waiter;
+    if (waiter == &gone_waiter)
+        return;
     int16_t v = req->hdr.api_version;
     kp_join_group_resp_t resp;
     kp_join_group_resp_init(&resp);
@@ -99,7 +119,7 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
                 kp_join_group_resp_join_group_response_member_t *m = &resp.members[i];
                 kp_join_group_resp_join_group_response_member_init(m);
                 m->member_id = arena_str(&req->arena, r->members[i].member_id);
-                m->group_instance_id = arena_str(&req->arena, r->members[i].group_instance_id);
+                m->group_instance_id = arena_view(&req->arena, r->members[i].group_instance_id);
                 m->metadata = arena_bytes(&req->arena, r->members[i].metadata);
             }
         }
@@ -112,6 +132,8 @@ static void on_sync_done(void *ud, void *waiter, const kb_sync_result_t *r)
 {
     kb_gstate_t *gs = ud;
     kb_req_t *req = waiter;
+    if (waiter == &gone_waiter)
+        return;
     kp_sync_group_resp_t resp;
     kp_sync_group_resp_init(&resp);
     resp.error_code = r->error_code;
@@ -360,13 +382,25 @@ static kp_str_t client_host(kb_req_t *req)
     return (kp_str_t){p, (int32_t)n + 1};
 }
 
+/* The client of a held JoinGroup/SyncGroup disconnected: release the request now rather than
+ * when the rebalance ends (req->on_cancel). */
+static void on_held_cancel(kb_req_t *req)
+{
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    if (gs && gs->coord)
+        kb_group_waiter_replace(gs->coord, req, &gone_waiter);
+    kb_req_complete(req);
+}
+
 /* Runs a coordinator call for req and reports whether its answer is already encoded. */
-static int held(kb_gstate_t *gs)
+static int held(kb_gstate_t *gs, kb_req_t *req)
 {
     bool done = gs->current_done;
     gs->current = NULL;
     gs->current_done = false;
     kb_gstate_arm(gs);
+    if (!done)
+        req->on_cancel = on_held_cancel;
     return done ? KB_DONE : KB_PENDING;
 }
 
@@ -417,7 +451,7 @@ int kb_handle_join_group(kb_req_t *req)
     gs->current = req;
     gs->current_done = false;
     kb_group_join(gs->coord, &p, kb_gnow(), req);
-    return held(gs);
+    return held(gs, req);
 }
 
 int kb_handle_sync_group(kb_req_t *req)
@@ -455,7 +489,7 @@ int kb_handle_sync_group(kb_req_t *req)
     gs->current = req;
     gs->current_done = false;
     kb_group_sync(gs->coord, &p, kb_gnow(), req);
-    return held(gs);
+    return held(gs, req);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -615,9 +649,11 @@ static int describe_one(kb_req_t *req, kb_gstate_t *gs, kp_str_t id, bool ops,
         kp_describe_groups_resp_described_group_member_t *dm = &d->members[d->members_count++];
         kp_describe_groups_resp_described_group_member_init(dm);
         dm->member_id = arena_str(&req->arena, m->member_id);
-        dm->group_instance_id = arena_str(&req->arena, m->instance_id);
-        dm->client_id = arena_str(&req->arena, m->client_id);
-        dm->client_host = arena_str(&req->arena, m->client_host);
+        dm->group_instance_id = arena_view(&req->arena, m->instance_id
+                                    ? (kp_str_t){m->instance_id, m->instance_id_len}
+                                    : (kp_str_t){NULL, -1});
+        dm->client_id = arena_view(&req->arena, (kp_str_t){m->client_id, m->client_id_len});
+        dm->client_host = arena_view(&req->arena, (kp_str_t){m->client_host, m->client_host_len});
         dm->member_metadata = (kp_bytes_t){(const uint8_t *)"", 0};
         dm->member_assignment = (kp_bytes_t){(const uint8_t *)"", 0};
         if (stable) {

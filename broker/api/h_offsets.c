@@ -182,6 +182,7 @@ int kb_handle_offset_commit(kb_req_t *req)
             rec->o.offset = rp->committed_offset;
             rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
             rec->o.metadata = mds;
+            rec->o.metadata_len = md.len;
             rec->o.commit_ts = now.wall;
             rec->o.expire_ts = v <= 4 && m.retention_time_ms >= 0 ? now.wall + m.retention_time_ms
                                                                   : -1;
@@ -261,7 +262,7 @@ static void row_fill(frow_t *r, const kb_group_t *g, kp_str_t topic, int32_t par
     if (o) {
         r->offset = o->offset;
         r->epoch = o->leader_epoch;
-        r->metadata = kp_str(o->metadata ? o->metadata : "");
+        r->metadata = o->metadata ? (kp_str_t){o->metadata, o->metadata_len} : kp_str("");
     }
 }
 

@@ -18,7 +18,18 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { T_INT, T_LONG, T_BOOL, T_ENUM, T_DIRS, T_LISTENERS, T_ADVERTISED, T_PROTOMAP, T_DOUBLE } vtype_t;
+typedef enum {
+    T_INT,
+    T_LONG,
+    T_BOOL,
+    T_ENUM,
+    T_DIRS,
+    T_LISTENERS,
+    T_ADVERTISED,
+    T_PROTOMAP,
+    T_STR,
+    T_DOUBLE
+} vtype_t;
 
 typedef struct entry entry_t;
 struct entry {
@@ -27,7 +38,8 @@ struct entry {
     const char *def; /* NULL: applied only when set */
     int64_t min, max;
     ptrdiff_t off;              /* destination in kb_config_t (int32/int64/bool/int) */
-    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL */
+    int width;                  /* 4 or 8 for T_INT/T_LONG/T_ENUM; 1 for T_BOOL; T_STR: the
+                                 * size of the char array */
     int64_t scale;              /* stored = value * scale (time units); 0 = 1 */
     const char *const *choices; /* T_ENUM, NULL-terminated; stored as the index */
     const char *alias;          /* an older name for the same key */
@@ -38,6 +50,7 @@ static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* Indexes are KS_CLEANUP_* (storage/ks.h). */
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
 
 #define OFF(f) offsetof(kb_config_t, f)
 #define TOFF(f) offsetof(kb_config_t, topic_defaults.f)
@@ -113,6 +126,32 @@ static const entry_t table[] = {
       OFF(socket_request_max_bytes), 4, 0, NULL, NULL},
     {{"fetch.max.bytes", "Upper bound on the bytes one Fetch response carries.", KB_CT_INT,
       NULL}, T_INT, "57671680", 1024, I32MAX, OFF(fetch_max_bytes), 4, 0, NULL, NULL},
+    {{"fetch.long.poll.max.ms", "Depot: longest a Fetch waits for data; a larger max_wait_ms "
+      "from a client is shortened to this (Kafka has no cap; clients ask 500 ms by default).",
+      KB_CT_INT, NULL}, T_INT, "30000", 1, I32MAX, OFF(fetch_max_wait_cap_ms), 4, 0, NULL,
+      NULL},
+    {{"max.connections", "Most client connections open at once, across all listeners; one "
+      "more is accepted and closed at once (logged).", KB_CT_INT, NULL}, T_INT, "2147483647", 0,
+      I32MAX, OFF(max_connections), 4, 0, NULL, NULL},
+    {{"max.connections.per.ip", "Most connections open at once from one IP address; one more "
+      "is accepted and closed at once.", KB_CT_INT, NULL}, T_INT, "2147483647", 0, I32MAX,
+      OFF(max_connections_per_ip), 4, 0, NULL, NULL},
+    {{"connections.max.idle.ms", "Close a connection that sent no complete request for this "
+      "long while nothing of it is pending or being written (-1 = never). Also ends half-open "
+      "connections whose client vanished.", KB_CT_LONG, NULL}, T_LONG, "600000", -1, I64MAX,
+      OFF(connections_max_idle_ms), 8, 0, NULL, NULL},
+    {{"socket.read.timeout.ms", "Depot: a request frame must arrive completely within this "
+      "long of its first byte, or the connection is closed (a client dribbling bytes, "
+      "slowloris). Raise it for very large requests over slow links.", KB_CT_LONG, NULL},
+      T_LONG, "60000", 1, I64MAX, OFF(socket_read_timeout_ms), 8, 0, NULL, NULL},
+    {{"socket.write.timeout.ms", "Depot: close a connection whose queued responses made no "
+      "progress for this long (a client that stopped reading).", KB_CT_LONG, NULL}, T_LONG,
+      "60000", 1, I64MAX, OFF(socket_write_timeout_ms), 8, 0, NULL, NULL},
+    {{"queued.max.request.bytes", "Bytes of requests read but not yet answered, across all "
+      "connections, above which no more requests are read until some are answered (-1 = no "
+      "limit). Kafka's default is -1; Depot bounds it so a few clients cannot take all "
+      "memory.", KB_CT_LONG, NULL}, T_LONG, "268435456", -1, I64MAX,
+      OFF(queued_max_request_bytes), 8, 0, NULL, NULL},
     {{"log.dirs.max.bytes", "Depot: flash budget for all log dirs together, in bytes (0 = no "
       "budget; the disk filling up still fails appends).", KB_CT_LONG, NULL}, T_LONG, "0", 0,
       I64MAX, OFF(dirs_max_bytes), 8, 0, NULL, NULL},
@@ -122,6 +161,14 @@ static const entry_t table[] = {
     {{"max.open.files", "Depot: cap on segment and index file descriptors held open across "
       "all partitions (least recently used are closed).", KB_CT_INT, NULL}, T_INT, "1024", 16,
       1000000, OFF(max_open_files), 4, 0, NULL, NULL},
+    {{"metrics.listeners", "Depot: where the metrics listener serves /metrics (Prometheus), the "
+      "dashboard at /, /api/overview, /healthz and /readyz, as http://host:port "
+      "(comma-separated for several). Empty: off.", KB_CT_LIST, NULL}, T_STR, "", 0, 0,
+      OFF(metrics_listeners), (int)sizeof(((kb_config_t *)0)->metrics_listeners), 0, NULL,
+      NULL},
+    {{"log.format", "Depot: broker log lines on stderr as text (\"time LEVEL message\") or json "
+      "(one object per line: ts, level, msg), for journald and log shippers.", KB_CT_STRING,
+      NULL}, T_ENUM, "text", 0, 0, OFF(log_format), 4, 0, log_formats, NULL},
     {{"log.message.timestamp.type", "CreateTime keeps the producer's timestamps; "
       "LogAppendTime stamps batches with the broker's clock.", KB_CT_STRING,
       "message.timestamp.type"}, T_ENUM, "CreateTime", 0, 0, TOFF(timestamp_type), 4, 0,
@@ -347,6 +394,13 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         *(double *)field(cfg, e) = d;
         return 0;
     }
+    case T_STR:
+        if (strlen(v) >= (size_t)e->width) {
+            snprintf(why, whylen, "longer than %d bytes", e->width - 1);
+            return K_ERR_INVAL;
+        }
+        memcpy(field(cfg, e), v, strlen(v) + 1);
+        return 0;
     case T_LISTENERS:
         return kb_listeners_parse(v, cfg->listeners, KB_MAX_LISTENERS, &cfg->n_listeners, why,
                                   whylen);
@@ -441,6 +495,14 @@ static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
                  "group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms"
                  " (%d)",
                  cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
+        return K_ERR_INVAL;
+    }
+    if (cfg->queued_max_request_bytes > 0 &&
+        cfg->queued_max_request_bytes < cfg->socket_request_max_bytes) {
+        snprintf(err, errlen,
+                 "queued.max.request.bytes (%" PRId64 ") must be at least socket.request.max.bytes"
+                 " (%d), or -1",
+                 cfg->queued_max_request_bytes, cfg->socket_request_max_bytes);
         return K_ERR_INVAL;
     }
     cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
@@ -538,6 +600,9 @@ static void render(const kb_config_t *cfg, const entry_t *e, char *buf, size_t l
             n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", cfg->log_dirs[i]);
         return;
     }
+    case T_STR:
+        snprintf(buf, len, "%s", (const char *)cfield(cfg, e));
+        return;
     case T_LISTENERS:
     case T_ADVERTISED:
         kb_listeners_render(cfg->listeners, cfg->n_listeners, e->type == T_ADVERTISED, buf, len);
@@ -604,11 +669,38 @@ static const char *type_name(const entry_t *e)
     case T_ADVERTISED:
         return "list";
     case T_PROTOMAP:
+    case T_STR:
         return "string";
     case T_DOUBLE:
         return "double";
     }
     return "";
+}
+
+/* The topic-level keys (storage/config.c's table): every one a Kafka 4.1 broker accepts. */
+static void print_topic_doc(FILE *out)
+{
+    ks_topic_config_t d;
+    ks_topic_config_default(&d);
+    fprintf(out, "\n## Topic-level configs\n\n"
+                 "Every topic config a Kafka 4.1 broker accepts is accepted in CreateTopics, "
+                 "AlterConfigs and IncrementalAlterConfigs, validated as Kafka validates it (an "
+                 "unknown name or a bad value is refused with INVALID_CONFIG and Kafka's "
+                 "message), persisted with the topic and reported by DescribeConfigs with its "
+                 "source. The ones marked *accepted* change nothing on a single node. The broker "
+                 "keys in the table above that have a topic key are dynamic: AlterConfigs on "
+                 "broker `1` (or the cluster default) changes them without a restart, every "
+                 "topic without its own override follows at once, and the change is kept in "
+                 "`<first log dir>/depot-broker-configs.properties`.\n\n"
+                 "| Topic key | Type | Kafka default | Kafka broker default key | On Depot |\n"
+                 "|---|---|---|---|---|\n");
+    for (const char *const *k = ks_topic_config_keys(); *k; k++) {
+        char v[KS_THROTTLED_MAX];
+        ks_topic_config_get(&d, *k, v, sizeof v);
+        const char *bk = ks_topic_config_broker_key(*k);
+        fprintf(out, "| `%s` | %s | `%s` | %s%s%s | %s |\n", *k, ks_topic_config_type(*k), v,
+                bk ? "`" : "", bk ? bk : "", bk ? "`" : "", ks_topic_config_doc(*k));
+    }
 }
 
 void kb_config_print_doc(FILE *out)
@@ -653,4 +745,39 @@ void kb_config_print_doc(FILE *out)
                 e->info.topic_key ? "`" : "", e->info.topic_key ? e->info.topic_key : "",
                 e->info.topic_key ? "`" : "", e->info.doc);
     }
+    print_topic_doc(out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dynamic updates (AlterConfigs on the broker)                                                 */
+
+bool kb_config_is_dynamic(int i)
+{
+    if (i < 0 || i >= N_ENTRIES) return false;
+    /* The topic defaults are read live (storage re-derives every topic from them) and so is
+     * the log level; everything else is wired at start (listeners, dirs, budgets). */
+    return table[i].info.topic_key != NULL || table[i].off == OFF(log_level);
+}
+
+int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen)
+{
+    if (!kb_config_is_dynamic(i)) {
+        snprintf(why, whylen, "cannot be updated dynamically");
+        return K_ERR_INVAL;
+    }
+    int rc = apply(cfg, &table[i], value, why, whylen);
+    if (rc < 0) return rc;
+    cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;
+    if (table[i].off == OFF(log_level)) kb_log_set_level(cfg->log_level);
+    return 0;
+}
+
+void kb_config_copy_value(kb_config_t *dst, const kb_config_t *src, int i)
+{
+    if (!kb_config_is_dynamic(i)) return;
+    const entry_t *e = &table[i];
+    size_t n = e->type == T_BOOL ? sizeof(bool) : e->type == T_ENUM ? sizeof(int) : (size_t)e->width;
+    memcpy((char *)dst + e->off, (const char *)src + e->off, n);
+    dst->topic_defaults.max_message_bytes = dst->message_max_bytes;
+    if (e->off == OFF(log_level)) kb_log_set_level(dst->log_level);
 }

@@ -27,6 +27,8 @@ enum {
 /* Kafka's DescribeConfigs ConfigSource values. */
 enum {
     KB_CS_DYNAMIC_TOPIC = 1,
+    KB_CS_DYNAMIC_BROKER = 2,
+    KB_CS_DYNAMIC_DEFAULT_BROKER = 3,
     KB_CS_STATIC_BROKER = 4,
     KB_CS_DEFAULT = 5,
 };
@@ -62,5 +64,14 @@ bool kb_config_is_default(const kb_config_t *cfg, int i);
 int kb_config_find_by_topic_key(const char *topic_key);
 /* Index of a broker key by name, or -1. */
 int kb_config_find(const char *name);
+
+/* Dynamic broker configs (AlterConfigs / IncrementalAlterConfigs on the broker resource):
+ * the topic defaults (rows with a topic_key) and log.level take effect without a restart;
+ * the caller hands cfg->topic_defaults to ks_store_set_defaults afterwards. */
+bool kb_config_is_dynamic(int i);
+/* Parses and sets row i; K_ERR_INVAL with the reason in why (cfg unchanged). */
+int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen);
+/* Copies row i's value from src (e.g. the static configuration, to undo a dynamic one). */
+void kb_config_copy_value(kb_config_t *dst, const kb_config_t *src, int i);
 
 #endif

@@ -68,6 +68,11 @@ const kb_config_t *kb_broker_config(kb_broker_t *b)
     return &b->cfg;
 }
 
+kb_config_t *kb_broker_config_mut(kb_broker_t *b)
+{
+    return &b->cfg;
+}
+
 int kb_broker_port(const kb_broker_t *b)
 {
     return b->cfg.listeners[0].port;

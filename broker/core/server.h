@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "broker/net/frame.h"
+#include "broker/net/limits.h"
 #include "broker/net/listener.h"
 #include "broker/kb.h"
 #include "broker/auth/auth.h"
@@ -26,6 +27,7 @@ struct kb_broker {
     kb_config_t cfg; /* shallow copy: log_dirs still belong to the caller's config */
     ks_store_t *store;
     kb_listen_sock_t socks[KB_MAX_LISTENERS]; /* one per cfg.listeners[] (listener.c) */
+    kb_net_t net;                             /* connection limits (limits.c) */
     uv_async_t sync_async;
     uv_timer_t tick;
     uv_timer_t drain;

@@ -31,6 +31,18 @@ char *kb_gstrdup(kp_str_t s)
     return p;
 }
 
+char *kb_gstrdup_len(kp_str_t s, int32_t *len)
+{
+    *len = s.len > 0 ? s.len : 0;
+    return kb_gstrdup(s);
+}
+
+bool kb_gmember_instance_is(const kb_gmember_t *m, kp_str_t id)
+{
+    return m->instance_id && id.len >= 0 && m->instance_id_len == id.len &&
+           (id.len == 0 || !memcmp(m->instance_id, id.ptr, (size_t)id.len));
+}
+
 bool kb_gstreq(const char *a, kp_str_t b)
 {
     if (!a || b.len < 0)
@@ -136,7 +148,7 @@ kb_gmember_t *kb_group_static_member(const kb_group_t *g, kp_str_t instance_id)
     if (instance_id.len < 0)
         return NULL;
     for (kb_gmember_t *m = g->members; m; m = m->next)
-        if (m->instance_id && kb_gstreq(m->instance_id, instance_id))
+        if (kb_gmember_instance_is(m, instance_id))
             return m;
     return NULL;
 }
@@ -360,7 +372,9 @@ void kb_gjoin_respond(kb_gcoord_t *c, kb_group_t *g, kb_gmember_t *m, bool with_
         }
         for (kb_gmember_t *x = g->members; x; x = x->next) {
             list[n].member_id = x->member_id;
-            list[n].group_instance_id = x->instance_id;
+            list[n].group_instance_id = x->instance_id
+                                            ? (kp_str_t){x->instance_id, x->instance_id_len}
+                                            : (kp_str_t){NULL, -1};
             list[n].metadata = kb_gmember_metadata(x, g->protocol_name);
             n++;
         }

@@ -64,9 +64,12 @@ typedef struct {
 typedef struct kb_gmember {
     struct kb_gmember *next; /* join order */
     char *member_id;
+    /* Client-given strings, kept byte for byte (an embedded NUL included): each is owned,
+     * NUL-terminated for logs, and its length is the *_len beside it. */
     char *instance_id; /* group.instance.id, NULL for dynamic members */
     char *client_id;
     char *client_host;
+    int32_t instance_id_len, client_id_len, client_host_len;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
     kb_gproto_t *protocols; /* in the member's preference order */
@@ -88,7 +91,9 @@ typedef struct {
 typedef struct {
     int64_t offset;
     int32_t leader_epoch; /* -1 = unknown */
-    char *metadata;       /* owned; NULL = null */
+    char *metadata;       /* owned, metadata_len bytes (any bytes, NUL included) + a NUL;
+                           * NULL = null */
+    int32_t metadata_len;
     int64_t commit_ts; /* wall ms */
     int64_t expire_ts; /* wall ms; -1 = follow offsets.retention (OffsetCommit v2-4 may set it) */
 } kb_offset_t;
@@ -122,7 +127,7 @@ typedef struct kb_group {
 
 typedef struct {
     const char *member_id;
-    const char *group_instance_id; /* NULL = null */
+    kp_str_t group_instance_id; /* len -1 = null */
     kp_bytes_t metadata;
 } kb_join_member_t;
 
@@ -221,6 +226,12 @@ typedef struct {
 } kb_sync_params_t;
 
 void kb_group_sync(kb_gcoord_t *c, const kb_sync_params_t *p, kb_gtime_t now, void *waiter);
+/*
+ * The request behind `waiter` is gone (its client disconnected): every member holding it holds
+ * `replacement` instead, whose result the caller drops. The member stays joined, as in Kafka
+ * (it may come back on a new connection); only the caller's request is released now.
+ */
+void kb_group_waiter_replace(kb_gcoord_t *c, void *waiter, void *replacement);
 
 int16_t kb_group_heartbeat(kb_gcoord_t *c, kp_str_t group_id, int32_t generation_id,
                            kp_str_t member_id, kp_str_t group_instance_id, kb_gtime_t now);

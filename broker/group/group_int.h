@@ -16,6 +16,10 @@ struct kb_gcoord {
 char *kb_gstrdup(kp_str_t s);
 /* NUL-terminated a equals view b; two nulls are equal. */
 bool kb_gstreq(const char *a, kp_str_t b);
+/* kb_gstrdup that also gives the length (any bytes, NUL included); *len 0 when s is null. */
+char *kb_gstrdup_len(kp_str_t s, int32_t *len);
+/* m is the static member with group.instance.id id (byte for byte). */
+bool kb_gmember_instance_is(const kb_gmember_t *m, kp_str_t id);
 /* Recomputes g->subscribed from the members' consumer-protocol subscriptions. */
 void kb_group_subscriptions_update(kb_group_t *g);
 /* Offset retention for one group; may destroy the group (Empty and no offsets left). */

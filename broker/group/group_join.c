@@ -51,9 +51,11 @@ static kb_gmember_t *member_new(const kb_join_params_t *p, const char *member_id
     if (!m)
         return NULL;
     m->member_id = strdup(member_id);
-    m->instance_id = kb_gstrdup(p->group_instance_id);
-    m->client_id = kb_gstrdup(p->client_id.len < 0 ? kp_str("") : p->client_id);
-    m->client_host = kb_gstrdup(p->client_host.len < 0 ? kp_str("") : p->client_host);
+    m->instance_id = kb_gstrdup_len(p->group_instance_id, &m->instance_id_len);
+    m->client_id = kb_gstrdup_len(p->client_id.len < 0 ? kp_str("") : p->client_id,
+                                  &m->client_id_len);
+    m->client_host = kb_gstrdup_len(p->client_host.len < 0 ? kp_str("") : p->client_host,
+                                    &m->client_host_len);
     m->session_timeout_ms = p->session_timeout_ms;
     m->rebalance_timeout_ms = p->rebalance_timeout_ms;
     if (!m->member_id || (p->group_instance_id.len >= 0 && !m->instance_id) || !m->client_id ||

@@ -58,9 +58,16 @@ int kb_group_offset_put(kb_gcoord_t *c, kp_str_t group_id, kp_str_t topic, int32
         return K_ERR_NOMEM;
     *n = *o;
     n->metadata = NULL;
-    if (o->metadata && !(n->metadata = strdup(o->metadata))) {
-        free(n);
-        return K_ERR_NOMEM;
+    if (o->metadata) {
+        /* Byte for byte: the client's metadata may hold NUL or any other byte. */
+        size_t ml = o->metadata_len > 0 ? (size_t)o->metadata_len : 0;
+        if (!(n->metadata = malloc(ml + 1))) {
+            free(n);
+            return K_ERR_NOMEM;
+        }
+        if (ml) memcpy(n->metadata, o->metadata, ml);
+        n->metadata[ml] = 0;
+        n->metadata_len = (int32_t)ml;
     }
     uint8_t k[KEY_MAX];
     size_t kl = offset_key(k, topic, partition);
@@ -115,7 +122,7 @@ int16_t kb_group_commit_check(kb_gcoord_t *c, kp_str_t group_id, int32_t generat
     if (!simple) {
         if (group_instance_id.len >= 0) {
             for (kb_gmember_t *x = g->members; x; x = x->next)
-                if (x->instance_id && kb_gstreq(x->instance_id, group_instance_id) &&
+                if (kb_gmember_instance_is(x, group_instance_id) &&
                     !kb_gstreq(x->member_id, member_id))
                     return KP_ERR_FENCED_INSTANCE_ID;
         }
@@ -333,9 +340,11 @@ static kb_gmember_t *member_load(const kb_gmember_load_t *l, const char *protoco
     if (!m)
         return NULL;
     m->member_id = kb_gstrdup(l->member_id);
-    m->instance_id = kb_gstrdup(l->group_instance_id);
-    m->client_id = kb_gstrdup(l->client_id.len < 0 ? kp_str("") : l->client_id);
-    m->client_host = kb_gstrdup(l->client_host.len < 0 ? kp_str("") : l->client_host);
+    m->instance_id = kb_gstrdup_len(l->group_instance_id, &m->instance_id_len);
+    m->client_id = kb_gstrdup_len(l->client_id.len < 0 ? kp_str("") : l->client_id,
+                                  &m->client_id_len);
+    m->client_host = kb_gstrdup_len(l->client_host.len < 0 ? kp_str("") : l->client_host,
+                                    &m->client_host_len);
     m->session_timeout_ms = l->session_timeout_ms;
     m->rebalance_timeout_ms = l->rebalance_timeout_ms;
     m->hb_deadline = now.mono + l->session_timeout_ms;

@@ -94,7 +94,7 @@ static void offset_value(kp_buf_t *b, const kb_offset_t *o)
     kp_put_i16(b, 0);
     kp_put_i64(b, o->offset);
     kp_put_i32(b, o->leader_epoch);
-    put_cstr(b, o->metadata);
+    put_str(b, o->metadata ? (kp_str_t){o->metadata, o->metadata_len} : (kp_str_t){NULL, -1});
     kp_put_i64(b, o->commit_ts);
     kp_put_i64(b, o->expire_ts);
 }
@@ -112,9 +112,10 @@ static void group_value(kp_buf_t *b, const kb_group_t *g)
     kp_put_i32(b, members ? g->n_members : 0);
     for (kb_gmember_t *m = members ? g->members : NULL; m; m = m->next) {
         put_cstr(b, m->member_id);
-        put_cstr(b, m->instance_id);
-        put_cstr(b, m->client_id);
-        put_cstr(b, m->client_host);
+        put_str(b, m->instance_id ? (kp_str_t){m->instance_id, m->instance_id_len}
+                                  : (kp_str_t){NULL, -1});
+        put_str(b, (kp_str_t){m->client_id ? m->client_id : "", m->client_id_len});
+        put_str(b, (kp_str_t){m->client_host ? m->client_host : "", m->client_host_len});
         kp_put_i32(b, m->session_timeout_ms);
         kp_put_i32(b, m->rebalance_timeout_ms);
         kp_bytes_t md = kb_gmember_metadata(m, g->protocol_name);
@@ -340,12 +341,10 @@ static int apply_offset(kb_ostore_t *os, kp_reader_t *kr, kp_bytes_t value)
     o.expire_ts = kp_read_i64(&r);
     if (r.err)
         return -1;
-    char *mds = md.len >= 0 ? strndup(md.ptr ? md.ptr : "", (size_t)md.len) : NULL;
-    if (md.len >= 0 && !mds)
-        return -1;
-    o.metadata = mds;
+    /* kb_group_offset_put copies metadata_len bytes: a view into the record is enough. */
+    o.metadata = md.len >= 0 ? (char *)(uintptr_t)(md.ptr ? md.ptr : "") : NULL;
+    o.metadata_len = md.len >= 0 ? md.len : 0;
     int rc = kb_group_offset_put(os->coord, group, topic, partition, &o);
-    free(mds);
     return rc ? -1 : 0;
 }
 

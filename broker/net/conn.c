@@ -13,8 +13,16 @@
  *     when the connection closes is owned by its handler until kb_req_complete.
  *
  * Backpressure: reading stops while MAX_QUEUED requests are queued or being written, or
- * MAX_UNSENT response bytes are being written, and resumes below half of each. Bytes already read
- * but not yet framed stay in rbuf meanwhile.
+ * MAX_UNSENT response bytes are being written, and resumes below half of each; and while the
+ * broker holds queued.max.request.bytes of requests (limits.h), until answers free some. Bytes
+ * already read but not yet framed stay in rbuf meanwhile; an empty rbuf is given back, so an
+ * idle connection holds no buffer.
+ *
+ * Limits (limits.h): kb_conn_sweep closes a connection idle past connections.max.idle.ms, one
+ * whose current frame started arriving more than socket.read.timeout.ms ago, and one whose
+ * queued responses made no progress for socket.write.timeout.ms. Closing cancels held
+ * requests at once (req->on_cancel), so a long poll or a held JoinGroup is not kept for a
+ * client that is gone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +62,12 @@ struct kb_conn {
     size_t unsent;         /* bytes handed to the transport, not yet completed */
     int live_reqs;         /* allocated requests that point at this connection */
     kb_req_t *dispatching;
+    kb_ipkey_t ip;            /* counted in the broker's per-IP table */
+    int64_t last_active_ms;   /* accept, last complete request, last response written */
+    int64_t frame_start_ms;   /* first byte of the frame being read, 0 = none */
+    int64_t write_progress_ms; /* last time queued responses moved */
+    size_t write_queued;      /* the transport's write queue at the last sweep */
+    bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
     bool draining; /* broker shutdown: never read again */
@@ -118,6 +132,8 @@ static void req_free(kb_req_t *req)
 {
     struct req_impl *impl = (struct req_impl *)req;
     kb_conn_t *c = req->conn;
+    c->broker->net.queued_bytes -= (int64_t)req->frame_len;
+    kb_net_pool_freed(c->broker);
     kp_arena_deinit(&req->arena);
     free(req->frame);
     kp_buf_deinit(&req->resp);
@@ -148,6 +164,10 @@ void kb_conn_close(kb_conn_t *c)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     b->n_conns--;
+    kb_net_ip_del(b, &c->ip);
+    b->net.closed_since_trim++;
+    if (c->pool_paused) b->net.n_pool_paused--;
+    c->pool_paused = false;
     kb_log(KB_LOG_DEBUG, "connection %s closed", c->peer);
 
     if (c->reading) c->t->ops->read_stop(c->t);
@@ -161,10 +181,14 @@ void kb_conn_close(kb_conn_t *c)
     while (req) {
         kb_req_t *next = req->next;
         req->next = NULL;
-        if (req->done && req != c->dispatching)
+        if (req->done && req != c->dispatching) {
             req_free(req);
-        else
+        } else {
             req->closed = true;
+            void (*cancel)(kb_req_t *) = req->on_cancel;
+            req->on_cancel = NULL;
+            if (cancel && req != c->dispatching) cancel(req); /* completes (frees) req */
+        }
         req = next;
     }
     c->live_reqs--;
@@ -183,7 +207,8 @@ void kb_conn_stop_reading(kb_conn_t *c)
 
 static bool over_limits(const kb_conn_t *c)
 {
-    return c->queued + c->writing >= MAX_QUEUED || c->unsent >= MAX_UNSENT;
+    return c->queued + c->writing >= MAX_QUEUED || c->unsent >= MAX_UNSENT ||
+           kb_net_pool_full(c->broker);
 }
 
 static bool under_resume_marks(const kb_conn_t *c)
@@ -192,9 +217,21 @@ static bool under_resume_marks(const kb_conn_t *c)
 }
 
 
+/* Paused until queued.max.request.bytes has room again (kb_conn_pool_resume wakes c). */
+static void pool_pause(kb_conn_t *c)
+{
+    c->paused = true;
+    if (!c->pool_paused) c->broker->net.n_pool_paused++;
+    c->pool_paused = true;
+}
+
 static void conn_maybe_resume(kb_conn_t *c)
 {
     if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
+    if (kb_net_pool_full(c->broker)) {
+        pool_pause(c);
+        return;
+    }
     c->paused = false;
     if (c->processing) return; /* the running conn_process picks up where it stopped */
     conn_process(c);
@@ -212,6 +249,7 @@ static void on_write(kb_twrite_t *w, int status)
     kb_conn_t *c = impl->req.conn;
     c->unsent -= impl->buf.len;
     c->writing--;
+    c->last_active_ms = c->write_progress_ms = kb_mono_ms();
     c->live_reqs++; /* keep c alive across req_free */
     req_free(&impl->req);
     if (status < 0 && !c->closing) {
@@ -305,6 +343,9 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     kp_arena_init(&req->arena, impl->arena0, sizeof impl->arena0, ARENA_LIMIT(len));
     kp_buf_init(&req->resp);
     c->live_reqs++;
+    c->broker->net.queued_bytes += (int64_t)len;
+    c->last_active_ms = kb_mono_ms();
+    c->frame_start_ms = 0; /* a frame is complete; the next one starts its own clock */
 
     kp_reader_init(&req->body, frame, len);
     if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
@@ -357,6 +398,10 @@ static void conn_process(kb_conn_t *c)
     c->processing = true;
     c->live_reqs++; /* c must outlive this loop even if it closes inside */
     while (!c->closing && !c->paused && c->rstart < c->rend) {
+        if (kb_net_pool_full(c->broker)) { /* no new request while the broker holds enough */
+            pool_pause(c);
+            break;
+        }
         size_t used = 0;
         int rc = kb_framer_feed(&c->framer, c->rbuf + c->rstart, c->rend - c->rstart, &used,
                                 on_frame, c);
@@ -410,6 +455,14 @@ static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
     }
     c->rend += (size_t)nread;
     conn_process(c);
+    if (c->closing) return;
+    if (c->rstart == c->rend) { /* the framer keeps a partial frame in its own buffer */
+        free(c->rbuf);          /* so an idle connection holds no read buffer */
+        c->rbuf = NULL;
+        c->rstart = c->rend = 0;
+    }
+    if ((c->rstart < c->rend || c->framer.hdr_have > 0) && c->frame_start_ms == 0)
+        c->frame_start_ms = kb_mono_ms();
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -446,9 +499,19 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
         t->ops->close(t, on_reject_close);
         return;
     }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    t->ops->peer_addr(t, &ss);
+    kb_ipkey_from(&ss, &c->ip);
+    if (kb_net_ip_add(b, &c->ip) < 0) {
+        free(c);
+        t->ops->close(t, on_reject_close);
+        return;
+    }
     c->broker = b;
     c->listener = l;
     c->t = t;
+    c->last_active_ms = c->write_progress_ms = kb_mono_ms();
     t->data = c;
     kb_transport_bind(t, &conn_events, c);
     kb_principal_anonymous(&c->principal);
@@ -464,4 +527,50 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
         return;
     }
     c->reading = true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Limits (limits.h)                                                                            */
+
+/* Why c must be closed now, or NULL. */
+static const char *expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
+{
+    if (c->paused || c->draining) /* we stopped reading: the frame's clock is ours, not theirs */
+        c->frame_start_ms = c->frame_start_ms ? now : 0;
+    else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
+        return "a request frame did not arrive within socket.read.timeout.ms";
+    size_t q = c->writing ? c->t->ops->write_queue_size(c->t) : 0;
+    if (q < c->write_queued || q == 0) c->write_progress_ms = now;
+    c->write_queued = q;
+    if (q > 0 && now - c->write_progress_ms >= cfg->socket_write_timeout_ms)
+        return "its responses were not read within socket.write.timeout.ms";
+    bool idle = !c->head && !c->writing && !c->frame_start_ms;
+    if (idle && cfg->connections_max_idle_ms >= 0 &&
+        now - c->last_active_ms >= cfg->connections_max_idle_ms)
+        return "idle past connections.max.idle.ms";
+    return NULL;
+}
+
+void kb_conn_sweep(kb_broker_t *b, int64_t now)
+{
+    kb_conn_t *next;
+    for (kb_conn_t *c = b->conns; c; c = next) {
+        next = c->next;
+        const char *why = expired(c, now, &b->cfg);
+        if (!why) continue;
+        kb_log(KB_LOG_INFO, "closing %s on %s: %s", c->peer, c->listener->name, why);
+        kb_conn_close(c);
+    }
+}
+
+void kb_conn_pool_resume(kb_broker_t *b)
+{
+    kb_conn_t *next;
+    for (kb_conn_t *c = b->conns; c && !kb_net_pool_full(b); c = next) {
+        next = c->next;
+        if (!c->pool_paused) continue;
+        c->pool_paused = false;
+        b->net.n_pool_paused--;
+        conn_maybe_resume(c); /* may close c: it stays allocated until its transport closes */
+    }
 }

@@ -32,22 +32,65 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss)
     return 0;
 }
 
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 2000
+
+static void on_connection(uv_stream_t *server, int status);
+
+/* Takes the pending connection (if any) through the factory. Returns < 0 when accepting
+ * failed for a reason that may pass (memory, descriptors): the caller retries later. */
+static int accept_one(kb_listen_sock_t *ls)
+{
+    kb_broker_t *b = ls->broker;
+    kb_transport_t *t = NULL;
+    int rc = ls->factory->accept(ls->factory->ud, b->loop, (uv_stream_t *)&ls->tcp, &t);
+    if (rc == UV_EAGAIN) return 0; /* nothing pending */
+    if (rc < 0) return rc;
+    struct sockaddr_storage ss;
+    kb_ipkey_t ip;
+    memset(&ss, 0, sizeof ss);
+    t->ops->peer_addr(t, &ss);
+    kb_ipkey_from(&ss, &ip);
+    if (b->stopping || !kb_net_admit(b, &ip, ls->cfg->name)) {
+        t->ops->close(t, t->ops->free); /* a clean close the client sees at once */
+        return 0;
+    }
+    kb_conn_accept(b, ls->cfg, t);
+    return 0;
+}
+
+/* After a failure libuv holds the pending connection and stops polling the socket; taking it
+ * (or, if it is gone, listening again) resumes accepting. */
+static void on_retry(uv_timer_t *timer)
+{
+    kb_listen_sock_t *ls = timer->data;
+    if (ls->broker->stopping) return;
+    int rc = accept_one(ls);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&ls->tcp, 511, on_connection);
+    if (rc < 0) {
+        ls->retry_ms = ls->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ls->retry_ms * 2;
+        uv_timer_start(&ls->retry, on_retry, (uint64_t)ls->retry_ms, 0);
+        return;
+    }
+    kb_log(KB_LOG_INFO, "listener %s: accepting again", ls->cfg->name);
+    ls->retry_ms = 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     kb_listen_sock_t *ls = server->data;
-    kb_broker_t *b = ls->broker;
-    if (status < 0) {
+    if (status < 0) { /* libuv already shed the connection (EMFILE: its spare descriptor) */
         kb_log(KB_LOG_WARN, "listener %s: accept: %s", ls->cfg->name, uv_strerror(status));
         return;
     }
-    if (b->stopping) return;
-    kb_transport_t *t = NULL;
-    int rc = ls->factory->accept(ls->factory->ud, b->loop, server, &t);
+    if (ls->retry_ms) return; /* the retry timer owns the pending connection */
+    int rc = accept_one(ls);
     if (rc < 0) {
-        kb_log(KB_LOG_WARN, "listener %s: accept: %s", ls->cfg->name, k_strerror(rc));
-        return;
+        kb_log(KB_LOG_WARN, "listener %s: cannot accept (%s); trying again in %d ms",
+               ls->cfg->name, k_strerror(rc), RETRY_FIRST_MS);
+        ls->retry_ms = RETRY_FIRST_MS;
+        uv_timer_start(&ls->retry, on_retry, RETRY_FIRST_MS, 0);
     }
-    kb_conn_accept(b, ls->cfg, t);
 }
 
 static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
@@ -66,7 +109,8 @@ static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
         return K_ERR_INVAL;
     }
     uv_tcp_init(b->loop, &ls->tcp);
-    ls->tcp.data = ls;
+    uv_timer_init(b->loop, &ls->retry);
+    ls->tcp.data = ls->retry.data = ls;
     ls->open = true;
     int rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&ls->tcp, 511, on_connection);
@@ -88,13 +132,14 @@ static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
 
 int kb_listeners_start(kb_broker_t *b)
 {
+    int rc = kb_net_start(b);
+    if (rc < 0) return rc;
     for (int i = 0; i < b->cfg.n_listeners; i++) {
         kb_listen_sock_t *ls = &b->socks[i];
         memset(ls, 0, sizeof *ls);
         ls->broker = b;
         ls->cfg = &b->cfg.listeners[i];
-        int rc = start_one(b, ls);
-        if (rc < 0) return rc;
+        if ((rc = start_one(b, ls)) < 0) return rc;
     }
     return 0;
 }
@@ -103,9 +148,12 @@ void kb_listeners_close(kb_broker_t *b)
 {
     for (int i = 0; i < b->cfg.n_listeners; i++) {
         kb_listen_sock_t *ls = &b->socks[i];
-        if (ls->open && !uv_is_closing((uv_handle_t *)&ls->tcp))
+        if (ls->open && !uv_is_closing((uv_handle_t *)&ls->tcp)) {
             uv_close((uv_handle_t *)&ls->tcp, NULL);
+            uv_close((uv_handle_t *)&ls->retry, NULL);
+        }
     }
+    kb_net_close(b);
 }
 
 void kb_listeners_describe(const kb_broker_t *b, bool advertised, char *buf, size_t len)

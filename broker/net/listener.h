@@ -57,12 +57,16 @@ typedef struct kb_listen_sock {
     uv_tcp_t tcp;
     kb_broker_t *broker;
     kb_listener_t *cfg; /* the broker's copy: bound port filled in */
-    const kb_transport_factory_t *factory;
-    bool open;          /* tcp initialised (must be closed) */
+    const kb_transport_factory_t *factory; /* tests may wrap it to inject accept failures */
+    uv_timer_t retry;   /* accepting again after a failure (memory, descriptors) */
+    int retry_ms;       /* current backoff, 0 when accepting normally */
+    bool open;          /* tcp and retry initialised (must be closed) */
 } kb_listen_sock_t;
 
 /* Binds and listens on every configured listener (before the store opens, so a busy port fails
- * first); fills in bound ports. On failure the ones already open stay for kb_listeners_close. */
+ * first); fills in bound ports. On failure the ones already open stay for kb_listeners_close.
+ * A connection that cannot be accepted (no memory, no descriptor) does not stop a listener:
+ * it tries again on a timer (100 ms doubling to 2 s) until it succeeds. */
 int kb_listeners_start(kb_broker_t *b);
 /* Stops accepting on every listener (idempotent). */
 void kb_listeners_close(kb_broker_t *b);

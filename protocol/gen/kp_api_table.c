@@ -503,6 +503,66 @@ static int describe_cluster_resp_encode(kp_buf_t *b, int16_t v, const void *m)
     return kp_describe_cluster_resp_encode(b, v, m);
 }
 
+static int create_partitions_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_create_partitions_req_decode(r, v, a, m);
+}
+
+static int create_partitions_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_partitions_req_encode(b, v, m);
+}
+
+static int create_partitions_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_create_partitions_resp_decode(r, v, a, m);
+}
+
+static int create_partitions_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_partitions_resp_encode(b, v, m);
+}
+
+static int alter_configs_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_alter_configs_req_decode(r, v, a, m);
+}
+
+static int alter_configs_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_configs_req_encode(b, v, m);
+}
+
+static int alter_configs_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_alter_configs_resp_decode(r, v, a, m);
+}
+
+static int alter_configs_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_configs_resp_encode(b, v, m);
+}
+
+static int incremental_alter_configs_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_incremental_alter_configs_req_decode(r, v, a, m);
+}
+
+static int incremental_alter_configs_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_incremental_alter_configs_req_encode(b, v, m);
+}
+
+static int incremental_alter_configs_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_incremental_alter_configs_resp_decode(r, v, a, m);
+}
+
+static int incremental_alter_configs_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_incremental_alter_configs_resp_encode(b, v, m);
+}
+
 static const kp_api_t apis[] = {
     {.key = 0,
      .name = "Produce",
@@ -735,6 +795,17 @@ static const kp_api_t apis[] = {
      .resp_decode = describe_configs_resp_decode,
      .req_encode = describe_configs_req_encode,
      .resp_encode = describe_configs_resp_encode},
+    {.key = 33,
+     .name = "AlterConfigs",
+     .min_version = 0,
+     .max_version = 2,
+     .first_flexible = 2,
+     .req_size = sizeof(kp_alter_configs_req_t),
+     .resp_size = sizeof(kp_alter_configs_resp_t),
+     .req_decode = alter_configs_req_decode,
+     .resp_decode = alter_configs_resp_decode,
+     .req_encode = alter_configs_req_encode,
+     .resp_encode = alter_configs_resp_encode},
     {.key = 36,
      .name = "SaslAuthenticate",
      .min_version = 0,
@@ -746,6 +817,17 @@ static const kp_api_t apis[] = {
      .resp_decode = sasl_authenticate_resp_decode,
      .req_encode = sasl_authenticate_req_encode,
      .resp_encode = sasl_authenticate_resp_encode},
+    {.key = 37,
+     .name = "CreatePartitions",
+     .min_version = 0,
+     .max_version = 3,
+     .first_flexible = 2,
+     .req_size = sizeof(kp_create_partitions_req_t),
+     .resp_size = sizeof(kp_create_partitions_resp_t),
+     .req_decode = create_partitions_req_decode,
+     .resp_decode = create_partitions_resp_decode,
+     .req_encode = create_partitions_req_encode,
+     .resp_encode = create_partitions_resp_encode},
     {.key = 42,
      .name = "DeleteGroups",
      .min_version = 0,
@@ -757,6 +839,17 @@ static const kp_api_t apis[] = {
      .resp_decode = delete_groups_resp_decode,
      .req_encode = delete_groups_req_encode,
      .resp_encode = delete_groups_resp_encode},
+    {.key = 44,
+     .name = "IncrementalAlterConfigs",
+     .min_version = 0,
+     .max_version = 1,
+     .first_flexible = 1,
+     .req_size = sizeof(kp_incremental_alter_configs_req_t),
+     .resp_size = sizeof(kp_incremental_alter_configs_resp_t),
+     .req_decode = incremental_alter_configs_req_decode,
+     .resp_decode = incremental_alter_configs_resp_decode,
+     .req_encode = incremental_alter_configs_req_encode,
+     .resp_encode = incremental_alter_configs_resp_encode},
     {.key = 47,
      .name = "OffsetDelete",
      .min_version = 0,

@@ -27,5 +27,8 @@
 #include "protocol/gen/kp_delete_groups.h"
 #include "protocol/gen/kp_offset_delete.h"
 #include "protocol/gen/kp_describe_cluster.h"
+#include "protocol/gen/kp_create_partitions.h"
+#include "protocol/gen/kp_alter_configs.h"
+#include "protocol/gen/kp_incremental_alter_configs.h"
 
 #endif

@@ -574,7 +574,8 @@ static void test_group_simple_commit_rules(void **st)
     assert_int_equal(kb_group_commit_check(c, kp_str("s"), -1, kp_str(""), none, T(0), &out),
                      KP_ERR_NONE);
     assert_non_null(out);
-    kb_offset_t o = {.offset = 42, .leader_epoch = -1, .metadata = "m", .expire_ts = -1};
+    kb_offset_t o = {.offset = 42, .leader_epoch = -1, .metadata = "m", .metadata_len = 1,
+                     .expire_ts = -1};
     assert_int_equal(kb_group_offset_put(c, kp_str("s"), kp_str("t"), 3, &o), 0);
     const kb_offset_t *got = kb_group_offset_get(out, kp_str("t"), 3);
     assert_non_null(got);

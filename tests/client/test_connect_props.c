@@ -116,7 +116,16 @@ static void test_connect_config_errors_name_the_key(void **state)
                          "batch.size");
     char err[256];
     kc_worker_config_t wc;
-    kc_props_t w = parse("value.converter=org.apache.kafka.connect.json.JsonConverter\n");
+    /* Kafka's stock connect-standalone.properties: JsonConverter, schemas enabled */
+    kc_props_t w = parse("value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+                         "key.converter=org.apache.kafka.connect.json.JsonConverter\n"
+                         "key.converter.schemas.enable=true\n");
+    assert_int_equal(kc_worker_config(&w, &wc, err, sizeof err), 0);
+    assert_int_equal(wc.value_conv, KC_CONV_JSON_SCHEMA);
+    assert_int_equal(wc.key_conv, KC_CONV_JSON_SCHEMA);
+    kc_props_free(&w);
+    w = parse("value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+              "value.converter.schemas.enable=maybe\n");
     assert_int_equal(kc_worker_config(&w, &wc, err, sizeof err), K_ERR_INVAL);
     assert_non_null(strstr(err, "schemas.enable"));
     kc_props_free(&w);

@@ -924,6 +924,115 @@ static void fill_describe_cluster_resp(void *p)
     m->cluster_authorized_operations = 0x10;
 }
 
+static void fill_alter_configs_req(void *p)
+{
+    kp_alter_configs_req_t *m = p;
+    static kp_alter_configs_req_alterable_config_t cfgs[2];
+    static kp_alter_configs_req_alter_configs_resource_t res[1];
+    kp_alter_configs_req_init(m);
+    kp_alter_configs_req_alterable_config_init(&cfgs[0]);
+    cfgs[0].name = kp_str("retention.ms");
+    cfgs[0].value = kp_str("1000");
+    kp_alter_configs_req_alterable_config_init(&cfgs[1]);
+    cfgs[1].name = kp_str("cleanup.policy");
+    cfgs[1].value = (kp_str_t){NULL, -1};
+    kp_alter_configs_req_alter_configs_resource_init(&res[0]);
+    res[0].resource_type = 2;
+    res[0].resource_name = topic_names[0];
+    res[0].configs = cfgs;
+    res[0].configs_count = 2;
+    m->resources = res;
+    m->resources_count = 1;
+    m->validate_only = true;
+}
+
+static void fill_alter_configs_resp(void *p)
+{
+    kp_alter_configs_resp_t *m = p;
+    static kp_alter_configs_resp_alter_configs_resource_response_t r[1];
+    kp_alter_configs_resp_init(m);
+    kp_alter_configs_resp_alter_configs_resource_response_init(&r[0]);
+    r[0].error_code = KP_ERR_INVALID_CONFIG;
+    r[0].error_message = kp_str("Unknown topic config name: x");
+    r[0].resource_type = 2;
+    r[0].resource_name = topic_names[1];
+    m->throttle_time_ms = 5;
+    m->responses = r;
+    m->responses_count = 1;
+}
+
+static void fill_create_partitions_req(void *p)
+{
+    kp_create_partitions_req_t *m = p;
+    static kp_create_partitions_req_create_partitions_assignment_t as[2];
+    static kp_create_partitions_req_create_partitions_topic_t topics[1];
+    kp_create_partitions_req_init(m);
+    for (int i = 0; i < 2; i++) {
+        kp_create_partitions_req_create_partitions_assignment_init(&as[i]);
+        as[i].broker_ids = ints;
+        as[i].broker_ids_count = 1;
+    }
+    kp_create_partitions_req_create_partitions_topic_init(&topics[0]);
+    topics[0].name = topic_names[0];
+    topics[0].count = 5;
+    topics[0].assignments = as;
+    topics[0].assignments_count = 2;
+    m->topics = topics;
+    m->topics_count = 1;
+    m->timeout_ms = 30000;
+    m->validate_only = true;
+}
+
+static void fill_create_partitions_resp(void *p)
+{
+    kp_create_partitions_resp_t *m = p;
+    static kp_create_partitions_resp_create_partitions_topic_result_t r[1];
+    kp_create_partitions_resp_init(m);
+    kp_create_partitions_resp_create_partitions_topic_result_init(&r[0]);
+    r[0].name = topic_names[1];
+    r[0].error_code = KP_ERR_INVALID_PARTITIONS;
+    r[0].error_message = kp_str("Topic currently has 3 partitions");
+    m->results = r;
+    m->results_count = 1;
+}
+
+static void fill_incremental_alter_configs_req(void *p)
+{
+    kp_incremental_alter_configs_req_t *m = p;
+    static kp_incremental_alter_configs_req_alterable_config_t cfgs[2];
+    static kp_incremental_alter_configs_req_alter_configs_resource_t res[1];
+    kp_incremental_alter_configs_req_init(m);
+    kp_incremental_alter_configs_req_alterable_config_init(&cfgs[0]);
+    cfgs[0].name = kp_str("cleanup.policy");
+    cfgs[0].config_operation = 2;
+    cfgs[0].value = kp_str("compact");
+    kp_incremental_alter_configs_req_alterable_config_init(&cfgs[1]);
+    cfgs[1].name = kp_str("retention.ms");
+    cfgs[1].config_operation = 1;
+    cfgs[1].value = (kp_str_t){NULL, -1};
+    kp_incremental_alter_configs_req_alter_configs_resource_init(&res[0]);
+    res[0].resource_type = 4;
+    res[0].resource_name = kp_str("1");
+    res[0].configs = cfgs;
+    res[0].configs_count = 2;
+    m->resources = res;
+    m->resources_count = 1;
+}
+
+static void fill_incremental_alter_configs_resp(void *p)
+{
+    kp_incremental_alter_configs_resp_t *m = p;
+    static kp_incremental_alter_configs_resp_alter_configs_resource_response_t r[1];
+    kp_incremental_alter_configs_resp_init(m);
+    kp_incremental_alter_configs_resp_alter_configs_resource_response_init(&r[0]);
+    r[0].error_code = KP_ERR_NONE;
+    r[0].error_message = (kp_str_t){NULL, -1};
+    r[0].resource_type = 2;
+    r[0].resource_name = topic_names[0];
+    m->responses = r;
+    m->responses_count = 1;
+}
+
 typedef void (*fill_fn)(void *m);
 
 static const struct {
@@ -952,8 +1061,12 @@ static const struct {
     {KP_API_OFFSET_FOR_LEADER_EPOCH, fill_offset_for_leader_epoch_req,
      fill_offset_for_leader_epoch_resp},
     {KP_API_DESCRIBE_CONFIGS, fill_describe_configs_req, fill_describe_configs_resp},
+    {KP_API_ALTER_CONFIGS, fill_alter_configs_req, fill_alter_configs_resp},
     {KP_API_SASL_AUTHENTICATE, fill_sasl_authenticate_req, fill_sasl_authenticate_resp},
+    {KP_API_CREATE_PARTITIONS, fill_create_partitions_req, fill_create_partitions_resp},
     {KP_API_DELETE_GROUPS, fill_delete_groups_req, fill_delete_groups_resp},
+    {KP_API_INCREMENTAL_ALTER_CONFIGS, fill_incremental_alter_configs_req,
+     fill_incremental_alter_configs_resp},
     {KP_API_OFFSET_DELETE, fill_offset_delete_req, fill_offset_delete_resp},
     {KP_API_DESCRIBE_CLUSTER, fill_describe_cluster_req, fill_describe_cluster_resp},
 };

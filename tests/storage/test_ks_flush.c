@@ -44,6 +44,17 @@ static void test_group_commit_shares_fsyncs(void **state)
     assert_true(fsyncs >= 1);
     assert_true(fsyncs < N / 4);
     assert_true(st1.fsyncs - st0.fsyncs < N / 4);
+    /* Every timed fsync landed in the histogram; the 20 ms ones above the 10 ms bound. */
+    int64_t timed = 0, slow = 0;
+    for (int b = 0; b < KS_FSYNC_BUCKETS; b++) {
+        int64_t d = st1.fsync_hist[b] - st0.fsync_hist[b];
+        timed += d;
+        if (b > 0 && ks_fsync_bounds_us[b - 1] >= 10000) slow += d;
+    }
+    assert_true(timed >= fsyncs);
+    assert_true(timed <= st1.fsyncs - st0.fsyncs);
+    assert_true(slow >= fsyncs);
+    assert_true(st1.fsync_us_sum - st0.fsync_us_sum >= (int64_t)fsyncs * 20000);
     assert_true(atomic_load(&t_sync_ready) >= 1);
     assert_true(ks_part_durable_end(p) == N);
     /* Already durable: completes without another fsync. */

@@ -27,7 +27,31 @@ static void test_config_defaults_and_set(void **state)
     int n = 0;
     for (const char *const *k = ks_topic_config_keys(); *k; k++, n++)
         assert_int_equal(ks_topic_config_get(&c, *k, buf, sizeof buf), 0);
-    assert_int_equal(n, 14); /* 10 + the four compaction keys */
+    assert_int_equal(n, 33); /* every topic config Kafka 4.1 reports */
+    assert_int_equal(ks_topic_config_set(&c, "compression.type", "zstd"), 0);
+    assert_int_equal(c.compression_type, KS_COMPRESSION_ZSTD);
+    assert_int_equal(ks_topic_config_set(&c, "compression.type", "brotli"), K_ERR_INVAL);
+    assert_int_equal(ks_topic_config_set(&c, "cleanup.policy", "delete,compact"), 0);
+    assert_int_equal(c.cleanup_policy, KS_CLEANUP_COMPACT_DELETE);
+    assert_int_equal(ks_topic_config_get(&c, "cleanup.policy", buf, sizeof buf), 0);
+    assert_string_equal(buf, "compact,delete");
+    assert_int_equal(ks_topic_config_set(&c, "min.cleanable.dirty.ratio", "1.5"), K_ERR_INVAL);
+    assert_int_equal(ks_topic_config_set(&c, "min.cleanable.dirty.ratio", "0.25"), 0);
+    assert_int_equal(ks_topic_config_get(&c, "min.cleanable.dirty.ratio", buf, sizeof buf), 0);
+    assert_string_equal(buf, "0.25");
+    assert_int_equal(ks_topic_config_set(&c, "preallocate", "TRUE"), 0);
+    assert_true(c.preallocate);
+    assert_int_equal(ks_topic_config_set(&c, "remote.storage.enable", "true"), K_ERR_INVAL);
+    assert_int_equal(ks_topic_config_set(&c, "leader.replication.throttled.replicas", "0:1,1:1"),
+                     0);
+    assert_int_equal(ks_topic_config_set(&c, "leader.replication.throttled.replicas", "0:"),
+                     K_ERR_INVAL);
+    assert_int_equal(ks_topic_config_set(&c, "min.insync.replicas", "0"), K_ERR_INVAL);
+    char err[256];
+    assert_int_equal(ks_topic_config_set_msg(&c, "retention.ms", "abc", err, sizeof err),
+                     K_ERR_INVAL);
+    assert_string_equal(err, "Invalid value abc for configuration retention.ms: Not a number "
+                             "of type LONG");
 }
 
 static void test_topic_names(void **state)

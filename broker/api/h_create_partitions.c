@@ -1,0 +1,127 @@
+/*
+ * CreatePartitions (37, v0-3): grows topics, as a Kafka 4 broker answers.
+ *
+ * Per topic: unknown -> UNKNOWN_TOPIC_OR_PARTITION; a count not above the current one ->
+ * INVALID_PARTITIONS ("Topic currently has 3 partitions, which is higher than the requested
+ * 2."); manual assignments must name one replica per new partition, all this broker
+ * (INVALID_REPLICA_ASSIGNMENT otherwise); the same topic twice -> INVALID_REQUEST for both.
+ * validate_only checks and changes nothing. New partitions are empty logs, created and
+ * persisted by storage (ks_topic_add_partitions) before the answer; Metadata reports them at
+ * once, so producers and consumer groups (whose leader re-assigns on the metadata change) pick
+ * them up. Authorization: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED).
+ */
+#include <string.h>
+
+#include "broker/auth/auth.h"
+#include "broker/core/util.h"
+#include "protocol/gen/kp_create_partitions.h"
+#include "protocol/kp_errors.h"
+
+typedef kp_create_partitions_req_create_partitions_topic_t topic_in_t;
+typedef kp_create_partitions_resp_create_partitions_topic_result_t topic_out_t;
+
+#define MAX_PARTITIONS 1000000
+
+static bool same_name(kp_str_t a, kp_str_t b)
+{
+    return a.len == b.len && (a.len <= 0 || !memcmp(a.ptr, b.ptr, (size_t)a.len));
+}
+
+static void fail(kb_req_t *req, topic_out_t *o, int16_t code, kp_str_t msg)
+{
+    (void)req;
+    o->error_code = code;
+    o->error_message = msg;
+}
+
+/* Checks manual assignments: 0 when fine, else o is filled. */
+static int check_assignments(kb_req_t *req, const topic_in_t *in, int32_t adding, topic_out_t *o)
+{
+    if (in->assignments_count < 0) return 0; /* null: the broker places them */
+    if (in->assignments_count != adding) {
+        fail(req, o, KP_ERR_INVALID_REPLICA_ASSIGNMENT,
+             kb_arena_printf(&req->arena, "Increasing the number of partitions by %d but %d "
+                             "assignments provided.", adding, in->assignments_count));
+        return 1;
+    }
+    int32_t node = kb_broker_config(req->broker)->node_id;
+    for (int32_t i = 0; i < in->assignments_count; i++) {
+        const kp_create_partitions_req_create_partitions_assignment_t *a = &in->assignments[i];
+        if (a->broker_ids_count != 1 || a->broker_ids[0] != node) {
+            fail(req, o, KP_ERR_INVALID_REPLICA_ASSIGNMENT,
+                 kb_arena_printf(&req->arena, "Unknown broker(s) in the assignment of new "
+                                 "partition %d: this cluster is broker %d alone.", i, node));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void grow_one(kb_req_t *req, const topic_in_t *in, bool validate_only, topic_out_t *o)
+{
+    ks_store_t *store = kb_broker_store(req->broker);
+    if (!kb_authorize_str(req, KB_OP_ALTER, KB_RES_TOPIC, in->name)) {
+        fail(req, o, KP_ERR_TOPIC_AUTHORIZATION_FAILED, (kp_str_t){NULL, -1});
+        return;
+    }
+    ks_topic_t *t = in->name.len > 0 ? ks_topic_find(store, in->name.ptr, (size_t)in->name.len)
+                                     : NULL;
+    if (!t) {
+        fail(req, o, KP_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+             kb_arena_printf(&req->arena, "The topic '%.*s' does not exist.",
+                             in->name.len > 0 ? in->name.len : 0, in->name.ptr ? in->name.ptr : ""));
+        return;
+    }
+    int32_t cur = ks_topic_partitions(t);
+    if (in->count <= cur) {
+        fail(req, o, KP_ERR_INVALID_PARTITIONS,
+             in->count == cur
+                 ? kb_arena_printf(&req->arena, "Topic already has %d partitions.", cur)
+                 : kb_arena_printf(&req->arena, "Topic currently has %d partitions, which is "
+                                   "higher than the requested %d.", cur, in->count));
+        return;
+    }
+    if (in->count > MAX_PARTITIONS) {
+        fail(req, o, KP_ERR_INVALID_PARTITIONS,
+             kb_arena_printf(&req->arena, "At most %d partitions per topic.", MAX_PARTITIONS));
+        return;
+    }
+    if (check_assignments(req, in, in->count - cur, o) || validate_only) return;
+    int rc = ks_topic_add_partitions(store, t, in->count);
+    if (rc < 0) {
+        fail(req, o, KP_ERR_KAFKA_STORAGE_ERROR, kp_str("Could not create the partitions"));
+        return;
+    }
+    kb_log(KB_LOG_INFO, "topic %s: %d partitions (was %d; asked by %s)", ks_topic_name(t),
+           in->count, cur, kb_conn_peer(req->conn));
+}
+
+int kb_handle_create_partitions(kb_req_t *req)
+{
+    kp_create_partitions_req_t m;
+    kp_create_partitions_req_init(&m);
+    if (kp_create_partitions_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
+        return K_ERR_MALFORMED;
+    int32_t n = m.topics_count > 0 ? m.topics_count : 0;
+    kp_create_partitions_resp_t resp;
+    kp_create_partitions_resp_init(&resp);
+    resp.results = kp_arena_alloc(&req->arena, sizeof *resp.results * (size_t)(n ? n : 1));
+    if (!resp.results) return K_ERR_NOMEM;
+    for (int32_t i = 0; i < n; i++) {
+        topic_out_t *o = &resp.results[i];
+        kp_create_partitions_resp_create_partitions_topic_result_init(o);
+        o->name = m.topics[i].name;
+        o->error_code = KP_ERR_NONE;
+        o->error_message = (kp_str_t){NULL, -1};
+        bool dup = false;
+        for (int32_t j = 0; j < n && !dup; j++)
+            dup = j != i && same_name(m.topics[j].name, m.topics[i].name);
+        if (dup)
+            fail(req, o, KP_ERR_INVALID_REQUEST, kp_str("Duplicate topic in request."));
+        else
+            grow_one(req, &m.topics[i], m.validate_only, o);
+    }
+    resp.results_count = n;
+    int rc = kp_create_partitions_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}

@@ -1,0 +1,167 @@
+/* Connection limits (rules in limits.h): admission, the per-IP count, the deadline sweep timer
+ * and the queued-request-bytes pool. */
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/core/server.h"
+#include "broker/net/limits.h"
+
+struct kb_ipnode {
+    kb_ipnode_t *next;
+    kb_ipkey_t key;
+    int count;
+};
+
+#define REFUSED_LOG_EVERY_MS 10000
+
+void kb_ipkey_from(const struct sockaddr_storage *ss, kb_ipkey_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (ss->ss_family == AF_INET) {
+        memcpy(out->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        out->len = 4;
+    } else if (ss->ss_family == AF_INET6) {
+        memcpy(out->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        out->len = 16;
+    }
+}
+
+static unsigned bucket(const kb_ipkey_t *k)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < k->len; i++)
+        h = (h ^ k->addr[i]) * 16777619u;
+    return h % KB_IP_BUCKETS;
+}
+
+static bool same(const kb_ipkey_t *a, const kb_ipkey_t *b)
+{
+    return a->len == b->len && !memcmp(a->addr, b->addr, a->len);
+}
+
+static kb_ipnode_t **find(kb_net_t *n, const kb_ipkey_t *k)
+{
+    kb_ipnode_t **pp = &n->ip[bucket(k)];
+    while (*pp && !same(&(*pp)->key, k))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+int kb_net_ip_count(const kb_broker_t *b, const kb_ipkey_t *ip)
+{
+    kb_ipnode_t **pp = find((kb_net_t *)&b->net, ip);
+    return *pp ? (*pp)->count : 0;
+}
+
+int kb_net_ip_add(kb_broker_t *b, const kb_ipkey_t *ip)
+{
+    kb_ipnode_t **pp = find(&b->net, ip);
+    if (!*pp) {
+        kb_ipnode_t *node = calloc(1, sizeof *node); /* owned by the table until count is 0 */
+        if (!node) return K_ERR_NOMEM;
+        node->key = *ip;
+        *pp = node;
+    }
+    (*pp)->count++;
+    return 0;
+}
+
+void kb_net_ip_del(kb_broker_t *b, const kb_ipkey_t *ip)
+{
+    kb_ipnode_t **pp = find(&b->net, ip);
+    kb_ipnode_t *node = *pp;
+    if (!node) return;
+    if (--node->count > 0) return;
+    *pp = node->next;
+    free(node);
+}
+
+static void log_refusal(kb_broker_t *b, const char *listener, const char *why, int limit)
+{
+    int64_t now = kb_mono_ms();
+    b->net.refused++;
+    if (b->net.refused_logged_ms && now - b->net.refused_logged_ms < REFUSED_LOG_EVERY_MS) return;
+    kb_log(KB_LOG_WARN,
+           "listener %s: refused %" PRId64 " connection(s) in the last %d s: %s (%d)",
+           listener, b->net.refused, REFUSED_LOG_EVERY_MS / 1000, why, limit);
+    b->net.refused = 0;
+    b->net.refused_logged_ms = now;
+}
+
+bool kb_net_admit(kb_broker_t *b, const kb_ipkey_t *ip, const char *listener)
+{
+    if (b->n_conns >= b->cfg.max_connections) {
+        log_refusal(b, listener, "max.connections reached", b->cfg.max_connections);
+        return false;
+    }
+    if (kb_net_ip_count(b, ip) >= b->cfg.max_connections_per_ip) {
+        log_refusal(b, listener, "max.connections.per.ip reached", b->cfg.max_connections_per_ip);
+        return false;
+    }
+    return true;
+}
+
+bool kb_net_pool_full(const kb_broker_t *b)
+{
+    return b->cfg.queued_max_request_bytes > 0 &&
+           b->net.queued_bytes >= b->cfg.queued_max_request_bytes;
+}
+
+static void on_pool_resume(uv_timer_t *t)
+{
+    kb_broker_t *b = t->data;
+    if (b->net.n_pool_paused > 0 && !kb_net_pool_full(b)) kb_conn_pool_resume(b);
+}
+
+void kb_net_pool_freed(kb_broker_t *b)
+{
+    if (b->net.n_pool_paused > 0 && b->net.timers_up && !kb_net_pool_full(b) &&
+        !uv_is_active((uv_handle_t *)&b->net.pool_resume))
+        uv_timer_start(&b->net.pool_resume, on_pool_resume, 0, 0);
+}
+
+#define TRIM_AFTER_CLOSES 100
+#define TRIM_EVERY_MS 2000
+
+static void on_sweep(uv_timer_t *t)
+{
+    kb_broker_t *b = t->data;
+    int64_t now = kb_mono_ms();
+    kb_conn_sweep(b, now);
+    if (b->net.closed_since_trim >= TRIM_AFTER_CLOSES && now - b->net.trimmed_ms >= TRIM_EVERY_MS) {
+        malloc_trim(0); /* connections and their requests were freed by now (close is async) */
+        b->net.closed_since_trim = 0;
+        b->net.trimmed_ms = now;
+    }
+}
+
+/* A quarter of the shortest deadline, within 50 ms .. 1 s. */
+static uint64_t sweep_interval(const kb_config_t *cfg)
+{
+    int64_t m = cfg->socket_read_timeout_ms;
+    if (cfg->socket_write_timeout_ms < m) m = cfg->socket_write_timeout_ms;
+    if (cfg->connections_max_idle_ms > 0 && cfg->connections_max_idle_ms < m)
+        m = cfg->connections_max_idle_ms;
+    m /= 4;
+    return (uint64_t)(m < 50 ? 50 : m > 1000 ? 1000 : m);
+}
+
+int kb_net_start(kb_broker_t *b)
+{
+    uv_timer_init(b->loop, &b->net.sweep);
+    uv_timer_init(b->loop, &b->net.pool_resume);
+    b->net.sweep.data = b->net.pool_resume.data = b;
+    b->net.timers_up = true;
+    uint64_t every = sweep_interval(&b->cfg);
+    return uv_timer_start(&b->net.sweep, on_sweep, every, every);
+}
+
+void kb_net_close(kb_broker_t *b)
+{
+    if (!b->net.timers_up) return;
+    b->net.timers_up = false;
+    uv_close((uv_handle_t *)&b->net.sweep, NULL);
+    uv_close((uv_handle_t *)&b->net.pool_resume, NULL);
+}
