@@ -143,8 +143,10 @@ bench-cleaner: $(BUILD)/bench/cleaner
 
 # Arrows point one way (broker -> storage -> protocol, client -> protocol, rooms inside
 # broker/ as listed in the script); every folder is checked, tests and generated code included.
+# check-sizes: no file over 1,000 lines and no function over 80 lines in broker/.
 check-layers:
 	@scripts/check-layers
+	@scripts/check-sizes
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

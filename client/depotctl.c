@@ -12,6 +12,7 @@
  *   depotctl consume --topic T --group G ...     (depotctl_groups.c)
  *   depotctl groups  --list | --describe --group G | --reset-offsets ...   (depotctl_groups.c)
  *   depotctl connect-standalone WORKER.properties CONNECTOR.properties...  (connect_*.c)
+ *   depotctl status [--metrics-url http://H:P] [--json]   (depotctl_status.c, over HTTP)
  * Every command takes --bootstrap-server H:P (default 127.0.0.1:9092). Failures print the
  * Kafka error name and a sentence, and exit 1 (2 for usage errors).
  */
@@ -53,7 +54,9 @@ static void usage(void)
           "       depotctl groups  --list | --describe --group G\n"
           "       depotctl groups  --reset-offsets --group G --topic T\n"
           "                        --to-earliest|--to-latest|--to-offset N [--execute]\n"
-          "       depotctl connect-standalone WORKER.properties CONNECTOR.properties...\n",
+          "       depotctl connect-standalone WORKER.properties CONNECTOR.properties...\n"
+          "       depotctl status  [--metrics-url http://127.0.0.1:9644] [--json]\n"
+          "                        [--timeout-ms MS]   (the broker's metrics listener)\n",
           stderr);
 }
 
@@ -509,6 +512,7 @@ int main(int argc, char **argv)
     opts_t o;
     if (argc >= 2 && !strcmp(argv[1], "connect-standalone"))
         return kc_connect_standalone(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "status")) return ctl_status(argc - 2, argv + 2);
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     signal(SIGINT, on_signal);

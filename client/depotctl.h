@@ -48,6 +48,8 @@ int ctl_bad(const char *fmt, const char *arg);
 void ctl_print_message(const opts_t *o, const kc_message_t *m);
 
 int cmd_groups(kc_client_t *c, const opts_t *o);
+/* depotctl status (depotctl_status.c): argv after "status"; returns the exit status. */
+int ctl_status(int argc, char **argv);
 int cmd_consume_group(kc_client_t *c, const opts_t *o);
 
 #endif

@@ -203,21 +203,22 @@ int16_t kb_dynconf_alter(kb_req_t *req, const kb_dynconf_change_t *changes, int 
             src[i] = 0;
         }
     }
-    for (int k = 0; k < n; k++) {
-        int16_t ec = change_one(req, d, &next, src, &changes[k], source, msg);
-        if (ec != KP_ERR_NONE) {
-            kb_log_set_level(kb_broker_config(req->broker)->log_level); /* undo a trial set */
-            return ec;
-        }
-    }
-    if (validate_only) {
-        kb_log_set_level(kb_broker_config(req->broker)->log_level);
-        return KP_ERR_NONE;
-    }
-    if (persist(req->broker, &next, src) < 0) {
-        kb_log_set_level(kb_broker_config(req->broker)->log_level);
+    /* kb_config_set_dynamic applies log.level at once; a trial that does not end in a change
+     * puts the live level back. */
+    bool level = false;
+    for (int k = 0; k < n; k++)
+        level |= changes[k].name && !strcmp(changes[k].name, "log.level");
+    level |= replace;
+    int16_t ec = KP_ERR_NONE;
+    for (int k = 0; k < n && ec == KP_ERR_NONE; k++)
+        ec = change_one(req, d, &next, src, &changes[k], source, msg);
+    if (ec == KP_ERR_NONE && !validate_only && persist(req->broker, &next, src) < 0) {
         *msg = kp_str("Could not persist the dynamic broker configs");
-        return KP_ERR_KAFKA_STORAGE_ERROR;
+        ec = KP_ERR_KAFKA_STORAGE_ERROR;
+    }
+    if (ec != KP_ERR_NONE || validate_only) {
+        if (level) kb_log_set_level(kb_broker_config(req->broker)->log_level);
+        return ec;
     }
     *kb_broker_config_mut(req->broker) = next;
     memcpy(d->source, src, sizeof src);

@@ -95,6 +95,7 @@ typedef struct {
     const kb_config_t *cfg; /* auto-create, num.partitions, message.max.bytes; may be NULL */
     int16_t version;
     int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
+    kb_req_t *req;  /* for authorization (auth.h); NULL in tests: everything allowed */
     kp_arena_t *arena; /* for per-record errors (KIP-467); NULL: none are listed */
 } kb_produce_ctx_t;
 
@@ -113,6 +114,7 @@ typedef struct {
     ks_store_t *store;
     int32_t fetch_max_bytes; /* broker fetch.max.bytes, <= 0 = no cap */
     int16_t version;
+    kb_req_t *req; /* for authorization (READ on each topic); NULL in tests: allowed */
 } kb_fetch_ctx_t;
 
 /*

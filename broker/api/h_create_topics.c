@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/auth.h"
 #include "broker/core/config.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_create_topics.h"
 #include "protocol/kp_errors.h"
@@ -139,26 +141,11 @@ static int describe_configs(kb_req_t *req, const topic_in_t *in, const ks_topic_
     return 0;
 }
 
-static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
-                      topic_out_t *o)
+/* The partition count a topic gets (num_partitions, an assignment, or the default) after the
+ * partition and replication checks; 0 when the topic failed (o says why), or K_ERR_NOMEM. */
+static int32_t checked_partitions(kb_req_t *req, const topic_in_t *in, topic_out_t *o)
 {
-    const topic_in_t *in = &m->topics[idx];
     const kb_config_t *cfg = kb_broker_config(req->broker);
-    ks_store_t *store = kb_broker_store(req->broker);
-    char name[256];
-    o->name = in->name;
-
-    if (dup) {
-        fail(req, o, KP_ERR_INVALID_REQUEST,
-             kp_str("Create topics request contains multiple entries for this topic"));
-        return 0;
-    }
-    if (!kb_str_copy(in->name, name, sizeof name) || !ks_topic_name_valid(name, strlen(name))) {
-        fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION,
-             kp_str("Topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-] and "
-                    "not '.' or '..'"));
-        return 0;
-    }
     int32_t partitions = in->num_partitions;
     if (in->assignments_count > 0) {
         if (in->num_partitions != -1 || in->replication_factor != -1) {
@@ -197,15 +184,20 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
                                    in->replication_factor, in->replication_factor));
         return 0;
     }
-    ks_topic_config_t tc = cfg->topic_defaults;
-    int rc = apply_configs(req, in, &tc, o);
-    if (rc != 0) return rc < 0 ? rc : 0;
+    return partitions;
+}
 
+/* Creates (or, validate_only, checks) the topic; false when it failed (o says why). */
+static bool make_topic(kb_req_t *req, const char *name, int32_t partitions,
+                       const ks_topic_config_t *tc, bool validate_only, topic_out_t *o)
+{
+    ks_store_t *store = kb_broker_store(req->broker);
     ks_topic_t *t = NULL;
-    if (m->validate_only) {
+    int rc = 0;
+    if (validate_only) {
         if (ks_topic_find(store, name, strlen(name))) rc = K_ERR_EXISTS;
     } else {
-        rc = ks_topic_create(store, name, partitions, &tc, &t);
+        rc = ks_topic_create(store, name, partitions, tc, &t);
     }
     switch (rc) {
     case 0:
@@ -213,25 +205,65 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
     case K_ERR_EXISTS:
         fail(req, o, KP_ERR_TOPIC_ALREADY_EXISTS,
              kb_arena_printf(&req->arena, "Topic '%s' already exists.", name));
-        return 0;
+        return false;
     case K_ERR_INVAL:
         fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION, kp_str("Topic name is illegal"));
-        return 0;
+        return false;
     case K_ERR_NOSPC:
         fail(req, o, KP_ERR_KAFKA_STORAGE_ERROR, kp_str("No space left in log.dirs"));
-        return 0;
+        return false;
     default:
         kb_log(KB_LOG_ERROR, "creating topic %s failed: %s", name, k_strerror(rc));
         fail(req, o, KP_ERR_UNKNOWN_SERVER_ERROR,
              kb_arena_printf(&req->arena, "Creating the topic failed: %s", k_strerror(rc)));
-        return 0;
+        return false;
     }
     if (t) {
         o->topic_id = ks_topic_id(t);
         kb_log(KB_LOG_INFO, "created topic %s with %d partitions (asked by %s)", name, partitions,
                kb_conn_peer(req->conn));
     }
+    return true;
+}
+
+/* cluster_create: the principal has CREATE on the cluster (else it needs it on the topic). */
+static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
+                      bool cluster_create, topic_out_t *o)
+{
+    const topic_in_t *in = &m->topics[idx];
+    const kb_config_t *cfg = kb_broker_config(req->broker);
+    char name[256];
+    o->name = in->name;
+
+    if (dup) {
+        fail(req, o, KP_ERR_INVALID_REQUEST,
+             kp_str("Create topics request contains multiple entries for this topic"));
+        return 0;
+    }
+    if (!cluster_create && !kb_authorize_str(req, KB_OP_CREATE, KB_RES_TOPIC, in->name)) {
+        fail(req, o, KP_ERR_TOPIC_AUTHORIZATION_FAILED, kp_str("Authorization failed."));
+        return 0;
+    }
+    if (!kb_str_copy(in->name, name, sizeof name) || !ks_topic_name_valid(name, strlen(name))) {
+        fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION,
+             kp_str("Topic name is illegal: it must be 1-249 characters of [a-zA-Z0-9._-] and "
+                    "not '.' or '..'"));
+        return 0;
+    }
+    int32_t partitions = checked_partitions(req, in, o);
+    if (partitions <= 0) return partitions;
+    ks_topic_config_t tc = cfg->topic_defaults;
+    int rc = apply_configs(req, in, &tc, o);
+    if (rc != 0) return rc < 0 ? rc : 0;
+    if (!make_topic(req, name, partitions, &tc, m->validate_only, o)) return 0;
     o->error_code = KP_ERR_NONE;
+    if (!kb_authorize_str(req, KB_OP_DESCRIBE_CONFIGS, KB_RES_TOPIC, in->name)) {
+        /* KIP-525: created, but its configuration is not disclosed */
+        o->topic_config_error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        o->num_partitions = -1;
+        o->replication_factor = -1;
+        return 0;
+    }
     o->num_partitions = partitions;
     o->replication_factor = 1;
     return describe_configs(req, in, &tc, o);
@@ -252,11 +284,13 @@ int kb_handle_create_topics(kb_req_t *req)
         dup = kp_arena_alloc(&req->arena, (size_t)n);
         if (!resp.topics || !dup || find_duplicates(req, &m, dup) < 0) return K_ERR_NOMEM;
     }
+    bool cluster_create = kb_authorize_cluster(req, KB_OP_CREATE);
     for (int32_t i = 0; i < n; i++) {
         kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
         resp.topics[i].error_message = (kp_str_t){NULL, -1};
-        int rc = create_one(req, &m, i, dup[i], &resp.topics[i]);
+        int rc = create_one(req, &m, i, dup[i], cluster_create, &resp.topics[i]);
         if (rc < 0) return rc;
+        kb_req_error(req, resp.topics[i].error_code);
     }
     resp.topics_count = n;
     int rc = kp_create_topics_resp_encode(&req->resp, req->hdr.api_version, &resp);

@@ -10,6 +10,7 @@
  * timeout_ms is not needed: the change is persisted before the answer.
  */
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
 #include "protocol/gen/kp_delete_records.h"
 
 int16_t kb_delete_records_part(ks_part_t *p, int64_t offset, int64_t *low_watermark)
@@ -56,7 +57,8 @@ int kb_handle_delete_records(kb_req_t *req)
                             : NULL;
         if (np && !tr->partitions)
             return K_ERR_NOMEM;
-        ks_topic_t *t = kb_topic_find(store, rt->name);
+        bool denied = !kb_authorize_str(req, KB_OP_DELETE, KB_RES_TOPIC, rt->name);
+        ks_topic_t *t = denied ? NULL : kb_topic_find(store, rt->name);
         for (int32_t j = 0; j < np; j++) {
             const kp_delete_records_req_delete_records_partition_t *rp = &rt->partitions[j];
             kp_delete_records_resp_delete_records_partition_result_t *out = &tr->partitions[j];
@@ -64,7 +66,8 @@ int kb_handle_delete_records(kb_req_t *req)
             out->partition_index = rp->partition_index;
             ks_part_t *p = t ? ks_topic_part(t, rp->partition_index) : NULL;
             if (!p) {
-                out->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                out->error_code =
+                    denied ? KP_ERR_TOPIC_AUTHORIZATION_FAILED : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 out->low_watermark = -1;
                 continue;
             }

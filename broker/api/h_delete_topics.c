@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "broker/auth/auth.h"
 #include "broker/core/subsys.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_delete_topics.h"
@@ -21,6 +22,10 @@ static int delete_one(kb_req_t *req, kp_str_t name, kp_uuid_t id, bool by_id, re
     ks_store_t *store = kb_broker_store(req->broker);
     o->name = name;
     o->topic_id = id;
+    if (!by_id && !kb_authorize_str(req, KB_OP_DELETE, KB_RES_TOPIC, name)) {
+        o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* before existence, as Kafka */
+        return 0;
+    }
     ks_topic_t *t = by_id
                         ? ks_topic_find_by_id(store, id)
                         : (name.len >= 0 ? ks_topic_find(store, name.ptr, (size_t)name.len) : NULL);
@@ -30,8 +35,18 @@ static int delete_one(kb_req_t *req, kp_str_t name, kp_uuid_t id, bool by_id, re
                                         : "This server does not host this topic-partition.");
         return 0;
     }
+    const char *tn = ks_topic_name(t);
+    if (by_id && !kb_authorize(req, KB_OP_DELETE, KB_RES_TOPIC, tn, strlen(tn))) {
+        /* without DESCRIBE the name stays secret (a topic id is not, says Kafka) */
+        if (!kb_authorize(req, KB_OP_DESCRIBE, KB_RES_TOPIC, tn, strlen(tn)))
+            o->name = (kp_str_t){NULL, -1};
+        else
+            o->name = kp_str(kb_arena_strdup(&req->arena, tn));
+        o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        return 0;
+    }
     /* The name is needed after the topic is gone: copy it into the request's arena. */
-    char *copy = kb_arena_strdup(&req->arena, ks_topic_name(t));
+    char *copy = kb_arena_strdup(&req->arena, tn);
     if (!copy) return K_ERR_NOMEM;
     o->name = kp_str(copy);
     o->topic_id = ks_topic_id(t);

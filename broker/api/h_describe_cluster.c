@@ -1,4 +1,5 @@
 /* DescribeCluster (60), v0-1: this node is the cluster, its only broker and its controller. */
+#include "broker/auth/auth.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_describe_cluster.h"
 #include "protocol/kp_errors.h"
@@ -29,8 +30,12 @@ int kb_handle_describe_cluster(kb_req_t *req)
         resp.brokers_count = 1;
         resp.controller_id = cfg->node_id;
     }
-    if (m.include_cluster_authorized_operations)
-        resp.cluster_authorized_operations = KB_CLUSTER_ALL_OPERATIONS;
+    if (m.include_cluster_authorized_operations) /* 0 without DESCRIBE, as Kafka answers */
+        resp.cluster_authorized_operations =
+            kb_authorize_cluster(req, KB_OP_DESCRIBE)
+                ? kb_authorized_operations(req, KB_RES_CLUSTER, KB_CLUSTER_NAME,
+                                           sizeof KB_CLUSTER_NAME - 1)
+                : 0;
     int rc = kp_describe_cluster_resp_encode(&req->resp, req->hdr.api_version, &resp);
     return rc < 0 ? rc : KB_DONE;
 }

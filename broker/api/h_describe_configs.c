@@ -16,6 +16,7 @@
 #include "broker/api/h_admin.h"
 #include "broker/auth/auth.h"
 #include "broker/core/config.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_describe_configs.h"
 #include "protocol/kp_errors.h"
@@ -100,8 +101,8 @@ static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, 
     e->is_sensitive = false;
     e->config_source = dynamic ? KB_CS_DYNAMIC_TOPIC : bsrc;
     e->config_type = kafka_type(key);
-    e->documentation = x->m->include_documentation && bi >= 0 ? kp_str(kb_config_info(bi)->doc)
-                                                              : (kp_str_t){NULL, -1};
+    e->documentation = x->m->include_documentation ? kp_str(ks_topic_config_doc(key))
+                                                   : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
     if (x->m->include_synonyms) {
         int rc = 0;
@@ -236,6 +237,7 @@ int kb_handle_describe_configs(kb_req_t *req)
                 kb_arena_printf(&req->arena, "Unsupported resource type %d", in->resource_type);
         }
         if (rc < 0) return rc;
+        kb_req_error(req, o->error_code);
     }
     resp.results_count = n;
     int rc = kp_describe_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);

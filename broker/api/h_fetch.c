@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
 #include "broker/core/counters.h"
 
 typedef struct {
@@ -71,6 +72,8 @@ static void part_error(kp_fetch_resp_partition_data_t *pd, int16_t err)
     pd->log_start_offset = -1;
 }
 
+/* The topic of a fetch entry, by id (v13+) or name, if the principal may READ it (Kafka
+ * checks READ before existence for names; an unknown id is UNKNOWN_TOPIC_ID first). */
 static ks_topic_t *topic_resolve(const kb_fetch_ctx_t *ctx, const kp_fetch_req_fetch_topic_t *ft,
                                  int16_t *err)
 {
@@ -78,7 +81,17 @@ static ks_topic_t *topic_resolve(const kb_fetch_ctx_t *ctx, const kp_fetch_req_f
     if (ctx->version >= 13) {
         t = ks_topic_find_by_id(ctx->store, ft->topic_id);
         *err = t ? KP_ERR_NONE : KP_ERR_UNKNOWN_TOPIC_ID;
+        const char *name = t ? ks_topic_name(t) : NULL;
+        if (t && ctx->req &&
+            !kb_authorize(ctx->req, KB_OP_READ, KB_RES_TOPIC, name, strlen(name))) {
+            *err = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            return NULL;
+        }
     } else {
+        if (ctx->req && !kb_authorize_str(ctx->req, KB_OP_READ, KB_RES_TOPIC, ft->topic)) {
+            *err = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            return NULL;
+        }
         t = kb_topic_find(ctx->store, ft->topic);
         *err = t ? KP_ERR_NONE : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
@@ -200,6 +213,7 @@ static kb_fetch_ctx_t ctx_of(kb_req_t *req)
 {
     const kb_config_t *cfg = kb_broker_config(req->broker);
     return (kb_fetch_ctx_t){
+        .req = req,
         .store = kb_broker_store(req->broker),
         .fetch_max_bytes = cfg ? cfg->fetch_max_bytes : 0,
         .version = req->hdr.api_version,

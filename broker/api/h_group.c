@@ -12,6 +12,8 @@
 #include <strings.h>
 
 #include "broker/api/h_group.h"
+#include "broker/auth/auth.h"
+#include "broker/core/counters.h"
 #include "protocol/gen/kp_delete_groups.h"
 #include "protocol/gen/kp_describe_groups.h"
 #include "protocol/gen/kp_find_coordinator.h"
@@ -22,8 +24,6 @@
 #include "protocol/gen/kp_sync_group.h"
 #include "protocol/kp_errors.h"
 
-/* Bits of READ(3), DELETE(6), DESCRIBE(8): what Kafka reports for a group with no authorizer. */
-#define GROUP_AUTHORIZED_OPS ((1 << 3) | (1 << 6) | (1 << 8))
 
 kb_gstate_t *kb_gstate(kb_broker_t *b)
 {
@@ -299,8 +299,8 @@ const kb_subsys_t kb_group_subsys = {
 /* ------------------------------------------------------------------------------------------ */
 /* FindCoordinator                                                                             */
 
-static int16_t coordinator_for(kb_req_t *req, int8_t key_type, int32_t *node, kp_str_t *host,
-                               int32_t *port, kp_str_t *msg)
+static int16_t coordinator_for(kb_req_t *req, int8_t key_type, kp_str_t key, int32_t *node,
+                               kp_str_t *host, int32_t *port, kp_str_t *msg)
 {
     const kb_config_t *cfg = kb_broker_config(req->broker);
     kb_gstate_t *gs = kb_gstate(req->broker);
@@ -309,8 +309,10 @@ static int16_t coordinator_for(kb_req_t *req, int8_t key_type, int32_t *node, kp
     *port = -1;
     *msg = (kp_str_t){NULL, -1};
     int16_t err = KP_ERR_NONE;
-    if (key_type == 1)
-        err = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* no transaction coordinator */
+    if (key_type == 0 && !kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_GROUP, key))
+        err = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (key_type == 1) /* DESCRIBE on the id, and there is no transaction coordinator */
+        err = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     else if (key_type != 0)
         err = KP_ERR_INVALID_REQUEST;
     else if (!gs || !gs->ostore)
@@ -336,8 +338,9 @@ int kb_handle_find_coordinator(kb_req_t *req)
     kp_find_coordinator_resp_t resp;
     kp_find_coordinator_resp_init(&resp);
     if (v < 4) {
-        resp.error_code = coordinator_for(req, v >= 1 ? m.key_type : 0, &resp.node_id,
+        resp.error_code = coordinator_for(req, v >= 1 ? m.key_type : 0, m.key, &resp.node_id,
                                           &resp.host, &resp.port, &resp.error_message);
+        kb_req_error(req, resp.error_code);
     } else {
         int32_t n = m.coordinator_keys_count > 0 ? m.coordinator_keys_count : 0;
         resp.coordinators = n ? kp_arena_alloc(&req->arena, sizeof *resp.coordinators * (size_t)n)
@@ -349,8 +352,9 @@ int kb_handle_find_coordinator(kb_req_t *req)
             kp_find_coordinator_resp_coordinator_t *c = &resp.coordinators[i];
             kp_find_coordinator_resp_coordinator_init(c);
             c->key = m.coordinator_keys[i];
-            c->error_code = coordinator_for(req, m.key_type, &c->node_id, &c->host, &c->port,
-                                            &c->error_message);
+            c->error_code = coordinator_for(req, m.key_type, c->key, &c->node_id, &c->host,
+                                            &c->port, &c->error_message);
+            kb_req_error(req, c->error_code);
         }
     }
     rc = kp_find_coordinator_resp_encode(&req->resp, v, &resp);
@@ -412,11 +416,14 @@ int kb_handle_join_group(kb_req_t *req)
     if (rc < 0)
         return rc;
     kb_gstate_t *gs = kb_gstate(req->broker);
-    if (!gs || !gs->ostore) {
-        kb_join_result_t r = {.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE,
+    bool allowed = kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id);
+    if (!allowed || !gs || !gs->ostore) {
+        kb_join_result_t r = {.error_code = allowed ? KP_ERR_COORDINATOR_NOT_AVAILABLE
+                                                    : KP_ERR_GROUP_AUTHORIZATION_FAILED,
                               .generation_id = -1,
                               .leader_id = "",
                               .member_id = ""};
+        kb_req_error(req, r.error_code);
         on_join_done(NULL, req, &r);
         return KB_DONE;
     }
@@ -462,9 +469,12 @@ int kb_handle_sync_group(kb_req_t *req)
     if (rc < 0)
         return rc;
     kb_gstate_t *gs = kb_gstate(req->broker);
-    if (!gs || !gs->ostore) {
-        kb_sync_result_t r = {.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE,
+    bool allowed = kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id);
+    if (!allowed || !gs || !gs->ostore) {
+        kb_sync_result_t r = {.error_code = allowed ? KP_ERR_COORDINATOR_NOT_AVAILABLE
+                                                    : KP_ERR_GROUP_AUTHORIZATION_FAILED,
                               .assignment = {(const uint8_t *)"", 0}};
+        kb_req_error(req, r.error_code);
         on_sync_done(NULL, req, &r);
         return KB_DONE;
     }
@@ -505,7 +515,9 @@ int kb_handle_heartbeat(kb_req_t *req)
     kb_gstate_t *gs = kb_gstate(req->broker);
     kp_heartbeat_resp_t resp;
     kp_heartbeat_resp_init(&resp);
-    if (!gs || !gs->ostore) {
+    if (!kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id)) {
+        resp.error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    } else if (!gs || !gs->ostore) {
         resp.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
     } else {
         resp.error_code = kb_group_heartbeat(gs->coord, m.group_id, m.generation_id, m.member_id,
@@ -513,6 +525,7 @@ int kb_handle_heartbeat(kb_req_t *req)
                                              kb_gnow());
         kb_gstate_arm(gs);
     }
+    kb_req_error(req, resp.error_code);
     rc = kp_heartbeat_resp_encode(&req->resp, v, &resp);
     return rc < 0 ? rc : KB_DONE;
 }
@@ -537,10 +550,13 @@ int kb_handle_leave_group(kb_req_t *req)
         members = &single;
         n = 1;
     }
-    if (!gs || !gs->ostore)
+    if (!kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id))
+        resp.error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (!gs || !gs->ostore)
         resp.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
     else
         resp.error_code = kb_group_leave_check(gs->coord, m.group_id);
+    kb_req_error(req, resp.error_code);
     if (resp.error_code == KP_ERR_NONE && n) {
         resp.members = kp_arena_alloc(&req->arena, sizeof *resp.members * (size_t)n);
         if (!resp.members)
@@ -589,6 +605,8 @@ int kb_handle_list_groups(kb_req_t *req)
     if (!gs || !gs->ostore) {
         resp.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
     } else {
+        /* DESCRIBE on the cluster lists every group; without it, those it may DESCRIBE. */
+        bool all = kb_authorize_cluster(req, KB_OP_DESCRIBE);
         int32_t cap = 0;
         for (kb_group_t *g = kb_gcoord_next(gs->coord, NULL); g; g = kb_gcoord_next(gs->coord, g))
             cap++;
@@ -598,7 +616,9 @@ int kb_handle_list_groups(kb_req_t *req)
         for (kb_group_t *g = kb_gcoord_next(gs->coord, NULL); g; g = kb_gcoord_next(gs->coord, g)) {
             const char *state = kb_group_state_name(g->state);
             if (!filter_has(m.states_filter, v >= 4 ? m.states_filter_count : 0, state) ||
-                !filter_has(m.types_filter, v >= 5 ? m.types_filter_count : 0, "classic"))
+                !filter_has(m.types_filter, v >= 5 ? m.types_filter_count : 0, "classic") ||
+                (!all && !kb_authorize(req, KB_OP_DESCRIBE, KB_RES_GROUP, g->group_id,
+                                       strlen(g->group_id))))
                 continue;
             kp_list_groups_resp_listed_group_t *lg = &resp.groups[resp.groups_count++];
             kp_list_groups_resp_listed_group_init(lg);
@@ -619,8 +639,14 @@ static int describe_one(kb_req_t *req, kb_gstate_t *gs, kp_str_t id, bool ops,
     d->group_id = id;
     d->protocol_type = kp_str("");
     d->protocol_data = kp_str("");
-    if (ops)
-        d->authorized_operations = GROUP_AUTHORIZED_OPS;
+    if (!kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_GROUP, id)) {
+        d->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+        d->group_state = kp_str("");
+        return 0;
+    }
+    if (ops) /* what the seam allows on this group (READ, DELETE, DESCRIBE bits) */
+        d->authorized_operations = kb_authorized_operations(
+            req, KB_RES_GROUP, id.ptr ? id.ptr : "", id.len > 0 ? (size_t)id.len : 0);
     if (!gs || !gs->ostore) {
         d->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
         d->group_state = kp_str("");
@@ -681,10 +707,12 @@ int kb_handle_describe_groups(kb_req_t *req)
     if (n && !resp.groups)
         return K_ERR_NOMEM;
     resp.groups_count = n;
-    for (int32_t i = 0; i < n; i++)
+    for (int32_t i = 0; i < n; i++) {
         if (describe_one(req, gs, m.groups[i], v >= 3 && m.include_authorized_operations,
                          &resp.groups[i]))
             return K_ERR_NOMEM;
+        kb_req_error(req, resp.groups[i].error_code);
+    }
     rc = kp_describe_groups_resp_encode(&req->resp, v, &resp);
     return rc < 0 ? rc : KB_DONE;
 }
@@ -713,8 +741,12 @@ int kb_handle_delete_groups(kb_req_t *req)
         kp_delete_groups_resp_deletable_group_result_t *r = &resp->results[i];
         kp_delete_groups_resp_deletable_group_result_init(r);
         r->group_id = m.groups_names[i];
-        r->error_code = up ? kb_group_delete(gs->coord, m.groups_names[i])
-                           : KP_ERR_COORDINATOR_NOT_AVAILABLE;
+        if (!kb_authorize_str(req, KB_OP_DELETE, KB_RES_GROUP, m.groups_names[i]))
+            r->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+        else
+            r->error_code = up ? kb_group_delete(gs->coord, m.groups_names[i])
+                               : KP_ERR_COORDINATOR_NOT_AVAILABLE;
+        kb_req_error(req, r->error_code);
     }
     if (up && gs->appended) {
         kb_gstate_arm(gs);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
 #include "protocol/gen/kp_init_producer_id.h"
 
 #define PID_BLOCK 1000
@@ -126,6 +127,22 @@ void kb_pid_close(kb_hstate_t *hs)
     hs->pid_path = NULL;
 }
 
+/* Kafka's rule for a producer without a transactional id: IDEMPOTENT_WRITE on the cluster,
+ * or WRITE on some topic (authorizeByResourceType). A single node knows every topic, so
+ * "some topic" is checked against the topics that exist. */
+static bool may_write_idempotently(kb_req_t *req)
+{
+    if (kb_authorize_cluster(req, KB_OP_IDEMPOTENT_WRITE))
+        return true;
+    ks_store_t *s = kb_broker_store(req->broker);
+    for (ks_topic_t *t = s ? ks_topic_next(s, NULL) : NULL; t; t = ks_topic_next(s, t)) {
+        const char *name = ks_topic_name(t);
+        if (kb_authorize(req, KB_OP_WRITE, KB_RES_TOPIC, name, strlen(name)))
+            return true;
+    }
+    return false;
+}
+
 int kb_handle_init_producer_id(kb_req_t *req)
 {
     kp_init_producer_id_req_t m;
@@ -139,7 +156,11 @@ int kb_handle_init_producer_id(kb_req_t *req)
     const kb_config_t *cfg = kb_broker_config(req->broker);
     kb_hstate_t *hs = kb_hstate(req->broker);
     if (m.transactional_id.len >= 0) {
+        /* WRITE on the transactional id is what Kafka checks; Depot has no transaction
+         * coordinator, so even an authorized transactional producer gets this answer. */
         resp.error_code = KP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (!may_write_idempotently(req)) {
+        resp.error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
     } else if (!hs || !cfg || cfg->n_log_dirs < 1 ||
                kb_pid_next(hs, cfg->log_dirs[0], &resp.producer_id) < 0) {
         resp.error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;

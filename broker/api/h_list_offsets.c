@@ -21,6 +21,8 @@
  * clients that still send v0 read only the first element.
  */
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
+#include "broker/core/counters.h"
 #include "protocol/gen/kp_list_offsets.h"
 #include "protocol/kp_batch.h"
 
@@ -113,15 +115,19 @@ int16_t kb_list_offsets_resolve(ks_part_t *p, int64_t ts, int32_t current_leader
     return KP_ERR_NONE;
 }
 
-static int one_partition(ks_topic_t *t, int16_t version, kp_arena_t *a,
+/* One partition; t NULL means no such topic, or (denied) one the principal may not DESCRIBE. */
+static int one_partition(ks_topic_t *t, bool denied, int16_t version, kp_arena_t *a,
                          const kp_list_offsets_req_list_offsets_partition_t *rp,
                          kp_list_offsets_resp_list_offsets_partition_response_t *out)
 {
     kp_list_offsets_resp_list_offsets_partition_response_init(out);
     out->partition_index = rp->partition_index;
-    ks_part_t *p = t ? ks_topic_part(t, rp->partition_index) : NULL;
+    ks_part_t *p = t && !denied ? ks_topic_part(t, rp->partition_index) : NULL;
     if (!p) {
-        out->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->error_code =
+            denied ? KP_ERR_TOPIC_AUTHORIZATION_FAILED : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        out->offset = -1;
+        out->timestamp = -1;
         return 0;
     }
     out->error_code = kb_list_offsets_resolve(p, rp->timestamp, rp->current_leader_epoch,
@@ -163,10 +169,14 @@ int kb_handle_list_offsets(kb_req_t *req)
                             : NULL;
         if (np && !tr->partitions)
             return K_ERR_NOMEM;
-        ks_topic_t *t = kb_topic_find(store, rt->name);
-        for (int32_t j = 0; j < np; j++)
-            if (one_partition(t, version, &req->arena, &rt->partitions[j], &tr->partitions[j]))
+        bool denied = !kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_TOPIC, rt->name);
+        ks_topic_t *t = denied ? NULL : kb_topic_find(store, rt->name);
+        for (int32_t j = 0; j < np; j++) {
+            if (one_partition(t, denied, version, &req->arena, &rt->partitions[j],
+                              &tr->partitions[j]))
                 return K_ERR_NOMEM;
+            kb_req_error(req, tr->partitions[j].error_code);
+        }
     }
     rc = kp_list_offsets_resp_encode(&req->resp, version, &resp);
     return rc < 0 ? rc : KB_DONE;

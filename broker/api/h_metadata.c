@@ -6,9 +6,16 @@
  * that does not exist is created when auto.create.topics.enable is on and the client allows it
  * (AllowAutoTopicCreation, v4+; implicitly true before), and reported LEADER_NOT_AVAILABLE in
  * this response, as Kafka does; clients retry and see it next time.
+ *
+ * Authorization (Kafka's handleTopicMetadataRequest): topics the principal may not DESCRIBE
+ * are left out of an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED when asked for
+ * by name, so their existence is not disclosed; auto-creation needs CREATE on the cluster or
+ * the topic (else TOPIC_AUTHORIZATION_FAILED); authorized_operations come from the seam.
  */
 #include <string.h>
 
+#include "broker/auth/auth.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_metadata.h"
 #include "protocol/kp_errors.h"
@@ -25,7 +32,9 @@ static int describe_topic(kb_req_t *req, ks_topic_t *t, const int32_t *node, boo
     o->name = kp_str(name);
     o->topic_id = ks_topic_id(t);
     o->is_internal = strcmp(name, KB_CONSUMER_OFFSETS_TOPIC) == 0;
-    if (with_ops) o->topic_authorized_operations = KB_TOPIC_ALL_OPERATIONS;
+    if (with_ops)
+        o->topic_authorized_operations =
+            kb_authorized_operations(req, KB_RES_TOPIC, name, strlen(name));
     int32_t n = ks_topic_partitions(t);
     if (n > 0) {
         o->partitions = kp_arena_alloc(&req->arena, sizeof *o->partitions * (size_t)n);
@@ -56,6 +65,12 @@ static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic
     char buf[256];
     o->name = name;
     o->partitions_count = 0;
+    if (allow_create && cfg->auto_create_topics_enable &&
+        !kb_authorize_cluster(req, KB_OP_CREATE) &&
+        !kb_authorize_str(req, KB_OP_CREATE, KB_RES_TOPIC, name)) {
+        o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED; /* Kafka checks before validity */
+        return;
+    }
     if (!kb_str_copy(name, buf, sizeof buf) || !ks_topic_name_valid(buf, strlen(buf))) {
         o->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION;
         return;
@@ -79,6 +94,60 @@ static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic
         o->error_code =
             rc == K_ERR_NOSPC ? KP_ERR_KAFKA_STORAGE_ERROR : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
+}
+
+static bool may_describe(kb_req_t *req, ks_topic_t *t)
+{
+    const char *name = ks_topic_name(t);
+    return kb_authorize(req, KB_OP_DESCRIBE, KB_RES_TOPIC, name, strlen(name));
+}
+
+/* Every topic the principal may describe (the others are not mentioned at all). */
+static int all_topics(kb_req_t *req, const int32_t *node, bool with_ops, kp_metadata_resp_t *resp)
+{
+    ks_store_t *store = kb_broker_store(req->broker);
+    int32_t n = 0;
+    for (ks_topic_t *t = ks_topic_next(store, NULL); t; t = ks_topic_next(store, t))
+        n++;
+    if (n > 0 && !(resp->topics = kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)n)))
+        return K_ERR_NOMEM;
+    int32_t i = 0;
+    for (ks_topic_t *t = ks_topic_next(store, NULL); t && i < n; t = ks_topic_next(store, t)) {
+        if (!may_describe(req, t)) continue;
+        kp_metadata_resp_metadata_response_topic_init(&resp->topics[i]);
+        int rc = describe_topic(req, t, node, with_ops, &resp->topics[i++]);
+        if (rc < 0) return rc;
+    }
+    resp->topics_count = i;
+    return 0;
+}
+
+/* One topic asked for by name or (v12) id. */
+static int one_topic(kb_req_t *req, const kp_metadata_req_t *m, int32_t i, const int32_t *node,
+                     topic_out_t *o)
+{
+    ks_store_t *store = kb_broker_store(req->broker);
+    kp_metadata_req_metadata_request_topic_t *q = &m->topics[i];
+    kp_metadata_resp_metadata_response_topic_init(o);
+    bool by_name = q->name.len >= 0;
+    ks_topic_t *t = by_name ? ks_topic_find(store, q->name.ptr, (size_t)q->name.len)
+                            : ks_topic_find_by_id(store, q->topic_id);
+    bool allowed = t ? may_describe(req, t)
+                     : !by_name || kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_TOPIC, q->name);
+    if (!allowed) { /* existence is not disclosed; a topic id is not secret (Kafka) */
+        o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        o->name = by_name ? q->name : (kp_str_t){NULL, -1};
+        if (!by_name) o->topic_id = q->topic_id;
+        return 0;
+    }
+    if (t) return describe_topic(req, t, node, m->include_topic_authorized_operations, o);
+    if (!by_name) { /* by id (v12), never created implicitly */
+        o->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
+        o->topic_id = q->topic_id;
+        return 0;
+    }
+    missing_topic(req, q->name, m->allow_auto_topic_creation, o);
+    return 0;
 }
 
 int kb_handle_metadata(kb_req_t *req)
@@ -107,49 +176,25 @@ int kb_handle_metadata(kb_req_t *req)
     resp.cluster_id = kp_str(ks_store_cluster_id(store));
     resp.controller_id = cfg->node_id;
     if (m.include_cluster_authorized_operations)
-        resp.cluster_authorized_operations = KB_CLUSTER_ALL_OPERATIONS;
-    bool with_ops = m.include_topic_authorized_operations;
+        resp.cluster_authorized_operations =
+            kb_authorize_cluster(req, KB_OP_DESCRIBE)
+                ? kb_authorized_operations(req, KB_RES_CLUSTER, KB_CLUSTER_NAME,
+                                           sizeof KB_CLUSTER_NAME - 1)
+                : 0;
 
-    bool all = m.topics_count < 0 || (version == 0 && m.topics_count == 0);
-    int32_t n = 0;
-    if (all)
-        for (ks_topic_t *t = ks_topic_next(store, NULL); t; t = ks_topic_next(store, t))
-            n++;
-    else
-        n = m.topics_count;
-    if (n > 0) {
-        resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
-        if (!resp.topics) return K_ERR_NOMEM;
-    }
     int rc = 0;
-    if (all) {
-        int32_t i = 0;
-        for (ks_topic_t *t = ks_topic_next(store, NULL); t && i < n && rc == 0;
-             t = ks_topic_next(store, t), i++) {
-            kp_metadata_resp_metadata_response_topic_init(&resp.topics[i]);
-            rc = describe_topic(req, t, node, with_ops, &resp.topics[i]);
-        }
-        n = i;
-    } else {
-        for (int32_t i = 0; i < n && rc == 0; i++) {
-            kp_metadata_req_metadata_request_topic_t *q = &m.topics[i];
-            topic_out_t *o = &resp.topics[i];
-            kp_metadata_resp_metadata_response_topic_init(o);
-            ks_topic_t *t = q->name.len >= 0
-                                ? ks_topic_find(store, q->name.ptr, (size_t)q->name.len)
-                                : ks_topic_find_by_id(store, q->topic_id);
-            if (t) {
-                rc = describe_topic(req, t, node, with_ops, o);
-            } else if (q->name.len < 0) { /* by id (v12), never created implicitly */
-                o->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
-                o->topic_id = q->topic_id;
-            } else {
-                missing_topic(req, q->name, m.allow_auto_topic_creation, o);
-            }
-        }
+    if (m.topics_count < 0 || (version == 0 && m.topics_count == 0)) {
+        rc = all_topics(req, node, m.include_topic_authorized_operations, &resp);
+    } else if (m.topics_count > 0) {
+        resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)m.topics_count);
+        if (!resp.topics) return K_ERR_NOMEM;
+        for (int32_t i = 0; i < m.topics_count && rc == 0; i++)
+            rc = one_topic(req, &m, i, node, &resp.topics[i]);
+        resp.topics_count = m.topics_count;
     }
     if (rc < 0) return rc;
-    resp.topics_count = n;
+    for (int32_t i = 0; i < resp.topics_count; i++)
+        kb_req_error(req, resp.topics[i].error_code);
     rc = kp_metadata_resp_encode(&req->resp, version, &resp);
     return rc < 0 ? rc : KB_DONE;
 }

@@ -12,6 +12,7 @@
  * which are all 0 here.
  */
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
 #include "protocol/gen/kp_offset_for_leader_epoch.h"
 
 int16_t kb_epoch_end_offset(ks_part_t *p, int32_t current_leader_epoch, int32_t leader_epoch,
@@ -37,6 +38,8 @@ int kb_handle_offset_for_leader_epoch(kb_req_t *req)
     if (rc < 0)
         return rc;
     ks_store_t *store = kb_broker_store(req->broker);
+    /* KIP-320: CLUSTER_ACTION on the cluster (brokers) or DESCRIBE on each topic (consumers) */
+    bool cluster = kb_authorize_cluster(req, KB_OP_CLUSTER_ACTION);
     kp_offset_for_leader_epoch_resp_t resp;
     kp_offset_for_leader_epoch_resp_init(&resp);
     int32_t nt = m.topics_count > 0 ? m.topics_count : 0;
@@ -55,7 +58,8 @@ int kb_handle_offset_for_leader_epoch(kb_req_t *req)
                             : NULL;
         if (np && !tr->partitions)
             return K_ERR_NOMEM;
-        ks_topic_t *t = kb_topic_find(store, rt->topic);
+        bool denied = !cluster && !kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_TOPIC, rt->topic);
+        ks_topic_t *t = denied ? NULL : kb_topic_find(store, rt->topic);
         for (int32_t j = 0; j < np; j++) {
             const kp_offset_for_leader_epoch_req_offset_for_leader_partition_t *rp =
                 &rt->partitions[j];
@@ -64,7 +68,8 @@ int kb_handle_offset_for_leader_epoch(kb_req_t *req)
             out->partition = rp->partition;
             ks_part_t *p = t ? ks_topic_part(t, rp->partition) : NULL;
             if (!p) {
-                out->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                out->error_code =
+                    denied ? KP_ERR_TOPIC_AUTHORIZATION_FAILED : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
             out->error_code = kb_epoch_end_offset(p, rp->current_leader_epoch, rp->leader_epoch,

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "broker/api/h_group.h"
+#include "broker/auth/auth.h"
+#include "broker/core/counters.h"
 #include "protocol/gen/kp_delete_groups.h"
 #include "protocol/gen/kp_offset_commit.h"
 #include "protocol/gen/kp_offset_delete.h"
@@ -100,120 +102,162 @@ static bool partition_exists(ks_store_t *s, kp_str_t topic, int32_t partition)
     return t && ks_topic_part(t, partition) != NULL;
 }
 
-int kb_handle_offset_commit(kb_req_t *req)
+/* One OffsetCommit being worked through (all views into the request). */
+typedef struct {
+    kb_req_t *req;
+    kb_gstate_t *gs;
+    const kp_offset_commit_req_t *m;
+    kb_gtime_t now; /* wall: commit times; mono: the member's session */
+    kb_group_t *g;
+    int16_t gerr;  /* group-level answer for every partition that gets that far */
+    bool checked;  /* the group check ran */
+    kb_ostore_rec_t *recs;
+    int32_t nrec;
+} commit_t;
+
+/* One partition: its error code in pr, or a record to write in c->recs. */
+static int commit_partition(commit_t *c, kp_str_t topic,
+                            const kp_offset_commit_req_offset_commit_request_partition_t *rp,
+                            kp_offset_commit_resp_offset_commit_response_partition_t *pr)
 {
-    kp_offset_commit_req_t m;
-    int16_t v = req->hdr.api_version;
-    int rc = kp_offset_commit_req_decode(&req->body, v, &req->arena, &m);
-    if (rc < 0)
-        return rc;
-    kb_gstate_t *gs = kb_gstate(req->broker);
-    ks_store_t *store = kb_broker_store(req->broker);
-    kb_gtime_t now = kb_gnow(); /* wall: commit times; mono: the member's session */
-    kp_offset_commit_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
-    if (!resp)
+    int16_t v = c->req->hdr.api_version;
+    kp_offset_commit_resp_offset_commit_response_partition_init(pr);
+    pr->partition_index = rp->partition_index;
+    if (c->gerr == KP_ERR_NONE &&
+        !partition_exists(kb_broker_store(c->req->broker), topic, rp->partition_index)) {
+        pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return 0;
+    }
+    if (c->gerr == KP_ERR_NONE && !c->checked) {
+        /* The group check runs once, for the partitions that exist. */
+        c->checked = true;
+        c->gerr = kb_group_commit_check(c->gs->coord, c->m->group_id,
+                                        c->m->generation_id_or_member_epoch, c->m->member_id,
+                                        v >= 7 ? c->m->group_instance_id : (kp_str_t){NULL, -1},
+                                        c->now, &c->g);
+    }
+    if (c->gerr != KP_ERR_NONE) {
+        pr->error_code = c->gerr;
+        return 0;
+    }
+    kp_str_t md = rp->committed_metadata.len < 0 ? kp_str("") : rp->committed_metadata;
+    if (md.len > KB_OFFSET_METADATA_MAX) {
+        pr->error_code = KP_ERR_OFFSET_METADATA_TOO_LARGE;
+        return 0;
+    }
+    char *mds = kp_arena_alloc(&c->req->arena, (size_t)md.len + 1);
+    if (!mds)
         return K_ERR_NOMEM;
-    kp_offset_commit_resp_init(resp);
-    int32_t nt = m.topics_count > 0 ? m.topics_count : 0;
-    resp->topics = nt ? kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)nt) : NULL;
+    memcpy(mds, md.ptr ? md.ptr : "", (size_t)md.len);
+    mds[md.len] = 0;
+    kb_ostore_rec_t *rec = &c->recs[c->nrec++];
+    rec->topic = topic;
+    rec->partition = rp->partition_index;
+    rec->tombstone = false;
+    rec->o.offset = rp->committed_offset;
+    rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
+    rec->o.metadata = mds;
+    rec->o.metadata_len = md.len;
+    rec->o.commit_ts = c->now.wall;
+    rec->o.expire_ts =
+        v <= 4 && c->m->retention_time_ms >= 0 ? c->now.wall + c->m->retention_time_ms : -1;
+    return 0;
+}
+
+/* The response skeleton and the records to write; READ on each topic (Kafka: before
+ * existence, TOPIC_AUTHORIZATION_FAILED). */
+static int commit_build(commit_t *c, kp_offset_commit_resp_t *resp)
+{
+    const kp_offset_commit_req_t *m = c->m;
+    kp_arena_t *a = &c->req->arena;
+    int32_t nt = m->topics_count > 0 ? m->topics_count : 0;
+    resp->topics = nt ? kp_arena_alloc(a, sizeof *resp->topics * (size_t)nt) : NULL;
     if (nt && !resp->topics)
         return K_ERR_NOMEM;
     resp->topics_count = nt;
-
-    if (kb_gstr_too_long(m.group_id))
-        return K_ERR_MALFORMED;
-    kb_group_t *g = NULL;
-    int16_t gerr = !gs || !gs->ostore ? KP_ERR_COORDINATOR_NOT_AVAILABLE : KP_ERR_NONE;
-    kp_str_t instance = v >= 7 ? m.group_instance_id : (kp_str_t){NULL, -1};
-    int32_t total = 0;
-    for (int32_t i = 0; i < nt; i++)
-        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
-    kb_ostore_rec_t *recs = total ? kp_arena_alloc(&req->arena, sizeof *recs * (size_t)total)
-                                  : NULL;
-    if (total && !recs)
-        return K_ERR_NOMEM;
-    int32_t nrec = 0;
-    bool checked = false;
     for (int32_t i = 0; i < nt; i++) {
-        const kp_offset_commit_req_offset_commit_request_topic_t *rt = &m.topics[i];
+        const kp_offset_commit_req_offset_commit_request_topic_t *rt = &m->topics[i];
         kp_offset_commit_resp_offset_commit_response_topic_t *tr = &resp->topics[i];
         kp_offset_commit_resp_offset_commit_response_topic_init(tr);
         tr->name = rt->name;
         int32_t np = rt->partitions_count > 0 ? rt->partitions_count : 0;
-        tr->partitions = np ? kp_arena_alloc(&req->arena, sizeof *tr->partitions * (size_t)np)
-                            : NULL;
+        tr->partitions = np ? kp_arena_alloc(a, sizeof *tr->partitions * (size_t)np) : NULL;
         if (np && !tr->partitions)
             return K_ERR_NOMEM;
         tr->partitions_count = np;
+        bool denied = c->gerr != KP_ERR_GROUP_AUTHORIZATION_FAILED &&
+                      !kb_authorize_str(c->req, KB_OP_READ, KB_RES_TOPIC, rt->name);
         for (int32_t j = 0; j < np; j++) {
-            const kp_offset_commit_req_offset_commit_request_partition_t *rp = &rt->partitions[j];
-            kp_offset_commit_resp_offset_commit_response_partition_t *pr = &tr->partitions[j];
-            kp_offset_commit_resp_offset_commit_response_partition_init(pr);
-            pr->partition_index = rp->partition_index;
-            if (gerr == KP_ERR_NONE && !partition_exists(store, rt->name, rp->partition_index)) {
-                pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-                continue;
-            }
-            if (gerr == KP_ERR_NONE && !checked) {
-                /* The group check runs once, for the partitions that exist. */
-                checked = true;
-                gerr = kb_group_commit_check(gs->coord, m.group_id,
-                                             m.generation_id_or_member_epoch, m.member_id,
-                                             instance, now, &g);
-            }
-            if (gerr != KP_ERR_NONE) {
-                pr->error_code = gerr;
-                continue;
-            }
-            kp_str_t md = rp->committed_metadata.len < 0 ? kp_str("") : rp->committed_metadata;
-            if (md.len > KB_OFFSET_METADATA_MAX) {
-                pr->error_code = KP_ERR_OFFSET_METADATA_TOO_LARGE;
-                continue;
-            }
-            char *mds = kp_arena_alloc(&req->arena, (size_t)md.len + 1);
-            if (!mds)
+            if (denied) {
+                kp_offset_commit_resp_offset_commit_response_partition_init(&tr->partitions[j]);
+                tr->partitions[j].partition_index = rt->partitions[j].partition_index;
+                tr->partitions[j].error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (commit_partition(c, rt->name, &rt->partitions[j], &tr->partitions[j])) {
                 return K_ERR_NOMEM;
-            memcpy(mds, md.ptr ? md.ptr : "", (size_t)md.len);
-            mds[md.len] = 0;
-            kb_ostore_rec_t *rec = &recs[nrec++];
-            rec->topic = rt->name;
-            rec->partition = rp->partition_index;
-            rec->tombstone = false;
-            rec->o.offset = rp->committed_offset;
-            rec->o.leader_epoch = v >= 6 ? rp->committed_leader_epoch : -1;
-            rec->o.metadata = mds;
-            rec->o.metadata_len = md.len;
-            rec->o.commit_ts = now.wall;
-            rec->o.expire_ts = v <= 4 && m.retention_time_ms >= 0 ? now.wall + m.retention_time_ms
-                                                                  : -1;
+            }
+            kb_req_error(c->req, tr->partitions[j].error_code);
         }
     }
-    if (!nrec) {
-        if (gs)
-            kb_gstate_arm(gs);
-        rc = kb_gdefer_encode(req, KB_GDEFER_COMMIT, resp, 0);
-        return rc < 0 ? rc : KB_DONE;
-    }
+    return 0;
+}
+
+/* Logs the records, applies them, and answers once they are durable. */
+static int commit_store(commit_t *c, kp_offset_commit_resp_t *resp)
+{
+    kb_gstate_t *gs = c->gs;
     int64_t end = 0;
-    rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now.wall, &end);
+    int rc = kb_ostore_append_offsets(gs->ostore, c->m->group_id, c->recs, c->nrec, c->now.wall,
+                                      &end);
     if (rc == 0) {
-        for (int32_t i = 0; i < nrec && rc == 0; i++)
-            rc = kb_group_offset_put(gs->coord, m.group_id, recs[i].topic, recs[i].partition,
-                                     &recs[i].o);
+        for (int32_t i = 0; i < c->nrec && rc == 0; i++)
+            rc = kb_group_offset_put(gs->coord, c->m->group_id, c->recs[i].topic,
+                                     c->recs[i].partition, &c->recs[i].o);
         if (rc)
             kb_log(KB_LOG_ERROR, "groups: out of memory applying a commit");
-        kb_ostore_maybe_compact(gs->ostore, now.wall);
+        kb_ostore_maybe_compact(gs->ostore, c->now.wall);
         kb_gstate_arm(gs);
-        return kb_gdefer(gs, req, KB_GDEFER_COMMIT, resp, end);
+        return kb_gdefer(gs, c->req, KB_GDEFER_COMMIT, resp, end);
     }
     kb_log(KB_LOG_WARN, "groups: appending to %s failed: %s", KB_OFFSETS_TOPIC, k_strerror(rc));
     int16_t err = rc == K_ERR_TOOLARGE ? KP_ERR_INVALID_COMMIT_OFFSET_SIZE
                                        : KP_ERR_COORDINATOR_NOT_AVAILABLE;
-    for (int32_t i = 0; i < nt; i++)
+    for (int32_t i = 0; i < resp->topics_count; i++)
         for (int32_t j = 0; j < resp->topics[i].partitions_count; j++)
             if (resp->topics[i].partitions[j].error_code == KP_ERR_NONE)
                 resp->topics[i].partitions[j].error_code = err;
     kb_gstate_arm(gs);
+    rc = kb_gdefer_encode(c->req, KB_GDEFER_COMMIT, resp, 0);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+int kb_handle_offset_commit(kb_req_t *req)
+{
+    kp_offset_commit_req_t m;
+    int rc = kp_offset_commit_req_decode(&req->body, req->hdr.api_version, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
+    kp_offset_commit_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
+    if (!resp)
+        return K_ERR_NOMEM;
+    kp_offset_commit_resp_init(resp);
+    commit_t c = {.req = req, .gs = kb_gstate(req->broker), .m = &m, .now = kb_gnow()};
+    /* READ on the group first: a denied commit learns nothing else (Kafka) */
+    if (!kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id))
+        c.gerr = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (!c.gs || !c.gs->ostore)
+        c.gerr = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    int32_t total = 0;
+    for (int32_t i = 0; i < m.topics_count; i++)
+        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
+    c.recs = total ? kp_arena_alloc(&req->arena, sizeof *c.recs * (size_t)total) : NULL;
+    if ((total && !c.recs) || commit_build(&c, resp) < 0)
+        return K_ERR_NOMEM;
+    if (c.nrec)
+        return commit_store(&c, resp);
+    if (c.gs)
+        kb_gstate_arm(c.gs);
     rc = kb_gdefer_encode(req, KB_GDEFER_COMMIT, resp, 0);
     return rc < 0 ? rc : KB_DONE;
 }
@@ -271,6 +315,11 @@ static void row_fill(frow_t *r, const kb_group_t *g, kp_str_t topic, int32_t par
  * sorted by topic and partition (topics == NULL). Views into the group's strings are only
  * used before anything else runs on the loop (the response is encoded right after).
  */
+static bool may_describe_topic(kb_req_t *req, kp_str_t topic)
+{
+    return kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_TOPIC, topic);
+}
+
 static int fetch_rows(kb_req_t *req, const kb_group_t *g, const ftopic_t *topics, int32_t nt,
                       int16_t err, frow_t **out, int32_t *nout)
 {
@@ -286,16 +335,22 @@ static int fetch_rows(kb_req_t *req, const kb_group_t *g, const ftopic_t *topics
         return K_ERR_NOMEM;
     int32_t k = 0;
     if (topics) {
-        for (int32_t i = 0; i < nt; i++)
+        for (int32_t i = 0; i < nt; i++) {
+            /* a topic the principal may not DESCRIBE: offset -1, TOPIC_AUTHORIZATION_FAILED */
+            int16_t e = err == KP_ERR_NONE && !may_describe_topic(req, topics[i].name)
+                            ? KP_ERR_TOPIC_AUTHORIZATION_FAILED
+                            : err;
             for (int32_t j = 0; j < topics[i].nparts; j++)
-                row_fill(&rows[k++], g, topics[i].name, topics[i].parts[j], err);
+                row_fill(&rows[k++], g, topics[i].name, topics[i].parts[j], e);
+        }
     } else if (g) {
         for (kb_gmap_ent_t *e = kb_gmap_next(&g->offsets, NULL); e;
              e = kb_gmap_next(&g->offsets, e)) {
             kp_str_t topic;
             int32_t partition;
             kb_group_offset_key(e, &topic, &partition);
-            row_fill(&rows[k++], g, topic, partition, KP_ERR_NONE);
+            if (may_describe_topic(req, topic)) /* all offsets: denied topics are left out */
+                row_fill(&rows[k++], g, topic, partition, KP_ERR_NONE);
         }
         if (k > 1) /* rows is NULL for a group without offsets; qsort wants a real array */
             qsort(rows, (size_t)k, sizeof *rows, row_cmp);
@@ -351,8 +406,10 @@ static int32_t topic_runs(const frow_t *rows, int32_t n)
         OUTN = nt_;                                                                           \
     } while (0)
 
-static int16_t fetch_group_error(kb_gstate_t *gs, kp_str_t group_id)
+static int16_t fetch_group_error(kb_req_t *req, kb_gstate_t *gs, kp_str_t group_id)
 {
+    if (!kb_authorize_str(req, KB_OP_DESCRIBE, KB_RES_GROUP, group_id))
+        return KP_ERR_GROUP_AUTHORIZATION_FAILED;
     if (!gs || !gs->ostore)
         return KP_ERR_COORDINATOR_NOT_AVAILABLE;
     if (group_id.len < 0)
@@ -364,7 +421,8 @@ static int fetch_v1_7(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_
                       kp_offset_fetch_resp_t *resp)
 {
     int16_t v = req->hdr.api_version;
-    int16_t gerr = fetch_group_error(gs, m->group_id);
+    int16_t gerr = fetch_group_error(req, gs, m->group_id);
+    kb_req_error(req, gerr);
     if (gerr != KP_ERR_NONE && v >= 2) {
         resp->error_code = gerr;
         return 0;
@@ -409,7 +467,8 @@ static int fetch_v8(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_t 
         kp_offset_fetch_resp_offset_fetch_response_group_t *og = &resp->groups[gi];
         kp_offset_fetch_resp_offset_fetch_response_group_init(og);
         og->group_id = rg->group_id;
-        og->error_code = fetch_group_error(gs, rg->group_id);
+        og->error_code = fetch_group_error(req, gs, rg->group_id);
+        kb_req_error(req, og->error_code);
         if (og->error_code != KP_ERR_NONE)
             continue;
         const kb_group_t *g = kb_gcoord_find(gs->coord, rg->group_id);
@@ -461,46 +520,18 @@ int kb_handle_offset_fetch(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* OffsetDelete                                                                                */
 
-int kb_handle_offset_delete(kb_req_t *req)
+/* The per-partition answers and the tombstones to write; READ on each topic (Kafka). */
+static int delete_build(kb_req_t *req, const kp_offset_delete_req_t *m, const kb_group_t *g,
+                        kp_offset_delete_resp_t *resp, kb_ostore_rec_t *recs, int32_t *nrec)
 {
-    kp_offset_delete_req_t m;
-    int16_t v = req->hdr.api_version;
-    int rc = kp_offset_delete_req_decode(&req->body, v, &req->arena, &m);
-    if (rc < 0)
-        return rc;
-    kb_gstate_t *gs = kb_gstate(req->broker);
     ks_store_t *store = kb_broker_store(req->broker);
-    int64_t now = kb_wall_ms(); /* the tombstones' timestamp */
-    kp_offset_delete_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
-    if (!resp)
-        return K_ERR_NOMEM;
-    kp_offset_delete_resp_init(resp);
-    if (kb_gstr_too_long(m.group_id))
-        return K_ERR_MALFORMED;
-    kb_group_t *g = NULL;
-    if (!gs || !gs->ostore)
-        resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
-    else
-        resp->error_code = kb_group_offset_delete_group_check(gs->coord, m.group_id, &g);
-    if (resp->error_code != KP_ERR_NONE) {
-        rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
-        return rc < 0 ? rc : KB_DONE;
-    }
-    int32_t nt = m.topics_count > 0 ? m.topics_count : 0;
+    int32_t nt = m->topics_count > 0 ? m->topics_count : 0;
     resp->topics = nt ? kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)nt) : NULL;
     if (nt && !resp->topics)
         return K_ERR_NOMEM;
     resp->topics_count = nt;
-    int32_t total = 0;
-    for (int32_t i = 0; i < nt; i++)
-        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
-    kb_ostore_rec_t *recs = total ? kp_arena_alloc(&req->arena, sizeof *recs * (size_t)total)
-                                  : NULL;
-    if (total && !recs)
-        return K_ERR_NOMEM;
-    int32_t nrec = 0;
     for (int32_t i = 0; i < nt; i++) {
-        const kp_offset_delete_req_offset_delete_request_topic_t *rt = &m.topics[i];
+        const kp_offset_delete_req_offset_delete_request_topic_t *rt = &m->topics[i];
         kp_offset_delete_resp_offset_delete_response_topic_t *tr = &resp->topics[i];
         kp_offset_delete_resp_offset_delete_response_topic_init(tr);
         tr->name = rt->name;
@@ -510,46 +541,92 @@ int kb_handle_offset_delete(kb_req_t *req)
         if (np && !tr->partitions)
             return K_ERR_NOMEM;
         tr->partitions_count = np;
+        bool denied = !kb_authorize_str(req, KB_OP_READ, KB_RES_TOPIC, rt->name);
         int16_t terr = kb_group_offset_delete_check(g, rt->name);
         for (int32_t j = 0; j < np; j++) {
             kp_offset_delete_resp_offset_delete_response_partition_t *pr = &tr->partitions[j];
             kp_offset_delete_resp_offset_delete_response_partition_init(pr);
             int32_t part = rt->partitions[j].partition_index;
             pr->partition_index = part;
-            if (!partition_exists(store, rt->name, part))
+            if (denied)
+                pr->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!partition_exists(store, rt->name, part))
                 pr->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             else
                 pr->error_code = terr;
+            kb_req_error(req, pr->error_code);
             if (pr->error_code != KP_ERR_NONE)
                 continue;
-            recs[nrec].topic = rt->name;
-            recs[nrec].partition = part;
-            recs[nrec].tombstone = true;
-            nrec++;
+            recs[*nrec] = (kb_ostore_rec_t){.topic = rt->name, .partition = part};
+            recs[*nrec].tombstone = true;
+            (*nrec)++;
         }
     }
+    return 0;
+}
+
+/* Writes the tombstones, applies them, and answers once they are durable. */
+static int delete_store(kb_req_t *req, kb_gstate_t *gs, kp_str_t group_id, kb_group_t *g,
+                        kp_offset_delete_resp_t *resp, kb_ostore_rec_t *recs, int32_t nrec)
+{
+    int64_t now = kb_wall_ms(); /* the tombstones' timestamp */
     int64_t end = 0;
-    if (nrec) {
-        rc = kb_ostore_append_offsets(gs->ostore, m.group_id, recs, nrec, now, &end);
-        if (rc < 0) {
-            resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
-            resp->topics_count = 0;
-            rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
-            return rc < 0 ? rc : KB_DONE;
-        }
-        for (int32_t i = 0; i < nrec; i++)
-            kb_group_offset_delete(gs->coord, m.group_id, recs[i].topic, recs[i].partition);
-        /* An empty group left without offsets is gone, as after retention. */
-        if (g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending) {
-            gs->appended = false;
-            kb_group_delete(gs->coord, m.group_id);
-            if (gs->appended)
-                end = gs->last_end;
-        }
-        kb_ostore_maybe_compact(gs->ostore, now);
-        kb_gstate_arm(gs);
-        return kb_gdefer(gs, req, KB_GDEFER_OFFSET_DELETE, resp, end);
+    int rc = kb_ostore_append_offsets(gs->ostore, group_id, recs, nrec, now, &end);
+    if (rc < 0) {
+        resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+        resp->topics_count = 0;
+        rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
+        return rc < 0 ? rc : KB_DONE;
     }
+    for (int32_t i = 0; i < nrec; i++)
+        kb_group_offset_delete(gs->coord, group_id, recs[i].topic, recs[i].partition);
+    /* An empty group left without offsets is gone, as after retention. */
+    if (g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending) {
+        gs->appended = false;
+        kb_group_delete(gs->coord, group_id);
+        if (gs->appended)
+            end = gs->last_end;
+    }
+    kb_ostore_maybe_compact(gs->ostore, now);
+    kb_gstate_arm(gs);
+    return kb_gdefer(gs, req, KB_GDEFER_OFFSET_DELETE, resp, end);
+}
+
+int kb_handle_offset_delete(kb_req_t *req)
+{
+    kp_offset_delete_req_t m;
+    int rc = kp_offset_delete_req_decode(&req->body, req->hdr.api_version, &req->arena, &m);
+    if (rc < 0)
+        return rc;
+    kb_gstate_t *gs = kb_gstate(req->broker);
+    kp_offset_delete_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
+    if (!resp)
+        return K_ERR_NOMEM;
+    kp_offset_delete_resp_init(resp);
+    if (kb_gstr_too_long(m.group_id))
+        return K_ERR_MALFORMED;
+    kb_group_t *g = NULL;
+    if (!kb_authorize_str(req, KB_OP_DELETE, KB_RES_GROUP, m.group_id))
+        resp->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
+    else if (!gs || !gs->ostore)
+        resp->error_code = KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    else
+        resp->error_code = kb_group_offset_delete_group_check(gs->coord, m.group_id, &g);
+    kb_req_error(req, resp->error_code);
+    if (resp->error_code != KP_ERR_NONE) {
+        rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
+        return rc < 0 ? rc : KB_DONE;
+    }
+    int32_t total = 0;
+    for (int32_t i = 0; i < m.topics_count; i++)
+        total += m.topics[i].partitions_count > 0 ? m.topics[i].partitions_count : 0;
+    kb_ostore_rec_t *recs = total ? kp_arena_alloc(&req->arena, sizeof *recs * (size_t)total)
+                                  : NULL;
+    int32_t nrec = 0;
+    if ((total && !recs) || delete_build(req, &m, g, resp, recs, &nrec) < 0)
+        return K_ERR_NOMEM;
+    if (nrec)
+        return delete_store(req, gs, m.group_id, g, resp, recs, nrec);
     rc = kb_gdefer_encode(req, KB_GDEFER_OFFSET_DELETE, resp, 0);
     return rc < 0 ? rc : KB_DONE;
 }

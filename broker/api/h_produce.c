@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/auth/auth.h"
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
 #include "protocol/kp_batch.h"
@@ -209,6 +210,11 @@ static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t nam
         *err = KP_ERR_INVALID_TOPIC_EXCEPTION;
         return NULL;
     }
+    /* Creating is CREATE on the cluster or the topic, as for Metadata's auto-creation; a
+     * writer without it sees the topic as absent. */
+    if (ctx->req && !kb_authorize_cluster(ctx->req, KB_OP_CREATE) &&
+        !kb_authorize_str(ctx->req, KB_OP_CREATE, KB_RES_TOPIC, name))
+        return NULL;
     char buf[256]; /* valid names are at most 249 bytes */
     memcpy(buf, name.ptr, (size_t)name.len);
     buf[name.len] = '\0';
@@ -288,6 +294,9 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
 {
     int16_t err;
     *part_out = NULL;
+    /* Kafka checks WRITE before existence, so a denied client learns nothing about it. */
+    if (ctx->req && !kb_authorize_str(ctx->req, KB_OP_WRITE, KB_RES_TOPIC, topic))
+        return KP_ERR_TOPIC_AUTHORIZATION_FAILED;
     ks_topic_t *t = topic_get_or_create(ctx, topic, &err);
     if (!t)
         return err;
@@ -429,6 +438,7 @@ int kb_handle_produce(kb_req_t *req)
         return K_ERR_NOMEM;
 
     kb_produce_ctx_t ctx = {
+        .req = req,
         .broker = req->broker,
         .store = kb_broker_store(req->broker),
         .cfg = kb_broker_config(req->broker),

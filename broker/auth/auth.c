@@ -35,3 +35,24 @@ bool kb_authorize_cluster(kb_req_t *req, int op)
 {
     return kb_authorize(req, op, KB_RES_CLUSTER, KB_CLUSTER_NAME, sizeof KB_CLUSTER_NAME - 1);
 }
+
+int32_t kb_authorized_operations(kb_req_t *req, int resource_type, const char *name, size_t len)
+{
+    static const int topic_ops[] = {KB_OP_READ,     KB_OP_WRITE,    KB_OP_CREATE,
+                                    KB_OP_DELETE,   KB_OP_ALTER,    KB_OP_DESCRIBE,
+                                    KB_OP_DESCRIBE_CONFIGS, KB_OP_ALTER_CONFIGS, 0};
+    static const int group_ops[] = {KB_OP_READ, KB_OP_DELETE, KB_OP_DESCRIBE, 0};
+    static const int cluster_ops[] = {KB_OP_CREATE,         KB_OP_ALTER,
+                                      KB_OP_DESCRIBE,       KB_OP_CLUSTER_ACTION,
+                                      KB_OP_DESCRIBE_CONFIGS, KB_OP_ALTER_CONFIGS,
+                                      KB_OP_IDEMPOTENT_WRITE, 0};
+    const int *ops = resource_type == KB_RES_TOPIC     ? topic_ops
+                     : resource_type == KB_RES_GROUP   ? group_ops
+                     : resource_type == KB_RES_CLUSTER ? cluster_ops
+                                                       : NULL;
+    int32_t bits = 0;
+    for (int i = 0; ops && ops[i]; i++)
+        if (kb_authorize(req, ops[i], resource_type, name, len))
+            bits |= (int32_t)1 << ops[i];
+    return bits;
+}

@@ -11,9 +11,12 @@
  * installs one with kb_auth_set_authorizer; handlers never know which. Operation and resource
  * numbers are Kafka's own (AclOperation, ResourceType), so they go on the wire unchanged.
  *
- * What each handler checks follows Kafka's KafkaApis: Produce WRITE on the topic (and
- * IDEMPOTENT_WRITE on the cluster for idempotent batches), Fetch READ on the topic, groups
- * READ on the group, CreateTopics CREATE on the cluster or topic, and so on.
+ * What each handler checks follows Kafka's KafkaApis (3.x): Produce WRITE on the topic (and
+ * WRITE on the transactional id for transactional batches; idempotent batches need nothing
+ * more since Kafka 2.8), Fetch READ on the topic, ListOffsets/Metadata/OffsetForLeaderEpoch
+ * DESCRIBE on the topic, group requests READ (DESCRIBE for OffsetFetch/DescribeGroups/
+ * FindCoordinator, DELETE for DeleteGroups/OffsetDelete) on the group, CreateTopics CREATE on
+ * the cluster or topic, and so on; docs/authorization.md has the table.
  * Thread: loop thread only.
  */
 #ifndef KB_AUTH_H
@@ -21,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker/kb.h"
 
@@ -83,5 +87,14 @@ bool kb_authorize(kb_req_t *req, int op, int resource_type, const char *name, si
 /* Convenience for wire strings and for the cluster. */
 bool kb_authorize_str(kb_req_t *req, int op, int resource_type, kp_str_t name);
 bool kb_authorize_cluster(kb_req_t *req, int op);
+
+/*
+ * Kafka's authorized_operations bit field for a resource (Metadata, DescribeGroups,
+ * DescribeCluster): bit op is set for every operation of the resource type that
+ * kb_authorize allows (topic: READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE_CONFIGS
+ * ALTER_CONFIGS; group: READ DELETE DESCRIBE; cluster: CREATE ALTER DESCRIBE CLUSTER_ACTION
+ * DESCRIBE_CONFIGS ALTER_CONFIGS IDEMPOTENT_WRITE).
+ */
+int32_t kb_authorized_operations(kb_req_t *req, int resource_type, const char *name, size_t len);
 
 #endif

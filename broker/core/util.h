@@ -17,13 +17,6 @@ kp_str_t kb_arena_printf(kp_arena_t *a, const char *fmt, ...) __attribute__((for
 /* A copy of s in the arena (NUL-terminated); NULL if out of memory. */
 char *kb_arena_strdup(kp_arena_t *a, const char *s);
 
-/* Kafka ACL operation bits reported when a client asks for authorized operations; Depot has
- * no ACLs, so every operation that applies to the resource is allowed. */
-#define KB_TOPIC_ALL_OPERATIONS                                                                    \
-    ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11))
-#define KB_CLUSTER_ALL_OPERATIONS                                                                  \
-    ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12))
-#define KB_AUTHORIZED_OPERATIONS_OMITTED INT32_MIN
 
 /* The topic Kafka clients treat as internal. */
 #define KB_CONSUMER_OFFSETS_TOPIC "__consumer_offsets"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "broker/api/h_group.h"
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 #include "broker/metrics/metrics.h"
 
@@ -180,6 +181,12 @@ static int64_t messages_in(ks_store_t *s)
     return sum;
 }
 
+static void add_bytes_out(void *ud, const char *topic, const kb_topic_counters_t *c)
+{
+    (void)topic;
+    *(int64_t *)ud += (int64_t)kb_ctr_read(&c->bytes_out);
+}
+
 static void sample(kb_metrics_t *m)
 {
     kb_broker_t *b = m->broker;
@@ -193,6 +200,7 @@ static void sample(kb_metrics_t *m)
         x->bytes_in = st.bytes_appended;
         x->messages_in = messages_in(s);
     }
+    kb_counters_foreach_topic(b, add_bytes_out, &x->bytes_out);
     x->conns = b->n_conns;
     m->head = (m->head + 1) % KB_METRICS_HISTORY;
     if (m->n < KB_METRICS_HISTORY) m->n++;

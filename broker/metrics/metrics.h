@@ -39,7 +39,7 @@ typedef struct {
     int64_t t_ms;        /* wall clock */
     int64_t bytes_in;    /* bytes appended to logs */
     int64_t messages_in; /* records appended (sum of log end offset movements) */
-    int64_t bytes_out;   /* bytes returned by Fetch (0 until the counters exist) */
+    int64_t bytes_out;   /* record bytes returned by Fetch (topics still counted) */
     int32_t conns;       /* Kafka connections open */
 } kb_metrics_sample_t;
 

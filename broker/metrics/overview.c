@@ -8,7 +8,8 @@
  *     "flash": {"budget_bytes", "used_bytes", "free_bytes", "fs_free_bytes", "fs_size_bytes"},
  *     "store": {"partitions", "fsyncs", "io_errors", "bytes_appended"},
  *     "process": {"rss_bytes", "cpu_seconds" (float), "open_fds", "max_fds"},
- *     "topics": [{"name", "partitions", "size_bytes", "records", "log_end_sum", "internal"}],
+ *     "topics": [{"name", "partitions", "size_bytes", "records", "log_end_sum", "internal",
+ *                 "bytes_in", "bytes_out", "messages_in", "messages_out"}],   counters
  *     "groups": [{"group", "state", "members", "lag",
  *                 "partitions": [{"topic", "partition", "committed", "log_end", "lag"}]}],
  *     "history": {"interval_s", "t_ms": [...], "bytes_in": [...], "messages_in": [...],
@@ -21,10 +22,16 @@
 #include <string.h>
 
 #include "broker/api/h_group.h"
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 #include "broker/metrics/metrics.h"
 
-static json_t *topics_json(ks_store_t *s)
+static json_int_t ctr(const kb_topic_counters_t *c, const uint64_t *field)
+{
+    return c ? (json_int_t)kb_ctr_read(field) : 0;
+}
+
+static json_t *topics_json(kb_broker_t *b, ks_store_t *s)
 {
     json_t *arr = json_array();
     for (ks_topic_t *t = s ? ks_topic_next(s, NULL) : NULL; t; t = ks_topic_next(s, t)) {
@@ -35,11 +42,19 @@ static json_t *topics_json(ks_store_t *s)
             records += ks_part_log_end(p) - ks_part_log_start(p);
             end += ks_part_log_end(p);
         }
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I, s:I, s:b}", "name",
-                                             ks_topic_name(t), "partitions", ks_topic_partitions(t),
-                                             "size_bytes", (json_int_t)size, "records",
-                                             (json_int_t)records, "log_end_sum", (json_int_t)end,
-                                             "internal", ks_topic_name(t)[0] == '_'));
+        const kb_topic_counters_t *c = kb_counters_topic(b, ks_topic_name(t));
+        json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:I, s:b}", "name", ks_topic_name(t),
+                              "partitions", ks_topic_partitions(t), "size_bytes", (json_int_t)size,
+                              "records", (json_int_t)records, "log_end_sum", (json_int_t)end,
+                              "internal", ks_topic_name(t)[0] == '_');
+        if (o) {
+            json_object_set_new(o, "bytes_in", json_integer(ctr(c, c ? &c->bytes_in : NULL)));
+            json_object_set_new(o, "bytes_out", json_integer(ctr(c, c ? &c->bytes_out : NULL)));
+            json_object_set_new(o, "messages_in", json_integer(ctr(c, c ? &c->messages_in : NULL)));
+            json_object_set_new(o, "messages_out",
+                                json_integer(ctr(c, c ? &c->messages_out : NULL)));
+            json_array_append_new(arr, o);
+        }
     }
     return arr;
 }
@@ -147,8 +162,8 @@ static json_t *build(kb_broker_t *b)
                      "io_errors", (json_int_t)st.io_errors, "bytes_appended",
                      (json_int_t)st.bytes_appended, "process", "rss_bytes", (json_int_t)p.rss_bytes,
                      "cpu_seconds", p.cpu_seconds, "open_fds", (json_int_t)p.open_fds, "max_fds",
-                     (json_int_t)p.max_fds, "topics", topics_json(s), "groups", g.groups, "history",
-                     history_json(b));
+                     (json_int_t)p.max_fds, "topics", topics_json(b, s), "groups", g.groups,
+                     "history", history_json(b));
 }
 
 int kb_metrics_overview(kb_http_req_t *req, void *ud)

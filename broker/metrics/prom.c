@@ -5,11 +5,15 @@
  * lag; Depot's own figures (flash budget, fsync latency, HTTP) are depot_*. Every family is
  * documented in docs/operations.md.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/core/counters.h"
 #include "broker/core/server.h"
 #include "broker/metrics/metrics.h"
+#include "protocol/kp_errors.h"
+#include "protocol/kp_header.h"
 
 #define TEXT_FORMAT "text/plain; version=0.0.4; charset=utf-8"
 
@@ -178,6 +182,32 @@ static void group_metrics(kb_http_req_t *req, kb_broker_t *b)
     kb_metrics_groups(b, NULL, on_offset, &x);
 }
 
+/* Connection limits (broker/net/limits.h). */
+static void net_limit_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    const kb_net_t *n = &b->net;
+    family(req, "depot_connections_refused_total", "counter",
+           "Connections accepted and closed at once because a limit was reached.");
+    kb_http_printf(req,
+                   "depot_connections_refused_total{reason=\"max.connections\"} %llu\n"
+                   "depot_connections_refused_total{reason=\"max.connections.per.ip\"} %llu\n",
+                   (unsigned long long)n->refused_total[KB_REFUSED_MAX_CONNECTIONS],
+                   (unsigned long long)n->refused_total[KB_REFUSED_MAX_PER_IP]);
+    family(req, "depot_connections_expired_total", "counter",
+           "Connections closed by a deadline: idle (connections.max.idle.ms), read_timeout "
+           "(socket.read.timeout.ms), write_timeout (socket.write.timeout.ms).");
+    kb_http_printf(req,
+                   "depot_connections_expired_total{reason=\"idle\"} %llu\n"
+                   "depot_connections_expired_total{reason=\"read_timeout\"} %llu\n"
+                   "depot_connections_expired_total{reason=\"write_timeout\"} %llu\n",
+                   (unsigned long long)n->closed_total[KB_CLOSED_IDLE],
+                   (unsigned long long)n->closed_total[KB_CLOSED_READ_TIMEOUT],
+                   (unsigned long long)n->closed_total[KB_CLOSED_WRITE_TIMEOUT]);
+    family(req, "depot_queued_request_bytes", "gauge",
+           "Bytes of requests read and not yet answered (limit: queued.max.request.bytes).");
+    kb_http_printf(req, "depot_queued_request_bytes %lld\n", (long long)n->queued_bytes);
+}
+
 static void conn_metrics(kb_http_req_t *req, kb_broker_t *b)
 {
     family(req, "kafka_server_socketservermetrics_connection_count", "gauge",
@@ -186,6 +216,7 @@ static void conn_metrics(kb_http_req_t *req, kb_broker_t *b)
         kb_http_printf(req,
                        "kafka_server_socketservermetrics_connection_count{listener=\"%s\"} %d\n",
                        b->cfg.listeners[i].name, kb_metrics_kafka_conns(b, i));
+    net_limit_metrics(req, b);
     family(req, "depot_http_connections", "gauge", "Open HTTP connections per HTTP listener.");
     kb_http_listener_t *l;
     for (int i = 0; (l = kb_http_listener_at(b, i)); i++) {
@@ -208,6 +239,116 @@ static void conn_metrics(kb_http_req_t *req, kb_broker_t *b)
                        "depot_http_requests_total{listener=\"%s\",class=\"server_error\"} %llu\n",
                        n, ok, n, (unsigned long long)st.client_errors, n,
                        (unsigned long long)st.server_errors);
+    }
+}
+
+/* Per-topic counters (broker/core/counters.h), one family at a time. */
+typedef struct {
+    kb_http_req_t *req;
+    const char *name;
+    size_t off; /* offset of the uint64_t in kb_topic_counters_t */
+} topic_ctx_t;
+
+static void on_topic_counter(void *ud, const char *topic, const kb_topic_counters_t *c)
+{
+    topic_ctx_t *x = ud;
+    const uint64_t *v = (const uint64_t *)((const char *)c + x->off);
+    kb_http_printf(x->req, "%s{topic=\"%s\"} %llu\n", x->name, topic,
+                   (unsigned long long)kb_ctr_read(v));
+}
+
+static void topic_counter_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } fams[] = {
+        {"kafka_server_brokertopicmetrics_bytesin_total",
+         "Record batch bytes appended to the topic by Produce.",
+         offsetof(kb_topic_counters_t, bytes_in)},
+        {"kafka_server_brokertopicmetrics_messagesin_total",
+         "Records appended to the topic by Produce.", offsetof(kb_topic_counters_t, messages_in)},
+        {"kafka_server_brokertopicmetrics_bytesout_total",
+         "Record batch bytes of the topic returned by Fetch.",
+         offsetof(kb_topic_counters_t, bytes_out)},
+        {"kafka_server_brokertopicmetrics_messagesout_total",
+         "Records of the topic returned by Fetch (whole batches).",
+         offsetof(kb_topic_counters_t, messages_out)},
+        {"kafka_server_brokertopicmetrics_totalproducerequests_total",
+         "Produce requests that touched the topic.",
+         offsetof(kb_topic_counters_t, produce_requests)},
+        {"kafka_server_brokertopicmetrics_totalfetchrequests_total",
+         "Fetch requests that touched the topic.", offsetof(kb_topic_counters_t, fetch_requests)},
+        {"depot_topic_partition_errors_total",
+         "Partition errors of Produce and Fetch on the topic.",
+         offsetof(kb_topic_counters_t, errors)},
+    };
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        family(req, fams[i].name, "counter", fams[i].help);
+        topic_ctx_t x = {req, fams[i].name, fams[i].off};
+        kb_counters_foreach_topic(b, on_topic_counter, &x);
+    }
+}
+
+/* Per-API counters: requests, errors by code, closes, latency histogram. */
+static void api_latency(kb_http_req_t *req, const char *api, const kb_api_counters_t *c)
+{
+    const char *n = "kafka_network_requestmetrics_totaltime_seconds";
+    unsigned long long cum = 0;
+    for (int i = 0; i < KB_CTR_LAT_BUCKETS; i++) {
+        cum += kb_ctr_read(&c->latency[i]);
+        if (i < KB_CTR_LAT_BUCKETS - 1)
+            kb_http_printf(req, "%s_bucket{request=\"%s\",le=\"%g\"} %llu\n", n, api,
+                           (double)kb_ctr_latency_bounds_us[i] / 1e6, cum);
+        else
+            kb_http_printf(req, "%s_bucket{request=\"%s\",le=\"+Inf\"} %llu\n", n, api, cum);
+    }
+    kb_http_printf(req, "%s_sum{request=\"%s\"} %.6f\n%s_count{request=\"%s\"} %llu\n", n, api,
+                   (double)kb_ctr_read(&c->latency_sum_us) / 1e6, n, api, cum);
+}
+
+static void api_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    size_t n_apis;
+    const kp_api_t *apis = kp_api_all(&n_apis);
+    family(req, "kafka_network_requestmetrics_requests_total", "counter",
+           "Kafka requests received, per API.");
+    for (size_t i = 0; i < n_apis; i++) {
+        const kb_api_counters_t *c = kb_counters_api(b, apis[i].key);
+        if (c)
+            kb_http_printf(req,
+                           "kafka_network_requestmetrics_requests_total{request=\"%s\"} %llu\n",
+                           apis[i].name, (unsigned long long)kb_ctr_read(&c->requests));
+    }
+    family(req, "kafka_network_requestmetrics_errors_total", "counter",
+           "Requests answered with a Kafka error, per API and error name (the first error of a "
+           "request counts once).");
+    for (size_t i = 0; i < n_apis; i++) {
+        const kb_api_counters_t *c = kb_counters_api(b, apis[i].key);
+        for (int e = 1; c && e < KB_CTR_ERR_CODES; e++) {
+            uint64_t v = kb_ctr_read(&c->errors[e]);
+            if (v == 0) continue;
+            const char *en = e == KB_CTR_ERR_OTHER ? "OTHER" : kp_error_name((int16_t)e);
+            kb_http_printf(req,
+                           "kafka_network_requestmetrics_errors_total{request=\"%s\",error=\"%s\"}"
+                           " %llu\n",
+                           apis[i].name, en, (unsigned long long)v);
+        }
+    }
+    family(req, "depot_network_requests_closed_total", "counter",
+           "Requests after which the connection was closed (malformed or unsupported), per API.");
+    for (size_t i = 0; i < n_apis; i++) {
+        const kb_api_counters_t *c = kb_counters_api(b, apis[i].key);
+        if (c)
+            kb_http_printf(req, "depot_network_requests_closed_total{request=\"%s\"} %llu\n",
+                           apis[i].name, (unsigned long long)kb_ctr_read(&c->closed));
+    }
+    family(req, "kafka_network_requestmetrics_totaltime_seconds", "histogram",
+           "Time from a request decoded to its answer handed to the socket, per API (held "
+           "requests such as long-poll Fetch count their wait).");
+    for (size_t i = 0; i < n_apis; i++) {
+        const kb_api_counters_t *c = kb_counters_api(b, apis[i].key);
+        if (c) api_latency(req, apis[i].name, c);
     }
 }
 
@@ -239,6 +380,8 @@ int kb_metrics_prometheus(kb_http_req_t *req, void *ud)
     store_metrics(req, b);
     flash_metrics(req, b);
     topic_metrics(req, b);
+    topic_counter_metrics(req, b);
+    api_metrics(req, b);
     group_metrics(req, b);
     conn_metrics(req, b);
     process_metrics(req);

@@ -532,23 +532,29 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
 /* ------------------------------------------------------------------------------------------ */
 /* Limits (limits.h)                                                                            */
 
-/* Why c must be closed now, or NULL. */
-static const char *expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
+static const char *const expiry_why[KB_CLOSED_N] = {
+    [KB_CLOSED_IDLE] = "idle past connections.max.idle.ms",
+    [KB_CLOSED_READ_TIMEOUT] = "a request frame did not arrive within socket.read.timeout.ms",
+    [KB_CLOSED_WRITE_TIMEOUT] = "its responses were not read within socket.write.timeout.ms",
+};
+
+/* Why c must be closed now (KB_CLOSED_*), or -1. */
+static int expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
 {
     if (c->paused || c->draining) /* we stopped reading: the frame's clock is ours, not theirs */
         c->frame_start_ms = c->frame_start_ms ? now : 0;
     else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
-        return "a request frame did not arrive within socket.read.timeout.ms";
+        return KB_CLOSED_READ_TIMEOUT;
     size_t q = c->writing ? c->t->ops->write_queue_size(c->t) : 0;
     if (q < c->write_queued || q == 0) c->write_progress_ms = now;
     c->write_queued = q;
     if (q > 0 && now - c->write_progress_ms >= cfg->socket_write_timeout_ms)
-        return "its responses were not read within socket.write.timeout.ms";
+        return KB_CLOSED_WRITE_TIMEOUT;
     bool idle = !c->head && !c->writing && !c->frame_start_ms;
     if (idle && cfg->connections_max_idle_ms >= 0 &&
         now - c->last_active_ms >= cfg->connections_max_idle_ms)
-        return "idle past connections.max.idle.ms";
-    return NULL;
+        return KB_CLOSED_IDLE;
+    return -1;
 }
 
 void kb_conn_sweep(kb_broker_t *b, int64_t now)
@@ -556,9 +562,10 @@ void kb_conn_sweep(kb_broker_t *b, int64_t now)
     kb_conn_t *next;
     for (kb_conn_t *c = b->conns; c; c = next) {
         next = c->next;
-        const char *why = expired(c, now, &b->cfg);
-        if (!why) continue;
-        kb_log(KB_LOG_INFO, "closing %s on %s: %s", c->peer, c->listener->name, why);
+        int why = expired(c, now, &b->cfg);
+        if (why < 0) continue;
+        b->net.closed_total[why]++;
+        kb_log(KB_LOG_INFO, "closing %s on %s: %s", c->peer, c->listener->name, expiry_why[why]);
         kb_conn_close(c);
     }
 }

@@ -93,10 +93,12 @@ static void log_refusal(kb_broker_t *b, const char *listener, const char *why, i
 bool kb_net_admit(kb_broker_t *b, const kb_ipkey_t *ip, const char *listener)
 {
     if (b->n_conns >= b->cfg.max_connections) {
+        b->net.refused_total[KB_REFUSED_MAX_CONNECTIONS]++;
         log_refusal(b, listener, "max.connections reached", b->cfg.max_connections);
         return false;
     }
     if (kb_net_ip_count(b, ip) >= b->cfg.max_connections_per_ip) {
+        b->net.refused_total[KB_REFUSED_MAX_PER_IP]++;
         log_refusal(b, listener, "max.connections.per.ip reached", b->cfg.max_connections_per_ip);
         return false;
     }

@@ -39,6 +39,10 @@ typedef struct {
 
 typedef struct kb_ipnode kb_ipnode_t;
 
+/* Why connections were refused or closed by a limit (counters for /metrics). */
+enum { KB_REFUSED_MAX_CONNECTIONS, KB_REFUSED_MAX_PER_IP, KB_REFUSED_N };
+enum { KB_CLOSED_IDLE, KB_CLOSED_READ_TIMEOUT, KB_CLOSED_WRITE_TIMEOUT, KB_CLOSED_N };
+
 #define KB_IP_BUCKETS 256
 
 typedef struct {
@@ -50,6 +54,8 @@ typedef struct {
     kb_ipnode_t *ip[KB_IP_BUCKETS]; /* connections per IP address */
     int closed_since_trim;      /* connections closed since memory was last given back */
     int64_t trimmed_ms;
+    uint64_t refused_total[KB_REFUSED_N]; /* since start, by KB_REFUSED_* */
+    uint64_t closed_total[KB_CLOSED_N];   /* closed by a deadline, by KB_CLOSED_* */
     int64_t refused;            /* refused since the last log line */
     int64_t refused_logged_ms;
 } kb_net_t;

@@ -87,7 +87,8 @@ static inline int make_batch(kp_buf_t *out, int codec, int n, int64_t ts0, size_
 
 static inline kb_produce_ctx_t tctx(tstore_t *ts, int16_t version)
 {
-    kb_produce_ctx_t c = {NULL, ts->store, &ts->cfg, version, 1700000000000LL, NULL};
+    kb_produce_ctx_t c = {
+        .store = ts->store, .cfg = &ts->cfg, .version = version, .now_ms = 1700000000000LL};
     return c;
 }
 

@@ -48,7 +48,7 @@ static void do_fetch(tstore_t *ts, tfetch_t *f, int16_t version, tresult_t *r)
 {
     kp_arena_init(&r->arena, NULL, 0, 0);
     kp_buf_init(&r->data);
-    kb_fetch_ctx_t ctx = {ts->store, 0, version};
+    kb_fetch_ctx_t ctx = {.store = ts->store, .version = version};
     r->total = kb_fetch_fill(&ctx, &f->m, &r->arena, &r->resp, &r->data, NULL, &r->any_error);
 }
 

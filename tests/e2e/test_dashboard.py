@@ -110,8 +110,9 @@ class Chromium:
 
     def wait_for(self, expr, timeout=20):
         deadline = time.monotonic() + timeout
+        guarded = "(() => { try { return !!(%s); } catch (e) { return false; } })()" % expr
         while time.monotonic() < deadline:
-            if self.eval(expr):
+            if self.eval(guarded):  # false while the navigation is still on about:blank
                 return
             time.sleep(0.2)
         raise AssertionError("page never satisfied: %s (body: %s)" %

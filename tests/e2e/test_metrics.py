@@ -5,9 +5,13 @@
   fsync histogram, connections per listener, process figures; every line parses;
 - /api/overview (the dashboard's JSON), /healthz, /readyz, 404/405 on the listener, and the
   listener staying off without metrics.listeners;
+- depotctl status prints the overview (topic, group lag) and fails on an unreachable broker;
 - log.format=json gives one JSON object per line with ts, level and msg;
+- per-topic counters (bytes/messages in and out) and per-API requests, errors by name and the
+  latency histogram;
 - a real Prometheus (Debian's /usr/bin/prometheus) scrapes Depot every second; its HTTP API
-  shows the byte counters and the log end offset moving with what the producer sent.
+  shows the topic's bytes-in and messages-in counters, the bytes appended and the log end
+  offset moving with what the producer sent.
 """
 
 import json
@@ -21,12 +25,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from depot_harness import Broker, check, free_port, run_tests
+from depot_harness import Broker, check, free_port, produce_v3, record_batch, run_tests
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+HERE = os.path.dirname(os.path.abspath(__file__))
+CTL = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(os.path.join(HERE, "../../build/depotctl"))
 GROUP_SETTINGS = {"group.initial.rebalance.delay.ms": 0, "group.min.session.timeout.ms": 1000}
 
 
@@ -124,6 +130,27 @@ def test_metrics_endpoints():
         check(metric(ms, "kafka_consumergroup_lag", consumergroup="m.readers", topic="m.sensors",
                      partition=0) == 20, "lag")
         check(metric(ms, "kafka_topic_partitions", topic="m.sensors") == 1, "partitions")
+        # Counters: batches are stored as they came, so bytes in == the log's size.
+        check(metric(ms, "kafka_server_brokertopicmetrics_messagesin_total",
+                     topic="m.sensors") == 50, "messages in")
+        check(metric(ms, "kafka_server_brokertopicmetrics_bytesin_total",
+                     topic="m.sensors") == size, "bytes in == log size")
+        check(metric(ms, "kafka_server_brokertopicmetrics_messagesout_total",
+                     topic="m.sensors") >= 30, "messages out (the consumer read 30+)")
+        check(metric(ms, "kafka_server_brokertopicmetrics_bytesout_total",
+                     topic="m.sensors") > 0, "bytes out")
+        produces = metric(ms, "kafka_network_requestmetrics_requests_total", request="Produce")
+        check(produces >= 1, "Produce requests")
+        check(metric(ms, "kafka_network_requestmetrics_totaltime_seconds_count",
+                     request="Produce") == produces, "latency count == requests")
+        check(metric(ms, "kafka_network_requestmetrics_totaltime_seconds_bucket",
+                     request="Produce", le="+Inf") == produces, "+Inf bucket")
+        # A Produce to a partition that does not exist is counted under its error name.
+        r = produce_v3(b.port, "m.sensors", 7, record_batch([b"v"]), acks=1)
+        check(r[0] == 3, "produce to partition 7: %r", r)
+        ms = parse_metrics(get(b.metrics_url + "/metrics")[2])
+        check(metric(ms, "kafka_network_requestmetrics_errors_total", request="Produce",
+                     error="UNKNOWN_TOPIC_OR_PARTITION") == 1, "error counted (%r)", r)
         check(metric(ms, "depot_log_bytes_appended_total") >= size, "bytes appended")
         fs = metric(ms, "depot_log_fsyncs_total")
         count = metric(ms, "depot_log_fsync_duration_seconds_count")
@@ -146,6 +173,19 @@ def test_metrics_endpoints():
         check(groups["m.readers"]["lag"] == 20, "overview lag %r", groups)
         check(o["ready"] is True and o["flash"]["used_bytes"] >= size, "overview flash")
         check(len(o["history"]["t_ms"]) >= 1, "history has samples")
+
+        # depotctl status: the same overview in the terminal.
+        out = subprocess.run([CTL, "status", "--metrics-url", b.metrics_url], capture_output=True,
+                             text=True, timeout=30)
+        check(out.returncode == 0, "depotctl status: %d %s", out.returncode, out.stderr)
+        check(re.search(r"^m\.sensors\s+1\s+[\d.]+ KiB\s+50$", out.stdout, re.M),
+              "status topic line: %s", out.stdout)
+        check(re.search(r"^m\.readers\s+Empty\s+0\s+20$", out.stdout, re.M) and
+              "m.sensors[0] committed 30, end 50, lag 20" in out.stdout, "status group: %s",
+              out.stdout)
+        bad = subprocess.run([CTL, "status", "--metrics-url", "http://127.0.0.1:%d" % free_port()],
+                             capture_output=True, text=True, timeout=30)
+        check(bad.returncode == 1 and "cannot connect" in bad.stderr, "unreachable: %r", bad)
 
         check(get(b.metrics_url + "/healthz")[0] == 200, "healthz")
         check(get(b.metrics_url + "/readyz")[:3:2] == (200, "ready\n"), "readyz")
@@ -235,6 +275,12 @@ def test_prometheus_scrapes_depot():
             before = wait_prom(base, "depot_log_bytes_appended_total", lambda v: True)
             create_topic(b.bootstrap, "prom.t")
             produce(b.bootstrap, "prom.t", 200, 500)
+            bytes_in = wait_prom(base,
+                                 'kafka_server_brokertopicmetrics_bytesin_total{topic="prom.t"}',
+                                 lambda v: v >= 200 * 500)
+            check(bytes_in < 200 * 500 * 1.5, "bytes in %d for 100000 sent", bytes_in)
+            wait_prom(base, 'kafka_server_brokertopicmetrics_messagesin_total{topic="prom.t"}',
+                      lambda v: v == 200)
             # 200 records of 500 bytes: at least 100 kB more bytes appended, and the log end
             # offset of the topic at exactly 200, as Prometheus scraped them.
             after = wait_prom(base, "depot_log_bytes_appended_total",
