@@ -121,3 +121,22 @@ int kp_batch_iter_next(kp_batch_iter_t *it, const uint8_t **batch, size_t *blen)
     it->p += size;
     return 1;
 }
+
+int kp_batch_verify_count(const uint8_t *batch, size_t len, size_t max_decompressed)
+{
+    kp_records_t it;
+    int rc = kp_records_init(&it, batch, len, max_decompressed);
+    if (rc < 0) return rc;
+    int32_t want = it.hdr.records_count, n = 0;
+    kp_record_t rec;
+    while ((rc = kp_records_next(&it, &rec)) == 1) {
+        if (rec.offset_delta != n) {
+            rc = K_ERR_CORRUPT;
+            break;
+        }
+        n++;
+    }
+    kp_records_deinit(&it);
+    if (rc < 0) return rc;
+    return n == want ? 0 : K_ERR_CORRUPT;
+}

@@ -128,6 +128,18 @@ void kp_records_deinit(kp_records_t *it);
 /* Header iteration: returns 1/0/K_ERR_MALFORMED. */
 int kp_record_header_next(kp_reader_t *hr, kp_record_header_t *h);
 
+/*
+ * Counts the records of a (validated) batch by walking them, decompressing if needed (at most
+ * max_decompressed bytes), and checks that their offset deltas run 0, 1, 2, ...: 0 when they
+ * do and there are exactly h->records_count, K_ERR_CORRUPT when not, K_ERR_MALFORMED for an
+ * unreadable record, K_ERR_TOOLARGE past the limit, K_ERR_NOMEM. The cost is linear in the
+ * records: callers use it only when the header's count is implausible for the batch's size.
+ */
+int kp_batch_verify_count(const uint8_t *batch, size_t len, size_t max_decompressed);
+/* The smallest v2 record: length, attributes, timestamp delta, offset delta, key length,
+ * value length and header count, one varint byte each. */
+#define KP_RECORD_MIN_SIZE 7
+
 /* Compression codecs (used by the builder, the records iterator and the client). */
 int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out);
 int kp_decompress(int codec, const uint8_t *in, size_t len, size_t max_out, kp_buf_t *out);

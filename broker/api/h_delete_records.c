@@ -11,6 +11,7 @@
  */
 #include "broker/api/h_common.h"
 #include "broker/auth/auth.h"
+#include "broker/core/util.h"
 #include "protocol/gen/kp_delete_records.h"
 
 int16_t kb_delete_records_part(ks_part_t *p, int64_t offset, int64_t *low_watermark)
@@ -68,6 +69,11 @@ int kb_handle_delete_records(kb_req_t *req)
             if (!p) {
                 out->error_code =
                     denied ? KP_ERR_TOPIC_AUTHORIZATION_FAILED : KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                out->low_watermark = -1;
+                continue;
+            }
+            if (kb_topic_internal(rt->name.ptr, (size_t)rt->name.len)) {
+                out->error_code = KP_ERR_INVALID_TOPIC_EXCEPTION; /* as Kafka: never trimmed */
                 out->low_watermark = -1;
                 continue;
             }

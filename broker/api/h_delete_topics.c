@@ -55,9 +55,10 @@ static int delete_one(kb_req_t *req, kp_str_t name, kp_uuid_t id, bool by_id, re
         o->error_message = kp_str("Topic deletion is disabled (delete.topic.enable=false).");
         return 0;
     }
-    if (!strcmp(copy, KB_CONSUMER_OFFSETS_TOPIC)) {
+    if (kb_topic_internal(copy, strlen(copy))) {
         o->error_code = KP_ERR_INVALID_REQUEST;
-        o->error_message = kp_str("The internal topic __consumer_offsets cannot be deleted.");
+        o->error_message =
+            kb_arena_printf(&req->arena, "The internal topic %s cannot be deleted.", copy);
         return 0;
     }
     int rc = ks_topic_delete(store, copy);

@@ -39,7 +39,11 @@
 #include "broker/auth/auth.h"
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
+#include "broker/core/util.h"
 #include "protocol/kp_batch.h"
+
+/* Decompressing to count a suspicious batch stops here (its records are refused). */
+#define VERIFY_MAX_DECOMPRESSED ((size_t)64 << 20)
 
 /* One appended partition waiting for its fsync (acks=-1). */
 typedef struct produce_wait produce_wait_t;
@@ -58,6 +62,37 @@ struct produce_wait {
 
 /* ------------------------------------------------------------------------------------------ */
 /* Validation                                                                                   */
+
+/*
+ * The header rules Kafka's LogValidator.validateBatch applies to a client's batch, and the
+ * timestamp fields Depot's time index trusts. The offset range must match the record count, or
+ * one small batch claiming 2^31 records would advance the log end by two billion offsets. The
+ * count is checked against the bytes: an uncompressed record takes at least 7; a compressed
+ * batch claiming more records than it has bytes is decompressed and counted (the only produce
+ * path that decompresses, and only for such batches).
+ */
+static int16_t check_header(const uint8_t *b, size_t blen, const kp_batch_hdr_t *h)
+{
+    if (h->records_count <= 0 || h->last_offset_delta != h->records_count - 1)
+        return KP_ERR_INVALID_RECORD;
+    if (h->producer_id < -1 || h->producer_epoch < -1 ||
+        (h->producer_id >= 0 && h->base_sequence < 0))
+        return KP_ERR_INVALID_RECORD;
+    if (h->attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) /* the broker's to set, not a producer's */
+        return KP_ERR_INVALID_TIMESTAMP;
+    if (h->base_timestamp < -1 || h->max_timestamp < -1 ||
+        (h->base_timestamp >= 0 && h->max_timestamp < h->base_timestamp))
+        return KP_ERR_INVALID_TIMESTAMP;
+    size_t payload = blen - KP_BATCH_HEADER_SIZE;
+    if ((h->attributes & KP_BATCH_ATTR_COMPRESSION_MASK) == KP_COMPRESSION_NONE)
+        return (size_t)h->records_count > payload / KP_RECORD_MIN_SIZE ? KP_ERR_INVALID_RECORD
+                                                                        : KP_ERR_NONE;
+    if ((size_t)h->records_count <= payload)
+        return KP_ERR_NONE;
+    int rc = kp_batch_verify_count(b, blen, VERIFY_MAX_DECOMPRESSED);
+    return rc == 0 ? KP_ERR_NONE : rc == K_ERR_NOMEM ? KP_ERR_UNKNOWN_SERVER_ERROR
+                                                     : KP_ERR_INVALID_RECORD;
+}
 
 int16_t kb_produce_check_records(const uint8_t *p, int32_t len, int32_t max_message_bytes,
                                  int16_t version, kp_batch_hdr_t *h)
@@ -92,7 +127,7 @@ int16_t kb_produce_check_records(const uint8_t *p, int32_t len, int32_t max_mess
         return KP_ERR_CORRUPT_MESSAGE;
     if (codec == KP_COMPRESSION_ZSTD && version < 7)
         return KP_ERR_UNSUPPORTED_COMPRESSION_TYPE;
-    return KP_ERR_NONE;
+    return check_header(b, blen, h);
 }
 
 /* Compacted topics keep the latest record per key, so every record needs one (Kafka's
@@ -297,6 +332,8 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
     /* Kafka checks WRITE before existence, so a denied client learns nothing about it. */
     if (ctx->req && !kb_authorize_str(ctx->req, KB_OP_WRITE, KB_RES_TOPIC, topic))
         return KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    if (topic.len > 0 && kb_topic_internal(topic.ptr, (size_t)topic.len))
+        return KP_ERR_INVALID_TOPIC_EXCEPTION; /* only the broker writes its own topics */
     ks_topic_t *t = topic_get_or_create(ctx, topic, &err);
     if (!t)
         return err;

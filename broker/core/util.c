@@ -38,3 +38,12 @@ char *kb_arena_strdup(kp_arena_t *a, const char *s)
     if (p) memcpy(p, s, n + 1);
     return p;
 }
+
+bool kb_topic_internal(const char *name, size_t len)
+{
+    static const char *const internal[] = {KB_CONSUMER_OFFSETS_TOPIC, "_schemas", "__audit"};
+    for (size_t i = 0; name && i < sizeof internal / sizeof internal[0]; i++)
+        if (strlen(internal[i]) == len && memcmp(internal[i], name, len) == 0)
+            return true;
+    return false;
+}

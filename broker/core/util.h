@@ -21,4 +21,10 @@ char *kb_arena_strdup(kp_arena_t *a, const char *s);
 /* The topic Kafka clients treat as internal. */
 #define KB_CONSUMER_OFFSETS_TOPIC "__consumer_offsets"
 
+/* Topics the broker writes itself: the group offsets log, the schema registry's _schemas and
+ * the audit log's __audit. Clients may read them but not produce to them or delete their
+ * records (INVALID_TOPIC_EXCEPTION, as Kafka answers for its internal topics) nor delete them:
+ * a record produced into __consumer_offsets would be replayed as a commit at the next start. */
+bool kb_topic_internal(const char *name, size_t len);
+
 #endif

@@ -746,6 +746,54 @@ static void test_authz_list_groups_filters(void **state)
     }
 }
 
+/* Issue 19: the broker's own topics take no client writes (a record produced into
+ * __consumer_offsets would come back as a commit after a restart), no DeleteRecords and no
+ * DeleteTopics, whoever asks (no authorizer here). */
+static void test_internal_topics_refused(void **state)
+{
+    (void)state;
+    kb_auth_set_authorizer(broker, NULL, NULL);
+    assert_non_null(ks_topic_find(kb_broker_store(broker), "__consumer_offsets", 18));
+    assert_int_equal(produce_to("__consumer_offsets"), KP_ERR_INVALID_TOPIC_EXCEPTION);
+    assert_int_equal(produce_to("_schemas"), KP_ERR_INVALID_TOPIC_EXCEPTION); /* not created */
+    assert_null(ks_topic_find(kb_broker_store(broker), "_schemas", 8));
+
+    kp_delete_records_req_delete_records_partition_t p;
+    kp_delete_records_req_delete_records_partition_init(&p);
+    p.offset = 0;
+    kp_delete_records_req_delete_records_topic_t t;
+    kp_delete_records_req_delete_records_topic_init(&t);
+    t.name = kp_str("__consumer_offsets");
+    t.partitions = &p;
+    t.partitions_count = 1;
+    kp_delete_records_req_t m;
+    kp_delete_records_req_init(&m);
+    m.topics = &t;
+    m.topics_count = 1;
+    call_t c;
+    assert_int_equal(
+        call(&c, kb_handle_delete_records, KP_API_DELETE_RECORDS, 2, &m, delete_records_enc),
+        KB_DONE);
+    kp_delete_records_resp_t r;
+    decode(&c, 2, &r, delete_records_dec);
+    assert_int_equal(r.topics[0].partitions[0].error_code, KP_ERR_INVALID_TOPIC_EXCEPTION);
+    done(&c);
+
+    kp_str_t del = kp_str("__consumer_offsets");
+    kp_delete_topics_req_t d;
+    kp_delete_topics_req_init(&d);
+    d.topic_names = &del;
+    d.topic_names_count = 1;
+    assert_int_equal(
+        call(&c, kb_handle_delete_topics, KP_API_DELETE_TOPICS, 4, &d, delete_topics_enc), KB_DONE);
+    kp_delete_topics_resp_t dr;
+    decode(&c, 4, &dr, delete_topics_dec);
+    assert_int_equal(dr.responses[0].error_code, KP_ERR_INVALID_REQUEST);
+    done(&c);
+    assert_non_null(ks_topic_find(kb_broker_store(broker), "__consumer_offsets", 18));
+    kb_auth_set_authorizer(broker, authz, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +809,7 @@ int main(void)
         cmocka_unit_test_setup(test_authz_offsets, reset),
         cmocka_unit_test_setup(test_authz_describe_list_delete_groups, reset),
         cmocka_unit_test_setup(test_authz_list_groups_filters, reset),
+        cmocka_unit_test_setup(test_internal_topics_refused, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -30,11 +30,9 @@ static void test_check_records_valid_batch(void **state)
 static void test_check_records_null_or_empty_is_invalid_record(void **state)
 {
     (void)state;
-    assert_int_equal(kb_produce_check_records(NULL, -1, 1 << 20, 9, &hdr),
-                     KP_ERR_INVALID_RECORD);
+    assert_int_equal(kb_produce_check_records(NULL, -1, 1 << 20, 9, &hdr), KP_ERR_INVALID_RECORD);
     uint8_t one = 0;
-    assert_int_equal(kb_produce_check_records(&one, 0, 1 << 20, 9, &hdr),
-                     KP_ERR_INVALID_RECORD);
+    assert_int_equal(kb_produce_check_records(&one, 0, 1 << 20, 9, &hdr), KP_ERR_INVALID_RECORD);
 }
 
 static void test_check_records_crc_flip_is_corrupt(void **state)
@@ -154,8 +152,7 @@ static void test_produce_auto_create_assigns_offsets(void **state)
     assert_int_equal(ks_part_log_end(ks_topic_part(t, 0)), 0);
     /* partition out of range, invalid names */
     assert_int_equal(produce_n(&ts, "auto", 2, 1, 1000, NULL), KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
-    assert_int_equal(produce_n(&ts, "bad/name", 0, 1, 1000, NULL),
-                     KP_ERR_INVALID_TOPIC_EXCEPTION);
+    assert_int_equal(produce_n(&ts, "bad/name", 0, 1, 1000, NULL), KP_ERR_INVALID_TOPIC_EXCEPTION);
     tstore_close(&ts);
 }
 
@@ -177,9 +174,9 @@ static void test_produce_topic_max_message_bytes(void **state)
     kp_produce_resp_partition_produce_response_init(&out);
     ks_part_t *p;
     int64_t next;
-    assert_int_equal(kb_produce_partition(&c, kp_str("small"), 0, b.data, (int32_t)b.len, &out,
-                                          &p, &next),
-                     KP_ERR_MESSAGE_TOO_LARGE);
+    assert_int_equal(
+        kb_produce_partition(&c, kp_str("small"), 0, b.data, (int32_t)b.len, &out, &p, &next),
+        KP_ERR_MESSAGE_TOO_LARGE);
     assert_int_equal(ks_part_log_end(ks_topic_part(t, 0)), 0);
     kp_buf_deinit(&b);
     tstore_close(&ts);
@@ -288,8 +285,8 @@ static int16_t produce_idem(tstore_t *ts, int64_t pid, int16_t epoch, int32_t se
     kp_produce_resp_partition_produce_response_init(&out);
     ks_part_t *p = NULL;
     *next = -1;
-    int16_t err = kb_produce_partition(&c, kp_str("idem"), 0, b.data, (int32_t)b.len, &out, &p,
-                                       next);
+    int16_t err =
+        kb_produce_partition(&c, kp_str("idem"), 0, b.data, (int32_t)b.len, &out, &p, next);
     *base = out.base_offset;
     kp_buf_deinit(&b);
     return err;
@@ -317,18 +314,116 @@ static void test_produce_idempotent_answers(void **state)
     assert_int_equal(produce_idem(&ts, 5, 0, 9, 1, &base, &next),
                      KP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     assert_int_equal(produce_idem(&ts, 5, 1, 0, 1, &base, &next), KP_ERR_NONE); /* new epoch */
-    assert_int_equal(produce_idem(&ts, 5, 0, 5, 1, &base, &next),
-                     KP_ERR_INVALID_PRODUCER_EPOCH);
+    assert_int_equal(produce_idem(&ts, 5, 0, 5, 1, &base, &next), KP_ERR_INVALID_PRODUCER_EPOCH);
     assert_int_equal(produce_idem(&ts, 6, 0, -1, 1, &base, &next), KP_ERR_INVALID_RECORD);
     assert_int_equal(produce_idem(&ts, 7, 0, 500, 1, &base, &next), KP_ERR_NONE); /* unknown */
     assert_int_equal(ks_part_log_end(part), 7);
     tstore_close(&ts);
 }
 
+/* Big-endian field writes into a built batch, then the CRC again (it covers byte 21 on). */
+static void patch32(kp_buf_t *b, size_t at, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b->data[at + (size_t)i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void patch64(kp_buf_t *b, size_t at, uint64_t v)
+{
+    patch32(b, at, (uint32_t)(v >> 32));
+    patch32(b, at + 4, (uint32_t)v);
+}
+
+static void recrc(kp_buf_t *b)
+{
+    kp_buf_patch_u32(b, 17, kp_crc32c(0, b->data + 21, b->len - 21));
+}
+
+enum {
+    AT_ATTR = 21,
+    AT_LAST_DELTA = 23,
+    AT_BASE_TS = 27,
+    AT_MAX_TS = 35,
+    AT_PID = 43,
+    AT_EPOCH = 51,
+    AT_SEQ = 53,
+    AT_COUNT = 57
+};
+
+/* Issue 19: one small batch whose lastOffsetDelta claims ~2^31 records would advance the log
+ * end by two billion offsets. Kafka's validateBatch refuses count/offset-range disagreement. */
+static void test_check_records_header_count_rules(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 1, 1000, 10), 0);
+    patch32(&b, AT_LAST_DELTA, 0x7ffffffe); /* claims 2^31-1 records, holds one */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    patch32(&b, AT_COUNT, 0x7fffffff); /* consistent header, but 2^31-1 records in ~80 bytes */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    patch32(&b, AT_LAST_DELTA, 0);
+    patch32(&b, AT_COUNT, 0); /* no records */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    kp_buf_deinit(&b);
+
+    /* compressed: a claim beyond the bytes is verified by counting the records */
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_LZ4, 2, 1000, 10), 0);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_NONE);
+    patch32(&b, AT_LAST_DELTA, 1999999);
+    patch32(&b, AT_COUNT, 2000000);
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    kp_buf_deinit(&b);
+}
+
+static void test_check_records_header_producer_and_timestamps(void **state)
+{
+    (void)state;
+    kp_buf_t b;
+    kp_buf_init(&b);
+    assert_int_equal(make_batch(&b, KP_COMPRESSION_NONE, 2, 1000, 10), 0);
+    patch64(&b, AT_PID, 7); /* a producer id without a sequence */
+    patch32(&b, AT_SEQ, 0xffffffff);
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    patch64(&b, AT_PID, (uint64_t)-5); /* ids and epochs below -1 */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    patch64(&b, AT_PID, (uint64_t)-1);
+    b.data[AT_EPOCH] = 0xff;
+    b.data[AT_EPOCH + 1] = 0xf0;
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_RECORD);
+    b.data[AT_EPOCH + 1] = 0xff;
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_NONE);
+
+    patch64(&b, AT_MAX_TS, 999); /* max below the first timestamp (1000) */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_TIMESTAMP);
+    patch64(&b, AT_MAX_TS, (uint64_t)-7);
+    patch64(&b, AT_BASE_TS, (uint64_t)-7);
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_TIMESTAMP);
+    patch64(&b, AT_MAX_TS, 1001);
+    patch64(&b, AT_BASE_TS, 1000);
+    b.data[AT_ATTR + 1] |= KP_BATCH_ATTR_LOG_APPEND_TIME; /* a producer may not claim it */
+    recrc(&b);
+    assert_int_equal(check(&b, 1 << 20, 9), KP_ERR_INVALID_TIMESTAMP);
+    kp_buf_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_records_valid_batch),
+        cmocka_unit_test(test_check_records_header_count_rules),
+        cmocka_unit_test(test_check_records_header_producer_and_timestamps),
         cmocka_unit_test(test_check_records_null_or_empty_is_invalid_record),
         cmocka_unit_test(test_check_records_crc_flip_is_corrupt),
         cmocka_unit_test(test_check_records_truncated_is_corrupt),
