@@ -332,6 +332,26 @@ static int parse_dirs(kb_config_t *cfg, const char *v, char *why, size_t whylen)
     return 0;
 }
 
+/* A double within [min, max] (max INT64_MAX: no upper bound). */
+static int parse_double(kb_config_t *cfg, const entry_t *e, const char *v, char *why,
+                        size_t whylen)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !(d >= (double)e->min) ||
+        (e->max != I64MAX && d > (double)e->max)) {
+        if (e->max == I64MAX)
+            snprintf(why, whylen, "must be a number >= %" PRId64, e->min);
+        else
+            snprintf(why, whylen, "must be a number between %" PRId64 " and %" PRId64, e->min,
+                     e->max);
+        return K_ERR_INVAL;
+    }
+    *(double *)field(cfg, e) = d;
+    return 0;
+}
+
 /* Applies one value; on failure writes the reason (without the key) to why. */
 static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, size_t whylen)
 {
@@ -381,19 +401,8 @@ static int apply(kb_config_t *cfg, const entry_t *e, const char *v, char *why, s
         return K_ERR_INVAL;
     case T_DIRS:
         return parse_dirs(cfg, v, why, whylen);
-    case T_DOUBLE: {
-        char *end;
-        errno = 0;
-        double d = strtod(v, &end);
-        if (errno || end == v || *end || !(d >= (double)e->min) ||
-            (e->max != I64MAX && d > (double)e->max)) {
-            snprintf(why, whylen, "must be a number between %" PRId64 " and %s", e->min,
-                     e->max == I64MAX ? "any" : "1");
-            return K_ERR_INVAL;
-        }
-        *(double *)field(cfg, e) = d;
-        return 0;
-    }
+    case T_DOUBLE:
+        return parse_double(cfg, e, v, why, whylen);
     case T_STR:
         if (strlen(v) >= (size_t)e->width) {
             snprintf(why, whylen, "longer than %d bytes", e->width - 1);
