@@ -8,7 +8,7 @@
 #   make bench      benchmarks (not part of test)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy jansson
+PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=

@@ -99,6 +99,13 @@ typedef struct {
     int64_t socket_write_timeout_ms;  /* queued responses must make progress within */
     int64_t queued_max_request_bytes; /* -1 = no limit */
     int32_t fetch_max_wait_cap_ms;    /* fetch.long.poll.max.ms */
+    /* Security (broker/auth/): strings as configured, parsed by the auth room at start. */
+    char sasl_enabled_mechanisms[128];
+    int64_t connections_max_reauth_ms;
+    char authorizer_class_name[256];
+    char super_users[2048];
+    bool allow_everyone_if_no_acl_found;
+    char schema_registry_listeners[512]; /* "" = no schema registry */
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 
@@ -118,6 +125,7 @@ typedef struct kb_req {
     void (*on_cancel)(struct kb_req *req);
     bool done;          /* response ready to go */
     bool no_response;
+    bool raw_sasl;       /* a bare SASL token (after SaslHandshake v0): no header either way */
     struct kb_req *next; /* connection's in-order queue */
     void *handler_data;  /* free for the handler's use while pending */
     uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */

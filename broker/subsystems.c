@@ -5,19 +5,24 @@
 #include "broker/core/subsys.h"
 
 extern const kb_subsys_t kb_counters_subsys; /* broker/core/counters.c: metrics counters */
+extern const kb_subsys_t kb_sasl_subsys;  /* broker/auth/sasl.c: SCRAM credentials, mechanisms */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 extern const kb_subsys_t kb_dynconf_subsys; /* broker/api/h_broker_configs.c: dynamic configs */
 extern const kb_subsys_t kb_http_subsys;  /* broker/http/http_server.c: HTTP listeners */
 /* broker/metrics/metrics.c: /metrics, dashboard, health (after http: it serves on a listener) */
 extern const kb_subsys_t kb_metrics_subsys;
+/* broker/registry/reg_subsys.c: schema registry (after http: it serves on an HTTP listener) */
+extern const kb_subsys_t kb_registry_subsys;
 
 const kb_subsys_t *const kb_subsystems[] = {
     &kb_counters_subsys,
     &kb_dynconf_subsys, /* before the others: they start with the dynamic configs in force */
+    &kb_sasl_subsys,
     &kb_api_subsys,
     &kb_group_subsys,
     &kb_http_subsys, /* before every room that registers HTTP routes */
     &kb_metrics_subsys,
+    &kb_registry_subsys,
     NULL,
 };

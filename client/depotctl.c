@@ -13,6 +13,7 @@
  *   depotctl groups  --list | --describe --group G | --reset-offsets ...   (depotctl_groups.c)
  *   depotctl connect-standalone WORKER.properties CONNECTOR.properties...  (connect_*.c)
  *   depotctl status [--metrics-url http://H:P] [--json]   (depotctl_status.c, over HTTP)
+ *   depotctl schemas list|get|register|check ...   (depotctl_schemas.c, over HTTP)
  * Every command takes --bootstrap-server H:P (default 127.0.0.1:9092). Failures print the
  * Kafka error name and a sentence, and exit 1 (2 for usage errors).
  */
@@ -56,7 +57,8 @@ static void usage(void)
           "                        --to-earliest|--to-latest|--to-offset N [--execute]\n"
           "       depotctl connect-standalone WORKER.properties CONNECTOR.properties...\n"
           "       depotctl status  [--metrics-url http://127.0.0.1:9644] [--json]\n"
-          "                        [--timeout-ms MS]   (the broker's metrics listener)\n",
+          "                        [--timeout-ms MS]   (the broker's metrics listener)\n"
+          "       depotctl schemas list|get|register|check [--registry URL] ...\n",
           stderr);
 }
 
@@ -513,6 +515,8 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "connect-standalone"))
         return kc_connect_standalone(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "status")) return ctl_status(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "schemas"))
+        return ctl_schemas(argc - 2, argv + 2);
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     signal(SIGINT, on_signal);

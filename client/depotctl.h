@@ -1,6 +1,7 @@
 /*
  * depotctl internals shared by its command files (depotctl.c: produce/consume/topics,
- * depotctl_groups.c: groups and consume --group). Single-threaded.
+ * depotctl_groups.c: groups and consume --group, depotctl_schemas.c: schema registry).
+ * Single-threaded.
  */
 #ifndef DEPOTCTL_H
 #define DEPOTCTL_H
@@ -50,6 +51,8 @@ void ctl_print_message(const opts_t *o, const kc_message_t *m);
 int cmd_groups(kc_client_t *c, const opts_t *o);
 /* depotctl status (depotctl_status.c): argv after "status"; returns the exit status. */
 int ctl_status(int argc, char **argv);
+/* depotctl schemas ... (depotctl_schemas.c): argv after "schemas"; returns the exit status. */
+int ctl_schemas(int argc, char **argv);
 int cmd_consume_group(kc_client_t *c, const opts_t *o);
 
 #endif

@@ -41,8 +41,18 @@ static const struct {
      "Accepted and reported; batches are stored as the producer sent them whatever the value (broker-side recompression is not done yet)."},
     {"compression.zstd.level",
      "Accepted; no effect (no broker recompression yet)."},
+    {"confluent.key.schema.validation",
+     "Depot (Confluent Server's name): true makes Produce refuse records whose key is not framed with a schema id registered under the key subject (docs/schema-registry.md)."},
+    {"confluent.key.subject.name.strategy",
+     "Depot: how the key subject is named: TopicNameStrategy (<topic>-key), RecordNameStrategy, TopicRecordNameStrategy."},
+    {"confluent.value.schema.validation",
+     "Depot (Confluent Server's name): true makes Produce refuse records whose value is not framed with a schema id registered under the value subject (docs/schema-registry.md)."},
+    {"confluent.value.subject.name.strategy",
+     "Depot: how the value subject is named: TopicNameStrategy (<topic>-value), RecordNameStrategy, TopicRecordNameStrategy."},
     {"delete.retention.ms",
      "How long tombstones stay after compaction (used by the log cleaner)."},
+    {"depot.value.schema.validation",
+     "Depot: id checks the framing and the registered id; full also decodes each value with its schema."},
     {"file.delete.delay.ms",
      "Accepted; no effect: deleted segments are unlinked at once by the flusher threads."},
     {"flush.messages",
@@ -103,6 +113,12 @@ static const char *const ts_names[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const cleanup_names[] = {"delete", "compact", "compact,delete", NULL};
 static const char *const compression_names[] = {"producer", "uncompressed", "gzip", "snappy",
                                                 "lz4",      "zstd",         NULL};
+/* Confluent's class names (KS_SUBJECT_*); the part after the last dot is accepted alone too. */
+static const char *const strategy_names[] = {
+    "io.confluent.kafka.serializers.subject.TopicNameStrategy",
+    "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+    "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy", NULL};
+static const char *const check_names[] = {"id", "full", NULL}; /* KS_SCHEMA_CHECK_* */
 
 #define F(field) offsetof(ks_topic_config_t, field), sizeof(((ks_topic_config_t *)0)->field)
 #define I64MAX INT64_MAX
@@ -117,8 +133,17 @@ static const cfg_def_t defs[] = {
      compression_names, "compression.type"},
     {"compression.zstd.level", T_I32, F(compression_zstd_level), 3, -131072, 22, NULL,
      "compression.zstd.level"},
+    {"confluent.key.schema.validation", T_BOOL, F(key_schema_validation), 0, 0, 1, NULL, NULL},
+    {"confluent.key.subject.name.strategy", T_ENUM, F(key_subject_strategy), KS_SUBJECT_TOPIC, 0,
+     2, strategy_names, NULL},
+    {"confluent.value.schema.validation", T_BOOL, F(value_schema_validation), 0, 0, 1, NULL,
+     NULL},
+    {"confluent.value.subject.name.strategy", T_ENUM, F(value_subject_strategy),
+     KS_SUBJECT_TOPIC, 0, 2, strategy_names, NULL},
     {"delete.retention.ms", T_I64, F(delete_retention_ms), 86400000, 0, I64MAX, NULL,
      "log.cleaner.delete.retention.ms"},
+    {"depot.value.schema.validation", T_ENUM, F(value_schema_check), KS_SCHEMA_CHECK_ID, 0, 1,
+     check_names, NULL},
     {"file.delete.delay.ms", T_I64, F(file_delete_delay_ms), 60000, 0, I64MAX, NULL,
      "log.segment.delete.delay.ms"},
     {"flush.messages", T_I64, F(flush_messages), I64MAX, 1, I64MAX, NULL,
@@ -277,8 +302,10 @@ static int parse_cleanup(const char *v)
 static int parse_enum(const char *v, const char *const *names)
 {
     if (names == cleanup_names) return parse_cleanup(v);
-    for (int i = 0; names[i]; i++)
-        if (strcmp(v, names[i]) == 0) return i;
+    for (int i = 0; names[i]; i++) {
+        const char *dot = names == strategy_names ? strrchr(names[i], '.') : NULL;
+        if (strcmp(v, names[i]) == 0 || (dot && strcmp(v, dot + 1) == 0)) return i;
+    }
     return -1;
 }
 

@@ -84,6 +84,8 @@ static int open_file(ks_store_t *s, ks_file_t *f, int flags)
         int e = errno;
         if (e == ENOENT)
             return K_ERR_NOENT; /* callers that expect the file report it */
+        if (e == EMFILE || e == ENFILE || e == ENOMEM) /* a shortage, not a broken disk */
+            return K_ERR_AGAIN;
         s->st.io_errors++;
         ks_log(s, KS_LOG_ERROR, "%s: open failed: %s", path, strerror(e));
         return ks_errno_status(e);

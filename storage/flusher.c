@@ -22,6 +22,12 @@
  * appends get K_ERR_IO, reads keep working, durable_end stops moving, and close neither
  * advances its recovery point nor writes the clean-shutdown marker for its log dir. Reopening
  * the store recovers it from the last good recovery point, re-verifying every batch.
+ *
+ * A resource shortage is not a broken disk: when a pass cannot open a file (EMFILE, ENFILE,
+ * ENOMEM), cannot allocate, or fdatasync/the directory fsync report EMFILE, ENFILE or ENOMEM
+ * (the directory fsync opens the directory first), nothing is marked failed. The waiters stay,
+ * the pass is retried after a backoff (10 ms doubling to 5 s), the first retries and the
+ * recovery are logged, and the partition heals by itself once descriptors or memory are back.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +46,14 @@ static int64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#define RETRY_FIRST_US 10000
+#define RETRY_MAX_US 5000000
+
+static bool shortage(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM;
 }
 
 /* Counts one fsync's duration (since t0) into a pass-local histogram (no lock held). */
@@ -115,6 +129,23 @@ typedef struct {
     uint32_t gen;
 } pinned_t;
 
+/* A pass hit a shortage: keep the waiters, queue the partition again after a backoff. */
+static void retry_later(ks_store_t *s, ks_part_t *p, const char *what, const char *path, int err)
+{
+    int64_t backoff = RETRY_FIRST_US;
+    for (int i = 0; i < p->retries && backoff < RETRY_MAX_US; i++)
+        backoff *= 2;
+    if (backoff > RETRY_MAX_US)
+        backoff = RETRY_MAX_US;
+    p->retries++;
+    p->retry_at_us = mono_us() + backoff;
+    if (p->retries <= 3 || (p->retries & (p->retries - 1)) == 0) /* 1, 2, 3, 4, 8, 16, ... */
+        ks_msgq_push(s, "%s: %s failed: %s; retrying in %lld ms (retry %d), writes continue",
+                     path[0] ? path : p->path, what, strerror(err), (long long)(backoff / 1000),
+                     p->retries);
+    ks_flush_request(s, p);
+}
+
 /* One pass over p; entered and left with s->mu held, drops it around the fsyncs. Returns
  * the number of completions queued. */
 static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
@@ -129,6 +160,8 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     uint32_t dgen = p->dir_gen;
     bool dir = dgen != p->dir_synced_gen;
     int n = 0, err = 0;
+    char path[KS_PATH_MAX];
+    path[0] = '\0';
     pinned_t *pins = calloc((size_t)p->nsegs * 3 + 1, sizeof *pins);
     if (!pins)
         err = ENOMEM;
@@ -139,17 +172,18 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
             ks_file_t *f = &seg->f[k];
             if (f->wgen == f->sgen)
                 continue;
-            if (ks_file_acquire(s, f) != 0) {
-                err = EIO;
+            int rc = ks_file_acquire(s, f);
+            if (rc != 0) {
+                err = rc == K_ERR_AGAIN ? EMFILE : EIO;
+                if (rc == K_ERR_AGAIN)
+                    ks_file_path(f, path, sizeof path);
                 break;
             }
             pins[n].f = f;
             pins[n++].gen = f->wgen;
         }
     }
-    const char *what = "fdatasync";
-    char path[KS_PATH_MAX];
-    path[0] = '\0';
+    const char *what = err ? "open" : "fdatasync";
     int64_t hist[KS_FSYNC_BUCKETS] = {0}, sum = 0; /* published once the lock is back */
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; !err && i < n; i++) {
@@ -183,7 +217,9 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     if (s->graveyard)
         ks_graveyard_sweep(s, false);
     int done = 0;
-    if (err) {
+    if (err && shortage(err)) {
+        retry_later(s, p, what, path, err);
+    } else if (err) {
         p->failed = true;
         p->fail_errno = err;
         s->st.io_errors++;
@@ -192,6 +228,11 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
         done = p->waiters != NULL;
         ks_part_fail_waiters(s, p, K_ERR_IO);
     } else {
+        if (p->retries)
+            ks_msgq_push(s, "%s: fsync succeeded after %d retries (resource shortage over)",
+                         p->path, p->retries);
+        p->retries = 0;
+        p->retry_at_us = 0;
         if (dir)
             p->dir_synced_gen = dgen;
         if (target > p->durable_end)
@@ -274,9 +315,16 @@ static void empty_one(ks_store_t *s)
 static ks_part_t *pick(ks_store_t *s)
 {
     ks_part_t *prev = NULL;
+    int64_t now = -1;
     for (ks_part_t *p = s->fq_head; p; prev = p, p = p->flush_next) {
         if (p->flushing)
             continue;
+        if (p->retry_at_us) {
+            if (now < 0)
+                now = mono_us();
+            if (now < p->retry_at_us)
+                continue; /* backing off after a shortage */
+        }
         if (prev)
             prev->flush_next = p->flush_next;
         else
@@ -290,6 +338,31 @@ static ks_part_t *pick(ks_store_t *s)
     return NULL;
 }
 
+/* Sleeps until signalled, or until the earliest backed-off partition is due. */
+static void wait_for_work(ks_store_t *s)
+{
+    int64_t due = 0;
+    for (ks_part_t *p = s->fq_head; p; p = p->flush_next)
+        if (!p->flushing && p->retry_at_us && (!due || p->retry_at_us < due))
+            due = p->retry_at_us;
+    if (!due) {
+        pthread_cond_wait(&s->cv, &s->mu);
+        return;
+    }
+    int64_t wait = due - mono_us();
+    if (wait <= 0)
+        return;
+    struct timespec ts; /* the condition variable runs on CLOCK_REALTIME */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(wait / 1000000);
+    ts.tv_nsec += (long)(wait % 1000000) * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
 static void *flusher_main(void *arg)
 {
     ks_store_t *s = arg;
@@ -297,7 +370,7 @@ static void *flusher_main(void *arg)
     for (;;) {
         ks_part_t *p = NULL;
         while (!s->stop && !(p = pick(s)) && !s->trash)
-            pthread_cond_wait(&s->cv, &s->mu);
+            wait_for_work(s);
         if (s->stop)
             break;
         if (!p) {

@@ -94,7 +94,18 @@ typedef struct {
     int64_t segment_jitter_ms;           /* segment.jitter.ms: accepted */
     char leader_throttled_replicas[KS_THROTTLED_MAX];   /* accepted (no replication) */
     char follower_throttled_replicas[KS_THROTTLED_MAX]; /* accepted (no replication) */
+    /* Schema validation at the door (the broker's registry enforces them; storage only keeps
+     * them): confluent.{key,value}.schema.validation, confluent.{key,value}.subject.name.
+     * strategy (KS_SUBJECT_*), depot.value.schema.validation (KS_SCHEMA_CHECK_*). */
+    bool key_schema_validation;
+    bool value_schema_validation;
+    int key_subject_strategy;
+    int value_subject_strategy;
+    int value_schema_check;
 } ks_topic_config_t;
+
+enum { KS_SUBJECT_TOPIC = 0, KS_SUBJECT_RECORD = 1, KS_SUBJECT_TOPIC_RECORD = 2 };
+enum { KS_SCHEMA_CHECK_ID = 0, KS_SCHEMA_CHECK_FULL = 1 };
 
 /* Kafka's defaults (segment 1 GiB, retention 7 days, flush by the OS, ...). */
 void ks_topic_config_default(ks_topic_config_t *c);

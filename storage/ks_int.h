@@ -121,6 +121,10 @@ struct ks_part {
     bool flush_queued, flushing;
     bool failed; /* an fsync failed: no more appends or syncs until reopened */
     int fail_errno;
+    /* A pass that hit a resource shortage (EMFILE, ENFILE, ENOMEM) is retried, not failed:
+     * the next one may not start before retry_at_us (CLOCK_MONOTONIC); retries counts them. */
+    int64_t retry_at_us;
+    int retries;
     ks_pstate_t pstate; /* loop only */
     /* Cleaner (cleaner.c), under mu. */
     int64_t first_dirty;     /* cleaner checkpoint: offsets below were cleaned */

@@ -75,6 +75,7 @@ static inline int16_t kb_storage_error(int rc)
     case K_ERR_RANGE: return KP_ERR_OFFSET_OUT_OF_RANGE;
     case K_ERR_NOENT: return KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     case K_ERR_NOSPC:
+    case K_ERR_AGAIN: /* a file could not be opened for want of descriptors or memory */
     case K_ERR_IO: return KP_ERR_KAFKA_STORAGE_ERROR;
     default: return KP_ERR_UNKNOWN_SERVER_ERROR;
     }
@@ -96,7 +97,8 @@ typedef struct {
     int16_t version;
     int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
     kb_req_t *req;  /* for authorization (auth.h); NULL in tests: everything allowed */
-    kp_arena_t *arena; /* for per-record errors (KIP-467); NULL: none are listed */
+    kp_arena_t *arena; /* per-record errors (keyless records on compacted topics, schema
+                        * validation; KIP-467); NULL in tests: none are listed */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header

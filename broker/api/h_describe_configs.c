@@ -73,6 +73,18 @@ static int8_t kafka_type(const char *topic_key)
     return KB_CT_STRING;
 }
 
+/* Kafka's broker keys for these have no default of their own (log.retention.ms, log.roll.ms,
+ * log.roll.jitter.ms, log.flush.interval.ms are null unless set), so Kafka lists no
+ * DEFAULT_CONFIG synonym for them; kafka-configs --describe --all then reads the same. */
+static bool null_broker_default(const char *key)
+{
+    static const char *const keys[] = {"retention.ms", "segment.ms", "segment.jitter.ms",
+                                       "flush.ms"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i])) return true;
+    return false;
+}
+
 /* Where a topic key's broker default comes from: the dynamic layer, server.properties, or
  * Kafka's default (bi: the Depot broker row for it, or -1). */
 static int8_t broker_source(ctx_t *x, int bi)
@@ -108,7 +120,8 @@ static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, 
         int rc = 0;
         const char *bkey = ks_topic_config_broker_key(key);
         if (dynamic) rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
-        if (rc == 0 && bkey) rc = add_synonym(x, e, bkey, bval, bsrc);
+        if (rc == 0 && bkey && (bsrc != KB_CS_DEFAULT || !null_broker_default(key)))
+            rc = add_synonym(x, e, bkey, bval, bsrc);
         if (rc < 0) return rc;
     }
     return 0;

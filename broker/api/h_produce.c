@@ -40,6 +40,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
 #include "broker/core/util.h"
+#include "broker/registry/reg_produce.h"
 #include "protocol/kp_batch.h"
 
 /* Decompressing to count a suspicious batch stops here (its records are refused). */
@@ -291,6 +292,8 @@ static int16_t produce_to(const kb_produce_ctx_t *ctx, ks_topic_t *t, kp_str_t t
     err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
     if (err == KP_ERR_NONE && ks_cleanup_compacts(ks_topic_config(t)->cleanup_policy))
         err = check_keys(ctx, topic, partition, records, len, out);
+    if (err == KP_ERR_NONE && ctx->broker && ctx->arena) /* schema validation at the door */
+        err = kb_registry_produce_check(ctx->broker, t, records, (size_t)len, ctx->arena, out);
     if (err != KP_ERR_NONE)
         return err;
     *nrecords = h.records_count > 0 ? (uint64_t)h.records_count : 0;
@@ -355,7 +358,7 @@ static void set_error(const kb_produce_ctx_t *ctx,
     out->base_offset = -1;
     out->log_append_time_ms = -1;
     out->log_start_offset = -1;
-    if (err != KP_ERR_NONE && !out->error_message.ptr) /* a specific message stays */
+    if (err != KP_ERR_NONE && out->error_message.len <= 0) /* keep a specific message */
         out->error_message = kp_str(kp_error_message(err));
 }
 

@@ -64,8 +64,8 @@ static const entry_t table[] = {
     {{"listeners", "Where to listen: comma-separated NAME://host:port, one per listener (at "
       "most 8), e.g. PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094. NAME is the listener name "
       "(its security protocol comes from listener.security.protocol.map); an empty host or "
-      "0.0.0.0 listens on every interface; port 0 picks a free port. Only PLAINTEXT is "
-      "served until the security module lands.", KB_CT_LIST, NULL}, T_LISTENERS,
+      "0.0.0.0 listens on every interface; port 0 picks a free port. PLAINTEXT and "
+      "SASL_PLAINTEXT are served; SSL and SASL_SSL wait for TLS.", KB_CT_LIST, NULL}, T_LISTENERS,
       "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listeners), 0, 0, NULL, NULL},
     {{"listener.security.protocol.map", "Security protocol of each listener name, "
       "NAME:PROTOCOL comma-separated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL). A value given "
@@ -145,7 +145,10 @@ static const entry_t table[] = {
       "slowloris). Raise it for very large requests over slow links.", KB_CT_LONG, NULL},
       T_LONG, "60000", 1, I64MAX, OFF(socket_read_timeout_ms), 8, 0, NULL, NULL},
     {{"socket.write.timeout.ms", "Depot: close a connection whose queued responses made no "
-      "progress for this long (a client that stopped reading).", KB_CT_LONG, NULL}, T_LONG,
+      "progress for this long (a client that stopped reading). Progress is the socket taking "
+      "more bytes, which the kernel reports in chunks of about a third of its send buffer, so "
+      "keep this well above (send buffer / 3) / the slowest client's read rate.", KB_CT_LONG,
+      NULL}, T_LONG,
       "60000", 1, I64MAX, OFF(socket_write_timeout_ms), 8, 0, NULL, NULL},
     {{"queued.max.request.bytes", "Bytes of requests read but not yet answered, across all "
       "connections, above which no more requests are read until some are answered (-1 = no "
@@ -188,6 +191,30 @@ static const entry_t table[] = {
     {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
       "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"sasl.enabled.mechanisms", "SASL mechanisms offered on SASL_* listeners: any of PLAIN, "
+      "SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN is checked against the stored SCRAM credentials).",
+      KB_CT_LIST, NULL}, T_STR, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0,
+      OFF(sasl_enabled_mechanisms), (int)sizeof(((kb_config_t *)0)->sasl_enabled_mechanisms),
+      0, NULL, NULL},
+    {{"connections.max.reauth.ms", "SASL session lifetime (KIP-368): a client must "
+      "re-authenticate within this long or its connection is closed (0 = sessions never "
+      "expire).", KB_CT_LONG, NULL}, T_LONG, "0", 0, I64MAX, OFF(connections_max_reauth_ms), 8,
+      0, NULL, NULL},
+    {{"authorizer.class.name", "Turns ACL authorization on when set to any value (a Kafka "
+      "authorizer class name such as org.apache.kafka.metadata.authorizer.StandardAuthorizer "
+      "selects Depot's built-in authorizer).", KB_CT_STRING, NULL}, T_STR, "", 0, 0,
+      OFF(authorizer_class_name), (int)sizeof(((kb_config_t *)0)->authorizer_class_name), 0,
+      NULL, NULL},
+    {{"super.users", "Principals that pass every ACL check, separated by ';' (e.g. "
+      "User:admin;User:CN=ops).", KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(super_users),
+      (int)sizeof(((kb_config_t *)0)->super_users), 0, NULL, NULL},
+    {{"allow.everyone.if.no.acl.found", "With an authorizer: allow an operation on a "
+      "resource that has no ACL at all.", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0,
+      OFF(allow_everyone_if_no_acl_found), 1, 0, NULL, NULL},
+    {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
+      "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
+      KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
+      (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
     {{"log.cleanup.policy", "What happens to old segments: delete (retention by time and "

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
 
@@ -52,6 +53,9 @@ struct kb_conn {
     kb_conn_t *prev, *next; /* broker's open list */
     char peer[64];
     kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
+    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
+    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
+    bool close_when_flushed;   /* failed authentication: close once the answer is written */
     kb_conn_counters_t ctr;   /* broker/core/counters.h */
     kb_framer_t framer;
     uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
@@ -66,7 +70,8 @@ struct kb_conn {
     int64_t last_active_ms;   /* accept, last complete request, last response written */
     int64_t frame_start_ms;   /* first byte of the frame being read, 0 = none */
     int64_t write_progress_ms; /* last time queued responses moved */
-    size_t write_queued;      /* the transport's write queue at the last sweep */
+    uint64_t bytes_submitted; /* response bytes ever handed to the transport */
+    uint64_t bytes_out_seen;  /* of those, taken by the socket as of the last sweep */
     bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
@@ -104,6 +109,28 @@ int kb_conn_set_principal(kb_conn_t *conn, const char *type, const char *name)
     return 0;
 }
 
+kb_sasl_conn_t **kb_conn_sasl_slot(kb_conn_t *conn)
+{
+    return &conn->sasl;
+}
+
+bool kb_conn_sasl_required(const kb_conn_t *conn)
+{
+    return conn->sasl_required;
+}
+
+static void close_if_flushed(kb_conn_t *c)
+{
+    if (c->close_when_flushed && !c->closing && c->head == NULL && c->writing == 0)
+        kb_conn_close(c);
+}
+
+void kb_conn_close_when_flushed(kb_conn_t *conn)
+{
+    conn->close_when_flushed = true;
+    kb_conn_stop_reading(conn);
+}
+
 kb_conn_counters_t *kb_conn_counters(kb_conn_t *conn)
 {
     return conn ? &conn->ctr : NULL;
@@ -123,6 +150,7 @@ static void conn_maybe_free(kb_conn_t *c)
 {
     if (!c->handle_closed || c->live_reqs > 0) return;
     kb_framer_deinit(&c->framer);
+    kb_sasl_conn_free(c->sasl);
     free(c->rbuf);
     if (c->t) c->t->ops->free(c->t);
     free(c);
@@ -257,6 +285,7 @@ static void on_write(kb_twrite_t *w, int status)
         kb_conn_close(c);
     } else {
         conn_maybe_resume(c);
+        close_if_flushed(c);
     }
     c->live_reqs--;
     conn_maybe_free(c);
@@ -288,6 +317,7 @@ static void conn_flush(kb_conn_t *c)
         impl->w.data = impl;
         kb_counters_request_done(req);
         c->unsent += req->resp.len;
+        c->bytes_submitted += req->resp.len;
         c->writing++;
         int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
         if (rc < 0) {
@@ -348,16 +378,22 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->frame_start_ms = 0; /* a frame is complete; the next one starts its own clock */
 
     kp_reader_init(&req->body, frame, len);
-    if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
+    if (c->sasl_required && kb_sasl_expects_raw(c)) {
+        /* SaslHandshake v0 was answered: this frame is a bare token, and so is its answer. */
+        req->raw_sasl = true;
+        req->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+        kp_put_i32(&req->resp, 0);
+    } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
         kb_conn_close(c);
         return K_ERR_MALFORMED;
+    } else {
+        kp_put_i32(&req->resp, 0); /* size, patched when sent */
+        kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
+                              req->hdr.correlation_id);
     }
     kb_counters_request_start(req);
-    kp_put_i32(&req->resp, 0); /* size, patched when sent */
-    kp_resp_header_encode(&req->resp, req->hdr.api_key, req->hdr.api_version,
-                          req->hdr.correlation_id);
 
     if (c->tail)
         c->tail->next = req;
@@ -390,6 +426,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     }
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
     return over_limits(c) ? 1 : 0;
 }
 
@@ -515,6 +552,8 @@ void kb_conn_accept(kb_broker_t *b, const kb_listener_t *l, kb_transport_t *t)
     t->data = c;
     kb_transport_bind(t, &conn_events, c);
     kb_principal_anonymous(&c->principal);
+    c->sasl_required = l->security_protocol == KB_SEC_SASL_PLAINTEXT ||
+                       l->security_protocol == KB_SEC_SASL_SSL;
     kb_framer_init(&c->framer, (size_t)b->cfg.socket_request_max_bytes);
     peer_name(t, c->peer, sizeof c->peer);
     c->next = b->conns;
@@ -546,8 +585,11 @@ static int expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
     else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
         return KB_CLOSED_READ_TIMEOUT;
     size_t q = c->writing ? c->t->ops->write_queue_size(c->t) : 0;
-    if (q < c->write_queued || q == 0) c->write_progress_ms = now;
-    c->write_queued = q;
+    /* Progress = more bytes left the transport's queue since the last sweep, whether or not
+     * new responses were queued meanwhile (a slow but steady reader is never cut off). */
+    uint64_t out = c->bytes_submitted - q;
+    if (q == 0 || out > c->bytes_out_seen) c->write_progress_ms = now;
+    c->bytes_out_seen = out;
     if (q > 0 && now - c->write_progress_ms >= cfg->socket_write_timeout_ms)
         return KB_CLOSED_WRITE_TIMEOUT;
     bool idle = !c->head && !c->writing && !c->frame_start_ms;

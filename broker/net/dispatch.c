@@ -3,6 +3,7 @@
  * connection, as Kafka does for an API it does not know). The version ranges come from the
  * codec's table (kp_api_all).
  */
+#include "broker/auth/sasl.h"
 #include "broker/core/server.h"
 
 /* The dispatch table: an API is offered when the codec serves it and it has a row here. */
@@ -33,6 +34,8 @@ static const struct {
     {KP_API_ALTER_CONFIGS, kb_handle_alter_configs},
     {KP_API_CREATE_PARTITIONS, kb_handle_create_partitions},
     {KP_API_INCREMENTAL_ALTER_CONFIGS, kb_handle_incremental_alter_configs},
+    {KP_API_SASL_HANDSHAKE, kb_handle_sasl_handshake},
+    {KP_API_SASL_AUTHENTICATE, kb_handle_sasl_authenticate},
     {KP_API_DELETE_GROUPS, kb_handle_delete_groups},
     {KP_API_OFFSET_DELETE, kb_handle_offset_delete},
     {KP_API_DESCRIBE_CLUSTER, kb_handle_describe_cluster},
@@ -62,6 +65,8 @@ int kb_dispatch_apis(kb_api_range_t *out, int max)
 
 int kb_dispatch(kb_req_t *req)
 {
+    if (req->raw_sasl) return kb_handle_sasl_authenticate(req);
+    if (!kb_sasl_gate(req)) return K_ERR_CLOSED;
     int16_t key = req->hdr.api_key, version = req->hdr.api_version;
     const kp_api_t *api = kp_api_get(key);
     kb_handler_fn fn = handler_for(key);

@@ -124,8 +124,8 @@ extern const kb_transport_factory_t kb_transport_tcp_factory;
 /*
  * The factory for a listener's security protocol, or NULL with the reason in why when this
  * build cannot serve it. PLAINTEXT and SASL_PLAINTEXT run on TCP; SSL and SASL_SSL need the
- * TLS transport, and SASL_* need SASL: until the security module lands, only PLAINTEXT is
- * served and the others are refused at configuration time (naming the listener).
+ * TLS transport (not built yet: refused at configuration time, naming the listener); SASL
+ * runs above the transport (broker/auth/sasl.c).
  */
 const kb_transport_factory_t *kb_transport_for(int security_protocol, char *why, size_t whylen);
 

@@ -18,6 +18,8 @@
 #include "broker/core/config.h"
 #include "broker/core/server.h"
 #include "h_test_util.h"
+#include "protocol/gen/kp_alter_configs.h"
+#include "protocol/gen/kp_create_partitions.h"
 #include "protocol/gen/kp_create_topics.h"
 #include "protocol/gen/kp_delete_groups.h"
 #include "protocol/gen/kp_delete_records.h"
@@ -27,6 +29,7 @@
 #include "protocol/gen/kp_describe_groups.h"
 #include "protocol/gen/kp_find_coordinator.h"
 #include "protocol/gen/kp_heartbeat.h"
+#include "protocol/gen/kp_incremental_alter_configs.h"
 #include "protocol/gen/kp_init_producer_id.h"
 #include "protocol/gen/kp_join_group.h"
 #include "protocol/gen/kp_leave_group.h"
@@ -202,6 +205,9 @@ WRAP(describe_cluster)
 WRAP(init_producer_id)
 WRAP(offset_for_leader_epoch)
 WRAP(find_coordinator)
+WRAP(create_partitions)
+WRAP(alter_configs)
+WRAP(incremental_alter_configs)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Data path                                                                                   */
@@ -794,6 +800,108 @@ static void test_internal_topics_refused(void **state)
     kb_auth_set_authorizer(broker, authz, NULL);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Admin: CreatePartitions, AlterConfigs, IncrementalAlterConfigs                               */
+
+#define CFG_BROKER 4 /* DescribeConfigs/AlterConfigs resource type BROKER */
+
+static int16_t authz_grow(const char *topic)
+{
+    kp_create_partitions_req_create_partitions_topic_t t;
+    kp_create_partitions_req_create_partitions_topic_init(&t);
+    t.name = kp_str(topic);
+    t.count = 3;
+    t.assignments_count = -1;
+    kp_create_partitions_req_t m;
+    kp_create_partitions_req_init(&m);
+    m.topics = &t;
+    m.topics_count = 1;
+    m.validate_only = true;
+    call_t c;
+    assert_int_equal(call(&c, kb_handle_create_partitions, KP_API_CREATE_PARTITIONS, 3, &m,
+                          create_partitions_enc),
+                     KB_DONE);
+    kp_create_partitions_resp_t r;
+    decode(&c, 3, &r, create_partitions_dec);
+    int16_t err = r.results[0].error_code;
+    done(&c);
+    return err;
+}
+
+static int16_t authz_alter(bool incremental, int8_t type, const char *name, const char *key)
+{
+    call_t c;
+    int16_t err;
+    if (incremental) {
+        kp_incremental_alter_configs_req_alterable_config_t cf;
+        kp_incremental_alter_configs_req_alterable_config_init(&cf);
+        cf.name = kp_str(key);
+        cf.value = kp_str("60000");
+        kp_incremental_alter_configs_req_alter_configs_resource_t res;
+        kp_incremental_alter_configs_req_alter_configs_resource_init(&res);
+        res.resource_type = type;
+        res.resource_name = kp_str(name);
+        res.configs = &cf;
+        res.configs_count = 1;
+        kp_incremental_alter_configs_req_t m;
+        kp_incremental_alter_configs_req_init(&m);
+        m.resources = &res;
+        m.resources_count = 1;
+        m.validate_only = true;
+        assert_int_equal(call(&c, kb_handle_incremental_alter_configs,
+                              KP_API_INCREMENTAL_ALTER_CONFIGS, 1, &m,
+                              incremental_alter_configs_enc),
+                         KB_DONE);
+        kp_incremental_alter_configs_resp_t r;
+        decode(&c, 1, &r, incremental_alter_configs_dec);
+        err = r.responses[0].error_code;
+    } else {
+        kp_alter_configs_req_alterable_config_t cf;
+        kp_alter_configs_req_alterable_config_init(&cf);
+        cf.name = kp_str(key);
+        cf.value = kp_str("60000");
+        kp_alter_configs_req_alter_configs_resource_t res;
+        kp_alter_configs_req_alter_configs_resource_init(&res);
+        res.resource_type = type;
+        res.resource_name = kp_str(name);
+        res.configs = &cf;
+        res.configs_count = 1;
+        kp_alter_configs_req_t m;
+        kp_alter_configs_req_init(&m);
+        m.resources = &res;
+        m.resources_count = 1;
+        m.validate_only = true;
+        assert_int_equal(
+            call(&c, kb_handle_alter_configs, KP_API_ALTER_CONFIGS, 2, &m, alter_configs_enc),
+            KB_DONE);
+        kp_alter_configs_resp_t r;
+        decode(&c, 2, &r, alter_configs_dec);
+        err = r.responses[0].error_code;
+    }
+    done(&c);
+    return err;
+}
+
+static void test_authz_admin_alter(void **state)
+{
+    (void)state;
+    assert_int_equal(authz_grow("secret"), TAF); /* denied before existence */
+    assert_int_equal(authz_grow("open"), KP_ERR_NONE);
+    deny(KB_OP_ALTER, KB_RES_TOPIC, "open");
+    assert_int_equal(authz_grow("open"), TAF);
+    for (int inc = 0; inc < 2; inc++) {
+        assert_int_equal(authz_alter(inc, KB_RES_TOPIC, "secret", "retention.ms"), TAF);
+        assert_int_equal(authz_alter(inc, KB_RES_TOPIC, "open", "retention.ms"), KP_ERR_NONE);
+        assert_int_equal(authz_alter(inc, CFG_BROKER, "1", "log.retention.ms"), KP_ERR_NONE);
+    }
+    deny(KB_OP_ALTER_CONFIGS, KB_RES_TOPIC, "open");
+    deny(KB_OP_ALTER_CONFIGS, KB_RES_CLUSTER, NULL);
+    for (int inc = 0; inc < 2; inc++) {
+        assert_int_equal(authz_alter(inc, KB_RES_TOPIC, "open", "retention.ms"), TAF);
+        assert_int_equal(authz_alter(inc, CFG_BROKER, "1", "log.retention.ms"), CAF);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -810,6 +918,7 @@ int main(void)
         cmocka_unit_test_setup(test_authz_describe_list_delete_groups, reset),
         cmocka_unit_test_setup(test_authz_list_groups_filters, reset),
         cmocka_unit_test_setup(test_internal_topics_refused, reset),
+        cmocka_unit_test_setup(test_authz_admin_alter, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

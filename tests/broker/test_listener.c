@@ -166,9 +166,6 @@ static void test_listener_security_protocols_wait_for_the_security_module(void *
     expect_error(s1, 1, "listener SASL_SSL (SASL_SSL)", "SSL listeners need the security module");
     const char *s2[] = {"listeners=SSL://:9093"};
     expect_error(s2, 1, "listener SSL (SSL)", "security module");
-    const char *s3[] = {"listeners=CLIENTS://:9093",
-                        "listener.security.protocol.map=CLIENTS:SASL_PLAINTEXT"};
-    expect_error(s3, 2, "listener CLIENTS (SASL_PLAINTEXT)", "security module");
 }
 
 static void test_listener_protocol_names(void **state)

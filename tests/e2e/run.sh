@@ -16,10 +16,12 @@ per_test=${E2E_TIMEOUT:-300}
 
 if [ $# -gt 0 ]; then tests=("$@"); else tests=(test_*.sh test_*.py test_*.js); fi
 
-# kafkajs is pinned in package.json/package-lock.json; fetch it once per checkout.
+# kafkajs and @kafkajs/confluent-schema-registry are pinned in package.json/package-lock.json;
+# fetch them once per checkout.
 need_node=0
 for t in "${tests[@]}"; do case "$t" in *.js) need_node=1 ;; esac; done
-if [ "$need_node" = 1 ] && [ ! -d node_modules/kafkajs ]; then
+if [ "$need_node" = 1 ] && { [ ! -d node_modules/kafkajs ] ||
+    [ ! -d node_modules/@kafkajs/confluent-schema-registry ]; }; then
     echo "== npm ci (kafkajs)"
     npm ci --no-audit --no-fund --loglevel=error || { echo "FAIL: npm ci"; exit 1; }
 fi

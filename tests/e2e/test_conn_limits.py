@@ -15,6 +15,7 @@ import resource
 import selectors
 import socket
 import sys
+import threading
 import time
 import urllib.request
 
@@ -305,6 +306,32 @@ def test_client_that_never_reads_is_cut_off():
         n = sum(1 for _ in c)
         c.close()
         check(n == 4000, "the other consumer read %d of 4000", n)
+        # a slow but steady reader (about 1 MB/s, 8 answers of ~1 MB) is not a stalled one
+        slow = socket.create_connection(("127.0.0.1", b.port))
+        for _ in range(8):
+            slow.sendall(req)
+        slow_got = []
+
+        def read_slowly():
+            slow.settimeout(20)
+            buf = b""
+            try:
+                while True:
+                    chunk = slow.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                    while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                        buf = buf[4 + int.from_bytes(buf[:4], "big"):]
+                        slow_got.append(1)
+                    if len(slow_got) == 8:
+                        break
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        th = threading.Thread(target=read_slowly)
+        th.start()
         time.sleep(4)
         # now read: the broker must have ended the connection before all 100 answers
         s.settimeout(10)
@@ -318,6 +345,10 @@ def test_client_that_never_reads_is_cut_off():
         except socket.timeout:
             check(False, "the connection was neither closed nor answered (%d answers)", answers)
         check(answers < 100, "all 100 answers arrived: the non-reading client was not cut off")
+        th.join(30)
+        check(len(slow_got) == 8, "a slow steady reader got %d of 8 answers (cut off?)",
+              len(slow_got))
+        slow.close()
         print("    non-reading client cut off after %d of 100 answers" % answers)
         s.close()
         check("socket.write.timeout.ms" in open(b.log_path).read(), "cut-off not logged")

@@ -122,6 +122,34 @@ def test_cli_tools():
               "broker configs:\n%s", out)
 
 
+def test_describe_all_matches_real_kafka():
+    """kafka-configs --describe --all on a topic with one override prints the same lines for
+    Depot as for a real Kafka 4.1 broker: every topic config, value, source and synonyms (Kafka's
+    KRaft bootstrap adds a DYNAMIC_DEFAULT_BROKER_CONFIG min.insync.replicas=1, dropped here)."""
+    ok, why = kd.available()
+    if not ok:
+        return kd.skip("test_describe_all_matches_real_kafka", why)
+
+    def describe_all(bs):
+        tool(kd.TOPICS, bs, ["--create", "--topic", "same", "--config", "retention.ms=1000",
+                             "--config", "cleanup.policy=compact,delete"])
+        out = tool(kd.CONFIGS, bs, ["--describe", "--all", "--entity-type", "topics",
+                                    "--entity-name", "same"])
+        return sorted(l.replace("DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, ", "")
+                      for l in out.splitlines() if "=" in l)
+    tmp = tempfile.mkdtemp(prefix="depot-e2e-kafka-")
+    try:
+        with kd.start_kafka(tmp) as k:
+            want = describe_all(k.bootstrap)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with Broker() as b:
+        got = describe_all(b.bootstrap)
+    check(len(want) >= 33, "real Kafka described %d configs", len(want))
+    check(got == want, "differs from Kafka:\n  only Kafka: %s\n  only Depot: %s",
+          sorted(set(want) - set(got)), sorted(set(got) - set(want)))
+
+
 STOCK_WORKER = """# Kafka's config/connect-standalone.properties, with the bootstrap and files of this test
 bootstrap.servers={bs}
 key.converter=org.apache.kafka.connect.json.JsonConverter

@@ -22,9 +22,11 @@ for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     bin="$OUT/bin/$name"
     echo "== $name: build"
-    # shellcheck disable=SC2086
     extra=""
-    case "$name" in fuzz_avro_*) extra="$(ls broker/registry/avro_*.c) -ljansson" ;; esac
+    case "$name" in
+    fuzz_avro_*) extra="$(ls broker/registry/avro_*.c) -ljansson" ;;
+    fuzz_sasl) extra="broker/auth/scram.c -lssl -lcrypto" ;; # auth room parsers need OpenSSL
+    esac
     # shellcheck disable=SC2086
     clang $CFLAGS $SAN -o "$bin" "$src" $SRCS $extra $LIBS
     corpus="$OUT/$name/corpus"

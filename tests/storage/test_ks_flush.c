@@ -317,6 +317,53 @@ static void test_partitions_sync_in_parallel(void **state)
     t_env_deinit(&e);
 }
 
+/* Issue 19: a resource shortage (EMFILE from the directory fsync's open, ENOMEM from
+ * fdatasync) is retried with a backoff and heals by itself; it never fails the partition the
+ * way a real EIO does (test_fsync_eio_fails_partition). */
+static atomic_int dir_fails;
+
+static int dir_emfile(const char *path)
+{
+    if (atomic_load(&dir_fails) > 0) {
+        atomic_fetch_sub(&dir_fails, 1);
+        errno = EMFILE;
+        return -1;
+    }
+    return ks_io_posix.fsync_dir(path);
+}
+
+static void test_fsync_shortage_heals(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL); /* new files: the first pass fsyncs the dir */
+    ks_io.fsync_dir = dir_emfile;
+    atomic_store(&dir_fails, 3);
+    t_append(p, 3, 1000, 10);
+    t_sync_t w = {0, 0};
+    assert_int_equal(ks_part_sync(p, 3, t_sync_cb, &w), 0);
+    t_wait_syncs(e.s, &w, 1);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.status, 0); /* durable after the retries, not K_ERR_IO */
+    assert_int_equal(atomic_load(&dir_fails), 0);
+    assert_true(ks_part_durable_end(p) == 3);
+
+    kf_fail_nth(KF_FDATASYNC, 1, ENOMEM, false);
+    t_append(p, 2, 1000, 10);
+    t_sync_t w2 = {0, 0};
+    assert_int_equal(ks_part_sync(p, 5, t_sync_cb, &w2), 0);
+    t_wait_syncs(e.s, &w2, 1);
+    assert_int_equal(w2.status, 0);
+    assert_true(t_append(p, 1, 1000, 10) == 5); /* still takes writes */
+    ks_stats_t st;
+    ks_store_stats(e.s, &st);
+    assert_int_equal(st.io_errors, 0);
+    ks_io.fsync_dir = ks_io_posix.fsync_dir;
+    t_env_deinit(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_covers_rolled_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_messages_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_eio_fails_partition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_shortage_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_on_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_on_index_write_undoes_append, setup,
                                         teardown),

@@ -27,7 +27,7 @@ static void test_config_defaults_and_set(void **state)
     int n = 0;
     for (const char *const *k = ks_topic_config_keys(); *k; k++, n++)
         assert_int_equal(ks_topic_config_get(&c, *k, buf, sizeof buf), 0);
-    assert_int_equal(n, 33); /* every topic config Kafka 4.1 reports */
+    assert_int_equal(n, 38); /* every topic config Kafka 4.1 reports + 5 Confluent/Depot */
     assert_int_equal(ks_topic_config_set(&c, "compression.type", "zstd"), 0);
     assert_int_equal(c.compression_type, KS_COMPRESSION_ZSTD);
     assert_int_equal(ks_topic_config_set(&c, "compression.type", "brotli"), K_ERR_INVAL);
@@ -52,6 +52,14 @@ static void test_config_defaults_and_set(void **state)
                      K_ERR_INVAL);
     assert_string_equal(err, "Invalid value abc for configuration retention.ms: Not a number "
                              "of type LONG");
+    assert_int_equal(ks_topic_config_set(&c, "confluent.value.subject.name.strategy",
+                                         "RecordNameStrategy"), 0);
+    assert_int_equal(c.value_subject_strategy, KS_SUBJECT_RECORD);
+    assert_int_equal(ks_topic_config_get(&c, "confluent.value.subject.name.strategy", buf,
+                                         sizeof buf), 0);
+    assert_string_equal(buf, "io.confluent.kafka.serializers.subject.RecordNameStrategy");
+    assert_int_equal(ks_topic_config_set(&c, "confluent.value.schema.validation", "yes"),
+                     K_ERR_INVAL);
 }
 
 static void test_topic_names(void **state)
