@@ -13,10 +13,15 @@
  *   inside a segment, so it is not derivable from file names). Written on DeleteRecords,
  *   topic deletion and close.
  *
- * Both are replaced atomically (tmp + fsync + rename + dir fsync). Missing entries mean
+ * Both are replaced atomically (tmp + fsync + rename + dir fsync). The periodic, DeleteRecords
+ * and topic-deletion writes are queued for a flusher thread (ks_ckpt_queue: contents taken on
+ * the loop, written without the store lock, one file at a time, a newer version replacing a
+ * queued older one), so a slow flash write never stalls the loop; open, close and the
+ * cleaner's swap write synchronously because they need the file durable. Missing entries mean
  * "unknown": recovery then scans the whole partition, and the log start is the first
  * segment's base.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +39,9 @@ int64_t ks_part_recovery_point(const ks_part_t *p)
     return p->log_end;
 }
 
-int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
+/* The file's text for log dir dir into b (the recovery points when rp, else log starts). */
+static void ckpt_build(ks_store_t *s, int dir, bool rp, kp_buf_t *b)
 {
-    kp_buf_t b;
-    kp_buf_init(&b);
     int n = 0;
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
@@ -46,7 +50,7 @@ int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
     }
     char line[512];
     int len = snprintf(line, sizeof line, "0\n%d\n", n);
-    kp_put_raw(&b, line, (size_t)len);
+    kp_put_raw(b, line, (size_t)len);
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
         for (int32_t j = 0; j < t->nparts; j++) {
@@ -55,14 +59,107 @@ int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
                 continue;
             int64_t off = rp ? ks_part_recovery_point(p) : p->log_start;
             len = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", t->name, j, off);
-            kp_put_raw(&b, line, (size_t)len);
+            kp_put_raw(b, line, (size_t)len);
             if (rp)
                 p->rp_written = off;
         }
     }
+}
+
+static void drop_pending(ks_store_t *s, int dir, const char *name);
+
+int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp)
+{
+    /* One writer per file at a time (they share the .tmp name), and a queued older version
+     * must not land after this newer one. */
+    while (s->ckpt_writing)
+        pthread_cond_wait(&s->idle_cv, &s->mu);
+    drop_pending(s, dir, name);
+    kp_buf_t b;
+    kp_buf_init(&b);
+    ckpt_build(s, dir, rp, &b);
     int rc = b.err ? K_ERR_NOMEM : ks_write_atomic(s, s->dirs[dir], name, b.data, b.len);
     kp_buf_deinit(&b);
     return rc;
+}
+
+struct ks_ckpt_job {
+    struct ks_ckpt_job *next;
+    int dir;
+    const char *name; /* one of the KS_*_FILE constants */
+    kp_buf_t text;
+};
+
+static void drop_pending(ks_store_t *s, int dir, const char *name)
+{
+    for (struct ks_ckpt_job **pp = &s->ckpt_jobs; *pp;) {
+        struct ks_ckpt_job *j = *pp;
+        if (j->dir == dir && strcmp(j->name, name) == 0) {
+            *pp = j->next;
+            kp_buf_deinit(&j->text);
+            free(j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+void ks_ckpt_queue(ks_store_t *s, int dir, const char *name, bool rp)
+{
+    struct ks_ckpt_job *j = calloc(1, sizeof *j); /* owned by s->ckpt_jobs until written */
+    if (!j) {
+        ks_ckpt_write(s, dir, name, rp); /* no memory for a job: write it here, as before */
+        return;
+    }
+    j->dir = dir;
+    j->name = name;
+    kp_buf_init(&j->text);
+    ckpt_build(s, dir, rp, &j->text);
+    struct ks_ckpt_job **pp = &s->ckpt_jobs;
+    while (*pp && !((*pp)->dir == dir && strcmp((*pp)->name, name) == 0))
+        pp = &(*pp)->next;
+    if (*pp) { /* the pending older version is never written */
+        struct ks_ckpt_job *old = *pp;
+        j->next = old->next;
+        kp_buf_deinit(&old->text);
+        free(old);
+    }
+    *pp = j;
+    pthread_cond_signal(&s->cv);
+}
+
+void ks_ckpt_write_one(ks_store_t *s)
+{
+    struct ks_ckpt_job *j = s->ckpt_jobs;
+    s->ckpt_jobs = j->next;
+    s->ckpt_writing = true;
+    pthread_mutex_unlock(&s->mu);
+    /* NULL store: nothing in s is touched without mu (errors are counted below) */
+    int rc = j->text.err ? K_ERR_NOMEM
+                         : ks_write_atomic(NULL, s->dirs[j->dir], j->name, j->text.data,
+                                           j->text.len);
+    int e = errno;
+    pthread_mutex_lock(&s->mu);
+    s->ckpt_writing = false;
+    if (rc) {
+        s->st.io_errors++;
+        ks_msgq_push(s, "%s/%s: writing the checkpoint failed: %s (%s); the next one retries",
+                     s->dirs[j->dir], j->name, k_strerror(rc), strerror(e));
+    }
+    kp_buf_deinit(&j->text);
+    free(j);
+    pthread_cond_broadcast(&s->cv);      /* another thread may take the next job now */
+    pthread_cond_broadcast(&s->idle_cv); /* a synchronous writer waits for this one */
+}
+
+void ks_ckpt_jobs_free(ks_store_t *s)
+{
+    while (s->ckpt_jobs) {
+        struct ks_ckpt_job *j = s->ckpt_jobs;
+        s->ckpt_jobs = j->next;
+        kp_buf_deinit(&j->text);
+        free(j);
+    }
 }
 
 int ks_ckpt_write_all(ks_store_t *s)

@@ -369,10 +369,16 @@ static void *flusher_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         ks_part_t *p = NULL;
-        while (!s->stop && !(p = pick(s)) && !s->trash)
+        bool ckpt = false;
+        while (!s->stop && !(p = pick(s)) && !s->trash &&
+               !(ckpt = s->ckpt_jobs && !s->ckpt_writing))
             wait_for_work(s);
         if (s->stop)
             break;
+        if (!p && ckpt) {
+            ks_ckpt_write_one(s);
+            continue;
+        }
         if (!p) {
             empty_one(s);
             continue;

@@ -170,6 +170,8 @@ struct ks_store {
 
     ks_seg_t *graveyard; /* deleted segments still pinned by the flusher */
     struct ks_trash *trash, *trash_tail; /* renamed-away files/dirs for the flusher, FIFO */
+    struct ks_ckpt_job *ckpt_jobs; /* checkpoint files for the flusher, one per (dir, name) */
+    bool ckpt_writing;             /* a flusher thread is writing one (they go one at a time) */
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
@@ -270,6 +272,13 @@ int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, b
 
 /* checkpoint.c */
 int ks_ckpt_write(ks_store_t *s, int dir, const char *name, bool rp);
+/* Like ks_ckpt_write, but the file is written (tmp + fsync + rename + dir fsync) by a flusher
+ * thread, so the loop never waits on flash while holding mu. The contents are taken now; a
+ * newer queued version of the same file replaces an older one not yet written. Under mu. */
+void ks_ckpt_queue(ks_store_t *s, int dir, const char *name, bool rp);
+/* flusher.c: writes the next queued checkpoint (entered and left with mu held, drops it). */
+void ks_ckpt_write_one(ks_store_t *s);
+void ks_ckpt_jobs_free(ks_store_t *s);
 int ks_ckpt_write_all(ks_store_t *s);
 int64_t ks_part_recovery_point(const ks_part_t *p);
 /* Parsed checkpoint: "topic partition offset" triples. */

@@ -411,7 +411,9 @@ int ks_part_delete_records(ks_part_t *p, int64_t offset)
         /* Whole segments below the new start go now (never the active one). */
         while (p->nsegs > 1 && p->segs[1]->base <= offset && ks_part_drop_first(s, p) == 0)
             s->st.segments_deleted_retention++;
-        rc = ks_ckpt_write(s, p->dir, KS_LSO_FILE, false);
+        /* Persisted by a flusher thread, as Kafka persists its log start asynchronously:
+         * the loop does not wait on flash under mu. */
+        ks_ckpt_queue(s, p->dir, KS_LSO_FILE, false);
         ks_log(s, KS_LOG_INFO, "%s: log start moved to %lld by DeleteRecords", p->path,
                (long long)offset);
     }

@@ -226,6 +226,7 @@ static void store_free(ks_store_t *s)
 {
     ks_graveyard_sweep(s, true);
     ks_trash_free(s);
+    ks_ckpt_jobs_free(s); /* close wrote both checkpoints itself, newer than these */
     for (int i = 0; i < s->ntopics; i++)
         ks_topic_free(s, s->topics[i]);
     for (ks_waiter_t *w = s->done_head, *n; w; w = n) {
@@ -422,8 +423,8 @@ static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
                 moved = t->parts[j]->dir == d &&
                         ks_part_recovery_point(t->parts[j]) != t->parts[j]->rp_written;
         }
-        if (moved)
-            ks_ckpt_write(s, d, KS_RP_FILE, true);
+        if (moved) /* written by a flusher thread: no fsync on the loop under mu */
+            ks_ckpt_queue(s, d, KS_RP_FILE, true);
     }
 }
 

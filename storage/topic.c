@@ -399,9 +399,9 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
     ks_topic_free(s, t);
     /* Stale checkpoint lines would apply to a new topic of the same name. */
     for (int d = 0; dirs && d < s->ndirs; d++) {
-        if (dirs[d]) {
-            ks_ckpt_write(s, d, KS_RP_FILE, true);
-            ks_ckpt_write(s, d, KS_LSO_FILE, false);
+        if (dirs[d]) { /* written by a flusher thread, off the loop */
+            ks_ckpt_queue(s, d, KS_RP_FILE, true);
+            ks_ckpt_queue(s, d, KS_LSO_FILE, false);
         }
     }
     free(dirs);

@@ -50,7 +50,7 @@ static kp_str_t adup(ctx_t *x, const char *s)
 static int add_synonym(ctx_t *x, entry_t *e, const char *name, const char *value, int8_t source)
 {
     if (!e->synonyms) {
-        e->synonyms = kp_arena_alloc(&x->req->arena, sizeof *e->synonyms * 2);
+        e->synonyms = kp_arena_alloc(&x->req->arena, sizeof *e->synonyms * 4);
         if (!e->synonyms) return K_ERR_NOMEM;
         e->synonyms_count = 0;
     }
@@ -96,6 +96,8 @@ static int8_t broker_source(ctx_t *x, int bi)
                                                                    : KB_CS_DEFAULT;
 }
 
+static int broker_layers(ctx_t *x, entry_t *e, int bi, const char *name, bool no_default);
+
 /* Fills one topic-level entry; the caller has initialised e. Synonyms, most specific first
  * as Kafka lists them: the topic override, then the broker default it would fall back to. */
 static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, entry_t *e)
@@ -120,11 +122,36 @@ static int topic_entry(ctx_t *x, const ks_topic_t *t, int idx, const char *key, 
         int rc = 0;
         const char *bkey = ks_topic_config_broker_key(key);
         if (dynamic) rc = add_synonym(x, e, key, val, KB_CS_DYNAMIC_TOPIC);
-        if (rc == 0 && bkey && (bsrc != KB_CS_DEFAULT || !null_broker_default(key)))
+        if (rc == 0 && bkey && bi >= 0)
+            rc = broker_layers(x, e, bi, bkey, null_broker_default(key));
+        else if (rc == 0 && bkey && !null_broker_default(key))
             rc = add_synonym(x, e, bkey, bval, bsrc);
         if (rc < 0) return rc;
     }
     return 0;
+}
+
+/* Kafka lists a broker config's synonyms from the most to the least specific layer: the
+ * dynamic value, server.properties, the built-in default (absent where the key has none). bi
+ * is the Depot row, name the key as Kafka reports it. */
+static int broker_layers(ctx_t *x, entry_t *e, int bi, const char *name, bool no_default)
+{
+    char v[1024];
+    int rc = 0;
+    int dyn = kb_dynconf_source(x->req->broker, bi);
+    const kb_config_t *st = kb_dynconf_static(x->req->broker);
+    if (!st) st = x->cfg;
+    if (dyn) {
+        kb_config_value(x->cfg, bi, v, sizeof v);
+        rc = add_synonym(x, e, name, v, (int8_t)dyn);
+    }
+    if (rc == 0 && !kb_config_is_default(st, bi)) {
+        kb_config_value(st, bi, v, sizeof v);
+        rc = add_synonym(x, e, name, v, KB_CS_STATIC_BROKER);
+    }
+    const char *d = kb_config_default_text(bi);
+    if (rc == 0 && d && !no_default) rc = add_synonym(x, e, name, d, KB_CS_DEFAULT);
+    return rc;
 }
 
 static int broker_entry(ctx_t *x, int i, entry_t *e)
@@ -144,7 +171,7 @@ static int broker_entry(ctx_t *x, int i, entry_t *e)
     e->config_type = (int8_t)info->config_type;
     e->documentation = x->m->include_documentation ? kp_str(info->doc) : (kp_str_t){NULL, -1};
     e->synonyms_count = 0;
-    if (x->m->include_synonyms) return add_synonym(x, e, info->name, val, source);
+    if (x->m->include_synonyms) return broker_layers(x, e, i, info->name, false);
     return 0;
 }
 

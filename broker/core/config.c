@@ -787,6 +787,11 @@ void kb_config_print_doc(FILE *out)
 /* ------------------------------------------------------------------------------------------ */
 /* Dynamic updates (AlterConfigs on the broker)                                                 */
 
+const char *kb_config_default_text(int i)
+{
+    return i >= 0 && i < N_ENTRIES ? table[i].def : NULL;
+}
+
 bool kb_config_is_dynamic(int i)
 {
     if (i < 0 || i >= N_ENTRIES) return false;

@@ -69,6 +69,8 @@ int kb_config_find(const char *name);
  * the topic defaults (rows with a topic_key) and log.level take effect without a restart;
  * the caller hands cfg->topic_defaults to ks_store_set_defaults afterwards. */
 bool kb_config_is_dynamic(int i);
+/* Row i's built-in default as text, NULL when it has none (it is derived or unset). */
+const char *kb_config_default_text(int i);
 /* Parses and sets row i; K_ERR_INVAL with the reason in why (cfg unchanged). */
 int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen);
 /* Copies row i's value from src (e.g. the static configuration, to undo a dynamic one). */

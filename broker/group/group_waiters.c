@@ -8,10 +8,8 @@ void kb_group_waiter_replace(kb_gcoord_t *c, void *waiter, void *replacement)
     for (; e; e = kb_gmap_next(&c->groups, e)) {
         kb_group_t *g = e->val;
         for (kb_gmember_t *m = g->members; m; m = m->next) {
-            if (m->join_waiter == waiter)
-                m->join_waiter = replacement;
-            if (m->sync_waiter == waiter)
-                m->sync_waiter = replacement;
+            if (m->join_waiter == waiter) m->join_waiter = replacement;
+            if (m->sync_waiter == waiter) m->sync_waiter = replacement;
         }
     }
 }

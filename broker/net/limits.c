@@ -83,8 +83,7 @@ static void log_refusal(kb_broker_t *b, const char *listener, const char *why, i
     int64_t now = kb_mono_ms();
     b->net.refused++;
     if (b->net.refused_logged_ms && now - b->net.refused_logged_ms < REFUSED_LOG_EVERY_MS) return;
-    kb_log(KB_LOG_WARN,
-           "listener %s: refused %" PRId64 " connection(s) in the last %d s: %s (%d)",
+    kb_log(KB_LOG_WARN, "listener %s: refused %" PRId64 " connection(s) in the last %d s: %s (%d)",
            listener, b->net.refused, REFUSED_LOG_EVERY_MS / 1000, why, limit);
     b->net.refused = 0;
     b->net.refused_logged_ms = now;

@@ -46,17 +46,17 @@ enum { KB_CLOSED_IDLE, KB_CLOSED_READ_TIMEOUT, KB_CLOSED_WRITE_TIMEOUT, KB_CLOSE
 #define KB_IP_BUCKETS 256
 
 typedef struct {
-    int64_t queued_bytes;       /* request frames read, not yet freed */
-    int n_pool_paused;          /* connections paused by queued.max.request.bytes */
-    uv_timer_t sweep;           /* deadlines (kb_conn_sweep) */
-    uv_timer_t pool_resume;     /* resumes pool-paused connections once bytes are freed */
+    int64_t queued_bytes;   /* request frames read, not yet freed */
+    int n_pool_paused;      /* connections paused by queued.max.request.bytes */
+    uv_timer_t sweep;       /* deadlines (kb_conn_sweep) */
+    uv_timer_t pool_resume; /* resumes pool-paused connections once bytes are freed */
     bool timers_up;
     kb_ipnode_t *ip[KB_IP_BUCKETS]; /* connections per IP address */
-    int closed_since_trim;      /* connections closed since memory was last given back */
+    int closed_since_trim;          /* connections closed since memory was last given back */
     int64_t trimmed_ms;
     uint64_t refused_total[KB_REFUSED_N]; /* since start, by KB_REFUSED_* */
     uint64_t closed_total[KB_CLOSED_N];   /* closed by a deadline, by KB_CLOSED_* */
-    int64_t refused;            /* refused since the last log line */
+    int64_t refused;                      /* refused since the last log line */
     int64_t refused_logged_ms;
 } kb_net_t;
 

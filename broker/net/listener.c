@@ -86,8 +86,8 @@ static void on_connection(uv_stream_t *server, int status)
     if (ls->retry_ms) return; /* the retry timer owns the pending connection */
     int rc = accept_one(ls);
     if (rc < 0) {
-        kb_log(KB_LOG_WARN, "listener %s: cannot accept (%s); trying again in %d ms",
-               ls->cfg->name, k_strerror(rc), RETRY_FIRST_MS);
+        kb_log(KB_LOG_WARN, "listener %s: cannot accept (%s); trying again in %d ms", ls->cfg->name,
+               k_strerror(rc), RETRY_FIRST_MS);
         ls->retry_ms = RETRY_FIRST_MS;
         uv_timer_start(&ls->retry, on_retry, RETRY_FIRST_MS, 0);
     }
@@ -115,8 +115,8 @@ static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
     int rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&ls->tcp, 511, on_connection);
     if (rc < 0) {
-        kb_log(KB_LOG_ERROR, "listener %s: cannot listen on %s:%d: %s", l->name, l->host,
-               l->port, uv_strerror(rc));
+        kb_log(KB_LOG_ERROR, "listener %s: cannot listen on %s:%d: %s", l->name, l->host, l->port,
+               uv_strerror(rc));
         return K_ERR_IO;
     }
     int n = sizeof ss;

@@ -36,8 +36,8 @@ int kb_security_protocol_parse(const char *s, size_t n);
 int kb_listeners_parse(const char *v, kb_listener_t *out, int max, int *n, char *why,
                        size_t whylen);
 /* "NAME:PROTOCOL,..." into out[0..*n). */
-int kb_protocol_map_parse(const char *v, kb_protocol_map_entry_t *out, int max, int *n,
-                          char *why, size_t whylen);
+int kb_protocol_map_parse(const char *v, kb_protocol_map_entry_t *out, int max, int *n, char *why,
+                          size_t whylen);
 /*
  * After listeners and the map are parsed: gives every listener its protocol and advertised
  * address (advertised = the advertised.listeners value, NULL when not set), and refuses what
@@ -56,11 +56,11 @@ void kb_protocol_map_render(const kb_protocol_map_entry_t *m, int n, char *buf, 
 typedef struct kb_listen_sock {
     uv_tcp_t tcp;
     kb_broker_t *broker;
-    kb_listener_t *cfg; /* the broker's copy: bound port filled in */
+    kb_listener_t *cfg;                    /* the broker's copy: bound port filled in */
     const kb_transport_factory_t *factory; /* tests may wrap it to inject accept failures */
-    uv_timer_t retry;   /* accepting again after a failure (memory, descriptors) */
-    int retry_ms;       /* current backoff, 0 when accepting normally */
-    bool open;          /* tcp and retry initialised (must be closed) */
+    uv_timer_t retry; /* accepting again after a failure (memory, descriptors) */
+    int retry_ms;     /* current backoff, 0 when accepting normally */
+    bool open;        /* tcp and retry initialised (must be closed) */
 } kb_listen_sock_t;
 
 /* Binds and listens on every configured listener (before the store opens, so a busy port fails

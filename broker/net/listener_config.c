@@ -88,8 +88,8 @@ static int take_address(const char *s, size_t n, kb_listener_t *l, char *why, si
         }
         he = colon;
         if (memchr(hs, ':', (size_t)(he - hs))) {
-            snprintf(why, whylen, "'%s://%.*s': write an IPv6 host in [brackets]", l->name,
-                     (int)n, s);
+            snprintf(why, whylen, "'%s://%.*s': write an IPv6 host in [brackets]", l->name, (int)n,
+                     s);
             return K_ERR_INVAL;
         }
     }
@@ -99,8 +99,8 @@ static int take_address(const char *s, size_t n, kb_listener_t *l, char *why, si
     }
     for (const char *q = hs; q < he; q++)
         if (!host_char_ok((unsigned char)*q)) {
-            snprintf(why, whylen, "bad character in host '%.*s' of listener %s", (int)(he - hs),
-                     hs, l->name);
+            snprintf(why, whylen, "bad character in host '%.*s' of listener %s", (int)(he - hs), hs,
+                     l->name);
             return K_ERR_INVAL;
         }
     const char *ps = colon + 1;
@@ -139,8 +139,7 @@ static int parse_one(const char *s, size_t n, kb_listener_t *l, char *why, size_
     return take_address(sep + 3, (size_t)(s + n - sep - 3), l, why, whylen);
 }
 
-int kb_listeners_parse(const char *v, kb_listener_t *out, int max, int *n, char *why,
-                       size_t whylen)
+int kb_listeners_parse(const char *v, kb_listener_t *out, int max, int *n, char *why, size_t whylen)
 {
     *n = 0;
     const char *p = v;
@@ -172,8 +171,8 @@ int kb_listeners_parse(const char *v, kb_listener_t *out, int max, int *n, char 
     return 0;
 }
 
-int kb_protocol_map_parse(const char *v, kb_protocol_map_entry_t *out, int max, int *n,
-                          char *why, size_t whylen)
+int kb_protocol_map_parse(const char *v, kb_protocol_map_entry_t *out, int max, int *n, char *why,
+                          size_t whylen)
 {
     *n = 0;
     const char *p = v;
@@ -251,8 +250,8 @@ static int give_protocols(kb_config_t *cfg, char *err, size_t errlen)
         }
         for (int k = 0; k < i; k++)
             if (same_port(&cfg->listeners[k], l)) {
-                snprintf(err, errlen, "listeners: %s and %s both use port %d", cfg->listeners[k].name,
-                         l->name, l->port);
+                snprintf(err, errlen, "listeners: %s and %s both use port %d",
+                         cfg->listeners[k].name, l->name, l->port);
                 return K_ERR_INVAL;
             }
     }
@@ -289,7 +288,8 @@ int kb_listeners_resolve(kb_config_t *cfg, const char *advertised, char *err, si
         for (int i = 0; i < cfg->n_listeners && !l; i++)
             if (!strcmp(cfg->listeners[i].name, adv[k].name)) l = &cfg->listeners[i];
         if (!l) {
-            snprintf(err, errlen, "advertised.listeners: %s is not one of the listeners", adv[k].name);
+            snprintf(err, errlen, "advertised.listeners: %s is not one of the listeners",
+                     adv[k].name);
             return K_ERR_INVAL;
         }
         if (!adv[k].host[0]) {

@@ -130,8 +130,7 @@ extern const kb_transport_factory_t kb_transport_tcp_factory;
 const kb_transport_factory_t *kb_transport_for(int security_protocol, char *why, size_t whylen);
 
 /* Attaches the connection's callbacks; call once before read_start. */
-static inline void kb_transport_bind(kb_transport_t *t, const kb_transport_events_t *ev,
-                                     void *ud)
+static inline void kb_transport_bind(kb_transport_t *t, const kb_transport_events_t *ev, void *ud)
 {
     t->ev = ev;
     t->ud = ud;

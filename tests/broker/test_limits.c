@@ -29,9 +29,9 @@
 #include "protocol/gen/kp_fetch.h"
 #include "protocol/gen/kp_join_group.h"
 
-#define CAP_MS 1500     /* fetch.long.poll.max.ms */
-#define PER_IP 20       /* max.connections.per.ip */
-#define MAX_CONNS 30    /* max.connections */
+#define CAP_MS 1500  /* fetch.long.poll.max.ms */
+#define PER_IP 20    /* max.connections.per.ip */
+#define MAX_CONNS 30 /* max.connections */
 
 static char tmpdir[64];
 static kb_config_t cfg;
@@ -89,7 +89,7 @@ static int setup(void **state)
     snprintf(cap, sizeof cap, "fetch.long.poll.max.ms=%d", CAP_MS);
     snprintf(per_ip, sizeof per_ip, "max.connections.per.ip=%d", PER_IP);
     snprintf(max_conns, sizeof max_conns, "max.connections=%d", MAX_CONNS);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs, cap, per_ip, max_conns,
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",     dirs, cap, per_ip, max_conns,
                           "group.initial.rebalance.delay.ms=20000"};
     char err[256];
     if (kb_config_load(&cfg, NULL, sets, 6, err, sizeof err, NULL) < 0) return -1;

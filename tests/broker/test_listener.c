@@ -51,8 +51,8 @@ static void test_listener_two_plaintext_listeners(void **state)
     assert_string_equal(a->host, "127.0.0.1");
     assert_int_equal(a->port, 0);
     assert_string_equal(a->advertised_host, "127.0.0.1"); /* not named: its own address */
-    assert_int_equal(a->advertised_port, 0);                /* filled in when bound */
-    assert_string_equal(b->name, "INTERNAL");               /* names are upper-cased */
+    assert_int_equal(a->advertised_port, 0);              /* filled in when bound */
+    assert_string_equal(b->name, "INTERNAL");             /* names are upper-cased */
     assert_int_equal(b->security_protocol, KB_SEC_PLAINTEXT);
     assert_string_equal(b->host, "");
     assert_int_equal(b->port, 19094);
@@ -110,7 +110,8 @@ static void test_listener_bad_urls(void **state)
     expect_error(s9, 1, "listeners", "no listener");
     const char *s10[] = {"listeners=PLAINTEXT://ho/st:9092"};
     expect_error(s10, 1, "listeners", "bad character");
-    const char *s11[] = {"listeners=A://:1,B://:2,C://:3,D://:4,E://:5,F://:6,G://:7,H://:8,I://:9"};
+    const char *s11[] = {
+        "listeners=A://:1,B://:2,C://:3,D://:4,E://:5,F://:6,G://:7,H://:8,I://:9"};
     expect_error(s11, 1, "listeners", "at most 8");
 }
 

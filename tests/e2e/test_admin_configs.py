@@ -197,8 +197,10 @@ def test_describe_sources_and_synonyms():
         check(e.value == "123456" and e.source == DYNAMIC_TOPIC, "retention.ms %s", e)
         e = cfg["retention.bytes"]
         check(e.value == "5000000" and e.source == STATIC_BROKER, "retention.bytes %s", e)
-        syn = [(s.name, s.value, s.source) for s in e.synonyms.values()]
-        check(("log.retention.bytes", "5000000", STATIC_BROKER) in syn, "synonyms %s", syn)
+        # Kafka lists every layer (STATIC_BROKER 5000000, then DEFAULT -1); librdkafka keys
+        # synonyms by name, so only the name is checked here (test_java_tools compares the
+        # full lists with a real Kafka's).
+        check("log.retention.bytes" in e.synonyms, "synonyms %s", list(e.synonyms))
         e = cfg["cleanup.policy"]
         syn = [(s.name, s.value, s.source) for s in e.synonyms.values()]
         check(syn == [("log.cleanup.policy", "delete", DEFAULT)], "cleanup.policy synonyms %s",

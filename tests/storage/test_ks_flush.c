@@ -364,6 +364,68 @@ static void test_fsync_shortage_heals(void **state)
     t_env_deinit(&e);
 }
 
+/* Issue 19: the loop never fsyncs under the store lock for checkpoints. With every fsync of
+ * a small file taking 300 ms, the periodic recovery-point checkpoint (store tick) and the
+ * log-start checkpoint of DeleteRecords return at once; a flusher thread writes both. */
+static int slow_fsync(int fd)
+{
+    usleep(300 * 1000);
+    return ks_io_posix.fsync(fd);
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
+
+static double secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_checkpoints_written_off_the_loop(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.segment_bytes = 300;
+    ks_part_t *p = t_topic(&e, "cp", 1, &c);
+    for (int i = 0; i < 10; i++)
+        t_append(p, 1, 1000, 100); /* rolls: closed segments move the recovery point */
+    t_sync_t w = {0, 0};
+    assert_int_equal(ks_part_sync(p, ks_part_log_end(p), t_sync_cb, &w), 0);
+    t_wait_syncs(e.s, &w, 1);
+    assert_int_equal(w.status, 0);
+
+    ks_io.fsync = slow_fsync;
+    char rp[4096], lso[4096];
+    snprintf(rp, sizeof rp, "%s/recovery-point-offset-checkpoint", e.dir);
+    snprintf(lso, sizeof lso, "%s/log-start-offset-checkpoint", e.dir);
+    double t0 = secs();
+    ks_store_tick(e.s, 61000); /* past the checkpoint interval, not past retention */
+    assert_true(secs() - t0 < 0.2);
+    t0 = secs();
+    assert_int_equal(ks_part_delete_records(p, 3), 0);
+    assert_true(secs() - t0 < 0.2);
+    for (int i = 0; i < 300 && !(file_has(rp, "cp 0 ") && file_has(lso, "cp 0 3\n")); i++)
+        usleep(10 * 1000);
+    assert_true(file_has(rp, "cp 0 "));
+    assert_true(file_has(lso, "cp 0 3\n"));
+    ks_io.fsync = ks_io_posix.fsync;
+    t_env_deinit(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_messages_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_eio_fails_partition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_shortage_heals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_written_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_on_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_on_index_write_undoes_append, setup,
                                         teardown),
