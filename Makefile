@@ -6,6 +6,7 @@
 #   make debug      -O0 build in build/debug
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make bench      benchmarks (not part of test)
+#   make deb        Debian package build/depot_<version>_<arch>.deb (systemd unit, conffile)
 
 CC      ?= cc
 PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
@@ -34,7 +35,7 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage bench-cleaner format clean check-layers deps gen
+.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage bench-cleaner format clean check-layers deps gen deb
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -76,6 +77,10 @@ $(BUILD)/tests/client/%: tests/client/%.c $(LIBKC) $(LIBKP)
 
 # The dashboard page is pulled into dashboard.o with .incbin (see broker/metrics/dashboard.c).
 $(BUILD)/obj/broker/metrics/dashboard.o: broker/metrics/dashboard.html
+
+# Debian package build/depot_<version>_<arch>.deb (scripts/build-deb; docs/operations.md).
+deb: all
+	@BUILD=$(BUILD) scripts/build-deb
 
 deps:
 	@scripts/install-deps

@@ -106,6 +106,7 @@ typedef struct {
     char super_users[2048];
     bool allow_everyone_if_no_acl_found;
     char schema_registry_listeners[512]; /* "" = no schema registry */
+    int schema_registry_auth;            /* 0 NONE, 1 BASIC (broker users' passwords) */
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 

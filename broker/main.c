@@ -8,6 +8,7 @@
 
 #include "broker/auth/creds.h"
 #include "broker/core/config.h"
+#include "broker/core/notify.h"
 #include "broker/core/server.h"
 
 static void usage(FILE *out)
@@ -15,6 +16,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: depot [--config FILE] [--set KEY=VALUE]...\n"
                  "       depot [--config FILE] --add-scram 'SCRAM-SHA-256=[name=U,password=P]'...\n"
                  "       depot --print-config-doc | --version | --help\n"
+                 "       depot --print-config-properties [KEY=VALUE]...\n"
                  "\n"
                  "Depot is a single-node broker that speaks the Apache Kafka wire protocol.\n"
                  "  --config FILE       read a Kafka-style server.properties file\n"
@@ -22,6 +24,9 @@ static void usage(FILE *out)
                  "  --add-scram CRED    store a SCRAM credential in log.dirs and exit (before any\n"
                  "                      listener opens; repeatable; iterations= accepted)\n"
                  "  --print-config-doc  print the configuration reference (markdown)\n"
+                 "  --print-config-properties [KEY=VALUE]...\n"
+                 "                      print a server.properties: the given lines set, every\n"
+                 "                      key documented and commented out at its default\n"
                  "Keys and defaults: docs/configuration.md. Stop with SIGTERM or Ctrl-C.\n");
 }
 
@@ -79,6 +84,10 @@ static int parse_args(int argc, char **argv, args_t *a)
             return 0;
         } else if (!strcmp(s, "--print-config-doc")) {
             kb_config_print_doc(stdout);
+            return 0;
+        } else if (!strcmp(s, "--print-config-properties")) {
+            /* the remaining arguments are "key=value" lines to set (the package's choices) */
+            kb_config_print_properties(stdout, (const char *const *)argv + i + 1, argc - i - 1);
             return 0;
         } else if ((!strcmp(s, "--config") || !strcmp(s, "-c")) && i + 1 < argc) {
             a->path = argv[++i];
@@ -150,6 +159,9 @@ int main(int argc, char **argv)
     } else if (kb_broker_start(b) < 0) {
         exit_code = 1;
     } else {
+        /* systemd (Type=notify): the store is open and every listener accepts. */
+        if (kb_notify("READY=1\nSTATUS=serving") < 0)
+            kb_log(KB_LOG_WARN, "could not notify NOTIFY_SOCKET of readiness");
         uv_run(&loop, UV_RUN_DEFAULT);
         kb_log(KB_LOG_INFO, "Depot stopped");
     }

@@ -7,6 +7,7 @@
  * connection is closed, as Kafka does.
  */
 #include "broker/auth/sasl.h"
+#include "broker/core/counters.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_sasl_authenticate.h"
 #include "protocol/gen/kp_sasl_handshake.h"
@@ -21,14 +22,14 @@ int kb_handle_sasl_handshake(kb_req_t *req)
         return K_ERR_MALFORMED;
     kp_sasl_handshake_resp_t resp;
     kp_sasl_handshake_resp_init(&resp);
-    resp.error_code = kb_sasl_handshake(req, m.mechanism.ptr, (size_t)m.mechanism.len,
-                                        req->hdr.api_version == 0);
+    resp.error_code =
+        kb_sasl_handshake(req, m.mechanism.ptr, (size_t)m.mechanism.len, req->hdr.api_version == 0);
+    kb_req_error(req, resp.error_code); /* counted per API and code for /metrics */
     static kp_str_t names[3];
     names[0] = kp_str("SCRAM-SHA-256");
     names[1] = kp_str("SCRAM-SHA-512");
     names[2] = kp_str("PLAIN");
-    static const unsigned bits[3] = {KB_MECH_SCRAM_SHA_256, KB_MECH_SCRAM_SHA_512,
-                                     KB_MECH_PLAIN};
+    static const unsigned bits[3] = {KB_MECH_SCRAM_SHA_256, KB_MECH_SCRAM_SHA_512, KB_MECH_PLAIN};
     kp_str_t *list = kp_arena_alloc(&req->arena, sizeof names);
     if (!list) return K_ERR_NOMEM;
     unsigned on = kb_sasl_mechanisms(req->broker);
@@ -71,6 +72,7 @@ int kb_handle_sasl_authenticate(kb_req_t *req)
     kp_sasl_authenticate_resp_t resp;
     kp_sasl_authenticate_resp_init(&resp);
     resp.error_code = err;
+    kb_req_error(req, err); /* failed authentications, counted for /metrics */
     if (err) {
         resp.error_message = kb_arena_printf(&req->arena, "%s", why);
         resp.auth_bytes = (kp_bytes_t){(const uint8_t *)"", 0};

@@ -45,6 +45,9 @@ void kb_config_deinit(kb_config_t *cfg);
 
 /* Writes the configuration reference (markdown) generated from the table. */
 void kb_config_print_doc(FILE *out);
+/* Writes a server.properties: the given "key=value" lines active, then every key of the table
+ * with its documentation and its default, commented out (the Debian package's conffile). */
+void kb_config_print_properties(FILE *out, const char *const *active, int n_active);
 
 /* Read access to the table, for DescribeConfigs. Index 0 .. kb_config_count()-1. */
 typedef struct {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker/core/server.h"
+#include "broker/core/notify.h"
 
 #define DRAIN_MS 5000
 #define DRAIN_POLL_MS 20
@@ -265,6 +266,7 @@ void kb_broker_stop(kb_broker_t *b)
         return;
     }
     b->stopping = true;
+    kb_notify("STOPPING=1"); /* systemd: shutdown has begun (a no-op outside systemd) */
     if (b->listening) kb_listeners_close(b);
     for (int i = 0; i < b->n_up; i++)
         if (kb_subsystems[i]->stop) kb_subsystems[i]->stop(b);

@@ -86,6 +86,58 @@ static void store_metrics(kb_http_req_t *req, kb_broker_t *b)
     kb_http_printf(req, "depot_log_open_files %d\n", st.open_files);
 }
 
+static void cleaner_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    ks_store_t *s = kb_broker_store(b);
+    if (!s) return;
+    ks_cleaner_stats_t c;
+    ks_store_cleaner_stats(s, &c);
+    family(req, "depot_log_cleaner_threads", "gauge",
+           "Log cleaner threads running (0: log.cleaner.enable=false).");
+    kb_http_printf(req, "depot_log_cleaner_threads %d\n", c.threads);
+    family(req, "depot_log_cleaner_running", "gauge", "Compaction passes in progress now.");
+    kb_http_printf(req, "depot_log_cleaner_running %d\n", c.running);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } ctrs[] = {
+        {"depot_log_cleaner_cleans_total", "Compaction passes finished and swapped in.",
+         offsetof(ks_cleaner_stats_t, cleans)},
+        {"depot_log_cleaner_cleans_aborted_total",
+         "Compaction passes given up (topic deleted, retention, I/O error, stop).",
+         offsetof(ks_cleaner_stats_t, cleans_aborted)},
+        {"depot_log_cleaner_bytes_read_total", "Segment bytes read by the cleaner.",
+         offsetof(ks_cleaner_stats_t, bytes_read)},
+        {"depot_log_cleaner_bytes_written_total", "Cleaned segment bytes written.",
+         offsetof(ks_cleaner_stats_t, bytes_written)},
+        {"depot_log_cleaner_bytes_freed_total", "Bytes of flash given back by compaction.",
+         offsetof(ks_cleaner_stats_t, bytes_freed)},
+        {"depot_log_cleaner_records_removed_total",
+         "Records removed because a later record has the same key.",
+         offsetof(ks_cleaner_stats_t, records_removed)},
+        {"depot_log_cleaner_tombstones_removed_total",
+         "Tombstones removed past their delete horizon.",
+         offsetof(ks_cleaner_stats_t, tombstones_removed)},
+    };
+    for (size_t i = 0; i < sizeof ctrs / sizeof ctrs[0]; i++) {
+        family(req, ctrs[i].name, "counter", ctrs[i].help);
+        kb_http_printf(req, "%s %lld\n", ctrs[i].name,
+                       (long long)*(const int64_t *)((const char *)&c + ctrs[i].off));
+    }
+    family(req, "kafka_log_logcleanermanager_max_dirty_percent", "gauge",
+           "Dirty share of the dirtiest compacted partition at the cleaner's last pick.");
+    kb_http_printf(req, "kafka_log_logcleanermanager_max_dirty_percent %.2f\n",
+                   c.max_dirty_ratio * 100.0);
+    family(req, "kafka_log_logcleaner_max_clean_time_secs", "gauge",
+           "Duration of the last compaction pass, seconds.");
+    kb_http_printf(req, "kafka_log_logcleaner_max_clean_time_secs %.3f\n",
+                   (double)c.last_clean_ms / 1000.0);
+    family(req, "depot_log_cleaner_last_clean_timestamp_seconds", "gauge",
+           "When the last compaction pass ended (0: none yet), seconds since the epoch.");
+    kb_http_printf(req, "depot_log_cleaner_last_clean_timestamp_seconds %.3f\n",
+                   (double)c.last_clean_end_ms / 1000.0);
+}
+
 static void flash_metrics(kb_http_req_t *req, kb_broker_t *b)
 {
     kb_flash_t f;
@@ -352,6 +404,20 @@ static void api_metrics(kb_http_req_t *req, kb_broker_t *b)
     }
 }
 
+/* Failed SASL authentications: SaslAuthenticate answered with an error, plus those whose
+ * connection was closed (the raw, pre-KIP-152 flow cannot carry an error). */
+static void auth_metrics(kb_http_req_t *req, kb_broker_t *b)
+{
+    const kb_api_counters_t *c = kb_counters_api(b, KP_API_SASL_AUTHENTICATE);
+    unsigned long long n = 0;
+    for (int e = 1; c && e < KB_CTR_ERR_CODES; e++)
+        n += kb_ctr_read(&c->errors[e]);
+    if (c) n += kb_ctr_read(&c->closed);
+    family(req, "kafka_server_socketservermetrics_failed_authentication_total", "counter",
+           "SASL authentications that failed (wrong password, unknown user, bad exchange).");
+    kb_http_printf(req, "kafka_server_socketservermetrics_failed_authentication_total %llu\n", n);
+}
+
 static void process_metrics(kb_http_req_t *req)
 {
     kb_proc_stats_t p;
@@ -378,12 +444,14 @@ int kb_metrics_prometheus(kb_http_req_t *req, void *ud)
     kb_http_printf(req, "depot_info{version=\"%s\",node_id=\"%d\"} 1\n", DEPOT_VERSION,
                    kb_broker_config(b)->node_id);
     store_metrics(req, b);
+    cleaner_metrics(req, b);
     flash_metrics(req, b);
     topic_metrics(req, b);
     topic_counter_metrics(req, b);
     api_metrics(req, b);
     group_metrics(req, b);
     conn_metrics(req, b);
+    auth_metrics(req, b);
     process_metrics(req);
     kb_http_send(req, 200, TEXT_FORMAT);
     return KB_DONE;

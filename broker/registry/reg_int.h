@@ -94,7 +94,8 @@ void reg_state_free(kb_registry_t *r);
 
 /* ---- reg_http.c: serves kb_registry_call on the HTTP listener "registry" at urls ------------ */
 
-int reg_http_start(kb_broker_t *b, kb_registry_t *r, const char *urls);
+/* basic_auth: every request needs HTTP basic auth with a broker user's password. */
+int reg_http_start(kb_broker_t *b, kb_registry_t *r, const char *urls, bool basic_auth);
 
 /* ---- reg_store.c: the log ---------------------------------------------------------------- */
 

@@ -24,13 +24,14 @@ static int registry_init(kb_broker_t *b)
     int rc = kb_registry_open(kb_broker_store(b), &r);
     if (rc < 0)
         return rc;
-    rc = reg_http_start(b, r, cfg->schema_registry_listeners);
+    rc = reg_http_start(b, r, cfg->schema_registry_listeners, cfg->schema_registry_auth == 1);
     if (rc < 0) {
         kb_registry_close(r);
         return rc;
     }
     *slot = r;
-    kb_log(KB_LOG_INFO, "schema registry listening on %s", cfg->schema_registry_listeners);
+    kb_log(KB_LOG_INFO, "schema registry listening on %s%s", cfg->schema_registry_listeners,
+           cfg->schema_registry_auth == 1 ? " (basic auth: broker users)" : "");
     return 0;
 }
 

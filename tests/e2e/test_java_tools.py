@@ -158,7 +158,10 @@ def test_describe_all_matches_real_kafka():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     with Broker() as b:
-        got = describe_all(b.bootstrap)
+        # Depot also reports the schema-validation topic keys (Confluent Server's names and
+        # Depot's, docs/schema-registry.md); Kafka has no such keys, so they are left out here.
+        got = [l for l in describe_all(b.bootstrap)
+               if not l.lstrip().startswith(("confluent.", "depot."))]
     check(len(want) >= 33, "real Kafka described %d configs", len(want))
     check(got == want, "differs from Kafka:\n  only Kafka: %s\n  only Depot: %s",
           sorted(set(want) - set(got)), sorted(set(got) - set(want)))

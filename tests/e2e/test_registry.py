@@ -198,6 +198,44 @@ def test_bad_input_changes_nothing():
         check(err == 0, "broker's Kafka side affected: error %d", err)
 
 
+def test_basic_auth_with_broker_users():
+    """schema.registry.authentication.method=BASIC: the broker's users (depot --add-scram) and
+    their passwords; anything else is 401 and changes nothing."""
+    import base64
+    import subprocess
+    from depot_harness import DEPOT_BIN
+    reg_port = free_port()
+    b = Broker({"schema.registry.listeners": "http://127.0.0.1:%d" % reg_port,
+                "schema.registry.authentication.method": "BASIC"}, start=False)
+    b.reg_port = reg_port
+    with b:
+        r = subprocess.run([DEPOT_BIN, "--set", "log.dirs=%s" % b.data_dir, "--add-scram",
+                            "SCRAM-SHA-256=[name=alice,password=alice-pw]"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "--add-scram: %s", r.stderr)
+        b.start()
+        reg = Registry(b)
+
+        def auth(user, pw):
+            return {"Authorization": "Basic " + base64.b64encode(
+                ("%s:%s" % (user, pw)).encode()).decode()}
+        st, _, _ = reg.call("GET", "/subjects")
+        check(st == 401, "no credentials: %s", st)
+        st, _, _ = reg.call("POST", "/subjects/x/versions", {"schema": json.dumps(V1)},
+                            headers=auth("alice", "wrong"))
+        check(st == 401, "wrong password: %s", st)
+        st, _, _ = reg.call("GET", "/subjects", headers=auth("mallory", "alice-pw"))
+        check(st == 401, "unknown user: %s", st)
+        for _ in range(3):  # the second and third are answered from the cache
+            st, j, _ = reg.call("GET", "/subjects", headers=auth("alice", "alice-pw"))
+            check(st == 200 and j == [], "alice: %s %r", st, j)
+        st, j, _ = reg.call("POST", "/subjects/x/versions", {"schema": json.dumps(V1)},
+                            headers=auth("alice", "alice-pw"))
+        check(st == 200 and j == {"id": 1}, "alice registers: %s %r", st, j)
+        st, _, _ = reg.call("GET", "/schemas/ids/1", headers=auth("alice", "alice-pw-"))
+        check(st == 401, "a cached user with another password: %s", st)
+
+
 # ------------------------------------------------------------------------------------------
 # Validation at the door
 
