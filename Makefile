@@ -3,6 +3,8 @@
 #   make run        install missing packages, build, start on 127.0.0.1:9092 with ./data
 #   make test       unit tests (cmocka) + end-to-end tests with real Kafka clients
 #   make test-asan  the same under ASan+UBSan
+#   make test-tsan  unit tests under ThreadSanitizer (build/tsan; tests/tsan.supp)
+#   make test-valgrind  e2e smoke tests with the broker under valgrind memcheck
 #   make debug      -O0 build in build/debug
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make bench      benchmarks (not part of test)
@@ -35,7 +37,8 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit e2e test-asan debug fuzz bench bench-storage bench-cleaner format clean check-layers deps gen deb
+.PHONY: all run test unit e2e test-asan test-tsan test-valgrind debug fuzz bench bench-storage format clean \
+        check-layers deps gen deb
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -105,6 +108,29 @@ test-asan:
 	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# ThreadSanitizer over every unit test: the storage flusher, checkpoint and cleaner threads,
+# the logger, and the broker on its loop (test_h_loop, test_server, ...). Unit tests only: the
+# Debian libuv is not instrumented, so the threads that matter are storage's own. Every
+# suppression in tests/tsan.supp carries its reason.
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+                          suppressions=$(abspath tests/tsan.supp)"
+test-tsan:
+	$(TSAN_ENV) $(MAKE) BUILD=build/tsan CC=clang OPT="-O1 -g" \
+	    SAN="-fsanitize=thread -fno-omit-frame-pointer" unit
+
+# The e2e smoke tests with the broker under memcheck (tests/e2e/valgrind-depot): a memory
+# error or a definite/possible leak at the clean exit turns into exit status 99, which fails
+# the test's clean-shutdown check; the reports are left in $(BUILD)/valgrind/depot.<pid>.log
+# (empty when clean). VALGRIND_E2E picks other e2e files.
+VALGRIND_E2E ?= test_smoke.sh test_bad_input.py test_idempotence.py
+test-valgrind: all
+	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
+	DEPOT_REAL_BIN=$(abspath $(BUILD)/depot) VALGRIND_LOGS=$(abspath $(BUILD)/valgrind) \
+	    DEPOT_BIN=$(abspath tests/e2e/valgrind-depot) tests/e2e/run.sh $(VALGRIND_E2E)
+	@for f in $(BUILD)/valgrind/*.log; do \
+	    if [ -s "$$f" ]; then echo "valgrind reported ($$f):"; cat "$$f"; exit 1; fi; done; \
+	    echo "valgrind: $$(ls $(BUILD)/valgrind | wc -l) broker runs, no errors, no leaks"
+
 debug:
 	$(MAKE) BUILD=build/debug OPT="-O0 -g3" all
 
@@ -139,6 +165,7 @@ bench-storage: $(BUILD)/bench/append $(BUILD)/bench/cleaner
 	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
 	$(BUILD)/bench/cleaner $(BENCH_DIR) $(BENCH_MB)
 # Log cleaner MB/s alone and produce MB/s while it cleans (storage only).
+.PHONY: bench-cleaner
 $(BUILD)/bench/cleaner: bench/cleaner.c $(LIBKS) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)

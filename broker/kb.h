@@ -94,6 +94,7 @@ typedef struct {
     /* connection limits (broker/net/, docs/configuration.md) */
     int32_t max_connections;
     int32_t max_connections_per_ip;
+    char max_connections_per_ip_overrides[512]; /* "host:count,..." (limits.c parses it) */
     int64_t connections_max_idle_ms;  /* -1 = never */
     int64_t socket_read_timeout_ms;   /* a started request frame must complete within */
     int64_t socket_write_timeout_ms;  /* queued responses must make progress within */
@@ -105,6 +106,18 @@ typedef struct {
     char authorizer_class_name[256];
     char super_users[2048];
     bool allow_everyone_if_no_acl_found;
+    /* TLS (broker/net/tls.h): Kafka's PEM settings */
+    char ssl_keystore_type[16], ssl_truststore_type[16];
+    char ssl_keystore_location[1024], ssl_truststore_location[1024];
+    char ssl_keystore_certificate_chain[16384], ssl_keystore_key[8192];
+    char ssl_truststore_certificates[16384];
+    char ssl_key_password[256];
+    int ssl_client_auth; /* 0 none, 1 requested, 2 required */
+    int64_t ssl_handshake_timeout_ms;
+    bool audit_enabled; /* broker/auth/audit.c */
+    char audit_event_types[128];
+    int64_t audit_summary_interval_ms;
+    int64_t audit_retention_ms;
     char schema_registry_listeners[512]; /* "" = no schema registry */
     int schema_registry_auth;            /* 0 NONE, 1 BASIC (broker users' passwords) */
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
@@ -127,6 +140,7 @@ typedef struct kb_req {
     bool done;          /* response ready to go */
     bool no_response;
     bool raw_sasl;       /* a bare SASL token (after SaslHandshake v0): no header either way */
+    int holds;           /* kb_req_hold count: the answer waits until it is 0 (audit fsync) */
     struct kb_req *next; /* connection's in-order queue */
     void *handler_data;  /* free for the handler's use while pending */
     uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */
@@ -137,6 +151,14 @@ typedef int (*kb_handler_fn)(kb_req_t *req);
 
 /* Called by a handler that returned KB_PENDING, on the loop thread, exactly once. */
 void kb_req_complete(kb_req_t *req);
+/*
+ * Holds req's answer back, even after it is complete, until a matching kb_req_release (the
+ * audit trail: an answer never overtakes the fsync of its audit record). release with
+ * close_conn set closes the connection instead of answering. Loop thread; req stays valid
+ * until the last release even if its connection closes meanwhile.
+ */
+void kb_req_hold(kb_req_t *req);
+void kb_req_release(kb_req_t *req, bool close_conn);
 /* Like kb_req_complete but nothing is sent (still keeps order). */
 void kb_req_complete_no_response(kb_req_t *req);
 
@@ -194,6 +216,11 @@ int kb_handle_delete_groups(kb_req_t *req);
 int kb_handle_offset_delete(kb_req_t *req);
 int kb_handle_sasl_handshake(kb_req_t *req);
 int kb_handle_sasl_authenticate(kb_req_t *req);
+int kb_handle_describe_acls(kb_req_t *req);
+int kb_handle_create_acls(kb_req_t *req);
+int kb_handle_delete_acls(kb_req_t *req);
+int kb_handle_describe_user_scram_credentials(kb_req_t *req);
+int kb_handle_alter_user_scram_credentials(kb_req_t *req);
 
 /* Hook between handler families (h_fetch.c): wakes long-poll fetches waiting on this
  * partition (called after every append). Per-broker state and start/stop live in the

@@ -52,6 +52,11 @@ static void usage(void)
           "       depotctl topics  --list|--create|--delete|--describe [--topic T]\n"
           "                        [--bootstrap-server H:P] [--partitions N]\n"
           "                        [--replication-factor R] [--config k=v]...\n"
+          "       depotctl acls    --add|--remove|--list [--allow-principal P] [--deny-principal P]\n"
+          "                        [--operation OP]... [--topic T|--group G|--cluster]\n"
+          "                        [--resource-pattern-type literal|prefixed|match|any]\n"
+          "       depotctl users   list | add --user U --password P [--mechanism M] | delete --user U\n"
+          "       (every command: --command-config FILE with Kafka client SASL properties)\n"
           "       depotctl groups  --list | --describe --group G\n"
           "       depotctl groups  --reset-offsets --group G --topic T\n"
           "                        --to-earliest|--to-latest|--to-offset N [--execute]\n"
@@ -143,6 +148,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
                                           "--config",
                                           "--group",
                                           "--to-offset",
+                                          "--command-config",
                                           NULL};
         bool wants = false;
         for (int k = 0; flags_with_value[k]; k++)
@@ -158,6 +164,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->topic = val;
         else if (!strcmp(a, "--group"))
             o->group = val;
+        else if (!strcmp(a, "--command-config"))
+            o->command_config = val;
         else if (!strcmp(a, "--to-offset")) {
             o->reset_to = "offset";
             o->to_offset = val;
@@ -515,6 +523,8 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "connect-standalone"))
         return kc_connect_standalone(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "status")) return ctl_status(argc - 2, argv + 2);
+    if (argc >= 2 && (!strcmp(argv[1], "acls") || !strcmp(argv[1], "users")))
+        return ctl_security_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "schemas"))
         return ctl_schemas(argc - 2, argv + 2);
     int rc = parse_args(argc, argv, &o);
@@ -526,6 +536,7 @@ int main(int argc, char **argv)
         strcmp(o.cmd, "groups"))
         return ctl_bad("unknown command '%s'", o.cmd);
     kc_config_t cfg = {.bootstrap = o.bootstrap, .client_id = "depotctl", .retries = -1};
+    if (o.command_config && (rc = ctl_command_config(o.command_config, &cfg))) return rc;
     kc_client_t *c = kc_client_new(&cfg);
     if (!c) {
         fprintf(stderr, "depotctl: out of memory\n");

@@ -18,6 +18,7 @@ typedef struct {
     const char *bootstrap;
     const char *topic;
     const char *group;
+    const char *command_config; /* Kafka client properties (SASL) */
     int32_t partition;
     const char *offset; /* number, "earliest" or "latest" */
     bool from_beginning;
@@ -49,6 +50,15 @@ int ctl_bad(const char *fmt, const char *arg);
 void ctl_print_message(const opts_t *o, const kc_message_t *m);
 
 int cmd_groups(kc_client_t *c, const opts_t *o);
+/* depotctl_security.c: acls and users parse their own flags from argv. */
+int cmd_acls(kc_client_t *c, int argc, char **argv);
+int cmd_users(kc_client_t *c, int argc, char **argv);
+/* Reads a Kafka client properties file (--command-config): security.protocol, sasl.mechanism,
+ * sasl.jaas.config (username="..." password="...") or sasl.username/sasl.password. The
+ * strings go to cfg and live in static storage. 0, or 2 after printing a usage error. */
+int ctl_command_config(const char *path, kc_config_t *cfg);
+/* depotctl acls / depotctl users (own flags; --bootstrap-server and --command-config too). */
+int ctl_security_main(int argc, char **argv);
 /* depotctl status (depotctl_status.c): argv after "status"; returns the exit status. */
 int ctl_status(int argc, char **argv);
 /* depotctl schemas ... (depotctl_schemas.c): argv after "schemas"; returns the exit status. */

@@ -31,6 +31,12 @@ typedef struct {
     int timeout_ms;        /* per request; 0 = 30000 */
     int retries;           /* retriable failures are retried this often; < 0 = 5 */
     int retry_backoff_ms;  /* 0 = 100 */
+    /* SASL (kc_sasl.c): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; NULL = none. The strings must
+     * outlive the client (not copied). */
+    const char *sasl_mechanism, *sasl_username, *sasl_password;
+    /* TLS (kc_tls.c): the CA that signs the broker's certificate (PEM); NULL = plain TCP.
+     * A client certificate and key (PEM) are optional. Not copied either. */
+    const char *ssl_ca_location, *ssl_certificate_location, *ssl_key_location;
 } kc_config_t;
 
 /* Copies cfg; does not connect (kc_client_connect does). NULL on allocation failure. */
@@ -195,5 +201,25 @@ typedef struct {
 } kc_topic_configs_t;
 int kc_describe_topic_configs(kc_client_t *c, const char *topic, kc_topic_configs_t **out);
 void kc_topic_configs_free(kc_topic_configs_t *tc);
+
+/* ---- security admin (kc_security.c) ------------------------------------------------------ */
+
+/* One ACL binding or filter, with Kafka's codes (resource type, pattern type, operation,
+ * permission); NULL strings match anything in a filter. */
+typedef struct {
+    int8_t resource_type, pattern_type, operation, permission;
+    const char *name, *principal, *host;
+} kc_acl_t;
+
+int kc_acl_create(kc_client_t *c, const kc_acl_t *acls, int n);
+int kc_acl_describe(kc_client_t *c, const kc_acl_t *filter,
+                    void (*fn)(void *ud, const kc_acl_t *acl), void *ud);
+int kc_acl_delete(kc_client_t *c, const kc_acl_t *filter, int *deleted);
+/* SCRAM credentials: mech 1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512. */
+int kc_scram_list(kc_client_t *c, void (*fn)(void *ud, const char *user, int mech, int iter),
+                  void *ud);
+/* Sets (password != NULL, salted here) or deletes (NULL) user's credential for mech. */
+int kc_scram_alter(kc_client_t *c, const char *user, int mech, const char *password,
+                   int iterations);
 
 #endif

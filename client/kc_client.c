@@ -125,6 +125,7 @@ static int conn_new(kc_client_t *c, const char *host, int port, int32_t node_id,
     conn->node_id = node_id;
     int rc = kc_conn_open(c, conn, host, port);
     if (!rc) rc = kc_conn_negotiate(c, conn);
+    if (!rc) rc = kc_sasl_authenticate(c, conn);
     if (rc) {
         conn_free(conn);
         return rc;

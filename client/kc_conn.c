@@ -35,6 +35,11 @@ static const struct {
     {KP_API_LEAVE_GROUP, 0, 5},      /* 3+: members by identity */
     {KP_API_OFFSET_COMMIT, 2, 9},    {KP_API_OFFSET_FETCH, 1, 7}, /* 8+: several groups */
     {KP_API_LIST_GROUPS, 0, 5},      {KP_API_DESCRIBE_GROUPS, 0, 5},
+    /* security (kc_sasl.c, kc_security.c) */
+    {KP_API_SASL_HANDSHAKE, 1, 1},   {KP_API_SASL_AUTHENTICATE, 0, 2},
+    {KP_API_DESCRIBE_ACLS, 1, 3},    {KP_API_CREATE_ACLS, 1, 3},
+    {KP_API_DELETE_ACLS, 1, 3},      {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0},
+    {KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, 0},
 };
 
 int16_t kc_pick_version(int16_t api_key, int16_t broker_min, int16_t broker_max)
@@ -73,6 +78,7 @@ void kc_rx_deinit(kc_rx_t *rx)
 
 void kc_conn_close(kc_conn_t *conn)
 {
+    kc_tls_close(conn);
     if (conn->fd >= 0) close(conn->fd);
     conn->fd = -1;
 }
@@ -139,11 +145,13 @@ int kc_conn_open(kc_client_t *c, kc_conn_t *conn, const char *host, int port)
     freeaddrinfo(res);
     if (conn->fd < 0)
         return kc_fail(c, K_ERR_IO, 0, "cannot connect to %s:%d: %s", host, port, strerror(err));
-    return 0;
+    return c->cfg.ssl_ca_location ? kc_tls_connect(c, conn) : 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static int write_all(kc_conn_t *conn, const uint8_t *p, size_t n)
 {
+    if (conn->ssl) return kc_tls_write_all(conn, p, n);
+    int fd = conn->fd;
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
@@ -154,8 +162,10 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int read_all(int fd, uint8_t *p, size_t n)
+static int read_all(kc_conn_t *conn, uint8_t *p, size_t n)
 {
+    if (conn->ssl) return kc_tls_read_all(conn, p, n);
+    int fd = conn->fd;
     while (n) {
         ssize_t r = recv(fd, p, n, 0);
         if (r < 0 && errno == EINTR) continue;
@@ -196,7 +206,7 @@ static int send_request(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t ve
                        k_strerror(rc));
     }
     kp_buf_patch_i32(&b, 0, (int32_t)(b.len - 4));
-    rc = write_all(conn->fd, b.data, b.len);
+    rc = write_all(conn, b.data, b.len);
     kp_buf_deinit(&b);
     if (rc) return io_fail(c, conn, "sending to");
     *corr = h.correlation_id;
@@ -208,7 +218,7 @@ static int recv_response(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t v
                          kc_rx_t *rx, kp_reader_t *body)
 {
     uint8_t sz[4];
-    if (read_all(conn->fd, sz, 4)) return io_fail(c, conn, "reading from");
+    if (read_all(conn, sz, 4)) return io_fail(c, conn, "reading from");
     uint32_t n = ((uint32_t)sz[0] << 24) | ((uint32_t)sz[1] << 16) | ((uint32_t)sz[2] << 8) | sz[3];
     if (n > KC_MAX_FRAME || n < 4) {
         kc_conn_close(conn);
@@ -218,7 +228,7 @@ static int recv_response(kc_client_t *c, kc_conn_t *conn, int16_t key, int16_t v
     kp_buf_reset(&rx->frame);
     if (kp_buf_reserve(&rx->frame, n))
         return kc_fail(c, K_ERR_NOMEM, 0, "out of memory for a %u-byte response", n);
-    if (read_all(conn->fd, rx->frame.data, n)) return io_fail(c, conn, "reading from");
+    if (read_all(conn, rx->frame.data, n)) return io_fail(c, conn, "reading from");
     rx->frame.len = n;
     kp_reader_init(body, rx->frame.data, n);
     int32_t got;

@@ -15,6 +15,7 @@
 
 typedef struct {
     int fd;          /* -1 when closed */
+    void *ssl;       /* OpenSSL SSL * when the client speaks TLS (kc_tls.c), else NULL */
     int32_t node_id; /* -1 for a bootstrap connection */
     char host[256];
     int port;
@@ -46,8 +47,17 @@ void kc_rx_reset(kc_rx_t *rx);
 void kc_rx_deinit(kc_rx_t *rx);
 
 int kc_conn_open(kc_client_t *c, kc_conn_t *conn, const char *host, int port);
+/* TLS on an open socket when cfg.ssl_ca_location is set (kc_tls.c): handshake, the broker's
+ * certificate checked against the CA and the host name. */
+int kc_tls_connect(kc_client_t *c, kc_conn_t *conn);
+void kc_tls_close(kc_conn_t *conn);
+/* Blocking I/O over TLS: 0, or -1 with errno set. */
+int kc_tls_write_all(kc_conn_t *conn, const uint8_t *p, size_t n);
+int kc_tls_read_all(kc_conn_t *conn, uint8_t *p, size_t n);
 /* ApiVersions exchange; fills conn->ver. */
 int kc_conn_negotiate(kc_client_t *c, kc_conn_t *conn);
+/* SaslHandshake + SaslAuthenticate when cfg.sasl_mechanism is set (kc_sasl.c). */
+int kc_sasl_authenticate(kc_client_t *c, kc_conn_t *conn);
 /*
  * Sends req as api_key at the negotiated version and decodes the answer into resp (views into
  * rx). extra_wait_ms lengthens the socket timeout (Fetch long polls). resp NULL: send only

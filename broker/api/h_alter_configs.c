@@ -15,6 +15,9 @@
  *
  * Authorization (Kafka's KafkaApis): ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED)
  * or on the cluster for a broker resource (CLUSTER_AUTHORIZATION_FAILED).
+ *
+ * The broker's own topics (kb_topic_internal: __consumer_offsets, _schemas, __audit) are
+ * refused with INVALID_REQUEST naming the topic, existing or not (issue 19).
  */
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +156,16 @@ static void alter_topic(kb_req_t *req, const resource_t *r, bool replace, bool v
     ks_store_t *store = kb_broker_store(req->broker);
     if (!kb_authorize_str(req, KB_OP_ALTER_CONFIGS, KB_RES_TOPIC, r->resource_name)) {
         o->error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        return;
+    }
+    /* Issue 19: the broker sizes and retains its own topics (kb_topic_internal); a client's
+     * retention.ms=1 on __consumer_offsets would erase every group's commits. */
+    if (r->resource_name.len > 0 &&
+        kb_topic_internal(r->resource_name.ptr, (size_t)r->resource_name.len)) {
+        o->error_code = KP_ERR_INVALID_REQUEST;
+        o->error_message = kb_arena_printf(&req->arena, "The internal topic %.*s is managed by "
+                                           "the broker; its configs cannot be altered.",
+                                           r->resource_name.len, r->resource_name.ptr);
         return;
     }
     ks_topic_t *t = r->resource_name.len > 0

@@ -8,7 +8,8 @@
  * validate_only checks and changes nothing. New partitions are empty logs, created and
  * persisted by storage (ks_topic_add_partitions) before the answer; Metadata reports them at
  * once, so producers and consumer groups (whose leader re-assigns on the metadata change) pick
- * them up. Authorization: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED).
+ * them up. Authorization: ALTER on the topic (TOPIC_AUTHORIZATION_FAILED). The broker's own
+ * topics (kb_topic_internal) answer INVALID_REQUEST naming the topic (issue 19).
  */
 #include <string.h>
 
@@ -62,6 +63,14 @@ static void grow_one(kb_req_t *req, const topic_in_t *in, bool validate_only, to
     ks_store_t *store = kb_broker_store(req->broker);
     if (!kb_authorize_str(req, KB_OP_ALTER, KB_RES_TOPIC, in->name)) {
         fail(req, o, KP_ERR_TOPIC_AUTHORIZATION_FAILED, (kp_str_t){NULL, -1});
+        return;
+    }
+    /* Issue 19: the broker's own topics keep the layout it gave them (the offsets store and
+     * the registry read and write fixed partitions; extra ones would only confuse readers). */
+    if (in->name.len > 0 && kb_topic_internal(in->name.ptr, (size_t)in->name.len)) {
+        fail(req, o, KP_ERR_INVALID_REQUEST,
+             kb_arena_printf(&req->arena, "The internal topic %.*s is managed by the broker; "
+                             "its partitions cannot be changed.", in->name.len, in->name.ptr));
         return;
     }
     ks_topic_t *t = in->name.len > 0 ? ks_topic_find(store, in->name.ptr, (size_t)in->name.len)

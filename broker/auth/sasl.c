@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "broker/auth/audit.h"
 #include "broker/auth/auth.h"
 #include "broker/core/clock.h"
 #include "protocol/kp_errors.h"
@@ -38,6 +39,19 @@ kb_creds_t *kb_sasl_creds(kb_broker_t *b)
 {
     sasl_broker_t *st = state_of(b);
     return st ? st->creds : NULL;
+}
+
+void kb_sasl_creds_reload(kb_broker_t *b)
+{
+    sasl_broker_t *st = state_of(b);
+    kb_creds_t *fresh = NULL;
+    char err[256];
+    if (!st || kb_creds_open(kb_broker_config(b)->log_dirs[0], &fresh, err, sizeof err) < 0) {
+        kb_log(KB_LOG_ERROR, "SCRAM credentials: reload failed, keeping memory: %s", err);
+        return;
+    }
+    kb_creds_free(st->creds);
+    st->creds = fresh;
 }
 
 unsigned kb_sasl_mechanisms(kb_broker_t *b)
@@ -164,6 +178,7 @@ bool kb_sasl_gate(kb_req_t *req)
     if (key == KP_API_API_VERSIONS || (sasl_api && st != KB_SASL_FAILED)) return true;
     kb_log(KB_LOG_INFO, "%s sent api %d before authenticating on a SASL listener: closing",
            kb_conn_peer(req->conn), key);
+    kb_audit_authentication(req, "none", "", false, "ILLEGAL_SASL_STATE");
     return false;
 }
 
@@ -189,6 +204,9 @@ int16_t kb_sasl_handshake(kb_req_t *req, const char *mech, size_t len, bool raw)
         kb_log(KB_LOG_INFO, "%s asked for SASL mechanism %.*s, not enabled",
                kb_conn_peer(req->conn), (int)(len > 64 ? 64 : len), mech);
         if (!reauth) sc->state = KB_SASL_FAILED;
+        char m[65];
+        snprintf(m, sizeof m, "%.*s", (int)(len > 64 ? 64 : len), mech);
+        kb_audit_authentication(req, m, "", false, "UNSUPPORTED_SASL_MECHANISM");
         return KP_ERR_UNSUPPORTED_SASL_MECHANISM;
     }
     sc->mech = bit;
@@ -226,6 +244,7 @@ static int16_t token_failed(kb_req_t *req, kb_sasl_conn_t *sc, const char *user,
     const char *mech = sc->mech == KB_MECH_PLAIN ? "PLAIN" : kb_scram_mech_name(sc->scram.mech);
     kb_log(KB_LOG_INFO, "%s: SASL/%s authentication failed for user '%s': %s",
            kb_conn_peer(req->conn), mech, user && *user ? user : "?", why);
+    kb_audit_authentication(req, mech, user, false, "SASL_AUTHENTICATION_FAILED");
     sc->state = KB_SASL_FAILED;
     sc->reauth = false;
     kb_scram_server_deinit(&sc->scram);
@@ -242,6 +261,12 @@ static int16_t succeeded(kb_req_t *req, kb_sasl_conn_t *sc, const char *user, bo
     }
     if (kb_conn_set_principal(req->conn, "User", user) < 0) {
         snprintf(why, whylen, "user name too long");
+        return token_failed(req, sc, user, why);
+    }
+    const char *mech = sc->mech == KB_MECH_PLAIN ? "PLAIN" : kb_scram_mech_name(sc->scram.mech);
+    if (kb_audit_authentication(req, mech, user, true, NULL) < 0) { /* fail-closed */
+        snprintf(why, whylen, "the audit trail cannot be written");
+        kb_conn_set_principal(req->conn, "User", "ANONYMOUS");
         return token_failed(req, sc, user, why);
     }
     snprintf(sc->user, sizeof sc->user, "%s", user);

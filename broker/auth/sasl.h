@@ -44,6 +44,8 @@ extern const kb_subsys_t kb_sasl_subsys;
 
 /* The broker's credential store (NULL before init or out of memory). */
 kb_creds_t *kb_sasl_creds(kb_broker_t *b);
+/* Reloads the credential store from disk (after a failed save: memory follows the disk). */
+void kb_sasl_creds_reload(kb_broker_t *b);
 /* Bit set of KB_MECH_* offered. */
 unsigned kb_sasl_mechanisms(kb_broker_t *b);
 /* Parses a sasl.enabled.mechanisms value; returns the bit set, or < 0 naming the bad entry. */

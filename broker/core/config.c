@@ -9,6 +9,7 @@
  * specific key that was set wins, as in Kafka.
  */
 #include "broker/core/config.h"
+#include "broker/net/limits.h"
 #include "broker/net/listener.h"
 
 #include <errno.h>
@@ -48,6 +49,7 @@ struct entry {
 static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
 static const char *const registry_auth[] = {"NONE", "BASIC", NULL};
 static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
+static const char *const client_auths[] = {"none", "requested", "required", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* Indexes are KS_CLEANUP_* (storage/ks.h). */
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
@@ -137,6 +139,11 @@ static const entry_t table[] = {
     {{"max.connections.per.ip", "Most connections open at once from one IP address; one more "
       "is accepted and closed at once.", KB_CT_INT, NULL}, T_INT, "2147483647", 0, I32MAX,
       OFF(max_connections_per_ip), 4, 0, NULL, NULL},
+    {{"max.connections.per.ip.overrides", "Per-address exceptions to max.connections.per.ip, "
+      "host:count comma-separated (e.g. 10.0.0.5:500,scada-gw:50); a host name is resolved "
+      "once at start.", KB_CT_STRING, NULL}, T_STR, "", 0, 0,
+      OFF(max_connections_per_ip_overrides),
+      (int)sizeof(((kb_config_t *)0)->max_connections_per_ip_overrides), 0, NULL, NULL},
     {{"connections.max.idle.ms", "Close a connection that sent no complete request for this "
       "long while nothing of it is pending or being written (-1 = never). Also ends half-open "
       "connections whose client vanished.", KB_CT_LONG, NULL}, T_LONG, "600000", -1, I64MAX,
@@ -212,6 +219,42 @@ static const entry_t table[] = {
     {{"allow.everyone.if.no.acl.found", "With an authorizer: allow an operation on a "
       "resource that has no ACL at all.", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0,
       OFF(allow_everyone_if_no_acl_found), 1, 0, NULL, NULL},
+    {{"ssl.keystore.type", "Format of the key store: PEM (KIP-651).", KB_CT_STRING, NULL}, T_STR, "PEM", 0, 0, OFF(ssl_keystore_type),
+      (int)sizeof(((kb_config_t *)0)->ssl_keystore_type), 0, NULL, NULL},
+    {{"ssl.keystore.location", "PEM file with the broker's private key and certificate chain (SSL and SASL_SSL listeners).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_keystore_location),
+      (int)sizeof(((kb_config_t *)0)->ssl_keystore_location), 0, NULL, NULL},
+    {{"ssl.keystore.certificate.chain", "The certificate chain as PEM text (instead of ssl.keystore.location; \\n for newlines).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_keystore_certificate_chain),
+      (int)sizeof(((kb_config_t *)0)->ssl_keystore_certificate_chain), 0, NULL, NULL},
+    {{"ssl.keystore.key", "The private key as PEM text (with ssl.keystore.certificate.chain).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_keystore_key),
+      (int)sizeof(((kb_config_t *)0)->ssl_keystore_key), 0, NULL, NULL},
+    {{"ssl.key.password", "Password of an encrypted private key.", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_key_password),
+      (int)sizeof(((kb_config_t *)0)->ssl_key_password), 0, NULL, NULL},
+    {{"ssl.truststore.type", "Format of the trust store: PEM.", KB_CT_STRING, NULL}, T_STR, "PEM", 0, 0, OFF(ssl_truststore_type),
+      (int)sizeof(((kb_config_t *)0)->ssl_truststore_type), 0, NULL, NULL},
+    {{"ssl.truststore.location", "PEM file of the CAs that sign client certificates.", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_truststore_location),
+      (int)sizeof(((kb_config_t *)0)->ssl_truststore_location), 0, NULL, NULL},
+    {{"ssl.truststore.certificates", "The trusted CAs as PEM text (instead of ssl.truststore.location).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(ssl_truststore_certificates),
+      (int)sizeof(((kb_config_t *)0)->ssl_truststore_certificates), 0, NULL, NULL},
+    {{"ssl.client.auth", "Client certificates on SSL listeners: none, requested or required. "
+      "With one the principal is User:<subject DN, RFC 2253>.", KB_CT_STRING, NULL}, T_ENUM,
+      "none", 0, 0, OFF(ssl_client_auth), 4, 0, client_auths, NULL},
+    {{"ssl.handshake.timeout.ms", "Depot: a TLS handshake not finished within this long closes "
+      "the connection.", KB_CT_LONG, NULL}, T_LONG, "10000", 100, I64MAX,
+      OFF(ssl_handshake_timeout_ms), 8, 0, NULL, NULL},
+    {{"audit.enabled", "Depot: keep the audit trail in the internal topic __audit "
+      "(docs/security.md).", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0, OFF(audit_enabled), 1,
+      0, NULL, NULL},
+    {{"audit.event.types", "Depot: what the audit trail records, comma-separated: "
+      "authentication, authorization (denials), change, access (first produce/fetch/commit per "
+      "principal and resource, then counts).", KB_CT_LIST, NULL}, T_STR,
+      "authentication,authorization,change,access", 0, 0, OFF(audit_event_types),
+      (int)sizeof(((kb_config_t *)0)->audit_event_types), 0, NULL, NULL},
+    {{"audit.summary.interval.ms", "Depot: how often repeated accesses are written as one "
+      "summary record per principal, operation and resource.", KB_CT_LONG, NULL}, T_LONG,
+      "60000", 1000, I64MAX, OFF(audit_summary_interval_ms), 8, 0, NULL, NULL},
+    {{"audit.retention.ms", "Depot: retention.ms of __audit when it is created (-1 = keep "
+      "forever).", KB_CT_LONG, NULL}, T_LONG, "-1", -1, I64MAX, OFF(audit_retention_ms), 8, 0,
+      NULL, NULL},
     {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
       "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
       KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
@@ -544,6 +587,15 @@ static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
                  "queued.max.request.bytes (%" PRId64 ") must be at least socket.request.max.bytes"
                  " (%d), or -1",
                  cfg->queued_max_request_bytes, cfg->socket_request_max_bytes);
+        return K_ERR_INVAL;
+    }
+    if ((rc = kb_ip_overrides_parse(cfg->max_connections_per_ip_overrides, NULL, 0, NULL, err,
+                                    errlen)) < 0)
+        return rc;
+    if (cfg->max_connections_per_ip == 0 && !cfg->max_connections_per_ip_overrides[0]) {
+        snprintf(err, errlen,
+                 "max.connections.per.ip is 0: set max.connections.per.ip.overrides for the "
+                 "addresses that may connect (as Kafka requires)");
         return K_ERR_INVAL;
     }
     cfg->topic_defaults.max_message_bytes = cfg->message_max_bytes;

@@ -36,6 +36,7 @@ struct kb_broker {
     bool listening;
     kb_authorizer_fn authz; /* NULL: allow everything (broker/auth/auth.h) */
     void *authz_ud;
+    bool authz_probe; /* kb_authorized_operations is asking: not an action (no audit) */
     void *slots[KB_MAX_SUBSYS]; /* per-subsystem state, indexed like kb_subsystems[] */
     int n_up;                   /* kb_subsystems[0..n_up) started and must be closed */
     bool stopping;

@@ -298,6 +298,11 @@ kb_group_t *kb_gcoord_next(kb_gcoord_t *c, kb_group_t *prev)
 
 kb_group_t *kb_group_create(kb_gcoord_t *c, kp_str_t group_id, kb_gtime_t now)
 {
+    /* The table is keyed by the wire bytes but the group keeps a C string (kb_group_destroy
+     * deletes by strlen): an id with a NUL byte in it would stay in the table after its free
+     * (found by tests/fuzz/fuzz_handlers.c: a JoinGroup that discards the group it created). */
+    if (group_id.len < 0 || (group_id.len > 0 && memchr(group_id.ptr, 0, (size_t)group_id.len)))
+        return NULL;
     kb_group_t *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;

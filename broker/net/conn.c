@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/audit.h"
 #include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
@@ -209,7 +210,7 @@ void kb_conn_close(kb_conn_t *c)
     while (req) {
         kb_req_t *next = req->next;
         req->next = NULL;
-        if (req->done && req != c->dispatching) {
+        if (req->done && req != c->dispatching && req->holds == 0) {
             req_free(req);
         } else {
             req->closed = true;
@@ -293,7 +294,7 @@ static void on_write(kb_twrite_t *w, int status)
 
 static void conn_flush(kb_conn_t *c)
 {
-    while (!c->closing && c->head && c->head->done) {
+    while (!c->closing && c->head && c->head->done && c->head->holds == 0) {
         kb_req_t *req = c->head;
         c->head = req->next;
         if (!c->head) c->tail = NULL;
@@ -337,11 +338,36 @@ void kb_req_complete(kb_req_t *req)
     if (c->dispatching == req)
         return; /* completed inside its own handler: the dispatcher takes over */
     if (req->closed) {
-        req_free(req);
+        if (req->holds == 0) req_free(req); /* else the last kb_req_release frees it */
         return;
     }
     conn_flush(c);
     conn_maybe_resume(c);
+}
+
+void kb_req_hold(kb_req_t *req)
+{
+    req->holds++;
+}
+
+void kb_req_release(kb_req_t *req, bool close_conn)
+{
+    kb_conn_t *c = req->conn;
+    req->holds--;
+    if (req->closed) {
+        if (req->holds == 0 && req->done && c->dispatching != req) req_free(req);
+        return;
+    }
+    if (close_conn) {
+        kb_log(KB_LOG_WARN, "closing %s: the audit record of its request is not durable",
+               c->peer);
+        kb_conn_close(c); /* frees req if done; else the handler's kb_req_complete does */
+        return;
+    }
+    if (req->holds == 0 && c->dispatching != req) {
+        conn_flush(c);
+        conn_maybe_resume(c);
+    }
 }
 
 void kb_req_complete_no_response(kb_req_t *req)
@@ -448,6 +474,9 @@ static void conn_process(kb_conn_t *c)
                    "bad frame size from %s (limit socket.request.max.bytes=%d): "
                    "closing",
                    c->peer, c->broker->cfg.socket_request_max_bytes);
+            /* Often a TLS client on a plaintext port: its hello reads as a huge size. */
+            kb_audit_connection_failure(c->broker, c->peer, c->listener->name, "KAFKA",
+                                        "INVALID_REQUEST");
             kb_conn_close(c);
         } else if (rc < 0 && !c->closing) {
             kb_conn_close(c);
@@ -504,7 +533,16 @@ static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
 
 /* ------------------------------------------------------------------------------------------ */
 
-static const kb_transport_events_t conn_events = {on_alloc, on_read, NULL};
+/* TLS client certificate: the principal is its subject, Kafka's default (User:CN=...,OU=...). */
+static void on_identity(void *ud, const kb_peer_identity_t *id)
+{
+    kb_conn_t *c = ud;
+    if (!id->subject || !*id->subject) return;
+    if (kb_conn_set_principal(c, "User", id->subject) == 0)
+        kb_log(KB_LOG_INFO, "%s: TLS client certificate, principal User:%s", c->peer, id->subject);
+}
+
+static const kb_transport_events_t conn_events = {on_alloc, on_read, on_identity};
 
 static void peer_name(const kb_transport_t *t, char *out, size_t len)
 {

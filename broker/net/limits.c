@@ -1,7 +1,10 @@
 /* Connection limits (rules in limits.h): admission, the per-IP count, the deadline sweep timer
  * and the queued-request-bytes pool. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +29,81 @@ void kb_ipkey_from(const struct sockaddr_storage *ss, kb_ipkey_t *out)
         memcpy(out->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
         out->len = 16;
     }
+}
+
+/* host to an address key: an IP literal, else the first address it resolves to. */
+static int resolve_host(const char *host, kb_ipkey_t *out)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return K_ERR_INVAL;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    kb_ipkey_from(&ss, out);
+    return out->len ? 0 : K_ERR_INVAL;
+}
+
+/* One "host:count" (NUL-terminated, trimmed, modified in place) into *o. */
+static int parse_override(char *item, kb_ip_override_t *o, char *err, size_t errlen)
+{
+    static const char key[] = "max.connections.per.ip.overrides";
+    char *colon = strrchr(item, ':'), *end = NULL;
+    long m = colon && colon[1] ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == item || !end || *end || m < 0 || m > INT32_MAX) {
+        snprintf(err, errlen, "%s: '%s' is not host:count", key, item);
+        return K_ERR_INVAL;
+    }
+    *colon = 0;
+    char *host = item;
+    if (host[0] == '[' && colon[-1] == ']') { /* [v6]:count */
+        colon[-1] = 0;
+        host++;
+    }
+    o->max = (int32_t)m;
+    if (resolve_host(host, &o->ip) < 0) {
+        snprintf(err, errlen, "%s: cannot resolve host '%s'", key, host);
+        return K_ERR_INVAL;
+    }
+    return 0;
+}
+
+int kb_ip_overrides_parse(const char *v, kb_ip_override_t *out, int max, int *n, char *err,
+                          size_t errlen)
+{
+    int count = 0;
+    for (const char *p = v; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *next = comma ? comma + 1 : p + len;
+        while (len && isspace((unsigned char)*p))
+            p++, len--;
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        char item[300];
+        if (len >= sizeof item) {
+            snprintf(err, errlen, "max.connections.per.ip.overrides: entry too long");
+            return K_ERR_INVAL;
+        }
+        memcpy(item, p, len);
+        item[len] = 0;
+        p = next;
+        if (!len) continue;
+        kb_ip_override_t o;
+        int rc = parse_override(item, &o, err, errlen);
+        if (rc < 0) return rc;
+        if (count == KB_MAX_IP_OVERRIDES) {
+            snprintf(err, errlen, "max.connections.per.ip.overrides: at most %d entries",
+                     KB_MAX_IP_OVERRIDES);
+            return K_ERR_INVAL;
+        }
+        if (out && count < max) out[count] = o;
+        count++;
+    }
+    if (n) *n = count;
+    return 0;
 }
 
 static unsigned bucket(const kb_ipkey_t *k)
@@ -96,9 +174,12 @@ bool kb_net_admit(kb_broker_t *b, const kb_ipkey_t *ip, const char *listener)
         log_refusal(b, listener, "max.connections reached", b->cfg.max_connections);
         return false;
     }
-    if (kb_net_ip_count(b, ip) >= b->cfg.max_connections_per_ip) {
+    int32_t per_ip = b->cfg.max_connections_per_ip;
+    for (int i = 0; i < b->net.n_overrides; i++)
+        if (same(&b->net.overrides[i].ip, ip)) per_ip = b->net.overrides[i].max;
+    if (kb_net_ip_count(b, ip) >= per_ip) {
         b->net.refused_total[KB_REFUSED_MAX_PER_IP]++;
-        log_refusal(b, listener, "max.connections.per.ip reached", b->cfg.max_connections_per_ip);
+        log_refusal(b, listener, "max.connections.per.ip reached", per_ip);
         return false;
     }
     return true;
@@ -151,6 +232,13 @@ static uint64_t sweep_interval(const kb_config_t *cfg)
 
 int kb_net_start(kb_broker_t *b)
 {
+    char err[256];
+    int rc = kb_ip_overrides_parse(b->cfg.max_connections_per_ip_overrides, b->net.overrides,
+                                   KB_MAX_IP_OVERRIDES, &b->net.n_overrides, err, sizeof err);
+    if (rc < 0) {
+        kb_log(KB_LOG_ERROR, "%s", err);
+        return rc;
+    }
     uv_timer_init(b->loop, &b->net.sweep);
     uv_timer_init(b->loop, &b->net.pool_resume);
     b->net.sweep.data = b->net.pool_resume.data = b;

@@ -39,6 +39,14 @@ typedef struct {
 
 typedef struct kb_ipnode kb_ipnode_t;
 
+/* One max.connections.per.ip.overrides entry. */
+typedef struct {
+    kb_ipkey_t ip;
+    int32_t max;
+} kb_ip_override_t;
+
+#define KB_MAX_IP_OVERRIDES 32
+
 /* Why connections were refused or closed by a limit (counters for /metrics). */
 enum { KB_REFUSED_MAX_CONNECTIONS, KB_REFUSED_MAX_PER_IP, KB_REFUSED_N };
 enum { KB_CLOSED_IDLE, KB_CLOSED_READ_TIMEOUT, KB_CLOSED_WRITE_TIMEOUT, KB_CLOSED_N };
@@ -54,13 +62,22 @@ typedef struct {
     kb_ipnode_t *ip[KB_IP_BUCKETS]; /* connections per IP address */
     int closed_since_trim;          /* connections closed since memory was last given back */
     int64_t trimmed_ms;
-    uint64_t refused_total[KB_REFUSED_N]; /* since start, by KB_REFUSED_* */
-    uint64_t closed_total[KB_CLOSED_N];   /* closed by a deadline, by KB_CLOSED_* */
-    int64_t refused;                      /* refused since the last log line */
+    uint64_t refused_total[KB_REFUSED_N];            /* since start, by KB_REFUSED_* */
+    uint64_t closed_total[KB_CLOSED_N];              /* closed by a deadline, by KB_CLOSED_* */
+    kb_ip_override_t overrides[KB_MAX_IP_OVERRIDES]; /* max.connections.per.ip.overrides */
+    int n_overrides;
+    int64_t refused; /* refused since the last log line */
     int64_t refused_logged_ms;
 } kb_net_t;
 
 void kb_ipkey_from(const struct sockaddr_storage *ss, kb_ipkey_t *out);
+
+/*
+ * Parses max.connections.per.ip.overrides ("host:count,...", hosts resolved now) into
+ * out[0..*n) (out may be NULL to only check it). Errors name the key and the entry in err.
+ */
+int kb_ip_overrides_parse(const char *v, kb_ip_override_t *out, int max, int *n, char *err,
+                          size_t errlen);
 
 /* Starts the timers; kb_net_close closes them (idempotent). */
 int kb_net_start(kb_broker_t *b);

@@ -4,6 +4,7 @@
  * socket carries, uv_close cancels writes in flight (UV_ECANCELED) before its callback.
  */
 #include "broker/net/transport.h"
+#include "broker/net/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,9 +157,8 @@ const kb_transport_factory_t *kb_transport_for(int security_protocol, char *why,
     case KB_SEC_SASL_PLAINTEXT: /* SASL runs above the transport (broker/auth/sasl.c) */
         return &kb_transport_tcp_factory;
     case KB_SEC_SSL:
-    case KB_SEC_SASL_SSL:
-        snprintf(why, whylen, "SSL listeners need the security module (TLS), not in this build");
-        return NULL;
+    case KB_SEC_SASL_SSL: /* certificates: the tls subsystem (tls.c) */
+        return &kb_transport_tls_factory;
     }
     snprintf(why, whylen, "unknown security protocol %d", security_protocol);
     return NULL;

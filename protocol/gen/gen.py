@@ -36,7 +36,9 @@ SERVED = [
     ("ApiVersions", 0, 4), ("CreateTopics", 2, 7), ("DeleteTopics", 1, 6),
     ("DeleteRecords", 0, 2), ("InitProducerId", 0, 5), ("OffsetForLeaderEpoch", 2, 4),
     ("DescribeConfigs", 1, 4), ("SaslAuthenticate", 0, 2), ("DeleteGroups", 0, 2),
-    ("OffsetDelete", 0, 0), ("DescribeCluster", 0, 1), ("CreatePartitions", 0, 3),
+    ("OffsetDelete", 0, 0), ("DescribeCluster", 0, 1),
+    ("DescribeAcls", 0, 3), ("CreateAcls", 0, 3), ("DeleteAcls", 0, 3),
+    ("DescribeUserScramCredentials", 0, 0), ("AlterUserScramCredentials", 0, 0), ("CreatePartitions", 0, 3),
     ("AlterConfigs", 0, 2), ("IncrementalAlterConfigs", 0, 1),
 ]
 

@@ -503,6 +503,110 @@ static int describe_cluster_resp_encode(kp_buf_t *b, int16_t v, const void *m)
     return kp_describe_cluster_resp_encode(b, v, m);
 }
 
+static int describe_acls_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_describe_acls_req_decode(r, v, a, m);
+}
+
+static int describe_acls_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_acls_req_encode(b, v, m);
+}
+
+static int describe_acls_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_describe_acls_resp_decode(r, v, a, m);
+}
+
+static int describe_acls_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_acls_resp_encode(b, v, m);
+}
+
+static int create_acls_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_create_acls_req_decode(r, v, a, m);
+}
+
+static int create_acls_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_acls_req_encode(b, v, m);
+}
+
+static int create_acls_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_create_acls_resp_decode(r, v, a, m);
+}
+
+static int create_acls_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_acls_resp_encode(b, v, m);
+}
+
+static int delete_acls_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_delete_acls_req_decode(r, v, a, m);
+}
+
+static int delete_acls_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_delete_acls_req_encode(b, v, m);
+}
+
+static int delete_acls_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_delete_acls_resp_decode(r, v, a, m);
+}
+
+static int delete_acls_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_delete_acls_resp_encode(b, v, m);
+}
+
+static int describe_user_scram_credentials_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a,
+                                                      void *m)
+{
+    return kp_describe_user_scram_credentials_req_decode(r, v, a, m);
+}
+
+static int describe_user_scram_credentials_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_user_scram_credentials_req_encode(b, v, m);
+}
+
+static int describe_user_scram_credentials_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a,
+                                                       void *m)
+{
+    return kp_describe_user_scram_credentials_resp_decode(r, v, a, m);
+}
+
+static int describe_user_scram_credentials_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_user_scram_credentials_resp_encode(b, v, m);
+}
+
+static int alter_user_scram_credentials_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a,
+                                                   void *m)
+{
+    return kp_alter_user_scram_credentials_req_decode(r, v, a, m);
+}
+
+static int alter_user_scram_credentials_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_user_scram_credentials_req_encode(b, v, m);
+}
+
+static int alter_user_scram_credentials_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a,
+                                                    void *m)
+{
+    return kp_alter_user_scram_credentials_resp_decode(r, v, a, m);
+}
+
+static int alter_user_scram_credentials_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_user_scram_credentials_resp_encode(b, v, m);
+}
+
 static int create_partitions_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
 {
     return kp_create_partitions_req_decode(r, v, a, m);
@@ -784,6 +888,39 @@ static const kp_api_t apis[] = {
      .resp_decode = offset_for_leader_epoch_resp_decode,
      .req_encode = offset_for_leader_epoch_req_encode,
      .resp_encode = offset_for_leader_epoch_resp_encode},
+    {.key = 29,
+     .name = "DescribeAcls",
+     .min_version = 0,
+     .max_version = 3,
+     .first_flexible = 2,
+     .req_size = sizeof(kp_describe_acls_req_t),
+     .resp_size = sizeof(kp_describe_acls_resp_t),
+     .req_decode = describe_acls_req_decode,
+     .resp_decode = describe_acls_resp_decode,
+     .req_encode = describe_acls_req_encode,
+     .resp_encode = describe_acls_resp_encode},
+    {.key = 30,
+     .name = "CreateAcls",
+     .min_version = 0,
+     .max_version = 3,
+     .first_flexible = 2,
+     .req_size = sizeof(kp_create_acls_req_t),
+     .resp_size = sizeof(kp_create_acls_resp_t),
+     .req_decode = create_acls_req_decode,
+     .resp_decode = create_acls_resp_decode,
+     .req_encode = create_acls_req_encode,
+     .resp_encode = create_acls_resp_encode},
+    {.key = 31,
+     .name = "DeleteAcls",
+     .min_version = 0,
+     .max_version = 3,
+     .first_flexible = 2,
+     .req_size = sizeof(kp_delete_acls_req_t),
+     .resp_size = sizeof(kp_delete_acls_resp_t),
+     .req_decode = delete_acls_req_decode,
+     .resp_decode = delete_acls_resp_decode,
+     .req_encode = delete_acls_req_encode,
+     .resp_encode = delete_acls_resp_encode},
     {.key = 32,
      .name = "DescribeConfigs",
      .min_version = 1,
@@ -861,6 +998,28 @@ static const kp_api_t apis[] = {
      .resp_decode = offset_delete_resp_decode,
      .req_encode = offset_delete_req_encode,
      .resp_encode = offset_delete_resp_encode},
+    {.key = 50,
+     .name = "DescribeUserScramCredentials",
+     .min_version = 0,
+     .max_version = 0,
+     .first_flexible = 0,
+     .req_size = sizeof(kp_describe_user_scram_credentials_req_t),
+     .resp_size = sizeof(kp_describe_user_scram_credentials_resp_t),
+     .req_decode = describe_user_scram_credentials_req_decode,
+     .resp_decode = describe_user_scram_credentials_resp_decode,
+     .req_encode = describe_user_scram_credentials_req_encode,
+     .resp_encode = describe_user_scram_credentials_resp_encode},
+    {.key = 51,
+     .name = "AlterUserScramCredentials",
+     .min_version = 0,
+     .max_version = 0,
+     .first_flexible = 0,
+     .req_size = sizeof(kp_alter_user_scram_credentials_req_t),
+     .resp_size = sizeof(kp_alter_user_scram_credentials_resp_t),
+     .req_decode = alter_user_scram_credentials_req_decode,
+     .resp_decode = alter_user_scram_credentials_resp_decode,
+     .req_encode = alter_user_scram_credentials_req_encode,
+     .resp_encode = alter_user_scram_credentials_resp_encode},
     {.key = 60,
      .name = "DescribeCluster",
      .min_version = 0,

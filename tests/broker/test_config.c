@@ -163,7 +163,7 @@ static void test_config_bad_values_name_the_key(void **state)
     expect_refused("num.partitions=0", "num.partitions");
     expect_refused("auto.create.topics.enable=yes", "auto.create.topics.enable");
     expect_refused("log.dirs.full.policy=panic", "log.dirs.full.policy");
-    expect_refused("listeners=SSL://host:9093", "listeners");
+    expect_refused("listeners=SSLX://host:9093", "listeners");
     expect_refused("listeners=PLAINTEXT://host", "listeners");
     expect_refused("listeners=PLAINTEXT://host:70000", "listeners");
     expect_refused("log.dirs= , ", "log.dirs");

@@ -211,6 +211,32 @@ static void test_group_member_id_required_then_join(void **st)
     kb_gcoord_free(c);
 }
 
+/* Found by tests/fuzz/fuzz_handlers.c: a group id with a NUL byte in it. The table is keyed by
+ * the wire bytes, the group by its C string, so a join that failed and discarded the group it
+ * had just created left a freed group in the table (use after free at the next deadline scan).
+ * Such an id now makes no group at all. */
+static void test_group_id_with_nul_makes_no_group(void **st)
+{
+    (void)st;
+    kb_gcoord_t *c = coord(0);
+    join_w_t j = {0};
+    kb_join_params_t p = jp("", RANGE, 0); /* no protocols: the join fails */
+    p.group_id = (kp_str_t){"g\0x", 3};
+    kb_group_join(c, &p, T(0), &j);
+    assert_int_equal(j.calls, 1);
+    assert_int_not_equal(j.err, KP_ERR_NONE);
+    assert_null(kb_gcoord_next(c, NULL)); /* nothing left in the table, freed or not */
+    p = jp("", RANGE, 1);
+    p.group_id = (kp_str_t){"g\0x", 3};
+    join_w_t j2 = {0};
+    kb_group_join(c, &p, T(0), &j2);
+    assert_int_equal(j2.calls, 1);
+    assert_int_not_equal(j2.err, KP_ERR_NONE);
+    assert_null(kb_gcoord_next(c, NULL));
+    kb_gcoord_next_deadline(c);
+    kb_gcoord_free(c);
+}
+
 static void test_group_pending_member_expires(void **st)
 {
     (void)st;
@@ -750,6 +776,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_member_id_required_then_join),
+        cmocka_unit_test(test_group_id_with_nul_makes_no_group),
         cmocka_unit_test(test_group_pending_member_expires),
         cmocka_unit_test(test_group_second_member_rebalances),
         cmocka_unit_test(test_group_leader_missing_member_gets_empty_assignment),

@@ -349,12 +349,72 @@ static void test_broker_dynamic_configs(void **state)
     assert_false(overridden("dyn", "segment.ms"));
 }
 
+/* Issue 19: the broker's own topics are not reconfigured or grown by clients (a retention.ms=1
+ * on __consumer_offsets would erase every group's commits); the answer names the topic, for
+ * the incremental and the legacy API, existing (__consumer_offsets) or not (_schemas). */
+static void test_internal_topics_refused(void **state)
+{
+    (void)state;
+    char msg[256];
+    ks_topic_t *co = ks_topic_find(kb_broker_store(broker), "__consumer_offsets", 18);
+    assert_non_null(co);
+    uint64_t before = ks_topic_overrides(co);
+    op_t set[] = {{"retention.ms", 0, "1"}};
+    const char *names[] = {"__consumer_offsets", "_schemas", "__audit"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ialter(1, 2, names[i], set, 1, false, msg, sizeof msg),
+                         KP_ERR_INVALID_REQUEST);
+        assert_non_null(strstr(msg, names[i]));
+        assert_int_equal(grow(3, names[i], 60, -1, 0, false, msg, sizeof msg),
+                         KP_ERR_INVALID_REQUEST);
+        assert_non_null(strstr(msg, names[i]));
+    }
+    assert_int_equal(ks_topic_overrides(co), before);
+    assert_string_not_equal(tval("__consumer_offsets", "retention.ms"), "1");
+    assert_int_equal(nparts("__consumer_offsets"), ks_topic_partitions(co));
+    int32_t parts = nparts("__consumer_offsets");
+    assert_int_equal(grow(0, "__consumer_offsets", parts + 1, -1, 0, false, NULL, 0),
+                     KP_ERR_INVALID_REQUEST);
+    assert_int_equal(nparts("__consumer_offsets"), parts);
+
+    kp_alter_configs_req_t q;
+    kp_alter_configs_req_init(&q);
+    kp_alter_configs_req_alter_configs_resource_t res;
+    kp_alter_configs_req_alter_configs_resource_init(&res);
+    kp_alter_configs_req_alterable_config_t cf;
+    kp_alter_configs_req_alterable_config_init(&cf);
+    cf.name = kp_str("retention.ms");
+    cf.value = kp_str("1");
+    res.resource_type = 2;
+    res.resource_name = kp_str("__consumer_offsets");
+    res.configs = &cf;
+    res.configs_count = 1;
+    q.resources = &res;
+    q.resources_count = 1;
+    call_t c;
+    assert_int_equal(
+        call(&c, kb_handle_alter_configs, KP_API_ALTER_CONFIGS, 2, &q, alter_configs_enc),
+        KB_DONE);
+    kp_alter_configs_resp_t r;
+    decode(&c, 2, &r, alter_configs_dec);
+    assert_int_equal(r.responses[0].error_code, KP_ERR_INVALID_REQUEST);
+    assert_true(r.responses[0].error_message.len > 0);
+    assert_non_null(memmem(r.responses[0].error_message.ptr,
+                           (size_t)r.responses[0].error_message.len, "__consumer_offsets", 18));
+    done(&c);
+    assert_int_equal(ks_topic_overrides(co), before);
+    /* an ordinary topic of a similar name is still served */
+    make_topic("__consumer_offsets2", 1);
+    assert_int_equal(ialter(1, 2, "__consumer_offsets2", set, 1, false, NULL, 0), KP_ERR_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_partitions),
         cmocka_unit_test(test_incremental_alter_topic),
         cmocka_unit_test(test_broker_dynamic_configs),
+        cmocka_unit_test(test_internal_topics_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

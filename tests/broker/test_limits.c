@@ -89,10 +89,15 @@ static int setup(void **state)
     snprintf(cap, sizeof cap, "fetch.long.poll.max.ms=%d", CAP_MS);
     snprintf(per_ip, sizeof per_ip, "max.connections.per.ip=%d", PER_IP);
     snprintf(max_conns, sizeof max_conns, "max.connections=%d", MAX_CONNS);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",     dirs, cap, per_ip, max_conns,
-                          "group.initial.rebalance.delay.ms=20000"};
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",
+                          dirs,
+                          cap,
+                          per_ip,
+                          max_conns,
+                          "group.initial.rebalance.delay.ms=20000",
+                          "max.connections.per.ip.overrides=127.0.0.4:2, [::2]:7"};
     char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 6, err, sizeof err, NULL) < 0) return -1;
+    if (kb_config_load(&cfg, NULL, sets, 7, err, sizeof err, NULL) < 0) return -1;
     uv_loop_init(&loop);
     uv_async_init(&loop, &stop_async, on_stop);
     if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
@@ -324,6 +329,22 @@ static void test_limits_connections_per_ip_and_total(void **state)
     until_conns(0);
 }
 
+static void test_limits_per_ip_override(void **state)
+{
+    (void)state;
+    until_conns(0);
+    int a = client_from("127.0.0.4"), b = client_from("127.0.0.4");
+    until_conns(2);
+    int c = client_from("127.0.0.4"); /* its override is 2, below max.connections.per.ip */
+    assert_int_equal(api_versions(c), 0);
+    assert_int_equal(api_versions(a), 1);
+    assert_int_equal(api_versions(b), 1);
+    close(a);
+    close(b);
+    close(c);
+    until_conns(0);
+}
+
 static void test_limits_accept_failure_does_not_stop_the_listener(void **state)
 {
     (void)state;
@@ -355,6 +376,23 @@ static void test_limits_config_checks(void **state)
     kb_config_deinit(&c);
     const char *zero[] = {"fetch.long.poll.max.ms=0"};
     assert_int_equal(kb_config_load(&c, NULL, zero, 1, err, sizeof err, NULL), K_ERR_INVAL);
+    const char *bad_overrides[] = {
+        "127.0.0.1",        "127.0.0.1:x", ":5", "127.0.0.1:-1", "no-such-host.invalid:5",
+        "10.0.0.1:5,[::1:7"};
+    for (size_t i = 0; i < sizeof bad_overrides / sizeof bad_overrides[0]; i++) {
+        char set[128];
+        snprintf(set, sizeof set, "max.connections.per.ip.overrides=%s", bad_overrides[i]);
+        const char *one[] = {set};
+        assert_int_equal(kb_config_load(&c, NULL, one, 1, err, sizeof err, NULL), K_ERR_INVAL);
+        if (!strstr(err, "max.connections.per.ip.overrides"))
+            fail_msg("'%s': error '%s' does not name the key", bad_overrides[i], err);
+    }
+    const char *only_listed[] = {"max.connections.per.ip=0"}; /* Kafka: then overrides needed */
+    assert_int_equal(kb_config_load(&c, NULL, only_listed, 1, err, sizeof err, NULL), K_ERR_INVAL);
+    const char *listed[] = {"max.connections.per.ip=0",
+                            "max.connections.per.ip.overrides=localhost:10"};
+    assert_int_equal(kb_config_load(&c, NULL, listed, 2, err, sizeof err, NULL), 0);
+    kb_config_deinit(&c);
 }
 
 int main(void)
@@ -364,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_limits_held_join_released_when_client_leaves),
         cmocka_unit_test(test_limits_max_wait_is_capped),
         cmocka_unit_test(test_limits_connections_per_ip_and_total),
+        cmocka_unit_test(test_limits_per_ip_override),
         cmocka_unit_test(test_limits_accept_failure_does_not_stop_the_listener),
         cmocka_unit_test(test_limits_config_checks),
     };

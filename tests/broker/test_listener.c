@@ -160,13 +160,20 @@ static void test_listener_unknown_protocol_and_map_mismatch(void **state)
     expect_error(s7, 1, "advertised.listeners", "host is required");
 }
 
-static void test_listener_security_protocols_wait_for_the_security_module(void **state)
+/* Every security protocol is served now (certificates are checked when the tls subsystem
+ * starts, not at configuration time). */
+static void test_listener_security_protocols_are_served(void **state)
 {
     (void)state;
-    const char *s1[] = {"listeners=PLAINTEXT://:9092,SASL_SSL://:9093"};
-    expect_error(s1, 1, "listener SASL_SSL (SASL_SSL)", "SSL listeners need the security module");
-    const char *s2[] = {"listeners=SSL://:9093"};
-    expect_error(s2, 1, "listener SSL (SSL)", "security module");
+    const char *s1[] = {"listeners=PLAINTEXT://:9092,SASL_SSL://:9093,SSL://:9094,"
+                        "SASL_PLAINTEXT://:9095"};
+    kb_config_t cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, err, sizeof err, 1, s1), 0);
+    assert_int_equal(cfg.n_listeners, 4);
+    assert_int_equal(cfg.listeners[1].security_protocol, KB_SEC_SASL_SSL);
+    assert_int_equal(cfg.listeners[2].security_protocol, KB_SEC_SSL);
+    kb_config_deinit(&cfg);
 }
 
 static void test_listener_protocol_names(void **state)
@@ -187,7 +194,7 @@ int main(void)
         cmocka_unit_test(test_listener_bad_urls),
         cmocka_unit_test(test_listener_duplicates),
         cmocka_unit_test(test_listener_unknown_protocol_and_map_mismatch),
-        cmocka_unit_test(test_listener_security_protocols_wait_for_the_security_module),
+        cmocka_unit_test(test_listener_security_protocols_are_served),
         cmocka_unit_test(test_listener_protocol_names),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -25,7 +25,7 @@
 typedef struct {
     int lfd, port;
     pthread_t thr;
-    volatile int quit;
+    _Atomic int quit; /* set by mb_stop, polled by the server thread (TSan: atomic, not volatile) */
     /* script */
     const char *topic;
     int32_t npartitions;

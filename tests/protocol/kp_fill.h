@@ -1033,6 +1033,168 @@ static void fill_incremental_alter_configs_resp(void *p)
     m->responses_count = 1;
 }
 
+static void fill_describe_acls_req(void *p)
+{
+    kp_describe_acls_req_t *m = p;
+    kp_describe_acls_req_init(m);
+    m->resource_type_filter = 2;
+    m->resource_name_filter = kp_str("sensors.");
+    m->pattern_type_filter = 4;
+    m->principal_filter = kp_str("User:alice");
+    m->operation = 4;
+    m->permission_type = 3;
+}
+
+static void fill_describe_acls_resp(void *p)
+{
+    kp_describe_acls_resp_t *m = p;
+    static kp_describe_acls_resp_describe_acls_resource_t r[1];
+    static kp_describe_acls_resp_acl_description_t d[2];
+    kp_describe_acls_resp_init(m);
+    for (int i = 0; i < 2; i++) {
+        kp_describe_acls_resp_acl_description_init(&d[i]);
+        d[i].principal = kp_str(i ? "User:*" : "User:alice");
+        d[i].host = kp_str("*");
+        d[i].operation = (int8_t)(3 + i);
+        d[i].permission_type = 3;
+    }
+    kp_describe_acls_resp_describe_acls_resource_init(&r[0]);
+    r[0].resource_type = 2;
+    r[0].resource_name = topic_names[0];
+    r[0].acls = d;
+    r[0].acls_count = 2;
+    m->resources = r;
+    m->resources_count = 1;
+}
+
+static void fill_create_acls_req(void *p)
+{
+    kp_create_acls_req_t *m = p;
+    static kp_create_acls_req_acl_creation_t c[1];
+    kp_create_acls_req_init(m);
+    kp_create_acls_req_acl_creation_init(&c[0]);
+    c[0].resource_type = 2;
+    c[0].resource_name = kp_str("sensors.");
+    c[0].resource_pattern_type = 4;
+    c[0].principal = kp_str("User:alice");
+    c[0].host = kp_str("*");
+    c[0].operation = 4;
+    c[0].permission_type = 3;
+    m->creations = c;
+    m->creations_count = 1;
+}
+
+static void fill_create_acls_resp(void *p)
+{
+    kp_create_acls_resp_t *m = p;
+    static kp_create_acls_resp_acl_creation_result_t r[2];
+    kp_create_acls_resp_init(m);
+    for (int i = 0; i < 2; i++)
+        kp_create_acls_resp_acl_creation_result_init(&r[i]);
+    r[1].error_code = KP_ERR_INVALID_REQUEST;
+    r[1].error_message = kp_str("bad");
+    m->results = r;
+    m->results_count = 2;
+}
+
+static void fill_delete_acls_req(void *p)
+{
+    kp_delete_acls_req_t *m = p;
+    static kp_delete_acls_req_delete_acls_filter_t f[1];
+    kp_delete_acls_req_init(m);
+    kp_delete_acls_req_delete_acls_filter_init(&f[0]);
+    f[0].resource_type_filter = 1;
+    f[0].pattern_type_filter = 1;
+    f[0].host_filter = kp_str("*");
+    f[0].operation = 1;
+    f[0].permission_type = 1;
+    m->filters = f;
+    m->filters_count = 1;
+}
+
+static void fill_delete_acls_resp(void *p)
+{
+    kp_delete_acls_resp_t *m = p;
+    static kp_delete_acls_resp_delete_acls_filter_result_t r[1];
+    static kp_delete_acls_resp_delete_acls_matching_acl_t a[1];
+    kp_delete_acls_resp_init(m);
+    kp_delete_acls_resp_delete_acls_matching_acl_init(&a[0]);
+    a[0].resource_type = 2;
+    a[0].resource_name = topic_names[1];
+    a[0].principal = kp_str("User:bob");
+    a[0].host = kp_str("*");
+    a[0].operation = 3;
+    a[0].permission_type = 2;
+    kp_delete_acls_resp_delete_acls_filter_result_init(&r[0]);
+    r[0].matching_acls = a;
+    r[0].matching_acls_count = 1;
+    m->filter_results = r;
+    m->filter_results_count = 1;
+}
+
+static void fill_describe_user_scram_credentials_req(void *p)
+{
+    kp_describe_user_scram_credentials_req_t *m = p;
+    static kp_describe_user_scram_credentials_req_user_name_t u[1];
+    kp_describe_user_scram_credentials_req_init(m);
+    kp_describe_user_scram_credentials_req_user_name_init(&u[0]);
+    u[0].name = kp_str("alice");
+    m->users = u;
+    m->users_count = 1;
+}
+
+static void fill_describe_user_scram_credentials_resp(void *p)
+{
+    kp_describe_user_scram_credentials_resp_t *m = p;
+    static kp_describe_user_scram_credentials_resp_describe_user_scram_credentials_result_t r[1];
+    static kp_describe_user_scram_credentials_resp_credential_info_t c[2];
+    kp_describe_user_scram_credentials_resp_init(m);
+    for (int i = 0; i < 2; i++) {
+        kp_describe_user_scram_credentials_resp_credential_info_init(&c[i]);
+        c[i].mechanism = (int8_t)(i + 1);
+        c[i].iterations = 4096 * (i + 1);
+    }
+    kp_describe_user_scram_credentials_resp_describe_user_scram_credentials_result_init(&r[0]);
+    r[0].user = kp_str("alice");
+    r[0].credential_infos = c;
+    r[0].credential_infos_count = 2;
+    m->results = r;
+    m->results_count = 1;
+}
+
+static void fill_alter_user_scram_credentials_req(void *p)
+{
+    kp_alter_user_scram_credentials_req_t *m = p;
+    static kp_alter_user_scram_credentials_req_scram_credential_deletion_t d[1];
+    static kp_alter_user_scram_credentials_req_scram_credential_upsertion_t u[1];
+    kp_alter_user_scram_credentials_req_init(m);
+    kp_alter_user_scram_credentials_req_scram_credential_deletion_init(&d[0]);
+    d[0].name = kp_str("bob");
+    d[0].mechanism = 2;
+    kp_alter_user_scram_credentials_req_scram_credential_upsertion_init(&u[0]);
+    u[0].name = kp_str("alice");
+    u[0].mechanism = 1;
+    u[0].iterations = 8192;
+    u[0].salt = blob_bytes;
+    u[0].salted_password = blob_bytes;
+    m->deletions = d;
+    m->deletions_count = 1;
+    m->upsertions = u;
+    m->upsertions_count = 1;
+}
+
+static void fill_alter_user_scram_credentials_resp(void *p)
+{
+    kp_alter_user_scram_credentials_resp_t *m = p;
+    static kp_alter_user_scram_credentials_resp_alter_user_scram_credentials_result_t r[1];
+    kp_alter_user_scram_credentials_resp_init(m);
+    kp_alter_user_scram_credentials_resp_alter_user_scram_credentials_result_init(&r[0]);
+    r[0].user = kp_str("bob");
+    r[0].error_code = KP_ERR_RESOURCE_NOT_FOUND;
+    m->results = r;
+    m->results_count = 1;
+}
+
 typedef void (*fill_fn)(void *m);
 
 static const struct {
@@ -1060,6 +1222,9 @@ static const struct {
     {KP_API_INIT_PRODUCER_ID, fill_init_producer_id_req, fill_init_producer_id_resp},
     {KP_API_OFFSET_FOR_LEADER_EPOCH, fill_offset_for_leader_epoch_req,
      fill_offset_for_leader_epoch_resp},
+    {KP_API_DESCRIBE_ACLS, fill_describe_acls_req, fill_describe_acls_resp},
+    {KP_API_CREATE_ACLS, fill_create_acls_req, fill_create_acls_resp},
+    {KP_API_DELETE_ACLS, fill_delete_acls_req, fill_delete_acls_resp},
     {KP_API_DESCRIBE_CONFIGS, fill_describe_configs_req, fill_describe_configs_resp},
     {KP_API_ALTER_CONFIGS, fill_alter_configs_req, fill_alter_configs_resp},
     {KP_API_SASL_AUTHENTICATE, fill_sasl_authenticate_req, fill_sasl_authenticate_resp},
@@ -1068,6 +1233,10 @@ static const struct {
     {KP_API_INCREMENTAL_ALTER_CONFIGS, fill_incremental_alter_configs_req,
      fill_incremental_alter_configs_resp},
     {KP_API_OFFSET_DELETE, fill_offset_delete_req, fill_offset_delete_resp},
+    {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, fill_describe_user_scram_credentials_req,
+     fill_describe_user_scram_credentials_resp},
+    {KP_API_ALTER_USER_SCRAM_CREDENTIALS, fill_alter_user_scram_credentials_req,
+     fill_alter_user_scram_credentials_resp},
     {KP_API_DESCRIBE_CLUSTER, fill_describe_cluster_req, fill_describe_cluster_resp},
 };
 

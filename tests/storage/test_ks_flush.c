@@ -367,9 +367,13 @@ static void test_fsync_shortage_heals(void **state)
 /* Issue 19: the loop never fsyncs under the store lock for checkpoints. With every fsync of
  * a small file taking 300 ms, the periodic recovery-point checkpoint (store tick) and the
  * log-start checkpoint of DeleteRecords return at once; a flusher thread writes both. */
+/* The flusher thread reads ks_io.fsync at every call, so the test may swap the pointer only
+ * while no flusher runs (TSan, make test-tsan); the slowness is switched by an atomic flag. */
+static _Atomic bool fsync_slow;
+
 static int slow_fsync(int fd)
 {
-    usleep(300 * 1000);
+    if (fsync_slow) usleep(300 * 1000);
     return ks_io_posix.fsync(fd);
 }
 
@@ -408,7 +412,8 @@ static void test_checkpoints_written_off_the_loop(void **state)
     t_wait_syncs(e.s, &w, 1);
     assert_int_equal(w.status, 0);
 
-    ks_io.fsync = slow_fsync;
+    fsync_slow = true;
+    ks_io.fsync = slow_fsync; /* the flusher is idle: the sync above was answered */
     char rp[4096], lso[4096];
     snprintf(rp, sizeof rp, "%s/recovery-point-offset-checkpoint", e.dir);
     snprintf(lso, sizeof lso, "%s/log-start-offset-checkpoint", e.dir);
@@ -422,8 +427,9 @@ static void test_checkpoints_written_off_the_loop(void **state)
         usleep(10 * 1000);
     assert_true(file_has(rp, "cp 0 "));
     assert_true(file_has(lso, "cp 0 3\n"));
+    fsync_slow = false;
+    t_env_deinit(&e); /* joins the flusher; only then is the seam put back */
     ks_io.fsync = ks_io_posix.fsync;
-    t_env_deinit(&e);
 }
 
 int main(void)

@@ -1,0 +1,478 @@
+/* The audit trail in __audit (see audit.h). */
+#include "broker/auth/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/auth/auth.h"
+#include "broker/auth/acl.h"
+#include "broker/core/clock.h"
+#include "broker/core/server.h"
+#include "protocol/gen/kp_create_topics.h"
+#include "protocol/kp_batch.h"
+#include "protocol/kp_header.h"
+#include "protocol/kp_errors.h"
+
+enum { EV_AUTHN = 1, EV_AUTHZ = 2, EV_CHANGE = 4, EV_ACCESS = 8 };
+#define BUCKETS 1024
+
+typedef struct seen {
+    struct seen *next;
+    uint64_t count; /* accesses since the last summary record */
+    int op, res;
+    char *key;      /* "principal\nname" (owned) */
+    char ctx[512];  /* address, client id, listener, api of the latest access, \n-separated */
+} seen_t;
+
+typedef struct {
+    kb_broker_t *b;
+    ks_part_t *part;
+    kb_authorizer_fn inner; /* the authorizer this one wraps; NULL allows everything */
+    void *inner_ud;
+    unsigned types;
+    int64_t interval_ms, next_summary;
+    seen_t *seen[BUCKETS];
+} audit_t;
+
+typedef struct {
+    kb_req_t *req;
+} hold_t;
+
+static audit_t *state_of(kb_broker_t *b)
+{
+    void **slot = b ? kb_broker_slot(b, &kb_audit_subsys) : NULL;
+    return slot ? *slot : NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records                                                                                      */
+
+static void json_str(kp_buf_t *o, const char *s, size_t n)
+{
+    kp_put_raw(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\', esc[1] = (char)c;
+            kp_put_raw(o, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            kp_put_raw(o, esc, 6);
+        } else {
+            kp_put_raw(o, &s[i], 1);
+        }
+    }
+    kp_put_raw(o, "\"", 1);
+}
+
+static void json_key(kp_buf_t *o, const char *k, bool first)
+{
+    if (!first) kp_put_raw(o, ",", 1);
+    json_str(o, k, strlen(k));
+    kp_put_raw(o, ":", 1);
+}
+
+static void iso_time(int64_t ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* Request context: address (no port), client id, listener, api. */
+typedef struct {
+    char addr[80], client_id[256], listener[40], api[64];
+} ctx_t;
+
+static void ctx_of(kb_req_t *req, ctx_t *c)
+{
+    const char *peer = req ? kb_conn_peer(req->conn) : "";
+    const char *s = peer, *e = strrchr(peer, ':');
+    if (*s == '[') s++, e = strchr(s, ']');
+    size_t n = e && e > s ? (size_t)(e - s) : strlen(s);
+    snprintf(c->addr, sizeof c->addr, "%.*s", (int)(n < 79 ? n : 79), s);
+    c->client_id[0] = 0;
+    if (req && req->hdr.client_id.len > 0)
+        snprintf(c->client_id, sizeof c->client_id, "%.*s",
+                 (int)(req->hdr.client_id.len < 255 ? req->hdr.client_id.len : 255),
+                 req->hdr.client_id.ptr);
+    const kb_listener_t *l = req ? kb_conn_listener(req->conn) : NULL;
+    snprintf(c->listener, sizeof c->listener, "%s", l ? l->name : "");
+    const kp_api_t *api = req ? kp_api_get(req->hdr.api_key) : NULL;
+    snprintf(c->api, sizeof c->api, "%s", api ? api->name : "?");
+}
+
+typedef struct {
+    const char *principal;
+    const char *op, *res_type;
+    const char *name;
+    size_t len;
+    bool allowed;
+    const char *error; /* Kafka error name or NULL */
+    uint64_t count;
+} event_t;
+
+static int write_record(audit_t *a, const ctx_t *c, const event_t *ev, int64_t *end_offset)
+{
+    kp_buf_t j;
+    kp_buf_init(&j);
+    char ts[40];
+    iso_time(kb_wall_ms(), ts, sizeof ts);
+    kp_put_raw(&j, "{", 1);
+    json_key(&j, "time", true), json_str(&j, ts, strlen(ts));
+    json_key(&j, "principal", false), json_str(&j, ev->principal, strlen(ev->principal));
+    json_key(&j, "client_address", false), json_str(&j, c->addr, strlen(c->addr));
+    json_key(&j, "client_id", false), json_str(&j, c->client_id, strlen(c->client_id));
+    json_key(&j, "listener", false), json_str(&j, c->listener, strlen(c->listener));
+    json_key(&j, "api", false), json_str(&j, c->api, strlen(c->api));
+    json_key(&j, "operation", false), json_str(&j, ev->op, strlen(ev->op));
+    json_key(&j, "resource_type", false), json_str(&j, ev->res_type, strlen(ev->res_type));
+    json_key(&j, "resource_name", false), json_str(&j, ev->name, ev->len);
+    json_key(&j, "allowed", false), kp_put_raw(&j, ev->allowed ? "true" : "false",
+                                               ev->allowed ? 4 : 5);
+    json_key(&j, "error", false);
+    if (ev->error)
+        json_str(&j, ev->error, strlen(ev->error));
+    else
+        kp_put_raw(&j, "null", 4);
+    char cnt[32];
+    int cl = snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)ev->count);
+    json_key(&j, "count", false), kp_put_raw(&j, cnt, (size_t)cl);
+    kp_put_raw(&j, "}", 1);
+    int rc = j.err;
+    kp_buf_t batch;
+    kp_buf_init(&batch);
+    if (!rc) {
+        kp_batch_builder_t bb;
+        kp_batch_builder_init(&bb, KP_COMPRESSION_NONE);
+        rc = kp_batch_builder_add(&bb, kb_wall_ms(), (kp_bytes_t){NULL, -1},
+                                  (kp_bytes_t){j.data, (int32_t)j.len}, NULL, 0);
+        if (!rc) rc = kp_batch_builder_finish(&bb, &batch);
+        kp_batch_builder_deinit(&bb);
+    }
+    ks_append_result_t res;
+    if (!rc) rc = a->part ? ks_part_append(a->part, batch.data, batch.len, kb_wall_ms(), &res)
+                          : K_ERR_CLOSED;
+    if (!rc && end_offset) *end_offset = res.last_offset + 1;
+    if (rc)
+        kb_log(KB_LOG_ERROR, "audit: cannot append to %s: %s (the request fails)", KB_AUDIT_TOPIC,
+               k_strerror(rc));
+    kp_buf_deinit(&batch);
+    kp_buf_deinit(&j);
+    return rc;
+}
+
+static void on_synced(void *arg, int status)
+{
+    kb_req_t *req = arg;
+    if (status < 0) {
+        kb_log(KB_LOG_ERROR, "audit: fsync of %s failed: %s; closing the connection instead of "
+               "answering", KB_AUDIT_TOPIC, k_strerror(status));
+        kb_req_release(req, true);
+        return;
+    }
+    kb_req_release(req, false);
+}
+
+/* Appends and, when durable, holds req's answer until the record is fsynced. */
+static int record(audit_t *a, kb_req_t *req, const event_t *ev, bool durable)
+{
+    ctx_t c;
+    ctx_of(req, &c);
+    int64_t end = 0;
+    int rc = write_record(a, &c, ev, &end);
+    if (rc || !durable || !req) return rc;
+    kb_req_hold(req);
+    rc = ks_part_sync(a->part, end, on_synced, req);
+    if (rc < 0) {
+        kb_req_release(req, true);
+        return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* First access and summaries                                                                   */
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* True the first time (principal, op, resource) is seen; counts every time. */
+static bool first_access(audit_t *a, kb_req_t *req, const char *principal, int op, int res,
+                         const char *name, size_t len)
+{
+    size_t pl = strlen(principal);
+    char *key = malloc(pl + len + 2);
+    if (!key) return true; /* out of memory: audit it durably rather than lose it */
+    memcpy(key, principal, pl);
+    key[pl] = '\n';
+    memcpy(key + pl + 1, name, len);
+    key[pl + 1 + len] = 0;
+    uint64_t h = hash(key) ^ (uint64_t)(op * 31 + res);
+    seen_t **head = &a->seen[h % BUCKETS];
+    for (seen_t *s = *head; s; s = s->next)
+        if (s->op == op && s->res == res && !strcmp(s->key, key)) {
+            s->count++;
+            ctx_t c;
+            ctx_of(req, &c);
+            snprintf(s->ctx, sizeof s->ctx, "%s\n%s\n%s\n%s", c.addr, c.client_id, c.listener,
+                     c.api);
+            free(key);
+            return false;
+        }
+    seen_t *s = calloc(1, sizeof *s); /* owned by the table until close */
+    if (!s) {
+        free(key);
+        return true;
+    }
+    s->key = key;
+    s->op = op;
+    s->res = res;
+    s->next = *head;
+    *head = s;
+    return true;
+}
+
+static void summaries(audit_t *a)
+{
+    for (int i = 0; i < BUCKETS; i++)
+        for (seen_t *s = a->seen[i]; s; s = s->next) {
+            if (!s->count) continue;
+            char *nl = strchr(s->key, '\n');
+            *nl = 0;
+            ctx_t c = {"", "", "", ""};
+            sscanf(s->ctx, "%79[^\n]\n%255[^\n]\n%39[^\n]\n%63[^\n]", c.addr, c.client_id,
+                   c.listener, c.api);
+            event_t ev = {s->key, kb_acl_op_name(s->op), kb_acl_res_name(s->res), nl + 1,
+                          strlen(nl + 1), true, NULL, s->count};
+            if (write_record(a, &c, &ev, NULL) == 0) s->count = 0;
+            *nl = '\n';
+        }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The wrapping authorizer                                                                      */
+
+static bool protected_op(int op)
+{
+    return op == KB_OP_WRITE || op == KB_OP_CREATE || op == KB_OP_DELETE || op == KB_OP_ALTER ||
+           op == KB_OP_ALTER_CONFIGS || op == KB_OP_IDEMPOTENT_WRITE;
+}
+
+static const char *denied_error(int res)
+{
+    return res == KB_RES_TOPIC              ? "TOPIC_AUTHORIZATION_FAILED"
+           : res == KB_RES_GROUP            ? "GROUP_AUTHORIZATION_FAILED"
+           : res == KB_RES_TRANSACTIONAL_ID ? "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+                                            : "CLUSTER_AUTHORIZATION_FAILED";
+}
+
+/*
+ * CreateTopics allowed by CREATE on the cluster names no topic in the check; the trail should
+ * say which topics were created. The request is decoded again from its frame (the handler's
+ * decode already advanced req->body) and one record per topic is written.
+ */
+static int record_created_topics(audit_t *a, kb_req_t *req, event_t *ev)
+{
+    kp_reader_t r;
+    kp_req_header_t h;
+    kp_reader_init(&r, req->frame, req->frame_len);
+    kp_create_topics_req_t m;
+    kp_create_topics_req_init(&m);
+    if (kp_req_header_decode(&r, &h) < 0 ||
+        kp_create_topics_req_decode(&r, h.api_version, &req->arena, &m) < 0)
+        return record(a, req, ev, true); /* cannot tell: the cluster-level record */
+    ev->res_type = "TOPIC";
+    for (int32_t i = 0; i < m.topics_count; i++) {
+        ev->name = m.topics[i].name.ptr ? m.topics[i].name.ptr : "";
+        ev->len = m.topics[i].name.len > 0 ? (size_t)m.topics[i].name.len : 0;
+        int rc = record(a, req, ev, true);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static bool audit_authorize(void *ud, kb_req_t *req, const kb_principal_t *who, int op, int res,
+                            const char *name, size_t len)
+{
+    audit_t *a = ud;
+    bool ok = true;
+    if (res == KB_RES_TOPIC && len == strlen(KB_AUDIT_TOPIC) &&
+        !memcmp(name, KB_AUDIT_TOPIC, len) && protected_op(op))
+        ok = false; /* the trail is not writable through the Kafka API, by anyone */
+    else if (a->inner)
+        ok = a->inner(a->inner_ud, req, who, op, res, name, len);
+    if (a->b->authz_probe) return ok; /* authorized_operations: a question, not an action */
+    char principal[300];
+    snprintf(principal, sizeof principal, "%s:%s", who->type, who->name);
+    event_t ev = {principal, kb_acl_op_name(op) ? kb_acl_op_name(op) : "?",
+                  kb_acl_res_name(res) ? kb_acl_res_name(res) : "?", name, len, ok,
+                  ok ? NULL : denied_error(res), 1};
+    unsigned type = !ok                                         ? EV_AUTHZ
+                    : op == KB_OP_CREATE || op == KB_OP_DELETE ||
+                            op == KB_OP_ALTER || op == KB_OP_ALTER_CONFIGS
+                        ? EV_CHANGE
+                    : (op == KB_OP_WRITE || op == KB_OP_READ) &&
+                            (res == KB_RES_TOPIC || res == KB_RES_GROUP)
+                        ? EV_ACCESS
+                        : 0;
+    if (!(type & a->types)) return ok;
+    if (type == EV_ACCESS && !first_access(a, req, principal, op, res, name, len)) return ok;
+    int rc = ok && op == KB_OP_CREATE && res == KB_RES_CLUSTER && req && !req->raw_sasl &&
+                     req->hdr.api_key == KP_API_CREATE_TOPICS
+                 ? record_created_topics(a, req, &ev)
+                 : record(a, req, &ev, true);
+    return rc < 0 ? false : ok; /* fail-closed */
+}
+
+int kb_audit_authentication(kb_req_t *req, const char *mechanism, const char *user, bool ok,
+                            const char *error)
+{
+    audit_t *a = state_of(req->broker);
+    if (!a || !(a->types & EV_AUTHN)) return 0;
+    char principal[300];
+    snprintf(principal, sizeof principal, "User:%s", user && *user ? user : "ANONYMOUS");
+    event_t ev = {principal, "AUTHENTICATE", "SASL", mechanism, strlen(mechanism), ok,
+                  ok ? NULL : error, 1};
+    return record(a, req, &ev, true);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Subsystem                                                                                    */
+
+static void on_synced_nowait(void *arg, int status)
+{
+    (void)arg;
+    if (status < 0)
+        kb_log(KB_LOG_ERROR, "audit: fsync of %s failed: %s", KB_AUDIT_TOPIC, k_strerror(status));
+}
+
+void kb_audit_connection_failure(kb_broker_t *b, const char *peer, const char *listener,
+                                 const char *what, const char *error)
+{
+    audit_t *a = state_of(b);
+    if (!a || !(a->types & EV_AUTHN)) return;
+    ctx_t c;
+    memset(&c, 0, sizeof c);
+    const char *s = peer, *e = strrchr(peer, ':');
+    if (*s == '[') s++, e = strchr(s, ']');
+    size_t n = e && e > s ? (size_t)(e - s) : strlen(s);
+    snprintf(c.addr, sizeof c.addr, "%.*s", (int)(n < 79 ? n : 79), s);
+    snprintf(c.listener, sizeof c.listener, "%s", listener ? listener : "");
+    snprintf(c.api, sizeof c.api, "none");
+    event_t ev = {"User:ANONYMOUS", "AUTHENTICATE", "CONNECTION", what, strlen(what), false,
+                  error, 1};
+    int64_t end = 0;
+    if (write_record(a, &c, &ev, &end) == 0) ks_part_sync(a->part, end, on_synced_nowait, NULL);
+}
+
+static int parse_types(const char *v, unsigned *out)
+{
+    static const char *const names[] = {"authentication", "authorization", "change", "access"};
+    unsigned t = 0;
+    for (const char *p = v; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (!n) break;
+        int k = 0;
+        while (k < 4 && !(strlen(names[k]) == n && !memcmp(p, names[k], n)))
+            k++;
+        if (k == 4) {
+            kb_log(KB_LOG_ERROR, "audit.event.types: unknown type '%.*s' (authentication, "
+                   "authorization, change, access)", (int)n, p);
+            return K_ERR_INVAL;
+        }
+        t |= 1u << k;
+        p += n;
+    }
+    *out = t;
+    return 0;
+}
+
+static int audit_init(kb_broker_t *b)
+{
+    const kb_config_t *cfg = kb_broker_config(b);
+    if (!cfg->audit_enabled) return 0;
+    audit_t *a = calloc(1, sizeof *a); /* owned by the slot until audit_close */
+    if (!a) return K_ERR_NOMEM;
+    a->b = b;
+    int rc = parse_types(cfg->audit_event_types, &a->types);
+    ks_store_t *s = kb_broker_store(b);
+    ks_topic_t *t = rc ? NULL : ks_topic_find(s, KB_AUDIT_TOPIC, strlen(KB_AUDIT_TOPIC));
+    if (!rc && !t) {
+        ks_topic_config_t tc;
+        ks_topic_config_default(&tc);
+        tc.retention_ms = cfg->audit_retention_ms;
+        tc.retention_bytes = -1;
+        rc = ks_topic_create(s, KB_AUDIT_TOPIC, 1, &tc, &t);
+    }
+    if (!rc && !(a->part = ks_topic_part(t, 0))) rc = K_ERR_NOENT;
+    if (rc) {
+        kb_log(KB_LOG_ERROR, "audit: cannot open %s: %s", KB_AUDIT_TOPIC, k_strerror(rc));
+        free(a);
+        return rc;
+    }
+    if (cfg->dirs_max_bytes > 0 && cfg->full_policy == KS_FULL_DELETE_OLDEST)
+        kb_log(KB_LOG_ERROR, "audit: log.dirs.full.policy=delete-oldest may delete %s segments "
+               "when the flash budget is reached; use reject on a box that must keep its trail",
+               KB_AUDIT_TOPIC);
+    a->interval_ms = cfg->audit_summary_interval_ms;
+    a->next_summary = kb_mono_ms() + a->interval_ms;
+    a->inner = b->authz;
+    a->inner_ud = b->authz_ud;
+    *kb_broker_slot(b, &kb_audit_subsys) = a;
+    kb_auth_set_authorizer(b, audit_authorize, a);
+    kb_log(KB_LOG_INFO, "audit trail on: %s (types %s, summaries every %lld ms)", KB_AUDIT_TOPIC,
+           cfg->audit_event_types, (long long)a->interval_ms);
+    return 0;
+}
+
+static void audit_tick(kb_broker_t *b, int64_t mono_ms)
+{
+    audit_t *a = state_of(b);
+    if (!a || mono_ms < a->next_summary) return;
+    a->next_summary = mono_ms + a->interval_ms;
+    summaries(a);
+}
+
+static void audit_close(kb_broker_t *b)
+{
+    void **slot = kb_broker_slot(b, &kb_audit_subsys);
+    audit_t *a = slot ? *slot : NULL;
+    if (!a) return;
+    summaries(a); /* counts since the last summary are not lost at a clean stop */
+    kb_auth_set_authorizer(b, a->inner, a->inner_ud);
+    for (int i = 0; i < BUCKETS; i++)
+        for (seen_t *s = a->seen[i], *n; s; s = n) {
+            n = s->next;
+            free(s->key);
+            free(s);
+        }
+    free(a);
+    *slot = NULL;
+}
+
+static void audit_topic_deleted(kb_broker_t *b, const char *topic)
+{
+    audit_t *a = state_of(b);
+    if (a && !strcmp(topic, KB_AUDIT_TOPIC)) a->part = NULL; /* cannot happen via the API */
+}
+
+const kb_subsys_t kb_audit_subsys = {
+    .name = "audit",
+    .init = audit_init,
+    .tick = audit_tick,
+    .close = audit_close,
+    .topic_deleted = audit_topic_deleted,
+};

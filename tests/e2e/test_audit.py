@@ -1,0 +1,153 @@
+"""The audit trail in __audit with real clients: after a scripted session of several users
+(SCRAM logins, a wrong password, ACL and topic changes, produce/consume, denials, attempts on
+__audit itself) every denial, change, authentication and first access is there as one JSON
+object with the right principal; repeated accesses are summarised with a count; nobody (not
+even a super user) may write, delete or reconfigure __audit. Fault test: kill -9 while
+CreateTopics requests are in flight never leaves a created topic without its audit record."""
+
+import json
+import random
+import subprocess
+import threading
+import time
+
+from depot_harness import check, run_tests
+from sasl_harness import SaslBroker
+
+from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                         KafkaAdminClient, NewTopic, ResourcePattern, ResourceType)
+
+SETTINGS = {"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "super.users": "User:admin", "audit.enabled": "true",
+            "audit.summary.interval.ms": "1000"}
+
+
+def kcat(b, user, pw, *args, stdin=None, mech="SCRAM-SHA-256"):
+    cmd = ["kcat", "-b", b.bootstrap, "-X", "security.protocol=SASL_PLAINTEXT",
+           "-X", "sasl.mechanisms=" + mech, "-X", "sasl.username=" + user,
+           "-X", "sasl.password=" + pw, "-X", "client.id=cid-" + user, "-m", "5"] + list(args)
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=40)
+
+
+def admin(b):
+    return KafkaAdminClient(bootstrap_servers=b.bootstrap, security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="admin",
+                            sasl_plain_password="admin-secret", api_version=(2, 5, 0))
+
+
+def read_audit(b):
+    r = kcat(b, "admin", "admin-secret", "-C", "-t", "__audit", "-o", "beginning", "-e", "-q")
+    check(r.returncode == 0, "reading __audit: %s", r.stderr)
+    recs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    for rec in recs:
+        for k in ("time", "principal", "client_address", "client_id", "listener", "api",
+                  "operation", "resource_type", "resource_name", "allowed", "error", "count"):
+            check(k in rec, "field %s missing in %r", k, rec)
+    return recs
+
+
+def has(recs, **want):
+    return [r for r in recs if all(r.get(k) == v for k, v in want.items())]
+
+
+def test_scripted_session_is_in_the_trail():
+    with SaslBroker(settings=SETTINGS) as b:
+        a = admin(b)
+        a.create_topics([NewTopic("sensors.line1", 1, 1), NewTopic("orders", 1, 1)])
+        a.create_acls([ACL("User:alice", "*", ACLOperation.WRITE, ACLPermissionType.ALLOW,
+                           ResourcePattern(ResourceType.TOPIC, "sensors.",
+                                           ACLResourcePatternType.PREFIXED)),
+                       ACL("User:bob", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+                           ResourcePattern(ResourceType.TOPIC, "orders",
+                                           ACLResourcePatternType.LITERAL))])
+        a.close()
+        for i in range(3):
+            r = kcat(b, "alice", "alice-pw", "-P", "-t", "sensors.line1", stdin="v%d\n" % i)
+            check(r.returncode == 0, "alice produce: %s", r.stderr)
+        kcat(b, "alice", "alice-pw", "-P", "-t", "orders", stdin="no\n")  # denied
+        kcat(b, "alice", "alice-pw", "-P", "-t", "__audit", stdin="forged\n")  # denied
+        kcat(b, "admin", "admin-secret", "-P", "-t", "__audit", stdin="forged\n")  # denied too
+        kcat(b, "bob", "wrong-pw", "-L")  # authentication failure
+        kcat(b, "admin", "admin-secret", "-P", "-t", "orders", stdin="o1\n")
+        r = kcat(b, "bob", "bob-pw", "-C", "-t", "orders", "-o", "beginning", "-e", "-q")
+        check(r.returncode == 0 and "o1" in r.stdout, "bob consume: %r", r)
+        a = admin(b)
+        try:
+            a.delete_topics(["__audit"])
+        except Exception:
+            pass
+        a.close()
+        time.sleep(2.5)  # a summary interval passes
+        recs = read_audit(b)
+        check(has(recs, principal="User:admin", operation="CREATE", resource_type="TOPIC",
+                  resource_name="orders", allowed=True), "no CreateTopics record")
+        check(has(recs, principal="User:admin", api="CreateAcls", operation="ALTER",
+                  resource_type="CLUSTER", allowed=True), "no CreateAcls record")
+        first = has(recs, principal="User:alice", operation="WRITE", resource_name="sensors.line1",
+                    allowed=True)
+        check(first and first[0]["count"] == 1 and first[0]["client_id"] == "cid-alice" and
+              first[0]["listener"] == "SASL_PLAINTEXT" and first[0]["client_address"] == "127.0.0.1",
+              "first access: %r", first)
+        check(sum(r["count"] for r in first) == 3, "alice's 3 produces counted: %r", first)
+        # kcat asks Metadata for the topic first: the denial is DESCRIBE (or WRITE)
+        check(has(recs, principal="User:alice", resource_name="orders", allowed=False,
+                  error="TOPIC_AUTHORIZATION_FAILED"), "no denial for orders")
+        check(has(recs, principal="User:alice", resource_name="__audit", allowed=False),
+              "no denial of alice on __audit")
+        check(has(recs, principal="User:admin", operation="WRITE", resource_name="__audit",
+                  allowed=False), "super user wrote __audit: %r",
+              has(recs, principal="User:admin", resource_name="__audit"))
+        check(has(recs, principal="User:admin", operation="DELETE", resource_name="__audit",
+                  allowed=False), "no denial of deleting __audit")
+        check(has(recs, principal="User:bob", operation="AUTHENTICATE", allowed=False,
+                  error="SASL_AUTHENTICATION_FAILED"), "no failed login for bob")
+        check(has(recs, principal="User:alice", operation="AUTHENTICATE", allowed=True,
+                  resource_name="SCRAM-SHA-256"), "no login for alice")
+        check(has(recs, principal="User:bob", operation="READ", resource_name="orders",
+                  allowed=True), "no first READ by bob")
+        check(not any("forged" in json.dumps(r) for r in recs), "a forged record got in")
+        # alice's metadata hides orders: that denial is in the trail too
+        check(has(recs, principal="User:alice", operation="DESCRIBE", resource_name="orders",
+                  allowed=False), "hidden topic not audited")
+
+
+def test_kill_during_changes_never_loses_an_audit_record():
+    with SaslBroker(settings=SETTINGS) as b:
+        made = 0
+        for round_ in range(4):
+            stop = threading.Event()
+
+            def creator(n=round_):
+                i = 0
+                while not stop.is_set():
+                    a = None
+                    try:
+                        a = admin(b)
+                        a.create_topics([NewTopic("k%d-%d" % (n, i), 1, 1)], timeout_ms=2000)
+                    except Exception:
+                        return
+                    finally:
+                        if a is not None:
+                            a.close()
+                    i += 1
+
+            t = threading.Thread(target=creator, daemon=True)  # never holds up the exit
+            t.start()
+            time.sleep(0.5 + random.random() * 0.5)
+            b.kill()
+            stop.set()
+            t.join(30)
+            b.start()
+        r = kcat(b, "admin", "admin-secret", "-L", "-J")
+        topics = [x["topic"] for x in json.loads(r.stdout)["topics"] if x["topic"].startswith("k")]
+        recs = read_audit(b)
+        for tp in topics:
+            check(has(recs, principal="User:admin", operation="CREATE", resource_type="TOPIC",
+                      resource_name=tp, allowed=True), "topic %s exists without audit record", tp)
+        made = len(topics)
+        check(made > 0, "no topic was created at all")
+        print("  %d topics created across 4 kill -9s, every one audited" % made)
+
+
+if __name__ == "__main__":
+    run_tests(globals())
