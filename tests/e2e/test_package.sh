@@ -34,16 +34,20 @@ deb=$(cd "$ROOT" && BUILD="$bdir" scripts/build-deb | tail -1)
 pass "make deb (scripts/build-deb): $(basename "$deb")"
 
 [ "$(dpkg-deb -f "$deb" Package)" = depot ] || fail "Package field"
-dpkg-deb -f "$deb" Depends | grep -q 'libuv1' || fail "Depends lacks libuv1: $(dpkg-deb -f "$deb" Depends)"
+depends=$(dpkg-deb -f "$deb" Depends)
+grep -q 'libuv1' <<<"$depends" || fail "Depends lacks libuv1: $depends"
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/depot ./usr/bin/depotctl ./etc/depot/server.properties \
     ./lib/systemd/system/depot.service ./usr/share/man/man8/depot.8.gz \
     ./usr/share/doc/depot/operations.md; do
-    echo "$contents" | grep -q " $f\$" || fail "package lacks $f"
+    grep -q " $f\$" <<<"$contents" || fail "package lacks $f"
 done
-echo "$contents" | grep ' ./usr/bin/depot$' | grep -q '^-rwxr-xr-x root/root' || fail "depot mode/owner"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/depot/server.properties ||
-    fail "server.properties is not a conffile"
+# (here-strings, not pipes into grep -q: with pipefail, grep exiting at its first match can
+# SIGPIPE the writer and fail the pipeline)
+line=$(grep ' ./usr/bin/depot$' <<<"$contents")
+grep -q '^-rwxr-xr-x root/root' <<<"$line" || fail "depot mode/owner: $line"
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+grep -qx /etc/depot/server.properties <<<"$conffiles" || fail "server.properties is not a conffile"
 pass "contents, Depends, conffiles"
 
 dpkg-deb -x "$deb" "$tmp/root"
@@ -119,7 +123,8 @@ NOTIFY_SOCKET="$tmp/notify" "$tmp/root/usr/bin/depot" --config "$props" \
 pid=$!
 for _ in $(seq 100); do [ -s "$tmp/notified" ] && break; sleep 0.1; done
 grep -q '^READY=1' "$tmp/notified" 2>/dev/null || fail "no READY=1 on NOTIFY_SOCKET: $(cat "$tmp/depot.log")"
-kcat -b "127.0.0.1:$port" -L -m 10 | grep -q 'broker 1 at' || fail "Metadata from the packaged broker"
+md=$(kcat -b "127.0.0.1:$port" -L -m 10) || fail "kcat -L against the packaged broker"
+grep -q 'broker 1 at' <<<"$md" || fail "Metadata from the packaged broker: $md"
 ready=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "http://127.0.0.1:$mport/readyz")
 [ "$ready" = ready ] || fail "/readyz: $ready"
 pass "packaged depot: READY=1, Metadata, /readyz"
