@@ -11,7 +11,7 @@
 #   make deb        Debian package build/depot_<version>_<arch>.deb (systemd unit, conffile)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
+PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto rdkafka
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
@@ -148,7 +148,7 @@ BENCH_LIB   := $(wildcard bench/bench_*.c)
 BENCH_PROGS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_LIB),$(wildcard bench/*.c)))
 $(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) -lrdkafka $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
 	@scripts/install-deps --bench

@@ -37,6 +37,8 @@ enum { KB_LOG_FORMAT_TEXT = 0, KB_LOG_FORMAT_JSON = 1 };
 typedef struct kb_broker kb_broker_t;
 typedef struct kb_conn kb_conn_t;
 
+#define KB_UPLINK_MAX_PRODUCER 64
+
 /* Kafka's security protocols, numbered as Kafka's SecurityProtocol ids. */
 enum { KB_SEC_PLAINTEXT = 0, KB_SEC_SSL = 1, KB_SEC_SASL_PLAINTEXT = 2, KB_SEC_SASL_SSL = 3 };
 
@@ -91,6 +93,16 @@ typedef struct {
     int32_t group_initial_rebalance_delay_ms;
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
+    char *uplink_bootstrap;              /* uplink.bootstrap.servers; NULL or "" = off */
+    char *uplink_topics;                 /* uplink.topics: POSIX extended regex, whole name */
+    char *uplink_topic_prefix;           /* uplink.topic.prefix */
+    int64_t uplink_max_bytes_per_second; /* 0 = no cap */
+    bool uplink_retention_hold;          /* never delete what the central side lacks */
+    bool uplink_topic_create;            /* create missing central topics */
+    int64_t uplink_delivery_timeout_ms;  /* a send older than this restarts via read-back */
+    char *uplink_producer[KB_UPLINK_MAX_PRODUCER]; /* "key=value", uplink.producer.<key> */
+    int n_uplink_producer;
     /* connection limits (broker/net/, docs/configuration.md) */
     int32_t max_connections;
     int32_t max_connections_per_ip;

@@ -15,6 +15,8 @@ extern const kb_subsys_t kb_dynconf_subsys; /* broker/api/h_broker_configs.c: dy
 extern const kb_subsys_t kb_http_subsys;  /* broker/http/http_server.c: HTTP listeners */
 /* broker/metrics/metrics.c: /metrics, dashboard, health (after http: it serves on a listener) */
 extern const kb_subsys_t kb_metrics_subsys;
+/* broker/uplink/uplink.c: store and forward (after metrics: GET /uplink on its listener) */
+extern const kb_subsys_t kb_uplink_subsys;
 /* broker/registry/reg_subsys.c: schema registry (after http: it serves on an HTTP listener) */
 extern const kb_subsys_t kb_registry_subsys;
 
@@ -29,6 +31,7 @@ const kb_subsys_t *const kb_subsystems[] = {
     &kb_group_subsys,
     &kb_http_subsys, /* before every room that registers HTTP routes */
     &kb_metrics_subsys,
+    &kb_uplink_subsys,
     &kb_registry_subsys,
     NULL,
 };

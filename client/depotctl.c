@@ -14,6 +14,7 @@
  *   depotctl connect-standalone WORKER.properties CONNECTOR.properties...  (connect_*.c)
  *   depotctl status [--metrics-url http://H:P] [--json]   (depotctl_status.c, over HTTP)
  *   depotctl schemas list|get|register|check ...   (depotctl_schemas.c, over HTTP)
+ *   depotctl uplink status [--data-dir DIR] [--json]   (depotctl_uplink.c)
  * Every command takes --bootstrap-server H:P (default 127.0.0.1:9092). Failures print the
  * Kafka error name and a sentence, and exit 1 (2 for usage errors).
  */
@@ -63,7 +64,8 @@ static void usage(void)
           "       depotctl connect-standalone WORKER.properties CONNECTOR.properties...\n"
           "       depotctl status  [--metrics-url http://127.0.0.1:9644] [--json]\n"
           "                        [--timeout-ms MS]   (the broker's metrics listener)\n"
-          "       depotctl schemas list|get|register|check [--registry URL] ...\n",
+          "       depotctl schemas list|get|register|check [--registry URL] ...\n"
+          "       depotctl uplink status [--data-dir DIR] [--json]\n",
           stderr);
 }
 
@@ -527,6 +529,7 @@ int main(int argc, char **argv)
         return ctl_security_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "schemas"))
         return ctl_schemas(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "uplink")) return cmd_uplink(argc - 2, argv + 2);
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     signal(SIGINT, on_signal);

@@ -64,5 +64,7 @@ int ctl_status(int argc, char **argv);
 /* depotctl schemas ... (depotctl_schemas.c): argv after "schemas"; returns the exit status. */
 int ctl_schemas(int argc, char **argv);
 int cmd_consume_group(kc_client_t *c, const opts_t *o);
+/* depotctl uplink status [--data-dir DIR] [--json] (depotctl_uplink.c): no connection. */
+int cmd_uplink(int argc, char **argv);
 
 #endif

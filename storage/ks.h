@@ -198,6 +198,20 @@ typedef struct {
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
+/*
+ * Retention floor: fn(ud, p) returns the lowest offset of p that retention.ms,
+ * retention.bytes and the log.dirs.max.bytes budget must keep (a segment is deleted only when
+ * every offset in it is below the floor); INT64_MAX keeps nothing back. The store-and-forward
+ * uplink returns the offset the central cluster has not yet acknowledged, so unforwarded data
+ * is never deleted: with the reject policy producers then get K_ERR_NOSPC (retriable), with
+ * delete-oldest only forwarded segments are candidates. DeleteRecords does not consult it.
+ * Called on the loop thread from ks_store_tick and appends WITH THE STORE'S LOCK HELD: fn may
+ * only use ks_part_topic, ks_part_index and ks_topic_name (no locking accessors such as
+ * ks_part_log_start, which would deadlock). fn NULL removes the floor.
+ */
+typedef int64_t (*ks_floor_fn)(void *ud, const ks_part_t *p);
+void ks_store_set_retention_floor(ks_store_t *s, ks_floor_fn fn, void *ud);
+
 /* Cleaner progress since open (any thread may read; copied under the store lock). */
 typedef struct {
     int64_t cleans;             /* passes finished and swapped in */

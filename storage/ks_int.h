@@ -175,6 +175,8 @@ struct ks_store {
     ks_file_t lru; /* sentinel: lru.lru_next is the most recently used */
     int open_files;
     ks_stats_t st;
+    ks_floor_fn floor_fn; /* retention floor (uplink hold), NULL = none */
+    void *floor_ud;
     int64_t last_ckpt_ms;
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */

@@ -23,16 +23,21 @@
 #include "storage/ks_int.h"
 
 /*
- * HOOK (store-and-forward uplink): the lowest offset that retention and the budget must not
- * delete. A future uplink that forwards partitions to a central cluster will return its
- * "unforwarded" position here (offsets it has not yet shipped), so local retention can never
- * drop data that exists nowhere else. DeleteRecords is an explicit operator action and does
- * not consult it. Today nothing is held back.
+ * The lowest offset that retention and the budget must not delete: the store-and-forward
+ * uplink's "not yet acknowledged by the central cluster" position (ks_store_set_retention_floor),
+ * so local retention never drops data that exists nowhere else. DeleteRecords is an explicit
+ * operator action and does not consult it.
  */
 static int64_t retention_floor(const ks_part_t *p)
 {
-    (void)p;
-    return INT64_MAX;
+    ks_store_t *s = p->topic->s;
+    return s->floor_fn ? s->floor_fn(s->floor_ud, p) : INT64_MAX;
+}
+
+void ks_store_set_retention_floor(ks_store_t *s, ks_floor_fn fn, void *ud)
+{
+    s->floor_fn = fn;
+    s->floor_ud = ud;
 }
 
 /* segs[0] may be deleted: it is closed and every offset in it is below the floor. */

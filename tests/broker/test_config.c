@@ -235,6 +235,43 @@ static void test_config_doc_lists_every_key(void **state)
     free(text);
 }
 
+static void test_config_uplink_keys(void **state)
+{
+    (void)state;
+    kb_config_t cfg;
+    char err[256] = "";
+    const char *path = write_props("uplink.bootstrap.servers=hq:9092\n"
+                                   "uplink.producer.security.protocol=SASL_SSL\n"
+                                   "uplink.producer.sasl.password=secret\n"
+                                   "uplink.producer.security.protocol=SSL\n");
+    const char *sets[] = {"uplink.topic.prefix=plant7.", "uplink.producer.linger.ms=50",
+                          "uplink.retention.hold=false"};
+    int warn = -1;
+    assert_int_equal(kb_config_load(&cfg, path, sets, 3, err, sizeof err, &warn), 0);
+    assert_int_equal(warn, 0);
+    assert_string_equal(cfg.uplink_bootstrap, "hq:9092");
+    assert_string_equal(cfg.uplink_topic_prefix, "plant7.");
+    assert_string_equal(cfg.uplink_topics, ".*");
+    assert_false(cfg.uplink_retention_hold);
+    assert_int_equal(cfg.n_uplink_producer, 3); /* the repeated key replaced its value */
+    assert_string_equal(cfg.uplink_producer[0], "security.protocol=SSL");
+    assert_string_equal(cfg.uplink_producer[1], "sasl.password=secret");
+    assert_string_equal(cfg.uplink_producer[2], "linger.ms=50");
+    /* DescribeConfigs never shows the passed-through values */
+    char val[256];
+    kb_config_value(&cfg, kb_config_find("uplink.producer.<key>"), val, sizeof val);
+    assert_null(strstr(val, "secret"));
+    assert_non_null(strstr(val, "sasl.password"));
+    kb_config_deinit(&cfg);
+    /* the bare family name is no key; an empty subkey is unknown */
+    const char *bad[] = {"uplink.producer.=x"};
+    assert_int_equal(kb_config_load(&cfg, NULL, bad, 1, err, sizeof err, &warn), 0);
+    assert_int_equal(warn, 1);
+    assert_int_equal(cfg.n_uplink_producer, 0);
+    assert_null(cfg.uplink_bootstrap);
+    kb_config_deinit(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_config_missing_file_refused),
         cmocka_unit_test(test_config_wildcard_listener_and_render),
         cmocka_unit_test(test_config_doc_lists_every_key),
+        cmocka_unit_test(test_config_uplink_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

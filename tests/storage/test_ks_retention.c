@@ -165,6 +165,55 @@ static void test_budget_delete_oldest(void **state)
     t_env_deinit(&e);
 }
 
+/* The uplink's hold: a floor keeps every segment with an offset at or above it, against
+ * retention.bytes and the delete-oldest budget alike; appends then fail with K_ERR_NOSPC
+ * (pushback) instead of deleting; raising the floor lets them go. */
+static int64_t floor_at(void *ud, const ks_part_t *p)
+{
+    (void)p;
+    return *(const int64_t *)ud;
+}
+
+static void test_retention_floor_holds(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    e.o.dirs_max_bytes = 30000;
+    e.o.full_policy = KS_FULL_DELETE_OLDEST;
+    t_env_open(&e);
+    int64_t floor = 0;
+    ks_store_set_retention_floor(e.s, floor_at, &floor);
+    ks_topic_config_t c = e.o.defaults;
+    c.segment_bytes = 2000;
+    c.retention_bytes = 4000;
+    ks_part_t *p = t_topic(&e, "t", 1, &c);
+    int appended = 0, rejected = 0;
+    for (int i = 0; i < 200; i++) {
+        kp_buf_t b;
+        kp_buf_init(&b);
+        t_batch(&b, 1, 1000 + i, 300);
+        ks_append_result_t res;
+        int rc = ks_part_append(p, b.data, b.len, 0, &res);
+        kp_buf_deinit(&b);
+        if (rc == 0)
+            appended++;
+        else {
+            assert_int_equal(rc, K_ERR_NOSPC);
+            rejected++;
+        }
+        ks_store_tick(e.s, 2000);
+    }
+    assert_true(rejected > 0);
+    assert_int_equal(ks_part_log_start(p), 0); /* nothing unforwarded was deleted */
+    floor = ks_part_log_end(p);                /* all forwarded now */
+    ks_store_tick(e.s, 2000);
+    assert_true(ks_part_log_start(p) > 0);
+    assert_true(t_append(p, 1, 5000, 300) >= appended);
+    ks_store_set_retention_floor(e.s, NULL, NULL);
+    t_env_deinit(&e);
+}
+
 static void test_delete_records(void **state)
 {
     (void)state;
@@ -233,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_budget_reject),
         cmocka_unit_test(test_budget_delete_oldest),
         cmocka_unit_test(test_delete_records),
+        cmocka_unit_test(test_retention_floor_holds),
         cmocka_unit_test(test_segment_ms_rolls_on_tick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,178 @@
+/*
+ * Store-and-forward uplink internals (broker/uplink/). Operator view: docs/uplink.md.
+ *
+ *   uplink.c     the subsystem: topic discovery, the pump (local log -> librdkafka), delivery
+ *                reports, the bandwidth token bucket, the link state machine, retention hold
+ *   up_central.c librdkafka configuration, the producer, and the resolve job (a libuv
+ *                threadpool task: metadata, CreateTopics, watermarks, read-back of the tail)
+ *   up_state.c   the durable checkpoint file and the status file depotctl reads
+ *   up_resume.c  where a partition resumes after a read-back
+ *
+ * Exactly once, per local partition (the argument is in docs/uplink.md):
+ *   - every forwarded record carries the header depot.src = "<cluster-id>:<topic>:<p>:<offset>";
+ *   - the checkpoint holds, per local partition, `acked` (every offset below it is on the
+ *     central side) and, per central partition, `scan_from` (no record of ours that is not
+ *     covered by `acked` sits below it). It is written atomically before the first record
+ *     goes to a central partition and every second after;
+ *   - on start, and whenever the producer is replaced (a delivery error, the delivery
+ *     watchdog, a fatal idempotence error), the old producer is purged and destroyed first,
+ *     then the resolve job reads every central partition from scan_from to its high watermark
+ *     and each local partition resumes after what it found (at the first hole, skipping what
+ *     is there, if a failed batch left one: up_resume.c);
+ *   - within one producer, librdkafka's idempotence (enable.idempotence=true, at most 5 in
+ *     flight, no internal timeouts, gapless) keeps retries duplicate-free and in order.
+ *
+ * Threads: everything here runs on the loop thread except the resolve job's work function,
+ * which touches only its own up_job_t (inputs copied in, results copied out) and librdkafka
+ * handles it creates or was handed to destroy. librdkafka's own threads only wake the loop
+ * (uv_async); callbacks (delivery reports, errors, logs) are served by rd_kafka_poll on the loop.
+ */
+#ifndef KB_UP_INT_H
+#define KB_UP_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker/kb.h"
+
+#define UP_SRC_HEADER "depot.src"
+#define UP_CKPT_FILE "uplink.checkpoint"
+#define UP_STATUS_FILE "uplink.status"
+#define UP_WINDOW_BYTES (4 << 20)   /* record bytes handed to librdkafka, not yet acked */
+#define UP_PART_READ_BYTES (256 << 10)
+
+enum { UP_OFF = 0, UP_RESOLVING, UP_BACKOFF, UP_RUNNING, UP_DRAINING };
+
+typedef struct up_topic up_topic_t;
+
+/* A growable list of offsets (the read-back's findings, a partition's skip list). */
+typedef struct {
+    int64_t *v;
+    uint32_t n, cap;
+} up_offsets_t;
+
+typedef struct {
+    up_topic_t *t;
+    int32_t partition;
+    int32_t central_part; /* -1 until the topic is resolved */
+    int64_t acked;        /* every offset below is on the central side */
+    int64_t ckpt_acked;   /* acked as last written to the checkpoint (the retention hold) */
+    int64_t next_send;    /* next local offset to hand to the producer */
+    bool known;           /* acked came from the checkpoint or a read-back */
+    bool sync_asked;      /* a ks_part_sync is pending to make more forwardable */
+    /* In-flight records in send order (a ring): their offsets and record bytes. Delivery
+     * reports of one central partition arrive in order, so the head is always the oldest. */
+    int64_t *q_off;
+    int32_t *q_bytes;
+    int64_t *q_ts; /* loop time each was handed over: the delivery watchdog */
+    uint32_t q_head, q_len, q_cap;
+    int64_t inflight_bytes;
+    int64_t fwd_records, fwd_bytes; /* acknowledged since start */
+    int64_t dropped_records, dropped_ranges;
+    int64_t readback_found; /* records found on the central side past the checkpoint */
+    /* Offsets at or above next_send that the central side already holds although an earlier
+     * one is missing (a gap left by a failed batch): sent around, never twice. Ascending. */
+    up_offsets_t skip;
+    uint32_t skip_i;
+} up_part_t;
+
+struct up_topic {
+    up_topic_t *next;
+    char *name;    /* local name, owned */
+    char *central; /* prefix + name, owned */
+    int32_t nparts;
+    up_part_t *parts; /* [nparts], owned */
+    int32_t ncentral;   /* central partitions; 0 = not resolved yet */
+    int64_t *scan_from; /* [ncentral], owned; -1 = unknown (nothing of ours there) */
+    int64_t *ckpt_scan; /* scan_from as loaded from the checkpoint, [ckpt_nscan] */
+    int32_t ckpt_nscan;
+    rd_kafka_topic_t *rkt; /* of the current producer, or NULL */
+    bool gone;       /* deleted locally */
+    bool blocked;    /* the central topic is missing and may not be created */
+    bool resolving;  /* part of the running job */
+    bool mapped_warned;
+    char error[160];
+};
+
+typedef struct up_job up_job_t;
+
+typedef struct {
+    kb_broker_t *b;
+    const kb_config_t *cfg;
+    ks_store_t *store;
+    uv_loop_t *loop;
+    regex_t re;
+    bool re_ok;
+    char cluster_id[64];
+    char dir[1024]; /* log_dirs[0]: checkpoint and status files */
+    int state;      /* UP_* */
+    up_topic_t *topics;
+    rd_kafka_t *rk; /* the producer, when RUNNING or DRAINING */
+    uv_timer_t pump;
+    uv_timer_t retry;
+    uv_async_t wake;
+    bool handles_up;
+    bool stopping;
+    up_job_t *job; /* the running resolve job, or NULL */
+    bool job_full; /* a full resync is wanted (after the running job) */
+    int backoff_n;
+    int64_t next_partial_ms; /* loop time of the next partial job attempt */
+    int64_t drain_deadline;
+    /* token bucket (record bytes), refilled from the monotonic clock */
+    double tokens;
+    int64_t tokens_ms;
+    int64_t inflight_bytes;
+    bool ckpt_dirty;
+    /* status */
+    char link[16];
+    char last_error[256];
+    int64_t last_success_ms; /* wall clock, 0 = never */
+    int64_t resyncs;
+    int64_t send_errors;
+} up_t;
+
+/* uplink.c */
+up_topic_t *up_topic_find(up_t *u, const char *name);
+void up_set_error(up_t *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* librdkafka callbacks, served by rd_kafka_poll on the loop */
+void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+/* The resolve job's results are applied; full says whether it was a full resync. */
+void up_job_finished(up_t *u, bool ok, bool full);
+/* The job finished after the subsystem closed: frees u once its handles are closed. */
+void up_job_orphaned(up_t *u);
+
+/* up_resume.c: where a partition resumes after a read-back (the gap rule is there) */
+int up_offsets_add(up_offsets_t *o, int64_t off);
+void up_resume(up_topic_t *t, up_part_t *p, up_offsets_t *found);
+/* True (and advances past it) when off is in p's skip list. */
+bool up_skip(up_part_t *p, int64_t off);
+
+/* up_central.c */
+/* A librdkafka configuration from the uplink settings: bootstrap, uplink.producer.<key>,
+ * then the settings exactly-once depends on. NULL with err filled on a bad setting. */
+rd_kafka_conf_t *up_conf_new(const up_t *u, bool producer, char *err, size_t errlen);
+/* Creates the producer (u->rk) and the topic handles of resolved topics. */
+int up_producer_start(up_t *u);
+/* Starts the resolve job for the topics with ncentral == 0 (or all, with full); old_rk (may be
+ * NULL) is destroyed by the job before it reads anything. done runs on the loop. */
+int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk);
+/* The process-wide wall clock for "last success". */
+int64_t up_wall_ms(void);
+
+/* up_state.c */
+/* Loads the checkpoint into known topics' partitions (acked, scan_from); missing file = 0. */
+int up_ckpt_load(up_t *u);
+/* Writes the checkpoint atomically (temp file, fsync, rename, directory fsync). */
+int up_ckpt_save(up_t *u);
+/* Writes the status file (temp + rename; no fsync: it is rewritten every second). */
+void up_status_write(up_t *u);
+/* The same state as JSON (GET /uplink on the metrics HTTP listener). */
+void up_status_json(up_t *u, FILE *f);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * The uplink's two files in the first log dir.
+ *
+ * uplink.checkpoint (durable; written to uplink.checkpoint.tmp, fsynced, renamed over, and the
+ * directory fsynced, so a power cut leaves the old or the new file, never a torn one). Text:
+ *   depot-uplink 1 <cluster-id>
+ *   p <local topic> <partition> <central topic> <acked>      every offset below acked is on
+ *                                                             the central side
+ *   s <central topic> <central partition> <scan_from>        no record of ours beyond what the
+ *                                                             p lines cover lies below scan_from
+ * A p line whose central topic is not the current prefix + name (uplink.topic.prefix changed)
+ * is ignored: that partition starts over against the new central topic. A file written for
+ * another cluster id (a wiped and recreated log dir) is ignored with a warning.
+ *
+ * uplink.status (rewritten every second with temp + rename, not fsynced): one line per link
+ * and per partition, tab-separated key=value fields, read by `depotctl uplink status`:
+ *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
+ *   part    topic= partition= central= central_partition= local_start= local_end= forwarded=
+ *           lag_records= lag_bytes= inflight= forwarded_records= forwarded_bytes= (record
+ *           bytes as the bandwidth cap counts them, since start) dropped_records=
+ *           dropped_ranges= readback_found= error= (the topic's last resolve error)
+ * Values never contain tabs or newlines (they are replaced by spaces).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/uplink/up_int.h"
+
+#define CKPT_LINE_MAX 1024
+
+static up_topic_t *find_central(up_t *u, const char *central)
+{
+    for (up_topic_t *t = u->topics; t; t = t->next)
+        if (!t->gone && !strcmp(t->central, central)) return t;
+    return NULL;
+}
+
+static void load_scan(up_topic_t *t, int64_t q, int64_t v)
+{
+    if (q < 0 || q >= 100000) return;
+    if (q >= t->ckpt_nscan) {
+        int64_t *n = realloc(t->ckpt_scan, (size_t)(q + 1) * sizeof *n);
+        if (!n) return;
+        for (int64_t i = t->ckpt_nscan; i <= q; i++)
+            n[i] = -1;
+        t->ckpt_scan = n;
+        t->ckpt_nscan = (int32_t)(q + 1);
+    }
+    t->ckpt_scan[q] = v;
+}
+
+static void load_line(up_t *u, char *line)
+{
+    char a[256], c[256];
+    long long n1, n2;
+    if (sscanf(line, "p %255s %lld %255s %lld", a, &n1, c, &n2) == 4) {
+        up_topic_t *t = up_topic_find(u, a);
+        if (!t || n1 < 0 || n1 >= t->nparts || n2 < 0) return;
+        if (strcmp(t->central, c)) {
+            kb_log(KB_LOG_WARN, "uplink: %s/%lld was forwarded to %s, now %s: starting over",
+                   a, n1, c, t->central);
+            return;
+        }
+        up_part_t *p = &t->parts[n1];
+        p->acked = p->ckpt_acked = p->next_send = n2;
+        p->known = true;
+    } else if (sscanf(line, "s %255s %lld %lld", c, &n1, &n2) == 3) {
+        up_topic_t *t = find_central(u, c);
+        if (t) load_scan(t, n1, n2);
+    }
+}
+
+int up_ckpt_load(up_t *u)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", u->dir, UP_CKPT_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : K_ERR_IO;
+    char line[CKPT_LINE_MAX];
+    char cid[128] = "";
+    int version = 0;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "depot-uplink %d %127s", &version, cid) != 2 ||
+        version != 1) {
+        kb_log(KB_LOG_WARN, "uplink: %s: unreadable header, ignored", path);
+        fclose(f);
+        return K_ERR_CORRUPT;
+    }
+    if (strcmp(cid, u->cluster_id)) {
+        kb_log(KB_LOG_WARN, "uplink: %s belongs to cluster %s, this store is %s: ignored", path,
+               cid, u->cluster_id);
+        fclose(f);
+        return 0;
+    }
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        load_line(u, line);
+        n++;
+    }
+    fclose(f);
+    kb_log(KB_LOG_INFO, "uplink: checkpoint loaded (%d entries)", n);
+    return 0;
+}
+
+static int write_all(FILE *f, up_t *u)
+{
+    fprintf(f, "depot-uplink 1 %s\n", u->cluster_id);
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone) continue;
+        for (int32_t i = 0; i < t->nparts; i++)
+            if (t->parts[i].known)
+                fprintf(f, "p %s %d %s %" PRId64 "\n", t->name, i, t->central, t->parts[i].acked);
+        const int64_t *scan = t->scan_from ? t->scan_from : t->ckpt_scan;
+        int32_t n = t->scan_from ? t->ncentral : t->ckpt_nscan;
+        for (int32_t q = 0; q < n; q++)
+            if (scan[q] >= 0) fprintf(f, "s %s %d %" PRId64 "\n", t->central, q, scan[q]);
+    }
+    return ferror(f) ? K_ERR_IO : 0;
+}
+
+int up_ckpt_save(up_t *u)
+{
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/%s", u->dir, UP_CKPT_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        kb_log(KB_LOG_ERROR, "uplink: cannot write %s: %s", tmp, strerror(errno));
+        return K_ERR_IO;
+    }
+    int rc = write_all(f, u);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = K_ERR_IO;
+    if (fclose(f) != 0) rc = K_ERR_IO;
+    if (rc == 0 && rename(tmp, path) != 0) rc = K_ERR_IO;
+    if (rc == 0) {
+        int dfd = open(u->dir, O_RDONLY | O_DIRECTORY);
+        if (dfd < 0 || fsync(dfd) != 0) rc = K_ERR_IO;
+        if (dfd >= 0) close(dfd);
+    }
+    if (rc < 0) {
+        kb_log(KB_LOG_ERROR, "uplink: checkpoint %s not written: %s", path, strerror(errno));
+        return rc;
+    }
+    for (up_topic_t *t = u->topics; t; t = t->next)
+        for (int32_t i = 0; i < t->nparts; i++)
+            if (t->parts[i].known) t->parts[i].ckpt_acked = t->parts[i].acked;
+    u->ckpt_dirty = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status                                                                                       */
+
+static void clean(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+    for (char *c = dst; *c; c++)
+        if (*c == '\t' || *c == '\n' || *c == '\r') *c = ' ';
+}
+
+static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
+{
+    ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
+    ks_part_t *kp = kt ? ks_topic_part(kt, p->partition) : NULL;
+    int64_t start = kp ? ks_part_log_start(kp) : 0, end = kp ? ks_part_log_end(kp) : 0;
+    int64_t fwd = p->acked < start ? start : p->acked;
+    int64_t lag = end > fwd ? end - fwd : 0;
+    int64_t size = kp ? ks_part_size_bytes(kp) : 0;
+    /* Bytes from the partition's average record size: storage keeps no offset -> position
+     * map callers can use, and this is a status figure. */
+    char err[200];
+    clean(err, sizeof err, t->error);
+    int64_t lag_bytes = end > start ? (int64_t)((double)size * (double)lag / (double)(end - start))
+                                    : 0;
+    fprintf(f,
+            "part\ttopic=%s\tpartition=%d\tcentral=%s\tcentral_partition=%d\tlocal_start=%" PRId64
+            "\tlocal_end=%" PRId64 "\tforwarded=%" PRId64 "\tlag_records=%" PRId64
+            "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64 "\tforwarded_bytes=%" PRId64
+            "\tdropped_records=%" PRId64 "\tdropped_ranges=%" PRId64 "\treadback_found=%" PRId64
+            "\terror=%s\n",
+            t->name, p->partition, t->central, p->central_part, start, end, fwd, lag, lag_bytes,
+            p->q_len, p->fwd_records, p->fwd_bytes, p->dropped_records, p->dropped_ranges, p->readback_found,
+            err);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", *s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void up_status_json(up_t *u, FILE *f)
+{
+    fprintf(f, "{\"link\": {\"state\": ");
+    json_str(f, u->link);
+    fprintf(f, ", \"bootstrap\": ");
+    json_str(f, u->cfg->uplink_bootstrap);
+    fprintf(f, ", \"last_error\": ");
+    json_str(f, u->last_error);
+    fprintf(f, ", \"last_success_ms\": %" PRId64 ", \"resyncs\": %" PRId64 "}, \"partitions\": [",
+            u->last_success_ms, u->resyncs);
+    int n = 0;
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone) continue;
+        ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
+        for (int32_t i = 0; i < t->nparts; i++) {
+            up_part_t *p = &t->parts[i];
+            ks_part_t *kp = kt ? ks_topic_part(kt, i) : NULL;
+            int64_t start = kp ? ks_part_log_start(kp) : 0, end = kp ? ks_part_log_end(kp) : 0;
+            int64_t fwd = p->acked < start ? start : p->acked;
+            fprintf(f, "%s{\"topic\": ", n++ ? ", " : "");
+            json_str(f, t->name);
+            fprintf(f, ", \"partition\": %d, \"central\": ", (int)i);
+            json_str(f, t->central);
+            fprintf(f, ", \"central_partition\": %d, \"local_end\": %" PRId64
+                       ", \"forwarded\": %" PRId64 ", \"lag_records\": %" PRId64
+                       ", \"forwarded_bytes\": %" PRId64 ", \"dropped_records\": %" PRId64
+                       ", \"error\": ",
+                    p->central_part, end, fwd, end > fwd ? end - fwd : 0, p->fwd_bytes,
+                    p->dropped_records);
+            json_str(f, t->error);
+            fputc('}', f);
+        }
+    }
+    fprintf(f, "]}\n");
+}
+
+void up_status_write(up_t *u)
+{
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/%s", u->dir, UP_STATUS_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    char err[300], boot[300];
+    clean(err, sizeof err, u->last_error);
+    clean(boot, sizeof boot, u->cfg->uplink_bootstrap);
+    fprintf(f,
+            "uplink\tstate=%s\tbootstrap=%s\tlast_error=%s\tlast_success_ms=%" PRId64
+            "\tresyncs=%" PRId64 "\tsend_errors=%" PRId64 "\tupdated_ms=%" PRId64 "\n",
+            u->link, boot, err, u->last_success_ms, u->resyncs, u->send_errors, up_wall_ms());
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone) continue;
+        for (int32_t i = 0; i < t->nparts; i++)
+            write_part(f, u, t, &t->parts[i]);
+    }
+    bool ok = fflush(f) == 0 && !ferror(f);
+    if (fclose(f) != 0) ok = false;
+    if (ok) rename(tmp, path);
+}
