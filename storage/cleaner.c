@@ -101,6 +101,10 @@ static bool evaluate(ks_store_t *s, ks_part_t *p, int64_t now, bool force, plan_
         ks_seg_t *seg = p->segs[u];
         if (!seg->closed || !ks_seg_synced(seg))
             break;
+        /* Not forwarded yet (uplink hold): superseded values still have to reach the central
+         * cluster, so the cleaner stops below the floor as retention does. */
+        if (p->segs[u + 1]->base > ks_retention_floor(p))
+            break;
         if (c->min_compaction_lag_ms > 0 &&
             (ks_seg_load_ts(s, seg) != 0 || seg->max_ts > now - c->min_compaction_lag_ms))
             break;
@@ -403,8 +407,11 @@ int ks_cleaner_start(ks_store_t *s)
     int max = (int)(sizeof s->cleaners / sizeof s->cleaners[0]);
     if (n > max)
         n = max;
+    /* Cleaner threads read ncleaners under the store lock (job_new splits the key-map budget
+     * by it): count them under the same lock, so a job picked during start-up never sizes
+     * its map for fewer threads than will run. */
+    pthread_mutex_lock(&s->mu);
     s->cl_stop = false;
-    pthread_mutex_lock(&s->mu); /* the threads read ncleaners (map budget) under mu */
     for (int i = 0; i < n; i++) {
         if (pthread_create(&s->cleaners[i], NULL, cleaner_main, s) != 0)
             break;

@@ -158,6 +158,11 @@ typedef struct {
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
     ks_cleaner_opts_t cleaner;
+    /* Topics the budget's delete-oldest policy must never shrink (the broker's own topics:
+     * the audit trail, committed offsets, schemas). When only they are left, appends get
+     * K_ERR_NOSPC (pushback) instead. NULL: every topic may be shrunk. Called with the store
+     * lock held; must not call back into storage. */
+    bool (*budget_exempt)(const char *topic, size_t len);
 } ks_store_opts_t;
 
 /* Opens every log dir: creates meta.properties (cluster id, node id) on first start, loads

@@ -217,6 +217,9 @@ void ks_file_release(ks_store_t *s, ks_file_t *f);
 void ks_file_close(ks_store_t *s, ks_file_t *f);
 
 /* util.c: small files written atomically and properties text. */
+/* The lowest offset retention, the budget and the cleaner must leave untouched (the uplink's
+ * unforwarded position; INT64_MAX when nothing is held). Under the store lock. */
+int64_t ks_retention_floor(const ks_part_t *p);
 int ks_write_atomic(ks_store_t *s, const char *dir, const char *name, const void *data,
                     size_t len);
 int ks_read_small(const char *path, char **data, size_t *len); /* caller frees *data */

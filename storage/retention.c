@@ -12,7 +12,9 @@
  *                    would cross it fails with K_ERR_NOSPC (retriable) until retention or
  *                    DeleteRecords frees room. KS_FULL_DELETE_OLDEST: the closed segment with
  *                    the oldest largest-timestamp across all partitions goes first, repeated
- *                    until the append fits (K_ERR_NOSPC if nothing closed is left).
+ *                    until the append fits (K_ERR_NOSPC if nothing closed is left). Topics
+ *                    the broker marks exempt (opts.budget_exempt: its own internal topics)
+ *                    are never shrunk by the budget; time and size retention still apply.
  *
  * Every deletion and rejection is counted in ks_stats_t and logged.
  */
@@ -28,7 +30,7 @@
  * so local retention never drops data that exists nowhere else. DeleteRecords is an explicit
  * operator action and does not consult it.
  */
-static int64_t retention_floor(const ks_part_t *p)
+int64_t ks_retention_floor(const ks_part_t *p)
 {
     ks_store_t *s = p->topic->s;
     return s->floor_fn ? s->floor_fn(s->floor_ud, p) : INT64_MAX;
@@ -43,7 +45,7 @@ void ks_store_set_retention_floor(ks_store_t *s, ks_floor_fn fn, void *ud)
 /* segs[0] may be deleted: it is closed and every offset in it is below the floor. */
 static bool first_deletable(const ks_part_t *p)
 {
-    return p->nsegs > 1 && p->segs[1]->base <= retention_floor(p);
+    return p->nsegs > 1 && p->segs[1]->base <= ks_retention_floor(p);
 }
 
 static int64_t seg_age_ts(ks_store_t *s, ks_seg_t *seg)
@@ -120,6 +122,8 @@ static ks_part_t *oldest_part(ks_store_t *s)
     int64_t best_ts = INT64_MAX;
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
+        if (s->o.budget_exempt && s->o.budget_exempt(t->name, strlen(t->name)))
+            continue;
         for (int32_t j = 0; j < t->nparts; j++) {
             ks_part_t *p = t->parts[j];
             if (!first_deletable(p))

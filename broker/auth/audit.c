@@ -423,10 +423,6 @@ static int audit_init(kb_broker_t *b)
         free(a);
         return rc;
     }
-    if (cfg->dirs_max_bytes > 0 && cfg->full_policy == KS_FULL_DELETE_OLDEST)
-        kb_log(KB_LOG_ERROR, "audit: log.dirs.full.policy=delete-oldest may delete %s segments "
-               "when the flash budget is reached; use reject on a box that must keep its trail",
-               KB_AUDIT_TOPIC);
     a->interval_ms = cfg->audit_summary_interval_ms;
     a->next_summary = kb_mono_ms() + a->interval_ms;
     a->inner = b->authz;

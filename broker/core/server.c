@@ -14,6 +14,7 @@
 
 #include "broker/core/server.h"
 #include "broker/core/notify.h"
+#include "broker/core/util.h"
 
 #define DRAIN_MS 5000
 #define DRAIN_POLL_MS 20
@@ -144,6 +145,7 @@ static int open_store(kb_broker_t *b)
     o.on_sync_ready = on_sync_ready;
     o.producer_id_expiration_ms = b->cfg.producer_id_expiration_ms;
     o.cleaner = b->cfg.cleaner;
+    o.budget_exempt = kb_topic_internal; /* the audit trail, offsets, schemas: never shrunk */
     o.sync_ud = b;
     int rc = ks_store_open(&o, &b->store);
     if (rc < 0) {

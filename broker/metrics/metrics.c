@@ -22,6 +22,10 @@ struct kb_metrics {
     kb_metrics_sample_t ring[KB_METRICS_HISTORY];
     int head, n; /* next slot to write; samples held */
     int64_t last_sample_mono;
+    struct {
+        kb_metrics_source_fn fn;
+        void *ud;
+    } sources[KB_METRICS_MAX_SOURCES]; /* other rooms' families; NULL fn = free slot */
 };
 
 static kb_metrics_t *state(kb_broker_t *b)
@@ -185,6 +189,34 @@ static void add_bytes_out(void *ud, const char *topic, const kb_topic_counters_t
 {
     (void)topic;
     *(int64_t *)ud += (int64_t)kb_ctr_read(&c->bytes_out);
+}
+
+int kb_metrics_add_source(kb_broker_t *b, kb_metrics_source_fn fn, void *ud)
+{
+    kb_metrics_t *m = state(b);
+    if (!m) return 0; /* metrics are off: nobody will ask */
+    for (int i = 0; i < KB_METRICS_MAX_SOURCES; i++) {
+        if (!m->sources[i].fn) {
+            m->sources[i].fn = fn;
+            m->sources[i].ud = ud;
+            return 0;
+        }
+    }
+    return K_ERR_NOMEM;
+}
+
+void kb_metrics_remove_source(kb_broker_t *b, kb_metrics_source_fn fn, void *ud)
+{
+    kb_metrics_t *m = state(b);
+    for (int i = 0; m && i < KB_METRICS_MAX_SOURCES; i++)
+        if (m->sources[i].fn == fn && m->sources[i].ud == ud) m->sources[i].fn = NULL;
+}
+
+void kb_metrics_print_sources(kb_broker_t *b, kb_http_req_t *req)
+{
+    kb_metrics_t *m = state(b);
+    for (int i = 0; m && i < KB_METRICS_MAX_SOURCES; i++)
+        if (m->sources[i].fn) m->sources[i].fn(req, m->sources[i].ud);
 }
 
 static void sample(kb_metrics_t *m)

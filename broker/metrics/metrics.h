@@ -75,6 +75,19 @@ void kb_metrics_groups(kb_broker_t *b, kb_metrics_group_cb gcb, kb_metrics_offse
 /* Kafka connections open on listener index i of the broker's configuration. */
 int kb_metrics_kafka_conns(kb_broker_t *b, int listener_index);
 
+/*
+ * Other rooms' families on /metrics (the uplink's lag and link state, ...): a room registers a
+ * source in its init (the metrics subsystem starts earlier in broker/subsystems.c) and removes
+ * it in its close. fn prints complete families (# HELP, # TYPE, samples) with kb_http_printf.
+ * Loop thread. A no-op returning 0 when no metrics listener is configured.
+ */
+typedef void (*kb_metrics_source_fn)(kb_http_req_t *req, void *ud);
+#define KB_METRICS_MAX_SOURCES 8
+int kb_metrics_add_source(kb_broker_t *b, kb_metrics_source_fn fn, void *ud);
+void kb_metrics_remove_source(kb_broker_t *b, kb_metrics_source_fn fn, void *ud);
+/* Prints every registered source (prom.c calls it last). */
+void kb_metrics_print_sources(kb_broker_t *b, kb_http_req_t *req);
+
 /* Copies the history, oldest first, into out[0..max); returns the count. */
 int kb_metrics_history(kb_broker_t *b, kb_metrics_sample_t *out, int max);
 

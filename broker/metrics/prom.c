@@ -453,6 +453,7 @@ int kb_metrics_prometheus(kb_http_req_t *req, void *ud)
     conn_metrics(req, b);
     auth_metrics(req, b);
     process_metrics(req);
+    kb_metrics_print_sources(b, req);
     kb_http_send(req, 200, TEXT_FORMAT);
     return KB_DONE;
 }

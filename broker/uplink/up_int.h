@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "broker/http/http.h"
 #include "broker/kb.h"
 
 #define UP_SRC_HEADER "depot.src"
@@ -174,5 +175,7 @@ int up_ckpt_save(up_t *u);
 void up_status_write(up_t *u);
 /* The same state as JSON (GET /uplink on the metrics HTTP listener). */
 void up_status_json(up_t *u, FILE *f);
+/* Prints the uplink's /metrics families (link state, lag, forwarded offsets and bytes). */
+void up_prometheus(kb_http_req_t *req, up_t *u);
 
 #endif

@@ -260,3 +260,69 @@ void up_status_write(up_t *u)
     if (fclose(f) != 0) ok = false;
     if (ok) rename(tmp, path);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* /metrics families (uplink.c registers them with the metrics room)                          */
+
+static void prom_label(kb_http_req_t *req, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\') kb_http_printf(req, "\\%c", *v);
+        else if (*v == '\n') kb_http_printf(req, "\\n");
+        else kb_http_printf(req, "%c", *v);
+    }
+}
+
+static void prom_part_family(kb_http_req_t *req, up_t *u, const char *name, const char *type,
+                             const char *help, int which)
+{
+    kb_http_printf(req, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (up_topic_t *t = u->topics; t; t = t->next) {
+        if (t->gone) continue;
+        ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
+        for (int32_t i = 0; i < t->nparts; i++) {
+            up_part_t *p = &t->parts[i];
+            ks_part_t *kp = kt ? ks_topic_part(kt, i) : NULL;
+            int64_t start = kp ? ks_part_log_start(kp) : 0, end = kp ? ks_part_log_end(kp) : 0;
+            int64_t fwd = p->acked < start ? start : p->acked;
+            int64_t v = which == 0 ? (end > fwd ? end - fwd : 0)
+                      : which == 1 ? fwd
+                      : which == 2 ? p->fwd_bytes
+                                   : p->dropped_records;
+            kb_http_printf(req, "%s{topic=\"", name);
+            prom_label(req, t->name);
+            kb_http_printf(req, "\",partition=\"%d\"} %" PRId64 "\n", (int)i, v);
+        }
+    }
+}
+
+void up_prometheus(kb_http_req_t *req, up_t *u)
+{
+    kb_http_printf(req, "# HELP depot_uplink_link_state The uplink's link state (1 for the "
+                        "current one): up, down or resync.\n# TYPE depot_uplink_link_state gauge\n");
+    static const char *const states[] = {"up", "down", "resync"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        kb_http_printf(req, "depot_uplink_link_state{state=\"%s\"} %d\n", states[i],
+                       strcmp(u->link, states[i]) == 0);
+    kb_http_printf(req, "# HELP depot_uplink_last_success_timestamp_seconds When the central "
+                        "cluster last acknowledged a record (0 = never).\n"
+                        "# TYPE depot_uplink_last_success_timestamp_seconds gauge\n"
+                        "depot_uplink_last_success_timestamp_seconds %.3f\n",
+                   (double)u->last_success_ms / 1000.0);
+    kb_http_printf(req, "# HELP depot_uplink_resyncs_total Times the uplink replaced its producer "
+                        "and read the central tail back.\n# TYPE depot_uplink_resyncs_total counter\n"
+                        "depot_uplink_resyncs_total %" PRId64 "\n",
+                   u->resyncs);
+    kb_http_printf(req, "# HELP depot_uplink_send_errors_total Delivery errors reported by the "
+                        "central producer.\n# TYPE depot_uplink_send_errors_total counter\n"
+                        "depot_uplink_send_errors_total %" PRId64 "\n",
+                   u->send_errors);
+    prom_part_family(req, u, "depot_uplink_lag_records", "gauge",
+                     "Records in the local log not yet acknowledged by the central cluster.", 0);
+    prom_part_family(req, u, "depot_uplink_forwarded_offset", "gauge",
+                     "Next local offset to forward (everything below is acknowledged).", 1);
+    prom_part_family(req, u, "depot_uplink_forwarded_bytes_total", "counter",
+                     "Record bytes acknowledged by the central cluster since start.", 2);
+    prom_part_family(req, u, "depot_uplink_dropped_records_total", "counter",
+                     "Records deleted before forwarding (uplink.retention.hold=false).", 3);
+}

@@ -25,6 +25,7 @@
 
 #include "broker/core/subsys.h"
 #include "broker/http/http.h"
+#include "broker/metrics/metrics.h"
 #include "broker/uplink/up_int.h"
 #include "protocol/kp_batch.h"
 
@@ -597,6 +598,13 @@ static int http_uplink(kb_http_req_t *req, void *ud)
     return KB_DONE;
 }
 
+/* The metrics room's source for /metrics; ud is the broker (it outlives the registration). */
+static void prom_source(kb_http_req_t *req, void *ud)
+{
+    up_t *u = get(ud);
+    if (u) up_prometheus(req, u);
+}
+
 static int compile_topics(up_t *u)
 {
     const char *pat = u->cfg->uplink_topics ? u->cfg->uplink_topics : ".*";
@@ -647,6 +655,7 @@ static int up_init(kb_broker_t *b)
     ks_store_set_retention_floor(u->store, floor_fn, u);
     kb_http_listener_t *hl = kb_http_listener_find(b, "metrics");
     if (hl) kb_http_route(hl, "GET", "/uplink", http_uplink, b);
+    kb_metrics_add_source(b, prom_source, b);
     srand((unsigned)up_wall_ms());
     kb_log(KB_LOG_INFO, "uplink: forwarding topics matching '%s' to %s as %s<topic>%s",
            cfg->uplink_topics ? cfg->uplink_topics : ".*", cfg->uplink_bootstrap,
@@ -709,6 +718,7 @@ static void up_close(kb_broker_t *b)
     if (!u) return;
     u->stopping = true;
     ks_store_set_retention_floor(u->store, NULL, NULL);
+    kb_metrics_remove_source(b, prom_source, b);
     if (u->rk) {
         rd_kafka_poll(u->rk, 0); /* what has been acknowledged goes into the checkpoint */
         rd_kafka_purge(u->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

@@ -505,6 +505,18 @@ def test_bandwidth_cap():
         check(doc["link"]["state"] in ("up", "down", "resync") and
               len([x for x in doc["partitions"] if x["topic"] == TOPIC]) == PARTS,
               "GET /uplink: %s", doc)
+        # and on /metrics for Prometheus: link state, per-partition lag and forwarded bytes
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as r:
+            prom = r.read().decode()
+        lag = [ln for ln in prom.splitlines()
+               if ln.startswith('depot_uplink_lag_records{topic="%s"' % TOPIC)]
+        fwd = [ln for ln in prom.splitlines()
+               if ln.startswith('depot_uplink_forwarded_bytes_total{topic="%s"' % TOPIC)]
+        states = [ln for ln in prom.splitlines() if ln.startswith("depot_uplink_link_state{")]
+        check(len(lag) == PARTS and len(fwd) == PARTS and
+              sum(float(x.split()[-1]) for x in fwd) > 0 and
+              sum(float(x.split()[-1]) for x in states) == 1,
+              "/metrics uplink families: lag=%s fwd=%s states=%s", lag, fwd, states)
     finally:
         proxy.close()
 

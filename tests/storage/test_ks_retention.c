@@ -214,6 +214,56 @@ static void test_retention_floor_holds(void **state)
     t_env_deinit(&e);
 }
 
+/* The broker's own topics (opts.budget_exempt) are never shrunk by the delete-oldest budget,
+ * even when they hold the oldest data: the user topic loses its segments first, and once only
+ * exempt data is left, appends are pushed back (K_ERR_NOSPC) instead of deleting it. */
+static bool exempt_audit(const char *topic, size_t len)
+{
+    return len == 7 && memcmp(topic, "__audit", 7) == 0;
+}
+
+static void test_budget_exempts_internal_topics(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    e.o.dirs_max_bytes = 30000;
+    e.o.full_policy = KS_FULL_DELETE_OLDEST;
+    e.o.budget_exempt = exempt_audit;
+    t_env_open(&e);
+    ks_topic_config_t c = e.o.defaults;
+    c.segment_bytes = 2000;
+    ks_part_t *audit = t_topic(&e, "__audit", 1, &c);
+    ks_part_t *user = t_topic(&e, "t", 1, &c);
+    for (int i = 0; i < 40; i++) /* the oldest data of the box */
+        t_append(audit, 1, 1000 + i, 300);
+    for (int i = 0; i < 200; i++)
+        t_append(user, 1, 900000 + i, 300);
+    ks_stats_t st;
+    ks_store_stats(e.s, &st);
+    assert_true(st.segments_deleted_budget > 0);   /* the user topic paid */
+    assert_int_equal(ks_part_log_start(audit), 0); /* the trail kept every record */
+    assert_true(ks_part_log_start(user) > 0);
+    /* The trail keeps growing: the user topic shrinks to its active segment, then the
+     * trail's own appends are pushed back rather than deleting audit records. */
+    int rejected = 0;
+    for (int i = 0; i < 200 && !rejected; i++) {
+        kp_buf_t b;
+        kp_buf_init(&b);
+        t_batch(&b, 1, 2000 + i, 300);
+        ks_append_result_t res;
+        int rc = ks_part_append(audit, b.data, b.len, 0, &res);
+        kp_buf_deinit(&b);
+        if (rc != 0) {
+            assert_int_equal(rc, K_ERR_NOSPC);
+            rejected++;
+        }
+    }
+    assert_true(rejected > 0);
+    assert_int_equal(ks_part_log_start(audit), 0);
+    t_env_deinit(&e);
+}
+
 static void test_delete_records(void **state)
 {
     (void)state;
@@ -283,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_budget_delete_oldest),
         cmocka_unit_test(test_delete_records),
         cmocka_unit_test(test_retention_floor_holds),
+        cmocka_unit_test(test_budget_exempts_internal_topics),
         cmocka_unit_test(test_segment_ms_rolls_on_tick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
