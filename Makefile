@@ -178,9 +178,18 @@ BENCH_MB  ?= 256
 $(BUILD)/bench/append: bench/append.c $(LIBKS) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)
-bench-storage: $(BUILD)/bench/append
+bench-storage: $(BUILD)/bench/append $(BUILD)/bench/cleaner
 	@mkdir -p $(BENCH_DIR)
 	$(BUILD)/bench/append $(BENCH_DIR) $(BENCH_MB)
+	$(BUILD)/bench/cleaner $(BENCH_DIR) $(BENCH_MB)
+# Log cleaner MB/s alone and produce MB/s while it cleans (storage only).
+.PHONY: bench-cleaner
+$(BUILD)/bench/cleaner: bench/cleaner.c $(LIBKS) $(LIBKP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBKS) $(LIBKP) $(LDLIBS)
+bench-cleaner: $(BUILD)/bench/cleaner
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/bench/cleaner $(BENCH_DIR) $(BENCH_MB)
 
 # Arrows point one way (broker -> storage -> protocol, client -> protocol, rooms inside
 # broker/ as listed in the script); every folder is checked, tests and generated code included.

@@ -132,6 +132,7 @@ typedef struct {
     int64_t audit_retention_ms;
     char schema_registry_listeners[512]; /* "" = no schema registry */
     int schema_registry_auth;            /* 0 NONE, 1 BASIC (broker users' passwords) */
+    ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 
 typedef struct kb_req {

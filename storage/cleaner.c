@@ -169,6 +169,7 @@ static cl_job_t *job_new(ks_store_t *s, ks_part_t *p, const plan_t *pl, int64_t 
     j->fd_i = pl->fd_i;
     j->nin = pl->unclean_i;
     j->dirty_end = p->segs[pl->unclean_i]->base;
+    j->log_end = p->log_end;
     j->min_horizon = INT64_MAX;
     j->path = strdup(p->path);
     j->in = calloc((size_t)j->nin, sizeof *j->in);

@@ -58,6 +58,7 @@ typedef struct {
     ks_topic_config_t cfg;
     int64_t now_ms;
     int64_t first_dirty, dirty_end, map_end;
+    int64_t log_end; /* at the pick: the batch holding log_end - 1 is never dropped */
     int fd_i;           /* first input holding dirty offsets */
     cl_in_t *in;        /* owned */
     int nin, nrewrite;  /* inputs, inputs rewritten */

@@ -14,7 +14,10 @@
  * every kept record its offset: offsets never change, and a producer's last sequence stays
  * baseSequence + lastOffsetDelta. A batch left without records is dropped, except the last
  * batch of a producer the partition still tracks, kept as an empty batch (header only, no
- * compression), as Kafka does, so idempotent producer state can be rebuilt from the log.
+ * compression), as Kafka does, so idempotent producer state can be rebuilt from the log; and
+ * the batch holding the log's last offset when the active segment is empty (Depot rolls idle
+ * segments on its tick, Kafka only on append): without it a fetch between the last kept
+ * record and the log end would find no batch, and a consumer could never get past.
  * Records are decompressed to read their keys and the kept ones are compressed again with
  * the batch's codec; a batch that keeps everything is copied byte for byte.
  *
@@ -438,7 +441,8 @@ static int filter_batch(cl_job_t *j, const uint8_t *b, size_t blen, const kp_bat
             rc = out->err ? K_ERR_NOMEM : 0;
         } else if (fb.nkept > 0) {
             rc = emit(b, h, attrs, base_ts, &fb, out);
-        } else if (producer_last(j, h)) {
+        } else if (producer_last(j, h) ||
+                   h->base_offset + h->last_offset_delta == j->log_end - 1) {
             j->empties++;
             attrs = (int16_t)(attrs & ~KP_BATCH_ATTR_COMPRESSION_MASK);
             rc = emit(b, h, attrs, base_ts, &fb, out);

@@ -9,7 +9,9 @@
  * thread, except where marked. Internally flusher threads fsync; they never call back into
  * the caller except through opts.on_sync_ready, which may run on a flusher thread and
  * must only wake the loop (uv_async_send). The loop then calls ks_store_run_completions(),
- * which invokes ks_sync_cb callbacks on the loop thread.
+ * which invokes ks_sync_cb callbacks on the loop thread. The log cleaner runs on threads of
+ * its own (opts.cleaner, storage/cleaner.c); it never calls back into the caller, and its log
+ * lines reach opts.log on the loop thread (queued, drained by ks_store_tick).
  *
  * Errors: 0 or a negative K_ERR_* (protocol/k_status.h).
  *   K_ERR_NOSPC  over the box-wide budget with policy reject, or ENOSPC (retriable)

@@ -97,7 +97,8 @@ typedef struct {
     int16_t version;
     int64_t now_ms; /* wall clock: LogAppendTime, segment.ms and producer-state times */
     kb_req_t *req;  /* for authorization (auth.h); NULL in tests: everything allowed */
-    kp_arena_t *arena; /* per-record error messages (schema validation); NULL in tests */
+    kp_arena_t *arena; /* per-record errors (keyless records on compacted topics, schema
+                        * validation; KIP-467); NULL in tests: none are listed */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header

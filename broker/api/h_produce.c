@@ -9,6 +9,9 @@
  *   framing or CRC-32C failure                      -> CORRUPT_MESSAGE (2)
  *   batch larger than the topic's max.message.bytes -> MESSAGE_TOO_LARGE (10)
  *   zstd before v7                                  -> UNSUPPORTED_COMPRESSION_TYPE (76)
+ *   a record without a key, topic compacted         -> INVALID_RECORD (87), with one
+ *                                                      record_errors entry (v8+, KIP-467) per
+ *                                                      keyless record; nothing is written
  * Transactions are not supported: Depot authorizes no transactional id, so a request carrying a
  * transactional batch gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) on every partition, as
  * Kafka answers when the id is not authorized (a fatal, non-retried error in every client).
@@ -128,6 +131,60 @@ int16_t kb_produce_check_records(const uint8_t *p, int32_t len, int32_t max_mess
     return check_header(b, blen, h);
 }
 
+/* Compacted topics keep the latest record per key, so every record needs one (Kafka's
+ * LogValidator). The batch is decompressed for this check only. */
+#define MAX_RECORD_ERRORS 1000
+static int16_t check_keys(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_t partition,
+                          const uint8_t *b, int32_t len,
+                          kp_produce_resp_partition_produce_response_t *out)
+{
+    kp_records_t it;
+    kp_record_t rec;
+    size_t max = ctx->cfg && ctx->cfg->socket_request_max_bytes > 0
+                     ? (size_t)ctx->cfg->socket_request_max_bytes
+                     : 100u << 20;
+    if (kp_records_init(&it, b, (size_t)len, max) != 0)
+        return KP_ERR_CORRUPT_MESSAGE;
+    int32_t n = it.hdr.records_count, bad = 0, i = 0, rc;
+    kp_produce_resp_batch_index_and_error_message_t *errs = NULL;
+    if (ctx->arena && n > 0)
+        errs = kp_arena_alloc(ctx->arena, sizeof *errs *
+                                              (size_t)(n < MAX_RECORD_ERRORS ? n : MAX_RECORD_ERRORS));
+    char msg[400];
+    snprintf(msg, sizeof msg, "Compacted topic cannot accept message without key in topic "
+             "partition %.*s-%d.", topic.len, topic.ptr, partition);
+    kp_str_t m = {NULL, -1};
+    char *copy = ctx->arena ? kp_arena_alloc(ctx->arena, strlen(msg) + 1) : NULL;
+    if (copy) {
+        memcpy(copy, msg, strlen(msg) + 1);
+        m = kp_str(copy);
+    }
+    while ((rc = kp_records_next(&it, &rec)) == 1) {
+        if (rec.key.len < 0) {
+            if (errs && bad < MAX_RECORD_ERRORS) {
+                kp_produce_resp_batch_index_and_error_message_init(&errs[bad]);
+                errs[bad].batch_index = i;
+                errs[bad].batch_index_error_message = m;
+            }
+            bad++;
+        }
+        i++;
+    }
+    kp_records_deinit(&it);
+    if (rc < 0)
+        return KP_ERR_CORRUPT_MESSAGE;
+    if (!bad)
+        return KP_ERR_NONE;
+    if (errs) {
+        out->record_errors = errs;
+        out->record_errors_count = bad < MAX_RECORD_ERRORS ? bad : MAX_RECORD_ERRORS;
+    }
+    out->error_message = m;
+    kb_log(KB_LOG_INFO, "produce: %.*s-%d: %d of %d records without a key refused (compacted "
+           "topic)", topic.len, topic.ptr, partition, bad, n);
+    return KP_ERR_INVALID_RECORD;
+}
+
 /* Whether a partition's records start with a transactional batch (Kafka looks at the first). */
 static bool records_transactional(kp_bytes_t records)
 {
@@ -233,6 +290,8 @@ static int16_t produce_to(const kb_produce_ctx_t *ctx, ks_topic_t *t, kp_str_t t
         max_bytes = ctx->cfg->message_max_bytes;
     kp_batch_hdr_t h;
     err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
+    if (err == KP_ERR_NONE && ks_cleanup_compacts(ks_topic_config(t)->cleanup_policy))
+        err = check_keys(ctx, topic, partition, records, len, out);
     if (err == KP_ERR_NONE && ctx->broker && ctx->arena) /* schema validation at the door */
         err = kb_registry_produce_check(ctx->broker, t, records, (size_t)len, ctx->arena, out);
     if (err != KP_ERR_NONE)

@@ -23,12 +23,22 @@
  * removes the group with its offsets. Unknown types or versions, and records that do not
  * parse, are skipped (counted), never fatal: the topic is writable by any producer.
  *
- * Bounding (crash-safe): after more than max(segment size, 2 x last snapshot) bytes have been
- * appended since the last snapshot, the complete in-memory state (which includes every
- * appended record) is appended as one run starting at offset S. Once that run is fsynced,
- * ks_part_delete_records(S) drops the whole segments before it. A crash at any point leaves
- * either the old records followed by a (possibly partial) snapshot, whose replay yields the
- * same state because every snapshot record re-states a current value, or the trimmed log.
+ * Bounding. The topic is created with cleanup.policy=compact (an older one is switched at
+ * open), so the storage log cleaner keeps the latest record of every key, as Kafka does with
+ * __consumer_offsets. Two rules keep that equal to the replayed state: a deleted group writes
+ * a tombstone for each of its offsets before the group tombstone (a cleaner removes the group
+ * tombstone after delete.retention.ms, and the offsets must not come back), and every record
+ * has a key. While the cleaner runs (log.cleaner.enable), nothing else is done.
+ *
+ * Without the cleaner (log.cleaner.enable=false) the older bound applies, crash-safe: after
+ * more than max(segment size, 2 x last snapshot) bytes have been appended since the last
+ * snapshot, the complete in-memory state (which includes every appended record) is appended
+ * as one run starting at offset S. Once that run is fsynced, ks_part_delete_records(S) drops
+ * the whole segments before it. A crash at any point leaves either the old records followed
+ * by a (possibly partial) snapshot, whose replay yields the same state because every snapshot
+ * record re-states a current value, or the trimmed log. The two never run together, so they
+ * cannot fight over the same segments (a DeleteRecords would also just make a clean in
+ * progress give up and retry).
  */
 #include "broker/group/offsets_store.h"
 
@@ -180,12 +190,26 @@ int kb_ostore_append_group(kb_ostore_t *os, const kb_group_t *g, int64_t now, in
     kp_buf_t k, v;
     kp_buf_init(&k);
     kp_buf_init(&v);
+    bool tomb = g->state == KB_GROUP_DEAD;
+    int rc = 0;
+    /* A dead group's offsets get tombstones of their own: compaction keeps each key's last
+     * record, and the group tombstone alone would not hide them once it is cleaned away. */
+    for (kb_gmap_ent_t *e = tomb ? kb_gmap_next(&g->offsets, NULL) : NULL; e && !rc;
+         e = kb_gmap_next(&g->offsets, e)) {
+        kp_str_t topic;
+        int32_t partition;
+        kb_group_offset_key(e, &topic, &partition);
+        kp_buf_reset(&k);
+        offset_key(&k, kp_str(g->group_id), topic, partition);
+        rc = add_record(&bb, &k, &v, true, now);
+    }
+    kp_buf_reset(&k);
     kp_put_i16(&k, KEY_GROUP);
     put_cstr(&k, g->group_id);
-    bool tomb = g->state == KB_GROUP_DEAD;
     if (!tomb)
         group_value(&v, g);
-    int rc = add_record(&bb, &k, &v, tomb, now);
+    if (!rc)
+        rc = add_record(&bb, &k, &v, tomb, now);
     if (!rc)
         rc = flush_batch(os, &bb, now, end);
     kp_buf_deinit(&k);
@@ -281,6 +305,8 @@ int kb_ostore_compact(kb_ostore_t *os, int64_t now)
 
 int kb_ostore_maybe_compact(kb_ostore_t *os, int64_t now)
 {
+    if (ks_store_cleaner_enabled(os->store))
+        return 0; /* the log cleaner bounds the topic (see the top) */
     int64_t limit = os->threshold;
     if (2 * os->last_snapshot_bytes > limit)
         limit = 2 * os->last_snapshot_bytes;
@@ -453,7 +479,10 @@ int kb_ostore_open(ks_store_t *s, kb_gcoord_t *c, int64_t segment_bytes, kb_gtim
         cfg.retention_bytes = -1;
         cfg.segment_ms = 7LL * 24 * 3600 * 1000;
         cfg.max_message_bytes = 64 * 1024 * 1024;
+        cfg.cleanup_policy = KS_CLEANUP_COMPACT;
         rc = ks_topic_create(s, KB_OFFSETS_TOPIC, 1, &cfg, &t);
+    } else if (!ks_cleanup_compacts(ks_topic_config(t)->cleanup_policy)) {
+        rc = ks_topic_set_config(t, "cleanup.policy", "compact"); /* created before 2026-12 */
     }
     if (!rc && !(os->part = ks_topic_part(t, 0)))
         rc = K_ERR_NOENT;

@@ -182,6 +182,56 @@ static void test_produce_topic_max_message_bytes(void **state)
     tstore_close(&ts);
 }
 
+/* Compacted topics need a key on every record (KIP-467 record errors, nothing written). */
+static void test_produce_compacted_needs_keys(void **state)
+{
+    (void)state;
+    tstore_t ts;
+    assert_int_equal(tstore_open(&ts), 0);
+    ks_topic_config_t cfg;
+    ks_topic_config_default(&cfg);
+    assert_int_equal(ks_topic_config_set(&cfg, "cleanup.policy", "compact"), 0);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(ts.store, "c", 1, &cfg, &t), 0);
+    for (int codec = KP_COMPRESSION_NONE; codec <= KP_COMPRESSION_ZSTD; codec++) {
+        kp_batch_builder_t bb;
+        kp_batch_builder_init(&bb, codec);
+        for (int i = 0; i < 5; i++) { /* records 1 and 3 have no key */
+            kp_bytes_t key = {(const uint8_t *)"k", i % 2 ? -1 : 1}, val = {(const uint8_t *)"v", 1};
+            if (i % 2)
+                key.ptr = NULL;
+            assert_int_equal(kp_batch_builder_add(&bb, 1000, key, val, NULL, 0), 0);
+        }
+        kp_buf_t b;
+        kp_buf_init(&b);
+        assert_int_equal(kp_batch_builder_finish(&bb, &b), 0);
+        kp_batch_builder_deinit(&bb);
+        uint8_t block[4096];
+        kp_arena_t arena;
+        kp_arena_init(&arena, block, sizeof block, 1 << 20);
+        kb_produce_ctx_t c = tctx(&ts, 9);
+        c.arena = &arena;
+        kp_produce_resp_partition_produce_response_t out;
+        kp_produce_resp_partition_produce_response_init(&out);
+        ks_part_t *p = NULL;
+        int64_t next;
+        assert_int_equal(kb_produce_partition(&c, kp_str("c"), 0, b.data, (int32_t)b.len, &out,
+                                              &p, &next),
+                         KP_ERR_INVALID_RECORD);
+        assert_int_equal(out.record_errors_count, 2);
+        assert_int_equal(out.record_errors[0].batch_index, 1);
+        assert_int_equal(out.record_errors[1].batch_index, 3);
+        assert_non_null(strstr(out.error_message.ptr, "without key"));
+        assert_int_equal(ks_part_log_end(ks_topic_part(t, 0)), 0);
+        kp_arena_deinit(&arena);
+        kp_buf_deinit(&b);
+    }
+    /* Keyed records go in. */
+    assert_int_equal(ks_topic_set_config(t, "cleanup.policy", "delete"), 0);
+    assert_int_equal(produce_n(&ts, "c", 0, 2, 1000, NULL), KP_ERR_NONE);
+    tstore_close(&ts);
+}
+
 static void test_produce_rewrites_base_offset_in_place(void **state)
 {
     (void)state;
@@ -386,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_produce_auto_create_assigns_offsets),
         cmocka_unit_test(test_produce_topic_max_message_bytes),
         cmocka_unit_test(test_produce_rewrites_base_offset_in_place),
+        cmocka_unit_test(test_produce_compacted_needs_keys),
         cmocka_unit_test(test_produce_idempotent_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

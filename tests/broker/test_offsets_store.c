@@ -68,11 +68,15 @@ static void store_group(void *ud, const kb_group_t *g)
         assert_int_equal(kb_ostore_append_group(e->os, g, 1000, &end), 0);
 }
 
+static bool env_cleaner; /* open the store with the log cleaner running */
+
 static void env_open(env_t *e, int64_t segment_bytes)
 {
     const char *dirs[] = {e->dir};
     ks_store_opts_t o;
     memset(&o, 0, sizeof o);
+    o.cleaner.enable = env_cleaner;
+    o.cleaner.backoff_ms = 10;
     o.dirs = dirs;
     o.n_dirs = 1;
     o.max_open_files = 64;
@@ -152,6 +156,7 @@ static const kb_offset_t *get(env_t *e, const char *group, const char *topic, in
 static void env_init(env_t *e)
 {
     memset(e, 0, sizeof *e);
+    env_cleaner = false;
     strcpy(e->dir, "/tmp/depot-ostore-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
 }
@@ -373,11 +378,54 @@ static void test_ostore_snapshots_keep_log_bounded(void **st)
     rm_rf(e.dir);
 }
 
+/* With the log cleaner running the topic is compacted, not snapshotted and trimmed: the log
+ * start stays 0, the size stays bounded, and a deleted group's offsets stay deleted after the
+ * cleaner dropped the group tombstone. */
+static void test_ostore_compacted_by_the_cleaner(void **st)
+{
+    (void)st;
+    env_t e;
+    env_init(&e);
+    env_cleaner = true;
+    env_open(&e, 4096);
+    ks_part_t *p = kb_ostore_part(e.os);
+    ks_topic_t *t = ks_part_topic(p);
+    assert_true(ks_cleanup_compacts(ks_topic_config(t)->cleanup_policy));
+    assert_int_equal(ks_topic_set_config(t, "delete.retention.ms", "0"), 0);
+    commit(&e, "gone", "x", 0, 5, "");
+    commit(&e, "gone", "x", 1, 6, "");
+    assert_int_equal(kb_group_delete(e.coord, kp_str("gone")), KP_ERR_NONE);
+    for (int i = 0; i < 1000; i++) {
+        char topic[16];
+        snprintf(topic, sizeof topic, "t%d", i % 7);
+        commit(&e, "g", topic, i % 3, i, "some-metadata");
+    }
+    assert_int_equal(ks_part_log_start(p), 0); /* no snapshot trim */
+    ks_cleaner_stats_t cs = {0};
+    for (int i = 0; i < 1000 && (ks_part_size_bytes(p) > 32 * 1024 || !cs.tombstones_removed);
+         i++) {
+        usleep(10000);
+        ks_store_run_completions(e.store);
+        ks_store_cleaner_stats(e.store, &cs);
+    }
+    assert_true(ks_part_size_bytes(p) < 32 * 1024);
+    assert_true(cs.tombstones_removed >= 3); /* the group's and its two offsets' */
+    env_close(&e);
+    env_open(&e, 4096);
+    assert_null(kb_gcoord_find(e.coord, kp_str("gone")));
+    const kb_offset_t *o = get(&e, "g", "t6", 2);
+    assert_non_null(o);
+    assert_int_equal(o->offset, 986); /* the last i < 1000 with i % 7 == 6, i % 3 == 2 */
+    env_close(&e);
+    rm_rf(e.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ostore_commits_survive_reopen),
         cmocka_unit_test(test_ostore_tombstones_and_group_delete),
+        cmocka_unit_test(test_ostore_compacted_by_the_cleaner),
         cmocka_unit_test(test_ostore_group_metadata_round_trip),
         cmocka_unit_test(test_ostore_metadata_bytes_round_trip),
         cmocka_unit_test(test_ostore_skips_garbage_records),
