@@ -126,6 +126,11 @@ typedef struct {
     char ssl_key_password[256];
     int ssl_client_auth; /* 0 none, 1 requested, 2 required */
     int64_t ssl_handshake_timeout_ms;
+    /* client quotas (broker/quota/, docs/quotas.md) */
+    int32_t quota_window_num;
+    int32_t quota_window_size_seconds;
+    int64_t quota_producer_default; /* INT64_MAX = unlimited */
+    int64_t quota_consumer_default;
     bool audit_enabled; /* broker/auth/audit.c */
     char audit_event_types[128];
     int64_t audit_summary_interval_ms;
@@ -183,6 +188,13 @@ const kb_config_t *kb_broker_config(kb_broker_t *b);
 kb_config_t *kb_broker_config_mut(kb_broker_t *b);
 /* The peer address of a connection ("ip:port"), for logs and (later) audit. */
 const char *kb_conn_peer(const kb_conn_t *conn);
+/*
+ * Client-quota throttling (KIP-219, broker/quota/): stops reading c's requests for ms (the
+ * longest of overlapping throttles wins); with delay set (a Produce < v6 or Fetch < v8, whose
+ * clients do not throttle themselves) delay's answer is also held back until then. The
+ * connection's answers already queued still go out. Loop thread; no-op on a closing c.
+ */
+void kb_conn_throttle(kb_conn_t *c, int64_t ms, kb_req_t *delay);
 /* The listener a connection came in on; never NULL for a live connection. */
 const kb_listener_t *kb_conn_listener(const kb_conn_t *conn);
 /* The listener of req's connection, or the broker's first listener when req has no connection
@@ -233,6 +245,8 @@ int kb_handle_create_acls(kb_req_t *req);
 int kb_handle_delete_acls(kb_req_t *req);
 int kb_handle_describe_user_scram_credentials(kb_req_t *req);
 int kb_handle_alter_user_scram_credentials(kb_req_t *req);
+int kb_handle_describe_client_quotas(kb_req_t *req);
+int kb_handle_alter_client_quotas(kb_req_t *req);
 
 /* Hook between handler families (h_fetch.c): wakes long-poll fetches waiting on this
  * partition (called after every append). Per-broker state and start/stop live in the

@@ -9,6 +9,7 @@ extern const kb_subsys_t kb_acl_subsys;
 extern const kb_subsys_t kb_audit_subsys; /* broker/auth/audit.c: the __audit trail */   /* broker/auth/authorizer.c: ACLs, authorizer */
 extern const kb_subsys_t kb_tls_subsys;   /* broker/net/tls.c: certificates, SIGHUP reload */
 extern const kb_subsys_t kb_sasl_subsys;  /* broker/auth/sasl.c: SCRAM credentials, mechanisms */
+extern const kb_subsys_t kb_quota_subsys; /* broker/quota/quota.c: client quotas */
 extern const kb_subsys_t kb_api_subsys;   /* broker/api/h_common.c: fetch waiters, producer ids */
 extern const kb_subsys_t kb_group_subsys; /* broker/api/h_group.c: coordinator, offsets log */
 extern const kb_subsys_t kb_dynconf_subsys; /* broker/api/h_broker_configs.c: dynamic configs */
@@ -31,6 +32,7 @@ const kb_subsys_t *const kb_subsystems[] = {
     &kb_group_subsys,
     &kb_http_subsys, /* before every room that registers HTTP routes */
     &kb_metrics_subsys,
+    &kb_quota_subsys, /* after metrics: its throttle families go on /metrics */
     &kb_uplink_subsys,
     &kb_registry_subsys,
     NULL,

@@ -40,6 +40,7 @@
 #include "broker/api/h_common.h"
 #include "broker/auth/auth.h"
 #include "broker/core/counters.h"
+#include "broker/quota/quota.h"
 
 typedef struct {
     uintptr_t part_id; /* the partition's address at parking time, compared only */
@@ -212,12 +213,41 @@ int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_are
 static kb_fetch_ctx_t ctx_of(kb_req_t *req)
 {
     const kb_config_t *cfg = kb_broker_config(req->broker);
+    int32_t max = cfg ? cfg->fetch_max_bytes : 0;
+    /* A consumer under a fetch quota gets at most one quota window's bytes per Fetch
+     * (Kafka's getMaxValueInQuotaWindow), so one answer cannot overshoot it by much. */
+    int64_t qcap = kb_quota_fetch_cap(req);
+    if (qcap < INT32_MAX && (max <= 0 || qcap < max))
+        max = (int32_t)qcap;
     return (kb_fetch_ctx_t){
         .req = req,
         .store = kb_broker_store(req->broker),
-        .fetch_max_bytes = cfg ? cfg->fetch_max_bytes : 0,
+        .fetch_max_bytes = max,
         .version = req->hdr.api_version,
     };
+}
+
+/*
+ * The client quota, as Kafka's KafkaApis applies it: the answer's bytes (req->resp past
+ * hdr_len, just encoded) count against the fetch quota; an answer that breaks it is taken
+ * back and replaced by an empty one carrying throttle_time_ms, and the connection is muted
+ * (before v8 the answer itself is also held that long). Returns 1 when it throttled.
+ */
+static int fetch_quota(kb_req_t *req, size_t hdr_len, const kp_fetch_resp_t *resp)
+{
+    int64_t bytes = (int64_t)(req->resp.len - hdr_len);
+    int32_t thr = kb_quota_record(req, KB_QUOTA_FETCH, bytes);
+    if (thr <= 0)
+        return 0;
+    kb_quota_unrecord(req, KB_QUOTA_FETCH, bytes);
+    kp_fetch_resp_t empty;
+    kp_fetch_resp_init(&empty);
+    empty.throttle_time_ms = thr;
+    empty.error_code = resp->error_code;
+    req->resp.len = hdr_len;
+    int rc = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &empty);
+    kb_quota_throttle(req, KB_QUOTA_FETCH, thr, req->hdr.api_version < 8);
+    return rc < 0 ? rc : 1;
 }
 
 /* Records in a run of record batches (a fetch answer's bytes), for the counters. */
@@ -281,10 +311,11 @@ static int answer(kb_req_t *req, const kp_fetch_req_t *m)
     ks_part_t **parts = parts_alloc(req, m, &nparts); /* NULL: nothing is counted per topic */
     kp_buf_init(&data);
     int64_t rc = kb_fetch_fill(&ctx, m, &req->arena, &resp, &data, parts, &any_error);
-    if (rc >= 0) {
-        count_answer(req, &resp, parts);
+    size_t hdr_len = req->resp.len;
+    if (rc >= 0)
         rc = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    }
+    if (rc >= 0 && (rc = fetch_quota(req, hdr_len, &resp)) == 0)
+        count_answer(req, &resp, parts);
     kp_buf_deinit(&data);
     if (rc < 0)
         kb_log(KB_LOG_ERROR, "fetch: building the response failed: %s", k_strerror((int)rc));
@@ -432,8 +463,10 @@ int kb_handle_fetch(kb_req_t *req)
     int64_t have = kb_fetch_fill(&ctx, &m, &req->arena, &resp, &data, parts, &any_error);
     bool wait = have >= 0 && !any_error && m.max_wait_ms > 0 && have < m.min_bytes;
     if (have >= 0 && !wait) {
-        count_answer(req, &resp, parts);
+        size_t hdr_len = req->resp.len;
         have = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
+        if (have >= 0 && (have = fetch_quota(req, hdr_len, &resp)) == 0)
+            count_answer(req, &resp, parts);
     }
     kp_buf_deinit(&data);
     if (have < 0) {

@@ -39,6 +39,7 @@
 #include "broker/auth/auth.h"
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
+#include "broker/quota/quota.h"
 #include "broker/core/util.h"
 #include "broker/registry/reg_produce.h"
 #include "protocol/kp_batch.h"
@@ -521,6 +522,13 @@ int kb_handle_produce(kb_req_t *req)
         }
     }
 
+    /* Client quota (Kafka: the whole request's size counts): throttle_time_ms in the answer
+     * and the connection muted; before v6 the answer itself waits out the throttle. */
+    int32_t thr = kb_quota_record(req, KB_QUOTA_PRODUCE, (int64_t)req->frame_len);
+    if (thr > 0) {
+        pw->resp.throttle_time_ms = thr;
+        kb_quota_throttle(req, KB_QUOTA_PRODUCE, thr, ctx.version < 6 && m.acks != 0);
+    }
     if (m.acks == 0) {
         if (failed) {
             kb_log(KB_LOG_INFO, "produce: acks=0 request failed; closing %s",

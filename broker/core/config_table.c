@@ -233,6 +233,20 @@ const entry_t kb_config_table[] = {
     {{"ssl.handshake.timeout.ms", "Depot: a TLS handshake not finished within this long closes "
       "the connection.", KB_CT_LONG, NULL}, T_LONG, "10000", 100, I64MAX,
       OFF(ssl_handshake_timeout_ms), 8, 0, NULL, NULL},
+    {{"quota.window.num", "Number of samples a client quota's byte rate is measured over "
+      "(docs/quotas.md).", KB_CT_INT, NULL}, T_INT, "11", 1, 64, OFF(quota_window_num), 4, 0,
+      NULL, NULL},
+    {{"quota.window.size.seconds", "Length of each client quota sample, in seconds.", KB_CT_INT,
+      NULL}, T_INT, "1", 1, 3600, OFF(quota_window_size_seconds), 4, 0, NULL, NULL},
+    {{"quota.producer.default", "Produce byte rate (bytes per second) of every (user, client-id) "
+      "without a quota set through AlterClientQuotas (kafka-configs); applied per client-id, as "
+      "Kafka 2.x/3.x did before removing the key. The default means unlimited.", KB_CT_LONG,
+      NULL}, T_LONG, "9223372036854775807", 1, I64MAX, OFF(quota_producer_default), 8, 0, NULL,
+      NULL},
+    {{"quota.consumer.default", "Fetch byte rate (bytes per second) of every (user, client-id) "
+      "without a quota set through AlterClientQuotas; applied per client-id. The default means "
+      "unlimited.", KB_CT_LONG, NULL}, T_LONG, "9223372036854775807", 1, I64MAX,
+      OFF(quota_consumer_default), 8, 0, NULL, NULL},
     {{"audit.enabled", "Depot: keep the audit trail in the internal topic __audit "
       "(docs/security.md).", KB_CT_BOOLEAN, NULL}, T_BOOL, "false", 0, 0, OFF(audit_enabled), 1,
       0, NULL, NULL},

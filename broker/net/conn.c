@@ -80,6 +80,13 @@ struct kb_conn {
     bool processing;
     bool closing;
     bool handle_closed;
+    /* Client-quota throttle (kb_conn_throttle): no reading until the timer fires. The timer
+     * is allocated on the first throttle, owned by c, and freed in its own close callback. */
+    bool muted;
+    uv_timer_t *mute_timer;
+    int64_t mute_until_ms;
+    kb_req_t *delayed[8]; /* answers held until the throttle ends (kb_req_hold) */
+    int n_delayed;
 };
 
 static void conn_process(kb_conn_t *c);
@@ -172,6 +179,63 @@ static void req_free(kb_req_t *req)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Throttling (client quotas)                                                                   */
+
+static void on_mute_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Ends a throttle: held answers go, the timer is closed (c closing) or stopped. */
+static void mute_end(kb_conn_t *c)
+{
+    c->muted = false;
+    int n = c->n_delayed;
+    c->n_delayed = 0;
+    for (int i = 0; i < n; i++)
+        kb_req_release(c->delayed[i], false);
+    if (c->mute_timer && c->closing) {
+        uv_timer_stop(c->mute_timer);
+        uv_close((uv_handle_t *)c->mute_timer, on_mute_timer_closed);
+        c->mute_timer = NULL;
+    }
+}
+
+static void conn_wake(kb_conn_t *c);
+
+static void on_mute_timer(uv_timer_t *t)
+{
+    kb_conn_t *c = t->data;
+    c->live_reqs++; /* releasing answers may close c */
+    mute_end(c);
+    if (!c->closing) conn_wake(c);
+    c->live_reqs--;
+    conn_maybe_free(c);
+}
+
+void kb_conn_throttle(kb_conn_t *c, int64_t ms, kb_req_t *delay)
+{
+    if (!c || c->closing || ms <= 0) return;
+    int64_t until = kb_mono_ms() + ms;
+    if (!c->mute_timer) {
+        if (!(c->mute_timer = malloc(sizeof *c->mute_timer))) return; /* not throttled */
+        uv_timer_init(c->broker->loop, c->mute_timer);
+        c->mute_timer->data = c;
+    }
+    if (!c->muted || until > c->mute_until_ms) {
+        c->mute_until_ms = until;
+        uv_timer_start(c->mute_timer, on_mute_timer, (uint64_t)(until - kb_mono_ms()), 0);
+    }
+    c->muted = true;
+    if (c->reading) c->t->ops->read_stop(c->t);
+    c->reading = false;
+    if (delay && c->n_delayed < (int)(sizeof c->delayed / sizeof c->delayed[0])) {
+        kb_req_hold(delay);
+        c->delayed[c->n_delayed++] = delay;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Closing                                                                                      */
 
 static void on_close(kb_transport_t *t)
@@ -220,6 +284,7 @@ void kb_conn_close(kb_conn_t *c)
         }
         req = next;
     }
+    mute_end(c); /* releases delayed answers: they are closed now, so that frees them */
     c->live_reqs--;
     c->t->ops->close(c->t, on_close);
 }
@@ -262,9 +327,15 @@ static void conn_maybe_resume(kb_conn_t *c)
         return;
     }
     c->paused = false;
-    if (c->processing) return; /* the running conn_process picks up where it stopped */
+    conn_wake(c);
+}
+
+/* Not paused: frame what is buffered and read again, unless a throttle holds c. */
+static void conn_wake(kb_conn_t *c)
+{
+    if (c->processing || c->muted || c->draining) return; /* a running conn_process goes on */
     conn_process(c);
-    if (!c->closing && !c->paused && !c->reading) {
+    if (!c->closing && !c->paused && !c->muted && !c->reading) {
         if (c->t->ops->read_start(c->t) == 0)
             c->reading = true;
         else
@@ -453,14 +524,14 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
     if (c->close_when_flushed) return 1; /* read nothing more */
-    return over_limits(c) ? 1 : 0;
+    return over_limits(c) || c->muted ? 1 : 0;
 }
 
 static void conn_process(kb_conn_t *c)
 {
     c->processing = true;
     c->live_reqs++; /* c must outlive this loop even if it closes inside */
-    while (!c->closing && !c->paused && c->rstart < c->rend) {
+    while (!c->closing && !c->paused && !c->muted && c->rstart < c->rend) {
         if (kb_net_pool_full(c->broker)) { /* no new request while the broker holds enough */
             pool_pause(c);
             break;
@@ -480,12 +551,12 @@ static void conn_process(kb_conn_t *c)
             kb_conn_close(c);
         } else if (rc < 0 && !c->closing) {
             kb_conn_close(c);
-        } else if (rc == 1) {
-            c->paused = true;
+        } else if (rc == 1 && (!c->muted || over_limits(c) || c->close_when_flushed)) {
+            c->paused = true; /* a throttle alone is not backpressure: its timer wakes c */
         }
     }
     if (c->rstart == c->rend) c->rstart = c->rend = 0;
-    if (c->paused && c->reading && !c->closing) {
+    if ((c->paused || c->muted) && c->reading && !c->closing) {
         c->t->ops->read_stop(c->t);
         c->reading = false;
     }
@@ -618,7 +689,7 @@ static const char *const expiry_why[KB_CLOSED_N] = {
 /* Why c must be closed now (KB_CLOSED_*), or -1. */
 static int expired(kb_conn_t *c, int64_t now, const kb_config_t *cfg)
 {
-    if (c->paused || c->draining) /* we stopped reading: the frame's clock is ours, not theirs */
+    if (c->paused || c->draining || c->muted) /* we stopped reading: the frame's clock is ours, not theirs */
         c->frame_start_ms = c->frame_start_ms ? now : 0;
     else if (c->frame_start_ms && now - c->frame_start_ms >= cfg->socket_read_timeout_ms)
         return KB_CLOSED_READ_TIMEOUT;

@@ -44,6 +44,8 @@ static const struct {
     {KP_API_DELETE_GROUPS, kb_handle_delete_groups},
     {KP_API_OFFSET_DELETE, kb_handle_offset_delete},
     {KP_API_DESCRIBE_CLUSTER, kb_handle_describe_cluster},
+    {KP_API_DESCRIBE_CLIENT_QUOTAS, kb_handle_describe_client_quotas},
+    {KP_API_ALTER_CLIENT_QUOTAS, kb_handle_alter_client_quotas},
 };
 
 static kb_handler_fn handler_for(int16_t key)

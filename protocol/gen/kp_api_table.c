@@ -667,6 +667,46 @@ static int incremental_alter_configs_resp_encode(kp_buf_t *b, int16_t v, const v
     return kp_incremental_alter_configs_resp_encode(b, v, m);
 }
 
+static int describe_client_quotas_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_describe_client_quotas_req_decode(r, v, a, m);
+}
+
+static int describe_client_quotas_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_client_quotas_req_encode(b, v, m);
+}
+
+static int describe_client_quotas_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_describe_client_quotas_resp_decode(r, v, a, m);
+}
+
+static int describe_client_quotas_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_describe_client_quotas_resp_encode(b, v, m);
+}
+
+static int alter_client_quotas_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_alter_client_quotas_req_decode(r, v, a, m);
+}
+
+static int alter_client_quotas_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_client_quotas_req_encode(b, v, m);
+}
+
+static int alter_client_quotas_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_alter_client_quotas_resp_decode(r, v, a, m);
+}
+
+static int alter_client_quotas_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_client_quotas_resp_encode(b, v, m);
+}
+
 static const kp_api_t apis[] = {
     {.key = 0,
      .name = "Produce",
@@ -998,6 +1038,28 @@ static const kp_api_t apis[] = {
      .resp_decode = offset_delete_resp_decode,
      .req_encode = offset_delete_req_encode,
      .resp_encode = offset_delete_resp_encode},
+    {.key = 48,
+     .name = "DescribeClientQuotas",
+     .min_version = 0,
+     .max_version = 1,
+     .first_flexible = 1,
+     .req_size = sizeof(kp_describe_client_quotas_req_t),
+     .resp_size = sizeof(kp_describe_client_quotas_resp_t),
+     .req_decode = describe_client_quotas_req_decode,
+     .resp_decode = describe_client_quotas_resp_decode,
+     .req_encode = describe_client_quotas_req_encode,
+     .resp_encode = describe_client_quotas_resp_encode},
+    {.key = 49,
+     .name = "AlterClientQuotas",
+     .min_version = 0,
+     .max_version = 1,
+     .first_flexible = 1,
+     .req_size = sizeof(kp_alter_client_quotas_req_t),
+     .resp_size = sizeof(kp_alter_client_quotas_resp_t),
+     .req_decode = alter_client_quotas_req_decode,
+     .resp_decode = alter_client_quotas_resp_decode,
+     .req_encode = alter_client_quotas_req_encode,
+     .resp_encode = alter_client_quotas_resp_encode},
     {.key = 50,
      .name = "DescribeUserScramCredentials",
      .min_version = 0,
