@@ -132,6 +132,7 @@ int kb_handle_alter_client_quotas(kb_req_t *req)
     for (int i = 0; i < n; i++) {
         const kp_alter_client_quotas_req_entry_data_t *en = &m.entries[i];
         kp_alter_client_quotas_resp_entry_data_init(&out[i]);
+        out[i].error_message = kp_str(NULL); /* Kafka: null unless there is an error */
         int ne = en->entity_count > 0 ? en->entity_count : 0;
         out[i].entity_count = ne; /* the request's entity, echoed */
         out[i].entity = ne ? kp_arena_alloc(&req->arena, (size_t)ne * sizeof *out[i].entity) : NULL;
@@ -254,6 +255,7 @@ int kb_handle_describe_client_quotas(kb_req_t *req)
         return K_ERR_MALFORMED;
     kp_describe_client_quotas_resp_t resp;
     kp_describe_client_quotas_resp_init(&resp);
+    resp.error_message = kp_str(NULL);
     resp.entries_count = -1;
     dmatch_t want[2] = {{-1, NULL}, {-1, NULL}};
     bool ip = false;
