@@ -39,6 +39,7 @@ import time  # noqa: E402
 import urllib.request  # noqa: E402
 
 sys.path.insert(0, HERE)
+from sasl_harness import SaslBroker  # noqa: E402
 from depot_harness import (Broker, Reader, check, connect, free_port, frame, i8,  # noqa: E402
                            i32, kstr, recv_frame, run_tests)
 
@@ -124,7 +125,7 @@ class Flow:
     """One confluent-kafka producer in a thread, counting delivered payload bytes over time and
     throttle events (throttle_cb). rate: bytes/s to offer (None = as fast as it can)."""
 
-    def __init__(self, bootstrap, client_id, topic, seconds, rate=None, size=1000):
+    def __init__(self, bootstrap, client_id, topic, seconds, rate=None, size=1000, extra=None):
         self.deliveries = []  # (monotonic time, bytes)
         self.throttles = []   # throttle_time ms
         self.errors = []
@@ -134,6 +135,7 @@ class Flow:
                 "linger.ms": 5, "batch.size": 16384, "compression.type": "none",
                 "queue.buffering.max.kbytes": 4096,
                 "throttle_cb": lambda ev: self.throttles.append(ev.throttle_time)}
+        conf.update(extra or {})
         self.p = Producer(conf)
         self.args = (topic, seconds, rate, size)
         self.th = threading.Thread(target=self._run, daemon=True)
@@ -299,22 +301,50 @@ def test_quotas_survive_restart_and_still_apply():
         check(err == 0 and found == want, "after restart: %s %s", err, found)
         # 100 kB/s over 11 one-second windows allows ~1 MB at once; 2 MB must be throttled.
         flows = [Flow(b.bootstrap, cid, "q.restart", 60) for cid in ("burst", "free")]
-        for f in flows:
-            f.t0 = time.monotonic()
-            for _ in range(2000):
-                while True:
-                    try:
-                        f.p.produce("q.restart", b"r" * 1000, on_delivery=f._cb)
-                        break
-                    except BufferError:
-                        f.p.poll(0.05)
-                f.p.poll(0)
-        for f in flows:
-            f.p.flush(60)
+        burst(flows, "q.restart")
         print("    after restart: %d throttle events for the quota'd client-id, %d for the "
               "other" % (len(flows[0].throttles), len(flows[1].throttles)))
         check(flows[0].throttles, "the restarted quota did not throttle")
         check(not flows[1].throttles, "a client-id without a quota was throttled")
+
+
+def burst(flows, topic, n=2000):
+    """Each flow offers n 1 kB messages at once and waits for them."""
+    for f in flows:
+        f.t0 = time.monotonic()
+        for _ in range(n):
+            while True:
+                try:
+                    f.p.produce(topic, b"r" * 1000, on_delivery=f._cb)
+                    break
+                except BufferError:
+                    f.p.poll(0.05)
+            f.p.poll(0)
+    for f in flows:
+        f.p.flush(60)
+
+
+def test_sasl_user_quota():
+    """A user quota follows the SASL principal, whatever its client-id."""
+    with SaslBroker() as sb:
+        sb.stop()
+        # the quota file lives in the data dir: set it through a plaintext broker on it
+        with Broker({"log.dirs": sb.data_dir}, name="admin") as admin:
+            res = alter_quotas(admin.port, [([("user", "alice")],
+                                             [("producer_byte_rate", 100000, False)])])
+            check(res == [(0, None)], "alter: %s", res)
+        sb.start()
+        flows = [Flow(sb.bootstrap, "same-app", "q.sasl", 60, extra={
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+            "sasl.username": u, "sasl.password": pw}) for u, pw in (("alice", "alice-pw"),
+                                                                    ("bob", "bob-pw"))]
+        burst(flows, "q.sasl")
+        print("    SASL user quota: alice %d throttle events, bob (same client-id) %d"
+              % (len(flows[0].throttles), len(flows[1].throttles)))
+        check(not flows[0].errors and not flows[1].errors, "errors: %s %s",
+              flows[0].errors[:3], flows[1].errors[:3])
+        check(flows[0].throttles, "alice's user quota did not throttle her")
+        check(not flows[1].throttles, "bob was throttled by alice's quota")
 
 
 def test_alter_validation_and_describe_filters():
