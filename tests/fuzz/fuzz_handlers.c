@@ -201,6 +201,9 @@ static bool tame(const kp_api_t *api, int16_t v, void *msg)
         kp_create_partitions_req_t *m = msg;
         for (int32_t i = 0; i < m->topics_count; i++)
             if (m->topics[i].count > MAX_PARTS) m->topics[i].count = MAX_PARTS;
+    } else if (api->key == KP_API_ALTER_CLIENT_QUOTAS) {
+        /* validated, never stored: a random quota would throttle the rest of the campaign */
+        ((kp_alter_client_quotas_req_t *)msg)->validate_only = true;
     } else if (api->key == KP_API_DELETE_TOPICS) {
         kp_delete_topics_req_t *m = msg;
         for (int32_t i = 0; i < m->topic_names_count; i++)

@@ -1195,6 +1195,98 @@ static void fill_alter_user_scram_credentials_resp(void *p)
     m->results_count = 1;
 }
 
+static void fill_describe_client_quotas_req(void *p)
+{
+    kp_describe_client_quotas_req_t *m = p;
+    static kp_describe_client_quotas_req_component_data_t c[2];
+    kp_describe_client_quotas_req_init(m);
+    kp_describe_client_quotas_req_component_data_init(&c[0]);
+    c[0].entity_type = kp_str("user");
+    c[0].match_type = 0;
+    c[0].match = kp_str("alice");
+    kp_describe_client_quotas_req_component_data_init(&c[1]);
+    c[1].entity_type = kp_str("client-id");
+    c[1].match_type = 1;
+    c[1].match = kp_str(NULL);
+    m->components = c;
+    m->components_count = 2;
+    m->strict = true;
+}
+
+static void fill_describe_client_quotas_resp(void *p)
+{
+    kp_describe_client_quotas_resp_t *m = p;
+    static kp_describe_client_quotas_resp_entry_data_t e[1];
+    static kp_describe_client_quotas_resp_entity_data_t en[2];
+    static kp_describe_client_quotas_resp_value_data_t v[2];
+    kp_describe_client_quotas_resp_init(m);
+    m->throttle_time_ms = 5;
+    m->error_message = kp_str(NULL);
+    kp_describe_client_quotas_resp_entity_data_init(&en[0]);
+    en[0].entity_type = kp_str("user");
+    en[0].entity_name = kp_str("alice");
+    kp_describe_client_quotas_resp_entity_data_init(&en[1]);
+    en[1].entity_type = kp_str("client-id");
+    en[1].entity_name = kp_str(NULL);
+    kp_describe_client_quotas_resp_value_data_init(&v[0]);
+    v[0].key = kp_str("producer_byte_rate");
+    v[0].value = 1048576;
+    kp_describe_client_quotas_resp_value_data_init(&v[1]);
+    v[1].key = kp_str("request_percentage");
+    v[1].value = 12.5;
+    kp_describe_client_quotas_resp_entry_data_init(&e[0]);
+    e[0].entity = en;
+    e[0].entity_count = 2;
+    e[0].values = v;
+    e[0].values_count = 2;
+    m->entries = e;
+    m->entries_count = 1;
+}
+
+static void fill_alter_client_quotas_req(void *p)
+{
+    kp_alter_client_quotas_req_t *m = p;
+    static kp_alter_client_quotas_req_entry_data_t e[1];
+    static kp_alter_client_quotas_req_entity_data_t en[1];
+    static kp_alter_client_quotas_req_op_data_t o[2];
+    kp_alter_client_quotas_req_init(m);
+    kp_alter_client_quotas_req_entity_data_init(&en[0]);
+    en[0].entity_type = kp_str("client-id");
+    en[0].entity_name = kp_str(NULL);
+    kp_alter_client_quotas_req_op_data_init(&o[0]);
+    o[0].key = kp_str("consumer_byte_rate");
+    o[0].value = 65536;
+    kp_alter_client_quotas_req_op_data_init(&o[1]);
+    o[1].key = kp_str("producer_byte_rate");
+    o[1].remove = true;
+    kp_alter_client_quotas_req_entry_data_init(&e[0]);
+    e[0].entity = en;
+    e[0].entity_count = 1;
+    e[0].ops = o;
+    e[0].ops_count = 2;
+    m->entries = e;
+    m->entries_count = 1;
+    m->validate_only = true;
+}
+
+static void fill_alter_client_quotas_resp(void *p)
+{
+    kp_alter_client_quotas_resp_t *m = p;
+    static kp_alter_client_quotas_resp_entry_data_t e[1];
+    static kp_alter_client_quotas_resp_entity_data_t en[1];
+    kp_alter_client_quotas_resp_init(m);
+    kp_alter_client_quotas_resp_entity_data_init(&en[0]);
+    en[0].entity_type = kp_str("user");
+    en[0].entity_name = kp_str("bob");
+    kp_alter_client_quotas_resp_entry_data_init(&e[0]);
+    e[0].error_code = KP_ERR_INVALID_REQUEST;
+    e[0].error_message = kp_str("unknown quota key");
+    e[0].entity = en;
+    e[0].entity_count = 1;
+    m->entries = e;
+    m->entries_count = 1;
+}
+
 typedef void (*fill_fn)(void *m);
 
 static const struct {
@@ -1233,6 +1325,9 @@ static const struct {
     {KP_API_INCREMENTAL_ALTER_CONFIGS, fill_incremental_alter_configs_req,
      fill_incremental_alter_configs_resp},
     {KP_API_OFFSET_DELETE, fill_offset_delete_req, fill_offset_delete_resp},
+    {KP_API_DESCRIBE_CLIENT_QUOTAS, fill_describe_client_quotas_req,
+     fill_describe_client_quotas_resp},
+    {KP_API_ALTER_CLIENT_QUOTAS, fill_alter_client_quotas_req, fill_alter_client_quotas_resp},
     {KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS, fill_describe_user_scram_credentials_req,
      fill_describe_user_scram_credentials_resp},
     {KP_API_ALTER_USER_SCRAM_CREDENTIALS, fill_alter_user_scram_credentials_req,
