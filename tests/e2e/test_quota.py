@@ -40,8 +40,8 @@ import urllib.request  # noqa: E402
 
 sys.path.insert(0, HERE)
 from sasl_harness import SaslBroker  # noqa: E402
-from depot_harness import (Broker, Reader, check, connect, free_port, frame, i8,  # noqa: E402
-                           i32, kstr, recv_frame, run_tests)
+from depot_harness import (Broker, Reader, api_versions, check, connect, free_port,  # noqa: E402
+                           frame, i8, i32, kstr, recv_frame, run_tests)
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
 
@@ -327,6 +327,7 @@ def burst(flows, topic, n=2000):
 def test_sasl_user_quota():
     """A user quota follows the SASL principal, whatever its client-id."""
     with SaslBroker() as sb:
+        api_versions(sb.port)  # answered: the broker is up (a SIGTERM during start kills it)
         sb.stop()
         # the quota file lives in the data dir: set it through a plaintext broker on it
         with Broker({"log.dirs": sb.data_dir}, name="admin") as admin:
