@@ -38,6 +38,12 @@ typedef struct {
     int32_t ncentral; /* 0 on failure */
     int64_t *hw;      /* [ncentral] */
     up_offsets_t *found; /* [nlocal]: our source offsets seen on the central side */
+    /* the same records with where they are (central partition and offset), in read order */
+    struct found_at {
+        int32_t q;
+        up_pending_t e;
+    } *at;
+    uint32_t nat, capat;
     bool missing;     /* absent and not created */
     char error[160];
 } job_topic_t;
@@ -257,6 +263,19 @@ static bool parse_src(const job_topic_t *jt, const char *cid, const void *v, siz
     return true;
 }
 
+static int add_at(job_topic_t *jt, int32_t q, int64_t coff, int32_t lp, int64_t loff)
+{
+    if (jt->nat == jt->capat) {
+        uint32_t cap = jt->capat ? jt->capat * 2 : 64;
+        struct found_at *v = realloc(jt->at, cap * sizeof *v);
+        if (!v) return K_ERR_NOMEM;
+        jt->at = v;
+        jt->capat = cap;
+    }
+    jt->at[jt->nat++] = (struct found_at){.q = q, .e = {.coff = coff, .loff = loff, .lp = lp}};
+    return 0;
+}
+
 /* Reads [from, hw) of every partition that has something there; fills jt->found. The legacy
  * (simple) consumer API: no group.id, so no group ACLs or coordinator are needed centrally. */
 static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int64_t *from)
@@ -302,7 +321,8 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
             int64_t off;
             if (!rd_kafka_message_headers(m, &h) &&
                 !rd_kafka_header_get_last(h, UP_SRC_HEADER, &v, &vn) &&
-                parse_src(jt, cid, v, vn, &p, &off) && up_offsets_add(&jt->found[p], off) < 0) {
+                parse_src(jt, cid, v, vn, &p, &off) &&
+                (up_offsets_add(&jt->found[p], off) < 0 || add_at(jt, q, m->offset, p, off) < 0)) {
                 jerr(jt->error, sizeof jt->error, "read-back: out of memory");
                 rc = -1;
             }
@@ -418,6 +438,7 @@ static void job_free(up_job_t *j)
         for (int32_t k = 0; jt->found && k < jt->nlocal; k++)
             free(jt->found[k].v);
         free(jt->found);
+        free(jt->at);
     }
     free(j->topics);
     if (j->conf) rd_kafka_conf_destroy(j->conf);
@@ -432,17 +453,23 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
     t->blocked = jt->missing;
     snprintf(t->error, sizeof t->error, "%s", jt->error);
     if (jt->ncentral <= 0) return;
+    int64_t *scan = malloc((size_t)jt->ncentral * sizeof *scan);
+    if (!scan || up_central_reset(t, jt->hw, jt->ncentral) < 0) { /* frees the old cp */
+        free(scan);
+        t->ncentral = 0; /* resolved again on the next attempt */
+        return;
+    }
     free(t->scan_from);
-    t->scan_from = malloc((size_t)jt->ncentral * sizeof *t->scan_from);
-    if (!t->scan_from) return;
-    memcpy(t->scan_from, jt->hw, (size_t)jt->ncentral * sizeof *jt->hw);
+    t->scan_from = scan;
     t->ncentral = jt->ncentral;
-    if (t->ncentral < t->nparts && !t->mapped_warned) {
+    t->hashed = t->ncentral < t->nparts;
+    if (t->hashed && !t->mapped_warned) {
         t->mapped_warned = true;
         kb_log(KB_LOG_WARN,
-               "uplink: central topic %s has %d partitions, local %s has %d: local partition p "
-               "goes to central partition p mod %d (records of one key stay together and in "
-               "order)", t->central, t->ncentral, t->name, t->nparts, t->ncentral);
+               "uplink: central topic %s has %d partitions, local %s has %d: records go to the "
+               "central partition of their key's hash (Kafka's default partitioner, murmur2 mod "
+               "%d), keyless records of local partition p to p mod %d; per key the order holds",
+               t->central, t->ncentral, t->name, t->nparts, t->ncentral, t->ncentral);
     }
     for (int32_t i = 0; i < t->nparts; i++) {
         up_part_t *p = &t->parts[i];
@@ -450,6 +477,11 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
         up_resume(t, p, &jt->found[i]);
         p->known = true;
     }
+    /* What the read-back found beyond the resumed acked (a skip list) keeps scan_from back
+     * until acked covers it; scan_from is the high watermark otherwise. */
+    for (uint32_t k = 0; k < jt->nat; k++) /* out of memory: scan_from is held back instead */
+        up_central_note(t, jt->at[k].q, jt->at[k].e.coff, jt->at[k].e.lp, jt->at[k].e.loff);
+    up_scan_update(t);
     u->ckpt_dirty = true;
 }
 
@@ -497,6 +529,7 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
         jt->central = strdup(t->central);
         jt->nlocal = t->nparts;
         jt->create = u->cfg->uplink_topic_create;
+        up_scan_update(t);
         const int64_t *src = t->scan_from ? t->scan_from : t->ckpt_scan;
         jt->nscan = t->scan_from ? t->ncentral : t->ckpt_nscan;
         jt->scan = malloc((size_t)(jt->nscan ? jt->nscan : 1) * sizeof *jt->scan);

@@ -15,7 +15,7 @@
  * uplink.status (rewritten every second with temp + rename, not fsynced): one line per link
  * and per partition, tab-separated key=value fields, read by `depotctl uplink status`:
  *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
- *   part    topic= partition= central= central_partition= local_start= local_end= forwarded=
+ *   part    topic= partition= central= central_partition= (-1: by key hash) local_start= local_end= forwarded=
  *           lag_records= lag_bytes= inflight= forwarded_records= forwarded_bytes= (record
  *           bytes as the bandwidth cap counts them, since start) dropped_records=
  *           dropped_ranges= readback_found= error= (the topic's last resolve error)
@@ -114,6 +114,7 @@ static int write_all(FILE *f, up_t *u)
         for (int32_t i = 0; i < t->nparts; i++)
             if (t->parts[i].known)
                 fprintf(f, "p %s %d %s %" PRId64 "\n", t->name, i, t->central, t->parts[i].acked);
+        up_scan_update(t); /* scan_from with what acked covers now, written with acked */
         const int64_t *scan = t->scan_from ? t->scan_from : t->ckpt_scan;
         int32_t n = t->scan_from ? t->ncentral : t->ckpt_nscan;
         for (int32_t q = 0; q < n; q++)
@@ -182,7 +183,8 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
             "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64 "\tforwarded_bytes=%" PRId64
             "\tdropped_records=%" PRId64 "\tdropped_ranges=%" PRId64 "\treadback_found=%" PRId64
             "\terror=%s\n",
-            t->name, p->partition, t->central, p->central_part, start, end, fwd, lag, lag_bytes,
+            t->name, p->partition, t->central, t->hashed ? -1 : p->central_part, start, end, fwd,
+            lag, lag_bytes,
             p->q_len, p->fwd_records, p->fwd_bytes, p->dropped_records, p->dropped_ranges, p->readback_found,
             err);
 }
@@ -228,7 +230,7 @@ void up_status_json(up_t *u, FILE *f)
                        ", \"forwarded\": %" PRId64 ", \"lag_records\": %" PRId64
                        ", \"forwarded_bytes\": %" PRId64 ", \"dropped_records\": %" PRId64
                        ", \"error\": ",
-                    p->central_part, end, fwd, end > fwd ? end - fwd : 0, p->fwd_bytes,
+                    t->hashed ? -1 : p->central_part, end, fwd, end > fwd ? end - fwd : 0, p->fwd_bytes,
                     p->dropped_records);
             json_str(f, t->error);
             fputc('}', f);
