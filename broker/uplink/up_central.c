@@ -58,6 +58,7 @@ struct up_job {
     job_topic_t *topics;
     int ntopics;
     char error[256];
+    char link_error[200]; /* the read-back client's last error (authentication, TLS, ...) */
 };
 
 int64_t up_wall_ms(void)
@@ -399,6 +400,15 @@ static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
     return rc;
 }
 
+/* The read-back client's error callback, served by rd_kafka_poll in the job's thread: a wrong
+ * password or CA shows up here, while the blocking calls only time out. */
+static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    up_job_t *j = opaque;
+    snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
+}
+
 static void job_work(uv_work_t *w)
 {
     up_job_t *j = w->data;
@@ -419,7 +429,11 @@ static void job_work(uv_work_t *w)
     for (int i = 0; i < j->ntopics; i++) {
         job_topic_t *jt = &j->topics[i];
         if (resolve_topic(rk, j->cluster_id, jt) < 0 && !jt->missing) {
-            jerr(j->error, sizeof j->error, "%s", jt->error);
+            rd_kafka_poll(rk, 0); /* error callbacks: why the link does not work */
+            if (j->link_error[0])
+                jerr(j->error, sizeof j->error, "%s (%s)", jt->error, j->link_error);
+            else
+                jerr(j->error, sizeof j->error, "%s", jt->error);
             break; /* the link is the likely cause: the rest would fail the same way */
         }
     }
@@ -517,6 +531,10 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
     j->work.data = j;
     snprintf(j->cluster_id, sizeof j->cluster_id, "%s", u->cluster_id);
     j->conf = up_conf_new(u, false, err, sizeof err);
+    if (j->conf) {
+        rd_kafka_conf_set_opaque(j->conf, j);
+        rd_kafka_conf_set_error_cb(j->conf, job_on_error);
+    }
     int n = 0;
     for (up_topic_t *t = u->topics; t; t = t->next)
         if (!t->gone && (full || t->ncentral == 0)) n++;

@@ -208,7 +208,7 @@ def test_keyhash_storm():
         print("uplink keyhash: storm actions %s; link %s, resyncs=%s, found by read-back=%d"
               % (actions, link.get("state"), link.get("resyncs"),
                  sum(int(p["readback_found"]) for p in parts)), flush=True)
-        check(all(p["central_partition"] == "-1" for p in parts),
+        check(all(p["hashed"] == "1" for p in parts),
               "status does not show the key-hash mapping: %s", parts)
         verify(box, "127.0.0.1:%d" % proxy.port, acked, summary["sent"])
         with open(box.log_path) as f:
