@@ -212,8 +212,7 @@ static kb_cmember_t *member_add(kb_cgroup_t *cg, kp_str_t id)
     }
     m->assignor = -1;
     v[cg->n_members++] = m;
-    cg->epoch++;
-    return m;
+    return m; /* the heartbeat bumps the group epoch (once for all its changes) */
 }
 
 /* A member id for a v0 join without one: 22 characters like Kafka's base64 UUIDs. */
@@ -699,13 +698,18 @@ static kb_tpset_t *hb_owned(hb_t *h, kb_cgroup_t *cg, kb_tpset_t *buf, int *err)
 
 /* Group-level work after a member's update: epoch bumps from metadata, a new target, then
  * this member's reconciliation. */
-static int hb_advance(hb_t *h, kb_cgroup_t *cg, kb_cmember_t *m, const kb_tpset_t *owned)
+static int hb_advance(hb_t *h, kb_cgroup_t *cg, kb_cmember_t *m, const kb_tpset_t *owned,
+                      bool changed)
 {
+    /* One epoch per heartbeat for everything it changed: a new member, its subscription,
+     * the subscribed topics' metadata. */
     uint64_t mh = meta_hash(cg, h->s);
     if (mh != cg->meta_hash) {
         cg->meta_hash = mh;
-        cg->epoch++;
+        changed = true;
     }
+    if (changed)
+        cg->epoch++;
     if (cg->epoch > cg->target_epoch) {
         int rc = compute_target(h->c, cg, h->s);
         if (rc < 0)
@@ -753,10 +757,8 @@ void kb_cgroup_heartbeat(kb_gcoord_t *c, const kb_chb_params_t *p, const kb_ctop
                    !static_find(cg, p->instance_id);
     kb_cmember_t *m = err ? NULL : hb_member(&h, cg, owned);
     int rc = m ? hb_update(&h, cg, m) : (err ? err : 0);
-    if (m && rc > 0)
-        cg->epoch++; /* the subscription changed */
     if (m && rc >= 0)
-        rc = hb_advance(&h, cg, m, owned);
+        rc = hb_advance(&h, cg, m, owned, created || rc > 0);
     kb_tpset_free(&owned_buf);
     if (rc < 0 || (!m && !out->error_code)) {
         if (!out->error_code)
