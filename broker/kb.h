@@ -162,6 +162,13 @@ typedef struct kb_req {
     void *handler_data;  /* free for the handler's use while pending */
     uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */
     int16_t error_code;  /* first Kafka error the handler reported (kb_req_error) */
+    /* The audit trail's (broker/auth/audit.h). audit_detail: what a change changes (offsets of
+     * a group reset, ...), set by a handler before the kb_authorize that allows it; in the
+     * arena or static, NUL-terminated, NULL for none. audit_state: the trail's own, in the
+     * arena; non-NULL once a change intent was written, so the outcome record is due when the
+     * request is done (kb_audit_request_done). */
+    const char *audit_detail;
+    void *audit_state;
 } kb_req_t;
 
 typedef int (*kb_handler_fn)(kb_req_t *req);

@@ -235,6 +235,37 @@ static int commit_store(commit_t *c, kp_offset_commit_resp_t *resp)
     return rc < 0 ? rc : KB_DONE;
 }
 
+/*
+ * The audit detail of an offsets change: "topic:partition=offset,..." (commit) or
+ * "topic:partition,..." (delete), cut at 4 KiB with "..." (arena; NULL when out of memory).
+ */
+static const char *offsets_detail(kb_req_t *req, const kp_offset_commit_req_t *cm,
+                                  const kp_offset_delete_req_t *dm)
+{
+    enum { CAP = 4096 };
+    char *d = kp_arena_alloc(&req->arena, CAP);
+    if (!d) return NULL;
+    size_t n = 0;
+    d[0] = 0;
+    int32_t nt = cm ? cm->topics_count : dm->topics_count;
+    for (int32_t i = 0; i < nt && n < CAP; i++) {
+        kp_str_t t = cm ? cm->topics[i].name : dm->topics[i].name;
+        int32_t np = cm ? cm->topics[i].partitions_count : dm->topics[i].partitions_count;
+        for (int32_t j = 0; j < np && n < CAP; j++) {
+            int w = cm ? snprintf(d + n, CAP - n, "%s%.*s:%d=%lld", n ? "," : "",
+                                  (int)(t.len > 0 ? t.len : 0), t.ptr ? t.ptr : "",
+                                  (int)cm->topics[i].partitions[j].partition_index,
+                                  (long long)cm->topics[i].partitions[j].committed_offset)
+                       : snprintf(d + n, CAP - n, "%s%.*s:%d", n ? "," : "",
+                                  (int)(t.len > 0 ? t.len : 0), t.ptr ? t.ptr : "",
+                                  (int)dm->topics[i].partitions[j].partition_index);
+            n = w < 0 || (size_t)w >= CAP - n ? CAP : n + (size_t)w;
+        }
+    }
+    if (n >= CAP) memcpy(d + CAP - 4, "...", 4);
+    return d;
+}
+
 int kb_handle_offset_commit(kb_req_t *req)
 {
     kp_offset_commit_req_t m;
@@ -248,6 +279,12 @@ int kb_handle_offset_commit(kb_req_t *req)
         return K_ERR_NOMEM;
     kp_offset_commit_resp_init(resp);
     commit_t c = {.req = req, .gs = kb_gstate(req->broker), .m = &m, .now = kb_gnow()};
+    /* A commit from outside the group (generation -1, no member id) is how
+     * kafka-consumer-groups --reset-offsets and AdminClient.alterConsumerGroupOffsets set a
+     * group's offsets: the audit trail records it as a change (ALTER on the group), with the
+     * offsets, before it is made. */
+    if (m.generation_id_or_member_epoch < 0 && m.member_id.len <= 0)
+        req->audit_detail = offsets_detail(req, &m, NULL);
     /* READ on the group first: a denied commit learns nothing else (Kafka) */
     if (!kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id))
         c.gerr = KP_ERR_GROUP_AUTHORIZATION_FAILED;
@@ -615,6 +652,7 @@ int kb_handle_offset_delete(kb_req_t *req)
     if (kb_gstr_too_long(m.group_id))
         return K_ERR_MALFORMED;
     kb_group_t *g = NULL;
+    req->audit_detail = offsets_detail(req, NULL, &m); /* which offsets, for the trail */
     if (!kb_authorize_str(req, KB_OP_DELETE, KB_RES_GROUP, m.group_id))
         resp->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
     else if (!gs || !gs->ostore)
