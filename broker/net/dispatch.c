@@ -46,6 +46,8 @@ static const struct {
     {KP_API_DESCRIBE_CLUSTER, kb_handle_describe_cluster},
     {KP_API_DESCRIBE_CLIENT_QUOTAS, kb_handle_describe_client_quotas},
     {KP_API_ALTER_CLIENT_QUOTAS, kb_handle_alter_client_quotas},
+    {KP_API_CONSUMER_GROUP_HEARTBEAT, kb_handle_consumer_group_heartbeat},
+    {KP_API_CONSUMER_GROUP_DESCRIBE, kb_handle_consumer_group_describe},
 };
 
 static kb_handler_fn handler_for(int16_t key)

@@ -37,5 +37,7 @@
 #include "protocol/gen/kp_incremental_alter_configs.h"
 #include "protocol/gen/kp_describe_client_quotas.h"
 #include "protocol/gen/kp_alter_client_quotas.h"
+#include "protocol/gen/kp_consumer_group_heartbeat.h"
+#include "protocol/gen/kp_consumer_group_describe.h"
 
 #endif
