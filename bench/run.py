@@ -170,11 +170,18 @@ class ProcStat:
             fields = f.read().rsplit(')', 1)[1].split()
         return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
 
+    def write_bytes(self):
+        with open('/proc/%d/io' % self.pid) as f:
+            for line in f:
+                if line.startswith('write_bytes:'):
+                    return int(line.split()[1])
+        return 0
+
 
 def host_counters():
     """System-wide counters behind the run-to-run swing of CPU per GB (docs/benchmarks.md):
-    reclaim and writeback from /proc/vmstat, dirty memory from /proc/meminfo, steal and busy
-    jiffies from /proc/stat."""
+    reclaim, writeback, dirty and cached pages from /proc/vmstat, steal and busy jiffies from
+    /proc/stat."""
     out = {}
     try:
         with open('/proc/vmstat') as f:
@@ -193,13 +200,6 @@ def host_counters():
     except (OSError, ValueError, IndexError):
         pass
     return out
-
-    def write_bytes(self):
-        with open('/proc/%d/io' % self.pid) as f:
-            for line in f:
-                if line.startswith('write_bytes:'):
-                    return int(line.split()[1])
-        return 0
 
 
 class Measure:
@@ -968,6 +968,11 @@ def table_markdown(T, doc):
             t['name'].replace('<=', '≤').replace('>=', '≥').replace('->', '→'), fmt(t['value']),
             fmt(t['limit']), (fmt(t['ratio']) + '×') if t['ratio'] else '-', verdict,
             t['basis']))
+    import vs_kafka
+    summ = vs_kafka.summary_table(sys.modules[__name__])
+    if summ:
+        out += ['', 'Depot against Apache Kafka and the references (runs alternated; Kafka: %s):'
+                % EXTRA.get('kafka', '?'), ''] + summ
     out += ['', '| result | median | min | max | unit | runs | load avg |',
             '|---|---:|---:|---:|---|---:|---:|']
     for rid in sorted(RESULTS):
@@ -976,13 +981,10 @@ def table_markdown(T, doc):
             rid, r['label'].replace('->', '→'), fmt(statistics.median(r['runs'])),
             fmt(min(r['runs'])), fmt(max(r['runs'])), r['unit'], len(r['runs']),
             statistics.mean(r['loads'])))
-    import vs_kafka
     swing = vs_kafka.swing_table(sys.modules[__name__])
     if swing:
         out += ['', 'Run-to-run swing of CPU per GB: each acks=1 produce run with what the box '
                 'did meanwhile (system-wide reclaim/writeback/steal from /proc):', ''] + swing
-    if EXTRA.get('kafka'):
-        out += ['', 'Apache Kafka: %s.' % EXTRA['kafka']]
     for name, lines in sorted(EXTRA.get('profiles', {}).items()):
         out += ['', 'Profile `%s` (perf cpu-clock, inclusive %% of broker samples, user-space '
                 'frames):' % name, '', '```'] + lines[:18] + ['```']
