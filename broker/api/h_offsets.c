@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker/api/h_group.h"
+#include "broker/group/cgroup.h"
 #include "broker/auth/auth.h"
 #include "broker/core/counters.h"
 #include "protocol/gen/kp_delete_groups.h"
@@ -135,6 +136,10 @@ static int commit_partition(commit_t *c, kp_str_t topic,
                                         c->m->generation_id_or_member_epoch, c->m->member_id,
                                         v >= 7 ? c->m->group_instance_id : (kp_str_t){NULL, -1},
                                         c->now, &c->g);
+        /* Kafka: a consumer group's member commits with OffsetCommit v9+ (member epochs). */
+        if (c->gerr == KP_ERR_NONE && c->g && c->g->cg && v < 9 &&
+            c->m->generation_id_or_member_epoch >= 0)
+            c->gerr = KP_ERR_UNSUPPORTED_VERSION;
     }
     if (c->gerr != KP_ERR_NONE) {
         pr->error_code = c->gerr;
@@ -505,10 +510,14 @@ static int fetch_v8(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_t 
         kp_offset_fetch_resp_offset_fetch_response_group_init(og);
         og->group_id = rg->group_id;
         og->error_code = fetch_group_error(req, gs, rg->group_id);
+        const kb_group_t *g =
+            og->error_code == KP_ERR_NONE ? kb_gcoord_find(gs->coord, rg->group_id) : NULL;
+        /* v9+: a consumer group's member fetches at its current epoch (KIP-848). */
+        if (g && req->hdr.api_version >= 9)
+            og->error_code = kb_cgroup_fetch_check(g, rg->member_id, rg->member_epoch);
         kb_req_error(req, og->error_code);
         if (og->error_code != KP_ERR_NONE)
             continue;
-        const kb_group_t *g = kb_gcoord_find(gs->coord, rg->group_id);
         int32_t nt = rg->topics_count;
         ftopic_t *ft = NULL;
         if (nt >= 0) {
