@@ -42,8 +42,7 @@
 
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
-    kb_twrite_t w;
-    uv_buf_t buf;
+    size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
     _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
 };
 
@@ -63,8 +62,13 @@ struct kb_conn {
     size_t rstart, rend;
     kb_req_t *head, *tail; /* in request order, not yet handed to the transport */
     int queued;            /* requests in head..tail */
-    int writing;           /* requests handed to the transport, not yet completed */
-    size_t unsent;         /* bytes handed to the transport, not yet completed */
+    kb_req_t *out_head, *out_tail; /* answered, being written (in order), until written */
+    kb_req_t *out_cur;     /* first of them not yet wholly handed to the transport */
+    size_t out_mem;        /* out_cur->resp bytes before this were handed over */
+    int out_piece;         /* out_cur's next file piece */
+    bool file_busy;        /* a write_file is in flight: nothing else may be written */
+    int writing;           /* requests in out_head..out_tail */
+    size_t unsent;         /* bytes of those responses, not yet completed */
     int live_reqs;         /* allocated requests that point at this connection */
     kb_req_t *dispatching;
     kb_ipkey_t ip;            /* counted in the broker's per-IP table */
@@ -84,6 +88,7 @@ struct kb_conn {
 
 static void conn_process(kb_conn_t *c);
 static void conn_flush(kb_conn_t *c);
+static void out_pump(kb_conn_t *c);
 
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
@@ -163,6 +168,7 @@ static void req_free(kb_req_t *req)
     kb_conn_t *c = req->conn;
     c->broker->net.queued_bytes -= (int64_t)req->frame_len;
     kb_net_pool_freed(c->broker);
+    kb_req_drop_pieces(req); /* the pieces live in the arena: before it goes */
     kp_arena_deinit(&req->arena);
     free(req->frame);
     kp_buf_deinit(&req->resp);
@@ -174,10 +180,13 @@ static void req_free(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Closing                                                                                      */
 
+static void out_drop_all(kb_conn_t *c);
+
 static void on_close(kb_transport_t *t)
 {
     kb_conn_t *c = t->data;
     c->handle_closed = true;
+    out_drop_all(c); /* every write has been called back: what is left was never handed over */
     conn_maybe_free(c);
 }
 
@@ -272,19 +281,70 @@ static void conn_maybe_resume(kb_conn_t *c)
     }
 }
 
-static void on_write(kb_twrite_t *w, int status)
+/*
+ * Writing is a scatter list per response: resp's bytes up to each file piece from memory, the
+ * piece from its file (write_file: sendfile on TCP), and so on. Every answered request joins
+ * the out list; out_pump hands the transport one writev of everything in memory up to the
+ * next file piece, across as many pipelined responses as are ready (so N small answers cost
+ * one write, not N), then the piece; after a piece nothing more is written until it is done
+ * (the transport's write_file contract). Writes complete in order, and each op names the
+ * last request it finishes (upto): those are freed when it completes.
+ */
+#define OUT_IOV 64
+
+typedef struct {
+    kb_twrite_t w;
+    kb_conn_t *c;
+    kb_req_t *upto; /* the last request this write finishes, or NULL */
+    bool file;
+} out_op_t;
+
+static void out_free_head(kb_conn_t *c)
 {
-    struct req_impl *impl = w->data;
-    kb_conn_t *c = impl->req.conn;
-    c->unsent -= impl->buf.len;
+    kb_req_t *req = c->out_head;
+    c->out_head = req->next;
+    if (!c->out_head) c->out_tail = NULL;
+    if (c->out_cur == req) c->out_cur = NULL;
+    req->next = NULL;
+    c->unsent -= ((struct req_impl *)req)->out_len;
     c->writing--;
+    req_free(req);
+}
+
+/* Frees the out list up to and including upto (written, or cancelled by the close). */
+static void out_done(kb_conn_t *c, kb_req_t *upto)
+{
+    while (upto && c->out_head) {
+        bool last = c->out_head == upto;
+        out_free_head(c);
+        if (last) break;
+    }
+}
+
+static void out_drop_all(kb_conn_t *c)
+{
+    c->live_reqs++; /* hold c while freeing */
+    while (c->out_head)
+        out_free_head(c);
+    c->out_cur = NULL;
+    c->live_reqs--;
+}
+
+static void on_out_write(kb_twrite_t *w, int status)
+{
+    out_op_t *op = w->data;
+    kb_conn_t *c = op->c;
+    kb_req_t *upto = op->upto;
+    if (op->file) c->file_busy = false;
+    free(op);
     c->last_active_ms = c->write_progress_ms = kb_mono_ms();
     c->live_reqs++; /* keep c alive across req_free */
-    req_free(&impl->req);
+    out_done(c, upto);
     if (status < 0 && !c->closing) {
         kb_log(KB_LOG_DEBUG, "write to %s failed: %s", c->peer, uv_strerror(status));
         kb_conn_close(c);
-    } else {
+    } else if (!c->closing) {
+        out_pump(c);
         conn_maybe_resume(c);
         close_if_flushed(c);
     }
@@ -292,6 +352,83 @@ static void on_write(kb_twrite_t *w, int status)
     conn_maybe_free(c);
 }
 
+/* Hands one write (iov, or the file piece pc) to the transport; < 0: c is closing. */
+static int out_issue(kb_conn_t *c, const uv_buf_t *iov, unsigned n, size_t bytes,
+                     const kb_piece_t *pc, kb_req_t *upto)
+{
+    out_op_t *op = malloc(sizeof *op); /* owned by the transport's write until on_out_write */
+    int rc = K_ERR_NOMEM;
+    if (op) {
+        *op = (out_op_t){.c = c, .upto = upto, .file = pc != NULL};
+        op->w.data = op;
+        if (!pc)
+            rc = c->t->ops->write(c->t, &op->w, iov, n, on_out_write);
+        else if (c->t->ops->write_file)
+            rc = c->t->ops->write_file(c->t, &op->w, pc->fd, pc->off, pc->len, on_out_write);
+        else
+            rc = kb_transport_write_file_copy(c->t, &op->w, pc->fd, pc->off, pc->len,
+                                              on_out_write);
+    }
+    if (rc < 0) {
+        free(op);
+        kb_log(KB_LOG_DEBUG, "write to %s refused: %s", c->peer, k_strerror(rc));
+        kb_conn_close(c); /* what was not handed over is freed with the transport */
+        return rc;
+    }
+    c->bytes_submitted += pc ? pc->len : bytes;
+    if (pc) c->file_busy = true;
+    return 0;
+}
+
+static void out_advance(kb_conn_t *c)
+{
+    c->out_cur = c->out_cur->next;
+    c->out_mem = 0;
+    c->out_piece = 0;
+}
+
+/* One writev of the memory bytes ready, up to the next file piece. */
+static int out_gather(kb_conn_t *c)
+{
+    uv_buf_t iov[OUT_IOV];
+    unsigned n = 0;
+    size_t bytes = 0;
+    kb_req_t *req, *upto = NULL;
+    while ((req = c->out_cur) && n < OUT_IOV) {
+        bool piece = c->out_piece < req->npieces;
+        size_t stop = piece ? req->pieces[c->out_piece].at : req->resp.len;
+        if (stop > c->out_mem) {
+            iov[n++] = uv_buf_init((char *)req->resp.data + c->out_mem,
+                                   (unsigned)(stop - c->out_mem));
+            bytes += stop - c->out_mem;
+            c->out_mem = stop;
+        }
+        if (piece) break;
+        upto = req;
+        out_advance(c);
+    }
+    return n ? out_issue(c, iov, n, bytes, NULL, upto) : 0;
+}
+
+static void out_pump(kb_conn_t *c)
+{
+    while (!c->closing && c->out_cur && !c->file_busy) {
+        if (out_gather(c) < 0) return;
+        kb_req_t *req = c->out_cur;
+        if (!req || c->out_piece >= req->npieces || c->out_mem != req->pieces[c->out_piece].at)
+            continue; /* more memory first (the iov was full), or all done */
+        const kb_piece_t *pc = &req->pieces[c->out_piece++];
+        kb_req_t *upto = NULL;
+        if (c->out_piece == req->npieces && c->out_mem == req->resp.len) {
+            upto = req; /* the piece is the last of it */
+            out_advance(c);
+        }
+        if (out_issue(c, NULL, 0, 0, pc, upto) < 0) return;
+    }
+}
+
+/* Moves answered requests, in order, to the out list; writes unless conn_process is running
+ * (it writes once the frames it read are answered: pipelined answers share a writev). */
 static void conn_flush(kb_conn_t *c)
 {
     while (!c->closing && c->head && c->head->done && c->head->holds == 0) {
@@ -305,30 +442,32 @@ static void conn_flush(kb_conn_t *c)
             req_free(req);
             continue;
         }
-        if (req->resp.err || req->resp.len < 4 || req->resp.len - 4 > INT32_MAX) {
+        uint64_t size = kb_req_resp_size(req);
+        if (req->resp.err || req->resp.len < 4 || size > INT32_MAX ||
+            req->pieces_placed != req->npieces) {
             kb_log(KB_LOG_ERROR, "could not build the response to %s (api %d v%d): closing",
                    c->peer, req->hdr.api_key, req->hdr.api_version);
             req_free(req);
             kb_conn_close(c);
             return;
         }
-        struct req_impl *impl = (struct req_impl *)req;
-        kp_buf_patch_i32(&req->resp, 0, (int32_t)(req->resp.len - 4));
-        impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
-        impl->w.data = impl;
+        kp_buf_patch_i32(&req->resp, 0, (int32_t)size);
         kb_counters_request_done(req);
-        c->unsent += req->resp.len;
-        c->bytes_submitted += req->resp.len;
+        ((struct req_impl *)req)->out_len = (size_t)size + 4;
+        c->unsent += (size_t)size + 4;
         c->writing++;
-        int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
-        if (rc < 0) {
-            c->unsent -= req->resp.len;
-            c->writing--;
-            req_free(req);
-            kb_conn_close(c);
-            return;
+        if (c->out_tail)
+            c->out_tail->next = req;
+        else
+            c->out_head = req;
+        c->out_tail = req;
+        if (!c->out_cur) {
+            c->out_cur = req;
+            c->out_mem = 0;
+            c->out_piece = 0;
         }
     }
+    if (!c->processing) out_pump(c);
 }
 
 void kb_req_complete(kb_req_t *req)
@@ -485,11 +624,12 @@ static void conn_process(kb_conn_t *c)
         }
     }
     if (c->rstart == c->rend) c->rstart = c->rend = 0;
+    c->processing = false;
+    out_pump(c); /* the answers to every frame just read, in one writev where possible */
     if (c->paused && c->reading && !c->closing) {
         c->t->ops->read_stop(c->t);
         c->reading = false;
     }
-    c->processing = false;
     c->live_reqs--;
     conn_maybe_free(c);
 }
