@@ -34,6 +34,10 @@
 #include "broker/core/server.h"
 
 #define RBUF_SIZE (64 * 1024)
+/* A frame with at least this much still to come is read straight into its own buffer
+ * (kb_framer_direct): a Produce's record bytes are then never copied before the append.
+ * Smaller rests go through rbuf, so one read can carry several small pipelined frames. */
+#define DIRECT_MIN (16 * 1024)
 #define MAX_QUEUED 256 /* requests queued or being written */
 #define MAX_UNSENT (8 * 1024 * 1024)
 /* Decoded structs are bigger than their wire form and responses are built in the arena too,
@@ -82,6 +86,7 @@ struct kb_conn {
     bool paused;   /* backpressure */
     bool draining; /* broker shutdown: never read again */
     bool processing;
+    bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
     bool closing;
     bool handle_closed;
 };
@@ -518,6 +523,17 @@ void kb_req_complete_no_response(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Reading requests                                                                             */
 
+/* Closes c for a bad request, after handing the transport the answers to the requests before
+ * it (conn_process defers writing to batch them; libuv writes at once when it can). */
+static void close_bad(kb_conn_t *c)
+{
+    bool was = c->processing;
+    c->processing = false;
+    out_pump(c);
+    c->processing = was;
+    kb_conn_close(c);
+}
+
 /* Takes ownership of frame. Returns 0 to go on, 1 to pause, < 0 when the connection closed. */
 static int on_frame(void *ud, uint8_t *frame, size_t len)
 {
@@ -551,7 +567,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
-        kb_conn_close(c);
+        close_bad(c);
         return K_ERR_MALFORMED;
     } else {
         kp_put_i32(&req->resp, 0); /* size, patched when sent */
@@ -580,7 +596,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
                req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
         kb_counters_request_closed(req);
         req->done = true;
-        kb_conn_close(c);
+        close_bad(c);
         return K_ERR_CLOSED;
     }
     if (rc == KB_DONE) {
@@ -593,6 +609,20 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     if (c->closing) return K_ERR_CLOSED;
     if (c->close_when_flushed) return 1; /* read nothing more */
     return over_limits(c) ? 1 : 0;
+}
+
+/* The end of a read's processing: write the answers to every frame it completed (one writev
+ * where possible), stop reading if paused, and let go of c. */
+static void process_end(kb_conn_t *c)
+{
+    c->processing = false;
+    out_pump(c);
+    if (c->paused && c->reading && !c->closing) {
+        c->t->ops->read_stop(c->t);
+        c->reading = false;
+    }
+    c->live_reqs--;
+    conn_maybe_free(c);
 }
 
 static void conn_process(kb_conn_t *c)
@@ -616,7 +646,7 @@ static void conn_process(kb_conn_t *c)
             /* Often a TLS client on a plaintext port: its hello reads as a huge size. */
             kb_audit_connection_failure(c->broker, c->peer, c->listener->name, "KAFKA",
                                         "INVALID_REQUEST");
-            kb_conn_close(c);
+            close_bad(c);
         } else if (rc < 0 && !c->closing) {
             kb_conn_close(c);
         } else if (rc == 1) {
@@ -624,19 +654,34 @@ static void conn_process(kb_conn_t *c)
         }
     }
     if (c->rstart == c->rend) c->rstart = c->rend = 0;
-    c->processing = false;
-    out_pump(c); /* the answers to every frame just read, in one writev where possible */
-    if (c->paused && c->reading && !c->closing) {
-        c->t->ops->read_stop(c->t);
-        c->reading = false;
-    }
-    c->live_reqs--;
-    conn_maybe_free(c);
+    process_end(c);
+}
+
+/* n bytes arrived straight in the framer's buffer (on_alloc gave it out). */
+static void conn_direct(kb_conn_t *c, size_t n)
+{
+    c->processing = true;
+    c->live_reqs++; /* c must outlive this even if it closes inside */
+    int rc = kb_framer_commit(&c->framer, n, on_frame, c);
+    if (rc < 0 && !c->closing)
+        kb_conn_close(c);
+    else if (rc == 1)
+        c->paused = true;
+    process_end(c);
 }
 
 static void on_alloc(void *ud, uv_buf_t *buf)
 {
     kb_conn_t *c = ud;
+    uint8_t *p;
+    size_t n;
+    c->direct = false;
+    if (c->rstart == c->rend && c->framer.len - c->framer.have >= DIRECT_MIN &&
+        kb_framer_direct(&c->framer, &p, &n) == 0 && n > 0) {
+        c->direct = true;
+        *buf = uv_buf_init((char *)p, (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
+        return;
+    }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
         *buf = uv_buf_init(NULL, 0); /* the transport reports UV_ENOBUFS to on_read */
         return;
@@ -659,8 +704,13 @@ static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
         kb_conn_close(c);
         return;
     }
-    c->rend += (size_t)nread;
-    conn_process(c);
+    if (c->direct) {
+        c->direct = false;
+        if (nread > 0) conn_direct(c, (size_t)nread);
+    } else {
+        c->rend += (size_t)nread;
+        conn_process(c);
+    }
     if (c->closing) return;
     if (c->rstart == c->rend) { /* the framer keeps a partial frame in its own buffer */
         free(c->rbuf);          /* so an idle connection holds no read buffer */

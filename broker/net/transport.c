@@ -34,6 +34,7 @@ typedef struct {
     int64_t foff;
     size_t fleft;     /* bytes of fop not yet handed to the kernel or to fuv */
     bool fchunk;      /* fuv is in flight */
+    uint32_t fprobes; /* times sendfile met a full socket (EAGAIN), for tests */
     bool closing;
     uv_write_t fuv;   /* the probe/tail write of fop */
     uint8_t *fbuf;    /* FILE_PROBE bytes while fop is set; owned */
@@ -160,8 +161,10 @@ static int file_pump(tcp_t *x)
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            x->fprobes++;
             return file_chunk(x, x->fleft < FILE_PROBE ? x->fleft : FILE_PROBE);
+        }
         return n == 0 ? UV_EIO : uv_translate_sys_error(errno); /* the file ended early */
     }
     return file_chunk(x, x->fleft);
