@@ -458,6 +458,12 @@ static void conn_flush(kb_conn_t *c)
         }
         kp_buf_patch_i32(&req->resp, 0, (int32_t)size);
         kb_counters_request_done(req);
+        /* The answer is encoded (resp and file pieces): nothing reads the request's frame
+         * again, so it goes now rather than when the write completes. libuv reads up to 32
+         * times per wakeup; with 1 MiB Produce frames read in place, keeping each until its
+         * answer's write callback held ~16 MiB of frames at once. */
+        free(req->frame);
+        req->frame = NULL;
         ((struct req_impl *)req)->out_len = (size_t)size + 4;
         c->unsent += (size_t)size + 4;
         c->writing++;
