@@ -396,5 +396,10 @@ int64_t ks_part_first_dirty(const ks_part_t *p);
  * and cb is never called. An offset past the log end is treated as the log end. */
 typedef void (*ks_sync_cb)(void *arg, int status);
 int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
+/* The same, synchronously on the calling thread: returns once every offset below `offset` is
+ * fsynced (0), or K_ERR_IO if the partition failed, K_ERR_AGAIN on a resource shortage (the
+ * flushers retry; the caller did not get durability). Blocks for one fdatasync: only for rare
+ * writes that must be durable before the caller goes on (the audit trail's change intents). */
+int ks_part_sync_now(ks_part_t *p, int64_t offset);
 
 #endif
