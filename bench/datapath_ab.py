@@ -40,9 +40,9 @@ def main():
         brokers.append(d)
     topics = {'window': 32}
     topics.update({'lean-%d' % i: 4 for i in range(RUNS)})
-    mock = R.Mock(topics)
-    allb = brokers + [mock]
+    allb = list(brokers)
     try:
+        allb.append(R.Mock(topics))
         for i in range(RUNS if 'produce' in SCEN else 0):
             for b in allb:
                 b.create('lean-%d' % i, 4)
