@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from depot_harness import (Broker, check, fetch_v4_batches, frame, i8, i32, i64, kstr,  # noqa: E402
-                           recv_exact, run_tests)
+                           run_tests)
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
@@ -95,6 +95,17 @@ def test_peak_rss_independent_of_fetch_max_bytes():
               grew / MB, BOUND // MB)
 
 
+def recv_n(sock, n):
+    """Exactly n bytes (a bytearray grows in place: large answers stay linear)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
 def fetch_raw(port, topic, max_bytes, rcvbuf=None):
     """Sends a Fetch v4 of partition 0 from offset 0; returns the connected socket."""
     body = (i32(-1) + i32(0) + i32(1) + i32(max_bytes) + i8(0) +
@@ -115,13 +126,13 @@ def test_fetch_in_flight_survives_topic_delete():
     with Broker({"num.partitions": 1}) as b:
         fill(b, "gone", 24 * MB)
         s = fetch_raw(b.port, "gone", 16 * MB)
-        size = int.from_bytes(recv_exact(s, 4), "big", signed=True)
-        want = recv_exact(s, size)
+        size = int.from_bytes(recv_n(s, 4), "big", signed=True)
+        want = recv_n(s, size)
         s.close()
         check(size > 15 * MB, "the reference fetch returned only %d bytes", size)
 
         s = fetch_raw(b.port, "gone", 16 * MB, rcvbuf=32 * 1024)
-        head = recv_exact(s, 4 + 64 * 1024)  # the answer is under way, most of it unsent
+        head = recv_n(s, 4 + 64 * 1024)  # the answer is under way, most of it unsent
         a = AdminClient({"bootstrap.servers": b.bootstrap})
         for f in a.delete_topics(["gone"], operation_timeout=10).values():
             f.result(20)
@@ -130,7 +141,7 @@ def test_fetch_in_flight_survives_topic_delete():
             time.sleep(0.1)
         check(not any(d.startswith("gone-") and not d.endswith("-delete")
                       for d in os.listdir(b.data_dir)), "the topic directory is still there")
-        got = head[4:] + recv_exact(s, size - 64 * 1024)
+        got = head[4:] + recv_n(s, size - 64 * 1024)
         s.close()
         check(int.from_bytes(head[:4], "big", signed=True) == size, "answer size changed")
         check(got == want, "the answer sent during the delete differs from the one before")
