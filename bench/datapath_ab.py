@@ -5,6 +5,7 @@ librdkafka consumer on a hot 32-partition topic, and a lean replay (fetch) of a 
 backlog beside the loopback TCP reference. Prints one JSON line per run and a summary.
 
     DP_OLD=/path/to/old/depot DP_NEW=build/depot DP_RUNS=3 /usr/bin/python3 bench/datapath_ab.py
+    (DP_SCEN=produce,consume,replay picks scenarios; DP_LEAN_MB, DP_BACKLOG_MB sizes)
 """
 import json
 import os
@@ -20,6 +21,7 @@ RUNS = int(os.environ.get('DP_RUNS', '3'))
 LEAN = int(os.environ.get('DP_LEAN_MB', '256')) * MiB
 WINDOW = 128 * MiB
 BACKLOG = int(os.environ.get('DP_BACKLOG_MB', '512')) * MiB
+SCEN = set(os.environ.get('DP_SCEN', 'produce,consume,replay').split(','))
 rows = {}
 
 
@@ -38,27 +40,27 @@ def main():
         brokers.append(d)
     topics = {'window': 32}
     topics.update({'lean-%d' % i: 4 for i in range(RUNS)})
-    mock = R.Mock(topics)
-    allb = brokers + [mock]
+    allb = list(brokers)
     try:
-        for i in range(RUNS):
+        allb.append(R.Mock(topics))
+        for i in range(RUNS if 'produce' in SCEN else 0):
             for b in allb:
                 b.create('lean-%d' % i, 4)
                 out, m = R.lean_produce(b, 'lean-%d' % i, 4, LEAN, 1024, '1')
                 note(b.name, 'lean_produce_1k_a1', {'mbps': out['mbps'],
                      'cpu_s_per_gb': m.cpu / R.gb(out['bytes']), 'rss_peak_mb': m.peak / 1024})
-        for b in allb:
+        for b in allb if 'consume' in SCEN else []:
             R.rd_produce(b, 'window', 32, WINDOW, 1024, '1', linger=50, batch='1M')
-        for i in range(RUNS):
+        for i in range(RUNS if 'consume' in SCEN else 0):
             for b in allb:
                 with R.Measure(b) as m:
                     out = R.loadgen('consume', '-b', b.addr, '-t', 'window', '-p', 32)
                 note(b.name, 'rd_consume_hot32', {'mbps': out['mbps'],
                      'cpu_s_per_gb': m.cpu / R.gb(out['bytes']), 'rss_peak_mb': m.peak / 1024})
-        for b in brokers:
+        for b in brokers if 'replay' in SCEN else []:
             b.create('backlog', 4)
             R.lean_produce(b, 'backlog', 4, BACKLOG, 1024, '1')
-        for i in range(RUNS):
+        for i in range(RUNS if 'replay' in SCEN else 0):
             tcp = R.ref_tcp(BACKLOG)
             note('ref_tcp', 'lean_replay', {'mbps': tcp})
             for b in brokers:

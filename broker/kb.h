@@ -209,6 +209,8 @@ void kb_req_complete_no_response(kb_req_t *req);
  * kb_req_drop_pieces closes and forgets them all (a long poll re-reads later). 0 or K_ERR_*.
  */
 bool kb_req_zero_copy(const kb_req_t *req);
+/* False while the broker's file pieces hold their share of the descriptor limit: copy. */
+bool kb_req_file_room(const kb_req_t *req);
 int kb_req_add_file(kb_req_t *req, int fd, int64_t off, size_t len);
 void kb_req_drop_pieces(kb_req_t *req);
 /* Total response bytes after the size field: resp minus the size plus every piece. */

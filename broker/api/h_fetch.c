@@ -112,6 +112,8 @@ static int read_slice(const kb_fetch_ctx_t *ctx, int k, ks_part_t *p, int64_t of
                       size_t limit, bool min_one, kp_fetch_resp_partition_data_t *pd)
 {
     ks_slice_t sl;
+    if (!kb_req_file_room(ctx->req))
+        return 0;
     int rc = ks_part_read_slice(p, offset, limit, min_one, &sl);
     if (rc == K_ERR_IO || rc == K_ERR_NOMEM)
         return 0;
