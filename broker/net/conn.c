@@ -84,6 +84,7 @@ struct kb_conn {
     bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
+    bool hold_reads; /* a PLAIN login is being checked off the loop (kb_conn_hold_reads) */
     bool draining; /* broker shutdown: never read again */
     bool processing;
     bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
@@ -238,6 +239,13 @@ void kb_conn_close(kb_conn_t *c)
     c->t->ops->close(c->t, on_close);
 }
 
+void kb_conn_hold_reads(kb_conn_t *c, bool hold)
+{
+    c->hold_reads = hold;
+    if (hold) c->paused = true; /* conn_process stops after this frame */
+    /* on release, the completion of the held request resumes reading (conn_maybe_resume) */
+}
+
 void kb_conn_stop_reading(kb_conn_t *c)
 {
     c->draining = true;
@@ -270,7 +278,8 @@ static void pool_pause(kb_conn_t *c)
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
-    if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
+    if (c->closing || c->draining || !c->paused || c->hold_reads || !under_resume_marks(c))
+        return;
     if (kb_net_pool_full(c->broker)) {
         pool_pause(c);
         return;
@@ -621,7 +630,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
     if (c->close_when_flushed) return 1; /* read nothing more */
-    return over_limits(c) ? 1 : 0;
+    return over_limits(c) || c->hold_reads ? 1 : 0;
 }
 
 /* The end of a read's processing: write the answers to every frame it completed (one writev
