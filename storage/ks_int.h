@@ -339,6 +339,9 @@ int ks_cleaner_recover(ks_store_t *s, ks_part_t *p);
 int ks_flusher_start(ks_store_t *s);
 void ks_flusher_stop(ks_store_t *s);
 void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
+/* Queues p without waking a thread; true if the caller must signal s->cv (after unlocking
+ * is fine: the queue changed under mu). Under mu. */
+bool ks_flush_enqueue(ks_store_t *s, ks_part_t *p);
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
 /* Queues a file or directory already renamed to a unique doomed name (*.deleted, *-delete)
