@@ -170,6 +170,19 @@ class ProcStat:
             fields = f.read().rsplit(')', 1)[1].split()
         return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
 
+    def wakeups(self):
+        """Voluntary context switches of all the process's threads (each is a sleep)."""
+        n = 0
+        for t in os.listdir('/proc/%d/task' % self.pid):
+            try:
+                with open('/proc/%d/task/%s/status' % (self.pid, t)) as f:
+                    for line in f:
+                        if line.startswith('voluntary_ctxt_switches:'):
+                            n += int(line.split()[1])
+            except OSError:
+                pass
+        return n
+
     def write_bytes(self):
         with open('/proc/%d/io' % self.pid) as f:
             for line in f:
@@ -221,6 +234,7 @@ class Measure:
     def __enter__(self):
         self.host0 = host_counters()
         self.split0 = self.ps.cpu_split()
+        self.wake0 = self.ps.wakeups()
         self.cpu0 = self.ps.cpu_s()
         self.wb0 = self.ps.write_bytes()
         self.th = threading.Thread(target=self._sample, daemon=True)
@@ -232,6 +246,7 @@ class Measure:
         self.th.join()
         self.cpu = self.ps.cpu_s() - self.cpu0
         split = self.ps.cpu_split()
+        self.wakes = self.ps.wakeups() - self.wake0
         self.sys_s = split[1] - self.split0[1]
         h1 = host_counters()
         self.host = {k: h1[k] - self.host0.get(k, 0) for k in h1}
@@ -414,6 +429,7 @@ def swing_metrics(m, nbytes):
     h, pg = m.host, 4096 / 1e6
     allj = max(h.get('all', 0), 1)
     return {'sys_share_ratio': m.sys_s / m.cpu if m.cpu else 0,
+            'sleeps_per_mb': m.wakes / (nbytes / 1e6) if nbytes else 0,
             'reclaim_mb_per_gb': (h.get('pgsteal_kswapd', 0) + h.get('pgsteal_direct', 0)) * pg
             / gb(nbytes),
             'direct_reclaim_mb_per_gb': h.get('pgsteal_direct', 0) * pg / gb(nbytes),
@@ -1024,7 +1040,8 @@ def machine():
             return ''
     return {'nproc': os.cpu_count(), 'cpu': cpu, 'mem_gb': round(mem_kb / 1048576, 1),
             'kernel': platform.release(), 'disk': '%s (%s, %s)' % (dev[0], dev[1], rot),
-            'librdkafka': cmd('dpkg-query', '-W', '-f=${Version}', 'librdkafka1'),
+            'librdkafka': cmd('dpkg-query', '-W', '-f=${Version}\n',
+                              'librdkafka1').split('\n')[0],  # one line per architecture
             'cc': cmd('cc', '--version').splitlines()[0] if cmd('cc', '--version') else '',
             'commit': cmd('git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'),
             'dirty': bool(cmd('git', '-C', ROOT, 'status', '--porcelain', '--untracked-files=no'))}
