@@ -140,3 +140,45 @@ int kp_batch_verify_count(const uint8_t *batch, size_t len, size_t max_decompres
     if (rc < 0) return rc;
     return n == want ? 0 : K_ERR_CORRUPT;
 }
+
+int kp_batch_recompress(const uint8_t *batch, size_t len, int codec, int level,
+                        size_t max_decompressed, kp_buf_t *out)
+{
+    kp_batch_hdr_t h;
+    int rc = kp_batch_hdr_parse(batch, len, &h);
+    if (rc < 0) return rc;
+    if (codec < KP_COMPRESSION_NONE || codec > KP_COMPRESSION_ZSTD) return K_ERR_UNSUPPORTED;
+    int from = h.attributes & KP_BATCH_ATTR_COMPRESSION_MASK;
+    const uint8_t *body = batch + KP_BATCH_HEADER_SIZE;
+    size_t body_len = len - KP_BATCH_HEADER_SIZE;
+    kp_buf_t raw;
+    kp_buf_init(&raw);
+    if (from != KP_COMPRESSION_NONE) {
+        if ((rc = kp_decompress(from, body, body_len, max_decompressed, &raw)) < 0) {
+            kp_buf_deinit(&raw);
+            return rc;
+        }
+        body = raw.data;
+        body_len = raw.len;
+    }
+    size_t start = out->len;
+    kp_put_raw(out, batch, KP_BATCH_HEADER_SIZE);
+    if (!out->err) rc = kp_compress_level(codec, level, body, body_len, out);
+    kp_buf_deinit(&raw);
+    if (out->err || rc < 0) {
+        if (!out->err) out->len = start;
+        return rc < 0 ? rc : K_ERR_NOMEM;
+    }
+    uint8_t *p = out->data + start;
+    size_t n = out->len - start;
+    if (n - KP_BATCH_LOG_OVERHEAD > INT32_MAX) {
+        out->len = start;
+        return K_ERR_TOOLARGE;
+    }
+    put_be32(p + OFF_BATCH_LENGTH, (uint32_t)(n - KP_BATCH_LOG_OVERHEAD));
+    uint16_t attrs = (uint16_t)((h.attributes & ~KP_BATCH_ATTR_COMPRESSION_MASK) | codec);
+    p[OFF_ATTRIBUTES] = (uint8_t)(attrs >> 8);
+    p[OFF_ATTRIBUTES + 1] = (uint8_t)attrs;
+    put_be32(p + OFF_CRC, kp_crc32c(0, p + OFF_ATTRIBUTES, n - OFF_ATTRIBUTES));
+    return 0;
+}

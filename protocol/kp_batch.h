@@ -143,6 +143,19 @@ int kp_batch_verify_count(const uint8_t *batch, size_t len, size_t max_decompres
 /* Compression codecs (used by the builder, the records iterator and the client). */
 int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out);
 int kp_decompress(int codec, const uint8_t *in, size_t len, size_t max_out, kp_buf_t *out);
+/* With a level (Kafka's compression.<codec>.level ranges; snappy has none); KP_LEVEL_DEFAULT
+ * is each codec's default. */
+#define KP_LEVEL_DEFAULT INT32_MIN
+int kp_compress_level(int codec, int level, const uint8_t *in, size_t len, kp_buf_t *out);
+
+/*
+ * Rewrites one validated batch with another codec (a topic's compression.type): the records
+ * section is decompressed (at most max_decompressed bytes) and compressed again; every header
+ * field but the codec bits, batchLength and CRC is kept, so offsets, timestamps and producer
+ * fields are unchanged. The new batch is appended to out. 0 or a negative status.
+ */
+int kp_batch_recompress(const uint8_t *batch, size_t len, int codec, int level,
+                        size_t max_decompressed, kp_buf_t *out);
 
 /* Builder: accumulates records, then emits one complete batch with CRC. */
 typedef struct {

@@ -41,12 +41,13 @@ static int out_window(kp_buf_t *out, size_t start, size_t max_out, size_t hint, 
 
 /* ---- gzip ------------------------------------------------------------------------------- */
 
-static int gzip_compress(const uint8_t *in, size_t len, kp_buf_t *out)
+static int gzip_compress(const uint8_t *in, size_t len, int level, kp_buf_t *out)
 {
     if (len > UINT_MAX) return K_ERR_TOOLARGE;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (level == KP_LEVEL_DEFAULT || level < -1 || level > 9) level = Z_DEFAULT_COMPRESSION;
+    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return K_ERR_NOMEM;
     size_t bound = deflateBound(&z, (uLong)len);
     int rc = kp_buf_reserve(out, bound);
@@ -161,10 +162,12 @@ static int snappy_decompress_any(const uint8_t *in, size_t len, size_t max_out, 
 
 /* ---- lz4 -------------------------------------------------------------------------------- */
 
-static int lz4_compress(const uint8_t *in, size_t len, kp_buf_t *out)
+static int lz4_compress(const uint8_t *in, size_t len, int level, kp_buf_t *out)
 {
     LZ4F_preferences_t prefs;
     memset(&prefs, 0, sizeof prefs);
+    /* The default stays liblz4's fast mode (what clients use); a level asked for is LZ4HC's. */
+    prefs.compressionLevel = level == KP_LEVEL_DEFAULT ? 0 : level;
     prefs.frameInfo.blockSizeID = LZ4F_max64KB;
     prefs.frameInfo.blockMode = LZ4F_blockIndependent;
     size_t bound = LZ4F_compressFrameBound(len, &prefs);
@@ -209,11 +212,12 @@ static int lz4_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf_
 
 /* ---- zstd ------------------------------------------------------------------------------- */
 
-static int zstd_compress(const uint8_t *in, size_t len, kp_buf_t *out)
+static int zstd_compress(const uint8_t *in, size_t len, int level, kp_buf_t *out)
 {
     size_t bound = ZSTD_compressBound(len);
     if (kp_buf_reserve(out, bound)) return K_ERR_NOMEM;
-    size_t n = ZSTD_compress(out->data + out->len, bound, in, len, 3); /* Kafka's default */
+    if (level == KP_LEVEL_DEFAULT) level = 3; /* Kafka's default */
+    size_t n = ZSTD_compress(out->data + out->len, bound, in, len, level);
     if (ZSTD_isError(n)) return K_ERR_NOMEM;
     out->len += n;
     return 0;
@@ -262,6 +266,11 @@ static int out_ready(kp_buf_t *out)
 
 int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out)
 {
+    return kp_compress_level(codec, KP_LEVEL_DEFAULT, in, len, out);
+}
+
+int kp_compress_level(int codec, int level, const uint8_t *in, size_t len, kp_buf_t *out)
+{
     size_t start = out->len;
     int rc;
     if (out_ready(out)) return K_ERR_NOMEM;
@@ -271,16 +280,16 @@ int kp_compress(int codec, const uint8_t *in, size_t len, kp_buf_t *out)
         rc = out->err;
         break;
     case KP_COMPRESSION_GZIP:
-        rc = gzip_compress(in, len, out);
+        rc = gzip_compress(in, len, level, out);
         break;
     case KP_COMPRESSION_SNAPPY:
         rc = snappy_xerial_compress(in, len, out);
         break;
     case KP_COMPRESSION_LZ4:
-        rc = lz4_compress(in, len, out);
+        rc = lz4_compress(in, len, level, out);
         break;
     case KP_COMPRESSION_ZSTD:
-        rc = zstd_compress(in, len, out);
+        rc = zstd_compress(in, len, level, out);
         break;
     default:
         return K_ERR_UNSUPPORTED;

@@ -99,12 +99,25 @@ typedef struct {
     kb_req_t *req;  /* for authorization (auth.h); NULL in tests: everything allowed */
     kp_arena_t *arena; /* per-record errors (keyless records on compacted topics, schema
                         * validation; KIP-467); NULL in tests: none are listed */
+    int16_t acks;      /* the request's acks (min.insync.replicas applies to -1 only) */
 } kb_produce_ctx_t;
 
 /* The Kafka error code for one partition's records blob (see h_produce.c); h gets the header
  * of the (single) batch when the answer is NONE. */
 int16_t kb_produce_check_records(const uint8_t *p, int32_t len, int32_t max_message_bytes,
                                  int16_t version, kp_batch_hdr_t *h);
+/* The per-topic rules of h_produce_rules.c, in the order produce applies them. */
+int16_t kb_produce_check_isr(const kb_produce_ctx_t *ctx, const ks_topic_config_t *c,
+                             kp_str_t topic, int32_t partition,
+                             kp_produce_resp_partition_produce_response_t *out);
+int16_t kb_produce_check_timestamps(const kb_produce_ctx_t *ctx, const ks_topic_config_t *c,
+                                    kp_str_t topic, int32_t partition, const uint8_t *b,
+                                    int32_t len, const kp_batch_hdr_t *h,
+                                    kp_produce_resp_partition_produce_response_t *out);
+/* compression.type: may point records and len at a rewritten batch owned by ctx->arena. */
+int16_t kb_produce_recompress(const kb_produce_ctx_t *ctx, const ks_topic_config_t *c,
+                              const kp_batch_hdr_t *h, int32_t max_message_bytes,
+                              uint8_t **records, int32_t *len);
 /* Validates and appends one partition's records (rewritten in place). On NONE fills out's
  * offsets, and *part_out and *next_offset for an acks=all fsync wait. */
 int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_t partition,

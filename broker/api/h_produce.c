@@ -12,6 +12,8 @@
  *   a record without a key, topic compacted         -> INVALID_RECORD (87), with one
  *                                                      record_errors entry (v8+, KIP-467) per
  *                                                      keyless record; nothing is written
+ * and then the topic's own rules (min.insync.replicas, timestamp bounds, compression.type):
+ * see h_produce_rules.c.
  * Transactions are not supported: Depot authorizes no transactional id, so a request carrying a
  * transactional batch gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) on every partition, as
  * Kafka answers when the id is not authorized (a fatal, non-retried error in every client).
@@ -288,12 +290,19 @@ static int16_t produce_to(const kb_produce_ctx_t *ctx, ks_topic_t *t, kp_str_t t
     int32_t max_bytes = ks_topic_config(t)->max_message_bytes;
     if (max_bytes <= 0 && ctx->cfg)
         max_bytes = ctx->cfg->message_max_bytes;
+    const ks_topic_config_t *c = ks_topic_config(t);
     kp_batch_hdr_t h;
-    err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
-    if (err == KP_ERR_NONE && ks_cleanup_compacts(ks_topic_config(t)->cleanup_policy))
+    err = kb_produce_check_isr(ctx, c, topic, partition, out);
+    if (err == KP_ERR_NONE)
+        err = kb_produce_check_records(records, len, max_bytes, ctx->version, &h);
+    if (err == KP_ERR_NONE && ks_cleanup_compacts(c->cleanup_policy))
         err = check_keys(ctx, topic, partition, records, len, out);
+    if (err == KP_ERR_NONE)
+        err = kb_produce_check_timestamps(ctx, c, topic, partition, records, len, &h, out);
     if (err == KP_ERR_NONE && ctx->broker && ctx->arena) /* schema validation at the door */
         err = kb_registry_produce_check(ctx->broker, t, records, (size_t)len, ctx->arena, out);
+    if (err == KP_ERR_NONE)
+        err = kb_produce_recompress(ctx, c, &h, max_bytes, &records, &len);
     if (err != KP_ERR_NONE)
         return err;
     *nrecords = h.records_count > 0 ? (uint64_t)h.records_count : 0;
@@ -485,6 +494,7 @@ int kb_handle_produce(kb_req_t *req)
         .version = req->hdr.api_version,
         .now_ms = kb_wall_ms(), /* data time: LogAppendTime, segment.ms, producer state */
         .arena = &req->arena,
+        .acks = m.acks,
     };
     int total = 0;
     for (int32_t i = 0; i < m.topic_data_count; i++)

@@ -22,96 +22,23 @@
 #include "protocol/gen/kp_metadata.h"
 #include "protocol/kp_errors.h"
 
-static char tmpdir[64];
-static kb_config_t cfg;
-static uv_loop_t loop;
-static kb_broker_t *broker;
+#include "h_call_util.h"
 
 static int setup(void **state)
 {
     (void)state;
-    kb_log_set_level(KB_LOG_ERROR);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kbadmXXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    char dirs[128];
-    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",
-                          "advertised.listeners=PLAINTEXT://depot.local:9999",
-                          dirs,
-                          "num.partitions=3",
-                          "node.id=4",
-                          "log.retention.hours=1"};
-    char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 6, err, sizeof err, NULL) < 0) return -1;
-    uv_loop_init(&loop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
-    return 0;
+    static const char *const sets[] = {"listeners=PLAINTEXT://127.0.0.1:0",
+                                       "advertised.listeners=PLAINTEXT://depot.local:9999",
+                                       "num.partitions=3", "node.id=4", "log.retention.hours=1"};
+    return tb_setup("kbadm", sets, 5);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    kb_broker_stop(broker);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    kb_broker_free(broker);
-    uv_loop_close(&loop);
-    kb_config_deinit(&cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tb_teardown();
 }
 
-/* One request/response exchange. The response body is decoded into resp with the arena
- * `out`, which the caller resets. */
-typedef struct {
-    kb_req_t req;
-    kp_buf_t body;
-    kp_arena_t out;
-} call_t;
-
-static int call(call_t *c, kb_handler_fn fn, int16_t key, int16_t version, const void *msg,
-                kp_encode_fn enc)
-{
-    memset(c, 0, sizeof *c);
-    kp_buf_init(&c->body);
-    assert_int_equal(enc(&c->body, version, msg), 0);
-    c->req.broker = broker;
-    c->req.hdr.api_key = key;
-    c->req.hdr.api_version = version;
-    c->req.hdr.correlation_id = 1;
-    kp_reader_init(&c->req.body, c->body.data, c->body.len);
-    kp_arena_init(&c->req.arena, NULL, 0, 0);
-    kp_arena_init(&c->out, NULL, 0, 0);
-    kp_buf_init(&c->req.resp);
-    return fn(&c->req);
-}
-
-static void decode(call_t *c, int16_t version, void *resp, kp_decode_fn dec)
-{
-    kp_reader_t r;
-    kp_reader_init(&r, c->req.resp.data, c->req.resp.len);
-    assert_int_equal(dec(&r, version, &c->out, resp), 0);
-    assert_int_equal(kp_remaining(&r), 0);
-}
-
-static void done(call_t *c)
-{
-    kp_buf_deinit(&c->body);
-    kp_buf_deinit(&c->req.resp);
-    kp_arena_deinit(&c->req.arena);
-    kp_arena_deinit(&c->out);
-}
-
-/* Type-erasing wrappers (the API table has them, but not for direct use). */
-#define WRAP(api)                                                                                  \
-    static int api##_enc(kp_buf_t *b, int16_t v, const void *m)                                    \
-    {                                                                                              \
-        return kp_##api##_req_encode(b, v, m);                                                     \
-    }                                                                                              \
-    static int api##_dec(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)                        \
-    {                                                                                              \
-        return kp_##api##_resp_decode(r, v, a, m);                                                 \
-    }
 WRAP(api_versions)
 WRAP(metadata)
 WRAP(create_topics)
