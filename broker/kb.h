@@ -91,6 +91,11 @@ typedef struct {
     int32_t group_min_session_timeout_ms;
     int32_t group_max_session_timeout_ms;
     int32_t group_initial_rebalance_delay_ms;
+    /* Consumer groups (KIP-848, broker/group/cgroup.h) */
+    char group_rebalance_protocols[64];     /* group.coordinator.rebalance.protocols */
+    int32_t group_consumer_session_timeout_ms;
+    int32_t group_consumer_heartbeat_interval_ms;
+    char group_consumer_assignors[256];     /* group.consumer.assignors */
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
     /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
@@ -165,6 +170,13 @@ typedef struct kb_req {
     void *handler_data;  /* free for the handler's use while pending */
     uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */
     int16_t error_code;  /* first Kafka error the handler reported (kb_req_error) */
+    /* The audit trail's (broker/auth/audit.h). audit_detail: what a change changes (offsets of
+     * a group reset, ...), set by a handler before the kb_authorize that allows it; in the
+     * arena or static, NUL-terminated, NULL for none. audit_state: the trail's own, in the
+     * arena; non-NULL once a change intent was written, so the outcome record is due when the
+     * request is done (kb_audit_request_done). */
+    const char *audit_detail;
+    void *audit_state;
 } kb_req_t;
 
 typedef int (*kb_handler_fn)(kb_req_t *req);
@@ -220,6 +232,8 @@ int kb_handle_alter_configs(kb_req_t *req);
 int kb_handle_incremental_alter_configs(kb_req_t *req);
 int kb_handle_create_partitions(kb_req_t *req);
 int kb_handle_describe_cluster(kb_req_t *req);
+int kb_handle_consumer_group_heartbeat(kb_req_t *req);
+int kb_handle_consumer_group_describe(kb_req_t *req);
 int kb_handle_delete_records(kb_req_t *req);
 int kb_handle_init_producer_id(kb_req_t *req);
 int kb_handle_offset_for_leader_epoch(kb_req_t *req);

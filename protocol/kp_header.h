@@ -72,6 +72,8 @@ enum {
     KP_API_DESCRIBE_USER_SCRAM_CREDENTIALS = 50,
     KP_API_ALTER_USER_SCRAM_CREDENTIALS = 51,
     KP_API_DESCRIBE_CLUSTER = 60,
+    KP_API_CONSUMER_GROUP_HEARTBEAT = 68,
+    KP_API_CONSUMER_GROUP_DESCRIBE = 69,
 };
 
 /* Generic entry points over the generated per-API codecs (msg points at the API's struct). */

@@ -427,6 +427,35 @@ void ks_part_wait_idle(ks_store_t *s, ks_part_t *p)
     unqueue(s, p); /* after the wait: a finishing pass may have queued p again */
 }
 
+int ks_part_sync_now(ks_part_t *p, int64_t offset)
+{
+    if (!p)
+        return K_ERR_INVAL;
+    ks_store_t *s = p->topic->s;
+    pthread_mutex_lock(&s->mu);
+    if (offset > p->log_end)
+        offset = p->log_end;
+    int done = 0;
+    /* A flusher pass may be running on p: wait for it (it may cover offset), then run our own
+     * pass on this thread. Our pass also releases the asynchronous waiters it covers. */
+    while (!p->failed && offset > p->durable_end) {
+        if (p->flushing) {
+            pthread_cond_wait(&s->idle_cv, &s->mu);
+            continue;
+        }
+        unqueue(s, p);
+        int64_t before = p->durable_end;
+        done += flush_pass(s, p, false);
+        if (p->durable_end == before && !p->failed && offset > p->durable_end)
+            break; /* a resource shortage: retried later by the flushers, not by us */
+    }
+    int rc = p->failed ? K_ERR_IO : offset <= p->durable_end ? 0 : K_ERR_AGAIN;
+    pthread_mutex_unlock(&s->mu);
+    if (done && s->o.on_sync_ready)
+        s->o.on_sync_ready(s->o.sync_ud);
+    return rc;
+}
+
 void ks_part_mark_synced(ks_part_t *p)
 {
     for (int i = 0; i < p->nsegs; i++)

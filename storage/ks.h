@@ -297,6 +297,10 @@ int64_t ks_part_log_end(const ks_part_t *p);      /* next offset to assign */
 int64_t ks_part_high_watermark(const ks_part_t *p); /* == log_end on a single node */
 int64_t ks_part_durable_end(const ks_part_t *p);  /* offsets below this are fsynced */
 int64_t ks_part_size_bytes(const ks_part_t *p);
+/* Bytes of the log (record batches as stored) from the start of the batch holding offset (or
+ * the log start, if offset is below it) to the log end; 0 at or past the end. Reads the offset
+ * index and a few batch headers under the store lock. */
+int ks_part_bytes_from(ks_part_t *p, int64_t offset, int64_t *bytes);
 
 typedef struct {
     int64_t base_offset;     /* offset given to the first record */
@@ -377,5 +381,10 @@ int64_t ks_part_first_dirty(const ks_part_t *p);
  * and cb is never called. An offset past the log end is treated as the log end. */
 typedef void (*ks_sync_cb)(void *arg, int status);
 int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
+/* The same, synchronously on the calling thread: returns once every offset below `offset` is
+ * fsynced (0), or K_ERR_IO if the partition failed, K_ERR_AGAIN on a resource shortage (the
+ * flushers retry; the caller did not get durability). Blocks for one fdatasync: only for rare
+ * writes that must be durable before the caller goes on (the audit trail's change intents). */
+int ks_part_sync_now(ks_part_t *p, int64_t offset);
 
 #endif

@@ -4,6 +4,7 @@
  * UNSUPPORTED_VERSION and the full list (KIP-511), so the client can retry at a version we
  * do serve; the response header is v0 for every ApiVersions version.
  */
+#include "broker/api/h_group.h"
 #include "broker/core/server.h"
 #include "protocol/gen/kp_api_versions.h"
 #include "protocol/kp_errors.h"
@@ -20,6 +21,16 @@ static int answer(kb_req_t *req, int16_t version, int16_t error)
     resp.error_code = error;
     resp.api_keys = kp_arena_alloc(&req->arena, sizeof *resp.api_keys * (size_t)(n ? n : 1));
     if (!resp.api_keys) return K_ERR_NOMEM;
+    /* Without "consumer" in group.coordinator.rebalance.protocols the KIP-848 APIs are not
+     * advertised, so clients stay on (or fall back to) the classic protocol, as with Kafka. */
+    if (!kb_group_consumer_enabled(kb_broker_config(req->broker))) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (ranges[i].key != KP_API_CONSUMER_GROUP_HEARTBEAT &&
+                ranges[i].key != KP_API_CONSUMER_GROUP_DESCRIBE)
+                ranges[k++] = ranges[i];
+        n = k;
+    }
     for (int i = 0; i < n; i++) {
         kp_api_versions_resp_api_version_t *av = &resp.api_keys[i];
         kp_api_versions_resp_api_version_init(av);

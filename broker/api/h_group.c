@@ -14,6 +14,7 @@
 #include "broker/api/h_group.h"
 #include "broker/auth/auth.h"
 #include "broker/core/counters.h"
+#include "broker/group/cgroup.h"
 #include "protocol/gen/kp_delete_groups.h"
 #include "protocol/gen/kp_describe_groups.h"
 #include "protocol/gen/kp_find_coordinator.h"
@@ -25,6 +26,16 @@
 #include "protocol/kp_errors.h"
 
 
+bool kb_group_consumer_enabled(const kb_config_t *cfg)
+{
+    /* config.c checked the words; "consumer" is on when listed */
+    const char *p = cfg->group_rebalance_protocols;
+    for (const char *h = p; (h = strcasestr(h, "consumer")); h += 8)
+        if ((h == p || h[-1] == ',' || h[-1] == ' ') && (!h[8] || h[8] == ',' || h[8] == ' '))
+            return true;
+    return false;
+}
+
 kb_gstate_t *kb_gstate(kb_broker_t *b)
 {
     void **slot = b ? kb_broker_slot(b, &kb_group_subsys) : NULL;
@@ -33,7 +44,7 @@ kb_gstate_t *kb_gstate(kb_broker_t *b)
 
 /* Copies a NUL-terminated string into the request arena as a view (NULL stays null). */
 /* A copy of s (any bytes, NUL included; len -1 = null) in the arena. */
-static kp_str_t arena_view(kp_arena_t *a, kp_str_t s)
+kp_str_t kb_group_arena_view(kp_arena_t *a, kp_str_t s)
 {
     kp_str_t r = {NULL, -1};
     if (s.len < 0 || !s.ptr)
@@ -46,7 +57,7 @@ static kp_str_t arena_view(kp_arena_t *a, kp_str_t s)
     return (kp_str_t){p, s.len};
 }
 
-static kp_str_t arena_str(kp_arena_t *a, const char *s)
+kp_str_t kb_group_arena_str(kp_arena_t *a, const char *s)
 {
     kp_str_t r = {NULL, -1};
     if (!s)
@@ -61,7 +72,7 @@ static kp_str_t arena_str(kp_arena_t *a, const char *s)
     return r;
 }
 
-static kp_bytes_t arena_bytes(kp_arena_t *a, kp_bytes_t b)
+kp_bytes_t kb_group_arena_bytes(kp_arena_t *a, kp_bytes_t b)
 {
     kp_bytes_t r = {(const uint8_t *)"", 0};
     if (b.len <= 0)
@@ -105,11 +116,11 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
     kp_join_group_resp_init(&resp);
     resp.error_code = r->error_code;
     resp.generation_id = r->generation_id;
-    resp.protocol_type = arena_str(&req->arena, r->protocol_type);
-    resp.protocol_name = arena_str(&req->arena, r->protocol_name ? r->protocol_name
+    resp.protocol_type = kb_group_arena_str(&req->arena, r->protocol_type);
+    resp.protocol_name = kb_group_arena_str(&req->arena, r->protocol_name ? r->protocol_name
                                                                  : (v >= 7 ? NULL : ""));
-    resp.leader = arena_str(&req->arena, r->leader_id);
-    resp.member_id = arena_str(&req->arena, r->member_id);
+    resp.leader = kb_group_arena_str(&req->arena, r->leader_id);
+    resp.member_id = kb_group_arena_str(&req->arena, r->member_id);
     resp.skip_assignment = r->skip_assignment;
     if (r->n_members > 0) {
         resp.members = kp_arena_alloc(&req->arena, sizeof *resp.members * (size_t)r->n_members);
@@ -118,9 +129,9 @@ static void on_join_done(void *ud, void *waiter, const kb_join_result_t *r)
             for (int32_t i = 0; i < r->n_members; i++) {
                 kp_join_group_resp_join_group_response_member_t *m = &resp.members[i];
                 kp_join_group_resp_join_group_response_member_init(m);
-                m->member_id = arena_str(&req->arena, r->members[i].member_id);
-                m->group_instance_id = arena_view(&req->arena, r->members[i].group_instance_id);
-                m->metadata = arena_bytes(&req->arena, r->members[i].metadata);
+                m->member_id = kb_group_arena_str(&req->arena, r->members[i].member_id);
+                m->group_instance_id = kb_group_arena_view(&req->arena, r->members[i].group_instance_id);
+                m->metadata = kb_group_arena_bytes(&req->arena, r->members[i].metadata);
             }
         }
     }
@@ -137,9 +148,9 @@ static void on_sync_done(void *ud, void *waiter, const kb_sync_result_t *r)
     kp_sync_group_resp_t resp;
     kp_sync_group_resp_init(&resp);
     resp.error_code = r->error_code;
-    resp.protocol_type = arena_str(&req->arena, r->protocol_type);
-    resp.protocol_name = arena_str(&req->arena, r->protocol_name);
-    resp.assignment = arena_bytes(&req->arena, r->assignment);
+    resp.protocol_type = kb_group_arena_str(&req->arena, r->protocol_type);
+    resp.protocol_name = kb_group_arena_str(&req->arena, r->protocol_name);
+    resp.assignment = kb_group_arena_bytes(&req->arena, r->assignment);
     kp_sync_group_resp_encode(&req->resp, req->hdr.api_version, &resp);
     finish(gs, req);
 }
@@ -220,6 +231,12 @@ static int groups_init(kb_broker_t *b)
         .max_session_timeout_ms = cfg->group_max_session_timeout_ms,
         .initial_rebalance_delay_ms = cfg->group_initial_rebalance_delay_ms,
         .offsets_retention_ms = cfg->offsets_retention_minutes * 60000,
+        .consumer =
+            {
+                .enabled = kb_group_consumer_enabled(cfg),
+                .session_timeout_ms = cfg->group_consumer_session_timeout_ms,
+                .heartbeat_interval_ms = cfg->group_consumer_heartbeat_interval_ms,
+            },
         .seed = (uint64_t)kb_wall_ms() ^ ((uint64_t)(uintptr_t)gs << 16),
         .join_done = on_join_done,
         .sync_done = on_sync_done,
@@ -227,6 +244,11 @@ static int groups_init(kb_broker_t *b)
         .offset_expired = on_offset_expired,
         .ud = gs,
     };
+    if (kb_assignors_parse(cfg->group_consumer_assignors, o.consumer.assignors,
+                           &o.consumer.n_assignors) < 0) {
+        o.consumer.assignors[0] = KB_ASSIGNOR_UNIFORM; /* config.c validated it already */
+        o.consumer.n_assignors = 1;
+    }
     int rc = kb_gcoord_new(&o, &gs->coord);
     if (rc < 0) {
         free(gs);
@@ -365,7 +387,7 @@ int kb_handle_find_coordinator(kb_req_t *req)
 /* JoinGroup / SyncGroup (may be held)                                                         */
 
 /* "/ip" from the connection's "ip:port" (Kafka reports the client host with a slash). */
-static kp_str_t client_host(kb_req_t *req)
+kp_str_t kb_group_client_host(kb_req_t *req)
 {
     const char *peer = kb_conn_peer(req->conn);
     size_t n = strlen(peer);
@@ -446,7 +468,7 @@ int kb_handle_join_group(kb_req_t *req)
         .member_id = m.member_id.len < 0 ? kp_str("") : m.member_id,
         .group_instance_id = v >= 5 ? m.group_instance_id : (kp_str_t){NULL, -1},
         .client_id = req->hdr.client_id,
-        .client_host = client_host(req),
+        .client_host = kb_group_client_host(req),
         .protocol_type = m.protocol_type,
         .session_timeout_ms = m.session_timeout_ms,
         .rebalance_timeout_ms = v >= 1 ? m.rebalance_timeout_ms : -1,
@@ -614,18 +636,22 @@ int kb_handle_list_groups(kb_req_t *req)
         if (cap && !resp.groups)
             return K_ERR_NOMEM;
         for (kb_group_t *g = kb_gcoord_next(gs->coord, NULL); g; g = kb_gcoord_next(gs->coord, g)) {
-            const char *state = kb_group_state_name(g->state);
+            /* Both kinds, each with its own states (KIP-848 adds Assigning, Reconciling). */
+            const char *state =
+                g->cg ? kb_cgroup_state_name(g->cg) : kb_group_state_name(g->state);
+            const char *type = g->cg ? "consumer" : "classic";
             if (!filter_has(m.states_filter, v >= 4 ? m.states_filter_count : 0, state) ||
-                !filter_has(m.types_filter, v >= 5 ? m.types_filter_count : 0, "classic") ||
+                !filter_has(m.types_filter, v >= 5 ? m.types_filter_count : 0, type) ||
                 (!all && !kb_authorize(req, KB_OP_DESCRIBE, KB_RES_GROUP, g->group_id,
                                        strlen(g->group_id))))
                 continue;
             kp_list_groups_resp_listed_group_t *lg = &resp.groups[resp.groups_count++];
             kp_list_groups_resp_listed_group_init(lg);
-            lg->group_id = arena_str(&req->arena, g->group_id);
-            lg->protocol_type = arena_str(&req->arena, g->protocol_type ? g->protocol_type : "");
+            lg->group_id = kb_group_arena_str(&req->arena, g->group_id);
+            lg->protocol_type = kb_group_arena_str(
+                &req->arena, g->cg ? "consumer" : (g->protocol_type ? g->protocol_type : ""));
             lg->group_state = kp_str(state);
-            lg->group_type = kp_str("classic");
+            lg->group_type = kp_str(type);
         }
     }
     rc = kp_list_groups_resp_encode(&req->resp, v, &resp);
@@ -662,10 +688,12 @@ static int describe_one(kb_req_t *req, kb_gstate_t *gs, kp_str_t id, bool ops,
         d->group_state = kp_str("Dead");
         return 0;
     }
+    if (g->cg)
+        return kb_cgroup_describe_classic(req, g, d);
     bool stable = g->state == KB_GROUP_STABLE;
     d->group_state = kp_str(kb_group_state_name(g->state));
-    d->protocol_type = arena_str(&req->arena, g->protocol_type ? g->protocol_type : "");
-    d->protocol_data = arena_str(&req->arena, stable && g->protocol_name ? g->protocol_name : "");
+    d->protocol_type = kb_group_arena_str(&req->arena, g->protocol_type ? g->protocol_type : "");
+    d->protocol_data = kb_group_arena_str(&req->arena, stable && g->protocol_name ? g->protocol_name : "");
     if (!g->n_members)
         return 0;
     d->members = kp_arena_alloc(&req->arena, sizeof *d->members * (size_t)g->n_members);
@@ -674,18 +702,18 @@ static int describe_one(kb_req_t *req, kb_gstate_t *gs, kp_str_t id, bool ops,
     for (kb_gmember_t *m = g->members; m; m = m->next) {
         kp_describe_groups_resp_described_group_member_t *dm = &d->members[d->members_count++];
         kp_describe_groups_resp_described_group_member_init(dm);
-        dm->member_id = arena_str(&req->arena, m->member_id);
-        dm->group_instance_id = arena_view(&req->arena, m->instance_id
+        dm->member_id = kb_group_arena_str(&req->arena, m->member_id);
+        dm->group_instance_id = kb_group_arena_view(&req->arena, m->instance_id
                                     ? (kp_str_t){m->instance_id, m->instance_id_len}
                                     : (kp_str_t){NULL, -1});
-        dm->client_id = arena_view(&req->arena, (kp_str_t){m->client_id, m->client_id_len});
-        dm->client_host = arena_view(&req->arena, (kp_str_t){m->client_host, m->client_host_len});
+        dm->client_id = kb_group_arena_view(&req->arena, (kp_str_t){m->client_id, m->client_id_len});
+        dm->client_host = kb_group_arena_view(&req->arena, (kp_str_t){m->client_host, m->client_host_len});
         dm->member_metadata = (kp_bytes_t){(const uint8_t *)"", 0};
         dm->member_assignment = (kp_bytes_t){(const uint8_t *)"", 0};
         if (stable) {
-            dm->member_metadata = arena_bytes(&req->arena,
+            dm->member_metadata = kb_group_arena_bytes(&req->arena,
                                               kb_gmember_metadata(m, g->protocol_name));
-            dm->member_assignment = arena_bytes(
+            dm->member_assignment = kb_group_arena_bytes(
                 &req->arena, (kp_bytes_t){m->assignment, m->assignment ? m->assignment_len : 0});
         }
     }

@@ -12,6 +12,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/subsys.h"
 #include "broker/group/offsets_store.h"
+#include "protocol/gen/kp_describe_groups.h"
 
 #define KB_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes */
 /* Kafka reads no string longer than this (its compact strings included); the offsets log
@@ -41,6 +42,21 @@ typedef struct kb_gstate {
 } kb_gstate_t;
 
 extern const kb_subsys_t kb_group_subsys;
+/* "consumer" is in group.coordinator.rebalance.protocols. */
+bool kb_group_consumer_enabled(const kb_config_t *cfg);
+
+/* Arena copies for responses (h_group.c): a view (len -1 = null stays null), a C string
+ * (NULL = null), bytes; and the client host as Kafka reports it ("/ip"). */
+kp_str_t kb_group_arena_view(kp_arena_t *a, kp_str_t s);
+kp_str_t kb_group_arena_str(kp_arena_t *a, const char *s);
+kp_bytes_t kb_group_arena_bytes(kp_arena_t *a, kp_bytes_t b);
+kp_str_t kb_group_client_host(kb_req_t *req);
+
+/* DescribeGroups' answer for a consumer group (h_cgroup.c): state, protocol type "consumer",
+ * the assignor as protocol data, members with ConsumerProtocol-encoded subscription and
+ * assignment, as lag exporters expect from a classic consumer group. */
+int kb_cgroup_describe_classic(kb_req_t *req, const kb_group_t *g,
+                               kp_describe_groups_resp_described_group_t *d);
 /* The broker's group state, or NULL before init / after close. */
 kb_gstate_t *kb_gstate(kb_broker_t *b);
 /* Re-arms the deadline timer; call after anything that may have changed deadlines. */

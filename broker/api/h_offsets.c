@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker/api/h_group.h"
+#include "broker/group/cgroup.h"
 #include "broker/auth/auth.h"
 #include "broker/core/counters.h"
 #include "protocol/gen/kp_delete_groups.h"
@@ -135,6 +136,10 @@ static int commit_partition(commit_t *c, kp_str_t topic,
                                         c->m->generation_id_or_member_epoch, c->m->member_id,
                                         v >= 7 ? c->m->group_instance_id : (kp_str_t){NULL, -1},
                                         c->now, &c->g);
+        /* Kafka: a consumer group's member commits with OffsetCommit v9+ (member epochs). */
+        if (c->gerr == KP_ERR_NONE && c->g && c->g->cg && v < 9 &&
+            c->m->generation_id_or_member_epoch >= 0)
+            c->gerr = KP_ERR_UNSUPPORTED_VERSION;
     }
     if (c->gerr != KP_ERR_NONE) {
         pr->error_code = c->gerr;
@@ -230,6 +235,37 @@ static int commit_store(commit_t *c, kp_offset_commit_resp_t *resp)
     return rc < 0 ? rc : KB_DONE;
 }
 
+/*
+ * The audit detail of an offsets change: "topic:partition=offset,..." (commit) or
+ * "topic:partition,..." (delete), cut at 4 KiB with "..." (arena; NULL when out of memory).
+ */
+static const char *offsets_detail(kb_req_t *req, const kp_offset_commit_req_t *cm,
+                                  const kp_offset_delete_req_t *dm)
+{
+    enum { CAP = 4096 };
+    char *d = kp_arena_alloc(&req->arena, CAP);
+    if (!d) return NULL;
+    size_t n = 0;
+    d[0] = 0;
+    int32_t nt = cm ? cm->topics_count : dm->topics_count;
+    for (int32_t i = 0; i < nt && n < CAP; i++) {
+        kp_str_t t = cm ? cm->topics[i].name : dm->topics[i].name;
+        int32_t np = cm ? cm->topics[i].partitions_count : dm->topics[i].partitions_count;
+        for (int32_t j = 0; j < np && n < CAP; j++) {
+            int w = cm ? snprintf(d + n, CAP - n, "%s%.*s:%d=%lld", n ? "," : "",
+                                  (int)(t.len > 0 ? t.len : 0), t.ptr ? t.ptr : "",
+                                  (int)cm->topics[i].partitions[j].partition_index,
+                                  (long long)cm->topics[i].partitions[j].committed_offset)
+                       : snprintf(d + n, CAP - n, "%s%.*s:%d", n ? "," : "",
+                                  (int)(t.len > 0 ? t.len : 0), t.ptr ? t.ptr : "",
+                                  (int)dm->topics[i].partitions[j].partition_index);
+            n = w < 0 || (size_t)w >= CAP - n ? CAP : n + (size_t)w;
+        }
+    }
+    if (n >= CAP) memcpy(d + CAP - 4, "...", 4);
+    return d;
+}
+
 int kb_handle_offset_commit(kb_req_t *req)
 {
     kp_offset_commit_req_t m;
@@ -243,6 +279,12 @@ int kb_handle_offset_commit(kb_req_t *req)
         return K_ERR_NOMEM;
     kp_offset_commit_resp_init(resp);
     commit_t c = {.req = req, .gs = kb_gstate(req->broker), .m = &m, .now = kb_gnow()};
+    /* A commit from outside the group (generation -1, no member id) is how
+     * kafka-consumer-groups --reset-offsets and AdminClient.alterConsumerGroupOffsets set a
+     * group's offsets: the audit trail records it as a change (ALTER on the group), with the
+     * offsets, before it is made. */
+    if (m.generation_id_or_member_epoch < 0 && m.member_id.len <= 0)
+        req->audit_detail = offsets_detail(req, &m, NULL);
     /* READ on the group first: a denied commit learns nothing else (Kafka) */
     if (!kb_authorize_str(req, KB_OP_READ, KB_RES_GROUP, m.group_id))
         c.gerr = KP_ERR_GROUP_AUTHORIZATION_FAILED;
@@ -468,10 +510,14 @@ static int fetch_v8(kb_req_t *req, kb_gstate_t *gs, const kp_offset_fetch_req_t 
         kp_offset_fetch_resp_offset_fetch_response_group_init(og);
         og->group_id = rg->group_id;
         og->error_code = fetch_group_error(req, gs, rg->group_id);
+        const kb_group_t *g =
+            og->error_code == KP_ERR_NONE ? kb_gcoord_find(gs->coord, rg->group_id) : NULL;
+        /* v9+: a consumer group's member fetches at its current epoch (KIP-848). */
+        if (g && req->hdr.api_version >= 9)
+            og->error_code = kb_cgroup_fetch_check(g, rg->member_id, rg->member_epoch);
         kb_req_error(req, og->error_code);
         if (og->error_code != KP_ERR_NONE)
             continue;
-        const kb_group_t *g = kb_gcoord_find(gs->coord, rg->group_id);
         int32_t nt = rg->topics_count;
         ftopic_t *ft = NULL;
         if (nt >= 0) {
@@ -606,6 +652,7 @@ int kb_handle_offset_delete(kb_req_t *req)
     if (kb_gstr_too_long(m.group_id))
         return K_ERR_MALFORMED;
     kb_group_t *g = NULL;
+    req->audit_detail = offsets_detail(req, NULL, &m); /* which offsets, for the trail */
     if (!kb_authorize_str(req, KB_OP_DELETE, KB_RES_GROUP, m.group_id))
         resp->error_code = KP_ERR_GROUP_AUTHORIZATION_FAILED;
     else if (!gs || !gs->ostore)

@@ -47,6 +47,10 @@ extern const kb_subsys_t kb_audit_subsys;
 int kb_audit_authentication(kb_req_t *req, const char *mechanism, const char *user, bool ok,
                             const char *error);
 
+/* Called by the connection layer once a request that wrote a change intent is done (its
+ * answer built, or its connection gone): writes the outcome record (see top). */
+void kb_audit_request_done(kb_req_t *req);
+
 /* A connection that failed before any request (TLS handshake failure or deadline, a frame
  * that is not Kafka): written without holding anything (there is no answer to hold). */
 void kb_audit_connection_failure(kb_broker_t *b, const char *peer, const char *listener,

@@ -368,6 +368,57 @@ static int read_file(given_t *g, const char *path, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* Each comma-separated word of list is one of words[] (NULL-terminated); *seen gets a bit
+ * per word found. The first unknown one is copied to bad. */
+static bool words_in(const char *list, const char *const *words, unsigned *seen, char *bad,
+                     size_t badlen)
+{
+    *seen = 0;
+    for (const char *p = list; *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t n = strcspn(p, ", ");
+        if (!n)
+            break;
+        int hit = -1;
+        for (int i = 0; words[i]; i++)
+            if (strlen(words[i]) == n && !strncasecmp(p, words[i], n))
+                hit = i;
+        if (hit < 0) {
+            snprintf(bad, badlen, "%.*s", (int)n, p);
+            return false;
+        }
+        *seen |= 1u << hit;
+        p += n;
+    }
+    return true;
+}
+
+/* group.coordinator.rebalance.protocols and group.consumer.assignors, as Kafka checks them. */
+static int group_lists_check(const kb_config_t *cfg, char *err, size_t errlen)
+{
+    static const char *const protos[] = {"classic", "consumer", NULL};
+    static const char *const assignors[] = {
+        "uniform", "range", "org.apache.kafka.coordinator.group.assignor.UniformAssignor",
+        "org.apache.kafka.coordinator.group.assignor.RangeAssignor", NULL};
+    char bad[64];
+    unsigned seen;
+    bool ok = words_in(cfg->group_rebalance_protocols, protos, &seen, bad, sizeof bad);
+    if (!ok || !(seen & 1u)) {
+        snprintf(err, errlen, "group.coordinator.rebalance.protocols: %s%s (a list of classic "
+                 "and consumer that includes classic)", ok ? "classic missing" : "unknown ",
+                 ok ? "" : bad);
+        return K_ERR_INVAL;
+    }
+    ok = words_in(cfg->group_consumer_assignors, assignors, &seen, bad, sizeof bad);
+    if (!ok || !seen) {
+        snprintf(err, errlen, "group.consumer.assignors: %s%s (uniform, range)",
+                 ok ? "empty" : "unknown assignor ", ok ? "" : bad);
+        return K_ERR_INVAL;
+    }
+    return 0;
+}
+
 static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
 {
     /* Protocols and advertised addresses per listener, now that all three keys are known. */
@@ -380,6 +431,8 @@ static int finish(kb_config_t *cfg, const given_t *g, char *err, size_t errlen)
                  cfg->group_min_session_timeout_ms, cfg->group_max_session_timeout_ms);
         return K_ERR_INVAL;
     }
+    if ((rc = group_lists_check(cfg, err, errlen)) < 0)
+        return rc;
     if (cfg->queued_max_request_bytes > 0 &&
         cfg->queued_max_request_bytes < cfg->socket_request_max_bytes) {
         snprintf(err, errlen,

@@ -157,6 +157,23 @@ const entry_t kb_config_table[] = {
     {{"group.initial.rebalance.delay.ms", "How long the first rebalance of an empty group "
       "waits for more members to join.", KB_CT_INT, NULL}, T_INT, "3000", 0, I32MAX,
       OFF(group_initial_rebalance_delay_ms), 4, 0, NULL, NULL},
+    {{"group.coordinator.rebalance.protocols", "Group protocols served: classic (JoinGroup/"
+      "SyncGroup) and consumer (KIP-848 ConsumerGroupHeartbeat, group.protocol=consumer). "
+      "classic is always on; without consumer the broker does not advertise "
+      "ConsumerGroupHeartbeat/ConsumerGroupDescribe.", KB_CT_LIST, NULL}, T_STR,
+      "classic,consumer", 0, 0, OFF(group_rebalance_protocols),
+      (int)sizeof(((kb_config_t *)0)->group_rebalance_protocols), 0, NULL, NULL},
+    {{"group.consumer.session.timeout.ms", "Consumer groups (group.protocol=consumer): a "
+      "member that sends no heartbeat for this long is removed and its partitions are "
+      "reassigned.", KB_CT_INT, NULL}, T_INT, "45000", 1000, I32MAX,
+      OFF(group_consumer_session_timeout_ms), 4, 0, NULL, NULL},
+    {{"group.consumer.heartbeat.interval.ms", "Consumer groups: the heartbeat interval the "
+      "coordinator tells members to use.", KB_CT_INT, NULL}, T_INT, "5000", 100, I32MAX,
+      OFF(group_consumer_heartbeat_interval_ms), 4, 0, NULL, NULL},
+    {{"group.consumer.assignors", "Consumer groups: the server-side assignors, uniform and/or "
+      "range (or Kafka's class names); the first is used when members name none.",
+      KB_CT_LIST, NULL}, T_STR, "uniform,range", 0, 0, OFF(group_consumer_assignors),
+      (int)sizeof(((kb_config_t *)0)->group_consumer_assignors), 0, NULL, NULL},
     {{"offsets.retention.minutes", "Committed offsets of an empty group are dropped after "
       "this many minutes.", KB_CT_INT, NULL}, T_INT, "10080", 1, I32MAX,
       OFF(offsets_retention_minutes), 8, 0, NULL, NULL},

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/group/cgroup.h"
 #include "broker/group/group_int.h"
 #include "protocol/k_status.h"
 #include "protocol/kp_errors.h"
@@ -265,6 +266,7 @@ static void group_free(kb_group_t *g)
     free(g->pending);
     kb_gmap_deinit(&g->offsets, offset_free);
     subscribed_clear(g);
+    kb_cgroup_free(g->cg);
     free(g->group_id);
     free(g->protocol_type);
     free(g->protocol_name);
@@ -329,7 +331,7 @@ void kb_group_destroy(kb_gcoord_t *c, kb_group_t *g)
 void kb_group_maybe_discard(kb_gcoord_t *c, kb_group_t *g)
 {
     if (g->state == KB_GROUP_EMPTY && !g->n_members && !g->n_pending && !g->offsets.count &&
-        g->generation_id == 0 && !g->protocol_type)
+        g->generation_id == 0 && !g->protocol_type && !kb_group_has_cmembers(g))
         kb_group_destroy(c, g);
 }
 
@@ -439,6 +441,8 @@ int64_t kb_gcoord_poll(kb_gcoord_t *c, kb_gtime_t now)
         kb_gmap_ent_t *n = kb_gmap_next(&c->groups, e);
         kb_group_t *g = e->val;
         kb_group_poll_deadlines(c, g, now);
+        if (g->cg)
+            kb_cgroup_poll(c, g, now);
         if (retention)
             kb_group_offsets_expire(c, g, now); /* may destroy g */
         e = n;
@@ -461,6 +465,9 @@ int64_t kb_gcoord_next_deadline(const kb_gcoord_t *c)
         for (kb_gmember_t *m = g->members; m; m = m->next)
             if (m->hb_deadline < d)
                 d = m->hb_deadline;
+        int64_t cd = kb_cgroup_next_deadline(g);
+        if (cd < d)
+            d = cd;
     }
     return d;
 }

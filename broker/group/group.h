@@ -123,6 +123,9 @@ typedef struct kb_group {
     char **subscribed;
     int32_t n_subscribed;
     kb_gmap_t offsets; /* key: topic '\0' partition(4 bytes BE) -> kb_offset_t* */
+    /* Set when this is a consumer group (KIP-848, cgroup.h): its members and assignments.
+     * The classic fields above then stay Empty. Owned. */
+    struct kb_cgroup *cg;
 } kb_group_t;
 
 typedef struct {
@@ -152,6 +155,17 @@ typedef struct {
 
 typedef struct kb_gcoord kb_gcoord_t;
 
+/* Consumer group (KIP-848) settings (group.consumer.*, cgroup.h); assignors are
+ * KB_ASSIGNOR_* values, the first the default. */
+#define KB_ASSIGNORS_MAX 2
+typedef struct {
+    bool enabled;                  /* "consumer" in group.coordinator.rebalance.protocols */
+    int32_t session_timeout_ms;    /* group.consumer.session.timeout.ms */
+    int32_t heartbeat_interval_ms; /* group.consumer.heartbeat.interval.ms */
+    int assignors[KB_ASSIGNORS_MAX];
+    int n_assignors;
+} kb_cgroup_opts_t;
+
 typedef struct {
     int32_t min_session_timeout_ms;
     int32_t max_session_timeout_ms;
@@ -159,6 +173,7 @@ typedef struct {
     int64_t offsets_retention_ms;
     int64_t retention_check_interval_ms; /* 0 = 60 s */
     uint64_t seed;                       /* member id randomness */
+    kb_cgroup_opts_t consumer;
     void (*join_done)(void *ud, void *waiter, const kb_join_result_t *res);
     void (*sync_done)(void *ud, void *waiter, const kb_sync_result_t *res);
     /* Write the group's metadata (state DEAD: write its tombstone). May be NULL. */

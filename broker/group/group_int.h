@@ -12,6 +12,8 @@ struct kb_gcoord {
     bool first_poll;
 };
 
+/* A consumer group (KIP-848) with members: never Empty for retention, deletion or joins. */
+bool kb_group_has_cmembers(const kb_group_t *g);
 /* Copy of a view (NULL for a null string or on allocation failure). */
 char *kb_gstrdup(kp_str_t s);
 /* NUL-terminated a equals view b; two nulls are equal. */

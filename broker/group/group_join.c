@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/group/cgroup.h"
 #include "broker/group/group_int.h"
 #include "protocol/k_status.h"
 #include "protocol/kp_errors.h"
@@ -309,6 +310,18 @@ void kb_group_join(kb_gcoord_t *c, const kb_join_params_t *in, kb_gtime_t now, v
             kb_gjoin_error(c, waiter, "", KP_ERR_UNKNOWN_SERVER_ERROR);
             return;
         }
+    }
+    if (g->cg) {
+        /* A group id is one kind at a time: a consumer group with members refuses classic
+         * members (Kafka 4 without online migration); an Empty one becomes classic. */
+        if (kb_group_has_cmembers(g)) {
+            char *mid = kb_gstrdup(p.member_id.len < 0 ? kp_str("") : p.member_id);
+            kb_gjoin_error(c, waiter, mid ? mid : "", KP_ERR_INCONSISTENT_GROUP_PROTOCOL);
+            free(mid);
+            return;
+        }
+        kb_cgroup_free(g->cg);
+        g->cg = NULL;
     }
     if (unknown)
         join_new_member(c, g, &p, now, waiter);

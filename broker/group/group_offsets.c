@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker/group/group.h"
+#include "broker/group/cgroup.h"
 #include "broker/group/group_int.h"
 #include "protocol/k_status.h"
 #include "protocol/kp_errors.h"
@@ -118,6 +119,12 @@ int16_t kb_group_commit_check(kb_gcoord_t *c, kp_str_t group_id, int32_t generat
     }
     if (g->state == KB_GROUP_DEAD)
         return KP_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (g->cg) {
+        int16_t err = kb_cgroup_commit_check(g, generation_id, member_id, now);
+        if (err == KP_ERR_NONE)
+            *out = g;
+        return err;
+    }
     kb_gmember_t *m = NULL;
     if (!simple) {
         if (group_instance_id.len >= 0) {
@@ -228,6 +235,8 @@ static bool subscribed_to(const kb_group_t *g, kp_str_t topic)
 void kb_group_offsets_expire(kb_gcoord_t *c, kb_group_t *g, kb_gtime_t now)
 {
     int64_t ret = c->opts.offsets_retention_ms;
+    if (kb_group_has_cmembers(g))
+        return; /* a consumer group with members keeps its offsets, as a Stable group would */
     int mode; /* 0 none, 1 since the group became empty, 2 since commit (unsubscribed only) */
     if (g->protocol_type && g->state == KB_GROUP_EMPTY)
         mode = 1;
@@ -288,7 +297,8 @@ void kb_gcoord_topic_deleted(kb_gcoord_t *c, kp_str_t topic)
             }
             e = n;
         }
-        if (removed && g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending) {
+        if (removed && g->state == KB_GROUP_EMPTY && !g->offsets.count && !g->n_pending &&
+            !kb_group_has_cmembers(g)) {
             g->state = KB_GROUP_DEAD;
             kb_group_store(c, g);
             kb_group_destroy(c, g);
@@ -314,6 +324,8 @@ int16_t kb_group_offset_delete_group_check(kb_gcoord_t *c, kp_str_t group_id, kb
 
 int16_t kb_group_offset_delete_check(const kb_group_t *g, kp_str_t topic)
 {
+    if (kb_group_has_cmembers(g) && kb_cgroup_subscribes(g->cg, topic))
+        return KP_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
     if (g->state != KB_GROUP_EMPTY && subscribed_to(g, topic))
         return KP_ERR_GROUP_SUBSCRIBED_TO_TOPIC;
     return KP_ERR_NONE;

@@ -314,7 +314,7 @@ int16_t kb_group_delete(kb_gcoord_t *c, kp_str_t group_id)
     kb_group_t *g = kb_gcoord_find(c, group_id);
     if (!g || g->state == KB_GROUP_DEAD)
         return KP_ERR_GROUP_ID_NOT_FOUND;
-    if (g->state != KB_GROUP_EMPTY)
+    if (g->state != KB_GROUP_EMPTY || kb_group_has_cmembers(g))
         return KP_ERR_NON_EMPTY_GROUP;
     g->state = KB_GROUP_DEAD;
     kb_group_store(c, g);

@@ -337,6 +337,7 @@ void kb_req_complete(kb_req_t *req)
     req->done = true;
     if (c->dispatching == req)
         return; /* completed inside its own handler: the dispatcher takes over */
+    if (req->audit_state) kb_audit_request_done(req); /* a change's outcome record */
     if (req->closed) {
         if (req->holds == 0) req_free(req); /* else the last kb_req_release frees it */
         return;
@@ -433,6 +434,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->dispatching = NULL;
     if (req->closed) {
         /* The connection closed while the handler ran (a write failed). */
+        if ((rc != KB_PENDING || req->done) && req->audit_state) kb_audit_request_done(req);
         if (rc != KB_PENDING || req->done) req_free(req);
         return K_ERR_CLOSED;
     }
@@ -441,6 +443,10 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
                req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
         kb_counters_request_closed(req);
         req->done = true;
+        if (req->audit_state) {
+            if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
+            kb_audit_request_done(req); /* held: the close below leaves req to the release */
+        }
         kb_conn_close(c);
         return K_ERR_CLOSED;
     }
@@ -450,6 +456,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         req->done = true;
         req->no_response = true;
     }
+    if (req->done && req->audit_state) kb_audit_request_done(req); /* a change's outcome */
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
     if (c->close_when_flushed) return 1; /* read nothing more */

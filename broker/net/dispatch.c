@@ -44,6 +44,8 @@ static const struct {
     {KP_API_DELETE_GROUPS, kb_handle_delete_groups},
     {KP_API_OFFSET_DELETE, kb_handle_offset_delete},
     {KP_API_DESCRIBE_CLUSTER, kb_handle_describe_cluster},
+    {KP_API_CONSUMER_GROUP_HEARTBEAT, kb_handle_consumer_group_heartbeat},
+    {KP_API_CONSUMER_GROUP_DESCRIBE, kb_handle_consumer_group_describe},
 };
 
 static kb_handler_fn handler_for(int16_t key)

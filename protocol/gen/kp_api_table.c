@@ -667,6 +667,46 @@ static int incremental_alter_configs_resp_encode(kp_buf_t *b, int16_t v, const v
     return kp_incremental_alter_configs_resp_encode(b, v, m);
 }
 
+static int consumer_group_heartbeat_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_consumer_group_heartbeat_req_decode(r, v, a, m);
+}
+
+static int consumer_group_heartbeat_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_consumer_group_heartbeat_req_encode(b, v, m);
+}
+
+static int consumer_group_heartbeat_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_consumer_group_heartbeat_resp_decode(r, v, a, m);
+}
+
+static int consumer_group_heartbeat_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_consumer_group_heartbeat_resp_encode(b, v, m);
+}
+
+static int consumer_group_describe_req_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_consumer_group_describe_req_decode(r, v, a, m);
+}
+
+static int consumer_group_describe_req_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_consumer_group_describe_req_encode(b, v, m);
+}
+
+static int consumer_group_describe_resp_decode(kp_reader_t *r, int16_t v, kp_arena_t *a, void *m)
+{
+    return kp_consumer_group_describe_resp_decode(r, v, a, m);
+}
+
+static int consumer_group_describe_resp_encode(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_consumer_group_describe_resp_encode(b, v, m);
+}
+
 static const kp_api_t apis[] = {
     {.key = 0,
      .name = "Produce",
@@ -1031,6 +1071,28 @@ static const kp_api_t apis[] = {
      .resp_decode = describe_cluster_resp_decode,
      .req_encode = describe_cluster_req_encode,
      .resp_encode = describe_cluster_resp_encode},
+    {.key = 68,
+     .name = "ConsumerGroupHeartbeat",
+     .min_version = 0,
+     .max_version = 1,
+     .first_flexible = 0,
+     .req_size = sizeof(kp_consumer_group_heartbeat_req_t),
+     .resp_size = sizeof(kp_consumer_group_heartbeat_resp_t),
+     .req_decode = consumer_group_heartbeat_req_decode,
+     .resp_decode = consumer_group_heartbeat_resp_decode,
+     .req_encode = consumer_group_heartbeat_req_encode,
+     .resp_encode = consumer_group_heartbeat_resp_encode},
+    {.key = 69,
+     .name = "ConsumerGroupDescribe",
+     .min_version = 0,
+     .max_version = 0,
+     .first_flexible = 0,
+     .req_size = sizeof(kp_consumer_group_describe_req_t),
+     .resp_size = sizeof(kp_consumer_group_describe_resp_t),
+     .req_decode = consumer_group_describe_req_decode,
+     .resp_decode = consumer_group_describe_resp_decode,
+     .req_encode = consumer_group_describe_req_encode,
+     .resp_encode = consumer_group_describe_resp_encode},
 };
 
 /* First flexible version of every API key in the JSON (-1: never). */

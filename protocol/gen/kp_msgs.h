@@ -35,5 +35,7 @@
 #include "protocol/gen/kp_create_partitions.h"
 #include "protocol/gen/kp_alter_configs.h"
 #include "protocol/gen/kp_incremental_alter_configs.h"
+#include "protocol/gen/kp_consumer_group_heartbeat.h"
+#include "protocol/gen/kp_consumer_group_describe.h"
 
 #endif

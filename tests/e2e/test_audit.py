@@ -149,5 +149,67 @@ def test_kill_during_changes_never_loses_an_audit_record():
         print("  %d topics created across 4 kill -9s, every one audited" % made)
 
 
+def test_offsets_reset_is_audited_as_a_change():
+    """kafka-consumer-groups --reset-offsets --execute (AdminClient.alterConsumerGroupOffsets:
+    an OffsetCommit from outside the group) and --delete-offsets are changes: ALTER / DELETE on
+    the group with the offsets, as intent + outcome, not a READ. Without Kafka's jars the same
+    commit is sent by kafka-python from outside the group (assign(), generation -1)."""
+    import kafka_dist as kd
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    with SaslBroker(settings=SETTINGS) as b:
+        a = admin(b)
+        a.create_topics([NewTopic("meter", 2, 1)])
+        a.close()
+        r = kcat(b, "admin", "admin-secret", "-P", "-t", "meter", "-p", "0", stdin="a\nb\nc\n")
+        check(r.returncode == 0, "produce: %s", r.stderr)
+        ok, why = kd.available()
+        if ok:
+            cfg = b.tmp + "/admin.properties"
+            with open(cfg, "w") as f:
+                f.write("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
+                        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule"
+                        " required username=\"admin\" password=\"admin-secret\";\n")
+            bs = ["--bootstrap-server", b.bootstrap, "--command-config", cfg]
+            r = kd.run_tool(kd.CONSUMER_GROUPS, bs + ["--reset-offsets", "--group", "etl",
+                                                      "--topic", "meter:0", "--to-offset", "2",
+                                                      "--execute"])
+            check(r.returncode == 0 and "etl" in r.stdout, "reset-offsets: %s %s", r.stdout,
+                  r.stderr)
+            r = kd.run_tool(kd.CONSUMER_GROUPS, bs + ["--delete-offsets", "--group", "etl",
+                                                      "--topic", "meter"])
+            check(r.returncode == 0, "delete-offsets: %s %s", r.stdout, r.stderr)
+            how = "Kafka %s kafka-consumer-groups" % kd.kafka_version()
+        else:
+            kd.skip("kafka-consumer-groups part", why + "; kafka-python's commit instead")
+            c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id="etl",
+                              security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+                              sasl_plain_username="admin", sasl_plain_password="admin-secret",
+                              enable_auto_commit=False, api_version=(2, 5, 0))
+            c.assign([TopicPartition("meter", 0)])
+            c.commit({TopicPartition("meter", 0): OffsetAndMetadata(2, "")})
+            c.close()
+            how = "kafka-python assign()+commit"
+        recs = read_audit(b)
+        grp = [x for x in recs if x["resource_type"] == "GROUP" and x["resource_name"] == "etl"]
+        check(not [x for x in grp if x["operation"] == "READ"], "reset audited as READ: %r", grp)
+        alter = [x for x in grp if x["operation"] == "ALTER" and x["api"] == "OffsetCommit"]
+        check([x for x in alter if x.get("phase") == "intent" and x.get("detail") == "meter:0=2"
+               and x["principal"] == "User:admin"], "no ALTER intent with the offsets: %r", grp)
+        out = [x for x in alter if x.get("phase") == "outcome"]
+        check(out and out[0]["error"] is None and
+              out[0]["intent_offset"] in [i for i, x in enumerate(recs)
+                                          if x.get("phase") == "intent"
+                                          and x["api"] == "OffsetCommit"],
+              "no outcome linked to the intent: %r", out)
+        if ok:
+            dl = [x for x in grp if x["operation"] == "DELETE" and x["api"] == "OffsetDelete"]
+            check([x for x in dl if x.get("phase") == "intent" and x.get("detail") == "meter:0,meter:1"],
+                  "no OffsetDelete intent with the partition: %r", dl)
+            check([x for x in dl if x.get("phase") == "outcome" and x["error"] is None],
+                  "no OffsetDelete outcome: %r", dl)
+        print("  offsets reset by %s: ALTER intent %r + outcome" % (how, alter[0]["detail"]))
+
+
 if __name__ == "__main__":
     run_tests(globals())

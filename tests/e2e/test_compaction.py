@@ -69,7 +69,8 @@ def produce(p, topic, items, model):
 
 def read_all(bootstrap, topic, start=OFFSET_BEGINNING, timeout=30):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g-%d" % random.randrange(1 << 30),
-                  "enable.partition.eof": True, "enable.auto.commit": False})
+                  "enable.partition.eof": True, "enable.auto.commit": False,
+                  "check.crcs": True})
     try:
         c.assign([TopicPartition(topic, 0, start)])
         out = []
@@ -190,28 +191,53 @@ def test_latest_values_offsets_tombstones_and_size():
         wait_compacted(b, "sensors", m, tombstones_gone=True, timeout=10)
 
 
-def decode_kafka_python(bootstrap, topic, n, codec):
-    try:
-        from kafka import KafkaConsumer, TopicPartition as KTP
-        from kafka import codec as kc
-    except ImportError:
-        print("    kafka-python not installed: skipped (kafka-python check)")
-        return None
-    has = {"gzip": True, "snappy": kc.has_snappy(), "lz4": kc.has_lz4(), "zstd": kc.has_zstd()}
-    if not has[codec]:
-        print("    kafka-python has no %s library here: skipped (kafka-python %s check)"
-              % (codec, codec))
-        return None
+def _pyclients_python():
+    """build/pyclients' Python (kafka-python 3.x with its snappy, lz4 and zstd libraries,
+    pinned by scripts/fetch-pyclients), fetching it once if missing; None without a registry."""
+    fetch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts/fetch-pyclients")
+    r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run([fetch], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def kp_decode_main(bootstrap, topic, n):
+    """Run by the venv's Python: every record of partition 0 from the start, as JSON lines."""
+    import json
+    from kafka import KafkaConsumer, TopicPartition as KTP
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                      consumer_timeout_ms=5000)
+                      consumer_timeout_ms=5000, check_crcs=True)
     c.assign([KTP(topic, 0)])
     c.seek_to_beginning()
-    got = {}
+    got = 0
     for msg in c:
-        got[msg.key] = (msg.offset, msg.value)
-        if len(got) >= n:
+        print(json.dumps([msg.key.decode("latin-1") if msg.key is not None else None, msg.offset,
+                          msg.value.decode("latin-1") if msg.value is not None else None]))
+        got += 1
+        if got >= int(n):
             break
     c.close()
+
+
+def decode_kafka_python(bootstrap, topic, n, codec):
+    """{key: (offset, value)} as kafka-python 3.x reads the topic (run in build/pyclients),
+    or None (skipped, with a message) when that venv cannot be built here."""
+    import json
+    py = _pyclients_python()
+    if not py:
+        print("    kafka-python 3.x venv not available (scripts/fetch-pyclients could not reach "
+              "the Python registry; see build/fetch-pyclients.log): skipped (kafka-python %s "
+              "check)" % codec)
+        return None
+    out = subprocess.run([py, os.path.abspath(__file__), "kp-decode", bootstrap, topic, str(n)],
+                         capture_output=True, timeout=120)
+    check(out.returncode == 0, "kafka-python %s decode failed: %s", codec, out.stderr[-600:])
+    got = {}
+    for line in out.stdout.decode().splitlines():
+        k, o, v = json.loads(line)
+        got[k.encode("latin-1") if k is not None else None] = (
+            o, v.encode("latin-1") if v is not None else None)
     return got
 
 
@@ -276,16 +302,8 @@ def test_idempotent_producer_across_cleans():
         check(len(empty) == 1 and empty[0]["producer_id"] >= 0,
               "want the idempotent producer's last batch kept empty: %s", empty)
         want = {k: (o, m.at[o][1]) for k, o in m.latest.items()}
-        import kafka
-        if tuple(int(x) for x in kafka.__version__.split(".")[:3]) < (2, 0, 3):
-            # Its fetcher indexes the last record of a fetch and dies on a fetch holding only
-            # an empty batch (dpkp/kafka-python#2132, fixed in 2.0.3); Kafka writes the same
-            # empty batch, so the broker cannot help it.
-            print("    kafka-python %s cannot read empty batches: skipped (kafka-python check)"
-                  % kafka.__version__)
-        else:
-            kp = decode_kafka_python(b.bootstrap, "idem", len(want), "gzip")
-            check(kp is None or kp == want, "kafka-python read the compacted log differently")
+        kp = decode_kafka_python(b.bootstrap, "idem", len(want), "gzip")
+        check(kp is None or kp == want, "kafka-python read the compacted log differently")
         kc = decode_kcat(b.bootstrap, "idem")
         check(kc is None or kc == want, "kcat read the compacted log differently")
         produce(p, "idem", [(b"k%03d" % k, val(k, 99)) for k in range(200)], m)
@@ -310,27 +328,76 @@ def test_keyless_record_refused_with_record_errors():
         check("without a key refused" in open(b.log_path).read(), "no log line")
 
 
+def tear(path, rnd):
+    """Leaves a file the way a power cut may leave one that was never fsynced: cut short at a
+    random byte, with a few bits flipped, or its tail zero-filled (the size reached the disk,
+    the data did not). Returns what was done."""
+    size = os.path.getsize(path)
+    mode = rnd.randrange(3)
+    with open(path, "r+b") as f:
+        if mode == 0:
+            f.truncate(rnd.randint(0, size))
+            return "cut"
+        if mode == 1 and size:
+            for _ in range(3):
+                at = rnd.randrange(size)
+                f.seek(at)
+                b = f.read(1)[0]
+                f.seek(at)
+                f.write(bytes([b ^ (1 << rnd.randrange(8))]))
+            return "flipped"
+        at = rnd.randint(0, size)
+        f.seek(at)
+        f.write(b"\0" * (size - at))
+        return "zeroed"
+
+
 def test_kill9_during_cleans_loses_nothing():
     """kill -9 at random points while the cleaner rewrites (slowed by the I/O cap): every
-    key's latest acknowledged value survives and every batch decodes."""
+    key's latest acknowledged value survives and every batch decodes. When the kill lands
+    mid-pass (cleaned segments written beside the log, no swap journal yet: nothing of them
+    was promised durable), they are also torn as a power cut may leave them; recovery must
+    discard them. At the end confluent-kafka (check.crcs), kafka-python 3.x and kcat read the
+    whole partition and agree with the model."""
     with Broker(dict(CLEANER, **{"log.cleaner.io.max.bytes.per.second": 400000})) as b:
         create(b.bootstrap, "crash", COMPACT)
         m = Model()
         p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5, "acks": "all"})
-        rnd = random.Random(7)
+        rnd = random.Random(int(os.environ.get("DEPOT_SEED", "7")))
+        torn = []
         for round_ in range(4):
             produce(p, "crash", [(b"k%04d" % k, val(k, round_ * 10 + r))
                                  for r in range(10) for k in range(500)], m)
-            time.sleep(rnd.uniform(0.3, 1.5))
-            b.kill()
             part = os.path.join(b.data_dir, "crash-0")
-            mid = len(glob.glob(os.path.join(part, "*.cleaned")))
+            if round_ % 2:  # a random moment
+                time.sleep(rnd.uniform(0.3, 1.5))
+            else:  # a moment in a pass: its first cleaned file is being written
+                deadline = time.monotonic() + 5
+                while not glob.glob(os.path.join(part, "*.cleaned")) and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.005)
+                time.sleep(rnd.uniform(0, 0.2))
+            b.kill()
+            cleaned = glob.glob(os.path.join(part, "*.cleaned"))
             journal = os.path.exists(os.path.join(part, "cleaner-swap"))
+            if not journal:
+                torn += [tear(f, rnd) for f in cleaned]
             b.start()
             print("    kill -9 #%d: %d cleaned files beside the log%s" % (
-                round_ + 1, mid, ", swap journal present" if journal else ""))
+                round_ + 1, len(cleaned), ", swap journal present" if journal else
+                ", torn: %s" % ",".join(torn[-len(cleaned):]) if cleaned else ""))
         wait_compacted(b, "crash", m, timeout=40)
+        want = {k: (o, m.at[o][1]) for k, o in m.latest.items()}
+        kp = decode_kafka_python(b.bootstrap, "crash", len(want), "none")
+        check(kp is None or kp == want, "kafka-python read the recovered log differently")
+        kc = decode_kcat(b.bootstrap, "crash")
+        check(kc is None or kc == want, "kcat read the recovered log differently")
+        print("    %d cleaned files torn before recovery; %d keys read back by confluent-kafka%s%s"
+              % (len(torn), len(want), ", kafka-python" if kp else "", ", kcat" if kc else ""))
 
 
 if __name__ == "__main__":
-    run_tests(globals())
+    if len(sys.argv) > 1 and sys.argv[1] == "kp-decode":
+        kp_decode_main(*sys.argv[2:5])
+    else:
+        run_tests(globals())

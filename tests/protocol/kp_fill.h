@@ -924,6 +924,91 @@ static void fill_describe_cluster_resp(void *p)
     m->cluster_authorized_operations = 0x10;
 }
 
+static void fill_consumer_group_heartbeat_req(void *p)
+{
+    kp_consumer_group_heartbeat_req_t *m = p;
+    static kp_consumer_group_heartbeat_req_topic_partitions_t tps[1];
+    kp_consumer_group_heartbeat_req_init(m);
+    kp_consumer_group_heartbeat_req_topic_partitions_init(&tps[0]);
+    tps[0].topic_id = uuid_a;
+    tps[0].partitions = ints;
+    tps[0].partitions_count = 3;
+    m->group_id = kp_str("g");
+    m->member_id = kp_str("m-1");
+    m->member_epoch = 3;
+    m->instance_id = kp_str("line-2");
+    m->rebalance_timeout_ms = 30000;
+    m->subscribed_topic_names = topic_names;
+    m->subscribed_topic_names_count = 2;
+    m->subscribed_topic_regex = kp_str("ord.*");
+    m->server_assignor = kp_str("uniform");
+    m->topic_partitions = tps;
+    m->topic_partitions_count = 1;
+}
+
+/* The assignment is a nullable struct (an int8 marker before it): present here; the codec
+ * test also round-trips the init state, where it is null. */
+static void fill_consumer_group_heartbeat_resp(void *p)
+{
+    kp_consumer_group_heartbeat_resp_t *m = p;
+    static kp_consumer_group_heartbeat_resp_topic_partitions_t tps[2];
+    kp_consumer_group_heartbeat_resp_init(m);
+    for (int i = 0; i < 2; i++) {
+        kp_consumer_group_heartbeat_resp_topic_partitions_init(&tps[i]);
+        tps[i].topic_id = uuid_a;
+        tps[i].partitions = ints;
+        tps[i].partitions_count = i + 1;
+    }
+    m->member_id = kp_str("m-1");
+    m->member_epoch = 4;
+    m->heartbeat_interval_ms = 5000;
+    m->assignment_present = true;
+    m->assignment.topic_partitions = tps;
+    m->assignment.topic_partitions_count = 2;
+}
+
+static void fill_consumer_group_describe_req(void *p)
+{
+    kp_consumer_group_describe_req_t *m = p;
+    kp_consumer_group_describe_req_init(m);
+    m->group_ids = topic_names;
+    m->group_ids_count = 2;
+    m->include_authorized_operations = true;
+}
+
+static void fill_consumer_group_describe_resp(void *p)
+{
+    kp_consumer_group_describe_resp_t *m = p;
+    static kp_consumer_group_describe_resp_described_group_t g[1];
+    static kp_consumer_group_describe_resp_member_t mem[1];
+    static kp_consumer_group_describe_resp_topic_partitions_t tps[1];
+    kp_consumer_group_describe_resp_init(m);
+    kp_consumer_group_describe_resp_topic_partitions_init(&tps[0]);
+    tps[0].topic_id = uuid_a;
+    tps[0].topic_name = topic_names[0];
+    tps[0].partitions = ints;
+    tps[0].partitions_count = 2;
+    kp_consumer_group_describe_resp_member_init(&mem[0]);
+    mem[0].member_id = kp_str("m-1");
+    mem[0].member_epoch = 7;
+    mem[0].client_id = kp_str("c");
+    mem[0].client_host = kp_str("/127.0.0.1");
+    mem[0].subscribed_topic_names = topic_names;
+    mem[0].subscribed_topic_names_count = 1;
+    mem[0].assignment.topic_partitions = tps;
+    mem[0].assignment.topic_partitions_count = 1;
+    kp_consumer_group_describe_resp_described_group_init(&g[0]);
+    g[0].group_id = kp_str("g");
+    g[0].group_state = kp_str("Stable");
+    g[0].group_epoch = 7;
+    g[0].assignment_epoch = 7;
+    g[0].assignor_name = kp_str("range");
+    g[0].members = mem;
+    g[0].members_count = 1;
+    m->groups = g;
+    m->groups_count = 1;
+}
+
 static void fill_alter_configs_req(void *p)
 {
     kp_alter_configs_req_t *m = p;
@@ -1238,6 +1323,10 @@ static const struct {
     {KP_API_ALTER_USER_SCRAM_CREDENTIALS, fill_alter_user_scram_credentials_req,
      fill_alter_user_scram_credentials_resp},
     {KP_API_DESCRIBE_CLUSTER, fill_describe_cluster_req, fill_describe_cluster_resp},
+    {KP_API_CONSUMER_GROUP_HEARTBEAT, fill_consumer_group_heartbeat_req,
+     fill_consumer_group_heartbeat_resp},
+    {KP_API_CONSUMER_GROUP_DESCRIBE, fill_consumer_group_describe_req,
+     fill_consumer_group_describe_resp},
 };
 
 #endif

@@ -298,7 +298,7 @@ static void test_api_table(void **state)
     (void)state;
     size_t n;
     const kp_api_t *apis = kp_api_all(&n);
-    assert_int_equal(n, 33);
+    assert_int_equal(n, 35);
     for (size_t i = 1; i < n; i++)
         assert_true(apis[i - 1].key < apis[i].key);
     const kp_api_t *f = kp_api_get(KP_API_FETCH);
