@@ -154,8 +154,10 @@ int cmd_uplink(int argc, char **argv)
                    "LOCAL-END", "FORWARDED", "LAG", "LAG-BYTES", "DROPPED");
         } else if (!strcmp(kind, "part")) {
             char central[300];
+            const char *cp = get(&fl, "central_partition");
+            /* by-key: fewer central partitions, records go by their key's hash */
             snprintf(central, sizeof central, "%s/%s", get(&fl, "central"),
-                     get(&fl, "central_partition"));
+                     !strcmp(get(&fl, "hashed"), "1") ? "by-key" : strcmp(cp, "-1") ? cp : "-");
             printf("%-28s %5s %-30s %12s %12s %10s %12s %8s\n", get(&fl, "topic"),
                    get(&fl, "partition"), central, get(&fl, "local_end"), get(&fl, "forwarded"),
                    get(&fl, "lag_records"), get(&fl, "lag_bytes"), get(&fl, "dropped_records"));

@@ -297,6 +297,10 @@ int64_t ks_part_log_end(const ks_part_t *p);      /* next offset to assign */
 int64_t ks_part_high_watermark(const ks_part_t *p); /* == log_end on a single node */
 int64_t ks_part_durable_end(const ks_part_t *p);  /* offsets below this are fsynced */
 int64_t ks_part_size_bytes(const ks_part_t *p);
+/* Bytes of the log (record batches as stored) from the start of the batch holding offset (or
+ * the log start, if offset is below it) to the log end; 0 at or past the end. Reads the offset
+ * index and a few batch headers under the store lock. */
+int ks_part_bytes_from(ks_part_t *p, int64_t offset, int64_t *bytes);
 
 typedef struct {
     int64_t base_offset;     /* offset given to the first record */

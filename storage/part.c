@@ -328,6 +328,41 @@ out:
     return rc;
 }
 
+int ks_part_bytes_from(ks_part_t *p, int64_t offset, int64_t *bytes)
+{
+    if (!p || !bytes)
+        return K_ERR_INVAL;
+    ks_store_t *s = STORE(p);
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    int64_t n = 0;
+    bool found = false;
+    if (offset < p->log_start)
+        offset = p->log_start;
+    int i = offset < p->log_end ? ks_part_find_seg(p, offset) : p->nsegs;
+    for (i = i < 0 ? 0 : i; i < p->nsegs; i++) {
+        ks_seg_t *seg = p->segs[i];
+        if (found) {
+            n += seg->size;
+            continue;
+        }
+        int64_t pos;
+        kp_batch_hdr_t h;
+        rc = ks_seg_find(s, seg, offset, &pos, &h);
+        if (rc == K_ERR_NOENT) { /* past this segment's batches (a gap): the next one holds it */
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        n += seg->size - pos;
+        found = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *bytes = rc ? 0 : n;
+    return rc;
+}
+
 static int offset_for_time_locked(ks_store_t *s, ks_part_t *p, int64_t ts, int64_t *offset,
                                   int64_t *found_ts)
 {

@@ -38,6 +38,12 @@ typedef struct {
     int32_t ncentral; /* 0 on failure */
     int64_t *hw;      /* [ncentral] */
     up_offsets_t *found; /* [nlocal]: our source offsets seen on the central side */
+    /* the same records with where they are (central partition and offset), in read order */
+    struct found_at {
+        int32_t q;
+        up_pending_t e;
+    } *at;
+    uint32_t nat, capat;
     bool missing;     /* absent and not created */
     char error[160];
 } job_topic_t;
@@ -52,6 +58,7 @@ struct up_job {
     job_topic_t *topics;
     int ntopics;
     char error[256];
+    char link_error[200]; /* the read-back client's last error (authentication, TLS, ...) */
 };
 
 int64_t up_wall_ms(void)
@@ -257,6 +264,19 @@ static bool parse_src(const job_topic_t *jt, const char *cid, const void *v, siz
     return true;
 }
 
+static int add_at(job_topic_t *jt, int32_t q, int64_t coff, int32_t lp, int64_t loff)
+{
+    if (jt->nat == jt->capat) {
+        uint32_t cap = jt->capat ? jt->capat * 2 : 64;
+        struct found_at *v = realloc(jt->at, cap * sizeof *v);
+        if (!v) return K_ERR_NOMEM;
+        jt->at = v;
+        jt->capat = cap;
+    }
+    jt->at[jt->nat++] = (struct found_at){.q = q, .e = {.coff = coff, .loff = loff, .lp = lp}};
+    return 0;
+}
+
 /* Reads [from, hw) of every partition that has something there; fills jt->found. The legacy
  * (simple) consumer API: no group.id, so no group ACLs or coordinator are needed centrally. */
 static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int64_t *from)
@@ -302,7 +322,8 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
             int64_t off;
             if (!rd_kafka_message_headers(m, &h) &&
                 !rd_kafka_header_get_last(h, UP_SRC_HEADER, &v, &vn) &&
-                parse_src(jt, cid, v, vn, &p, &off) && up_offsets_add(&jt->found[p], off) < 0) {
+                parse_src(jt, cid, v, vn, &p, &off) &&
+                (up_offsets_add(&jt->found[p], off) < 0 || add_at(jt, q, m->offset, p, off) < 0)) {
                 jerr(jt->error, sizeof jt->error, "read-back: out of memory");
                 rc = -1;
             }
@@ -379,6 +400,15 @@ static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
     return rc;
 }
 
+/* The read-back client's error callback, served by rd_kafka_poll in the job's thread: a wrong
+ * password or CA shows up here, while the blocking calls only time out. */
+static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    up_job_t *j = opaque;
+    snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
+}
+
 static void job_work(uv_work_t *w)
 {
     up_job_t *j = w->data;
@@ -399,7 +429,11 @@ static void job_work(uv_work_t *w)
     for (int i = 0; i < j->ntopics; i++) {
         job_topic_t *jt = &j->topics[i];
         if (resolve_topic(rk, j->cluster_id, jt) < 0 && !jt->missing) {
-            jerr(j->error, sizeof j->error, "%s", jt->error);
+            rd_kafka_poll(rk, 0); /* error callbacks: why the link does not work */
+            if (j->link_error[0])
+                jerr(j->error, sizeof j->error, "%s (%s)", jt->error, j->link_error);
+            else
+                jerr(j->error, sizeof j->error, "%s", jt->error);
             break; /* the link is the likely cause: the rest would fail the same way */
         }
     }
@@ -418,6 +452,7 @@ static void job_free(up_job_t *j)
         for (int32_t k = 0; jt->found && k < jt->nlocal; k++)
             free(jt->found[k].v);
         free(jt->found);
+        free(jt->at);
     }
     free(j->topics);
     if (j->conf) rd_kafka_conf_destroy(j->conf);
@@ -432,17 +467,23 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
     t->blocked = jt->missing;
     snprintf(t->error, sizeof t->error, "%s", jt->error);
     if (jt->ncentral <= 0) return;
+    int64_t *scan = malloc((size_t)jt->ncentral * sizeof *scan);
+    if (!scan || up_central_reset(t, jt->hw, jt->ncentral) < 0) { /* frees the old cp */
+        free(scan);
+        t->ncentral = 0; /* resolved again on the next attempt */
+        return;
+    }
     free(t->scan_from);
-    t->scan_from = malloc((size_t)jt->ncentral * sizeof *t->scan_from);
-    if (!t->scan_from) return;
-    memcpy(t->scan_from, jt->hw, (size_t)jt->ncentral * sizeof *jt->hw);
+    t->scan_from = scan;
     t->ncentral = jt->ncentral;
-    if (t->ncentral < t->nparts && !t->mapped_warned) {
+    t->hashed = t->ncentral < t->nparts;
+    if (t->hashed && !t->mapped_warned) {
         t->mapped_warned = true;
         kb_log(KB_LOG_WARN,
-               "uplink: central topic %s has %d partitions, local %s has %d: local partition p "
-               "goes to central partition p mod %d (records of one key stay together and in "
-               "order)", t->central, t->ncentral, t->name, t->nparts, t->ncentral);
+               "uplink: central topic %s has %d partitions, local %s has %d: records go to the "
+               "central partition of their key's hash (Kafka's default partitioner, murmur2 mod "
+               "%d), keyless records of local partition p to p mod %d; per key the order holds",
+               t->central, t->ncentral, t->name, t->nparts, t->ncentral, t->ncentral);
     }
     for (int32_t i = 0; i < t->nparts; i++) {
         up_part_t *p = &t->parts[i];
@@ -450,6 +491,11 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
         up_resume(t, p, &jt->found[i]);
         p->known = true;
     }
+    /* What the read-back found beyond the resumed acked (a skip list) keeps scan_from back
+     * until acked covers it; scan_from is the high watermark otherwise. */
+    for (uint32_t k = 0; k < jt->nat; k++) /* out of memory: scan_from is held back instead */
+        up_central_note(t, jt->at[k].q, jt->at[k].e.coff, jt->at[k].e.lp, jt->at[k].e.loff);
+    up_scan_update(t);
     u->ckpt_dirty = true;
 }
 
@@ -485,6 +531,10 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
     j->work.data = j;
     snprintf(j->cluster_id, sizeof j->cluster_id, "%s", u->cluster_id);
     j->conf = up_conf_new(u, false, err, sizeof err);
+    if (j->conf) {
+        rd_kafka_conf_set_opaque(j->conf, j);
+        rd_kafka_conf_set_error_cb(j->conf, job_on_error);
+    }
     int n = 0;
     for (up_topic_t *t = u->topics; t; t = t->next)
         if (!t->gone && (full || t->ncentral == 0)) n++;
@@ -497,6 +547,7 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
         jt->central = strdup(t->central);
         jt->nlocal = t->nparts;
         jt->create = u->cfg->uplink_topic_create;
+        up_scan_update(t);
         const int64_t *src = t->scan_from ? t->scan_from : t->ckpt_scan;
         jt->nscan = t->scan_from ? t->ncentral : t->ckpt_nscan;
         jt->scan = malloc((size_t)(jt->nscan ? jt->nscan : 1) * sizeof *jt->scan);

@@ -56,10 +56,28 @@ typedef struct {
     uint32_t n, cap;
 } up_offsets_t;
 
+/* A record of ours on a central partition that the local partitions' `acked` does not cover
+ * yet (its local offset is at or above its partition's acked): scan_from may not pass it. */
+typedef struct {
+    int64_t coff; /* central offset */
+    int64_t loff; /* local offset */
+    int32_t lp;   /* local partition */
+} up_pending_t;
+
+/* Per central partition: the uncovered records of ours there, oldest first (a ring), and one
+ * past the highest central offset known to hold something of ours or nothing of ours beyond.
+ * scan_from = the oldest uncovered one's offset, or end when there is none. */
+typedef struct {
+    up_pending_t *v;
+    uint32_t head, n, cap;
+    int64_t end;
+    int64_t hold; /* -1, or the lowest offset that could not be remembered (out of memory) */
+} up_cpart_t;
+
 typedef struct {
     up_topic_t *t;
     int32_t partition;
-    int32_t central_part; /* -1 until the topic is resolved */
+    int32_t central_part; /* -1 until the topic is resolved; keyless records when hashed */
     int64_t acked;        /* every offset below is on the central side */
     int64_t ckpt_acked;   /* acked as last written to the checkpoint (the retention hold) */
     int64_t next_send;    /* next local offset to hand to the producer */
@@ -88,7 +106,11 @@ struct up_topic {
     int32_t nparts;
     up_part_t *parts; /* [nparts], owned */
     int32_t ncentral;   /* central partitions; 0 = not resolved yet */
+    /* Fewer central partitions than local ones: a keyed record goes where Kafka's default
+     * partitioner puts its key (murmur2), a keyless one to p mod ncentral. */
+    bool hashed;
     int64_t *scan_from; /* [ncentral], owned; -1 = unknown (nothing of ours there) */
+    up_cpart_t *cp;     /* [ncentral], owned: what keeps scan_from back (up_resume.c) */
     int64_t *ckpt_scan; /* scan_from as loaded from the checkpoint, [ckpt_nscan] */
     int32_t ckpt_nscan;
     rd_kafka_topic_t *rkt; /* of the current producer, or NULL */
@@ -153,6 +175,19 @@ int up_offsets_add(up_offsets_t *o, int64_t off);
 void up_resume(up_topic_t *t, up_part_t *p, up_offsets_t *found);
 /* True (and advances past it) when off is in p's skip list. */
 bool up_skip(up_part_t *p, int64_t off);
+/* Kafka's murmur2 of a key (Utils.murmur2, seed 0x9747b28c), and the partition the Java
+ * producer's default partitioner picks for it: (murmur2 & 0x7fffffff) % n. */
+int32_t up_murmur2(const void *key, size_t len);
+int32_t up_key_partition(const void *key, size_t len, int32_t n);
+/* A record of ours at central offset coff of central partition q is known (acknowledged, or
+ * found by a read-back); remembered while its local partition's acked does not cover it. */
+int up_central_note(up_topic_t *t, int32_t q, int64_t coff, int32_t lp, int64_t loff);
+/* Drops what acked now covers and sets scan_from from what is left (before a checkpoint or a
+ * read-back uses scan_from). */
+void up_scan_update(up_topic_t *t);
+/* New central partition bookkeeping after a resolve: end = hw, nothing uncovered. */
+int up_central_reset(up_topic_t *t, const int64_t *hw, int32_t n);
+void up_central_free(up_topic_t *t);
 
 /* up_central.c */
 /* A librdkafka configuration from the uplink settings: bootstrap, uplink.producer.<key>,

@@ -15,8 +15,10 @@
  * uplink.status (rewritten every second with temp + rename, not fsynced): one line per link
  * and per partition, tab-separated key=value fields, read by `depotctl uplink status`:
  *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
- *   part    topic= partition= central= central_partition= local_start= local_end= forwarded=
- *           lag_records= lag_bytes= inflight= forwarded_records= forwarded_bytes= (record
+ *   part    topic= partition= central= central_partition= (-1: not resolved) hashed= (1: records
+ *           go by key hash, central_partition is where keyless ones go) local_start= local_end= forwarded=
+ *           lag_records= lag_bytes= (the local log's bytes, as stored, from the batch holding
+ *           the first unforwarded offset to the log end; -1 if storage could not tell) inflight= forwarded_records= forwarded_bytes= (record
  *           bytes as the bandwidth cap counts them, since start) dropped_records=
  *           dropped_ranges= readback_found= error= (the topic's last resolve error)
  * Values never contain tabs or newlines (they are replaced by spaces).
@@ -114,6 +116,7 @@ static int write_all(FILE *f, up_t *u)
         for (int32_t i = 0; i < t->nparts; i++)
             if (t->parts[i].known)
                 fprintf(f, "p %s %d %s %" PRId64 "\n", t->name, i, t->central, t->parts[i].acked);
+        up_scan_update(t); /* scan_from with what acked covers now, written with acked */
         const int64_t *scan = t->scan_from ? t->scan_from : t->ckpt_scan;
         int32_t n = t->scan_from ? t->ncentral : t->ckpt_nscan;
         for (int32_t q = 0; q < n; q++)
@@ -169,20 +172,21 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
     int64_t start = kp ? ks_part_log_start(kp) : 0, end = kp ? ks_part_log_end(kp) : 0;
     int64_t fwd = p->acked < start ? start : p->acked;
     int64_t lag = end > fwd ? end - fwd : 0;
-    int64_t size = kp ? ks_part_size_bytes(kp) : 0;
-    /* Bytes from the partition's average record size: storage keeps no offset -> position
-     * map callers can use, and this is a status figure. */
+    /* Exact, from storage positions: the log's bytes from the batch holding the first
+     * unforwarded offset to the log end (an index lookup, only when something lags). */
+    int64_t lag_bytes = 0;
+    if (kp && lag > 0 && ks_part_bytes_from(kp, fwd, &lag_bytes) < 0) lag_bytes = -1;
     char err[200];
     clean(err, sizeof err, t->error);
-    int64_t lag_bytes = end > start ? (int64_t)((double)size * (double)lag / (double)(end - start))
-                                    : 0;
     fprintf(f,
-            "part\ttopic=%s\tpartition=%d\tcentral=%s\tcentral_partition=%d\tlocal_start=%" PRId64
+            "part\ttopic=%s\tpartition=%d\tcentral=%s\tcentral_partition=%d\thashed=%d"
+            "\tlocal_start=%" PRId64
             "\tlocal_end=%" PRId64 "\tforwarded=%" PRId64 "\tlag_records=%" PRId64
             "\tlag_bytes=%" PRId64 "\tinflight=%u\tforwarded_records=%" PRId64 "\tforwarded_bytes=%" PRId64
             "\tdropped_records=%" PRId64 "\tdropped_ranges=%" PRId64 "\treadback_found=%" PRId64
             "\terror=%s\n",
-            t->name, p->partition, t->central, p->central_part, start, end, fwd, lag, lag_bytes,
+            t->name, p->partition, t->central, p->central_part, t->hashed && t->ncentral > 0,
+            start, end, fwd, lag, lag_bytes,
             p->q_len, p->fwd_records, p->fwd_bytes, p->dropped_records, p->dropped_ranges, p->readback_found,
             err);
 }
@@ -224,11 +228,12 @@ void up_status_json(up_t *u, FILE *f)
             json_str(f, t->name);
             fprintf(f, ", \"partition\": %d, \"central\": ", (int)i);
             json_str(f, t->central);
-            fprintf(f, ", \"central_partition\": %d, \"local_end\": %" PRId64
+            fprintf(f, ", \"central_partition\": %d, \"hashed\": %s, \"local_end\": %" PRId64
                        ", \"forwarded\": %" PRId64 ", \"lag_records\": %" PRId64
                        ", \"forwarded_bytes\": %" PRId64 ", \"dropped_records\": %" PRId64
                        ", \"error\": ",
-                    p->central_part, end, fwd, end > fwd ? end - fwd : 0, p->fwd_bytes,
+                    p->central_part, t->hashed && t->ncentral > 0 ? "true" : "false", end, fwd,
+                    end > fwd ? end - fwd : 0, p->fwd_bytes,
                     p->dropped_records);
             json_str(f, t->error);
             fputc('}', f);

@@ -81,6 +81,7 @@ static void topic_free(up_topic_t *t)
         free(t->parts[i].skip.v);
     }
     if (t->rkt) rd_kafka_topic_destroy(t->rkt);
+    up_central_free(t);
     free(t->parts);
     free(t->scan_from);
     free(t->ckpt_scan);
@@ -153,13 +154,53 @@ static int64_t part_acked(const up_part_t *p)
     return p->q_len ? p->q_off[p->q_head] : p->next_send;
 }
 
-static void ring_pop(up_t *u, up_part_t *p)
+/* The local offset of a reported record, from its depot.src header (after the last ':'). */
+static int64_t dr_offset(const rd_kafka_message_t *m)
 {
-    int32_t bytes = p->q_bytes[p->q_head];
-    p->q_head = (p->q_head + 1) % p->q_cap;
-    p->q_len--;
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, UP_SRC_HEADER, &v, &n))
+        return -1;
+    const char *s = v;
+    size_t i = n;
+    while (i > 0 && s[i - 1] != ':')
+        i--;
+    int64_t off = 0;
+    if (i == n || n - i > 18) return -1;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        off = off * 10 + (s[i] - '0');
+    }
+    return off;
+}
+
+/* Takes the reported record out of the in-flight ring: its bytes leave the window at once; the
+ * ring's head moves past every record reported so far. Reports of one central partition come
+ * in order, but one local partition of a hashed topic spreads over several central partitions,
+ * whose reports interleave: the ring (ascending offsets) is searched. Returns the record's
+ * bytes, or -1 if it is not in flight (a report from before a reset). */
+static int32_t ring_take(up_t *u, up_part_t *p, int64_t off)
+{
+    uint32_t lo = 0, hi = p->q_len; /* first index with q_off >= off */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p->q_off[(p->q_head + mid) % p->q_cap] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t at = (p->q_head + lo) % p->q_cap;
+    if (lo == p->q_len || p->q_off[at] != off || p->q_bytes[at] == 0) return -1;
+    int32_t bytes = p->q_bytes[at];
+    p->q_bytes[at] = 0; /* reported (bytes of a record are never 0: depot.src is in them) */
     p->inflight_bytes -= bytes;
     u->inflight_bytes -= bytes;
+    while (p->q_len && p->q_bytes[p->q_head] == 0) {
+        p->q_head = (p->q_head + 1) % p->q_cap;
+        p->q_len--;
+    }
+    return bytes;
 }
 
 void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -168,8 +209,9 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     up_t *u = opaque;
     up_part_t *p = m->_private;
     if (!p || p->q_len == 0) return; /* a report from before a reset */
-    int32_t bytes = p->q_bytes[p->q_head];
-    ring_pop(u, p);
+    int64_t off = dr_offset(m);
+    int32_t bytes = ring_take(u, p, off);
+    if (bytes < 0) return;
     if (m->err) {
         u->send_errors++;
         if (u->state == UP_RUNNING) {
@@ -184,10 +226,8 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     p->fwd_records++;
     p->fwd_bytes += bytes;
     p->acked = part_acked(p);
-    up_topic_t *t = p->t;
-    if (t->scan_from && m->partition >= 0 && m->partition < t->ncentral &&
-        m->offset + 1 > t->scan_from[m->partition])
-        t->scan_from[m->partition] = m->offset + 1;
+    /* scan_from passes it once acked covers it (at once unless the topic is hashed) */
+    up_central_note(p->t, m->partition, m->offset, p->partition, off);
     u->last_success_ms = up_wall_ms();
     u->ckpt_dirty = true;
     set_link(u, "up");
@@ -295,10 +335,12 @@ static int send_record(up_t *u, up_part_t *p, const kp_batch_hdr_t *bh, const kp
     }
     const void *key = rec->key.len < 0 ? NULL : rec->key.ptr;
     size_t key_len = rec->key.len < 0 ? 0 : (size_t)rec->key.len;
+    int32_t q = p->central_part;
+    if (p->t->hashed && key) q = up_key_partition(key, key_len, p->t->ncentral);
     void *val = rec->value.len < 0 ? NULL : (void *)rec->value.ptr;
     size_t val_len = rec->value.len < 0 ? 0 : (size_t)rec->value.len;
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        u->rk, RD_KAFKA_V_RKT(p->t->rkt), RD_KAFKA_V_PARTITION(p->central_part),
+        u->rk, RD_KAFKA_V_RKT(p->t->rkt), RD_KAFKA_V_PARTITION(q),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
         RD_KAFKA_V_VALUE(val, val_len), RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_TIMESTAMP(ts),
         RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);

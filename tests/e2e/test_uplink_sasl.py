@@ -1,0 +1,199 @@
+"""The uplink to a central cluster over SASL_SSL with SCRAM-SHA-512 (docs/uplink.md), with
+certificates made here with openssl, against a central Depot.
+
+The box starts with a wrong password; `depotctl uplink status` shows the link down
+and the authentication error, and nothing is forwarded while the box keeps accepting records.
+Restarted with the right password, it forwards everything exactly once. Then the same with a
+CA that did not sign the central certificate (the TLS error shows), and fixed again. At the end
+the central topic holds every acknowledged record exactly once with key, value, headers and
+timestamp (compared by depot.src with the box's log); counts are printed.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from depot_harness import Broker, check, run_tests  # noqa: E402
+from test_tls import TlsBroker  # noqa: E402
+from test_uplink import PREFIX, read_all, status, wait_drained  # noqa: E402
+from tls_certs import make_ca  # noqa: E402
+
+TOPIC = "sensors"
+PARTS = 3
+USER, PASSWORD = "admin", "admin-secret"
+
+
+def depotctl_status(box):
+    ctl = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/depotctl"))
+    r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
+                       capture_output=True, text=True, timeout=20)
+    check(r.returncode == 0, "depotctl uplink status: %s", r.stderr)
+    return r.stdout
+
+
+def produce(box, start, n):
+    """n records v<start..> with keys, a header and explicit timestamps; returns the acked."""
+    from confluent_kafka import Producer
+    acked = []
+    p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0,
+                  "linger.ms": 5})
+    ts0 = int(time.time() * 1000)
+    for i in range(start, start + n):
+        p.produce(TOPIC, value=b"v%d" % i, key=b"k%d" % (i % 11), partition=i % PARTS,
+                  headers=[("seq", b"%d" % i)], timestamp=ts0 + i,
+                  on_delivery=lambda e, m: acked.append(m.value()) if e is None else None)
+        p.poll(0)
+    check(p.flush(30) == 0, "the box did not accept the records")
+    return acked
+
+
+def wait_error(box, pattern, local_end, timeout=60):
+    """Until the status shows the link down with last_error matching pattern, and the box's
+    log end (local_end records in all) in the partition lines."""
+    deadline = time.time() + timeout
+    link = {}
+    while time.time() < deadline:
+        link, parts = status(box)
+        ends = sum(int(p["local_end"]) for p in parts if p.get("topic") == TOPIC)
+        if link.get("state") == "down" and re.search(pattern, link.get("last_error", ""), re.I) \
+                and ends == local_end:
+            return link, parts
+        time.sleep(0.5)
+    raise AssertionError("status never showed the link down with /%s/: %s" % (pattern, link))
+
+
+def log_bytes_from(box, part, offset):
+    """Bytes of the box's log of TOPIC/part from the batch holding offset to the end, parsed
+    from the segment files (baseOffset int64 at 0, batchLength int32 at 8, lastOffsetDelta
+    int32 at 23; a batch takes 12 + batchLength bytes)."""
+    d = os.path.join(box.data_dir, "%s-%d" % (TOPIC, part))
+    total, found = 0, False
+    for name in sorted(n for n in os.listdir(d) if n.endswith(".log")):
+        with open(os.path.join(d, name), "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 27 <= len(data):
+            base = int.from_bytes(data[pos:pos + 8], "big")
+            blen = int.from_bytes(data[pos + 8:pos + 12], "big")
+            last = base + int.from_bytes(data[pos + 23:pos + 27], "big")
+            if blen <= 0 or pos + 12 + blen > len(data):
+                break
+            found = found or last >= offset
+            if found:
+                total += 12 + blen
+            pos += 12 + blen
+    return total
+
+
+def check_lag_bytes(box, parts, label):
+    """lag_bytes is exact: the log's bytes from the first unforwarded offset's batch on."""
+    for p in parts:
+        want = log_bytes_from(box, int(p["partition"]), int(p["forwarded"]))
+        check(int(p["lag_bytes"]) == want and want > 0, "%s: partition %s lag_bytes=%s, the "
+              "log holds %d bytes from offset %s", label, p["partition"], p["lag_bytes"], want,
+              p["forwarded"])
+    print("uplink %s: lag_bytes exact: %s" % (label, [(p["forwarded"], p["lag_bytes"])
+                                                    for p in parts]), flush=True)
+
+
+def verify(box, central_read_bs, acked, label):
+    local = read_all(box.bootstrap, TOPIC, PARTS)
+    central = read_all(central_read_bs, PREFIX + TOPIC, PARTS)
+    by_src, dup, forwarded = {}, 0, 0
+    for q, recs in central.items():
+        for off, key, val, hdrs, ts in recs:
+            forwarded += 1
+            src = dict(hdrs).get("depot.src", b"").decode().split(":")
+            check(len(src) == 4, "central record without depot.src: %r", hdrs)
+            k = (int(src[2]), int(src[3]))
+            dup += k in by_src
+            by_src[k] = (key, val, [h for h in hdrs if h[0] != "depot.src"], ts)
+    missing = bad = local_n = 0
+    for lp, recs in local.items():
+        for off, key, val, hdrs, ts in recs:
+            local_n += 1
+            c = by_src.get((lp, off))
+            if c is None:
+                missing += 1
+            elif c != (key, val, [(h, v or b"") for h, v in hdrs], ts):
+                bad += 1
+    vals = {c[1] for c in by_src.values()}
+    acked_missing = [v for v in acked if v not in vals]
+    print("uplink %s: sent=%d acknowledged=%d local=%d forwarded=%d duplicated=%d missing=%d "
+          "(acknowledged but not central: %d) field-mismatch=%d"
+          % (label, len(acked), len(acked), local_n, forwarded, dup, missing, len(acked_missing),
+             bad), flush=True)
+    check(dup == 0 and missing == 0 and not acked_missing and bad == 0 and
+          forwarded == local_n, "%s: not exactly once", label)
+
+
+def secure_cycle(central_port, ca, read_bs, label):
+    """Wrong password, fixed; wrong CA, fixed; nothing lost, nothing twice."""
+    base = {"uplink.bootstrap.servers": "127.0.0.1:%d" % central_port,
+            "uplink.topic.prefix": PREFIX, "uplink.topics": TOPIC, "num.partitions": PARTS,
+            "uplink.producer.security.protocol": "SASL_SSL",
+            "uplink.producer.sasl.mechanism": "SCRAM-SHA-512",
+            "uplink.producer.sasl.username": USER,
+            "uplink.producer.sasl.password": "not-" + PASSWORD,
+            "uplink.producer.ssl.ca.location": ca}
+    box = Broker(settings=base, name="box")
+    acked = []
+    try:
+        acked += produce(box, 0, 300)
+        link, parts = wait_error(box, r"auth", 300)
+        out = depotctl_status(box)
+        print("uplink %s: wrong password:\n%s" % (label, out), flush=True)
+        check("Link: down" in out and re.search(r"auth", out, re.I),
+              "depotctl does not show the authentication error: %s", out)
+        check(all(p["forwarded"] == "0" and p["lag_records"] == p["local_end"] for p in parts),
+              "forwarded with a wrong password? %s", parts)
+        check_lag_bytes(box, parts, label + " nothing forwarded")
+        box.stop()
+        box.settings["uplink.producer.sasl.password"] = PASSWORD
+        box.start()
+        acked += produce(box, 300, 300)
+        wait_drained(box, TOPIC, 60)
+        verify(box, read_bs, acked, label + " after the password was fixed")
+
+        other = tempfile.mkdtemp(prefix="depot-e2e-otherca-")
+        try:
+            box.stop()
+            box.settings["uplink.producer.ssl.ca.location"] = make_ca(other)
+            box.start()
+            acked += produce(box, 600, 300)
+            link, parts = wait_error(box, r"ssl|certificate|handshake", 900)
+            out = depotctl_status(box)
+            print("uplink %s: wrong CA:\n%s" % (label, out), flush=True)
+            check("Link: down" in out and re.search(r"ssl|certificate", out, re.I),
+                  "depotctl does not show the TLS error: %s", out)
+            check(sum(int(p["lag_records"]) for p in parts) == 300,
+                  "the 300 records of the wrong-CA phase are not held back: %s", parts)
+            check_lag_bytes(box, parts, label + " partly forwarded")
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+        box.stop()
+        box.settings["uplink.producer.ssl.ca.location"] = ca
+        box.start()
+        wait_drained(box, TOPIC, 60)
+        verify(box, read_bs, acked, label + " after the CA was fixed")
+        link, _ = status(box)
+        check(link.get("state") == "up", "link not up at the end: %s", link)
+        box.stop()
+    finally:
+        box.kill()
+
+
+def test_uplink_sasl_ssl_depot_central():
+    with TlsBroker(name="central") as central:  # SASL_SSL on port, PLAINTEXT on port3
+        secure_cycle(central.port, central.certs["ca"], "127.0.0.1:%d" % central.port3,
+                     "sasl_ssl depot-central")
+
+
+if __name__ == "__main__":
+    run_tests(globals())
