@@ -282,6 +282,98 @@ static int16_t succeeded(kb_req_t *req, kb_sasl_conn_t *sc, const char *user, bo
     return KP_ERR_NONE;
 }
 
+/*
+ * PLAIN off the loop. The token is parsed and the credential looked up on the loop (cheap);
+ * the PBKDF2 behind kb_scram_cred_check runs on libuv's thread pool while the connection reads
+ * nothing more (kb_conn_hold_reads). The job owns copies of everything it reads; the request
+ * stays alive until kb_req_complete (also if its connection closes meanwhile: then the answer
+ * is dropped and the connection's SASL state, already freed, is not touched).
+ */
+typedef struct {
+    uv_work_t work;
+    kb_req_t *req;
+    kb_sasl_plain_done_fn done;
+    kb_scram_cred_t cred;
+    char user[KB_SCRAM_MAX_USER + 1];
+    char *pw; /* owned, cleansed before it is freed */
+    size_t pwl;
+    bool ok; /* written by the pool thread, read after it (uv orders the two) */
+} plain_job_t;
+
+static void plain_work(uv_work_t *w)
+{
+    plain_job_t *j = w->data;
+    j->ok = kb_scram_cred_check(&j->cred, j->pw, j->pwl);
+}
+
+static void plain_job_free(plain_job_t *j)
+{
+    if (j->pw) OPENSSL_cleanse(j->pw, j->pwl);
+    free(j->pw);
+    OPENSSL_cleanse(&j->cred, sizeof j->cred);
+    free(j);
+}
+
+static void plain_after(uv_work_t *w, int status)
+{
+    plain_job_t *j = w->data;
+    kb_req_t *req = j->req;
+    if (req->closed) { /* the client left: nobody to answer, no SASL state to update */
+        plain_job_free(j);
+        kb_req_complete(req);
+        return;
+    }
+    kb_conn_hold_reads(req->conn, false);
+    kb_sasl_conn_t *sc = kb_sasl_conn(req->conn);
+    char why[256] = "";
+    bool fin = false;
+    int64_t life = 0;
+    int16_t err;
+    if (!sc) {
+        snprintf(why, sizeof why, "out of memory");
+        err = KP_ERR_SASL_AUTHENTICATION_FAILED;
+    } else if (status < 0 || !j->ok) {
+        snprintf(why, sizeof why, "Authentication failed: Invalid username or password");
+        err = token_failed(req, sc, j->user, why);
+    } else {
+        err = succeeded(req, sc, j->user, &fin, &life, why, sizeof why);
+    }
+    kb_sasl_plain_done_fn done = j->done;
+    plain_job_free(j);
+    done(req, err, fin, life, why); /* answers and completes req */
+}
+
+int kb_sasl_plain_async(kb_req_t *req, const uint8_t *in, size_t len, kb_sasl_plain_done_fn done)
+{
+    kb_sasl_conn_t *sc = *kb_conn_sasl_slot(req->conn);
+    if (!sc || sc->mech != KB_MECH_PLAIN || !(sc->state == KB_SASL_HANDSHAKEN || sc->reauth))
+        return 0;
+    plain_job_t *j = calloc(1, sizeof *j); /* owned by the job until plain_after */
+    if (!j) return 0;
+    const char *pw;
+    size_t pwl;
+    kb_creds_t *creds = kb_sasl_creds(req->broker);
+    int rc = kb_sasl_plain_parse(in, len, j->user, sizeof j->user, &pw, &pwl);
+    if (rc == 0) rc = kb_creds_find(creds, j->user, KB_SCRAM_SHA_256, &j->cred);
+    if (rc < 0 && j->user[0]) rc = kb_creds_find(creds, j->user, KB_SCRAM_SHA_512, &j->cred);
+    if (rc == 0 && !(j->pw = malloc(pwl ? pwl : 1))) rc = K_ERR_NOMEM;
+    if (rc < 0) { /* malformed, unknown user: the synchronous path answers (no PBKDF2) */
+        plain_job_free(j);
+        return 0;
+    }
+    memcpy(j->pw, pw, pwl);
+    j->pwl = pwl;
+    j->req = req;
+    j->done = done;
+    j->work.data = j;
+    if (uv_queue_work(kb_broker_loop(req->broker), &j->work, plain_work, plain_after) < 0) {
+        plain_job_free(j);
+        return 0;
+    }
+    kb_conn_hold_reads(req->conn, true);
+    return 1;
+}
+
 int16_t kb_sasl_token(kb_req_t *req, const uint8_t *in, size_t len, char *out, size_t cap,
                       size_t *out_len, bool *done, int64_t *lifetime_ms, char *why,
                       size_t whylen)
