@@ -83,9 +83,11 @@ static int32_t *subscribed_union(const kb_cgroup_t *cg, int32_t *n_out)
     n = 0;
     for (int32_t i = 0; i < cg->n_members; i++) {
         const kb_cmember_t *m = cg->members[i];
-        memcpy(u + n, m->sub, (size_t)m->n_sub * sizeof *u);
+        if (m->n_sub) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(u + n, m->sub, (size_t)m->n_sub * sizeof *u);
         n += m->n_sub;
-        memcpy(u + n, m->rx, (size_t)m->n_rx * sizeof *u);
+        if (m->n_rx)
+            memcpy(u + n, m->rx, (size_t)m->n_rx * sizeof *u);
         n += m->n_rx;
     }
     qsort(u, (size_t)n, sizeof *u, int_cmp);
@@ -443,7 +445,8 @@ static int compute_target(kb_gcoord_t *c, kb_cgroup_t *cg, const kb_ctopics_t *s
         const kb_ctopic_t *ct = snap_find(s, cg->topics[t]);
         parts[t] = ct ? ct->partitions : 0;
     }
-    memcpy(sorted, cg->members, (size_t)n * sizeof *sorted);
+    if (n)
+        memcpy(sorted, cg->members, (size_t)n * sizeof *sorted);
     qsort(sorted, (size_t)n, sizeof *sorted, member_cmp);
     for (int32_t i = 0; i < n; i++) {
         int32_t *buf = tbuf + (size_t)i * ((size_t)nt + 1);
