@@ -30,8 +30,8 @@ const entry_t kb_config_table[] = {
     {{"listeners", "Where to listen: comma-separated NAME://host:port, one per listener (at "
       "most 8), e.g. PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094. NAME is the listener name "
       "(its security protocol comes from listener.security.protocol.map); an empty host or "
-      "0.0.0.0 listens on every interface; port 0 picks a free port. PLAINTEXT and "
-      "SASL_PLAINTEXT are served; SSL and SASL_SSL wait for TLS.", KB_CT_LIST, NULL}, T_LISTENERS,
+      "0.0.0.0 listens on every interface; port 0 picks a free port. PLAINTEXT, SSL, "
+      "SASL_PLAINTEXT and SASL_SSL are served (docs/security.md).", KB_CT_LIST, NULL}, T_LISTENERS,
       "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listeners), 0, 0, NULL, NULL},
     {{"listener.security.protocol.map", "Security protocol of each listener name, "
       "NAME:PROTOCOL comma-separated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL). A value given "
