@@ -434,13 +434,18 @@ def test_keyless_record_refused_with_record_errors():
     with Broker(CLEANER) as b:
         create(b.bootstrap, "keys", COMPACT)
         errs = []
-        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 50, "retries": 0})
-        p.produce("keys", key=b"a", value=b"1", partition=0)
+        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 500, "retries": 0})
+        # Metadata first: a record queued before librdkafka knows the partition's leader can
+        # leave in a batch of its own (1 run in ~10), and this test needs one batch of both.
+        p.list_topics("keys", timeout=10)
+        p.produce("keys", key=b"a", value=b"1", partition=0,
+                  on_delivery=lambda e, _m: errs.append(("keyed", e)))
         p.produce("keys", value=b"no key", partition=0,
-                  on_delivery=lambda e, _m: errs.append(e))
+                  on_delivery=lambda e, _m: errs.append(("keyless", e)))
         p.flush(30)
-        check(errs and errs[0] is not None and errs[0].code() == KafkaError.INVALID_RECORD,
-              "keyless record: %s", errs)
+        codes = dict((who, e.code() if e is not None else None) for who, e in errs)
+        check(codes == {"keyed": KafkaError.INVALID_RECORD, "keyless": KafkaError.INVALID_RECORD},
+              "the batch with a keyless record: %s", errs)
         check(read_all(b.bootstrap, "keys") == [], "part of the refused batch was written")
         check("without a key refused" in open(b.log_path).read(), "no log line")
 
