@@ -13,10 +13,26 @@
 #include "protocol/kp_errors.h"
 #include "protocol/kp_header.h"
 
+typedef struct plain_job plain_job_t;
+
+/*
+ * PLAIN checks waiting for, or running on, libuv's thread pool. At most `max` run at once
+ * (the cores but one, at least one): the event loop keeps a core however many clients log in
+ * together. Allocated apart from sasl_broker_t because jobs may outlive the subsystem (a stop
+ * that does not wait): then `orphaned` is set and the last job frees it.
+ */
+typedef struct {
+    uv_loop_t *loop;
+    plain_job_t *head, *tail; /* waiting, oldest first */
+    int inflight, max;
+    bool orphaned;
+} plain_pool_t;
+
 typedef struct {
     kb_creds_t *creds; /* owned */
     unsigned mechs;
     int64_t reauth_ms;
+    plain_pool_t *pool; /* owned; see plain_pool_t for when it outlives this */
 } sasl_broker_t;
 
 struct kb_sasl_conn {
@@ -104,6 +120,16 @@ static int sasl_init(kb_broker_t *b)
         free(st);
         return rc;
     }
+    st->pool = calloc(1, sizeof *st->pool); /* owned by st, or by its last job (orphaned) */
+    if (!st->pool) {
+        kb_creds_free(st->creds);
+        free(st);
+        return K_ERR_NOMEM;
+    }
+    st->pool->loop = kb_broker_loop(b);
+    unsigned cores = uv_available_parallelism();
+    st->pool->max = cores > 2 ? (int)cores - 1 : 1;
+    if (st->pool->max > 4) st->pool->max = 4; /* libuv's default pool size */
     *kb_broker_slot(b, &kb_sasl_subsys) = st;
     for (int i = 0; i < cfg->n_listeners; i++)
         if ((cfg->listeners[i].security_protocol == KB_SEC_SASL_PLAINTEXT ||
@@ -122,6 +148,10 @@ static void sasl_close(kb_broker_t *b)
     sasl_broker_t *st = slot ? *slot : NULL;
     if (!st) return;
     kb_creds_free(st->creds);
+    if (st->pool->inflight || st->pool->head)
+        st->pool->orphaned = true; /* the last job frees it */
+    else
+        free(st->pool);
     free(st);
     *slot = NULL;
 }
@@ -289,8 +319,10 @@ static int16_t succeeded(kb_req_t *req, kb_sasl_conn_t *sc, const char *user, bo
  * stays alive until kb_req_complete (also if its connection closes meanwhile: then the answer
  * is dropped and the connection's SASL state, already freed, is not touched).
  */
-typedef struct {
+struct plain_job {
     uv_work_t work;
+    plain_job_t *next; /* in the pool's queue */
+    plain_pool_t *pool;
     kb_req_t *req;
     kb_sasl_plain_done_fn done;
     kb_scram_cred_t cred;
@@ -298,7 +330,7 @@ typedef struct {
     char *pw; /* owned, cleansed before it is freed */
     size_t pwl;
     bool ok; /* written by the pool thread, read after it (uv orders the two) */
-} plain_job_t;
+};
 
 static void plain_work(uv_work_t *w)
 {
@@ -314,9 +346,11 @@ static void plain_job_free(plain_job_t *j)
     free(j);
 }
 
-static void plain_after(uv_work_t *w, int status)
+static void plain_pump(plain_pool_t *pool);
+
+/* The job's outcome on the loop (status < 0: it never ran). */
+static void plain_finish(plain_job_t *j, int status)
 {
-    plain_job_t *j = w->data;
     kb_req_t *req = j->req;
     if (req->closed) { /* the client left: nobody to answer, no SASL state to update */
         plain_job_free(j);
@@ -343,10 +377,43 @@ static void plain_after(uv_work_t *w, int status)
     done(req, err, fin, life, why); /* answers and completes req */
 }
 
+static void plain_after(uv_work_t *w, int status)
+{
+    plain_job_t *j = w->data;
+    plain_pool_t *pool = j->pool;
+    pool->inflight--;
+    plain_finish(j, status);
+    plain_pump(pool);
+}
+
+/* Starts waiting jobs while there is room; the jobs of clients gone meanwhile are dropped
+ * without running PBKDF2. May free an orphaned pool: callers do not touch it afterwards. */
+static void plain_pump(plain_pool_t *pool)
+{
+    while (pool->inflight < pool->max && pool->head) {
+        plain_job_t *j = pool->head;
+        pool->head = j->next;
+        if (!pool->head) pool->tail = NULL;
+        j->next = NULL;
+        if (j->req->closed) {
+            plain_finish(j, 0);
+            continue;
+        }
+        pool->inflight++;
+        if (uv_queue_work(pool->loop, &j->work, plain_work, plain_after) < 0) {
+            pool->inflight--;
+            plain_finish(j, UV_EINVAL); /* answered as a failed login */
+        }
+    }
+    if (pool->orphaned && !pool->inflight && !pool->head) free(pool);
+}
+
 int kb_sasl_plain_async(kb_req_t *req, const uint8_t *in, size_t len, kb_sasl_plain_done_fn done)
 {
     kb_sasl_conn_t *sc = *kb_conn_sasl_slot(req->conn);
-    if (!sc || sc->mech != KB_MECH_PLAIN || !(sc->state == KB_SASL_HANDSHAKEN || sc->reauth))
+    sasl_broker_t *st = state_of(req->broker);
+    if (!st || !sc || sc->mech != KB_MECH_PLAIN ||
+        !(sc->state == KB_SASL_HANDSHAKEN || sc->reauth))
         return 0;
     plain_job_t *j = calloc(1, sizeof *j); /* owned by the job until plain_after */
     if (!j) return 0;
@@ -366,11 +433,14 @@ int kb_sasl_plain_async(kb_req_t *req, const uint8_t *in, size_t len, kb_sasl_pl
     j->req = req;
     j->done = done;
     j->work.data = j;
-    if (uv_queue_work(kb_broker_loop(req->broker), &j->work, plain_work, plain_after) < 0) {
-        plain_job_free(j);
-        return 0;
-    }
+    j->pool = st->pool;
     kb_conn_hold_reads(req->conn, true);
+    if (st->pool->tail)
+        st->pool->tail->next = j;
+    else
+        st->pool->head = j;
+    st->pool->tail = j;
+    plain_pump(st->pool); /* never finishes j here: j is new, its client still there */
     return 1;
 }
 

