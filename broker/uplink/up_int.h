@@ -142,6 +142,7 @@ typedef struct {
     bool stopping;
     up_job_t *job; /* the running resolve job, or NULL */
     bool job_full; /* a full resync is wanted (after the running job) */
+    bool settled_once; /* a full job waited for the previous process's producer */
     int backoff_n;
     int64_t next_partial_ms; /* loop time of the next partial job attempt */
     int64_t drain_deadline;
