@@ -1,7 +1,7 @@
 /*
  * Load generator on librdkafka, the client most factory applications run.
  *
- *   loadgen create  -b HOST:PORT -t TOPIC -p PARTITIONS
+ *   loadgen create  -b HOST:PORT -t TOPIC -p PARTITIONS [--config KEY=VALUE]...
  *   loadgen produce -b HOST:PORT -t TOPIC -n BYTES -s MSGSIZE [--acks 1|all] [--linger MS]
  *                   [--batch BYTES] [-p PARTITIONS]
  *   loadgen consume -b HOST:PORT -t TOPIC [-n BYTES] [-p PARTITIONS] [--loop] [--timeout S]
@@ -31,6 +31,8 @@ typedef struct {
     const char *cmd, *brokers, *topic, *acks;
     int64_t bytes;
     int msg_size, partitions, linger_ms, batch_bytes, loop, timeout_s;
+    const char *configs[8]; /* create: topic configs, "key=value" */
+    int nconfigs;
     double rate, duration_s;
 } opts_t;
 
@@ -100,6 +102,16 @@ static int cmd_create(const opts_t *o)
         rd_kafka_NewTopic_new(o->topic, o->partitions > 0 ? o->partitions : 1, 1, err, sizeof err);
     if (!nt)
         die("NewTopic", err);
+    for (int i = 0; i < o->nconfigs; i++) { /* "key=value", e.g. flush.messages=1 for Kafka */
+        char kv[256];
+        snprintf(kv, sizeof kv, "%s", o->configs[i]);
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            die("--config", "expects key=value");
+        *eq = '\0';
+        if (rd_kafka_NewTopic_set_config(nt, kv, eq + 1))
+            die("--config", kv);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = NULL;
@@ -475,6 +487,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--timeout")) o.timeout_s = atoi(v);
         else if (!strcmp(a, "--rate")) o.rate = atof(v);
         else if (!strcmp(a, "-d")) o.duration_s = atof(v);
+        else if (!strcmp(a, "--config") && o.nconfigs < 8) o.configs[o.nconfigs++] = v;
         else usage();
     }
     if (!o.brokers || !o.topic || o.msg_size <= 0 || o.rate <= 0)

@@ -49,7 +49,8 @@ else:
 UNITS = {'mbps': 'MB/s', 'wire_mbps': 'MB/s', 'msgs_per_s': 'msg/s', 'cpu_s_per_gb': 'CPU-s/GB',
          'wamp': 'x', 'rss_mb': 'MB', 'rss_peak_mb': 'MB', 'hwm_mb': 'MB', 'p50_ms': 'ms',
          'p99_ms': 'ms', 'p999_ms': 'ms', 'max_ms': 'ms', 'secs': 's', 'per_s': '/s',
-         'us': 'us', 'count': '', 'ratio': 'x', 'rate': 'msg/s'}
+         'us': 'us', 'count': '', 'ratio': 'x', 'rate': 'msg/s', 'mb_per_gb': 'MB/GB',
+         'start_mb': 'MB', 'pct': '%'}
 
 
 def unit_of(metric):
@@ -162,9 +163,25 @@ class ProcStat:
         return out
 
     def cpu_s(self):
+        return sum(self.cpu_split())
+
+    def cpu_split(self):
         with open('/proc/%d/stat' % self.pid) as f:
             fields = f.read().rsplit(')', 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime
+
+    def wakeups(self):
+        """Voluntary context switches of all the process's threads (each is a sleep)."""
+        n = 0
+        for t in os.listdir('/proc/%d/task' % self.pid):
+            try:
+                with open('/proc/%d/task/%s/status' % (self.pid, t)) as f:
+                    for line in f:
+                        if line.startswith('voluntary_ctxt_switches:'):
+                            n += int(line.split()[1])
+            except OSError:
+                pass
+        return n
 
     def write_bytes(self):
         with open('/proc/%d/io' % self.pid) as f:
@@ -172,6 +189,30 @@ class ProcStat:
                 if line.startswith('write_bytes:'):
                     return int(line.split()[1])
         return 0
+
+
+def host_counters():
+    """System-wide counters behind the run-to-run swing of CPU per GB (docs/benchmarks.md):
+    reclaim, writeback, dirty and cached pages from /proc/vmstat, steal and busy jiffies from
+    /proc/stat."""
+    out = {}
+    try:
+        with open('/proc/vmstat') as f:
+            for line in f:
+                k, v = line.split()
+                if k in ('pgsteal_kswapd', 'pgsteal_direct', 'pgscan_kswapd', 'pgscan_direct',
+                         'nr_written', 'nr_dirty', 'nr_writeback', 'allocstall_normal',
+                         'pgfault', 'nr_file_pages'):
+                    out[k] = int(v)
+        with open('/proc/stat') as f:
+            cpu = f.readline().split()[1:]
+        j = [int(x) for x in cpu]
+        out['steal'] = j[7] if len(j) > 7 else 0
+        out['busy'] = sum(j) - j[3] - j[4]
+        out['all'] = sum(j)
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
 
 
 class Measure:
@@ -191,6 +232,9 @@ class Measure:
             self.stop.wait(0.05)
 
     def __enter__(self):
+        self.host0 = host_counters()
+        self.split0 = self.ps.cpu_split()
+        self.wake0 = self.ps.wakeups()
         self.cpu0 = self.ps.cpu_s()
         self.wb0 = self.ps.write_bytes()
         self.th = threading.Thread(target=self._sample, daemon=True)
@@ -201,6 +245,13 @@ class Measure:
         self.stop.set()
         self.th.join()
         self.cpu = self.ps.cpu_s() - self.cpu0
+        split = self.ps.cpu_split()
+        self.wakes = self.ps.wakeups() - self.wake0
+        self.sys_s = split[1] - self.split0[1]
+        h1 = host_counters()
+        self.host = {k: h1[k] - self.host0.get(k, 0) for k in h1}
+        self.host['dirty0'] = self.host0.get('nr_dirty', 0)
+        self.host['file0'] = self.host0.get('nr_file_pages', 0)
         self.wb = self.ps.write_bytes() - self.wb0
         st = self.ps.status()
         self.peak = max(self.peak, st.get('VmRSS', 0))
@@ -239,7 +290,8 @@ class Depot:
         cmd = [DEPOT, '--set', 'listeners=PLAINTEXT://127.0.0.1:%d' % port,
                '--set', 'log.dirs=' + self.datadir, '--set', 'log.level=warn']
         self.log = open(self.logpath, 'w')
-        self.proc = subprocess.Popen((wrap or []) + cmd, stdout=self.log, stderr=subprocess.STDOUT,
+        self.cmd = (wrap or []) + cmd  # vs_kafka.py restarts it on the same data dir
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, preexec_fn=raise_nofile,
                                      env=dict(os.environ, **(env or {})))
         wait_port(port, self.proc)
@@ -366,7 +418,26 @@ def produce_metrics(out, m, wire=False):
         r['wire_mbps'] = out['wire_mbps']
     if m.wb:
         r['wamp'] = m.wb / out['bytes']
+    r.update(swing_metrics(m, out['bytes']))
     return r
+
+
+def swing_metrics(m, nbytes):
+    """What the box did around one run, to explain the swing of CPU per GB: the broker's
+    system-time share, page-cache reclaim and writeback per GB, dirty and cached memory at the
+    start, steal and busy shares of the whole machine."""
+    h, pg = m.host, 4096 / 1e6
+    allj = max(h.get('all', 0), 1)
+    return {'sys_share_ratio': m.sys_s / m.cpu if m.cpu else 0,
+            'sleeps_per_mb': m.wakes / (nbytes / 1e6) if nbytes else 0,
+            'reclaim_mb_per_gb': (h.get('pgsteal_kswapd', 0) + h.get('pgsteal_direct', 0)) * pg
+            / gb(nbytes),
+            'direct_reclaim_mb_per_gb': h.get('pgsteal_direct', 0) * pg / gb(nbytes),
+            'writeback_mb_per_gb': h.get('nr_written', 0) * pg / gb(nbytes),
+            'dirty_at_start_mb': h.get('dirty0', 0) * pg,
+            'cached_at_start_mb': h.get('file0', 0) * pg,
+            'host_busy_pct': 100.0 * h.get('busy', 0) / allj,
+            'host_steal_pct': 100.0 * h.get('steal', 0) / allj}
 
 
 def lean_produce(b, topic, parts, size, msg, acks, batch='256k', inflight=8, ppr=1):
@@ -833,7 +904,7 @@ def targets():
     add('RSS with 1,000 partitions + 1,000 connections <= 64 MB', worst('depot.conns.rss_mb'),
         64.0, '<=', 'VmRSS, worst run',
         'RSS 1k parts + 1k conns')
-    add('peak RSS over the whole run <= 64 MB', med('depot.final.hwm_mb'), 64.0, '<=',
+    add('peak RSS over the whole run <= 32 MB', med('depot.final.hwm_mb'), 32.0, '<=',
         'VmHWM (includes the 2 GB replay)',
         'peak RSS (VmHWM)')
     add('write amplification, 1 KB acks=1 (librdkafka) <= 1.05', med('depot.rd_1k_a1.wamp'),
@@ -845,6 +916,9 @@ def targets():
     add('fsyncs coalesce: Produce requests per fsync, acks=all, 1 partition, 8 in flight >= 2',
         med('fsync.aall.req_per_fsync_ratio'), 2.0, '>=', 'strace count',
         'requests per fsync')
+    if 'kafka_sizes' in EXTRA:
+        import vs_kafka
+        vs_kafka.targets(sys.modules[__name__], add)
     for t in T:
         v, l = t['value'], t['limit']
         t['ratio'] = (v / l) if (v is not None and l) else None
@@ -910,6 +984,11 @@ def table_markdown(T, doc):
             t['name'].replace('<=', '≤').replace('>=', '≥').replace('->', '→'), fmt(t['value']),
             fmt(t['limit']), (fmt(t['ratio']) + '×') if t['ratio'] else '-', verdict,
             t['basis']))
+    import vs_kafka
+    summ = vs_kafka.summary_table(sys.modules[__name__])
+    if summ:
+        out += ['', 'Depot against Apache Kafka and the references (runs alternated; Kafka: %s):'
+                % EXTRA.get('kafka', '?'), ''] + summ
     out += ['', '| result | median | min | max | unit | runs | load avg |',
             '|---|---:|---:|---:|---|---:|---:|']
     for rid in sorted(RESULTS):
@@ -918,6 +997,10 @@ def table_markdown(T, doc):
             rid, r['label'].replace('->', '→'), fmt(statistics.median(r['runs'])),
             fmt(min(r['runs'])), fmt(max(r['runs'])), r['unit'], len(r['runs']),
             statistics.mean(r['loads'])))
+    swing = vs_kafka.swing_table(sys.modules[__name__])
+    if swing:
+        out += ['', 'Run-to-run swing of CPU per GB: each acks=1 produce run with what the box '
+                'did meanwhile (system-wide reclaim/writeback/steal from /proc):', ''] + swing
     for name, lines in sorted(EXTRA.get('profiles', {}).items()):
         out += ['', 'Profile `%s` (perf cpu-clock, inclusive %% of broker samples, user-space '
                 'frames):' % name, '', '```'] + lines[:18] + ['```']
@@ -957,7 +1040,8 @@ def machine():
             return ''
     return {'nproc': os.cpu_count(), 'cpu': cpu, 'mem_gb': round(mem_kb / 1048576, 1),
             'kernel': platform.release(), 'disk': '%s (%s, %s)' % (dev[0], dev[1], rot),
-            'librdkafka': cmd('dpkg-query', '-W', '-f=${Version}', 'librdkafka1'),
+            'librdkafka': cmd('dpkg-query', '-W', '-f=${Version}\n',
+                              'librdkafka1').split('\n')[0],  # one line per architecture
             'cc': cmd('cc', '--version').splitlines()[0] if cmd('cc', '--version') else '',
             'commit': cmd('git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'),
             'dirty': bool(cmd('git', '-C', ROOT, 'status', '--porcelain', '--untracked-files=no'))}
@@ -1082,10 +1166,10 @@ def update_doc(md):
 
 
 def main():
-    for p in ('ref_disk', 'ref_tcp', 'mock_broker', 'loadgen', 'lean'):
+    for p in ('ref_disk', 'ref_tcp', 'ref_stream', 'mock_broker', 'loadgen', 'lean'):
         if not os.access(os.path.join(BB, p), os.X_OK):
             sys.exit('bench: %s missing; run `make bench` (it builds build/bench/*)' % p)
-    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile', 'diag'}
+    groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile', 'diag', 'kafka'}
     if 'mock' in groups and 'depot' not in groups:
         sys.exit('bench: the mock runs side by side with Depot; add depot to BENCH_ONLY')
     if 'depot' in groups and not os.access(DEPOT, os.X_OK):
@@ -1098,7 +1182,7 @@ def main():
     # Rough plan for the progress counter: one step per scenario run.
     PROG.total = (('refs' in groups) * 2 * RUNS + ('depot' in groups) * (21 * RUNS + 8) +
                   ('mock' in groups) * (4 * RUNS + 1) + ('fsync' in groups) * 5 +
-                  ('diag' in groups) * (2 * RUNS + 1) +
+                  ('diag' in groups) * (2 * RUNS + 1) + ('kafka' in groups) * (19 * RUNS + 12) +
                   PROFILE * 4)
     load0 = os.getloadavg()
     sys.stderr.write('Depot bench: %s mode, %d run(s) per scenario, work dir %s\n'
@@ -1108,6 +1192,9 @@ def main():
             refs_suite(workdir)
         if 'depot' in groups:
             brokers_suite(workdir, 'mock' in groups, 'diag' in groups)
+        if 'kafka' in groups:  # after depot: it reuses the latency rate chosen there
+            import vs_kafka
+            vs_kafka.suite(sys.modules[__name__], workdir)
         if 'fsync' in groups:
             fsync_suite(workdir)
     except KeyboardInterrupt:

@@ -140,6 +140,19 @@ typedef struct {
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 
+/*
+ * A file range sent in place of a hole in the response (zero-copy Fetch, broker/net/pieces.c):
+ * the encoder left len bytes out at position `at` of resp (kp_buf_t holes), and the
+ * connection sends them from fd (sendfile on TCP, read in bounded chunks on TLS). fd is
+ * owned by the request and closed when it is freed, so the bytes stay readable until sent.
+ */
+typedef struct {
+    size_t at;
+    int fd;
+    int64_t off;
+    size_t len;
+} kb_piece_t;
+
 typedef struct kb_req {
     kb_broker_t *broker;
     kb_conn_t *conn;
@@ -162,6 +175,8 @@ typedef struct kb_req {
     void *handler_data;  /* free for the handler's use while pending */
     uint64_t start_us;   /* monotonic, when its header was decoded (counters.h) */
     int16_t error_code;  /* first Kafka error the handler reported (kb_req_error) */
+    kb_piece_t *pieces;  /* in arena; fds owned (kb_req_add_file) */
+    int npieces, pieces_cap, pieces_placed;
     /* The audit trail's (broker/auth/audit.h). audit_detail: what a change changes (offsets of
      * a group reset, ...), set by a handler before the kb_authorize that allows it; in the
      * arena or static, NUL-terminated, NULL for none. audit_state: the trail's own, in the
@@ -185,6 +200,21 @@ void kb_req_hold(kb_req_t *req);
 void kb_req_release(kb_req_t *req, bool close_conn);
 /* Like kb_req_complete but nothing is sent (still keeps order). */
 void kb_req_complete_no_response(kb_req_t *req);
+
+/*
+ * Zero-copy answers (broker/net/pieces.c). True when req's bytes go out through a
+ * connection that can send file ranges (false for requests made by unit tests).
+ * kb_req_add_file takes ownership of fd (closed on failure too) and queues a range for the
+ * next hole the encoder leaves in req->resp (a bytes field with ptr KP_HOLE), in order;
+ * kb_req_drop_pieces closes and forgets them all (a long poll re-reads later). 0 or K_ERR_*.
+ */
+bool kb_req_zero_copy(const kb_req_t *req);
+/* False while the broker's file pieces hold their share of the descriptor limit: copy. */
+bool kb_req_file_room(const kb_req_t *req);
+int kb_req_add_file(kb_req_t *req, int fd, int64_t off, size_t len);
+void kb_req_drop_pieces(kb_req_t *req);
+/* Total response bytes after the size field: resp minus the size plus every piece. */
+uint64_t kb_req_resp_size(const kb_req_t *req);
 
 /* Accessors the handlers use. */
 uv_loop_t *kb_broker_loop(kb_broker_t *b);

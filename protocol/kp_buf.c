@@ -70,6 +70,8 @@ void *kp_arena_alloc(kp_arena_t *a, size_t size)
     return p;
 }
 
+const uint8_t kp_hole_marker[1];
+
 void kp_buf_init(kp_buf_t *b)
 {
     memset(b, 0, sizeof *b);

@@ -306,7 +306,17 @@ typedef struct {
     size_t len;
     size_t cap;
     int err; /* K_ERR_NOMEM once an allocation failed; sticky */
+    /* Holes (zero-copy responses): a bytes field whose ptr is KP_HOLE is encoded as its
+     * length prefix only, and on_hole(hole_ud, at, len) is told where its len bytes belong
+     * (at = b->len then); the caller sends them from elsewhere (a file). Without on_hole,
+     * a hole fails the buffer (err = K_ERR_INVAL). */
+    void (*on_hole)(void *ud, size_t at, size_t len);
+    void *hole_ud;
 } kp_buf_t;
+
+/* The marker for a hole's bytes (see kp_buf_t); never dereferenced. */
+extern const uint8_t kp_hole_marker[1];
+#define KP_HOLE (kp_hole_marker)
 
 void kp_buf_init(kp_buf_t *b);
 void kp_buf_deinit(kp_buf_t *b);

@@ -70,6 +70,13 @@ static inline void kp_put_bytes_field(kp_buf_t *b, kp_bytes_t v, bool compact, b
         return;
     }
     kp_put_len32(b, v.len, compact);
+    if (v.len > 0 && v.ptr == KP_HOLE) {
+        if (b->on_hole)
+            b->on_hole(b->hole_ud, b->len, (size_t)v.len);
+        else if (!b->err)
+            b->err = K_ERR_INVAL;
+        return;
+    }
     if (v.len > 0) kp_put_raw(b, v.ptr, (size_t)v.len);
 }
 

@@ -67,6 +67,45 @@ uint32_t kp_crc32c_sw(uint32_t crc, const void *data, size_t len)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <nmmintrin.h>
 
+/*
+ * The crc32 instruction takes 3 cycles and can start one per cycle, so one dependent chain
+ * uses a third of it. Long inputs therefore run three chains over three adjacent lanes of
+ * LANE bytes and join them: with the register r (not inverted) after a lane, appending n more
+ * bytes is linear, r' = shift_n(r) ^ crc_from_0(those bytes), where shift_n multiplies by
+ * x^(8n) mod P. So crc(a||b||c) = shift(shift(ra) ^ rb) ^ rc, with ra started from the running
+ * register and rb, rc from 0. shift_LANE is four 256-entry tables (one per byte of r), built
+ * once from the 32 single-bit registers run through LANE zero bytes.
+ */
+#define LANE 4096
+
+static uint32_t shift_tab[4][256];
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
+
+static void shift_build(void)
+{
+    pthread_once(&table_once, table_build);
+    uint32_t basis[32];
+    for (int bit = 0; bit < 32; bit++) {
+        uint32_t c = 1u << bit;
+        for (int i = 0; i < LANE; i++) /* one zero byte, on the raw register */
+            c = (c >> 8) ^ table[0][c & 0xff];
+        basis[bit] = c;
+    }
+    for (int k = 0; k < 4; k++)
+        for (uint32_t b = 0; b < 256; b++) {
+            uint32_t v = 0;
+            for (int i = 0; i < 8; i++)
+                if (b & (1u << i)) v ^= basis[8 * k + i];
+            shift_tab[k][b] = v;
+        }
+}
+
+static inline uint32_t shift_lane(uint32_t r)
+{
+    return shift_tab[0][r & 0xff] ^ shift_tab[1][(r >> 8) & 0xff] ^
+           shift_tab[2][(r >> 16) & 0xff] ^ shift_tab[3][r >> 24];
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
                                                             size_t len)
 {
@@ -74,6 +113,22 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const 
     while (len && ((uintptr_t)p & 7)) {
         c = _mm_crc32_u8((uint32_t)c, *p++);
         len--;
+    }
+    if (len >= 3 * LANE) pthread_once(&shift_once, shift_build);
+    while (len >= 3 * LANE) {
+        uint64_t a = c, b = 0, d = 0;
+        for (size_t i = 0; i < LANE; i += 8) {
+            uint64_t wa, wb, wd;
+            memcpy(&wa, p + i, 8);
+            memcpy(&wb, p + LANE + i, 8);
+            memcpy(&wd, p + 2 * LANE + i, 8);
+            a = _mm_crc32_u64(a, wa);
+            b = _mm_crc32_u64(b, wb);
+            d = _mm_crc32_u64(d, wd);
+        }
+        c = shift_lane(shift_lane((uint32_t)a) ^ (uint32_t)b) ^ (uint32_t)d;
+        p += 3 * LANE;
+        len -= 3 * LANE;
     }
     while (len >= 8) {
         uint64_t w;

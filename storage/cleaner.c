@@ -10,8 +10,9 @@
  * partition is due when
  *   - dirty bytes / cleanable bytes >= min.cleanable.dirty.ratio, or
  *   - its first dirty record is older than max.compaction.lag.ms, or
- *   - a tombstone it kept has reached its delete horizon (and once after each open, as the
- *     horizons are not remembered across restarts).
+ *   - a tombstone it kept has reached its delete horizon (and once after each open: the
+ *     horizons are on disk in the stamped batches, KIP-534, but the partition's earliest
+ *     one is only in memory, so that pass reads them back and reschedules).
  * The due partition with the highest ratio goes first (forced ones before it).
  *
  * <logdir>/cleaner-offset-checkpoint (Kafka's OffsetCheckpoint format, as the other

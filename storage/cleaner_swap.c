@@ -139,6 +139,7 @@ static void swap_array(cl_job_t *j, int done)
 {
     ks_part_t *p = j->p;
     int nin = done ? j->out[done - 1].to : 0;
+    p->seg_gen++; /* segments replaced: the read cache's positions are stale */
     for (int g = 0; g < done; g++) {
         p->segs[g] = j->out[g].seg;
         j->out[g].seg = NULL; /* owned by the partition now */

@@ -67,10 +67,17 @@ static void note_fsync(int64_t *hist, int64_t *sum, int64_t t0)
     *sum += us;
 }
 
-void ks_flush_request(ks_store_t *s, ks_part_t *p)
+/*
+ * Wakeups are kept to the one that can do work. A partition queued while a pass over it is
+ * running is taken by that pass's thread when it ends (flusher_main picks again before it
+ * sleeps), so no other thread is woken for it: on a box with fewer cores than flusher threads,
+ * waking threads that only find the partition busy took the CPU from the event loop at every
+ * acks=all request (docs/benchmarks.md, "the acks=all tail").
+ */
+bool ks_flush_enqueue(ks_store_t *s, ks_part_t *p)
 {
     if (p->flush_queued)
-        return;
+        return false;
     p->flush_queued = true;
     p->flush_next = NULL;
     if (s->fq_tail)
@@ -78,7 +85,13 @@ void ks_flush_request(ks_store_t *s, ks_part_t *p)
     else
         s->fq_head = p;
     s->fq_tail = p;
-    pthread_cond_signal(&s->cv);
+    return !p->flushing;
+}
+
+void ks_flush_request(ks_store_t *s, ks_part_t *p)
+{
+    if (ks_flush_enqueue(s, p))
+        pthread_cond_signal(&s->cv);
 }
 
 static void unqueue(ks_store_t *s, ks_part_t *p)
@@ -383,9 +396,8 @@ static void *flusher_main(void *arg)
             empty_one(s);
             continue;
         }
+        /* If p was queued again meanwhile, this thread takes it at the next pick. */
         int done = flush_pass(s, p, false);
-        if (p->flush_queued)
-            pthread_cond_broadcast(&s->cv); /* queued again while we had it: free to take */
         if (done && s->o.on_sync_ready) {
             pthread_mutex_unlock(&s->mu);
             s->o.on_sync_ready(s->o.sync_ud);

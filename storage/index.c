@@ -17,7 +17,8 @@
  * the segment (ks_seg_recover).
  *
  * Lookups binary-search the file with pread (one 8/12-byte read per probe), so nothing of an
- * index stays in memory. All functions run under s->mu.
+ * index stays in memory; a sequential consumer skips the search altogether through the
+ * partition's read cache (read.c). All functions run under s->mu.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -191,7 +192,35 @@ static int search(ks_store_t *s, ks_seg_t *seg, int kind, int64_t target, int64_
 
 int ks_idx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos)
 {
+    int64_t entry;
+    return ks_idx_lookup_entry(s, seg, offset, pos, &entry);
+}
+
+int ks_idx_read_entries(ks_store_t *s, ks_seg_t *seg, int64_t from, int64_t n, uint8_t *e,
+                        int64_t *got)
+{
+    *got = 0;
+    int64_t have = seg->idx_size / KS_IDX_ENTRY - from;
+    if (from < 0 || have <= 0)
+        return 0;
+    if (n > have)
+        n = have;
+    ks_file_t *f = &seg->f[KS_FILE_INDEX];
+    int rc = ks_file_acquire(s, f);
+    if (rc)
+        return rc;
+    rc = ks_io_pread_all(f->fd, e, (size_t)n * KS_IDX_ENTRY, from * KS_IDX_ENTRY) ? K_ERR_IO : 0;
+    ks_file_release(s, f);
+    if (rc == 0)
+        *got = n;
+    return rc;
+}
+
+int ks_idx_lookup_entry(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos,
+                        int64_t *entry)
+{
     *pos = 0;
+    *entry = -1;
     if (!seg->idx_checked)
         ks_idx_check(s, seg);
     if (offset <= seg->base)
@@ -201,8 +230,10 @@ int ks_idx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos)
     int rc = search(s, seg, KS_FILE_INDEX, offset - seg->base, &i, e);
     if (rc)
         return rc;
-    if (i >= 0 && ks_get_be32(e + 4) < (uint64_t)seg->size)
+    if (i >= 0 && ks_get_be32(e + 4) < (uint64_t)seg->size) {
         *pos = ks_get_be32(e + 4);
+        *entry = i;
+    }
     return 0;
 }
 

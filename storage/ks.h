@@ -200,6 +200,8 @@ typedef struct {
      * counted in fsyncs only). Per bucket, not cumulative. */
     int64_t fsync_hist[KS_FSYNC_BUCKETS];
     int64_t fsync_us_sum;
+    int64_t read_cache_hits;   /* slices that started from the partition's read cache */
+    int64_t read_cache_misses; /* slices that searched the offset index */
 } ks_stats_t;
 void ks_store_stats(const ks_store_t *s, ks_stats_t *st);
 
@@ -353,6 +355,23 @@ int ks_part_producer_count(const ks_part_t *p);
  * (KIP-74). offset == log_end gives 0 bytes. K_ERR_RANGE outside [log_start, log_end].
  */
 int ks_part_read(ks_part_t *p, int64_t offset, size_t max_bytes, bool min_one, kp_buf_t *out);
+
+/*
+ * The same batches as a file range, for sending without a copy (storage/read.c): out->fd is a
+ * dup of the segment's descriptor, OWNED BY THE CALLER (close it), valid for the range
+ * whatever happens to the log afterwards; -1 with len 0 when there is nothing to read.
+ * first_offset is the first batch's base offset, next_offset the offset a consumer asks next.
+ * A sequential reader does no index search (a per-partition cache of where the last slice
+ * ended). Errors as ks_part_read; an fd shortage gives K_ERR_IO (read with ks_part_read then).
+ */
+typedef struct {
+    int fd;
+    int64_t pos;
+    size_t len;
+    int64_t first_offset, next_offset;
+} ks_slice_t;
+int ks_part_read_slice(ks_part_t *p, int64_t offset, size_t max_bytes, bool min_one,
+                       ks_slice_t *out);
 
 /* Earliest offset whose batch max timestamp >= ts, with that timestamp; K_ERR_NOENT if none. */
 int ks_part_offset_for_time(ks_part_t *p, int64_t ts, int64_t *offset, int64_t *found_ts);

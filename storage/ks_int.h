@@ -132,6 +132,15 @@ struct ks_part {
     bool cleaning;           /* a pass holds this partition (p stays alive until it ends) */
     bool swapping;           /* the pass committed its swap: no segment may go meanwhile */
     bool clean_abort;        /* the pass must give up (topic deleted, segments dropped) */
+    /* Read position cache (read.c): where the last Fetch slice of this partition ended, so
+     * the consumer's next Fetch (at rd_off) starts there without searching the index.
+     * Valid while rd_seg is still segs[] for rd_off and seg_gen has not moved. Under mu. */
+    uint32_t seg_gen;  /* bumped whenever a segment leaves segs[] or is replaced */
+    uint32_t rd_gen;   /* seg_gen when the cache was filled */
+    ks_seg_t *rd_seg;  /* compared only, never dereferenced unless valid */
+    int64_t rd_off;    /* the first offset of the batch at rd_pos; -1 = empty */
+    int64_t rd_pos;
+    int64_t rd_entry;  /* the offset-index entry at or below rd_pos (-1: none) */
 };
 
 struct ks_topic {
@@ -244,6 +253,9 @@ int ks_seg_load_ts(ks_store_t *s, ks_seg_t *seg);
 int ks_seg_read_hdr(ks_store_t *s, ks_seg_t *seg, int64_t pos, kp_batch_hdr_t *h);
 /* Position of the batch holding offset, or K_ERR_NOENT if past the segment's batches. */
 int ks_seg_find(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos, kp_batch_hdr_t *h);
+/* The same, also giving the index entry the walk started from (-1: none). */
+int ks_seg_find_entry(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos,
+                      kp_batch_hdr_t *h, int64_t *entry);
 int ks_part_roll(ks_store_t *s, ks_part_t *p, int64_t now_ms);
 int ks_part_push_seg(ks_part_t *p, ks_seg_t *seg);
 int ks_part_find_seg(const ks_part_t *p, int64_t offset); /* index or -1 */
@@ -255,6 +267,12 @@ void ks_graveyard_sweep(ks_store_t *s, bool all);
 
 /* index.c */
 int ks_idx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos);
+/* As ks_idx_lookup, also giving the index entry used (-1: none, position 0). */
+int ks_idx_lookup_entry(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos,
+                        int64_t *entry);
+/* Reads up to n offset-index entries from entry `from` into e (8 bytes each); *got = read. */
+int ks_idx_read_entries(ks_store_t *s, ks_seg_t *seg, int64_t from, int64_t n, uint8_t *e,
+                        int64_t *got);
 int ks_tidx_lookup(ks_store_t *s, ks_seg_t *seg, int64_t ts, int64_t *offset);
 int ks_idx_last(ks_store_t *s, ks_seg_t *seg, int64_t *rel, int64_t *pos);
 int ks_tidx_last(ks_store_t *s, ks_seg_t *seg, int64_t *ts, int64_t *rel);
@@ -339,6 +357,9 @@ int ks_cleaner_recover(ks_store_t *s, ks_part_t *p);
 int ks_flusher_start(ks_store_t *s);
 void ks_flusher_stop(ks_store_t *s);
 void ks_flush_request(ks_store_t *s, ks_part_t *p); /* under mu */
+/* Queues p without waking a thread; true if the caller must signal s->cv (after unlocking
+ * is fine: the queue changed under mu). Under mu. */
+bool ks_flush_enqueue(ks_store_t *s, ks_part_t *p);
 void ks_part_wait_idle(ks_store_t *s, ks_part_t *p); /* under mu */
 void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status);
 /* Queues a file or directory already renamed to a unique doomed name (*.deleted, *-delete)

@@ -467,6 +467,7 @@ int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg)
     w->offset = offset;
     w->cb = cb;
     w->arg = arg;
+    bool wake = false;
     pthread_mutex_lock(&s->mu);
     if (w->offset > p->log_end)
         w->offset = p->log_end; /* nothing beyond the log can become durable */
@@ -477,10 +478,14 @@ int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg)
     } else {
         w->next = p->waiters;
         p->waiters = w;
-        ks_flush_request(s, p);
+        wake = ks_flush_enqueue(s, p);
         w = NULL;
     }
     pthread_mutex_unlock(&s->mu);
+    /* Signalled after the unlock: a flusher woken under the lock would at once block on it
+     * and take a second switch (and the loop's CPU) to get it. */
+    if (wake)
+        pthread_cond_signal(&s->cv);
     if (w && s->o.on_sync_ready)
         s->o.on_sync_ready(s->o.sync_ud);
     return 0;

@@ -294,6 +294,7 @@ static void drop_tail(ks_store_t *s, ks_part_t *p, int from)
         ks_seg_free(s, seg);
     }
     p->nsegs = from;
+    p->seg_gen++;
     ks_io.fsync_dir(p->path);
 }
 

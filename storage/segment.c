@@ -151,8 +151,15 @@ int ks_seg_read_hdr(ks_store_t *s, ks_seg_t *seg, int64_t pos, kp_batch_hdr_t *h
 
 int ks_seg_find(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos, kp_batch_hdr_t *h)
 {
+    int64_t entry;
+    return ks_seg_find_entry(s, seg, offset, pos, h, &entry);
+}
+
+int ks_seg_find_entry(ks_store_t *s, ks_seg_t *seg, int64_t offset, int64_t *pos,
+                      kp_batch_hdr_t *h, int64_t *entry)
+{
     int64_t at;
-    int rc = ks_idx_lookup(s, seg, offset, &at);
+    int rc = ks_idx_lookup_entry(s, seg, offset, &at, entry);
     if (rc)
         return rc;
     for (;;) {
@@ -287,6 +294,7 @@ int ks_part_drop_first(ks_store_t *s, ks_part_t *p)
     ks_seg_retire(s, seg);
     memmove(p->segs, p->segs + 1, (size_t)(p->nsegs - 1) * sizeof *p->segs);
     p->nsegs--;
+    p->seg_gen++; /* the read cache may point at seg */
     p->bytes -= bytes;
     p->log_bytes -= seg->size;
     s->st.bytes_on_disk -= bytes;

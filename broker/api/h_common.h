@@ -130,6 +130,11 @@ typedef struct {
     int32_t fetch_max_bytes; /* broker fetch.max.bytes, <= 0 = no cap */
     int16_t version;
     kb_req_t *req; /* for authorization (READ on each topic); NULL in tests: allowed */
+    /* Zero copy (kb_req_zero_copy(req)): record bytes are not read but left as holes
+     * (KP_HOLE) with file ranges added to req (kb_req_add_file); msgs (one per requested
+     * partition) then gets each one's message count, as offsets spanned, for the counters. */
+    bool zero_copy;
+    int64_t *msgs;
 } kb_fetch_ctx_t;
 
 /*

@@ -33,6 +33,14 @@
  * dereferences a ks_part_t it saw earlier: partitions are re-resolved by name/id when
  * answering, and the remembered pointers are only compared, so a topic deleted meanwhile is
  * harmless. The read buffer is local to each answer and freed after encoding.
+ *
+ * Zero copy: on a real connection the record bytes are never read here. Each partition's
+ * batches come back from storage as a file range (ks_part_read_slice: a dup'ed segment
+ * descriptor, position, length), queued on the request (kb_req_add_file) and encoded as a
+ * hole, so req->resp holds only the headers and the connection sends the ranges from the
+ * files (broker/net/conn.c, transport write_file). What one Fetch stages in memory is its
+ * headers, whatever max_bytes asks for. Only when no descriptor can be had (EMFILE) is a
+ * partition copied as before.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +106,32 @@ static ks_topic_t *topic_resolve(const kb_fetch_ctx_t *ctx, const kp_fetch_req_f
     return t;
 }
 
-/* Reads one partition into data; *len gets the bytes read. Returns the partition's error. */
-static int16_t read_part(ks_part_t *p, const kp_fetch_req_fetch_partition_t *fp, int8_t isolation,
+/* Zero copy: the partition's batches as a file range queued on the request, the records left
+ * as a hole. 1 when done so, 0 to copy instead (no descriptor to spare), < 0 on error. */
+static int read_slice(const kb_fetch_ctx_t *ctx, int k, ks_part_t *p, int64_t offset,
+                      size_t limit, bool min_one, kp_fetch_resp_partition_data_t *pd)
+{
+    ks_slice_t sl;
+    if (!kb_req_file_room(ctx->req))
+        return 0;
+    int rc = ks_part_read_slice(p, offset, limit, min_one, &sl);
+    if (rc == K_ERR_IO || rc == K_ERR_NOMEM)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (sl.len > 0) {
+        if ((rc = kb_req_add_file(ctx->req, sl.fd, sl.pos, sl.len)) < 0)
+            return rc;
+        pd->records = (kp_bytes_t){KP_HOLE, (int32_t)sl.len};
+        ctx->msgs[k] = sl.next_offset - sl.first_offset;
+    }
+    return 1;
+}
+
+/* Reads one partition (the k-th asked for) into data, or as a file range (zero copy); *len
+ * gets the bytes returned. Returns the partition's error. */
+static int16_t read_part(const kb_fetch_ctx_t *ctx, int k, ks_part_t *p,
+                         const kp_fetch_req_fetch_partition_t *fp, int8_t isolation,
                          int64_t limit, bool min_one, kp_buf_t *data,
                          kp_fetch_resp_partition_data_t *pd, size_t *len)
 {
@@ -110,7 +142,12 @@ static int16_t read_part(ks_part_t *p, const kp_fetch_req_fetch_partition_t *fp,
     if (fp->fetch_offset < ks_part_log_start(p) || fp->fetch_offset > ks_part_log_end(p))
         return KP_ERR_OFFSET_OUT_OF_RANGE;
     size_t before = data->len;
-    int rc = ks_part_read(p, fp->fetch_offset, (size_t)(limit > 0 ? limit : 0), min_one, data);
+    size_t max = (size_t)(limit > 0 ? limit : 0);
+    int rc = ctx->zero_copy ? read_slice(ctx, k, p, fp->fetch_offset, max, min_one, pd) : 0;
+    if (rc == 0)
+        rc = ks_part_read(p, fp->fetch_offset, max, min_one, data);
+    else if (rc == 1)
+        rc = 0;
     if (rc < 0) {
         data->len = before; /* drop a partial read */
         if (rc != K_ERR_RANGE)
@@ -120,7 +157,7 @@ static int16_t read_part(ks_part_t *p, const kp_fetch_req_fetch_partition_t *fp,
     }
     if (data->err)
         return KP_ERR_UNKNOWN_SERVER_ERROR;
-    *len = data->len - before;
+    *len = pd->records.ptr == KP_HOLE ? (size_t)pd->records.len : data->len - before;
     pd->high_watermark = ks_part_high_watermark(p);
     pd->last_stable_offset = pd->high_watermark;
     pd->log_start_offset = ks_part_log_start(p);
@@ -184,7 +221,8 @@ int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_are
             size_t got = 0;
             if (err == KP_ERR_NONE) {
                 int64_t limit = fp->partition_max_bytes < left ? fp->partition_max_bytes : left;
-                err = read_part(p, fp, m->isolation_level, limit, total == 0, data, pd, &got);
+                err = read_part(ctx, k, p, fp, m->isolation_level, limit, total == 0, data, pd,
+                                &got);
             }
             if (err != KP_ERR_NONE) {
                 part_error(pd, err);
@@ -201,7 +239,8 @@ int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_are
     k = 0;
     for (int32_t i = 0; i < nt; i++)
         for (int32_t j = 0; j < resp->responses[i].partitions_count; j++, k++)
-            if (resp->responses[i].partitions[j].records.len > 0)
+            if (resp->responses[i].partitions[j].records.len > 0 &&
+                resp->responses[i].partitions[j].records.ptr != KP_HOLE)
                 resp->responses[i].partitions[j].records.ptr = data->data + offs[k];
     return total;
 }
@@ -209,7 +248,8 @@ int64_t kb_fetch_fill(const kb_fetch_ctx_t *ctx, const kp_fetch_req_t *m, kp_are
 /* ------------------------------------------------------------------------------------------ */
 /* Answering                                                                                    */
 
-static kb_fetch_ctx_t ctx_of(kb_req_t *req)
+/* msgs: one slot per requested partition (zero copy's message counts), or NULL. */
+static kb_fetch_ctx_t ctx_of(kb_req_t *req, int64_t *msgs)
 {
     const kb_config_t *cfg = kb_broker_config(req->broker);
     return (kb_fetch_ctx_t){
@@ -217,6 +257,8 @@ static kb_fetch_ctx_t ctx_of(kb_req_t *req)
         .store = kb_broker_store(req->broker),
         .fetch_max_bytes = cfg ? cfg->fetch_max_bytes : 0,
         .version = req->hdr.api_version,
+        .zero_copy = msgs != NULL && kb_req_zero_copy(req),
+        .msgs = msgs,
     };
 }
 
@@ -239,7 +281,8 @@ static uint64_t batch_records(kp_bytes_t b)
 
 /* Counts an answer that is about to leave: per-topic bytes/messages out and errors (topics
  * that exist only: parts[k] is the resolved partition of the k-th requested one, or NULL). */
-static void count_answer(kb_req_t *req, const kp_fetch_resp_t *resp, ks_part_t **parts)
+static void count_answer(kb_req_t *req, const kp_fetch_resp_t *resp, ks_part_t **parts,
+                         const int64_t *msgs)
 {
     kb_req_error(req, resp->error_code);
     int k = 0;
@@ -256,8 +299,10 @@ static void count_answer(kb_req_t *req, const kp_fetch_resp_t *resp, ks_part_t *
             if (!counted)
                 kb_counters_topic_request(req->broker, name, true);
             counted = true;
+            uint64_t n = pd->records.ptr == KP_HOLE ? (uint64_t)msgs[k]
+                                                    : batch_records(pd->records);
             kb_counters_topic_fetch(req->broker, name, pd->records.len > 0 ? pd->records.len : 0,
-                                    batch_records(pd->records), pd->error_code);
+                                    n, pd->error_code);
         }
     }
 }
@@ -270,19 +315,26 @@ static ks_part_t **parts_alloc(kb_req_t *req, const kp_fetch_req_t *m, int *n)
     return *n ? kp_arena_alloc(&req->arena, sizeof(ks_part_t *) * (size_t)*n) : NULL;
 }
 
+/* Message counts of a zero-copy answer, one per requested partition (zeroed), or NULL. */
+static int64_t *msgs_alloc(kb_req_t *req, int n)
+{
+    return n ? kp_arena_alloc(&req->arena, sizeof(int64_t) * (size_t)n) : NULL;
+}
+
 /* Reads everything again and encodes the answer into req->resp. */
 static int answer(kb_req_t *req, const kp_fetch_req_t *m)
 {
-    kb_fetch_ctx_t ctx = ctx_of(req);
     kp_fetch_resp_t resp;
     kp_buf_t data; /* record bytes, owned here until encoded */
     bool any_error;
     int nparts;
     ks_part_t **parts = parts_alloc(req, m, &nparts); /* NULL: nothing is counted per topic */
+    int64_t *msgs = msgs_alloc(req, nparts);
+    kb_fetch_ctx_t ctx = ctx_of(req, msgs);
     kp_buf_init(&data);
     int64_t rc = kb_fetch_fill(&ctx, m, &req->arena, &resp, &data, parts, &any_error);
     if (rc >= 0) {
-        count_answer(req, &resp, parts);
+        count_answer(req, &resp, parts, msgs);
         rc = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
     }
     kp_buf_deinit(&data);
@@ -424,15 +476,18 @@ int kb_handle_fetch(kb_req_t *req)
         return K_ERR_NOMEM;
 
     /* First look: answer now unless the request wants to wait for more bytes. */
-    kb_fetch_ctx_t ctx = ctx_of(req);
+    int64_t *msgs = msgs_alloc(req, nparts);
+    kb_fetch_ctx_t ctx = ctx_of(req, msgs);
     kp_fetch_resp_t resp;
     kp_buf_t data;
     bool any_error;
     kp_buf_init(&data);
     int64_t have = kb_fetch_fill(&ctx, &m, &req->arena, &resp, &data, parts, &any_error);
     bool wait = have >= 0 && !any_error && m.max_wait_ms > 0 && have < m.min_bytes;
+    if (wait)
+        kb_req_drop_pieces(req); /* the answer re-reads the log; no descriptor held meanwhile */
     if (have >= 0 && !wait) {
-        count_answer(req, &resp, parts);
+        count_answer(req, &resp, parts, msgs);
         have = kp_fetch_resp_encode(&req->resp, req->hdr.api_version, &resp);
     }
     kp_buf_deinit(&data);

@@ -40,6 +40,42 @@ int kb_handle_sasl_handshake(kb_req_t *req)
     return rc < 0 ? rc : KB_DONE;
 }
 
+/* The answer to a token: kb_sasl_token's (or the PLAIN job's) outcome, encoded. */
+static int answer(kb_req_t *req, int16_t err, const char *out, size_t out_len, bool done,
+                  int64_t life, const char *why)
+{
+    if (req->raw_sasl) {
+        if (err) return K_ERR_CLOSED; /* no way to say why in the raw flow: close */
+        kp_put_raw(&req->resp, out, out_len);
+        return req->resp.err ? req->resp.err : KB_DONE;
+    }
+    kp_sasl_authenticate_resp_t resp;
+    kp_sasl_authenticate_resp_init(&resp);
+    resp.error_code = err;
+    kb_req_error(req, err); /* failed authentications, counted for /metrics */
+    if (err) {
+        resp.error_message = kb_arena_printf(&req->arena, "%s", why);
+        resp.auth_bytes = (kp_bytes_t){(const uint8_t *)"", 0};
+    } else {
+        resp.auth_bytes = (kp_bytes_t){(const uint8_t *)out, (int32_t)out_len};
+        resp.session_lifetime_ms = done ? life : 0;
+    }
+    int rc = kp_sasl_authenticate_resp_encode(&req->resp, req->hdr.api_version, &resp);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+/* The PLAIN check came back from the thread pool (sasl.c). */
+static void plain_done(kb_req_t *req, int16_t err, bool fin, int64_t life, const char *why)
+{
+    int rc = answer(req, err, "", 0, fin, life, why);
+    if (rc < 0) { /* raw flow failure, or no memory: close without an answer */
+        kb_conn_close_when_flushed(req->conn);
+        kb_req_complete_no_response(req);
+        return;
+    }
+    kb_req_complete(req);
+}
+
 int kb_handle_sasl_authenticate(kb_req_t *req)
 {
     kp_sasl_authenticate_req_t m;
@@ -63,23 +99,8 @@ int kb_handle_sasl_authenticate(kb_req_t *req)
     bool done = false;
     int64_t life = 0;
     if (!out) return K_ERR_NOMEM;
+    /* PLAIN's PBKDF2 runs on the thread pool: the loop serves everyone else meanwhile */
+    if (kb_sasl_plain_async(req, tok, len, plain_done)) return KB_PENDING;
     int16_t err = kb_sasl_token(req, tok, len, out, 512, &out_len, &done, &life, why, sizeof why);
-    if (req->raw_sasl) {
-        if (err) return K_ERR_CLOSED; /* no way to say why in the raw flow: close */
-        kp_put_raw(&req->resp, out, out_len);
-        return req->resp.err ? req->resp.err : KB_DONE;
-    }
-    kp_sasl_authenticate_resp_t resp;
-    kp_sasl_authenticate_resp_init(&resp);
-    resp.error_code = err;
-    kb_req_error(req, err); /* failed authentications, counted for /metrics */
-    if (err) {
-        resp.error_message = kb_arena_printf(&req->arena, "%s", why);
-        resp.auth_bytes = (kp_bytes_t){(const uint8_t *)"", 0};
-    } else {
-        resp.auth_bytes = (kp_bytes_t){(const uint8_t *)out, (int32_t)out_len};
-        resp.session_lifetime_ms = done ? life : 0;
-    }
-    int rc = kp_sasl_authenticate_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    return answer(req, err, out, out_len, done, life, why);
 }

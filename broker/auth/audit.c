@@ -9,6 +9,7 @@
 
 #include "broker/auth/auth.h"
 #include "broker/auth/acl.h"
+#include "broker/auth/audit_counts.h"
 #include "broker/core/clock.h"
 #include "broker/core/server.h"
 #include "protocol/gen/kp_create_topics.h"
@@ -23,6 +24,7 @@ typedef struct seen {
     struct seen *next;
     uint64_t count; /* accesses since the last summary record */
     int op, res;
+    int slot;       /* its slot in the counter file (audit_counts.h), -1: memory only */
     char *key;      /* "principal\nname" (owned) */
     char ctx[512];  /* address, client id, listener, api of the latest access, \n-separated */
 } seen_t;
@@ -35,6 +37,8 @@ typedef struct {
     unsigned types;
     int64_t interval_ms, next_summary;
     seen_t *seen[BUCKETS];
+    kb_acounts_t *counts; /* the counter file; NULL: counts in memory only */
+    int64_t retention_tried; /* audit.retention.ms last tried and failed, else INT64_MIN */
     char crash_at[40]; /* DEPOT_AUDIT_CRASH_AT: a fault point for the power-cut test, or "" */
 } audit_t;
 
@@ -328,6 +332,7 @@ static bool first_access(audit_t *a, kb_req_t *req, const char *principal, int o
             ctx_of(req, &c);
             snprintf(s->ctx, sizeof s->ctx, "%s\n%s\n%s\n%s", c.addr, c.client_id, c.listener,
                      c.api);
+            kb_acounts_set(a->counts, s->slot, s->count, s->ctx); /* survives a kill -9 */
             free(key);
             return false;
         }
@@ -339,9 +344,27 @@ static bool first_access(audit_t *a, kb_req_t *req, const char *principal, int o
     s->key = key;
     s->op = op;
     s->res = res;
+    s->slot = kb_acounts_alloc(a->counts, op, res, key);
     s->next = *head;
     *head = s;
     return true;
+}
+
+/* One summary record for key ("principal\nname") with ctx as first_access keeps it. */
+static int write_summary(audit_t *a, const char *key, const char *ctxs, int op, int res,
+                         uint64_t count, const char *phase)
+{
+    const char *nl = strchr(key, '\n');
+    if (!nl) return K_ERR_INVAL;
+    char principal[300];
+    snprintf(principal, sizeof principal, "%.*s", (int)(nl - key), key);
+    ctx_t c = {"", "", "", ""};
+    sscanf(ctxs, "%79[^\n]\n%255[^\n]\n%39[^\n]\n%63[^\n]", c.addr, c.client_id, c.listener,
+           c.api);
+    const char *opn = kb_acl_op_name(op), *resn = kb_acl_res_name(res);
+    event_t ev = {principal, opn ? opn : "?", resn ? resn : "?", nl + 1, strlen(nl + 1), true,
+                  NULL, count, phase, NULL, -1};
+    return write_record(a, &c, &ev, NULL);
 }
 
 static void summaries(audit_t *a)
@@ -349,16 +372,42 @@ static void summaries(audit_t *a)
     for (int i = 0; i < BUCKETS; i++)
         for (seen_t *s = a->seen[i]; s; s = s->next) {
             if (!s->count) continue;
-            char *nl = strchr(s->key, '\n');
-            *nl = 0;
-            ctx_t c = {"", "", "", ""};
-            sscanf(s->ctx, "%79[^\n]\n%255[^\n]\n%39[^\n]\n%63[^\n]", c.addr, c.client_id,
-                   c.listener, c.api);
-            event_t ev = {s->key, kb_acl_op_name(s->op), kb_acl_res_name(s->res), nl + 1,
-                          strlen(nl + 1), true, NULL, s->count, NULL, NULL, -1};
-            if (write_record(a, &c, &ev, NULL) == 0) s->count = 0;
-            *nl = '\n';
+            /* the counter file learns the record's offset first: a kill -9 after the append
+             * but before the reset below must not count these accesses twice */
+            kb_acounts_begin(a->counts, s->slot, a->part ? ks_part_log_end(a->part) : -1);
+            if (write_summary(a, s->key, s->ctx, s->op, s->res, s->count, NULL) == 0) {
+                s->count = 0;
+                kb_acounts_done(a->counts, s->slot);
+            } else {
+                kb_acounts_begin(a->counts, s->slot, -1);
+            }
         }
+}
+
+/* Counts an unclean stop left in the counter file: written as "recovered" summaries. */
+static int recover_one(void *ud, int op, int res, const char *key, const char *ctx,
+                       uint64_t count)
+{
+    return write_summary(ud, key, ctx, op, res, count, "recovered");
+}
+
+static void open_counts(audit_t *a, const char *dir)
+{
+    int rc = kb_acounts_open(dir, &a->counts);
+    if (rc < 0) {
+        kb_log(KB_LOG_WARN, "audit: cannot map %s/%s (%s): access counts since the last "
+               "summary are lost if the broker is killed", dir, KB_ACOUNTS_FILE, k_strerror(rc));
+        a->counts = NULL;
+        return;
+    }
+    rc = kb_acounts_recover(a->counts, ks_part_log_end(a->part), recover_one, a);
+    if (rc > 0) {
+        kb_log(KB_LOG_WARN, "audit: %d summary records recovered after an unclean stop", rc);
+        ks_part_sync(a->part, ks_part_log_end(a->part), on_synced_nowait, NULL);
+    } else if (rc < 0) {
+        kb_log(KB_LOG_ERROR, "audit: recovering access counts failed: %s (kept for the next "
+               "start)", k_strerror(rc));
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -500,6 +549,29 @@ static int parse_types(const char *v, unsigned *out)
     return 0;
 }
 
+/*
+ * audit.retention.ms is __audit's retention.ms: applied at start and, when it is changed as a
+ * dynamic broker config, within a second (the tick). __audit's own topic configs cannot be
+ * altered through the Kafka API, so this key is the only way to set them.
+ */
+static void apply_retention(audit_t *a)
+{
+    int64_t want = kb_broker_config(a->b)->audit_retention_ms;
+    ks_topic_t *t = a->part ? ks_part_topic(a->part) : NULL;
+    if (!t || ks_topic_config(t)->retention_ms == want || want == a->retention_tried) return;
+    a->retention_tried = want; /* a failure is logged once per value, not every second */
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)want);
+    int rc = ks_topic_set_config(t, "retention.ms", v);
+    if (rc < 0)
+        kb_log(KB_LOG_ERROR, "audit: cannot set retention.ms=%s on %s: %s", v, KB_AUDIT_TOPIC,
+               k_strerror(rc));
+    else
+        kb_log(KB_LOG_INFO, "audit: %s retention.ms is now %s (audit.retention.ms)",
+               KB_AUDIT_TOPIC, v);
+    if (!rc) a->retention_tried = INT64_MIN; /* a later change back is applied too */
+}
+
 static int audit_init(kb_broker_t *b)
 {
     const kb_config_t *cfg = kb_broker_config(b);
@@ -523,6 +595,9 @@ static int audit_init(kb_broker_t *b)
         free(a);
         return rc;
     }
+    a->retention_tried = INT64_MIN;
+    apply_retention(a); /* changed in server.properties since __audit was created */
+    open_counts(a, cfg->log_dirs[0]);
     const char *crash = getenv("DEPOT_AUDIT_CRASH_AT");
     snprintf(a->crash_at, sizeof a->crash_at, "%s", crash ? crash : "");
     a->interval_ms = cfg->audit_summary_interval_ms;
@@ -539,6 +614,7 @@ static int audit_init(kb_broker_t *b)
 static void audit_tick(kb_broker_t *b, int64_t mono_ms)
 {
     audit_t *a = state_of(b);
+    if (a) apply_retention(a);
     if (!a || mono_ms < a->next_summary) return;
     a->next_summary = mono_ms + a->interval_ms;
     summaries(a);
@@ -550,6 +626,7 @@ static void audit_close(kb_broker_t *b)
     audit_t *a = slot ? *slot : NULL;
     if (!a) return;
     summaries(a); /* counts since the last summary are not lost at a clean stop */
+    kb_acounts_close(a->counts);
     kb_auth_set_authorizer(b, a->inner, a->inner_ud);
     for (int i = 0; i < BUCKETS; i++)
         for (seen_t *s = a->seen[i], *n; s; s = n) {

@@ -13,10 +13,26 @@
 #include "protocol/kp_errors.h"
 #include "protocol/kp_header.h"
 
+typedef struct plain_job plain_job_t;
+
+/*
+ * PLAIN checks waiting for, or running on, libuv's thread pool. At most `max` run at once
+ * (the cores but one, at least one): the event loop keeps a core however many clients log in
+ * together. Allocated apart from sasl_broker_t because jobs may outlive the subsystem (a stop
+ * that does not wait): then `orphaned` is set and the last job frees it.
+ */
+typedef struct {
+    uv_loop_t *loop;
+    plain_job_t *head, *tail; /* waiting, oldest first */
+    int inflight, max;
+    bool orphaned;
+} plain_pool_t;
+
 typedef struct {
     kb_creds_t *creds; /* owned */
     unsigned mechs;
     int64_t reauth_ms;
+    plain_pool_t *pool; /* owned; see plain_pool_t for when it outlives this */
 } sasl_broker_t;
 
 struct kb_sasl_conn {
@@ -104,6 +120,16 @@ static int sasl_init(kb_broker_t *b)
         free(st);
         return rc;
     }
+    st->pool = calloc(1, sizeof *st->pool); /* owned by st, or by its last job (orphaned) */
+    if (!st->pool) {
+        kb_creds_free(st->creds);
+        free(st);
+        return K_ERR_NOMEM;
+    }
+    st->pool->loop = kb_broker_loop(b);
+    unsigned cores = uv_available_parallelism();
+    st->pool->max = cores > 2 ? (int)cores - 1 : 1;
+    if (st->pool->max > 4) st->pool->max = 4; /* libuv's default pool size */
     *kb_broker_slot(b, &kb_sasl_subsys) = st;
     for (int i = 0; i < cfg->n_listeners; i++)
         if ((cfg->listeners[i].security_protocol == KB_SEC_SASL_PLAINTEXT ||
@@ -122,6 +148,10 @@ static void sasl_close(kb_broker_t *b)
     sasl_broker_t *st = slot ? *slot : NULL;
     if (!st) return;
     kb_creds_free(st->creds);
+    if (st->pool->inflight || st->pool->head)
+        st->pool->orphaned = true; /* the last job frees it */
+    else
+        free(st->pool);
     free(st);
     *slot = NULL;
 }
@@ -280,6 +310,138 @@ static int16_t succeeded(kb_req_t *req, kb_sasl_conn_t *sc, const char *user, bo
     *lifetime_ms = life;
     kb_log(KB_LOG_INFO, "%s authenticated as User:%s", kb_conn_peer(req->conn), user);
     return KP_ERR_NONE;
+}
+
+/*
+ * PLAIN off the loop. The token is parsed and the credential looked up on the loop (cheap);
+ * the PBKDF2 behind kb_scram_cred_check runs on libuv's thread pool while the connection reads
+ * nothing more (kb_conn_hold_reads). The job owns copies of everything it reads; the request
+ * stays alive until kb_req_complete (also if its connection closes meanwhile: then the answer
+ * is dropped and the connection's SASL state, already freed, is not touched).
+ */
+struct plain_job {
+    uv_work_t work;
+    plain_job_t *next; /* in the pool's queue */
+    plain_pool_t *pool;
+    kb_req_t *req;
+    kb_sasl_plain_done_fn done;
+    kb_scram_cred_t cred;
+    char user[KB_SCRAM_MAX_USER + 1];
+    char *pw; /* owned, cleansed before it is freed */
+    size_t pwl;
+    bool ok; /* written by the pool thread, read after it (uv orders the two) */
+};
+
+static void plain_work(uv_work_t *w)
+{
+    plain_job_t *j = w->data;
+    j->ok = kb_scram_cred_check(&j->cred, j->pw, j->pwl);
+}
+
+static void plain_job_free(plain_job_t *j)
+{
+    if (j->pw) OPENSSL_cleanse(j->pw, j->pwl);
+    free(j->pw);
+    OPENSSL_cleanse(&j->cred, sizeof j->cred);
+    free(j);
+}
+
+static void plain_pump(plain_pool_t *pool);
+
+/* The job's outcome on the loop (status < 0: it never ran). */
+static void plain_finish(plain_job_t *j, int status)
+{
+    kb_req_t *req = j->req;
+    if (req->closed) { /* the client left: nobody to answer, no SASL state to update */
+        plain_job_free(j);
+        kb_req_complete(req);
+        return;
+    }
+    kb_conn_hold_reads(req->conn, false);
+    kb_sasl_conn_t *sc = kb_sasl_conn(req->conn);
+    char why[256] = "";
+    bool fin = false;
+    int64_t life = 0;
+    int16_t err;
+    if (!sc) {
+        snprintf(why, sizeof why, "out of memory");
+        err = KP_ERR_SASL_AUTHENTICATION_FAILED;
+    } else if (status < 0 || !j->ok) {
+        snprintf(why, sizeof why, "Authentication failed: Invalid username or password");
+        err = token_failed(req, sc, j->user, why);
+    } else {
+        err = succeeded(req, sc, j->user, &fin, &life, why, sizeof why);
+    }
+    kb_sasl_plain_done_fn done = j->done;
+    plain_job_free(j);
+    done(req, err, fin, life, why); /* answers and completes req */
+}
+
+static void plain_after(uv_work_t *w, int status)
+{
+    plain_job_t *j = w->data;
+    plain_pool_t *pool = j->pool;
+    pool->inflight--;
+    plain_finish(j, status);
+    plain_pump(pool);
+}
+
+/* Starts waiting jobs while there is room; the jobs of clients gone meanwhile are dropped
+ * without running PBKDF2. May free an orphaned pool: callers do not touch it afterwards. */
+static void plain_pump(plain_pool_t *pool)
+{
+    while (pool->inflight < pool->max && pool->head) {
+        plain_job_t *j = pool->head;
+        pool->head = j->next;
+        if (!pool->head) pool->tail = NULL;
+        j->next = NULL;
+        if (j->req->closed) {
+            plain_finish(j, 0);
+            continue;
+        }
+        pool->inflight++;
+        if (uv_queue_work(pool->loop, &j->work, plain_work, plain_after) < 0) {
+            pool->inflight--;
+            plain_finish(j, UV_EINVAL); /* answered as a failed login */
+        }
+    }
+    if (pool->orphaned && !pool->inflight && !pool->head) free(pool);
+}
+
+int kb_sasl_plain_async(kb_req_t *req, const uint8_t *in, size_t len, kb_sasl_plain_done_fn done)
+{
+    kb_sasl_conn_t *sc = *kb_conn_sasl_slot(req->conn);
+    sasl_broker_t *st = state_of(req->broker);
+    if (!st || !sc || sc->mech != KB_MECH_PLAIN ||
+        !(sc->state == KB_SASL_HANDSHAKEN || sc->reauth))
+        return 0;
+    plain_job_t *j = calloc(1, sizeof *j); /* owned by the job until plain_after */
+    if (!j) return 0;
+    const char *pw;
+    size_t pwl;
+    kb_creds_t *creds = kb_sasl_creds(req->broker);
+    int rc = kb_sasl_plain_parse(in, len, j->user, sizeof j->user, &pw, &pwl);
+    if (rc == 0) rc = kb_creds_find(creds, j->user, KB_SCRAM_SHA_256, &j->cred);
+    if (rc < 0 && j->user[0]) rc = kb_creds_find(creds, j->user, KB_SCRAM_SHA_512, &j->cred);
+    if (rc == 0 && !(j->pw = malloc(pwl ? pwl : 1))) rc = K_ERR_NOMEM;
+    if (rc < 0) { /* malformed, unknown user: the synchronous path answers (no PBKDF2) */
+        plain_job_free(j);
+        return 0;
+    }
+    memcpy(j->pw, pw, pwl);
+    j->pwl = pwl;
+    j->req = req;
+    j->done = done;
+    j->work.data = j;
+    j->pool = st->pool;
+    kb_conn_hold_reads(req->conn, true);
+    if (st->pool->tail)
+        st->pool->tail->next = j;
+    else
+        st->pool->head = j;
+    st->pool->tail = j;
+    plain_pump(st->pool); /* never finishes j here: j is new, its client still there */
+    return 1;
 }
 
 int16_t kb_sasl_token(kb_req_t *req, const uint8_t *in, size_t len, char *out, size_t cap,

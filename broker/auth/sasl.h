@@ -85,4 +85,19 @@ int16_t kb_sasl_token(kb_req_t *req, const uint8_t *in, size_t len, char *out, s
                       size_t *out_len, bool *done, int64_t *lifetime_ms, char *why,
                       size_t whylen);
 
+/*
+ * A PLAIN token whose password needs checking (well-formed, known user): starts the PBKDF2
+ * check on libuv's thread pool, pauses reading from the connection and returns 1; the handler
+ * returns KB_PENDING and done(req, err, fin, lifetime_ms, why) runs on the loop later with
+ * what kb_sasl_token would have returned (it must answer and kb_req_complete req; if the
+ * connection closed meanwhile it is not called: req is completed for it). Returns 0 when the
+ * token is not one (another mechanism, malformed, unknown user, out of memory): the caller
+ * goes on with kb_sasl_token.
+ */
+typedef void (*kb_sasl_plain_done_fn)(kb_req_t *req, int16_t err, bool fin, int64_t lifetime_ms,
+                                      const char *why);
+int kb_sasl_plain_async(kb_req_t *req, const uint8_t *in, size_t len, kb_sasl_plain_done_fn done);
+/* Stops (hold) or resumes reading requests from conn (broker/net/conn.c). */
+void kb_conn_hold_reads(kb_conn_t *conn, bool hold);
+
 #endif

@@ -734,8 +734,9 @@ bool kb_config_is_dynamic(int i)
 {
     if (i < 0 || i >= N_ENTRIES) return false;
     /* The topic defaults are read live (storage re-derives every topic from them) and so is
-     * the log level; everything else is wired at start (listeners, dirs, budgets). */
-    return table[i].info.topic_key != NULL || table[i].off == OFF(log_level);
+     * the log level and __audit's retention; everything else is wired at start (listeners, dirs, budgets). */
+    return table[i].info.topic_key != NULL || table[i].off == OFF(log_level) ||
+           table[i].off == OFF(audit_retention_ms); /* the audit tick applies it */
 }
 
 int kb_config_set_dynamic(kb_config_t *cfg, int i, const char *value, char *why, size_t whylen)

@@ -261,8 +261,8 @@ const entry_t kb_config_table[] = {
     {{"audit.summary.interval.ms", "Depot: how often repeated accesses are written as one "
       "summary record per principal, operation and resource.", KB_CT_LONG, NULL}, T_LONG,
       "60000", 1000, I64MAX, OFF(audit_summary_interval_ms), 8, 0, NULL, NULL},
-    {{"audit.retention.ms", "Depot: retention.ms of __audit when it is created (-1 = keep "
-      "forever).", KB_CT_LONG, NULL}, T_LONG, "-1", -1, I64MAX, OFF(audit_retention_ms), 8, 0,
+    {{"audit.retention.ms", "Depot: retention.ms of __audit (-1 = keep forever); applied at "
+      "start and, as a dynamic broker config, within a second.", KB_CT_LONG, NULL}, T_LONG, "-1", -1, I64MAX, OFF(audit_retention_ms), 8, 0,
       NULL, NULL},
     {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
       "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",

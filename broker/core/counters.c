@@ -135,7 +135,7 @@ void kb_counters_request_done(kb_req_t *req)
 {
     kb_conn_counters_t *c = kb_conn_counters(req->conn);
     if (c && !req->no_response)
-        kb_ctr_add(&c->bytes_out, req->resp.len);
+        kb_ctr_add(&c->bytes_out, kb_req_resp_size(req) + 4); /* with the file pieces */
     if (c && req->error_code)
         kb_ctr_add(&c->errors[err_slot(req->error_code)], 1);
     kb_api_counters_t *a = api_of(req);

@@ -7,10 +7,14 @@
  * release their state in reverse table order (broker/core/subsys.h), connections close, the store flushes and writes its
  * clean-shutdown marker (ks_store_close), and the remaining handles close so uv_run returns.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/core/server.h"
 #include "broker/core/notify.h"
@@ -88,17 +92,42 @@ static void store_log(int level, const char *msg, void *ud)
     kb_log(level, "storage: %s", msg);
 }
 
-/* Flusher thread: only wake the loop. */
+/*
+ * Flusher thread: only wake the loop, through an eventfd the loop polls. Not uv_async_send:
+ * libuv (1.44) marks the handle busy, writes its eventfd, then marks it done, and the woken
+ * loop spins (sched_yield) until the mark is done; on a loaded 2-core box the flusher is often
+ * preempted between the two, and the loop then stalled for milliseconds behind it, which made
+ * most of the acks=all p99 (docs/benchmarks.md, "the acks=all tail"). The flag keeps it to one
+ * write per loop pass however many fsync passes end meanwhile.
+ */
 static void on_sync_ready(void *ud)
 {
     kb_broker_t *b = ud;
-    uv_async_send(&b->sync_async);
+    if (atomic_exchange(&b->sync_wake, 1) == 0) {
+        uint64_t one = 1;
+        ssize_t n = write(b->sync_fd, &one, sizeof one); /* EAGAIN: already readable */
+        (void)n;
+    }
 }
 
-static void on_sync_async(uv_async_t *h)
+static void on_sync_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    kb_broker_t *b = h->data;
+    uint64_t v;
+    ssize_t n = read(b->sync_fd, &v, sizeof v); /* resets the counter; EAGAIN is fine */
+    (void)n;
+    /* Cleared before the completions are taken: one queued after this point writes again. */
+    atomic_store(&b->sync_wake, 0);
+    if (b->store) ks_store_run_completions(b->store);
+}
+
+static void on_sync_closed(uv_handle_t *h)
 {
     kb_broker_t *b = h->data;
-    if (b->store) ks_store_run_completions(b->store);
+    close(b->sync_fd);
+    b->sync_fd = -1;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -176,8 +205,15 @@ static void raise_fd_limit(const kb_config_t *cfg)
 int kb_broker_start(kb_broker_t *b)
 {
     raise_fd_limit(&b->cfg);
-    uv_async_init(b->loop, &b->sync_async, on_sync_async);
-    b->sync_async.data = b;
+    b->sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (b->sync_fd < 0) {
+        kb_log(KB_LOG_ERROR, "eventfd: %s", strerror(errno));
+        return K_ERR_IO;
+    }
+    atomic_init(&b->sync_wake, 0);
+    uv_poll_init(b->loop, &b->sync_poll, b->sync_fd);
+    b->sync_poll.data = b;
+    uv_poll_start(&b->sync_poll, UV_READABLE, on_sync_poll);
     uv_timer_init(b->loop, &b->tick);
     b->tick.data = b;
     uv_timer_init(b->loop, &b->drain);
@@ -242,7 +278,8 @@ static void finish(kb_broker_t *b)
         close_handle((uv_handle_t *)&b->drain);
         close_handle((uv_handle_t *)&b->sig_term);
         close_handle((uv_handle_t *)&b->sig_int);
-        close_handle((uv_handle_t *)&b->sync_async);
+        if (!uv_is_closing((uv_handle_t *)&b->sync_poll))
+            uv_close((uv_handle_t *)&b->sync_poll, on_sync_closed); /* closes sync_fd */
     }
     if (b->listening) kb_listeners_close(b);
 }

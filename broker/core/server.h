@@ -8,6 +8,7 @@
 #ifndef KB_SERVER_H
 #define KB_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -28,7 +29,9 @@ struct kb_broker {
     ks_store_t *store;
     kb_listen_sock_t socks[KB_MAX_LISTENERS]; /* one per cfg.listeners[] (listener.c) */
     kb_net_t net;                             /* connection limits (limits.c) */
-    uv_async_t sync_async;
+    uv_poll_t sync_poll; /* on sync_fd, an eventfd the flusher threads write (server.c) */
+    int sync_fd;
+    atomic_int sync_wake; /* a wake is written and not yet read */
     uv_timer_t tick;
     uv_timer_t drain;
     uv_signal_t sig_term, sig_int;

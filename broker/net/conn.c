@@ -34,6 +34,10 @@
 #include "broker/core/server.h"
 
 #define RBUF_SIZE (64 * 1024)
+/* A frame with at least this much still to come is read straight into its own buffer
+ * (kb_framer_direct): a Produce's record bytes are then never copied before the append.
+ * Smaller rests go through rbuf, so one read can carry several small pipelined frames. */
+#define DIRECT_MIN (16 * 1024)
 #define MAX_QUEUED 256 /* requests queued or being written */
 #define MAX_UNSENT (8 * 1024 * 1024)
 /* Decoded structs are bigger than their wire form and responses are built in the arena too,
@@ -42,8 +46,7 @@
 
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
-    kb_twrite_t w;
-    uv_buf_t buf;
+    size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
     _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
 };
 
@@ -63,8 +66,13 @@ struct kb_conn {
     size_t rstart, rend;
     kb_req_t *head, *tail; /* in request order, not yet handed to the transport */
     int queued;            /* requests in head..tail */
-    int writing;           /* requests handed to the transport, not yet completed */
-    size_t unsent;         /* bytes handed to the transport, not yet completed */
+    kb_req_t *out_head, *out_tail; /* answered, being written (in order), until written */
+    kb_req_t *out_cur;     /* first of them not yet wholly handed to the transport */
+    size_t out_mem;        /* out_cur->resp bytes before this were handed over */
+    int out_piece;         /* out_cur's next file piece */
+    bool file_busy;        /* a write_file is in flight: nothing else may be written */
+    int writing;           /* requests in out_head..out_tail */
+    size_t unsent;         /* bytes of those responses, not yet completed */
     int live_reqs;         /* allocated requests that point at this connection */
     kb_req_t *dispatching;
     kb_ipkey_t ip;            /* counted in the broker's per-IP table */
@@ -76,14 +84,17 @@ struct kb_conn {
     bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
+    bool hold_reads; /* a PLAIN login is being checked off the loop (kb_conn_hold_reads) */
     bool draining; /* broker shutdown: never read again */
     bool processing;
+    bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
     bool closing;
     bool handle_closed;
 };
 
 static void conn_process(kb_conn_t *c);
 static void conn_flush(kb_conn_t *c);
+static void out_pump(kb_conn_t *c);
 
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
@@ -163,6 +174,7 @@ static void req_free(kb_req_t *req)
     kb_conn_t *c = req->conn;
     c->broker->net.queued_bytes -= (int64_t)req->frame_len;
     kb_net_pool_freed(c->broker);
+    kb_req_drop_pieces(req); /* the pieces live in the arena: before it goes */
     kp_arena_deinit(&req->arena);
     free(req->frame);
     kp_buf_deinit(&req->resp);
@@ -174,10 +186,13 @@ static void req_free(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Closing                                                                                      */
 
+static void out_drop_all(kb_conn_t *c);
+
 static void on_close(kb_transport_t *t)
 {
     kb_conn_t *c = t->data;
     c->handle_closed = true;
+    out_drop_all(c); /* every write has been called back: what is left was never handed over */
     conn_maybe_free(c);
 }
 
@@ -224,6 +239,13 @@ void kb_conn_close(kb_conn_t *c)
     c->t->ops->close(c->t, on_close);
 }
 
+void kb_conn_hold_reads(kb_conn_t *c, bool hold)
+{
+    c->hold_reads = hold;
+    if (hold) c->paused = true; /* conn_process stops after this frame */
+    /* on release, the completion of the held request resumes reading (conn_maybe_resume) */
+}
+
 void kb_conn_stop_reading(kb_conn_t *c)
 {
     c->draining = true;
@@ -256,7 +278,8 @@ static void pool_pause(kb_conn_t *c)
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
-    if (c->closing || c->draining || !c->paused || !under_resume_marks(c)) return;
+    if (c->closing || c->draining || !c->paused || c->hold_reads || !under_resume_marks(c))
+        return;
     if (kb_net_pool_full(c->broker)) {
         pool_pause(c);
         return;
@@ -272,19 +295,70 @@ static void conn_maybe_resume(kb_conn_t *c)
     }
 }
 
-static void on_write(kb_twrite_t *w, int status)
+/*
+ * Writing is a scatter list per response: resp's bytes up to each file piece from memory, the
+ * piece from its file (write_file: sendfile on TCP), and so on. Every answered request joins
+ * the out list; out_pump hands the transport one writev of everything in memory up to the
+ * next file piece, across as many pipelined responses as are ready (so N small answers cost
+ * one write, not N), then the piece; after a piece nothing more is written until it is done
+ * (the transport's write_file contract). Writes complete in order, and each op names the
+ * last request it finishes (upto): those are freed when it completes.
+ */
+#define OUT_IOV 64
+
+typedef struct {
+    kb_twrite_t w;
+    kb_conn_t *c;
+    kb_req_t *upto; /* the last request this write finishes, or NULL */
+    bool file;
+} out_op_t;
+
+static void out_free_head(kb_conn_t *c)
 {
-    struct req_impl *impl = w->data;
-    kb_conn_t *c = impl->req.conn;
-    c->unsent -= impl->buf.len;
+    kb_req_t *req = c->out_head;
+    c->out_head = req->next;
+    if (!c->out_head) c->out_tail = NULL;
+    if (c->out_cur == req) c->out_cur = NULL;
+    req->next = NULL;
+    c->unsent -= ((struct req_impl *)req)->out_len;
     c->writing--;
+    req_free(req);
+}
+
+/* Frees the out list up to and including upto (written, or cancelled by the close). */
+static void out_done(kb_conn_t *c, kb_req_t *upto)
+{
+    while (upto && c->out_head) {
+        bool last = c->out_head == upto;
+        out_free_head(c);
+        if (last) break;
+    }
+}
+
+static void out_drop_all(kb_conn_t *c)
+{
+    c->live_reqs++; /* hold c while freeing */
+    while (c->out_head)
+        out_free_head(c);
+    c->out_cur = NULL;
+    c->live_reqs--;
+}
+
+static void on_out_write(kb_twrite_t *w, int status)
+{
+    out_op_t *op = w->data;
+    kb_conn_t *c = op->c;
+    kb_req_t *upto = op->upto;
+    if (op->file) c->file_busy = false;
+    free(op);
     c->last_active_ms = c->write_progress_ms = kb_mono_ms();
     c->live_reqs++; /* keep c alive across req_free */
-    req_free(&impl->req);
+    out_done(c, upto);
     if (status < 0 && !c->closing) {
         kb_log(KB_LOG_DEBUG, "write to %s failed: %s", c->peer, uv_strerror(status));
         kb_conn_close(c);
-    } else {
+    } else if (!c->closing) {
+        out_pump(c);
         conn_maybe_resume(c);
         close_if_flushed(c);
     }
@@ -292,6 +366,83 @@ static void on_write(kb_twrite_t *w, int status)
     conn_maybe_free(c);
 }
 
+/* Hands one write (iov, or the file piece pc) to the transport; < 0: c is closing. */
+static int out_issue(kb_conn_t *c, const uv_buf_t *iov, unsigned n, size_t bytes,
+                     const kb_piece_t *pc, kb_req_t *upto)
+{
+    out_op_t *op = malloc(sizeof *op); /* owned by the transport's write until on_out_write */
+    int rc = K_ERR_NOMEM;
+    if (op) {
+        *op = (out_op_t){.c = c, .upto = upto, .file = pc != NULL};
+        op->w.data = op;
+        if (!pc)
+            rc = c->t->ops->write(c->t, &op->w, iov, n, on_out_write);
+        else if (c->t->ops->write_file)
+            rc = c->t->ops->write_file(c->t, &op->w, pc->fd, pc->off, pc->len, on_out_write);
+        else
+            rc = kb_transport_write_file_copy(c->t, &op->w, pc->fd, pc->off, pc->len,
+                                              on_out_write);
+    }
+    if (rc < 0) {
+        free(op);
+        kb_log(KB_LOG_DEBUG, "write to %s refused: %s", c->peer, k_strerror(rc));
+        kb_conn_close(c); /* what was not handed over is freed with the transport */
+        return rc;
+    }
+    c->bytes_submitted += pc ? pc->len : bytes;
+    if (pc) c->file_busy = true;
+    return 0;
+}
+
+static void out_advance(kb_conn_t *c)
+{
+    c->out_cur = c->out_cur->next;
+    c->out_mem = 0;
+    c->out_piece = 0;
+}
+
+/* One writev of the memory bytes ready, up to the next file piece. */
+static int out_gather(kb_conn_t *c)
+{
+    uv_buf_t iov[OUT_IOV];
+    unsigned n = 0;
+    size_t bytes = 0;
+    kb_req_t *req, *upto = NULL;
+    while ((req = c->out_cur) && n < OUT_IOV) {
+        bool piece = c->out_piece < req->npieces;
+        size_t stop = piece ? req->pieces[c->out_piece].at : req->resp.len;
+        if (stop > c->out_mem) {
+            iov[n++] = uv_buf_init((char *)req->resp.data + c->out_mem,
+                                   (unsigned)(stop - c->out_mem));
+            bytes += stop - c->out_mem;
+            c->out_mem = stop;
+        }
+        if (piece) break;
+        upto = req;
+        out_advance(c);
+    }
+    return n ? out_issue(c, iov, n, bytes, NULL, upto) : 0;
+}
+
+static void out_pump(kb_conn_t *c)
+{
+    while (!c->closing && c->out_cur && !c->file_busy) {
+        if (out_gather(c) < 0) return;
+        kb_req_t *req = c->out_cur;
+        if (!req || c->out_piece >= req->npieces || c->out_mem != req->pieces[c->out_piece].at)
+            continue; /* more memory first (the iov was full), or all done */
+        const kb_piece_t *pc = &req->pieces[c->out_piece++];
+        kb_req_t *upto = NULL;
+        if (c->out_piece == req->npieces && c->out_mem == req->resp.len) {
+            upto = req; /* the piece is the last of it */
+            out_advance(c);
+        }
+        if (out_issue(c, NULL, 0, 0, pc, upto) < 0) return;
+    }
+}
+
+/* Moves answered requests, in order, to the out list; writes unless conn_process is running
+ * (it writes once the frames it read are answered: pipelined answers share a writev). */
 static void conn_flush(kb_conn_t *c)
 {
     while (!c->closing && c->head && c->head->done && c->head->holds == 0) {
@@ -305,30 +456,38 @@ static void conn_flush(kb_conn_t *c)
             req_free(req);
             continue;
         }
-        if (req->resp.err || req->resp.len < 4 || req->resp.len - 4 > INT32_MAX) {
+        uint64_t size = kb_req_resp_size(req);
+        if (req->resp.err || req->resp.len < 4 || size > INT32_MAX ||
+            req->pieces_placed != req->npieces) {
             kb_log(KB_LOG_ERROR, "could not build the response to %s (api %d v%d): closing",
                    c->peer, req->hdr.api_key, req->hdr.api_version);
             req_free(req);
             kb_conn_close(c);
             return;
         }
-        struct req_impl *impl = (struct req_impl *)req;
-        kp_buf_patch_i32(&req->resp, 0, (int32_t)(req->resp.len - 4));
-        impl->buf = uv_buf_init((char *)req->resp.data, (unsigned)req->resp.len);
-        impl->w.data = impl;
+        kp_buf_patch_i32(&req->resp, 0, (int32_t)size);
         kb_counters_request_done(req);
-        c->unsent += req->resp.len;
-        c->bytes_submitted += req->resp.len;
+        /* The answer is encoded (resp and file pieces): nothing reads the request's frame
+         * again, so it goes now rather than when the write completes. libuv reads up to 32
+         * times per wakeup; with 1 MiB Produce frames read in place, keeping each until its
+         * answer's write callback held ~16 MiB of frames at once. */
+        free(req->frame);
+        req->frame = NULL;
+        ((struct req_impl *)req)->out_len = (size_t)size + 4;
+        c->unsent += (size_t)size + 4;
         c->writing++;
-        int rc = c->t->ops->write(c->t, &impl->w, &impl->buf, 1, on_write);
-        if (rc < 0) {
-            c->unsent -= req->resp.len;
-            c->writing--;
-            req_free(req);
-            kb_conn_close(c);
-            return;
+        if (c->out_tail)
+            c->out_tail->next = req;
+        else
+            c->out_head = req;
+        c->out_tail = req;
+        if (!c->out_cur) {
+            c->out_cur = req;
+            c->out_mem = 0;
+            c->out_piece = 0;
         }
     }
+    if (!c->processing) out_pump(c);
 }
 
 void kb_req_complete(kb_req_t *req)
@@ -380,6 +539,17 @@ void kb_req_complete_no_response(kb_req_t *req)
 /* ------------------------------------------------------------------------------------------ */
 /* Reading requests                                                                             */
 
+/* Closes c for a bad request, after handing the transport the answers to the requests before
+ * it (conn_process defers writing to batch them; libuv writes at once when it can). */
+static void close_bad(kb_conn_t *c)
+{
+    bool was = c->processing;
+    c->processing = false;
+    out_pump(c);
+    c->processing = was;
+    kb_conn_close(c);
+}
+
 /* Takes ownership of frame. Returns 0 to go on, 1 to pause, < 0 when the connection closed. */
 static int on_frame(void *ud, uint8_t *frame, size_t len)
 {
@@ -413,7 +583,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     } else if (kp_req_header_decode(&req->body, &req->hdr) < 0) {
         kb_log(KB_LOG_WARN, "malformed request header from %s: closing", c->peer);
         req_free(req);
-        kb_conn_close(c);
+        close_bad(c);
         return K_ERR_MALFORMED;
     } else {
         kp_put_i32(&req->resp, 0); /* size, patched when sent */
@@ -447,7 +617,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
             if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
             kb_audit_request_done(req); /* held: the close below leaves req to the release */
         }
-        kb_conn_close(c);
+        close_bad(c);
         return K_ERR_CLOSED;
     }
     if (rc == KB_DONE) {
@@ -460,7 +630,21 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     conn_flush(c);
     if (c->closing) return K_ERR_CLOSED;
     if (c->close_when_flushed) return 1; /* read nothing more */
-    return over_limits(c) ? 1 : 0;
+    return over_limits(c) || c->hold_reads ? 1 : 0;
+}
+
+/* The end of a read's processing: write the answers to every frame it completed (one writev
+ * where possible), stop reading if paused, and let go of c. */
+static void process_end(kb_conn_t *c)
+{
+    c->processing = false;
+    out_pump(c);
+    if (c->paused && c->reading && !c->closing) {
+        c->t->ops->read_stop(c->t);
+        c->reading = false;
+    }
+    c->live_reqs--;
+    conn_maybe_free(c);
 }
 
 static void conn_process(kb_conn_t *c)
@@ -484,7 +668,7 @@ static void conn_process(kb_conn_t *c)
             /* Often a TLS client on a plaintext port: its hello reads as a huge size. */
             kb_audit_connection_failure(c->broker, c->peer, c->listener->name, "KAFKA",
                                         "INVALID_REQUEST");
-            kb_conn_close(c);
+            close_bad(c);
         } else if (rc < 0 && !c->closing) {
             kb_conn_close(c);
         } else if (rc == 1) {
@@ -492,18 +676,34 @@ static void conn_process(kb_conn_t *c)
         }
     }
     if (c->rstart == c->rend) c->rstart = c->rend = 0;
-    if (c->paused && c->reading && !c->closing) {
-        c->t->ops->read_stop(c->t);
-        c->reading = false;
-    }
-    c->processing = false;
-    c->live_reqs--;
-    conn_maybe_free(c);
+    process_end(c);
+}
+
+/* n bytes arrived straight in the framer's buffer (on_alloc gave it out). */
+static void conn_direct(kb_conn_t *c, size_t n)
+{
+    c->processing = true;
+    c->live_reqs++; /* c must outlive this even if it closes inside */
+    int rc = kb_framer_commit(&c->framer, n, on_frame, c);
+    if (rc < 0 && !c->closing)
+        kb_conn_close(c);
+    else if (rc == 1)
+        c->paused = true;
+    process_end(c);
 }
 
 static void on_alloc(void *ud, uv_buf_t *buf)
 {
     kb_conn_t *c = ud;
+    uint8_t *p;
+    size_t n;
+    c->direct = false;
+    if (c->rstart == c->rend && c->framer.len - c->framer.have >= DIRECT_MIN &&
+        kb_framer_direct(&c->framer, &p, &n) == 0 && n > 0) {
+        c->direct = true;
+        *buf = uv_buf_init((char *)p, (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
+        return;
+    }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
         *buf = uv_buf_init(NULL, 0); /* the transport reports UV_ENOBUFS to on_read */
         return;
@@ -526,8 +726,13 @@ static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
         kb_conn_close(c);
         return;
     }
-    c->rend += (size_t)nread;
-    conn_process(c);
+    if (c->direct) {
+        c->direct = false;
+        if (nread > 0) conn_direct(c, (size_t)nread);
+    } else {
+        c->rend += (size_t)nread;
+        conn_process(c);
+    }
     if (c->closing) return;
     if (c->rstart == c->rend) { /* the framer keeps a partial frame in its own buffer */
         free(c->rbuf);          /* so an idle connection holds no read buffer */

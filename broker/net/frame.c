@@ -7,8 +7,11 @@
 #include "protocol/k_status.h"
 
 /* A frame's buffer starts at this size and doubles as bytes arrive, so a peer announcing a
- * huge frame and then stalling does not pin the whole announced size. */
+ * huge frame and then stalling does not pin the whole announced size. A frame up to
+ * FRAME_ONCE (most Produce requests: clients cap them at 1 MiB) gets its whole buffer at
+ * once, so its bytes are read straight into it (kb_framer_direct) and never moved again. */
 #define FRAME_FIRST_CAP (64 * 1024)
+#define FRAME_ONCE (1024 * 1024)
 
 void kb_framer_init(kb_framer_t *f, size_t max)
 {
@@ -38,6 +41,17 @@ static int grow(kb_framer_t *f, size_t need)
     return 0;
 }
 
+/* The complete frame goes to on_frame, which owns it from here. */
+static int hand_over(kb_framer_t *f, kb_frame_fn on_frame, void *ud)
+{
+    uint8_t *frame = f->frame;
+    size_t flen = f->len;
+    f->frame = NULL;
+    f->hdr_have = 0;
+    f->have = f->len = f->cap = 0;
+    return on_frame(ud, frame, flen);
+}
+
 int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used,
                    kb_frame_fn on_frame, void *ud)
 {
@@ -59,6 +73,7 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
             }
             f->len = (size_t)size;
             f->have = 0;
+            if (f->len <= FRAME_ONCE && (rc = grow(f, f->len)) < 0) break;
         }
         size_t take = len - pos;
         if (take > f->len - f->have) take = f->len - f->have;
@@ -69,14 +84,31 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
             pos += take;
         }
         if (f->have < f->len) continue;
-        uint8_t *frame = f->frame;
-        size_t flen = f->len;
-        f->frame = NULL;
-        f->hdr_have = 0;
-        f->have = f->len = f->cap = 0;
-        rc = on_frame(ud, frame, flen);
+        rc = hand_over(f, on_frame, ud);
         if (rc != 0) break;
     }
     *used = pos;
     return rc;
+}
+
+int kb_framer_direct(kb_framer_t *f, uint8_t **p, size_t *n)
+{
+    *n = 0;
+    if (f->hdr_have < 4 || f->have >= f->len)
+        return 0;
+    size_t want = f->len - f->have;
+    if (want > FRAME_FIRST_CAP && f->cap - f->have < FRAME_FIRST_CAP)
+        want = FRAME_FIRST_CAP; /* grow step by step past FRAME_ONCE, as feed does */
+    int rc = grow(f, f->have + want);
+    if (rc < 0)
+        return rc;
+    *p = f->frame + f->have;
+    *n = (f->cap < f->len ? f->cap : f->len) - f->have;
+    return 0;
+}
+
+int kb_framer_commit(kb_framer_t *f, size_t n, kb_frame_fn on_frame, void *ud)
+{
+    f->have += n;
+    return f->have < f->len ? 0 : hand_over(f, on_frame, ud);
 }

@@ -35,4 +35,14 @@ void kb_framer_deinit(kb_framer_t *f);
 int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used,
                    kb_frame_fn on_frame, void *ud);
 
+/*
+ * Direct reads (no copy through the connection's read buffer): while a frame of known size is
+ * incomplete, kb_framer_direct gives the place where its next bytes go (*n > 0: at most the
+ * rest of this frame), and kb_framer_commit(f, n, ...) records n bytes read there, handing
+ * the frame to on_frame once complete (its result, as kb_framer_feed's). kb_framer_direct
+ * returns 0 when no frame is in progress, K_ERR_NOMEM if its buffer could not grow.
+ */
+int kb_framer_direct(kb_framer_t *f, uint8_t **p, size_t *n);
+int kb_framer_commit(kb_framer_t *f, size_t n, kb_frame_fn on_frame, void *ud);
+
 #endif

@@ -68,6 +68,8 @@ typedef struct {
     int n_overrides;
     int64_t refused; /* refused since the last log line */
     int64_t refused_logged_ms;
+    int64_t piece_fds;    /* descriptors held by responses' file pieces (pieces.c) */
+    int64_t piece_fd_cap; /* a quarter of RLIMIT_NOFILE, read at first use; 0 = not yet */
 } kb_net_t;
 
 void kb_ipkey_from(const struct sockaddr_storage *ss, kb_ipkey_t *out);

@@ -32,6 +32,14 @@
  *             write_queue_size(t) is the number of wire bytes accepted but not yet handed to
  *             the kernel (a TLS transport counts its ciphertext), for write deadlines.
  *
+ *   Files     write_file(t, w, fd, off, len, cb): sends len bytes of the file fd from off, in
+ *             order after every earlier write, then cb(w, status) as for write. The caller
+ *             keeps fd open and the range unchanged until cb, and issues NO other write or
+ *             write_file on t until cb has run (the connection waits: conn.c). TCP sends
+ *             with sendfile from the page cache; a transport that must see the bytes (TLS)
+ *             reads them in bounded chunks into one buffer (kb_transport_write_file_copy),
+ *             so a large range never sits in memory whole.
+ *
  *   Shutdown  shutdown(t): no more writes; the peer sees an orderly end (TCP FIN, TLS
  *             close_notify) once the queued writes are out. Optional for a caller.
  *
@@ -91,6 +99,8 @@ typedef struct {
     int (*read_stop)(kb_transport_t *t);
     int (*write)(kb_transport_t *t, kb_twrite_t *w, const uv_buf_t *bufs, unsigned n,
                  kb_twrite_cb cb);
+    int (*write_file)(kb_transport_t *t, kb_twrite_t *w, int fd, int64_t off, size_t len,
+                      kb_twrite_cb cb);
     size_t (*write_queue_size)(const kb_transport_t *t);
     int (*shutdown)(kb_transport_t *t);
     void (*close)(kb_transport_t *t, void (*cb)(kb_transport_t *t));
@@ -128,6 +138,12 @@ extern const kb_transport_factory_t kb_transport_tcp_factory;
  * runs above the transport (broker/auth/sasl.c).
  */
 const kb_transport_factory_t *kb_transport_for(int security_protocol, char *why, size_t whylen);
+
+/* write_file for any transport through its own write: pread into one buffer of
+ * KB_FILE_CHUNK bytes, write it, and read the next chunk once it is written. */
+#define KB_FILE_CHUNK (64 * 1024)
+int kb_transport_write_file_copy(kb_transport_t *t, kb_twrite_t *w, int fd, int64_t off,
+                                 size_t len, kb_twrite_cb cb);
 
 /* Attaches the connection's callbacks; call once before read_start. */
 static inline void kb_transport_bind(kb_transport_t *t, const kb_transport_events_t *ev, void *ud)

@@ -323,6 +323,7 @@ static const kb_transport_ops_t tls_ops = {
     .read_start = tls_read_start,
     .read_stop = tls_read_stop,
     .write = tls_write,
+    .write_file = kb_transport_write_file_copy,
     .write_queue_size = tls_write_queue_size,
     .shutdown = tls_shutdown,
     .close = tls_close,

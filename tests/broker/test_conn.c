@@ -159,10 +159,60 @@ static void test_framer_callback_error_stops(void **state)
     free(data);
 }
 
+/* Direct reads: after the size and a first chunk, the rest of a frame is read straight into
+ * its buffer, which is allocated once (it never moves) for frames up to 1 MiB. */
+static uint8_t *last_frame;
+static int on_frame_keep(void *ud, uint8_t *frame, size_t len)
+{
+    sink_t *s = ud;
+    s->lens[s->n++] = len;
+    last_frame = frame;
+    return 0;
+}
+
+static void test_framer_direct_reads_into_one_buffer(void **state)
+{
+    (void)state;
+    const size_t len = 600000;
+    uint8_t *wire = malloc(4 + len);
+    wire[0] = 0, wire[1] = (uint8_t)(len >> 16), wire[2] = (uint8_t)(len >> 8), wire[3] = (uint8_t)len;
+    for (size_t i = 0; i < len; i++)
+        wire[4 + i] = (uint8_t)(i * 13);
+    kb_framer_t f;
+    kb_framer_init(&f, 1 << 20);
+    sink_t s = {0};
+    size_t used = 0;
+    uint8_t *p;
+    size_t n;
+    assert_int_equal(kb_framer_direct(&f, &p, &n), 0); /* nothing in progress */
+    assert_int_equal(n, 0);
+    assert_int_equal(kb_framer_feed(&f, wire, 1000, &used, on_frame_keep, &s), 0);
+    assert_int_equal(used, 1000);
+    uint8_t *buf0 = f.frame;
+    size_t at = 1000;
+    while (s.n == 0) {
+        assert_int_equal(kb_framer_direct(&f, &p, &n), 0);
+        assert_true(n > 0 && n <= 4 + len - at);
+        assert_ptr_equal(f.frame, buf0); /* allocated once: never moved */
+        size_t take = n < 70000 ? n : 70000; /* the socket gives what it has */
+        memcpy(p, wire + at, take);
+        at += take;
+        assert_int_equal(kb_framer_commit(&f, take, on_frame_keep, &s), 0);
+    }
+    assert_int_equal(at, 4 + len);
+    assert_int_equal(s.lens[0], len);
+    assert_ptr_equal(last_frame, buf0);
+    assert_memory_equal(last_frame, wire + 4, len);
+    free(last_frame);
+    kb_framer_deinit(&f);
+    free(wire);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framer_whole_stream),
+        cmocka_unit_test(test_framer_direct_reads_into_one_buffer),
         cmocka_unit_test(test_framer_byte_by_byte),
         cmocka_unit_test(test_framer_stop_keeps_the_rest),
         cmocka_unit_test(test_framer_rejects_bad_sizes),

@@ -211,5 +211,78 @@ def test_offsets_reset_is_audited_as_a_change():
         print("  offsets reset by %s: ALTER intent %r + outcome" % (how, alter[0]["detail"]))
 
 
+def test_summary_counts_survive_kill_9():
+    """Accesses counted since the last summary record live in a MAP_SHARED counter file: a
+    kill -9 does not lose them; the next start writes them as "recovered" summaries. Every
+    Produce request made is counted exactly once in __audit (first access + summaries)."""
+    from depot_harness import Broker, api_versions, produce_v3, record_batch
+    from fault_harness import create_topic
+    rnd = random.Random()
+    with Broker(settings={"audit.enabled": "true", "audit.summary.interval.ms": "1000"}) as b:
+        create_topic(b.bootstrap, "cnt", 1)
+        made = kills = 0
+        for _ in range(6):
+            for _ in range(rnd.randint(5, 60)):
+                err, _ = produce_v3(b.port, "cnt", 0, record_batch([b"x"]))
+                check(err == 0, "produce error %d", err)
+                made += 1
+                if rnd.random() < 0.05:
+                    time.sleep(1.1)  # a summary interval passes mid-round
+            b.kill()
+            kills += 1
+            b.start()
+        # the port accepts before the loop runs (and SIGTERM is handled): one answered
+        # request first, so the stop below is a clean one
+        api_versions(b.port)
+        b.restart()  # a clean stop writes what is left
+        r = subprocess.run(["kcat", "-b", b.bootstrap, "-C", "-t", "__audit", "-o", "beginning",
+                            "-e", "-q"], capture_output=True, text=True, timeout=40)
+        recs = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        w = [x for x in recs if x["operation"] == "WRITE" and x["resource_name"] == "cnt"]
+        total = sum(x["count"] for x in w)
+        rec = [x for x in w if x.get("phase") == "recovered"]
+        check(total == made, "%d Produce requests made, %d counted in __audit: %r", made, total, w)
+        check(rec, "no recovered summary after %d kill -9s: %r", kills, w)
+        print("  %d Produce requests across %d kill -9s: %d counted (%d records, %d recovered)"
+              % (made, kills, total, len(w), len(rec)))
+
+
+def test_audit_retention_follows_the_config():
+    """audit.retention.ms is __audit's retention.ms: changed in server.properties it applies at
+    the next start; changed as a dynamic broker config it applies within a second and stays
+    across a restart."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    from depot_harness import Broker
+
+    def audit_retention(b):
+        a = AdminClient({"bootstrap.servers": b.bootstrap, "log_level": 0})
+        fs = a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "__audit")])
+        cfg = list(fs.values())[0].result(20)
+        return cfg["retention.ms"].value
+
+    with Broker(settings={"audit.enabled": "true"}) as b:
+        check(audit_retention(b) == "-1", "default: %r", audit_retention(b))
+        b.stop()
+        b.settings["audit.retention.ms"] = "3600000"
+        b.start()
+        check(audit_retention(b) == "3600000", "server.properties change not applied at start: "
+              "%r", audit_retention(b))
+        a = AdminClient({"bootstrap.servers": b.bootstrap, "log_level": 0})
+        fs = a.alter_configs([ConfigResource(ConfigResource.Type.BROKER, "1",
+                                             set_config={"audit.retention.ms": "7200000"})])
+        for f in fs.values():
+            f.result(20)
+        deadline = time.time() + 5
+        while audit_retention(b) != "7200000" and time.time() < deadline:
+            time.sleep(0.2)
+        check(audit_retention(b) == "7200000", "dynamic change not applied: %r",
+              audit_retention(b))
+        b.restart()
+        check(audit_retention(b) == "7200000", "dynamic value lost at restart: %r",
+              audit_retention(b))
+        print("  __audit retention.ms: -1, then 3600000 (server.properties), then 7200000 "
+              "(dynamic), kept across a restart")
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -213,16 +213,18 @@ def kp_decode_main(bootstrap, topic, n):
     got = 0
     for msg in c:
         print(json.dumps([msg.key.decode("latin-1") if msg.key is not None else None, msg.offset,
-                          msg.value.decode("latin-1") if msg.value is not None else None]))
+                          msg.value.decode("latin-1") if msg.value is not None else None,
+                          msg.timestamp]))
         got += 1
         if got >= int(n):
             break
     c.close()
 
 
-def decode_kafka_python(bootstrap, topic, n, codec):
+def decode_kafka_python(bootstrap, topic, n, codec, with_ts=False):
     """{key: (offset, value)} as kafka-python 3.x reads the topic (run in build/pyclients),
-    or None (skipped, with a message) when that venv cannot be built here."""
+    (offset, value, timestamp) with with_ts, or None (skipped, with a message) when that venv
+    cannot be built here."""
     import json
     py = _pyclients_python()
     if not py:
@@ -235,21 +237,27 @@ def decode_kafka_python(bootstrap, topic, n, codec):
     check(out.returncode == 0, "kafka-python %s decode failed: %s", codec, out.stderr[-600:])
     got = {}
     for line in out.stdout.decode().splitlines():
-        k, o, v = json.loads(line)
+        k, o, v, ts = json.loads(line)
         got[k.encode("latin-1") if k is not None else None] = (
-            o, v.encode("latin-1") if v is not None else None)
+            o, v.encode("latin-1") if v is not None else None) + ((ts,) if with_ts else ())
     return got
 
 
-def decode_kcat(bootstrap, topic):
+def decode_kcat(bootstrap, topic, with_ts=False):
+    """{key: (offset, value)} as kcat reads the topic, (offset, value, timestamp) with
+    with_ts; None (skipped, with a message) without kcat. A null value reads as b""."""
     if not shutil.which("kcat"):
         print("    kcat not installed: skipped (kcat check)")
         return None
     out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e",
-                          "-q", "-f", "%o %k %s\\n"], capture_output=True, timeout=60)
+                          "-q", "-f", "%o %T %k %s\\n"], capture_output=True, timeout=60)
     check(out.returncode == 0, "kcat failed: %s", out.stderr[-300:])
-    return {line.split(b" ")[1]: (int(line.split(b" ")[0]), line.split(b" ", 2)[2])
-            for line in out.stdout.splitlines() if line}
+    got = {}
+    for line in out.stdout.splitlines():
+        if line:
+            o, ts, k, v = line.split(b" ", 3)
+            got[k] = (int(o), v) + ((int(ts),) if with_ts else ())
+    return got
 
 
 def test_every_codec_compacted_and_decodes():
@@ -309,6 +317,115 @@ def test_idempotent_producer_across_cleans():
         produce(p, "idem", [(b"k%03d" % k, val(k, 99)) for k in range(200)], m)
         check(not m.errors, "errors: %s", m.errors[:3])
         wait_compacted(b, "idem", m)
+
+
+def produce_ts(p, topic, items, model):
+    """items: (key, value or None, timestamp ms); model.ts keeps each offset's timestamp."""
+    for k, v, ts in items:
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, partition=0, timestamp=ts, on_delivery=model.cb)
+                break
+            except BufferError:
+                p.poll(0.01)
+    check(p.flush(60) == 0, "undelivered messages")
+    check(not model.errors, "delivery errors: %s", model.errors[:3])
+
+
+def read_ts(bootstrap, topic):
+    """offset -> timestamp ms as confluent-kafka reads partition 0 from the start."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "ts-%d" % random.randrange(1 << 30),
+                  "enable.partition.eof": True, "enable.auto.commit": False, "check.crcs": True})
+    try:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        out = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    return out
+                raise AssertionError("consume error %s" % msg.error())
+            out[msg.offset()] = msg.timestamp()[1]
+        raise AssertionError("read_ts %s timed out" % topic)
+    finally:
+        c.close()
+
+
+def test_tombstone_horizon_survives_restart():
+    """KIP-534: the first clean that keeps a tombstone stamps its batch with the delete horizon
+    (attribute bit 6, the horizon in baseTimestamp, record timestamp deltas rebased). The
+    horizon is on disk, so after a restart the tombstones still go at the original horizon,
+    not one delete.retention.ms after the restart. The stamped batches decode in
+    confluent-kafka, kafka-python 3.x and kcat with every record's original timestamp."""
+    ret = 20000
+    with Broker(CLEANER) as b:
+        create(b.bootstrap, "hz", dict(COMPACT, **{"delete.retention.ms": str(ret)}))
+        m = Model()
+        stamps = {}
+        orig_cb = m.cb
+
+        def cb(err, msg):
+            orig_cb(err, msg)
+            if err is None:
+                stamps[msg.offset()] = msg.timestamp()[1]
+        m.cb = cb
+        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5, "acks": "all"})
+        t0 = int(time.time() * 1000) - 3600000  # an hour old: far from any horizon
+        items = [(b"k%03d" % k, val(k, r), t0 + r * 1000 + k) for r in range(5)
+                 for k in range(200)]
+        items += [(b"k%03d" % k, None, t0 + 9000 + k) for k in range(0, 200, 4)]
+        produce_ts(p, "hz", items, m)
+        deadline = time.monotonic() + 40
+        while True:
+            stamped = [x for x in all_batches(b, "hz") if x["attributes"] & 0x40]
+            if stamped:
+                break
+            check(time.monotonic() < deadline, "no batch stamped with a delete horizon")
+            time.sleep(0.2)
+        stamped_at = int(time.time() * 1000)
+        horizon = max(x["base_timestamp"] for x in stamped)
+        check(stamped_at - 2000 <= horizon - ret <= stamped_at,
+              "horizon %d is not stamp time + delete.retention.ms (stamped ~%d)", horizon,
+              stamped_at)
+        recs = wait_compacted(b, "hz", m)
+        tombs = [o for o, _, v in recs if v is None]
+        check(len(tombs) == 50, "%d tombstones before the horizon, want 50", len(tombs))
+        # Every record keeps its timestamp in every client, stamped batches included.
+        ts = read_ts(b.bootstrap, "hz")
+        check(all(ts[o] == stamps[o] for o, _, _ in recs), "confluent-kafka: timestamps moved")
+        kp = decode_kafka_python(b.bootstrap, "hz", len(recs), "none", with_ts=True)
+        check(kp is None or all(kp[k][2] == stamps[kp[k][0]] for k in kp) and len(kp) == 200,
+              "kafka-python: timestamps moved or records missing")
+        kc = decode_kcat(b.bootstrap, "hz", with_ts=True)
+        check(kc is None or all(kc[k][2] == stamps[kc[k][0]] for k in kc) and len(kc) == 200,
+              "kcat: timestamps moved or records missing")
+        # Restart half-way to the horizon; a restarted clock would keep them ret ms longer.
+        while int(time.time() * 1000) < horizon - ret // 2:
+            time.sleep(0.1)
+        b.restart()
+        restarted = int(time.time() * 1000)
+        last_seen = gone = None
+        while gone is None:
+            before = int(time.time() * 1000)
+            recs = read_all(b.bootstrap, "hz")
+            after = int(time.time() * 1000)
+            if any(v is None for _, _, v in recs):
+                last_seen = before
+            else:
+                gone = after
+            check(after < horizon + 5000, "tombstones still there 5 s after the original "
+                  "horizon (restarted %d ms before it)", horizon - restarted)
+            time.sleep(0.2)
+        print("    horizon = first clean + %.0fs; restart %.1fs before it; tombstones read until "
+              "%.1fs before it, gone %.1fs after it (a clock restarted with the broker: %.1fs "
+              "after)" % (ret / 1000, (horizon - restarted) / 1000, (horizon - last_seen) / 1000,
+                          (gone - horizon) / 1000, (restarted + ret - horizon) / 1000))
+        check(last_seen is not None and last_seen >= horizon - 5000,
+              "tombstones went before their horizon (last read %s)", last_seen)
+        wait_compacted(b, "hz", m, tombstones_gone=True, timeout=5)
 
 
 def test_keyless_record_refused_with_record_errors():

@@ -131,6 +131,7 @@ async function send(producer, topic, messages, compression, model) {
     const base = Number(md[0].baseOffset);
     messages.forEach((m, i) => {
         model.at.set(base + i, [m.key, m.value]);
+        if (model.ts) model.ts.set(base + i, m.timestamp);
         model.latest.set(m.key, base + i);
     });
 }
@@ -149,7 +150,7 @@ async function readAll(kafka, admin, topic) {
         eachMessage: async ({ message }) => {
             const o = Number(message.offset);
             out.push([o, message.key && message.key.toString(),
-                message.value === null ? null : message.value.toString()]);
+                message.value === null ? null : message.value.toString(), message.timestamp]);
             if (o >= hw - 1) done();
         },
     });
@@ -176,6 +177,30 @@ async function waitCompacted(kafka, admin, topic, model) {
             `want ${model.latest.size}`);
         await sleep(500);
     }
+}
+
+// Batches on disk with the KIP-534 delete-horizon attribute (bit 6), read from the segment
+// files of partition 0: [baseOffset, baseTimestamp].
+function stampedBatches(broker, topic) {
+    const dir = path.join(broker.dataDir, `${topic}-0`);
+    const out = [];
+    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort()) {
+        let b;
+        try {
+            b = fs.readFileSync(path.join(dir, f));
+        } catch (e) {
+            continue; // replaced by a clean meanwhile
+        }
+        for (let pos = 0; pos + 61 <= b.length;) {
+            const len = b.readInt32BE(pos + 8);
+            if (len < 49 || pos + 12 + len > b.length) break;
+            if (b.readInt16BE(pos + 21) & 0x40) {
+                out.push([Number(b.readBigInt64BE(pos)), Number(b.readBigInt64BE(pos + 27))]);
+            }
+            pos += 12 + len;
+        }
+    }
+    return out;
 }
 
 async function main(broker) {
@@ -206,6 +231,36 @@ async function main(broker) {
         console.log(`  PASS ${topic}: 150 keys x 20 updates compacted to ${recs.length} records`);
     }
     if (!reg.codecs) console.log(`  SKIP snappy, lz4, zstd (kafkajs): ${reg.why}`);
+
+    // Tombstones kept by a clean sit in batches stamped with their delete horizon (KIP-534:
+    // attribute bit 6, the horizon in baseTimestamp, record timestamp deltas rebased): kafkajs
+    // must read them with every record's own timestamp.
+    await admin.createTopics({ topics: [{ topic: 'js-c-tomb', numPartitions: 1,
+        configEntries: COMPACT.concat([{ name: 'delete.retention.ms', value: '600000' }]) }] });
+    const tm = { at: new Map(), latest: new Map(), ts: new Map() };
+    const t0 = Date.now() - 3600000;
+    for (let r = 0; r < 5; r++) {
+        const msgs = [];
+        for (let k = 0; k < 100; k++) {
+            msgs.push({ key: `k${k}`, value: k % 5 === 0 && r === 4 ? null : `v${k}-${r}`,
+                timestamp: String(t0 + r * 1000 + k) });
+        }
+        await send(producer, 'js-c-tomb', msgs, CompressionTypes.GZIP, tm);
+    }
+    for (const deadline = Date.now() + 30000; !stampedBatches(broker, 'js-c-tomb').length;) {
+        assert(Date.now() < deadline, 'js-c-tomb: no batch stamped with a delete horizon');
+        await sleep(200);
+    }
+    const trecs = await waitCompacted(kafka, admin, 'js-c-tomb', tm);
+    const tombs = trecs.filter(([, , v]) => v === null).length;
+    assert(tombs === 20, `js-c-tomb: ${tombs} tombstones, want 20`);
+    for (const [o, , , ts] of trecs) {
+        assert(ts === tm.ts.get(o), `js-c-tomb: offset ${o} timestamp ${ts}, produced ${tm.ts.get(o)}`);
+    }
+    const st = stampedBatches(broker, 'js-c-tomb');
+    assert(st.every(([, hz]) => hz > Date.now() + 500000), `js-c-tomb: horizons ${st}`);
+    console.log(`  PASS tombstones in ${st.length} horizon-stamped batches read by kafkajs ` +
+        'with their timestamps');
 
     const idem = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await idem.connect();

@@ -102,7 +102,7 @@ def test_kafka_python_all_mechanisms():
 
 
 def test_failures_close_cleanly_and_others_are_served():
-    with SaslBroker() as b:
+    with SaslBroker(settings={"audit.enabled": "true"}) as b:
         r = kcat(b, "-L", "-m", "5", pw="wrong", timeout=20)
         check(r.returncode != 0 and "Authentication failed" in r.stderr,
               "wrong password: rc %d %s", r.returncode, r.stderr[-500:])
@@ -140,6 +140,20 @@ def test_failures_close_cleanly_and_others_are_served():
         check(r.returncode == 0, "good client after failures: %s", r.stderr)
         log = b.log_tail(400)
         check("authentication failed for user 'mallory'" in log, "no failure logged:\n%s", log)
+        # every failure has its audit record
+        import json
+        r = kcat(b, "-C", "-t", "__audit", "-o", "beginning", "-e", "-q")
+        recs = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        fails = [(x["principal"], x["resource_name"], x["error"]) for x in recs
+                 if x["operation"] == "AUTHENTICATE" and not x["allowed"]]
+        for want in [("User:admin", "SCRAM-SHA-256", "SASL_AUTHENTICATION_FAILED"),
+                     ("User:mallory", "SCRAM-SHA-512", "SASL_AUTHENTICATION_FAILED"),
+                     ("User:mallory", "PLAIN", "SASL_AUTHENTICATION_FAILED"),
+                     ("User:admin", "PLAIN", "SASL_AUTHENTICATION_FAILED"),
+                     ("User:ANONYMOUS", "GSSAPI", "UNSUPPORTED_SASL_MECHANISM")]:
+            check(want in fails, "no audit record %r in %r", want, fails)
+        check([f for f in fails if f[2] == "ILLEGAL_SASL_STATE"],
+              "request before authentication not audited: %r", fails)
 
 
 def _bytes(b):

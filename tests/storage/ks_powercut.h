@@ -278,7 +278,8 @@ static int pc_new_ino(pc_t *pc, const uint8_t *data, size_t len)
     pc_ino_t *in = &pc->inos[pc->nino];
     memset(in, 0, sizeof *in);
     in->dur = malloc(len ? len : 1);
-    memcpy(in->dur, data, len);
+    if (len)
+        memcpy(in->dur, data, len);
     in->dlen = len;
     return pc->nino++;
 }

@@ -157,6 +157,36 @@ static void test_fsync_eio_fails_partition(void **state)
     t_env_deinit(&e);
 }
 
+/* ks_part_sync_now: durable on return, releases async waiters it covers, fails after EIO. */
+static void test_sync_now(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_part_t *p = t_topic(&e, "t", 1, NULL);
+    atomic_store(&kf_sync_delay_us, 0);
+    t_append(p, 3, 1000, 10);
+    t_sync_t w = {0, 0};
+    assert_int_equal(ks_part_sync(p, 3, t_sync_cb, &w), 0);
+    int before = atomic_load(&kf_calls[KF_FDATASYNC]);
+    assert_int_equal(ks_part_sync_now(p, 3), 0);
+    assert_true(ks_part_durable_end(p) == 3);
+    t_wait_syncs(e.s, &w, 1); /* the waiter is covered, by our pass or the flusher's */
+    assert_int_equal(w.status, 0);
+    int after = atomic_load(&kf_calls[KF_FDATASYNC]);
+    assert_true(after >= before);
+    assert_int_equal(ks_part_sync_now(p, 2), 0); /* already durable: no fsync */
+    assert_int_equal(ks_part_sync_now(p, 99), 0); /* past the end: the log end */
+    assert_int_equal(atomic_load(&kf_calls[KF_FDATASYNC]), after);
+    t_append(p, 2, 1000, 10);
+    kf_fail_nth(KF_FDATASYNC, 1, EIO, false);
+    assert_int_equal(ks_part_sync_now(p, 5), K_ERR_IO);
+    assert_true(ks_part_durable_end(p) == 3);
+    assert_int_equal(ks_part_sync_now(p, 5), K_ERR_IO); /* never durable later */
+    t_env_deinit(&e);
+}
+
 static void test_enospc_on_write(void **state)
 {
     (void)state;
@@ -439,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_covers_rolled_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_messages_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_eio_fails_partition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_shortage_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_written_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enospc_on_write, setup, teardown),
