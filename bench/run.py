@@ -316,6 +316,11 @@ class Depot:
         loadgen('create', '-b', self.addr, '-t', topic, '-p', parts, timeout=60)
 
     def stop(self):
+        if self.pid != self.proc.pid:  # under strace: SIGTERM to the tracer alone left the
+            try:                       # broker running after the bench
+                os.kill(self.pid, signal.SIGTERM)
+            except OSError:
+                pass
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -434,7 +434,10 @@ def test_keyless_record_refused_with_record_errors():
     with Broker(CLEANER) as b:
         create(b.bootstrap, "keys", COMPACT)
         errs = []
-        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 50, "retries": 0})
+        # Both records must travel in one batch: a long linger keeps the first queued until
+        # flush() sends them together (50 ms let a loaded box split them; the keyed one then
+        # went in alone and the test saw it written).
+        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5000, "retries": 0})
         p.produce("keys", key=b"a", value=b"1", partition=0)
         p.produce("keys", value=b"no key", partition=0,
                   on_delivery=lambda e, _m: errs.append(e))
