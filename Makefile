@@ -154,8 +154,10 @@ debug:
 
 # Regenerate the codecs in protocol/gen/ from Kafka's JSON message definitions (not committed).
 KAFKA_MESSAGES ?= ../shared/kafka-protocol/messages
+# Kafka 4.1's definitions for the APIs in gen.py's NEWER (scripts/fetch-kafka fetches the jars)
+KAFKA_MESSAGES_NEWER ?= $(shell scripts/fetch-kafka --messages 2>/dev/null)
 gen:
-	python3 protocol/gen/gen.py $(KAFKA_MESSAGES)
+	python3 protocol/gen/gen.py $(KAFKA_MESSAGES) $(KAFKA_MESSAGES_NEWER)
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -137,6 +137,14 @@ typedef struct {
     int64_t audit_retention_ms;
     char schema_registry_listeners[512]; /* "" = no schema registry */
     int schema_registry_auth;            /* 0 NONE, 1 BASIC (broker users' passwords) */
+    /* schema.registry.ssl.* (Confluent's names, KIP-651 PEM) for https:// registry listeners;
+     * an unset key store or trust store falls back to the broker's ssl.* (net/tls.h). */
+    char sr_ssl_keystore_type[16], sr_ssl_truststore_type[16];
+    char sr_ssl_keystore_location[1024], sr_ssl_truststore_location[1024];
+    char sr_ssl_keystore_certificate_chain[16384], sr_ssl_keystore_key[8192];
+    char sr_ssl_truststore_certificates[16384];
+    char sr_ssl_key_password[256];
+    int sr_ssl_client_authentication; /* 0 NONE, 1 REQUESTED, 2 REQUIRED */
     ks_cleaner_opts_t cleaner; /* log.cleaner.enable, .threads, .dedupe.buffer.size, ... */
 } kb_config_t;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/auth/acl.h"
+#include "broker/auth/audit.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_create_acls.h"
 #include "protocol/gen/kp_delete_acls.h"
@@ -40,6 +41,25 @@ static int16_t guard(kb_req_t *req, int op)
     if (!kb_acl_list(req->broker)) return KP_ERR_SECURITY_DISABLED;
     if (!kb_authorize_cluster(req, op)) return KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
     return KP_ERR_NONE;
+}
+
+/* One binding or filter as the audit trail's detail: "add User:bob ALLOW READ TOPIC:LITERAL:x
+ * from *" (codes where Kafka's names are unknown; a null string is "*"). */
+static void detail_binding(kb_req_t *req, const char *what, kp_str_t principal, int perm,
+                           int op, int res, int pat, kp_str_t name, kp_str_t host)
+{
+    static const char *const pats[] = {"?", "ANY", "MATCH", "LITERAL", "PREFIXED"};
+    const char *opn = kb_acl_op_name(op), *resn = kb_acl_res_name(res);
+    char ob[8], rb[8];
+    snprintf(ob, sizeof ob, "%d", op);
+    snprintf(rb, sizeof rb, "%d", res);
+#define STR(x) (int)((x).len < 0 || !(x).ptr ? 1 : (x).len > 300 ? 300 : (x).len), \
+               ((x).len < 0 || !(x).ptr ? "*" : (x).ptr)
+    kb_audit_detail_add(req, "%s %.*s %s %s %s:%s:%.*s from %.*s", what, STR(principal),
+                        perm == KB_PERM_ALLOW ? "ALLOW" : perm == KB_PERM_DENY ? "DENY" : "ANY",
+                        opn ? opn : ob, resn ? resn : rb, pat >= 0 && pat <= 4 ? pats[pat] : "?",
+                        STR(name), STR(host));
+#undef STR
 }
 
 static kp_str_t s(const char *c)
@@ -137,6 +157,11 @@ int kb_handle_create_acls(kb_req_t *req)
     kp_create_acls_resp_acl_creation_result_t *out =
         n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof *out) : NULL;
     if (n && !out) return K_ERR_NOMEM;
+    for (int i = 0; i < n; i++) /* which bindings, for the audit trail's intent */
+        detail_binding(req, "add", m.creations[i].principal, m.creations[i].permission_type,
+                       m.creations[i].operation, m.creations[i].resource_type,
+                       m.creations[i].resource_pattern_type, m.creations[i].resource_name,
+                       m.creations[i].host);
     int16_t g = guard(req, KB_OP_ALTER);
     kb_acls_t *acls = kb_acl_list(req->broker);
     int before = kb_acls_count(acls), added = 0;
@@ -229,6 +254,11 @@ int kb_handle_delete_acls(kb_req_t *req)
     kp_delete_acls_resp_delete_acls_filter_result_t *out =
         n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof *out) : NULL;
     if (n && !out) return K_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        detail_binding(req, "remove matching", m.filters[i].principal_filter,
+                       m.filters[i].permission_type, m.filters[i].operation,
+                       m.filters[i].resource_type_filter, m.filters[i].pattern_type_filter,
+                       m.filters[i].resource_name_filter, m.filters[i].host_filter);
     int16_t g = guard(req, KB_OP_ALTER);
     kb_acls_t *acls = kb_acl_list(req->broker);
     kb_acls_t *undo = g ? NULL : kb_acls_new(); /* what was removed, to put back on failure */

@@ -263,6 +263,8 @@ static int describe_member(kb_req_t *req, const kb_cgroup_t *cg, const kb_ctopic
     o->rack_id = cm->rack_id ? kb_group_arena_str(&req->arena, cm->rack_id)
                              : (kp_str_t){NULL, -1};
     o->member_epoch = cm->epoch;
+    o->member_type = 1; /* v1: a consumer-protocol member (Depot has no classic members in
+                         * consumer groups: no online migration) */
     o->client_id = cm->client_id ? opt_view(req, cm->client_id, cm->client_id_len) : kp_str("");
     o->client_host =
         cm->client_host ? opt_view(req, cm->client_host, cm->client_host_len) : kp_str("");

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "broker/auth/audit.h"
 #include "broker/auth/auth.h"
 #include "broker/auth/sasl.h"
 #include "broker/core/util.h"
@@ -186,6 +187,13 @@ int kb_handle_alter_user_scram_credentials(kb_req_t *req)
     ares_t *out = nd + nu ? kp_arena_alloc(&req->arena, (size_t)(nd + nu) * sizeof *out) : NULL;
     if (nd + nu && !out) return K_ERR_NOMEM;
     kb_creds_t *c = kb_sasl_creds(req->broker);
+    for (int i = 0; i < nd + nu; i++) { /* which users, for the audit trail's intent */
+        kp_str_t u = i < nd ? m.deletions[i].name : m.upsertions[i - nd].name;
+        int mech = i < nd ? m.deletions[i].mechanism : m.upsertions[i - nd].mechanism;
+        kb_audit_detail_add(req, "%s %.*s mechanism %d", i < nd ? "delete" : "upsert",
+                            (int)(u.len < 0 || !u.ptr ? 0 : u.len > 300 ? 300 : u.len), u.ptr ? u.ptr : "",
+                            mech);
+    }
     bool allowed = kb_authorize_cluster(req, KB_OP_ALTER);
     int changed = 0;
     for (int i = 0; i < nd + nu; i++) {

@@ -2,6 +2,7 @@
 #include "broker/auth/audit.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,24 @@ static int record_intent(audit_t *a, kb_req_t *req, event_t *ev, bool sync)
     }
     fault_point(a, "audit-intent-synced");
     return 0;
+}
+
+void kb_audit_detail_add(kb_req_t *req, const char *fmt, ...)
+{
+    enum { CAP = 4096 };
+    size_t have = req->audit_detail ? strlen(req->audit_detail) : 0;
+    if (have >= CAP - 4) return; /* already cut */
+    char item[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(item, sizeof item, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    char *d = kp_arena_alloc(&req->arena, CAP);
+    if (!d) return;
+    snprintf(d, CAP, "%s%s%s", have ? req->audit_detail : "", have ? "," : "", item);
+    if (strlen(d) >= CAP - 4) memcpy(d + CAP - 4, "...", 4);
+    req->audit_detail = d;
 }
 
 void kb_audit_request_done(kb_req_t *req)

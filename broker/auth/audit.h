@@ -47,6 +47,12 @@ extern const kb_subsys_t kb_audit_subsys;
 int kb_audit_authentication(kb_req_t *req, const char *mechanism, const char *user, bool ok,
                             const char *error);
 
+/* Appends one item (printf-style) to req->audit_detail, comma-separated, in req's arena, cut
+ * at 4 KiB with "...": what a change request changes, added by its handler before the
+ * kb_authorize that allows it (the ACL bindings of CreateAcls, the users of
+ * AlterUserScramCredentials, ...). Out of memory: the detail is left as it was. */
+void kb_audit_detail_add(kb_req_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Called by the connection layer once a request that wrote a change intent is done (its
  * answer built, or its connection gone): writes the outcome record (see top). */
 void kb_audit_request_done(kb_req_t *req);

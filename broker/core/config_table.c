@@ -16,6 +16,7 @@ static const char *const full_policies[] = {"reject", "delete-oldest", NULL};
 static const char *const registry_auth[] = {"NONE", "BASIC", NULL};
 static const char *const ts_types[] = {"CreateTime", "LogAppendTime", NULL};
 static const char *const client_auths[] = {"none", "requested", "required", NULL};
+static const char *const sr_client_auths[] = {"NONE", "REQUESTED", "REQUIRED", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* Indexes are KS_CLEANUP_* (storage/ks.h). */
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
@@ -29,8 +30,8 @@ const entry_t kb_config_table[] = {
     {{"listeners", "Where to listen: comma-separated NAME://host:port, one per listener (at "
       "most 8), e.g. PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094. NAME is the listener name "
       "(its security protocol comes from listener.security.protocol.map); an empty host or "
-      "0.0.0.0 listens on every interface; port 0 picks a free port. PLAINTEXT and "
-      "SASL_PLAINTEXT are served; SSL and SASL_SSL wait for TLS.", KB_CT_LIST, NULL}, T_LISTENERS,
+      "0.0.0.0 listens on every interface; port 0 picks a free port. PLAINTEXT, SSL, "
+      "SASL_PLAINTEXT and SASL_SSL are served (docs/security.md).", KB_CT_LIST, NULL}, T_LISTENERS,
       "PLAINTEXT://127.0.0.1:9092", 0, 0, OFF(listeners), 0, 0, NULL, NULL},
     {{"listener.security.protocol.map", "Security protocol of each listener name, "
       "NAME:PROTOCOL comma-separated (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL). A value given "
@@ -135,8 +136,9 @@ const entry_t kb_config_table[] = {
       "all partitions (least recently used are closed).", KB_CT_INT, NULL}, T_INT, "1024", 16,
       1000000, OFF(max_open_files), 4, 0, NULL, NULL},
     {{"metrics.listeners", "Depot: where the metrics listener serves /metrics (Prometheus), the "
-      "dashboard at /, /api/overview, /healthz and /readyz, as http://host:port "
-      "(comma-separated for several). Empty: off.", KB_CT_LIST, NULL}, T_STR, "", 0, 0,
+      "dashboard at /, /api/overview, /healthz and /readyz, as http://host:port or "
+      "https://host:port (comma-separated for several; https takes the broker's ssl.* "
+      "settings). Empty: off.", KB_CT_LIST, NULL}, T_STR, "", 0, 0,
       OFF(metrics_listeners), (int)sizeof(((kb_config_t *)0)->metrics_listeners), 0, NULL,
       NULL},
     {{"log.format", "Depot: broker log lines on stderr as text (\"time LEVEL message\") or json "
@@ -265,13 +267,40 @@ const entry_t kb_config_table[] = {
       "start and, as a dynamic broker config, within a second.", KB_CT_LONG, NULL}, T_LONG, "-1", -1, I64MAX, OFF(audit_retention_ms), 8, 0,
       NULL, NULL},
     {{"schema.registry.listeners", "Depot: where the built-in schema registry (Confluent's REST "
-      "API) listens, as http://host:port (comma-separated for several). Empty: no registry.",
+      "API) listens, as http://host:port or https://host:port (comma-separated for several; "
+      "https takes schema.registry.ssl.*). Empty: no registry.",
       KB_CT_LIST, NULL}, T_STR, "", 0, 0, OFF(schema_registry_listeners),
       (int)sizeof(((kb_config_t *)0)->schema_registry_listeners), 0, NULL, NULL},
     {{"schema.registry.authentication.method", "Depot: NONE, or BASIC: every schema registry "
       "request needs HTTP basic auth with a broker user's password (its SCRAM credential, as "
       "SASL/PLAIN checks it).", KB_CT_STRING, NULL}, T_ENUM, "NONE", 0, 0,
       OFF(schema_registry_auth), 4, 0, registry_auth, NULL},
+    {{"schema.registry.ssl.keystore.location", "Depot: PEM file with the key and certificate chain of https:// schema registry listeners. "
+      "Unset (with ...keystore.certificate.chain): the broker's ssl.keystore.* and "
+      "ssl.key.password.", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_keystore_location),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_keystore_location), 0, NULL, NULL},
+    {{"schema.registry.ssl.keystore.type", "Format of the registry's key store: PEM (KIP-651).", KB_CT_STRING, NULL}, T_STR, "PEM", 0, 0, OFF(sr_ssl_keystore_type),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_keystore_type), 0, NULL, NULL},
+    {{"schema.registry.ssl.keystore.certificate.chain", "The registry's certificate chain as PEM text (instead of "
+      "schema.registry.ssl.keystore.location; \\n for newlines).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_keystore_certificate_chain),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_keystore_certificate_chain), 0, NULL, NULL},
+    {{"schema.registry.ssl.keystore.key", "The registry's private key as PEM text (with "
+      "schema.registry.ssl.keystore.certificate.chain).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_keystore_key),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_keystore_key), 0, NULL, NULL},
+    {{"schema.registry.ssl.key.password", "Password of the registry's encrypted private key.", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_key_password),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_key_password), 0, NULL, NULL},
+    {{"schema.registry.ssl.truststore.location", "PEM file of the CAs that sign registry clients' "
+      "certificates. Unset (with ...truststore.certificates): the broker's ssl.truststore.*.", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_truststore_location),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_truststore_location), 0, NULL, NULL},
+    {{"schema.registry.ssl.truststore.type", "Format of the registry's trust store: PEM.", KB_CT_STRING, NULL}, T_STR, "PEM", 0, 0, OFF(sr_ssl_truststore_type),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_truststore_type), 0, NULL, NULL},
+    {{"schema.registry.ssl.truststore.certificates", "The CAs for registry clients as PEM text (instead "
+      "of schema.registry.ssl.truststore.location).", KB_CT_STRING, NULL}, T_STR, "", 0, 0, OFF(sr_ssl_truststore_certificates),
+      (int)sizeof(((kb_config_t *)0)->sr_ssl_truststore_certificates), 0, NULL, NULL},
+    {{"schema.registry.ssl.client.authentication", "Client certificates on https:// schema "
+      "registry listeners: NONE, REQUESTED or REQUIRED (Confluent's key; it does not follow "
+      "ssl.client.auth: registry clients authenticate with basic auth).", KB_CT_STRING, NULL},
+      T_ENUM, "NONE", 0, 0, OFF(sr_ssl_client_authentication), 4, 0, sr_client_auths, NULL},
     {{"log.level", "Broker log verbosity on stderr: error, warn, info or debug.", KB_CT_STRING,
       NULL}, T_ENUM, "info", 0, 0, OFF(log_level), 4, 0, log_levels, NULL},
     {{"log.cleanup.policy", "What happens to old segments: delete (retention by time and "

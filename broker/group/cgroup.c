@@ -83,9 +83,11 @@ static int32_t *subscribed_union(const kb_cgroup_t *cg, int32_t *n_out)
     n = 0;
     for (int32_t i = 0; i < cg->n_members; i++) {
         const kb_cmember_t *m = cg->members[i];
-        memcpy(u + n, m->sub, (size_t)m->n_sub * sizeof *u);
+        if (m->n_sub) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(u + n, m->sub, (size_t)m->n_sub * sizeof *u);
         n += m->n_sub;
-        memcpy(u + n, m->rx, (size_t)m->n_rx * sizeof *u);
+        if (m->n_rx)
+            memcpy(u + n, m->rx, (size_t)m->n_rx * sizeof *u);
         n += m->n_rx;
     }
     qsort(u, (size_t)n, sizeof *u, int_cmp);
@@ -280,6 +282,38 @@ nomem:
     return K_ERR_NOMEM;
 }
 
+/* RE2's non-capturing group "(?:" becomes POSIX "(" (same matches; clients such as franz-go
+ * wrap every pattern in it). Elsewhere the text is copied as is: out has room for strlen(in)
+ * + 1 bytes. Escapes and bracket expressions are skipped over so "\\(?:" and "[(?:]" stay. */
+static void rx_to_posix(const char *in, char *out)
+{
+    bool bracket = false;
+    while (*in) {
+        if (*in == '\\' && in[1]) {
+            *out++ = *in++;
+            *out++ = *in++;
+            continue;
+        }
+        if (bracket) {
+            bracket = *in != ']';
+        } else if (*in == '[') {
+            bracket = true;
+            *out++ = *in++;
+            if (*in == '^')
+                *out++ = *in++;
+            if (*in == ']') /* a leading ']' is a member, not the end */
+                *out++ = *in++;
+            continue;
+        } else if (in[0] == '(' && in[1] == '?' && in[2] == ':') {
+            *out++ = '(';
+            in += 3;
+            continue;
+        }
+        *out++ = *in++;
+    }
+    *out = 0;
+}
+
 /* SubscribedTopicRegex ("" = none): 1 changed, 0 same, K_ERR_INVAL (bad), K_ERR_NOMEM. */
 static int set_regex(kb_cmember_t *m, kp_str_t rx)
 {
@@ -294,11 +328,15 @@ static int set_regex(kb_cmember_t *m, kp_str_t rx)
             return copy ? K_ERR_INVAL : K_ERR_NOMEM;
         /* The whole name must match, as Java's Matcher.matches(). */
         size_t n = strlen(copy) + 5;
-        if (!(anchored = malloc(n))) {
+        char *posix = malloc(n);
+        if (!posix || !(anchored = malloc(n))) {
+            free(posix);
             free(copy);
             return K_ERR_NOMEM;
         }
-        snprintf(anchored, n, "^(%s)$", copy);
+        rx_to_posix(copy, posix);
+        snprintf(anchored, n, "^(%s)$", posix);
+        free(posix);
         int rc = regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB);
         free(anchored);
         if (rc) {
@@ -407,7 +445,8 @@ static int compute_target(kb_gcoord_t *c, kb_cgroup_t *cg, const kb_ctopics_t *s
         const kb_ctopic_t *ct = snap_find(s, cg->topics[t]);
         parts[t] = ct ? ct->partitions : 0;
     }
-    memcpy(sorted, cg->members, (size_t)n * sizeof *sorted);
+    if (n)
+        memcpy(sorted, cg->members, (size_t)n * sizeof *sorted);
     qsort(sorted, (size_t)n, sizeof *sorted, member_cmp);
     for (int32_t i = 0; i < n; i++) {
         int32_t *buf = tbuf + (size_t)i * ((size_t)nt + 1);

@@ -20,9 +20,13 @@
  *     }
  *
  * LISTENERS. A listener has a name ("metrics", "registry") and one or more addresses, given
- * as a comma-separated URL list "http://host:port[,http://host2:port2]" (Kafka/Confluent
+ * as a comma-separated URL list "http://host:port[,https://host2:port2]" (Kafka/Confluent
  * style; an empty host or 0.0.0.0 is every interface, "[::1]" IPv6, port 0 picks a free port:
- * see kb_http_listener_port). Only http:// for now (https:// is refused with a message).
+ * see kb_http_listener_port). An https:// address serves TLS through the broker's TLS
+ * transport (broker/net/transport.h, tls.h): certificates per kb_http_opts_t.tls_for, read
+ * again on SIGHUP; the handshake runs on the loop with ssl.handshake.timeout.ms as deadline,
+ * and a client that does not speak TLS there (plain HTTP included) is closed. Handlers see no
+ * difference.
  * Calling kb_http_listen again with the same name returns the existing listener (the URLs of
  * the second call are ignored), so two rooms can share one listener by agreeing on its name.
  * Two names on the same address fail with the bind error.
@@ -101,7 +105,16 @@ typedef struct {
     int idle_timeout_ms;     /* default 60000 */
     int max_conns;           /* default 64 */
     int max_pipeline;        /* default 16 */
+    /* https:// addresses: whose certificates. With a broker: KB_HTTP_TLS_BROKER (its ssl.*)
+     * or KB_HTTP_TLS_REGISTRY (schema.registry.ssl.*, falling back to ssl.*). A standalone
+     * server (or a caller with its own) gives tls_settings (broker/net/tls.h; its strings
+     * must outlive the server), which wins over tls_for. */
+    int tls_for;
+    const struct kb_tls_settings *tls_settings;
 } kb_http_opts_t;
+
+#define KB_HTTP_TLS_BROKER 0   /* = KB_TLS_FOR_BROKER */
+#define KB_HTTP_TLS_REGISTRY 1 /* = KB_TLS_FOR_REGISTRY */
 
 #define KB_HTTP_DEFAULT_MAX_HEADER_BYTES (16 * 1024)
 #define KB_HTTP_DEFAULT_MAX_BODY_BYTES (1024 * 1024)

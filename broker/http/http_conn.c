@@ -2,6 +2,12 @@
  * One HTTP connection: reading and parsing (libhttp-parser callbacks), the in-order answer
  * queue, writing, the read/idle deadlines, pipelining backpressure and the closing handshake.
  *
+ * The bytes go through a transport (broker/net/transport.h), plain TCP or TLS, as the Kafka
+ * connections' do: this file never touches the socket, so an https:// listener differs from an
+ * http:// one only in the factory that accepted the connection. The TLS handshake (with its
+ * deadline) runs inside the transport before the first byte reaches the parser; a handshake
+ * that fails or stalls arrives here as a read error and closes the connection.
+ *
  * Why libhttp-parser: request parsing is where an HTTP server gets its security bugs (request
  * smuggling through Content-Length/Transfer-Encoding, chunk-size overflow, header folding).
  * Node.js's parser, packaged by Debian, has had those cases fuzzed and fixed for a decade; a
@@ -24,14 +30,14 @@
 
 static const char CONTINUE_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread);
+static void on_alloc(void *ud, uv_buf_t *buf);
+static const kb_transport_events_t events = {on_alloc, on_read, NULL};
 static void fail(hconn_t *c, int status);
 static void feed(hconn_t *c, const char *data, size_t len);
 
-static void on_handle_closed(uv_handle_t *h)
+static void conn_unref(hconn_t *c)
 {
-    hconn_t *c = h->data;
     if (--c->open_handles > 0) return;
     kb_http_req_t *next;
     for (kb_http_req_t *r = c->head; r; r = next) { /* only answered ones are left */
@@ -43,6 +49,24 @@ static void on_handle_closed(uv_handle_t *h)
     kb_http_server_t *srv = c->l->srv;
     free(c);
     kb_http_server_unref(srv);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void on_transport_closed(kb_transport_t *t)
+{
+    hconn_t *c = t->data;
+    t->ops->free(t);
+    c->t = NULL;
+    conn_unref(c);
+}
+
+static void read_stop(hconn_t *c)
+{
+    c->t->ops->read_stop(c->t);
 }
 
 void kb_http_conn_close(hconn_t *c)
@@ -68,7 +92,7 @@ void kb_http_conn_close(hconn_t *c)
             pp = &r->next;
         }
     }
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    c->t->ops->close(c->t, on_transport_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
@@ -79,23 +103,18 @@ static void arm(hconn_t *c, int ms)
     if (!c->closing) uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
 }
 
-static void on_shutdown(uv_shutdown_t *sr, int status)
-{
-    (void)sr;
-    (void)status; /* the linger timer or the client's EOF closes it */
-}
-
 /* The last answer is out: shut the write side and wait (briefly) for the client's EOF. */
 static void linger(hconn_t *c)
 {
     if (c->draining || c->closing) return;
     c->draining = true;
     c->paused = false;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+    /* TLS: close_notify first; the linger timer or the client's EOF closes it */
+    if (c->t->ops->shutdown(c->t) < 0) {
         kb_http_conn_close(c);
         return;
     }
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read); /* EALREADY is fine */
+    c->t->ops->read_start(c->t); /* already reading is fine */
     arm(c, LINGER_MS);
 }
 
@@ -122,7 +141,7 @@ static void fail(hconn_t *c, int status)
     kb_http_req_free(c->cur);
     c->cur = NULL;
     c->no_more = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    read_stop(c);
     kb_http_req_t *req = kb_http_req_new(c);
     if (!req) {
         kb_http_conn_close(c);
@@ -149,11 +168,10 @@ static void resume(hconn_t *c)
         feed(c, (const char *)held, n);
         free(held);
     }
-    if (!c->closing && !c->paused && !c->no_more)
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->closing && !c->paused && !c->no_more) c->t->ops->read_start(c->t);
 }
 
-static void on_written(uv_write_t *w, int status)
+static void on_written(kb_twrite_t *w, int status)
 {
     hconn_t *c = w->data;
     c->writing = false;
@@ -201,7 +219,7 @@ void kb_http_conn_flush(hconn_t *c)
     if (!req->head && req->out_body.len)
         bufs[n++] = uv_buf_init((char *)req->out_body.data, (unsigned)req->out_body.len);
     c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_written) < 0) {
+    if (c->t->ops->write(c->t, &c->wreq, bufs, (unsigned)n, on_written) < 0) {
         kb_http_conn_close(c);
         return;
     }
@@ -312,7 +330,7 @@ static int on_headers_complete(http_parser *p)
     if (expect && !strcasecmp(expect, "100-continue") && !c->head && !c->writing) {
         uv_buf_t b = uv_buf_init((char *)CONTINUE_100, sizeof CONTINUE_100 - 1);
         c->creq.data = c;
-        if (uv_write(&c->creq, (uv_stream_t *)&c->tcp, &b, 1, on_written) == 0) c->writing = true;
+        if (c->t->ops->write(c->t, &c->creq, &b, 1, on_written) == 0) c->writing = true;
     }
     return 0;
 }
@@ -385,13 +403,13 @@ static void feed(hconn_t *c, const char *data, size_t len)
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (c->no_more && !c->fail_status) {
         /* "Connection: close" (or stop) was seen: what follows is dropped. */
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        read_stop(c);
         if (!c->head) linger(c);
         return;
     }
     if (e == HPE_PAUSED) {
         c->paused = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        read_stop(c);
         hold(c, data + n, len - n);
         return;
     }
@@ -403,24 +421,23 @@ static void feed(hconn_t *c, const char *data, size_t len)
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void on_alloc(void *ud, uv_buf_t *buf)
 {
-    (void)h;
-    (void)hint;
+    (void)ud;
     buf->base = malloc(READ_CHUNK); /* freed in on_read */
     buf->len = buf->base ? READ_CHUNK : 0;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
 {
-    hconn_t *c = s->data;
+    hconn_t *c = ud;
     if (nread < 0) {
         free(buf->base);
         if (c->draining || nread != UV_EOF || (!c->head && !c->cur)) {
             kb_http_conn_close(c);
         } else {
             /* EOF after complete requests: answer them, then close (half-close is fine). */
-            uv_read_stop(s);
+            read_stop(c);
             kb_http_req_free(c->cur);
             c->cur = NULL;
             c->no_more = true;
@@ -436,7 +453,7 @@ void kb_http_conn_wind_down(hconn_t *c)
 {
     if (c->closing) return;
     c->no_more = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    read_stop(c);
     kb_http_req_free(c->cur);
     c->cur = NULL;
     if (!c->head) kb_http_conn_close(c);
@@ -445,9 +462,8 @@ void kb_http_conn_wind_down(hconn_t *c)
 static void set_peer(hconn_t *c)
 {
     struct sockaddr_storage ss;
-    int len = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0) return;
+    if (c->t->ops->peer_addr(c->t, &ss) < 0) return;
     char ip[INET6_ADDRSTRLEN] = "";
     int port;
     if (ss.ss_family == AF_INET6) {
@@ -460,17 +476,26 @@ static void set_peer(hconn_t *c)
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
 }
 
-void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server)
+void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server, int i)
 {
+    kb_transport_t *t = NULL;
+    int rc = l->tls_at[i] ? kb_tls_endpoint_accept(l->tls, server, &t)
+                          : kb_transport_tcp_factory.accept(NULL, l->srv->loop, server, &t);
+    if (rc < 0) { /* the transport dropped the pending connection */
+        kb_log(KB_LOG_WARN, "http %s: accept failed (%d)", l->name, rc);
+        return;
+    }
     hconn_t *c = calloc(1, sizeof *c); /* owned by l->conns until its handles closed */
     if (!c) {
         kb_log(KB_LOG_ERROR, "http %s: out of memory accepting a connection", l->name);
+        t->ops->close(t, t->ops->free);
         return;
     }
     c->l = l;
-    uv_tcp_init(l->srv->loop, &c->tcp);
+    c->t = t;
+    t->data = c;
+    kb_transport_bind(t, &events, c);
     uv_timer_init(l->srv->loop, &c->timer);
-    c->tcp.data = c;
     c->timer.data = c;
     c->open_handles = 2;
     l->srv->refs++;
@@ -478,10 +503,6 @@ void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server)
     if (l->conns) l->conns->prev = c;
     l->conns = c;
     l->stats.conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-        kb_http_conn_close(c);
-        return;
-    }
     l->stats.accepted++;
     if (l->stats.conns > l->opts.max_conns) {
         l->stats.refused++;
@@ -493,8 +514,7 @@ void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server)
     set_peer(c);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+    if (t->ops->read_start(t) < 0) {
         kb_http_conn_close(c);
         return;
     }

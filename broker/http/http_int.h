@@ -2,8 +2,8 @@
  * Internals shared by the broker/http/ sources (other rooms use http.h only).
  *
  * Ownership: the server owns its listeners (array), each listener its routes and its listening
- * handles; a connection is owned by its listener's list until both of its handles (tcp, timer)
- * have closed; a request is owned by its connection's queue, or by nobody but the handler once
+ * handles and its TLS endpoint; a connection is owned by its listener's list until its
+ * transport and its timer have closed; a request is owned by its connection's queue, or by nobody but the handler once
  * the connection went away (conn == NULL: kb_http_send frees it). The server struct is freed
  * when it is closing and its last handle has closed (refs reaches 0).
  */
@@ -13,6 +13,8 @@
 #include <http_parser.h>
 
 #include "broker/http/http.h"
+#include "broker/net/tls.h"
+#include "broker/net/transport.h"
 #include "protocol/kp_buf.h"
 
 #define HTTP_MAX_ADDRS 4
@@ -34,7 +36,9 @@ struct kb_http_listener {
     char *name;
     kb_http_opts_t opts;
     uv_tcp_t tcp[HTTP_MAX_ADDRS];
+    bool tls_at[HTTP_MAX_ADDRS]; /* https:// address: connections go through tls */
     int n_tcp;
+    kb_tls_endpoint_t *tls; /* owned; NULL when no address is https:// */
     route_t routes[HTTP_MAX_ROUTES];
     int n_routes;
     char *realm;
@@ -85,9 +89,9 @@ struct kb_http_req {
 
 struct hconn {
     kb_http_listener_t *l;
-    uv_tcp_t tcp;
+    kb_transport_t *t; /* owned; plain TCP or TLS (broker/net/transport.h) */
     uv_timer_t timer;
-    int open_handles;
+    int open_handles; /* the transport and the timer */
     http_parser parser;
     char peer[64];
     kb_http_req_t *cur; /* being parsed */
@@ -97,8 +101,7 @@ struct hconn {
     int n_queued;
     uint8_t *held; /* bytes read but not parsed while reading is paused (owned) */
     size_t held_len;
-    uv_write_t wreq, creq; /* the head answer; a 100 Continue */
-    uv_shutdown_t sreq;
+    kb_twrite_t wreq, creq; /* the head answer; a 100 Continue */
     bool writing;  /* wreq or creq in flight */
     bool paused;   /* max_pipeline reached: not reading, parser paused */
     bool no_more;  /* parse nothing more; close once the queue is answered */
@@ -109,7 +112,8 @@ struct hconn {
 };
 
 /* http_conn.c */
-void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server);
+/* A connection is pending on the i-th address of l. */
+void kb_http_conn_accept(kb_http_listener_t *l, uv_stream_t *server, int i);
 void kb_http_conn_close(hconn_t *c);
 /* Stop reading; close now when idle, or after the queued answers. */
 void kb_http_conn_wind_down(hconn_t *c);

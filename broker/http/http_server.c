@@ -9,6 +9,10 @@
 #include "broker/core/subsys.h"
 #include "broker/http/http_int.h"
 
+_Static_assert(KB_HTTP_TLS_BROKER == KB_TLS_FOR_BROKER &&
+                   KB_HTTP_TLS_REGISTRY == KB_TLS_FOR_REGISTRY,
+               "http.h names net/tls.h's settings choices");
+
 kb_http_server_t *kb_http_server_new(uv_loop_t *loop)
 {
     kb_http_server_t *s = calloc(1, sizeof *s); /* owned by the caller (or the broker slot) */
@@ -23,6 +27,7 @@ static void listener_free(kb_http_listener_t *l)
         free(l->routes[i].method);
         free(l->routes[i].pattern);
     }
+    kb_tls_endpoint_close(l->tls);
     free(l->realm);
     free(l->name);
     free(l);
@@ -54,19 +59,21 @@ static void on_connection(uv_stream_t *server, int status)
         kb_log(KB_LOG_WARN, "http %s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    kb_http_conn_accept(l, server);
+    kb_http_conn_accept(l, server, (int)((uv_tcp_t *)server - l->tcp));
 }
 
-/* One "http://host:port" (len bytes) → host, port. */
-static int parse_url(const char *u, size_t len, char *host, size_t hostlen, int *port)
+/* One "http[s]://host:port" (len bytes) → host, port, tls. */
+static int parse_url(const char *u, size_t len, char *host, size_t hostlen, int *port, bool *tls)
 {
     const char *end = u + len;
-    if (len >= 8 && !strncasecmp(u, "https://", 8)) {
-        kb_log(KB_LOG_ERROR, "http: %.*s: https is not supported yet", (int)len, u);
+    size_t skip;
+    if (len >= 8 && !strncasecmp(u, "https://", 8))
+        skip = 8, *tls = true;
+    else if (len >= 7 && !strncasecmp(u, "http://", 7))
+        skip = 7, *tls = false;
+    else
         return K_ERR_INVAL;
-    }
-    if (len < 7 || strncasecmp(u, "http://", 7)) return K_ERR_INVAL;
-    const char *p = u + 7, *hs = p, *he, *colon;
+    const char *p = u + skip, *hs = p, *he, *colon;
     if (p < end && *p == '[') {
         const char *rb = memchr(p, ']', (size_t)(end - p));
         if (!rb || rb + 1 >= end || rb[1] != ':') return K_ERR_INVAL;
@@ -97,7 +104,7 @@ static int parse_url(const char *u, size_t len, char *host, size_t hostlen, int 
     return 0;
 }
 
-static int bind_one(kb_http_listener_t *l, const char *host, int port)
+static int bind_one(kb_http_listener_t *l, const char *host, int port, bool tls)
 {
     struct sockaddr_storage ss;
     int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
@@ -107,6 +114,7 @@ static int bind_one(kb_http_listener_t *l, const char *host, int port)
         return K_ERR_INVAL;
     }
     uv_tcp_t *t = &l->tcp[l->n_tcp];
+    l->tls_at[l->n_tcp] = tls;
     uv_tcp_init(l->srv->loop, t);
     t->data = l;
     l->n_tcp++;
@@ -117,8 +125,8 @@ static int bind_one(kb_http_listener_t *l, const char *host, int port)
                uv_strerror(rc));
         return K_ERR_IO;
     }
-    kb_log(KB_LOG_INFO, "http %s: listening on http://%s:%d", l->name, host,
-           kb_http_listener_port(l, l->n_tcp - 1));
+    kb_log(KB_LOG_INFO, "http %s: listening on %s://%s:%d", l->name, tls ? "https" : "http",
+           host, kb_http_listener_port(l, l->n_tcp - 1));
     return 0;
 }
 
@@ -140,6 +148,26 @@ static kb_http_listener_t *find(kb_http_server_t *s, const char *name)
     return NULL;
 }
 
+/* The listener's TLS endpoint, for its first https:// address: certificates from the
+ * broker's settings (opts.tls_for) or, standalone, from opts.tls_settings. */
+static int open_tls(kb_http_listener_t *l)
+{
+    kb_tls_settings_t st;
+    if (l->opts.tls_settings)
+        st = *l->opts.tls_settings;
+    else if (l->srv->broker)
+        kb_tls_settings_for(kb_broker_config(l->srv->broker), l->opts.tls_for, &st);
+    else {
+        kb_log(KB_LOG_ERROR, "http %s: https:// needs certificates (no TLS settings)", l->name);
+        return K_ERR_INVAL;
+    }
+    char why[512] = "";
+    int rc = kb_tls_endpoint_new(l->srv->loop, l->srv->broker, l->name, &st, &l->tls, why,
+                                 sizeof why);
+    if (rc < 0) kb_log(KB_LOG_ERROR, "http %s: https: %s", l->name, why);
+    return rc;
+}
+
 static int bind_all(kb_http_listener_t *l, const char *urls)
 {
     const char *p = urls;
@@ -150,16 +178,18 @@ static int bind_all(kb_http_listener_t *l, const char *urls)
         size_t n = strcspn(p, ", ");
         char host[256];
         int port, rc;
+        bool tls;
         if (l->n_tcp == HTTP_MAX_ADDRS) {
             kb_log(KB_LOG_ERROR, "http %s: at most %d addresses", l->name, HTTP_MAX_ADDRS);
             return K_ERR_INVAL;
         }
-        if (parse_url(p, n, host, sizeof host, &port) < 0) {
-            kb_log(KB_LOG_ERROR, "http %s: bad listener '%.*s' (expected http://host:port)",
-                   l->name, (int)n, p);
+        if (parse_url(p, n, host, sizeof host, &port, &tls) < 0) {
+            kb_log(KB_LOG_ERROR, "http %s: bad listener '%.*s' (expected http://host:port or "
+                   "https://host:port)", l->name, (int)n, p);
             return K_ERR_INVAL;
         }
-        if ((rc = bind_one(l, host, port)) < 0) return rc;
+        if (tls && !l->tls && (rc = open_tls(l)) < 0) return rc;
+        if ((rc = bind_one(l, host, port, tls)) < 0) return rc;
         p += n;
     }
     if (l->n_tcp == 0) {

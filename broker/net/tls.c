@@ -59,19 +59,20 @@ static char *unescape(const char *s)
     return o;
 }
 
-static int load_chain_and_key_text(SSL_CTX *ctx, const kb_config_t *cfg, char *why, size_t wl)
+static int load_chain_and_key_text(SSL_CTX *ctx, const kb_tls_settings_t *s, char *why,
+                                   size_t wl)
 {
-    char *chain = unescape(cfg->ssl_keystore_certificate_chain);
-    char *key = unescape(cfg->ssl_keystore_key);
+    char *chain = unescape(s->keystore_chain);
+    char *key = unescape(s->keystore_key);
     BIO *cb = chain ? BIO_new_mem_buf(chain, -1) : NULL;
     BIO *kb = key ? BIO_new_mem_buf(key, -1) : NULL;
     int rc = K_ERR_INVAL;
     X509 *leaf = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    EVP_PKEY *pk = kb ? PEM_read_bio_PrivateKey(kb, NULL, pw_cb, (void *)cfg->ssl_key_password)
-                      : NULL;
+    EVP_PKEY *pk = kb ? PEM_read_bio_PrivateKey(kb, NULL, pw_cb, (void *)s->key_password) : NULL;
     if (!leaf || !pk || SSL_CTX_use_certificate(ctx, leaf) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
-        snprintf(why, wl, "ssl.keystore.certificate.chain / ssl.keystore.key: cannot load");
+        snprintf(why, wl, "%skeystore.certificate.chain / %skeystore.key: cannot load",
+                 s->ks_prefix, s->ks_prefix);
     } else {
         X509 *extra;
         rc = 0;
@@ -88,16 +89,16 @@ static int load_chain_and_key_text(SSL_CTX *ctx, const kb_config_t *cfg, char *w
     return rc;
 }
 
-static int load_trust(SSL_CTX *ctx, const kb_config_t *cfg, char *why, size_t wl)
+static int load_trust(SSL_CTX *ctx, const kb_tls_settings_t *s, char *why, size_t wl)
 {
-    if (cfg->ssl_truststore_location[0]) {
-        if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_truststore_location, NULL) != 1) {
-            snprintf(why, wl, "ssl.truststore.location %s: cannot load",
-                     cfg->ssl_truststore_location);
+    if (s->truststore_location[0]) {
+        if (SSL_CTX_load_verify_locations(ctx, s->truststore_location, NULL) != 1) {
+            snprintf(why, wl, "%struststore.location %s: cannot load", s->ts_prefix,
+                     s->truststore_location);
             return K_ERR_INVAL;
         }
-    } else if (cfg->ssl_truststore_certificates[0]) {
-        char *text = unescape(cfg->ssl_truststore_certificates);
+    } else if (s->truststore_certs[0]) {
+        char *text = unescape(s->truststore_certs);
         BIO *b = text ? BIO_new_mem_buf(text, -1) : NULL;
         X509 *c;
         int n = 0;
@@ -110,17 +111,72 @@ static int load_trust(SSL_CTX *ctx, const kb_config_t *cfg, char *why, size_t wl
         BIO_free(b);
         free(text);
         if (!n) {
-            snprintf(why, wl, "ssl.truststore.certificates: no certificate");
+            snprintf(why, wl, "%struststore.certificates: no certificate", s->ts_prefix);
             return K_ERR_INVAL;
         }
     }
     return 0;
 }
 
-SSL_CTX *kb_tls_ctx_new(const kb_config_t *cfg, char *why, size_t wl)
+void kb_tls_settings_for(const kb_config_t *cfg, int which, kb_tls_settings_t *out)
 {
-    if (strcasecmp(cfg->ssl_keystore_type, "PEM") || strcasecmp(cfg->ssl_truststore_type, "PEM")) {
-        snprintf(why, wl, "ssl.keystore.type and ssl.truststore.type must be PEM");
+    *out = (kb_tls_settings_t){
+        .ks_prefix = "ssl.",
+        .ts_prefix = "ssl.",
+        .keystore_type = cfg->ssl_keystore_type,
+        .keystore_location = cfg->ssl_keystore_location,
+        .keystore_chain = cfg->ssl_keystore_certificate_chain,
+        .keystore_key = cfg->ssl_keystore_key,
+        .key_password = cfg->ssl_key_password,
+        .truststore_type = cfg->ssl_truststore_type,
+        .truststore_location = cfg->ssl_truststore_location,
+        .truststore_certs = cfg->ssl_truststore_certificates,
+        .client_auth = cfg->ssl_client_auth,
+        .handshake_timeout_ms = cfg->ssl_handshake_timeout_ms,
+    };
+    if (which != KB_TLS_FOR_REGISTRY) return;
+    /* HTTP clients authenticate with basic auth: certificates only when asked for here. */
+    out->client_auth = cfg->sr_ssl_client_authentication;
+    if (cfg->sr_ssl_keystore_location[0] || cfg->sr_ssl_keystore_certificate_chain[0]) {
+        out->ks_prefix = "schema.registry.ssl.";
+        out->keystore_type = cfg->sr_ssl_keystore_type;
+        out->keystore_location = cfg->sr_ssl_keystore_location;
+        out->keystore_chain = cfg->sr_ssl_keystore_certificate_chain;
+        out->keystore_key = cfg->sr_ssl_keystore_key;
+        out->key_password = cfg->sr_ssl_key_password;
+    }
+    if (cfg->sr_ssl_truststore_location[0] || cfg->sr_ssl_truststore_certificates[0]) {
+        out->ts_prefix = "schema.registry.ssl.";
+        out->truststore_type = cfg->sr_ssl_truststore_type;
+        out->truststore_location = cfg->sr_ssl_truststore_location;
+        out->truststore_certs = cfg->sr_ssl_truststore_certificates;
+    }
+}
+
+/* The key store (certificate chain + key) of s into ctx. */
+static int load_keystore(SSL_CTX *ctx, const kb_tls_settings_t *s, char *why, size_t wl)
+{
+    if (s->keystore_location[0]) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, s->keystore_location) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, s->keystore_location, SSL_FILETYPE_PEM) != 1) {
+            snprintf(why, wl, "%skeystore.location %s: cannot load the certificate chain and "
+                     "key (%s)", s->ks_prefix, s->keystore_location,
+                     ERR_reason_error_string(ERR_peek_last_error()));
+            return K_ERR_INVAL;
+        }
+        return 0;
+    }
+    if (s->keystore_chain[0] && s->keystore_key[0]) return load_chain_and_key_text(ctx, s, why, wl);
+    snprintf(why, wl, "a TLS listener needs %skeystore.location or %skeystore.certificate.chain "
+             "+ %skeystore.key", s->ks_prefix, s->ks_prefix, s->ks_prefix);
+    return K_ERR_INVAL;
+}
+
+SSL_CTX *kb_tls_ctx_from(const kb_tls_settings_t *s, char *why, size_t wl)
+{
+    if (strcasecmp(s->keystore_type, "PEM") || strcasecmp(s->truststore_type, "PEM")) {
+        snprintf(why, wl, "%skeystore.type and %struststore.type must be PEM", s->ks_prefix,
+                 s->ts_prefix);
         return NULL;
     }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -133,31 +189,16 @@ SSL_CTX *kb_tls_ctx_new(const kb_config_t *cfg, char *why, size_t wl)
     static const unsigned char sid[] = "depot";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
     SSL_CTX_set_default_passwd_cb(ctx, pw_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->ssl_key_password);
-    int rc = 0;
-    if (cfg->ssl_keystore_location[0]) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, cfg->ssl_keystore_location) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, cfg->ssl_keystore_location, SSL_FILETYPE_PEM) != 1) {
-            snprintf(why, wl, "ssl.keystore.location %s: cannot load the certificate chain and "
-                     "key (%s)", cfg->ssl_keystore_location,
-                     ERR_reason_error_string(ERR_peek_last_error()));
-            rc = K_ERR_INVAL;
-        }
-    } else if (cfg->ssl_keystore_certificate_chain[0] && cfg->ssl_keystore_key[0]) {
-        rc = load_chain_and_key_text(ctx, cfg, why, wl);
-    } else {
-        snprintf(why, wl, "a TLS listener needs ssl.keystore.location or "
-                 "ssl.keystore.certificate.chain + ssl.keystore.key");
-        rc = K_ERR_INVAL;
-    }
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)s->key_password);
+    int rc = load_keystore(ctx, s, why, wl);
     if (rc == 0 && SSL_CTX_check_private_key(ctx) != 1) {
         snprintf(why, wl, "the private key does not match the certificate");
         rc = K_ERR_INVAL;
     }
-    if (rc == 0) rc = load_trust(ctx, cfg, why, wl);
-    if (rc == 0 && cfg->ssl_client_auth > 0) {
+    if (rc == 0) rc = load_trust(ctx, s, why, wl);
+    if (rc == 0 && s->client_auth > 0) {
         int mode = SSL_VERIFY_PEER;
-        if (cfg->ssl_client_auth == 2) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        if (s->client_auth == 2) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, NULL);
     }
     ERR_clear_error();
@@ -165,8 +206,16 @@ SSL_CTX *kb_tls_ctx_new(const kb_config_t *cfg, char *why, size_t wl)
         SSL_CTX_free(ctx);
         return NULL;
     }
-    /* The password callback's pointer is into cfg (the broker's copy, alive for the broker). */
+    /* The password callback's pointer is into the settings' storage (the broker's config,
+     * alive for the broker). */
     return ctx;
+}
+
+SSL_CTX *kb_tls_ctx_new(const kb_config_t *cfg, char *why, size_t wl)
+{
+    kb_tls_settings_t s;
+    kb_tls_settings_for(cfg, KB_TLS_FOR_BROKER, &s);
+    return kb_tls_ctx_from(&s, why, wl);
 }
 
 static bool any_tls_listener(const kb_config_t *cfg)

@@ -11,9 +11,10 @@
  * one) or does not finish within the deadline ends the connection: the connection is told
  * through ev->read(UV_EPROTO / UV_ETIMEDOUT) and closes; nothing else on the loop waits.
  *
- * Certificates (KIP-651 PEM settings, see tls_config.c) live in one SSL_CTX per broker, owned
- * by the "tls" subsystem; SIGHUP loads them again and new connections use the new context
- * (connections already open keep theirs: SSL_CTX is reference counted).
+ * Certificates (KIP-651 PEM settings, see tls.c) live in one SSL_CTX per broker, owned by the
+ * "tls" subsystem, and one per https:// HTTP listener (tls_endpoint.c); SIGHUP loads them
+ * again and new connections use the new context (connections already open keep theirs:
+ * SSL_CTX is reference counted).
  *
  * Ownership: tls_t is the transport (freed by tls_free); each ciphertext write owns its buffer
  * until its uv_write completes. Loop thread only.
@@ -41,8 +42,8 @@ typedef struct {
     void (*close_cb)(kb_transport_t *t);
     size_t queued; /* ciphertext bytes handed to uv_write, not yet written */
     uint64_t rx;   /* ciphertext bytes received (0: a port probe, not a TLS client) */
-    kb_broker_t *b;
-    const char *listener; /* the listener's name (lives as long as the broker) */
+    kb_broker_t *b;     /* NULL: no audit trail (a standalone HTTP server) */
+    char listener[64]; /* the listener's name, for logs and audit records */
 } tls_t;
 
 /* One ciphertext write: the caller's write (or NULL for handshake/alert bytes). */
@@ -204,8 +205,8 @@ static void tls_fail(tls_t *x, int status, const char *why)
     int n = sizeof ss;
     if (uv_tcp_getpeername(&x->tcp, (struct sockaddr *)&ss, &n) == 0)
         uv_ip_name((struct sockaddr *)&ss, peer, sizeof peer);
-    if (why) kb_log(KB_LOG_INFO, "%s: %s", peer, why);
-    if (!x->handshaken && (x->rx || status == UV_ETIMEDOUT))
+    if (why) kb_log(KB_LOG_INFO, "%s: %s: %s", x->listener, peer, why);
+    if (x->b && !x->handshaken && (x->rx || status == UV_ETIMEDOUT))
         kb_audit_connection_failure(x->b, peer, x->listener, "TLS",
                                     status == UV_ETIMEDOUT ? "SSL_HANDSHAKE_TIMEOUT"
                                                            : "SSL_HANDSHAKE_FAILED");
@@ -337,12 +338,11 @@ static void on_reject_closed(uv_handle_t *h)
     if (--x->open_handles == 0) tls_free(&x->t);
 }
 
-static int tls_accept(void *ud, uv_loop_t *loop, uv_stream_t *server, kb_transport_t **out)
+int kb_tls_transport_accept(uv_loop_t *loop, uv_stream_t *server, SSL_CTX *ctx,
+                            int64_t handshake_timeout_ms, kb_broker_t *b, const char *listener,
+                            kb_transport_t **out)
 {
-    (void)ud;
     *out = NULL;
-    kb_listen_sock_t *ls = server->data;
-    SSL_CTX *ctx = kb_tls_ctx(ls->broker);
     tls_t *x = calloc(1, sizeof *x); /* owned by the caller once returned (tls_free) */
     if (!x) return K_ERR_NOMEM;
     int rc = uv_tcp_init(loop, &x->tcp);
@@ -354,8 +354,8 @@ static int tls_accept(void *ud, uv_loop_t *loop, uv_stream_t *server, kb_transpo
     x->tcp.data = x->timer.data = x;
     x->open_handles = 2;
     x->t.ops = &tls_ops;
-    x->b = ls->broker;
-    x->listener = ls->cfg->name;
+    x->b = b;
+    snprintf(x->listener, sizeof x->listener, "%s", listener ? listener : "?");
     rc = uv_accept(server, (uv_stream_t *)&x->tcp);
     if (rc == 0 && !ctx) rc = K_ERR_CLOSED; /* no certificate loaded: refuse */
     if (rc == 0 && !(x->ssl = SSL_new(ctx))) rc = K_ERR_NOMEM;
@@ -380,10 +380,19 @@ static int tls_accept(void *ud, uv_loop_t *loop, uv_stream_t *server, kb_transpo
     uv_tcp_keepalive(&x->tcp, 1, 60);
     /* The handshake starts now, whatever the connection does: read the socket, and give up
      * after the deadline (a client that connects and says nothing holds nothing for long). */
-    uv_timer_start(&x->timer, on_deadline, (uint64_t)kb_tls_handshake_timeout_ms(ls->broker), 0);
+    uv_timer_start(&x->timer, on_deadline, (uint64_t)handshake_timeout_ms, 0);
     if (uv_read_start((uv_stream_t *)&x->tcp, on_alloc, on_sock_read) == 0) x->sock_reading = true;
     *out = &x->t;
     return 0;
+}
+
+static int tls_accept(void *ud, uv_loop_t *loop, uv_stream_t *server, kb_transport_t **out)
+{
+    (void)ud;
+    kb_listen_sock_t *ls = server->data;
+    return kb_tls_transport_accept(loop, server, kb_tls_ctx(ls->broker),
+                                   kb_tls_handshake_timeout_ms(ls->broker), ls->broker,
+                                   ls->cfg->name, out);
 }
 
 const kb_transport_factory_t kb_transport_tls_factory = {"tls", tls_accept, NULL};

@@ -396,8 +396,7 @@ static bool route_reads(reg_call_t *c, const char *m, bool *known)
     if ((is(c, 1, "config", NULL) || (c->nseg == 2 && seg_is(c, 0, "config"))) && get)
         return get_config(c, c->nseg == 2 ? c->seg[1] : NULL), true;
     if ((is(c, 1, "mode", NULL) || (c->nseg == 2 && seg_is(c, 0, "mode"))))
-        return get ? (reg_reply_json(c, 200, json_pack("{s:s}", "mode", "READWRITE")), true)
-                   : false;
+        return get ? (reg_mode_get(c, c->nseg == 2 ? c->seg[1] : NULL), true) : false;
     *known = false;
     return false;
 }

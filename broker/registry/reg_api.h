@@ -34,5 +34,17 @@ json_t *reg_version_json(const reg_subject_t *s, const reg_version_t *v, const r
 
 /* reg_api_write.c: POST/PUT/DELETE endpoints; *known as in the read router. */
 bool reg_route_writes(reg_call_t *c, const char *method, bool *known);
+/* Writes the records and answers `answer` once they are durable (500 if they cannot be
+ * written). Consumes keys, values and answer. */
+void reg_write_then_reply(reg_call_t *c, json_t **keys, json_t **values, int n, json_t *answer);
+/* A subject name fit to store; else answers 42208 and returns false. */
+bool reg_subject_ok(reg_call_t *c, const char *subject);
+
+/* reg_mode.c: GET|PUT|DELETE /mode[/{subject}] and the mode checks of the writes. */
+void reg_mode_get(reg_call_t *c, const char *subject);
+void reg_mode_put(reg_call_t *c, const char *subject);
+void reg_mode_delete(reg_call_t *c, const char *subject);
+/* False (after answering 42205) when subject is READONLY: no registration or deletion. */
+bool reg_mode_writable(reg_call_t *c, const char *subject);
 
 #endif

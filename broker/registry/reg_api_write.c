@@ -40,10 +40,7 @@ static void on_durable(kb_registry_t *r, void *arg, int status)
     free(p);
 }
 
-/* Writes the records and answers `answer` (consumed) once they are durable. Consumes keys and
- * values too. */
-static void write_then_reply(reg_call_t *c, json_t **keys, json_t **values, int n,
-                             json_t *answer)
+void reg_write_then_reply(reg_call_t *c, json_t **keys, json_t **values, int n, json_t *answer)
 {
     pending_t *p = calloc(1, sizeof *p);
     char *body = answer ? json_dumps(answer, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -67,7 +64,7 @@ static void write_then_reply(reg_call_t *c, json_t **keys, json_t **values, int 
     }
 }
 
-static bool subject_ok(reg_call_t *c, const char *subject)
+bool reg_subject_ok(reg_call_t *c, const char *subject)
 {
     size_t n = strlen(subject);
     bool ok = n > 0 && n <= REG_MAX_SUBJECT;
@@ -193,21 +190,90 @@ static void do_register(reg_call_t *c, const char *subject, body_schema_t *bs)
     reg_version_t v = {s ? reg_subject_max_version(s) + 1 : 1, sc->id, false};
     json_t *keys[1] = {reg_key_schema(subject, v.version)};
     json_t *values[1] = {reg_value_schema(subject, &v, sc)};
-    write_then_reply(c, keys, values, 1, json_pack("{s:i}", "id", (int)sc->id));
+    reg_write_then_reply(c, keys, values, 1, json_pack("{s:i}", "id", (int)sc->id));
+}
+
+/*
+ * IMPORT mode: the schema keeps the id (and the version) it had in the registry it comes
+ * from, and no compatibility check runs (the history is copied as it was). An id already
+ * holding another schema, or the same schema already under another id, is 42207; a version
+ * already holding another schema is 42207 too. Without an id the schema gets the usual one.
+ */
+static void do_import(reg_call_t *c, const char *subject, body_schema_t *bs, int32_t id,
+                      int32_t version)
+{
+    reg_subject_t *s = reg_subject_find(c->r, subject);
+    reg_schema_t *by_id = id > 0 ? reg_schema_by_id(c->r, id) : NULL;
+    reg_schema_t *known = reg_schema_by_identity(c->r, bs->identity);
+    if (by_id && strcmp(by_id->identity, bs->identity)) {
+        reg_reply_error(c, 422, 42207, "Overwrite new schema with id %d is not permitted.",
+                        (int)id);
+        return;
+    }
+    if (known && id > 0 && known->id != id) {
+        reg_reply_error(c, 422, 42207, "Schema already registered with id %d instead of input "
+                        "id %d", (int)known->id, (int)id);
+        return;
+    }
+    if (id <= 0)
+        id = known ? known->id : c->r->max_id + 1;
+    reg_version_t *at = version > 0 && s ? reg_version_find(s, version, true) : NULL;
+    if (at && at->id != id) {
+        reg_reply_error(c, 422, 42207, "Overwrite new schema in subject '%.300s' version %d is "
+                        "not permitted.", subject, (int)version);
+        return;
+    }
+    reg_version_t *same = version > 0 ? at : same_in_subject(c->r, s, bs->identity, false);
+    if (same && !same->deleted) { /* imported before: nothing to write */
+        reg_reply_json(c, 200, json_pack("{s:i}", "id", (int)id));
+        return;
+    }
+    reg_schema_t fresh = {.id = id, .schema = bs->text, .refs = bs->refs};
+    reg_schema_t *sc = known ? known : &fresh;
+    reg_version_t v = {version > 0 ? version : (s ? reg_subject_max_version(s) + 1 : 1), id,
+                       false};
+    json_t *keys[1] = {reg_key_schema(subject, v.version)};
+    json_t *values[1] = {reg_value_schema(subject, &v, sc)};
+    reg_write_then_reply(c, keys, values, 1, json_pack("{s:i}", "id", (int)id));
+}
+
+/* A positive integer field of the body (the import's id or version), 0 when absent or not
+ * positive (clients send -1 or null for "none"); < 0 after answering 422 when not a number. */
+static int32_t body_int(reg_call_t *c, json_t *body, const char *name)
+{
+    json_t *j = json_object_get(body, name);
+    if (!j || json_is_null(j))
+        return 0;
+    if (!json_is_integer(j) || json_integer_value(j) > INT32_MAX) {
+        reg_reply_error(c, 422, 42201, "Invalid schema: \"%s\" must be an integer", name);
+        return -1;
+    }
+    return json_integer_value(j) > 0 ? (int32_t)json_integer_value(j) : 0;
 }
 
 static void post_register(reg_call_t *c)
 {
     const char *subject = c->seg[1];
-    if (!subject_ok(c, subject))
+    if (!reg_subject_ok(c, subject) || !reg_mode_writable(c, subject))
         return;
     json_t *body = reg_body(c);
+    int32_t id = body ? body_int(c, body, "id") : -1;
+    int32_t version = id >= 0 ? body_int(c, body, "version") : -1;
+    bool import = reg_subject_mode(c->r, reg_subject_find(c->r, subject)) == REG_MODE_IMPORT;
+    if (version >= 0 && (id || version) && !import) {
+        reg_reply_error(c, 422, 42205, "Subject '%.300s' is not in import mode: a schema id or "
+                        "version is only given in IMPORT mode", subject);
+        version = -1;
+    }
     body_schema_t bs;
-    if (!body || body_schema(c, body, &bs) < 0) {
+    if (version < 0 || body_schema(c, body, &bs) < 0) {
         json_decref(body);
         return;
     }
-    do_register(c, subject, &bs);
+    if (import)
+        do_import(c, subject, &bs, id, version);
+    else
+        do_register(c, subject, &bs);
     body_schema_free(&bs);
     json_decref(body);
 }
@@ -238,7 +304,7 @@ static void delete_subject(reg_call_t *c)
 {
     bool permanent = reg_query_true(c, "permanent");
     reg_subject_t *s = reg_need_subject(c, c->seg[1], true);
-    if (!s)
+    if (!s || !reg_mode_writable(c, s->name))
         return;
     int live = reg_subject_live(s);
     if (!permanent && live == 0) {
@@ -259,11 +325,11 @@ static void delete_subject(reg_call_t *c)
         json_t *keys[1] = {reg_key_delete_subject(s->name)};
         json_t *values[1] = {json_pack("{s:s, s:i}", "subject", s->name, "version",
                                        (int)reg_subject_max_version(s))};
-        write_then_reply(c, keys, values, 1, answer);
+        reg_write_then_reply(c, keys, values, 1, answer);
         return;
     }
-    /* Tombstones for every version, the delete marker and the subject's config. */
-    int n = s->n + 2;
+    /* Tombstones for every version, the delete marker and the subject's config and mode. */
+    int n = s->n + 3;
     json_t **keys = calloc((size_t)n, sizeof *keys), **values = calloc((size_t)n, sizeof *values);
     if (!keys || !values) {
         free(keys), free(values), json_decref(answer);
@@ -272,11 +338,13 @@ static void delete_subject(reg_call_t *c)
     }
     for (int i = 0; i < s->n; i++)
         keys[i] = reg_key_schema(s->name, s->v[i].version);
-    keys[s->n] = reg_key_delete_subject(s->name);
-    bool has_compat = s->has_compat; /* s is freed once the tombstones apply */
-    if (has_compat)
-        keys[s->n + 1] = reg_key_config(s->name);
-    write_then_reply(c, keys, values, has_compat ? n : n - 1, answer);
+    n = s->n;
+    keys[n++] = reg_key_delete_subject(s->name);
+    if (s->has_compat) /* s is freed once the tombstones apply */
+        keys[n++] = reg_key_config(s->name);
+    if (s->has_mode)
+        keys[n++] = reg_key_mode(s->name);
+    reg_write_then_reply(c, keys, values, n, answer);
     free(keys), free(values);
 }
 
@@ -285,7 +353,7 @@ static void delete_version(reg_call_t *c)
     bool permanent = reg_query_true(c, "permanent");
     reg_subject_t *s = reg_need_subject(c, c->seg[1], true);
     reg_version_t *v = s ? reg_need_version(c, s, c->seg[3], true) : NULL;
-    if (!v)
+    if (!v || !reg_mode_writable(c, s->name))
         return;
     if (!permanent && v->deleted) {
         reg_reply_error(c, 404, 40406, "Subject '%.300s' Version %d was soft deleted.Set "
@@ -307,7 +375,7 @@ static void delete_version(reg_call_t *c)
         reg_reply_error(c, 500, 50001, "out of memory");
         return;
     }
-    write_then_reply(c, keys, values, 1, json_integer(v->version));
+    reg_write_then_reply(c, keys, values, 1, json_integer(v->version));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -315,7 +383,7 @@ static void delete_version(reg_call_t *c)
 
 static void put_config(reg_call_t *c, const char *subject)
 {
-    if (subject && !subject_ok(c, subject))
+    if (subject && !reg_subject_ok(c, subject))
         return;
     json_t *body = reg_body(c);
     if (!body)
@@ -334,7 +402,8 @@ static void put_config(reg_call_t *c, const char *subject)
     json_decref(body);
     json_t *keys[1] = {reg_key_config(subject)};
     json_t *values[1] = {json_pack("{s:s}", "compatibilityLevel", kb_compat_name(cl))};
-    write_then_reply(c, keys, values, 1, json_pack("{s:s}", "compatibility", kb_compat_name(cl)));
+    reg_write_then_reply(c, keys, values, 1,
+                         json_pack("{s:s}", "compatibility", kb_compat_name(cl)));
 }
 
 static void delete_config(reg_call_t *c, const char *subject)
@@ -351,7 +420,7 @@ static void delete_config(reg_call_t *c, const char *subject)
     }
     json_t *keys[1] = {reg_key_config(subject)};
     json_t *values[1] = {NULL};
-    write_then_reply(c, keys, values, 1,
+    reg_write_then_reply(c, keys, values, 1,
                      json_pack("{s:s}", "compatibilityLevel", kb_compat_name(prev)));
 }
 
@@ -431,9 +500,18 @@ bool reg_route_writes(reg_call_t *c, const char *m, bool *known)
             delete_config(c, subject);
         return true;
     }
+    if (c->nseg >= 1 && c->nseg <= 2 && !strcmp(c->seg[0], "mode") && (put || del)) {
+        const char *subject = c->nseg == 2 ? c->seg[1] : NULL;
+        if (put)
+            reg_mode_put(c, subject);
+        else
+            reg_mode_delete(c, subject);
+        return true;
+    }
     if ((c->nseg == 4 || c->nseg == 5) && !strcmp(c->seg[0], "compatibility") &&
         !strcmp(c->seg[1], "subjects") && !strcmp(c->seg[3], "versions"))
         return post ? (post_compatibility(c), true) : false;
-    *known = c->nseg >= 1 && c->nseg <= 2 && !strcmp(c->seg[0], "config");
+    *known = c->nseg >= 1 && c->nseg <= 2 &&
+             (!strcmp(c->seg[0], "config") || !strcmp(c->seg[0], "mode"));
     return false;
 }

@@ -134,7 +134,8 @@ static int on_request(kb_http_req_t *req, void *ud)
 
 int reg_http_start(kb_broker_t *b, kb_registry_t *r, const char *urls, bool basic_auth)
 {
-    kb_http_opts_t opts = {.max_body_bytes = REG_MAX_BODY};
+    /* https:// addresses take schema.registry.ssl.* (falling back to the broker's ssl.*) */
+    kb_http_opts_t opts = {.max_body_bytes = REG_MAX_BODY, .tls_for = KB_HTTP_TLS_REGISTRY};
     kb_http_listener_t *l;
     int rc = kb_http_listen(b, "registry", urls, &opts, &l);
     if (rc == 0)

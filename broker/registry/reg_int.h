@@ -34,6 +34,9 @@ typedef struct {
     kb_avro_schema_t *avro;
 } reg_schema_t;
 
+/* Confluent's registry modes (the global one and per subject). */
+typedef enum { REG_MODE_READWRITE = 0, REG_MODE_READONLY, REG_MODE_IMPORT } reg_mode_t;
+
 typedef struct {
     int32_t version;
     int32_t id;
@@ -46,6 +49,8 @@ typedef struct {
     int n, cap;
     bool has_compat;
     kb_compat_t compat;
+    bool has_mode; /* a MODE record for this subject exists */
+    reg_mode_t mode;
 } reg_subject_t;
 
 typedef struct reg_write reg_write_t;
@@ -59,6 +64,7 @@ struct kb_registry {
     int n_subjects, cap_subjects;
     kb_compat_t global_compat;
     bool global_set; /* a CONFIG record for the global level exists */
+    reg_mode_t global_mode;
     int32_t max_id;
     reg_write_t *writes; /* waiting for their fsync */
     int64_t loaded, skipped;
@@ -76,6 +82,11 @@ reg_version_t *reg_version_find(reg_subject_t *s, int32_t version, bool include_
 int reg_subject_live(const reg_subject_t *s);
 int32_t reg_subject_max_version(const reg_subject_t *s);
 kb_compat_t reg_subject_compat(const kb_registry_t *r, const reg_subject_t *s);
+/* The subject's mode, else the global one (s may be NULL). */
+reg_mode_t reg_subject_mode(const kb_registry_t *r, const reg_subject_t *s);
+const char *reg_mode_name(reg_mode_t m);
+/* "READWRITE", "READONLY", "IMPORT" (any case); K_ERR_INVAL otherwise. */
+int reg_mode_parse(const char *text, reg_mode_t *out);
 
 /*
  * Parses schema text with its references resolved against the registry (Avro only).
@@ -115,6 +126,7 @@ void reg_store_close(kb_registry_t *r);
 json_t *reg_key_schema(const char *subject, int32_t version);
 json_t *reg_key_config(const char *subject); /* NULL subject = global */
 json_t *reg_key_delete_subject(const char *subject);
+json_t *reg_key_mode(const char *subject); /* NULL subject = global */
 json_t *reg_value_schema(const char *subject, const reg_version_t *v, const reg_schema_t *s);
 
 #endif

@@ -7,11 +7,14 @@
  *   CONFIG          value {compatibilityLevel}: the subject's (or, with a null subject, the
  *                   global) level; a null value removes it.
  *   DELETE_SUBJECT  value {subject, version}: soft-deletes every version up to version.
- *   anything else (NOOP, CLEAR_SUBJECT, MODE, ...) is skipped.
+ *   MODE            value {mode}: the subject's (or, with a null subject, the global) mode,
+ *                   READWRITE, READONLY or IMPORT; a null value removes it.
+ *   anything else (NOOP, CLEAR_SUBJECT, ...) is skipped.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker/kb.h"
 #include "broker/registry/reg_int.h"
@@ -96,6 +99,28 @@ int32_t reg_subject_max_version(const reg_subject_t *s)
 kb_compat_t reg_subject_compat(const kb_registry_t *r, const reg_subject_t *s)
 {
     return s && s->has_compat ? s->compat : r->global_compat;
+}
+
+reg_mode_t reg_subject_mode(const kb_registry_t *r, const reg_subject_t *s)
+{
+    return s && s->has_mode ? s->mode : r->global_mode;
+}
+
+static const char *const mode_names[] = {"READWRITE", "READONLY", "IMPORT"};
+
+const char *reg_mode_name(reg_mode_t m)
+{
+    return (unsigned)m < 3 ? mode_names[m] : "READWRITE";
+}
+
+int reg_mode_parse(const char *text, reg_mode_t *out)
+{
+    for (int i = 0; text && i < 3; i++)
+        if (!strcasecmp(text, mode_names[i])) {
+            *out = (reg_mode_t)i;
+            return 0;
+        }
+    return K_ERR_INVAL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -219,7 +244,7 @@ static reg_subject_t *subject_get(kb_registry_t *r, const char *name)
 
 static void subject_drop_if_empty(kb_registry_t *r, reg_subject_t *s)
 {
-    if (s->n || s->has_compat)
+    if (s->n || s->has_compat || s->has_mode)
         return;
     bool found;
     int i = subject_index(r, s->name, &found);
@@ -359,6 +384,28 @@ static int apply_config(kb_registry_t *r, json_t *key, json_t *value)
     return 0;
 }
 
+static int apply_mode(kb_registry_t *r, json_t *key, json_t *value)
+{
+    const char *subject = json_string_value(json_object_get(key, "subject"));
+    reg_mode_t mode = REG_MODE_READWRITE;
+    bool set = value && !json_is_null(value);
+    if (set && reg_mode_parse(json_string_value(json_object_get(value, "mode")), &mode) < 0)
+        return K_ERR_INVAL;
+    if (!subject) {
+        r->global_mode = mode;
+        return 0;
+    }
+    reg_subject_t *s = set ? subject_get(r, subject) : reg_subject_find(r, subject);
+    if (set && !s)
+        return K_ERR_NOMEM;
+    if (!s)
+        return 0;
+    s->has_mode = set;
+    s->mode = mode;
+    subject_drop_if_empty(r, s);
+    return 0;
+}
+
 static int apply_delete_subject(kb_registry_t *r, json_t *key, json_t *value)
 {
     const char *subject = json_string_value(json_object_get(key, "subject"));
@@ -381,6 +428,8 @@ int reg_apply(kb_registry_t *r, json_t *key, json_t *value)
         return apply_schema(r, key, value);
     if (!strcmp(kt, "CONFIG"))
         return apply_config(r, key, value);
+    if (!strcmp(kt, "MODE"))
+        return apply_mode(r, key, value);
     if (!strcmp(kt, "DELETE_SUBJECT")) /* its tombstone (permanent delete) changes nothing */
         return value && !json_is_null(value) ? apply_delete_subject(r, key, value) : 0;
     return K_ERR_INVAL;

@@ -50,6 +50,11 @@ json_t *reg_key_config(const char *subject)
     return json_pack("{s:s, s:s?, s:i}", "keytype", "CONFIG", "subject", subject, "magic", 0);
 }
 
+json_t *reg_key_mode(const char *subject)
+{
+    return json_pack("{s:s, s:s?, s:i}", "keytype", "MODE", "subject", subject, "magic", 0);
+}
+
 json_t *reg_key_delete_subject(const char *subject)
 {
     return json_pack("{s:s, s:s, s:i}", "keytype", "DELETE_SUBJECT", "subject", subject, "magic",

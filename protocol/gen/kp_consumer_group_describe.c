@@ -34,7 +34,7 @@ static void req_encode(kp_buf_t *b, int16_t version, const kp_consumer_group_des
 int kp_consumer_group_describe_req_decode(kp_reader_t *r, int16_t version, kp_arena_t *a,
                                           kp_consumer_group_describe_req_t *m)
 {
-    if (version < 0 || version > 0) {
+    if (version < 0 || version > 1) {
         kp_consumer_group_describe_req_init(m);
         return K_ERR_UNSUPPORTED;
     }
@@ -45,7 +45,7 @@ int kp_consumer_group_describe_req_decode(kp_reader_t *r, int16_t version, kp_ar
 int kp_consumer_group_describe_req_encode(kp_buf_t *b, int16_t version,
                                           const kp_consumer_group_describe_req_t *m)
 {
-    if (version < 0 || version > 0) return K_ERR_UNSUPPORTED;
+    if (version < 0 || version > 1) return K_ERR_UNSUPPORTED;
     req_encode(b, version, m);
     return b->err;
 }
@@ -70,6 +70,7 @@ void kp_consumer_group_describe_resp_member_init(kp_consumer_group_describe_resp
     m->subscribed_topic_regex = (kp_str_t){NULL, -1};
     kp_consumer_group_describe_resp_assignment_init(&m->assignment);
     kp_consumer_group_describe_resp_assignment_init(&m->target_assignment);
+    m->member_type = -1;
 }
 
 void kp_consumer_group_describe_resp_described_group_init(
@@ -151,6 +152,7 @@ static void resp_member_decode(kp_reader_t *r, int16_t version, kp_arena_t *a,
     m->subscribed_topic_regex = kp_read_str_field(r, true, true);
     resp_assignment_decode(r, version, a, &m->assignment);
     resp_assignment_decode(r, version, a, &m->target_assignment);
+    if (version >= 1) m->member_type = kp_read_i8(r);
     kp_skip_tags(r);
 }
 
@@ -169,6 +171,7 @@ static void resp_member_encode(kp_buf_t *b, int16_t version,
     kp_put_str_field(b, m->subscribed_topic_regex, true, true);
     resp_assignment_encode(b, version, &m->assignment);
     resp_assignment_encode(b, version, &m->target_assignment);
+    if (version >= 1) kp_put_i8(b, m->member_type);
     kp_put_empty_tags(b);
 }
 
@@ -232,7 +235,7 @@ static void resp_encode(kp_buf_t *b, int16_t version, const kp_consumer_group_de
 int kp_consumer_group_describe_resp_decode(kp_reader_t *r, int16_t version, kp_arena_t *a,
                                            kp_consumer_group_describe_resp_t *m)
 {
-    if (version < 0 || version > 0) {
+    if (version < 0 || version > 1) {
         kp_consumer_group_describe_resp_init(m);
         return K_ERR_UNSUPPORTED;
     }
@@ -243,7 +246,7 @@ int kp_consumer_group_describe_resp_decode(kp_reader_t *r, int16_t version, kp_a
 int kp_consumer_group_describe_resp_encode(kp_buf_t *b, int16_t version,
                                            const kp_consumer_group_describe_resp_t *m)
 {
-    if (version < 0 || version > 0) return K_ERR_UNSUPPORTED;
+    if (version < 0 || version > 1) return K_ERR_UNSUPPORTED;
     resp_encode(b, version, m);
     return b->err;
 }

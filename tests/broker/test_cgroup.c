@@ -361,6 +361,37 @@ static void test_regex_and_new_topics(void **state)
     kb_gcoord_free(c);
 }
 
+/* RE2's "(?:" (franz-go sends ".*(?:(?:topic)).*") is read as a POSIX group; RE2-only
+ * classes such as \d are refused. */
+static void test_regex_non_capturing_groups(void **state)
+{
+    (void)state;
+    kb_gcoord_t *c = coord(KB_ASSIGNOR_UNIFORM);
+    kb_chb_result_t r;
+    kb_chb_params_t p = {
+        .version = 1,
+        .group_id = kp_str("g"),
+        .member_id = kp_str("F"),
+        .instance_id = {NULL, -1},
+        .rack_id = {NULL, -1},
+        .client_id = kp_str("c"),
+        .client_host = kp_str("h"),
+        .rebalance_timeout_ms = 1000,
+        .n_topic_names = -1,
+        .topic_regex = kp_str(".*(?:(?:b)).*"),
+        .server_assignor = {NULL, -1},
+        .n_owned = 0,
+    };
+    kb_cgroup_heartbeat(c, &p, &snap, T(0), &r);
+    assert_int_equal(r.error_code, 0);
+    assert_int_equal(r.assignment->n, 2); /* b's two partitions, not a's four */
+    p.member_id = kp_str("G");
+    p.topic_regex = kp_str("[(?:]x|\\d+");
+    kb_cgroup_heartbeat(c, &p, &snap, T(0), &r);
+    assert_int_equal(r.error_code, 0); /* "[(?:]x" is a bracket expression, kept as is */
+    kb_gcoord_free(c);
+}
+
 static void test_static_member_leaves_and_returns(void **state)
 {
     (void)state;
@@ -425,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_errors_and_validation),
         cmocka_unit_test(test_regex_and_new_topics),
         cmocka_unit_test(test_static_member_leaves_and_returns),
+        cmocka_unit_test(test_regex_non_capturing_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

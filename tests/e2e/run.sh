@@ -16,13 +16,14 @@ per_test=${E2E_TIMEOUT:-300}
 
 if [ $# -gt 0 ]; then tests=("$@"); else tests=(test_*.sh test_*.py test_*.js); fi
 
-# kafkajs and @kafkajs/confluent-schema-registry are pinned in package.json/package-lock.json;
+# kafkajs, @kafkajs/confluent-schema-registry and @platformatic/kafka are pinned in package.json/package-lock.json;
 # fetch them once per checkout.
 need_node=0
 for t in "${tests[@]}"; do case "$t" in *.js) need_node=1 ;; esac; done
 if [ "$need_node" = 1 ] && { [ ! -d node_modules/kafkajs ] ||
-    [ ! -d node_modules/@kafkajs/confluent-schema-registry ]; }; then
-    echo "== npm ci (kafkajs)"
+    [ ! -d node_modules/@kafkajs/confluent-schema-registry ] ||
+    [ ! -d node_modules/@platformatic/kafka ]; }; then
+    echo "== npm ci (kafkajs, @platformatic/kafka)"
     npm ci --no-audit --no-fund --loglevel=error || { echo "FAIL: npm ci"; exit 1; }
 fi
 

@@ -83,6 +83,10 @@ def test_scripted_session_is_in_the_trail():
                   resource_name="orders", allowed=True), "no CreateTopics record")
         check(has(recs, principal="User:admin", api="CreateAcls", operation="ALTER",
                   resource_type="CLUSTER", allowed=True), "no CreateAcls record")
+        acl = has(recs, api="CreateAcls", phase="intent")
+        check(acl and "add User:alice ALLOW WRITE TOPIC:PREFIXED:sensors. from *" in
+              acl[0].get("detail", "") and "add User:bob ALLOW READ TOPIC:LITERAL:orders from *"
+              in acl[0].get("detail", ""), "CreateAcls intent without its bindings: %r", acl)
         first = has(recs, principal="User:alice", operation="WRITE", resource_name="sensors.line1",
                     allowed=True)
         check(first and first[0]["count"] == 1 and first[0]["client_id"] == "cid-alice" and

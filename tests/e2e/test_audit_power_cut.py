@@ -289,6 +289,8 @@ def test_power_cut_with_kafka_tools():
             got = intents(recs, principal="User:admin", api=api, allowed=True, **want)
             check(got, "%s: no intent record survived: %r", api,
                   [r for r in recs if r.get("api") == api])
+        sc = intents(recs, api="AlterUserScramCredentials")
+        check("upsert carol mechanism 1" in sc[0].get("detail", ""), "SCRAM detail: %r", sc)
         od = intents(recs, api="OffsetDelete")
         check(od[0].get("detail") == "recs:0", "OffsetDelete detail: %r", od)
         print("  3 changes by Kafka's tools, each cut after the change: every intent survived")

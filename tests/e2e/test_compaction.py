@@ -434,9 +434,10 @@ def test_keyless_record_refused_with_record_errors():
     with Broker(CLEANER) as b:
         create(b.bootstrap, "keys", COMPACT)
         errs = []
-        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 500, "retries": 0})
-        # Metadata first: a record queued before librdkafka knows the partition's leader can
-        # leave in a batch of its own (1 run in ~10), and this test needs one batch of both.
+        # Both records must travel in one batch: metadata first (a record queued before
+        # librdkafka knows the partition's leader can leave alone) and a long linger that
+        # keeps the first queued until flush() sends them together.
+        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5000, "retries": 0})
         p.list_topics("keys", timeout=10)
         p.produce("keys", key=b"a", value=b"1", partition=0,
                   on_delivery=lambda e, _m: errs.append(("keyed", e)))

@@ -991,6 +991,7 @@ static void fill_consumer_group_describe_resp(void *p)
     kp_consumer_group_describe_resp_member_init(&mem[0]);
     mem[0].member_id = kp_str("m-1");
     mem[0].member_epoch = 7;
+    mem[0].member_type = 1;
     mem[0].client_id = kp_str("c");
     mem[0].client_host = kp_str("/127.0.0.1");
     mem[0].subscribed_topic_names = topic_names;
