@@ -26,7 +26,11 @@
 #include "broker/uplink/up_int.h"
 
 #define JOB_TIMEOUT_MS 10000
-#define SETTLE_MS 1000
+/* Before a read-back that follows another producer (this process's old one, or the previous
+ * process's after a restart, kill -9 included), the central broker gets this long to finish
+ * requests it has already received from it: they sit in its request queue after the
+ * connection closed, and another connection's ListOffsets/Fetch may be served first. */
+#define SETTLE_MS 2000
 
 typedef struct {
     char *local, *central; /* owned copies */
@@ -53,6 +57,7 @@ struct up_job {
     up_t *u;
     rd_kafka_conf_t *conf; /* consumed by rd_kafka_new in the work function */
     rd_kafka_t *old_rk;
+    bool settle; /* another producer may have sent just before: wait SETTLE_MS first */
     bool full;
     char cluster_id[64];
     job_topic_t *topics;
@@ -415,8 +420,8 @@ static void job_work(uv_work_t *w)
     if (j->old_rk) {
         rd_kafka_destroy(j->old_rk);
         j->old_rk = NULL;
-        usleep(SETTLE_MS * 1000); /* answers to the old producer's last requests land first */
     }
+    if (j->settle) usleep(SETTLE_MS * 1000); /* the old producer's last requests land first */
     char e[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, j->conf, e, sizeof e);
     if (!rk) {
@@ -528,6 +533,8 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
     j->u = u;
     j->full = full;
     j->old_rk = old_rk;
+    /* the first full job of a process follows the previous process's producer */
+    j->settle = full && (old_rk || !u->settled_once);
     j->work.data = j;
     snprintf(j->cluster_id, sizeof j->cluster_id, "%s", u->cluster_id);
     j->conf = up_conf_new(u, false, err, sizeof err);
@@ -558,6 +565,7 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
     }
     if (uv_queue_work(u->loop, &j->work, job_work, job_done) < 0) goto fail;
     u->job = j;
+    if (j->settle) u->settled_once = true;
     return 0;
 fail:
     if (err[0]) up_set_error(u, "%s", err);

@@ -142,6 +142,7 @@ typedef struct {
     bool stopping;
     up_job_t *job; /* the running resolve job, or NULL */
     bool job_full; /* a full resync is wanted (after the running job) */
+    bool settled_once; /* a full job waited for the previous process's producer */
     int backoff_n;
     int64_t next_partial_ms; /* loop time of the next partial job attempt */
     int64_t drain_deadline;
@@ -150,6 +151,8 @@ typedef struct {
     int64_t tokens_ms;
     int64_t inflight_bytes;
     bool ckpt_dirty;
+    bool ckpt_busy;    /* a background checkpoint write is running (u outlives it) */
+    uint64_t ckpt_gen; /* number of the last checkpoint snapshot taken */
     /* status */
     char link[16];
     char last_error[256];
@@ -167,7 +170,8 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 /* The resolve job's results are applied; full says whether it was a full resync. */
 void up_job_finished(up_t *u, bool ok, bool full);
-/* The job finished after the subsystem closed: frees u once its handles are closed. */
+/* A job (resolve or checkpoint) finished after the subsystem closed: frees u once its handles
+ * are closed and no job is left. */
 void up_job_orphaned(up_t *u);
 
 /* up_resume.c: where a partition resumes after a read-back (the gap rule is there) */
@@ -204,8 +208,13 @@ int64_t up_wall_ms(void);
 /* up_state.c */
 /* Loads the checkpoint into known topics' partitions (acked, scan_from); missing file = 0. */
 int up_ckpt_load(up_t *u);
-/* Writes the checkpoint atomically (temp file, fsync, rename, directory fsync). */
+/* Writes the checkpoint atomically (temp file, fsync, rename, directory fsync), on the loop:
+ * where it must be durable before going on (before producing to newly resolved partitions,
+ * at close). Then the retention floor (ckpt_acked) follows. */
 int up_ckpt_save(up_t *u);
+/* The same on the threadpool (the once-a-second save): the contents are taken now; the floor
+ * follows when the file is durable. Does nothing while the previous one runs. */
+void up_ckpt_save_async(up_t *u);
 /* Writes the status file (temp + rename; no fsync: it is rewritten every second). */
 void up_status_write(up_t *u);
 /* The same state as JSON (GET /uplink on the metrics HTTP listener). */

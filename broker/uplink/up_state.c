@@ -2,7 +2,8 @@
  * The uplink's two files in the first log dir.
  *
  * uplink.checkpoint (durable; written to uplink.checkpoint.tmp, fsynced, renamed over, and the
- * directory fsynced, so a power cut leaves the old or the new file, never a torn one). Text:
+ * directory fsynced, so a power cut leaves the old or the new file, never a torn one; the
+ * once-a-second save does that on the threadpool, not on the loop). Text:
  *   depot-uplink 1 <cluster-id>
  *   p <local topic> <partition> <central topic> <acked>      every offset below acked is on
  *                                                             the central side
@@ -26,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,34 +127,162 @@ static int write_all(FILE *f, up_t *u)
     return ferror(f) ? K_ERR_IO : 0;
 }
 
-int up_ckpt_save(up_t *u)
+/* Checkpoint files are written one at a time (ckpt_mu) and numbered on the loop when their
+ * contents are taken: a write whose number is not above the newest on disk is dropped, so an
+ * older snapshot never replaces a newer one (the synchronous save at close may overtake a
+ * background one). One uplink per process, so the state is process-wide. */
+static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t ckpt_on_disk; /* under ckpt_mu */
+
+/* The snapshot of one checkpoint: its text and the acked values it holds. Owned by the caller
+ * (sync) or by the background job (async), freed by snap_free. */
+typedef struct {
+    char *text;
+    size_t len;
+    uint64_t gen;
+    up_part_t **parts; /* topics live until up_free, which waits for the job */
+    int64_t *acked;
+    size_t n;
+} ckpt_snap_t;
+
+static void snap_free(ckpt_snap_t *sn)
 {
-    char path[1200], tmp[1210];
-    snprintf(path, sizeof path, "%s/%s", u->dir, UP_CKPT_FILE);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        kb_log(KB_LOG_ERROR, "uplink: cannot write %s: %s", tmp, strerror(errno));
-        return K_ERR_IO;
-    }
+    free(sn->text);
+    free(sn->parts);
+    free(sn->acked);
+}
+
+static int snap_take(up_t *u, ckpt_snap_t *sn)
+{
+    *sn = (ckpt_snap_t){0};
+    FILE *f = open_memstream(&sn->text, &sn->len);
+    if (!f) return K_ERR_NOMEM;
     int rc = write_all(f, u);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) rc = K_ERR_IO;
-    if (fclose(f) != 0) rc = K_ERR_IO;
-    if (rc == 0 && rename(tmp, path) != 0) rc = K_ERR_IO;
-    if (rc == 0) {
-        int dfd = open(u->dir, O_RDONLY | O_DIRECTORY);
-        if (dfd < 0 || fsync(dfd) != 0) rc = K_ERR_IO;
-        if (dfd >= 0) close(dfd);
-    }
-    if (rc < 0) {
-        kb_log(KB_LOG_ERROR, "uplink: checkpoint %s not written: %s", path, strerror(errno));
-        return rc;
+    if (fclose(f) != 0) rc = K_ERR_NOMEM;
+    size_t n = 0;
+    for (up_topic_t *t = u->topics; t; t = t->next)
+        n += (size_t)t->nparts;
+    sn->parts = malloc((n ? n : 1) * sizeof *sn->parts);
+    sn->acked = malloc((n ? n : 1) * sizeof *sn->acked);
+    if (rc || !sn->parts || !sn->acked) {
+        snap_free(sn);
+        return K_ERR_NOMEM;
     }
     for (up_topic_t *t = u->topics; t; t = t->next)
         for (int32_t i = 0; i < t->nparts; i++)
-            if (t->parts[i].known) t->parts[i].ckpt_acked = t->parts[i].acked;
-    u->ckpt_dirty = false;
+            if (t->parts[i].known) {
+                sn->parts[sn->n] = &t->parts[i];
+                sn->acked[sn->n++] = t->parts[i].acked;
+            }
+    sn->gen = ++u->ckpt_gen;
     return 0;
+}
+
+/* temp file, fsync, rename, directory fsync; any thread. */
+static int snap_write(const char *dir, const ckpt_snap_t *sn)
+{
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/%s", dir, UP_CKPT_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    pthread_mutex_lock(&ckpt_mu);
+    int rc = 0;
+    if (sn->gen <= ckpt_on_disk) goto out; /* a newer one is there already */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = K_ERR_IO;
+        goto out;
+    }
+    for (size_t done = 0; rc == 0 && done < sn->len;) {
+        ssize_t w = write(fd, sn->text + done, sn->len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) rc = K_ERR_IO;
+        else done += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0) rc = K_ERR_IO;
+    if (close(fd) != 0) rc = K_ERR_IO;
+    if (rc == 0 && rename(tmp, path) != 0) rc = K_ERR_IO;
+    if (rc == 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) rc = K_ERR_IO;
+        if (dfd >= 0) close(dfd);
+    }
+    if (rc == 0) ckpt_on_disk = sn->gen;
+out:
+    pthread_mutex_unlock(&ckpt_mu);
+    if (rc < 0) kb_log(KB_LOG_ERROR, "uplink: checkpoint %s not written: %s", path, strerror(errno));
+    return rc;
+}
+
+/* What the snapshot holds is durable now: the retention floor may follow (never backwards:
+ * a newer save may have raised it already). */
+static void snap_done(const ckpt_snap_t *sn)
+{
+    for (size_t i = 0; i < sn->n; i++)
+        if (sn->acked[i] > sn->parts[i]->ckpt_acked) sn->parts[i]->ckpt_acked = sn->acked[i];
+}
+
+int up_ckpt_save(up_t *u)
+{
+    ckpt_snap_t sn;
+    int rc = snap_take(u, &sn);
+    if (rc == 0) rc = snap_write(u->dir, &sn);
+    if (rc == 0) {
+        snap_done(&sn);
+        u->ckpt_dirty = false;
+    }
+    snap_free(&sn);
+    return rc;
+}
+
+/* The background save: the snapshot is taken on the loop, written on the threadpool. */
+typedef struct {
+    uv_work_t work;
+    up_t *u;
+    ckpt_snap_t sn;
+    char dir[1024];
+    int rc;
+} ckpt_job_t;
+
+static void ckpt_work(uv_work_t *w)
+{
+    ckpt_job_t *j = w->data;
+    j->rc = snap_write(j->dir, &j->sn);
+}
+
+static void ckpt_after(uv_work_t *w, int status)
+{
+    ckpt_job_t *j = w->data;
+    up_t *u = j->u;
+    u->ckpt_busy = false;
+    if (status == 0 && j->rc == 0)
+        snap_done(&j->sn);
+    else
+        u->ckpt_dirty = true; /* the next tick tries again */
+    snap_free(&j->sn);
+    free(j);
+    if (u->stopping) up_job_orphaned(u);
+}
+
+void up_ckpt_save_async(up_t *u)
+{
+    if (u->ckpt_busy) return; /* still dirty: the next tick writes what is new then */
+    ckpt_job_t *j = calloc(1, sizeof *j);
+    if (!j) return;
+    if (snap_take(u, &j->sn) < 0) {
+        free(j);
+        return;
+    }
+    j->u = u;
+    j->work.data = j;
+    snprintf(j->dir, sizeof j->dir, "%s", u->dir);
+    u->ckpt_dirty = false;
+    if (uv_queue_work(u->loop, &j->work, ckpt_work, ckpt_after) < 0) {
+        u->ckpt_dirty = true;
+        snap_free(&j->sn);
+        free(j);
+        return;
+    }
+    u->ckpt_busy = true;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -616,7 +616,7 @@ static void up_free(up_t *u)
 static void on_handle_closed(uv_handle_t *h)
 {
     up_t *u = h->data;
-    if (h == (uv_handle_t *)&u->wake && !u->job) up_free(u);
+    if (h == (uv_handle_t *)&u->wake && !u->job && !u->ckpt_busy) up_free(u);
 }
 
 /* GET /uplink on the metrics listener: the status as JSON. ud is the broker (it outlives the
@@ -741,7 +741,7 @@ static void up_tick(kb_broker_t *b, int64_t mono_ms)
     for (up_topic_t *t = u->topics; t; t = t->next)
         for (int32_t i = 0; i < t->nparts; i++)
             if (t->parts[i].acked != t->parts[i].ckpt_acked) u->ckpt_dirty = true;
-    if (u->ckpt_dirty) up_ckpt_save(u);
+    if (u->ckpt_dirty) up_ckpt_save_async(u);
     up_status_write(u);
 }
 
@@ -778,7 +778,9 @@ static void up_close(kb_broker_t *b)
         u->rk = NULL;
     }
     *kb_broker_slot(b, &kb_uplink_subsys) = NULL;
-    /* A running job finishes on the threadpool; its completion frees u (up_job_orphaned). */
+    /* A running job (resolve, checkpoint) finishes on the threadpool; the last one to complete
+     * frees u (up_job_orphaned). The save above is numbered after a running background one,
+     * which therefore never replaces it. */
     uv_close((uv_handle_t *)&u->pump, NULL);
     uv_close((uv_handle_t *)&u->retry, NULL);
     uv_close((uv_handle_t *)&u->wake, on_handle_closed);
@@ -787,7 +789,7 @@ static void up_close(kb_broker_t *b)
 /* The job finished after close: nothing to apply. */
 void up_job_orphaned(up_t *u)
 {
-    if (uv_is_closing((uv_handle_t *)&u->wake)) up_free(u);
+    if (uv_is_closing((uv_handle_t *)&u->wake) && !u->job && !u->ckpt_busy) up_free(u);
 }
 
 static void up_topic_deleted(kb_broker_t *b, const char *topic)

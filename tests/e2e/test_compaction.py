@@ -434,16 +434,19 @@ def test_keyless_record_refused_with_record_errors():
     with Broker(CLEANER) as b:
         create(b.bootstrap, "keys", COMPACT)
         errs = []
-        # Both records must travel in one batch: a long linger keeps the first queued until
-        # flush() sends them together (50 ms let a loaded box split them; the keyed one then
-        # went in alone and the test saw it written).
+        # Both records must travel in one batch: metadata first (a record queued before
+        # librdkafka knows the partition's leader can leave alone) and a long linger that
+        # keeps the first queued until flush() sends them together.
         p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5000, "retries": 0})
-        p.produce("keys", key=b"a", value=b"1", partition=0)
+        p.list_topics("keys", timeout=10)
+        p.produce("keys", key=b"a", value=b"1", partition=0,
+                  on_delivery=lambda e, _m: errs.append(("keyed", e)))
         p.produce("keys", value=b"no key", partition=0,
-                  on_delivery=lambda e, _m: errs.append(e))
+                  on_delivery=lambda e, _m: errs.append(("keyless", e)))
         p.flush(30)
-        check(errs and errs[0] is not None and errs[0].code() == KafkaError.INVALID_RECORD,
-              "keyless record: %s", errs)
+        codes = dict((who, e.code() if e is not None else None) for who, e in errs)
+        check(codes == {"keyed": KafkaError.INVALID_RECORD, "keyless": KafkaError.INVALID_RECORD},
+              "the batch with a keyless record: %s", errs)
         check(read_all(b.bootstrap, "keys") == [], "part of the refused batch was written")
         check("without a key refused" in open(b.log_path).read(), "no log line")
 

@@ -7,7 +7,7 @@
 // codec interface). Without them (npm registry unreachable) those three skip with a message.
 'use strict';
 
-const { spawn } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
@@ -90,18 +90,33 @@ class Broker {
     }
 }
 
+// The codec packages' node_modules: installed by scripts/install-deps --test, fetched here once
+// (before the test's clock starts) if this checkout lacks them.
+function findCodecDir() {
+    const fetch = path.resolve(__dirname, '../../scripts/fetch-node-codecs');
+    let r = spawnSync(fetch, ['--print-dir'], { encoding: 'utf8' });
+    if (r.status !== 0) {
+        spawnSync(fetch, [], { stdio: 'ignore', timeout: 330000 });
+        r = spawnSync(fetch, ['--print-dir'], { encoding: 'utf8' });
+    }
+    return r.status === 0 ? r.stdout.trim()
+        : path.resolve(__dirname, '../../build/node-codecs/node_modules');
+}
+const CODEC_DIR = findCodecDir();
+
 // Registers snappy, lz4 and zstd with kafkajs from build/node-codecs; returns the codec types
 // registered, or null (with the reason) when the packages are not installed.
 async function registerCodecs() {
-    const dir = path.resolve(__dirname, '../../build/node-codecs/node_modules');
+    const dir = CODEC_DIR;
     let SnappyCodec, lz4, zstd;
     try {
         SnappyCodec = require(path.join(dir, 'kafkajs-snappy'));
         lz4 = require(path.join(dir, 'lz4js'));
         zstd = require(path.join(dir, '@bokuweb/zstd-wasm'));
     } catch (e) {
-        return { why: `codec packages missing in ${dir} (scripts/install-deps --test could not ` +
-            `reach the npm registry?): ${e.message.split('\n')[0]}` };
+        return { why: `codec packages missing in ${dir} (scripts/fetch-node-codecs could not ` +
+            `reach the npm registry? see build/fetch-node-codecs.log): ` +
+            `${e.message.split('\n')[0]}` };
     }
     await zstd.init();
     // kafkajs' codec interface: compress(encoder) and decompress(buffer), both async. Kafka's

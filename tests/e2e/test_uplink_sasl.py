@@ -1,5 +1,7 @@
-"""The uplink to a central cluster over SASL_SSL with SCRAM-SHA-512 (docs/uplink.md), with
-certificates made here with openssl, against a central Depot.
+"""The uplink to a central cluster over SASL_SSL (docs/uplink.md), with certificates made here
+with openssl: a central Depot with SCRAM-SHA-512 (always), and Apache Kafka 4.x (skipped with a
+message where its jars cannot be had) with PLAIN, and with SCRAM-SHA-512 where the system
+librdkafka can do SCRAM against Kafka 4.x (>= 2.6.1; skipped with a message otherwise).
 
 The box starts with a wrong password; `depotctl uplink status` shows the link down
 and the authentication error, and nothing is forwarded while the box keeps accepting records.
@@ -18,10 +20,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from depot_harness import Broker, check, run_tests  # noqa: E402
+from depot_harness import Broker, check, free_port, run_tests  # noqa: E402
 from test_tls import TlsBroker  # noqa: E402
 from test_uplink import PREFIX, read_all, status, wait_drained  # noqa: E402
-from tls_certs import make_ca  # noqa: E402
+from tls_certs import make_all, make_ca  # noqa: E402
 
 TOPIC = "sensors"
 PARTS = 3
@@ -102,9 +104,9 @@ def check_lag_bytes(box, parts, label):
                                                     for p in parts]), flush=True)
 
 
-def verify(box, central_read_bs, acked, label):
+def verify(box, central_read_bs, acked, label, prefix=PREFIX):
     local = read_all(box.bootstrap, TOPIC, PARTS)
-    central = read_all(central_read_bs, PREFIX + TOPIC, PARTS)
+    central = read_all(central_read_bs, prefix + TOPIC, PARTS)
     by_src, dup, forwarded = {}, 0, 0
     for q, recs in central.items():
         for off, key, val, hdrs, ts in recs:
@@ -133,12 +135,12 @@ def verify(box, central_read_bs, acked, label):
           forwarded == local_n, "%s: not exactly once", label)
 
 
-def secure_cycle(central_port, ca, read_bs, label):
+def secure_cycle(central_port, ca, read_bs, label, mechanism="SCRAM-SHA-512", prefix=PREFIX):
     """Wrong password, fixed; wrong CA, fixed; nothing lost, nothing twice."""
     base = {"uplink.bootstrap.servers": "127.0.0.1:%d" % central_port,
-            "uplink.topic.prefix": PREFIX, "uplink.topics": TOPIC, "num.partitions": PARTS,
+            "uplink.topic.prefix": prefix, "uplink.topics": TOPIC, "num.partitions": PARTS,
             "uplink.producer.security.protocol": "SASL_SSL",
-            "uplink.producer.sasl.mechanism": "SCRAM-SHA-512",
+            "uplink.producer.sasl.mechanism": mechanism,
             "uplink.producer.sasl.username": USER,
             "uplink.producer.sasl.password": "not-" + PASSWORD,
             "uplink.producer.ssl.ca.location": ca}
@@ -159,7 +161,7 @@ def secure_cycle(central_port, ca, read_bs, label):
         box.start()
         acked += produce(box, 300, 300)
         wait_drained(box, TOPIC, 60)
-        verify(box, read_bs, acked, label + " after the password was fixed")
+        verify(box, read_bs, acked, label + " after the password was fixed", prefix)
 
         other = tempfile.mkdtemp(prefix="depot-e2e-otherca-")
         try:
@@ -181,7 +183,7 @@ def secure_cycle(central_port, ca, read_bs, label):
         box.settings["uplink.producer.ssl.ca.location"] = ca
         box.start()
         wait_drained(box, TOPIC, 60)
-        verify(box, read_bs, acked, label + " after the CA was fixed")
+        verify(box, read_bs, acked, label + " after the CA was fixed", prefix)
         link, _ = status(box)
         check(link.get("state") == "up", "link not up at the end: %s", link)
         box.stop()
@@ -193,6 +195,77 @@ def test_uplink_sasl_ssl_depot_central():
     with TlsBroker(name="central") as central:  # SASL_SSL on port, PLAINTEXT on port3
         secure_cycle(central.port, central.certs["ca"], "127.0.0.1:%d" % central.port3,
                      "sasl_ssl depot-central")
+
+
+def librdkafka_version():
+    """(text, number) of the librdkafka the broker binary resolves (the system one)."""
+    import ctypes
+    lib = ctypes.CDLL("librdkafka.so.1")
+    lib.rd_kafka_version_str.restype = ctypes.c_char_p
+    return lib.rd_kafka_version_str().decode(), lib.rd_kafka_version()
+
+
+def test_uplink_sasl_ssl_kafka_central():
+    """Apache Kafka 4.x with a SASL_SSL listener (PEM keystore made here, SCRAM credentials
+    from `kafka-storage format --add-scram`, PLAIN users in the listener's JAAS): the same
+    cycle with SASL PLAIN, and with SCRAM-SHA-512 where librdkafka can do SCRAM against Kafka
+    4.x at all (>= 2.6.1: older versions repeat the client nonce in the client-final-message,
+    which Kafka 4.x rejects as invalid credentials; librdkafka#4895)."""
+    import base64
+    import uuid
+
+    import kafka_dist as kd
+    ok, why = kd.available()
+    if not ok:
+        return kd.skip("test_uplink_sasl_ssl_kafka_central", why)
+    tmp = tempfile.mkdtemp(prefix="depot-e2e-uplink-kafka-sasl-")
+    k = None
+    try:
+        certs = make_all(os.path.join(tmp, "certs"))
+        plain, secure = free_port(), free_port()
+        k = kd.KafkaBroker(tmp, plain, settings={
+            "listeners": "PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d,"
+                         "CONTROLLER://127.0.0.1:1" % (plain, secure),
+            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d"
+                                    % (plain, secure),
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,"
+                                              "CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                "user_%s=\"%s\";" % (USER, PASSWORD),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": certs["server_pem"],
+        })
+        # the controller listener must be on the port the quorum voters name
+        with open(k.props_path) as f:
+            props = re.sub(r"CONTROLLER://127\.0\.0\.1:1\b",
+                           "CONTROLLER://127.0.0.1:%d" % k.controller_port, f.read())
+        with open(k.props_path, "w") as f:
+            f.write(props)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        r = subprocess.run(kd.java_cmd(kd.STORAGE, [
+            "format", "--cluster-id=" + cluster_id, "-c", k.props_path,
+            "--add-scram", "SCRAM-SHA-512=[name=%s,password=%s]" % (USER, PASSWORD)],
+            log4j=k.log4j), capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "kafka-storage format --add-scram: %s%s", r.stdout, r.stderr)
+        k.start()
+        secure_cycle(secure, certs["ca"], "127.0.0.1:%d" % plain, "sasl_ssl(PLAIN) kafka-central",
+                     mechanism="PLAIN", prefix="plain.")
+        text, num = librdkafka_version()
+        if num < 0x020601ff:
+            print("  SKIP SCRAM-SHA-512 to Kafka 4.x: librdkafka %s < 2.6.1 cannot authenticate "
+                  "with SCRAM against Kafka 4.x (librdkafka#4895)" % text, flush=True)
+        else:
+            secure_cycle(secure, certs["ca"], "127.0.0.1:%d" % plain,
+                         "sasl_ssl(SCRAM-SHA-512) kafka-central", prefix="scram.")
+        k.stop()
+    finally:
+        if k is not None:
+            k.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,15 @@ static void start_broker(void)
     fprintf(stderr, "fuzz_handlers: broker on port %d, data in %s, %d APIs\n", port, dir, napis);
 }
 
+/* Closes with a reset: no TIME_WAIT left behind per run (the broker sees a peer reset,
+ * one more path worth fuzzing). */
+static void close_conn(int fd)
+{
+    struct linger l = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
+}
+
 /* wait_ms: how long a response may take before the request counts as held. */
 static int connect_broker(int wait_ms)
 {
@@ -122,7 +131,21 @@ static int connect_broker(int wait_ms)
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) abort();
+    /* Hundreds of thousands of runs open a connection or three each: a refusal here is the
+     * harness running out of ephemeral ports or the backlog, not a broker fault; retry. */
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (++tries > 500 || (errno != EADDRNOTAVAIL && errno != ECONNREFUSED &&
+                              errno != EAGAIN && errno != EINTR)) {
+            fprintf(stderr, "fuzz_handlers: connect: %s after %d tries\n", strerror(errno),
+                    tries);
+            abort();
+        }
+        close(fd);
+        usleep(10000);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) abort();
+    }
     struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
@@ -258,7 +281,7 @@ static void check_log_ends(void)
         }
     free(frame);
     kp_arena_deinit(&a);
-    close(fd);
+    close_conn(fd);
 }
 
 /* The last successful commit of the sequence, if nothing after it touched offsets. */
@@ -321,7 +344,7 @@ static void check_commit(const commit_t *c)
     }
     free(frame);
     kp_arena_deinit(&a);
-    close(fd);
+    close_conn(fd);
 }
 
 /* Whether a request may change committed offsets after a commit we are tracking. */
@@ -388,7 +411,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sent[i].api->key == KP_API_OFFSET_COMMIT) break;
         if (touches_offsets(sent[i].api->key)) commit.valid = false;
     }
-    close(fd);
+    close_conn(fd);
     if (alive) check_commit(&commit);
     check_log_ends();
     for (int i = 0; i < n; i++)

@@ -21,7 +21,7 @@ CFLAGS="-std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fno-omit-frame-pointer"
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 SRCS="$(ls protocol/*.c protocol/gen/*.c storage/*.c)"
 
-BROKER_LIBS="$(pkg-config --libs libuv jansson libssl libcrypto 2>/dev/null) -lhttp_parser"
+BROKER_LIBS="$(pkg-config --libs libuv jansson libssl libcrypto rdkafka 2>/dev/null) -lhttp_parser"
 fail=0
 targets=$(ls tests/fuzz/fuzz_*.c)
 if [ -n "${FUZZ_TARGETS:-}" ]; then

@@ -43,7 +43,7 @@
 #include "storage/ks_io.h"
 
 enum { PC_OPEN = 1, PC_CLOSE, PC_WRITE, PC_TRUNC, PC_FSYNC, PC_RENAME, PC_UNLINK, PC_MKDIR,
-       PC_RMDIR, PC_FSYNC_DIR, PC_SYNCFS };
+       PC_RMDIR, PC_FSYNC_DIR, PC_SYNCFS, PC_NOTE };
 
 typedef struct {
     int32_t op, fd, flags, created;
@@ -174,6 +174,15 @@ static int pc_rmdir(const char *a) { return pc_path_op(PC_RMDIR, a, NULL); }
 static int pc_fsync_dir(const char *a) { return pc_path_op(PC_FSYNC_DIR, a, NULL); }
 static int pc_syncfs(const char *a) { return pc_path_op(PC_SYNCFS, a, NULL); }
 
+/* In the child: a note for the parent (e.g. "offsets below `value` were acknowledged");
+ * pc_t.note ends up with the last one logged before the cut. */
+static __attribute__((unused)) void pc_note(int64_t value)
+{
+    pthread_mutex_lock(&pc_mu);
+    pc_log((pc_rec_t){.op = PC_NOTE, .off = value}, NULL, NULL);
+    pthread_mutex_unlock(&pc_mu);
+}
+
 /* In the child: record into log_fd; the cut_at-th mutating call ends the process (0: never). */
 static __attribute__((unused)) void pc_seam_install(int log_fd, int cut_at)
 {
@@ -232,6 +241,7 @@ typedef struct {
     size_t loglen;
     pc_rec_t **recs; /* pointers into log */
     int nrecs;
+    int64_t note; /* the last pc_note, -1 if none */
     int fd_ino[4096];
 } pc_t;
 
@@ -343,6 +353,7 @@ static __attribute__((unused)) void pc_snapshot(pc_t *pc, const char *root)
     snprintf(pc->root, sizeof pc->root, "%s", root);
     for (int i = 0; i < 4096; i++)
         pc->fd_ino[i] = PC_NONE;
+    pc->note = -1;
     pc_walk(pc, root);
 }
 
@@ -434,6 +445,10 @@ static __attribute__((unused)) void pc_replay(pc_t *pc, const char *log_path)
         if (r->l2) {
             memcpy(b, (char *)(r + 1) + r->l1, (size_t)r->l2);
             b[r->l2] = '\0';
+        }
+        if (r->op == PC_NOTE) {
+            pc->note = r->off;
+            continue;
         }
         bool mine = r->op == PC_WRITE || r->op == PC_TRUNC || r->op == PC_FSYNC ||
                     r->op == PC_CLOSE || r->op == PC_SYNCFS || pc_under_root(pc, a);
