@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from depot_harness import (DEPOT_BIN, Broker, check, connect, frame, free_port, i8,  # noqa: E402
+from depot_harness import (Broker, sanitized_build, check, connect, frame, free_port, i8,  # noqa: E402
                            i32, i64, kstr, recv_frame, run_tests)
 
 from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
@@ -29,14 +29,7 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 N_IDLE = 10_000
 
 
-def sanitized():
-    """An ASan build (make test-asan): its shadow memory and quarantine make RSS meaningless,
-    so RSS is then reported but not asserted."""
-    with open(DEPOT_BIN, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-SANITIZED = sanitized()
+SANITIZED = sanitized_build()
 
 
 def metric(port, line_prefix):

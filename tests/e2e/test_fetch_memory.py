@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from depot_harness import (Broker, check, fetch_v4_batches, frame, i8, i32, i64, kstr,  # noqa: E402
+from depot_harness import (Broker, check, sanitized_build, fetch_v4_batches, frame, i8, i32, i64, kstr,  # noqa: E402
                            run_tests)
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition  # noqa: E402
@@ -107,6 +107,9 @@ def test_peak_rss_independent_of_fetch_max_bytes_tls():
         grew = status_kb(pid, "VmHWM") * 1024 - base
         print("    TLS: broker RSS %.1f MB before, +%.1f MB at the peak while fetching"
               % (base / MB, grew / MB))
+        if sanitized_build():  # the 64 KiB chunks freed per range sit in ASan's quarantine
+            print("    (sanitizer build: RSS reported, not checked)")
+            return
         check(grew < BOUND, "peak RSS grew %.1f MB over TLS (bound %d MB)", grew / MB, BOUND // MB)
 
 
