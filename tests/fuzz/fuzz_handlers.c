@@ -37,6 +37,7 @@
 
 #include "broker/core/config.h"
 #include "broker/core/server.h"
+#include "protocol/gen/kp_alter_client_quotas.h"
 #include "protocol/gen/kp_create_partitions.h"
 #include "protocol/gen/kp_create_topics.h"
 #include "protocol/gen/kp_delete_topics.h"
