@@ -24,6 +24,7 @@
  * requests at once (req->on_cancel), so a long poll or a held JoinGroup is not kept for a
  * client that is gone.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,8 +658,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         return K_ERR_NOMEM;
     }
     kb_req_t *req = &impl->req;
-    memset(req, 0, sizeof *req);
-    impl->frame_dropped = false;
+    memset(impl, 0, offsetof(struct req_impl, arena0)); /* the req and the impl's own fields */
     req->broker = c->broker;
     req->conn = c;
     req->frame = frame;
