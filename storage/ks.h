@@ -157,6 +157,10 @@ typedef struct {
     void (*on_sync_ready)(void *ud); /* may run on a flusher thread; see top */
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
+    /* log.flush.offset.checkpoint.interval.ms: how often the recovery-point checkpoint and the
+     * tail marks move (0 = 60 s). Recovery after a crash re-reads about what was written in
+     * one interval. */
+    int64_t checkpoint_interval_ms;
     ks_cleaner_opts_t cleaner;
     /* Topics the budget's delete-oldest policy must never shrink (the broker's own topics:
      * the audit trail, committed offsets, schemas). When only they are left, appends get
