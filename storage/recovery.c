@@ -178,27 +178,59 @@ static int read_at(ks_store_t *s, ks_seg_t *seg, int kind, int64_t off, uint8_t 
     return rc;
 }
 
-/* NULL when the tail mark m agrees with seg's files (fsize: the .log's size), else why not.
- * Reads the last marked entry of each index and the first header after the mark. */
-static const char *mark_disagrees(ks_store_t *s, ks_seg_t *seg, const ks_mark_t *m,
-                                  int64_t fsize)
+/* The batches between the last marked offset-index entry (at from; rel its relative offset,
+ * -1 if none) and the mark: whole, CRC-valid, contiguous, ending exactly at m->pos with the
+ * offset m->off. At most index.interval.bytes plus one batch, so a constant amount of reading
+ * checks that the mark describes these bytes (and catches damage just below it). */
+static const char *walk_to_mark(ks_seg_t *seg, scan_t *sc, const ks_mark_t *m, int64_t from,
+                                int64_t rel)
+{
+    int64_t pos = from, expect = rel < 0 ? seg->base : -1;
+    bool gaps = ks_cleanup_compacts(seg->part->topic->cfg.cleanup_policy);
+    while (pos < m->pos) {
+        const uint8_t *b;
+        kp_batch_hdr_t h;
+        if (m->pos - pos < KP_BATCH_LOG_OVERHEAD || window(sc, pos, KP_BATCH_LOG_OVERHEAD, &b))
+            return "batches below the mark unreadable";
+        int64_t bsz = kp_batch_size(b, KP_BATCH_LOG_OVERHEAD);
+        if (bsz < KP_BATCH_HEADER_SIZE || bsz > m->pos - pos || window(sc, pos, bsz, &b) ||
+            kp_batch_validate(b, (size_t)bsz, &h) != 0 || h.partition_leader_epoch != 0)
+            return "a batch below the mark fails its check";
+        int64_t last = h.base_offset + h.last_offset_delta;
+        if (pos == from && rel >= 0 && last != seg->base + rel)
+            return "the last marked index entry names another batch";
+        if (expect >= 0 && (h.base_offset < expect || (h.base_offset > expect && !gaps)))
+            return "offsets below the mark are not contiguous";
+        expect = last + 1;
+        pos += bsz;
+    }
+    if (pos != m->pos || (expect >= 0 && expect != m->off))
+        return "batches below the mark end elsewhere";
+    return NULL;
+}
+
+/* NULL when the tail mark m agrees with seg's files (sc: the .log, its size), else why not.
+ * Reads the last marked entry of each index, the batches from the last marked offset entry
+ * to the mark, and the first header after it. */
+static const char *mark_disagrees(ks_store_t *s, ks_seg_t *seg, const ks_mark_t *m, scan_t *sc)
 {
     if (m->pos < 0 || m->off < seg->base || m->off - seg->base > (int64_t)UINT32_MAX ||
         m->idx < 0 || m->tidx < 0 || m->idx % KS_IDX_ENTRY || m->tidx % KS_TIDX_ENTRY ||
         m->since_index < 0 || m->since_index > m->pos || (m->pos == 0) != (m->off == seg->base) ||
         m->max_ts_off < seg->base || (m->pos > 0 && m->max_ts_off >= m->off))
         return "fields out of range";
-    if (fsize < m->pos)
+    if (sc->fsize < m->pos)
         return "segment shorter than the mark";
     if (seg->idx_size < m->idx || seg->tidx_size < m->tidx)
         return "index shorter than the mark";
     uint8_t e[KS_TIDX_ENTRY];
-    int64_t last_pos = 0;
+    int64_t last_pos = 0, rel = -1;
     if (m->idx > 0) {
         if (read_at(s, seg, KS_FILE_INDEX, m->idx - KS_IDX_ENTRY, e, KS_IDX_ENTRY))
             return "index unreadable";
+        rel = ks_get_be32(e);
         last_pos = ks_get_be32(e + 4);
-        if ((int64_t)ks_get_be32(e) >= m->off - seg->base || last_pos >= m->pos)
+        if (rel >= m->off - seg->base || last_pos >= m->pos)
             return "last marked index entry past the mark";
     }
     if (last_pos + m->since_index != m->pos)
@@ -211,14 +243,14 @@ static const char *mark_disagrees(ks_store_t *s, ks_seg_t *seg, const ks_mark_t 
     } else if (m->tidx_last_ts != -1) {
         return "time-index state disagrees";
     }
-    if (fsize - m->pos >= 8) {
-        ks_file_t *f = &seg->f[KS_FILE_LOG];
-        if (ks_io_pread_all(f->fd, e, 8, m->pos) != 0)
-            return "segment unreadable";
-        /* A batch that is there but not the one named: the mark is not about these bytes. */
-        if ((int64_t)ks_get_be64(e) != m->off)
-            return "batch at the mark has another offset";
-    }
+    const char *why = walk_to_mark(seg, sc, m, last_pos, rel);
+    if (why)
+        return why;
+    const uint8_t *b;
+    /* A batch that is there but not the one named: the mark is not about these bytes. */
+    if (sc->fsize - m->pos >= 8 && window(sc, m->pos, 8, &b) == 0 &&
+        (int64_t)ks_get_be64(b) != m->off)
+        return "batch at the mark has another offset";
     return NULL;
 }
 
@@ -261,7 +293,7 @@ static int seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, const ks_mar
         sc.fsize = st.st_size;
     }
     if (m) {
-        const char *no = mark_disagrees(s, seg, m, sc.fsize);
+        const char *no = mark_disagrees(s, seg, m, &sc);
         if (no) {
             ks_log(s, KS_LOG_WARN, "%s: checkpointed tail mark at %" PRId64 " not usable (%s); "
                    "scanning the whole segment", path, m->pos, no);
