@@ -207,6 +207,7 @@ struct ks_store {
     int64_t last_ckpt_ms;
     int64_t ckpt_interval_ms; /* opts.checkpoint_interval_ms or KS_CHECKPOINT_INTERVAL_MS */
     bool mark_moved;          /* a flusher pass made a new tail mark durable: checkpoint it */
+    bool ckpt_clock;          /* last_ckpt_ms set by a tick */
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;

@@ -445,9 +445,13 @@ static void take_candidates(ks_store_t *s)
 
 static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
 {
-    bool due = now_ms - s->last_ckpt_ms >= s->ckpt_interval_ms;
+    /* The first tick writes a moved recovery point but takes no marks: open left every active
+     * segment marked, so the first candidates are due one interval after it. */
+    bool first = !s->ckpt_clock;
+    bool due = first || now_ms - s->last_ckpt_ms >= s->ckpt_interval_ms;
     if (!due && !s->mark_moved)
         return;
+    s->ckpt_clock = true;
     if (due)
         s->last_ckpt_ms = now_ms;
     s->mark_moved = false;
@@ -464,7 +468,7 @@ static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
         if (moved) /* written by a flusher thread: no fsync on the loop under mu */
             ks_ckpt_queue(s, d, KS_RP_FILE, true);
     }
-    if (due)
+    if (due && !first)
         take_candidates(s);
 }
 
