@@ -183,6 +183,7 @@ struct ks_store {
     ks_topic_t **topics; /* sorted by name; owned */
     ks_topic_t **by_id;  /* same topics sorted by id */
     int ntopics, tcap;
+    struct ks_topic_pending *pending; /* creates between begin and finish (topic.c), under mu */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* wakes the flusher */
@@ -353,6 +354,7 @@ void ks_ckpt_free(ks_ckpt_t *c);
 
 /* topic.c */
 int ks_topics_load(ks_store_t *s);
+void ks_topics_orphan_pending(ks_store_t *s); /* under mu, at close */
 void ks_topic_free(ks_store_t *s, ks_topic_t *t);
 
 /* retention.c */

@@ -318,6 +318,7 @@ void ks_store_close(ks_store_t *s)
     ks_logq_drain(s);
     ks_flusher_stop(s);
     pthread_mutex_lock(&s->mu);
+    ks_topics_orphan_pending(s);
     bool *bad = calloc((size_t)s->ndirs, sizeof *bad);
     for (int i = 0; i < s->ntopics; i++) {
         ks_topic_t *t = s->topics[i];
