@@ -98,6 +98,7 @@ typedef struct {
     char group_consumer_assignors[256];     /* group.consumer.assignors */
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    int64_t checkpoint_interval_ms; /* log.flush.offset.checkpoint.interval.ms */
     /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
     char *uplink_bootstrap;              /* uplink.bootstrap.servers; NULL or "" = off */
     char *uplink_topics;                 /* uplink.topics: POSIX extended regex, whole name */

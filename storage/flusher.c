@@ -12,9 +12,11 @@
  * released at once, so all the waiters that queued up during one fsync share the next one.
  * A rolled segment is synced in the same pass as the active one, before any waiter goes.
  *
- * The active segment's index files are not synced by a pass: they are derived data, and the
- * recovery after an unclean stop rebuilds the active segment's indexes (the recovery point
- * never passes the active segment). Close makes them durable with its syncfs.
+ * The active segment's index files are not synced by an ordinary pass: they are derived data,
+ * and the recovery after an unclean stop rebuilds the active segment's indexes after the
+ * segment's tail mark. A pass for a candidate tail mark (p->cand_seg, taken by the tick once
+ * per checkpoint interval) also syncs that segment's indexes and then publishes the mark, so
+ * recovery can start there (recovery.c). Close makes everything durable with its syncfs.
  *
  * fsync failure ("fsyncgate"): after a failed fsync Linux may already have dropped the dirty
  * pages, so a later fsync can succeed without the data being on disk. Depot therefore marks
@@ -189,9 +191,13 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     pinned_t *pins = calloc((size_t)p->nsegs * 3 + 1, sizeof *pins);
     if (!pins)
         err = ENOMEM;
+    ks_seg_t *cseg = p->cand_seg; /* compared only: it may have left segs[] meanwhile */
+    if (cseg && (!ks_part_has_seg(p, cseg) || cseg->base != p->cand.base))
+        cseg = p->cand_seg = NULL;
+    ks_mark_t cand = p->cand;
     for (int i = 0; !err && i < p->nsegs; i++) {
         ks_seg_t *seg = p->segs[i];
-        int kinds = seg->closed || all ? 3 : 1;
+        int kinds = seg->closed || all || seg == cseg ? 3 : 1;
         for (int k = 0; k < kinds; k++) {
             ks_file_t *f = &seg->f[k];
             if (f->wgen == f->sgen)
@@ -246,6 +252,7 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     } else if (err) {
         p->failed = true;
         p->fail_errno = err;
+        p->cand_seg = NULL;
         s->st.io_errors++;
         ks_msgq_push(s, "%s: %s failed: %s; partition refuses writes until the store is reopened",
                      path[0] ? path : p->path, what, strerror(err));
@@ -261,6 +268,14 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
             p->dir_synced_gen = dgen;
         if (target > p->durable_end)
             p->durable_end = target;
+        if (cseg && p->cand_seg == cseg && ks_part_has_seg(p, cseg)) {
+            /* Everything the candidate describes was written before this pass pinned the
+             * files, so the fdatasyncs above covered it. */
+            p->mark = cand;
+            p->mark_seg = cseg;
+            p->cand_seg = NULL;
+            s->mark_moved = true;
+        }
         done = ks_part_release_durable(s, p);
         if (p->waiters)
             ks_flush_request(s, p);
