@@ -5,11 +5,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker/auth/creds.h"
 #include "broker/core/config.h"
 #include "broker/core/notify.h"
 #include "broker/core/server.h"
+#include "storage/ks_io.h"
+
+/*
+ * Test hook (tests/e2e/test_audit_loop.py): DEPOT_TEST_FSYNC_DELAY_MS=N makes every data
+ * fdatasync take N ms longer, through the storage I/O seam, as a slow flash card would, so a
+ * test can show which waits for an fsync stall the loop. Unset in production.
+ */
+static long fsync_delay_ms;
+
+static int slow_fdatasync(int fd)
+{
+    struct timespec ts = {fsync_delay_ms / 1000, (fsync_delay_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return ks_io_posix.fdatasync(fd);
+}
+
+static void test_hooks(void)
+{
+    const char *v = getenv("DEPOT_TEST_FSYNC_DELAY_MS");
+    fsync_delay_ms = v ? strtol(v, NULL, 10) : 0;
+    if (fsync_delay_ms > 0 && fsync_delay_ms <= 60000) {
+        ks_io.fdatasync = slow_fdatasync; /* before any store is open (ks_io.h) */
+        fprintf(stderr, "depot: test hook: every fdatasync is %ld ms slower\n", fsync_delay_ms);
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -150,6 +177,7 @@ int main(int argc, char **argv)
     }
     free(scram);
 
+    test_hooks();
     uv_loop_t loop;
     uv_loop_init(&loop);
     kb_broker_t *b = NULL;

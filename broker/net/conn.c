@@ -47,6 +47,8 @@
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
     size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
+    kp_reader_t body0; /* the body as the header decode left it, for kb_req_replay */
+    size_t resp0;      /* resp's length before the handler's body */
     _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
 };
 
@@ -85,6 +87,7 @@ struct kb_conn {
     bool reading;  /* the transport's read_start is active */
     bool paused;   /* backpressure */
     bool hold_reads; /* a PLAIN login is being checked off the loop (kb_conn_hold_reads) */
+    int audit_waits; /* requests held until their change intents are durable (kb_req_replay) */
     bool draining; /* broker shutdown: never read again */
     bool processing;
     bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
@@ -102,6 +105,7 @@ struct kb_conn {
 static void conn_process(kb_conn_t *c);
 static void conn_flush(kb_conn_t *c);
 static void out_pump(kb_conn_t *c);
+static void audit_pass_end(kb_conn_t *c, kb_req_t *req);
 
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
@@ -343,7 +347,8 @@ static void pool_pause(kb_conn_t *c)
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
-    if (c->closing || c->draining || !c->paused || c->hold_reads || !under_resume_marks(c))
+    if (c->closing || c->draining || !c->paused || c->hold_reads || c->audit_waits ||
+        !under_resume_marks(c))
         return;
     if (kb_net_pool_full(c->broker)) {
         pool_pause(c);
@@ -567,7 +572,7 @@ void kb_req_complete(kb_req_t *req)
     req->done = true;
     if (c->dispatching == req)
         return; /* completed inside its own handler: the dispatcher takes over */
-    if (req->audit_state) kb_audit_request_done(req); /* a change's outcome record */
+    if (req->audit_state) audit_pass_end(c, req); /* a change's intents or outcome */
     if (req->closed) {
         if (req->holds == 0) req_free(req); /* else the last kb_req_release frees it */
         return;
@@ -621,6 +626,48 @@ static void close_bad(kb_conn_t *c)
     kb_conn_close(c);
 }
 
+/* A pass of req's handler is done and it has audit state: its change intents make the
+ * connection wait (read nothing more) until the pass is run again (audit.h). */
+static void audit_pass_end(kb_conn_t *c, kb_req_t *req)
+{
+    if (kb_audit_request_done(req) > 0) c->audit_waits++;
+}
+
+/* After a handler returned rc (on_frame, kb_req_replay): on_frame's return value. */
+static int pass_end(kb_conn_t *c, kb_req_t *req, int rc)
+{
+    if (req->closed) {
+        /* The connection closed while the handler ran (a write failed). */
+        if (rc != KB_PENDING) req->done = true;
+        if (req->done && req->audit_state) audit_pass_end(c, req);
+        if (req->done && req->holds == 0) req_free(req); /* else the last release frees it */
+        return K_ERR_CLOSED;
+    }
+    if (rc < 0) {
+        kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
+               req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
+        kb_counters_request_closed(req);
+        req->done = true;
+        if (req->audit_state) {
+            if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
+            audit_pass_end(c, req); /* held: the close below leaves req to the release */
+        }
+        close_bad(c);
+        return K_ERR_CLOSED;
+    }
+    if (rc == KB_DONE) {
+        req->done = true;
+    } else if (rc == KB_NO_RESPONSE) {
+        req->done = true;
+        req->no_response = true;
+    }
+    if (req->done && req->audit_state) audit_pass_end(c, req); /* intents, or the outcome */
+    conn_flush(c);
+    if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
+    return over_limits(c) || c->hold_reads || c->audit_waits || c->muted ? 1 : 0;
+}
+
 /* Takes ownership of frame. Returns 0 to go on, 1 to pause, < 0 when the connection closed. */
 static int on_frame(void *ud, uint8_t *frame, size_t len)
 {
@@ -670,38 +717,35 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->tail = req;
     c->queued++;
 
+    ((struct req_impl *)req)->body0 = req->body;
+    ((struct req_impl *)req)->resp0 = req->resp.len;
     c->dispatching = req;
     int rc = kb_dispatch(req);
     c->dispatching = NULL;
-    if (req->closed) {
-        /* The connection closed while the handler ran (a write failed). */
-        if ((rc != KB_PENDING || req->done) && req->audit_state) kb_audit_request_done(req);
-        if (rc != KB_PENDING || req->done) req_free(req);
-        return K_ERR_CLOSED;
-    }
-    if (rc < 0) {
-        kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
-               req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
-        kb_counters_request_closed(req);
-        req->done = true;
-        if (req->audit_state) {
-            if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
-            kb_audit_request_done(req); /* held: the close below leaves req to the release */
-        }
-        close_bad(c);
-        return K_ERR_CLOSED;
-    }
-    if (rc == KB_DONE) {
-        req->done = true;
-    } else if (rc == KB_NO_RESPONSE) {
-        req->done = true;
-        req->no_response = true;
-    }
-    if (req->done && req->audit_state) kb_audit_request_done(req); /* a change's outcome */
-    conn_flush(c);
-    if (c->closing) return K_ERR_CLOSED;
-    if (c->close_when_flushed) return 1; /* read nothing more */
-    return over_limits(c) || c->hold_reads || c->muted ? 1 : 0;
+    return pass_end(c, req, rc);
+}
+
+void kb_req_replay(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    kb_conn_t *c = req->conn;
+    if (c->audit_waits > 0) c->audit_waits--;
+    kb_req_drop_pieces(req);
+    req->npieces = req->pieces_placed = 0;
+    req->resp.len = impl->resp0;
+    req->body = impl->body0;
+    req->done = req->no_response = false;
+    req->error_code = 0;
+    req->audit_detail = NULL; /* the handler adds it again */
+    req->handler_data = NULL;
+    c->live_reqs++; /* c outlives a close inside the handler */
+    c->dispatching = req;
+    int rc = kb_dispatch(req);
+    c->dispatching = NULL;
+    pass_end(c, req, rc);
+    conn_maybe_resume(c);
+    c->live_reqs--;
+    conn_maybe_free(c);
 }
 
 /* The end of a read's processing: write the answers to every frame it completed (one writev
@@ -722,7 +766,8 @@ static void process_end(kb_conn_t *c)
  * (muted: its timer wakes c)? */
 static bool pause_for(const kb_conn_t *c)
 {
-    return !c->muted || over_limits(c) || c->close_when_flushed || c->hold_reads;
+    return !c->muted || over_limits(c) || c->close_when_flushed || c->hold_reads ||
+           c->audit_waits;
 }
 
 static void conn_process(kb_conn_t *c)
