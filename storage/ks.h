@@ -402,8 +402,10 @@ typedef void (*ks_sync_cb)(void *arg, int status);
 int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
 /* The same, synchronously on the calling thread: returns once every offset below `offset` is
  * fsynced (0), or K_ERR_IO if the partition failed, K_ERR_AGAIN on a resource shortage (the
- * flushers retry; the caller did not get durability). Blocks for one fdatasync: only for rare
- * writes that must be durable before the caller goes on (the audit trail's change intents). */
+ * flushers retry; the caller did not get durability). Blocks for one fdatasync, so never on
+ * the broker's loop: the broker does not call it (the audit trail's change intents wait on
+ * ks_part_sync since issue #19). It stays for tests and tools that need a durable point before
+ * going on (tests/storage/test_ks_cleaner.c's power-cut model, test_ks_flush.c). */
 int ks_part_sync_now(ks_part_t *p, int64_t offset);
 
 #endif
