@@ -15,7 +15,9 @@ one slow fsync (the intent really is waited for), and the producer must see no r
 the fsync time: with the fsync on the loop every change stalled it once for ~400 ms.
 
 Also: a client that sends a change and disconnects while it is held leaves the broker serving
-and the trail consistent (the topic exists exactly when its outcome record has no error).
+and the trail consistent (the topic exists exactly when its outcome record has no error); a
+Produce that auto-creates a topic appends its batches once; an intent whose fsync fails
+(EIO injected on __audit) refuses the change with the topic's authorization error.
 """
 
 import json
@@ -24,6 +26,7 @@ import os
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 
 from depot_harness import (Broker, Reader, check, connect, frame, i8, i16, i32, kstr,
@@ -211,6 +214,41 @@ def test_produce_auto_create_appends_once():
               mine[-1]["error"] is None, "fresh's creation in the trail: %r", phases)
         print("  Produce to an existing and a new topic: each appended once (ends %r), "
               "answered in %.0f ms" % (sorted(ends.values()), took))
+
+
+def test_intent_fsync_failure_refuses_the_change():
+    """The fsync of a change's intent fails (EIO on __audit, test hook DEPOT_TEST_FSYNC_EIO):
+    the change is not made, the client gets the topic's authorization error (as for an intent
+    that cannot be written), and the broker logs why and goes on serving."""
+    flag = os.path.join(tempfile.mkdtemp(prefix="depot-eio-"), "fail-now")
+    os.environ["DEPOT_TEST_FSYNC_EIO"] = "__audit-0:" + flag
+    try:
+        b = Broker(settings={"audit.enabled": "true"})
+    finally:
+        del os.environ["DEPOT_TEST_FSYNC_EIO"]
+    with b:
+        a = KafkaAdminClient(bootstrap_servers=b.bootstrap, api_version=(2, 5, 0))
+        a.create_topics([NewTopic("before", 1, 1)])  # fsyncs work until the flag exists
+        open(flag, "w").close()
+        s = connect(b.port)
+        s.sendall(create_topics_v2("never", 7))
+        r = Reader(recv_frame(s))
+        s.close()
+        check(r.i32() == 7, "CreateTopics: wrong correlation id")
+        r.i32()  # throttle_time_ms
+        check(r.i32() == 1 and r.str() == "never", "CreateTopics: bad answer")
+        err = r.i16()
+        check(err == 29, "CreateTopics after a failed intent fsync: error %d, expected "
+              "TOPIC_AUTHORIZATION_FAILED (29)", err)
+        topics = set(a.list_topics())
+        a.close()
+        check("before" in topics and "never" not in topics, "topics: %r", topics)
+        log = b.log_tail(400)
+        check("fsync of a change intent in __audit failed" in log,
+              "the failed intent fsync is not logged:\n%s", log)
+        check(b.alive(), "the broker died:\n%s", log)
+        print("  intent fsync failed (EIO): CreateTopics answered error %d, topic not made"
+              % err)
 
 
 if __name__ == "__main__":
