@@ -159,6 +159,9 @@ static int parse_args(int argc, char **argv, args_t *a)
 
 int main(int argc, char **argv)
 {
+    /* First: a SIGTERM during configuration or start-up waits for the loop's handler (a clean
+     * stop) instead of killing the process half-started. */
+    kb_broker_hold_signals();
     args_t a = {NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, sizeof(char *)),
                 0, 0};
     if (!a.sets || !a.scram) return 1;
@@ -198,6 +201,14 @@ int main(int argc, char **argv)
     free(scram);
 
     test_hooks();
+    /* Tests only: a slow flash chip (storage/ks_io.h), so e2e tests can show which waits
+     * stall the loop. Never set in production. */
+    const char *slow = getenv("DEPOT_TEST_SLOW_FSYNC_MS");
+    if (slow && atoi(slow) > 0) {
+        ks_io_slow_syncs(atoi(slow));
+        kb_log(KB_LOG_WARN, "DEPOT_TEST_SLOW_FSYNC_MS: every fsync sleeps %d ms first",
+               atoi(slow));
+    }
     uv_loop_t loop;
     uv_loop_init(&loop);
     kb_broker_t *b = NULL;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 static int posix_open(const char *path, int flags, mode_t mode)
@@ -116,4 +117,37 @@ int ks_io_pread_all(int fd, void *buf, size_t n, off_t off)
         off += r;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A slow flash chip, for latency tests                                                         */
+
+static int slow_ms;
+
+static void slow_sleep(void)
+{
+    struct timespec ts = {slow_ms / 1000, (long)(slow_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int slow_fsync(int fd)
+{
+    slow_sleep();
+    return fsync(fd);
+}
+
+static int slow_fsync_dir(const char *path)
+{
+    slow_sleep();
+    return posix_fsync_dir(path);
+}
+
+void ks_io_slow_syncs(int ms)
+{
+    if (ms <= 0)
+        return;
+    slow_ms = ms;
+    ks_io.fsync = slow_fsync;
+    ks_io.fsync_dir = slow_fsync_dir;
 }

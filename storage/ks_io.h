@@ -44,4 +44,10 @@ extern ks_io_t ks_io; /* the table in use; starts as a copy of ks_io_posix */
 int ks_io_pwrite_all(int fd, const void *buf, size_t n, off_t off);
 int ks_io_pread_all(int fd, void *buf, size_t n, off_t off);
 
+/* Tests only: every fsync and directory fsync through the seam sleeps ms first (a slow flash
+ * chip; fdatasync, the flusher's, is left alone). The broker installs it when the environment
+ * has DEPOT_TEST_SLOW_FSYNC_MS (broker/main.c), for the e2e latency tests. Call before any
+ * store is open; ms <= 0 does nothing. */
+void ks_io_slow_syncs(int ms);
+
 #endif

@@ -162,6 +162,8 @@ static int parts_grow(ks_topic_t *t, int32_t n)
         p->topic = t;
         p->index = i;
         p->dir = -1;
+        p->mark.base = p->cand.base = -1;
+        p->mark_written = -1;
         t->parts[i] = p;
         t->nparts = i + 1;
     }
@@ -297,60 +299,211 @@ static uint64_t diff_mask(const ks_topic_config_t *a, const ks_topic_config_t *b
     return m;
 }
 
-static int create_locked(ks_store_t *s, const char *name, int32_t n,
-                         const ks_topic_config_t *cfg, ks_topic_t **out)
+/* ------------------------------------------------------------------------------------------ */
+/* Creating: begin (reserve, loop) / write (files, any thread) / finish (publish, loop)          */
+
+struct ks_topic_pending {
+    ks_store_t *s;                 /* NULL once ks_store_close ran before finish */
+    ks_topic_t *t;                 /* unpublished; owned here until finish publishes it */
+    struct ks_topic_pending *next; /* s->pending, under s->mu */
+    int status;                    /* write's; K_ERR_INVAL until it ran (finish rolls back) */
+    int leftovers;                 /* leftover directories write removed (logged at finish) */
+    int sync_errors;               /* log dir fsyncs that failed (logged at finish) */
+    char err[KS_PATH_MAX + 64];    /* what failed: write runs off the loop, finish logs it */
+};
+
+static bool reserved_locked(ks_store_t *s, const char *name, size_t len)
 {
+    for (ks_topic_pending_t *pt = s->pending; pt; pt = pt->next)
+        if (name_cmp(pt->t->name, name, len) == 0)
+            return true;
+    return false;
+}
+
+/* The memory of a topic nobody else has seen (no segments, no waiters): needs no store. */
+static void unpublished_free(ks_topic_t *t)
+{
+    for (int32_t i = 0; i < t->nparts; i++) {
+        free(t->parts[i]->path);
+        free(t->parts[i]);
+    }
+    free(t->parts);
+    free(t->name);
+    free(t);
+}
+
+int ks_topic_create_begin(ks_store_t *s, const char *name, int32_t partitions,
+                          const ks_topic_config_t *cfg, ks_topic_pending_t **out)
+{
+    if (!s || !name || !out || !ks_topic_name_valid(name, strlen(name)) || partitions < 1 ||
+        partitions > MAX_PARTITIONS)
+        return K_ERR_INVAL;
     size_t len = strlen(name);
-    if (find_locked(s, name, len))
-        return K_ERR_EXISTS;
-    ks_topic_t *t = topic_new(s, name, len, n);
-    if (!t)
+    ks_topic_pending_t *pt = calloc(1, sizeof *pt); /* owned by the caller until finish */
+    if (!pt)
         return K_ERR_NOMEM;
-    t->cfg = cfg ? *cfg : s->o.defaults;
-    t->overrides = diff_mask(&t->cfg, &s->o.defaults);
-    t->id = random_id();
+    pthread_mutex_lock(&s->mu);
     int rc = 0;
-    int32_t made = n;
-    for (int32_t i = n - 1; i >= 0 && rc == 0; i--) {
-        ks_part_t *p = t->parts[i];
-        rc = part_set_dir(s, p, least_loaded_dir(s));
-        if (rc == 0)
-            rc = make_part_dir(s, p);
-        if (rc == 0)
-            made = i;
-    }
-    if (rc == 0)
-        rc = write_meta(s, t);
+    ks_topic_t *t = NULL;
+    if (find_locked(s, name, len) || reserved_locked(s, name, len))
+        rc = K_ERR_EXISTS;
+    else if (!(t = topic_new(s, name, len, partitions)))
+        rc = K_ERR_NOMEM;
     if (rc == 0) {
-        sync_dirs(s, t);
-        rc = insert(s, t);
+        t->cfg = cfg ? *cfg : s->o.defaults;
+        t->overrides = diff_mask(&t->cfg, &s->o.defaults);
+        t->id = random_id();
+        for (int32_t i = partitions - 1; i >= 0 && rc == 0; i--)
+            rc = part_set_dir(s, t->parts[i], least_loaded_dir(s));
+        if (rc) {
+            for (int32_t i = 0; i < partitions; i++)
+                if (t->parts[i]->dir >= 0)
+                    s->dir_parts[t->parts[i]->dir]--;
+            unpublished_free(t);
+        }
     }
+    if (rc == 0) {
+        pt->s = s;
+        pt->t = t;
+        pt->status = K_ERR_INVAL;
+        pt->next = s->pending;
+        s->pending = pt;
+    }
+    pthread_mutex_unlock(&s->mu);
     if (rc) {
-        for (int32_t i = made; i < n; i++)
-            ks_rm_rf(t->parts[i]->path);
-        for (int32_t i = 0; i < n; i++)
-            if (t->parts[i]->dir >= 0)
-                s->dir_parts[t->parts[i]->dir]--;
-        ks_topic_free(s, t);
+        free(pt);
         return rc;
     }
-    s->st.partitions += n;
-    ks_log(s, KS_LOG_INFO, "created topic %s with %d partitions", t->name, n);
-    *out = t;
+    *out = pt;
     return 0;
+}
+
+/* mkdir of a partition directory; a leftover of an interrupted create or delete is replaced.
+ * -1 with errno on failure. */
+static int mkdir_fresh(ks_topic_pending_t *pt, const char *path)
+{
+    if (ks_io.mkdir(path, 0755) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return -1;
+    pt->leftovers++;
+    ks_rm_rf(path);
+    return ks_io.mkdir(path, 0755);
+}
+
+/* The log dir holding a partition directory ("<dir>/<topic>-<n>"), into buf. */
+static void parent_dir(const char *path, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (slash && slash != buf)
+        *slash = '\0';
+}
+
+int ks_topic_create_write(ks_topic_pending_t *pt)
+{
+    ks_topic_t *t = pt->t;
+    int32_t n = t->nparts, made = n;
+    int rc = 0;
+    /* Partition 0 last, then its metadata file: the topic exists on disk only once every
+     * other directory does. */
+    for (int32_t i = n - 1; i >= 0; i--) {
+        if (mkdir_fresh(pt, t->parts[i]->path) != 0) {
+            int e = errno;
+            snprintf(pt->err, sizeof pt->err, "%s: mkdir failed: %s", t->parts[i]->path,
+                     strerror(e));
+            rc = ks_errno_status(e);
+            break;
+        }
+        made = i;
+    }
+    if (rc == 0 && (rc = write_meta(NULL, t)) != 0)
+        snprintf(pt->err, sizeof pt->err, "%s: writing %s failed: %s", t->parts[0]->path,
+                 KS_TOPIC_FILE, k_strerror(rc));
+    /* Each log dir once: their entries for the new directories become durable. A failure is
+     * counted, not fatal: partition 0 and its metadata are durable already, and a partition
+     * directory lost in a crash is recreated empty at the next open. */
+    for (int32_t i = 0; rc == 0 && i < n; i++) {
+        bool seen = false;
+        for (int32_t j = 0; j < i && !seen; j++)
+            seen = t->parts[j]->dir == t->parts[i]->dir;
+        char dir[KS_PATH_MAX];
+        parent_dir(t->parts[i]->path, dir, sizeof dir);
+        if (!seen && ks_io.fsync_dir(dir) != 0)
+            pt->sync_errors++;
+    }
+    if (rc)
+        for (int32_t i = made; i < n; i++)
+            ks_rm_rf(t->parts[i]->path);
+    pt->status = rc;
+    return rc;
+}
+
+int ks_topic_create_finish(ks_topic_pending_t *pt, ks_topic_t **out)
+{
+    if (!pt)
+        return K_ERR_INVAL;
+    ks_store_t *s = pt->s;
+    ks_topic_t *t = pt->t;
+    int rc = pt->status;
+    if (!s) { /* closed under us: whatever write made is the next open's to judge */
+        unpublished_free(t);
+        free(pt);
+        return K_ERR_CLOSED;
+    }
+    pthread_mutex_lock(&s->mu);
+    for (ks_topic_pending_t **pp = &s->pending; *pp; pp = &(*pp)->next)
+        if (*pp == pt) {
+            *pp = pt->next;
+            break;
+        }
+    if (rc == 0 && (rc = insert(s, t)) != 0)
+        for (int32_t i = 0; i < t->nparts; i++)
+            ks_rm_rf(t->parts[i]->path);
+    if (rc) {
+        for (int32_t i = 0; i < t->nparts; i++)
+            s->dir_parts[t->parts[i]->dir]--;
+    } else {
+        s->st.partitions += t->nparts;
+    }
+    if (pt->status || pt->sync_errors)
+        s->st.io_errors += (pt->status != 0) + pt->sync_errors;
+    pthread_mutex_unlock(&s->mu);
+    if (pt->leftovers)
+        ks_log(s, KS_LOG_WARN, "topic %s: removed %d leftover directories", t->name,
+               pt->leftovers);
+    if (pt->sync_errors)
+        ks_log(s, KS_LOG_ERROR, "topic %s: %d log dir fsyncs failed", t->name, pt->sync_errors);
+    if (pt->status)
+        ks_log(s, KS_LOG_ERROR, "%s", pt->err);
+    if (rc == 0) {
+        ks_log(s, KS_LOG_INFO, "created topic %s with %d partitions", t->name, t->nparts);
+        if (out)
+            *out = t;
+    } else {
+        unpublished_free(t);
+    }
+    free(pt);
+    return rc;
+}
+
+/* Store close with creates still between begin and finish: they finish with K_ERR_CLOSED. */
+void ks_topics_orphan_pending(ks_store_t *s)
+{
+    for (ks_topic_pending_t *pt = s->pending; pt; pt = pt->next)
+        pt->s = NULL;
+    s->pending = NULL;
 }
 
 int ks_topic_create(ks_store_t *s, const char *name, int32_t partitions,
                     const ks_topic_config_t *cfg, ks_topic_t **out)
 {
-    ks_topic_t *dummy;
-    if (!s || !name || !ks_topic_name_valid(name, strlen(name)) || partitions < 1 ||
-        partitions > MAX_PARTITIONS)
-        return K_ERR_INVAL;
-    pthread_mutex_lock(&s->mu);
-    int rc = create_locked(s, name, partitions, cfg, out ? out : &dummy);
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    ks_topic_pending_t *pt;
+    int rc = ks_topic_create_begin(s, name, partitions, cfg, &pt);
+    if (rc)
+        return rc;
+    ks_topic_create_write(pt);
+    return ks_topic_create_finish(pt, out);
 }
 
 static int delete_locked(ks_store_t *s, ks_topic_t *t)
@@ -749,11 +902,14 @@ static int load_parts(ks_store_t *s)
         for (int32_t j = 0; rc == 0 && j < t->nparts; j++) {
             ks_part_t *p = t->parts[j];
             int d = p->dir;
-            rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1),
+            ks_mark_t m;
+            ks_ckpt_find_mark(&rp[d], t->name, j, &m);
+            rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1), &m,
                               ks_ckpt_find(&lso[d], t->name, j, -1));
             if (rc == 0)
                 rc = ks_pstate_load(s, p, now_ms);
             p->rp_written = ks_part_recovery_point(p);
+            p->mark_written = ks_part_ckpt_mark_pos(p);
         }
     }
     /* After recovery the recovered segments are fsynced: record it now, so a crash loop does

@@ -49,3 +49,40 @@ const kb_subsys_t kb_api_subsys = {
     .init = api_init,
     .close = api_close,
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Off-loop admin writes                                                                        */
+
+static void offloop_work(uv_work_t *w)
+{
+    kb_offloop_t *o = w->data;
+    o->run(o);
+}
+
+static void offloop_after(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled: nothing calls uv_cancel on these */
+    kb_offloop_t *o = w->data;
+    kb_req_t *req = o->req;
+    int rc = o->done(o);
+    if (rc < 0 && !req->closed) {
+        /* The answer cannot be built (out of memory): close instead of sending half of it. */
+        kb_log(KB_LOG_ERROR, "answering api %d failed: %s", req->hdr.api_key, k_strerror(rc));
+        kb_req_hold(req);
+        kb_req_complete(req);
+        kb_req_release(req, true);
+        return;
+    }
+    kb_req_complete(req);
+}
+
+int kb_offloop_start(kb_req_t *req, kb_offloop_t *o)
+{
+    o->req = req;
+    o->work.data = o;
+    if (req->conn &&
+        uv_queue_work(kb_broker_loop(req->broker), &o->work, offloop_work, offloop_after) == 0)
+        return KB_PENDING;
+    o->run(o);
+    return o->done(o);
+}

@@ -163,4 +163,21 @@ int16_t kb_delete_records_part(ks_part_t *p, int64_t offset, int64_t *low_waterm
  * <dir>/producer_id_block when the reserved one runs out. 0 or a negative status. */
 int kb_pid_next(kb_hstate_t *hs, const char *dir, int64_t *pid);
 
+/*
+ * Blocking file work (create + fsync) off the loop thread, the request held until it is done:
+ * run() on libuv's threadpool (no store lock, touches only what the caller set up for it),
+ * then done() on the loop, which builds the answer (KB_DONE, or < 0: the connection closes).
+ * kb_offloop_start returns KB_PENDING and completes req after done(). With no connection (a
+ * handler called directly by unit tests) or a pool that refuses the job, both run at once and
+ * done()'s result is returned. o must live until done() ran (the request's arena will do).
+ */
+typedef struct kb_offloop {
+    uv_work_t work;
+    kb_req_t *req;
+    void (*run)(struct kb_offloop *o);
+    int (*done)(struct kb_offloop *o);
+    void *ud;
+} kb_offloop_t;
+int kb_offloop_start(kb_req_t *req, kb_offloop_t *o);
+
 #endif

@@ -1,6 +1,9 @@
 /*
  * CreateTopics (19), v2-7. Each topic is checked (name, partitions, replication factor,
- * assignment, configs) and created synchronously; validate_only stops after the checks.
+ * assignment, configs) and its name reserved in storage on the loop; the directories and
+ * metadata are then written and fsynced on libuv's threadpool (kb_offloop_start) while the
+ * request waits, and the topics are published and answered back on the loop. A slow flash
+ * write stalls this request only. validate_only stops after the checks.
  * Errors are per topic with a message, as Kafka words them where that helps a reader.
  * v5+ also returns the resulting partitions, replication factor, configs and (v7) topic id.
  */
@@ -8,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api/h_common.h"
 #include "broker/auth/auth.h"
 #include "broker/core/config.h"
 #include "broker/core/counters.h"
@@ -187,59 +191,93 @@ static int32_t checked_partitions(kb_req_t *req, const topic_in_t *in, topic_out
     return partitions;
 }
 
-/* Creates (or, validate_only, checks) the topic; false when it failed (o says why). */
-static bool make_topic(kb_req_t *req, const char *name, int32_t partitions,
-                       const ks_topic_config_t *tc, bool validate_only, topic_out_t *o)
+/* A storage status from creating a topic, as the topic's error; false. */
+static bool create_failed(kb_req_t *req, const char *name, int rc, topic_out_t *o)
 {
-    ks_store_t *store = kb_broker_store(req->broker);
-    ks_topic_t *t = NULL;
-    int rc = 0;
-    if (validate_only) {
-        if (ks_topic_find(store, name, strlen(name))) rc = K_ERR_EXISTS;
-    } else {
-        rc = ks_topic_create(store, name, partitions, tc, &t);
-    }
     switch (rc) {
-    case 0:
-        break;
     case K_ERR_EXISTS:
         fail(req, o, KP_ERR_TOPIC_ALREADY_EXISTS,
              kb_arena_printf(&req->arena, "Topic '%s' already exists.", name));
-        return false;
+        break;
     case K_ERR_INVAL:
         fail(req, o, KP_ERR_INVALID_TOPIC_EXCEPTION, kp_str("Topic name is illegal"));
-        return false;
+        break;
     case K_ERR_NOSPC:
         fail(req, o, KP_ERR_KAFKA_STORAGE_ERROR, kp_str("No space left in log.dirs"));
-        return false;
+        break;
     default:
         kb_log(KB_LOG_ERROR, "creating topic %s failed: %s", name, k_strerror(rc));
         fail(req, o, KP_ERR_UNKNOWN_SERVER_ERROR,
              kb_arena_printf(&req->arena, "Creating the topic failed: %s", k_strerror(rc)));
-        return false;
+        break;
     }
-    if (t) {
-        o->topic_id = ks_topic_id(t);
-        kb_log(KB_LOG_INFO, "created topic %s with %d partitions (asked by %s)", name, partitions,
-               kb_conn_peer(req->conn));
-    }
-    return true;
+    return false;
 }
 
-/* cluster_create: the principal has CREATE on the cluster (else it needs it on the topic). */
-static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
-                      bool cluster_create, topic_out_t *o)
+/* One topic of the request past its checks: its name reserved in storage (pt) until the files
+ * are written off the loop, or (validate_only) only checked. In the request's arena. */
+typedef struct {
+    ks_topic_pending_t *pt; /* NULL once finished, or for validate_only */
+    int32_t idx, partitions;
+    char name[256];
+    ks_topic_config_t tc;
+} made_t;
+
+typedef struct {
+    kb_offloop_t off;
+    const kp_create_topics_req_t *m;
+    kp_create_topics_resp_t *resp;
+    made_t **made; /* per topic of the request, NULL when it failed its checks */
+    int32_t n;
+} create_job_t;
+
+/* Reserves the topic (or, validate_only, checks the name is free); false when it failed. */
+static bool begin_topic(kb_req_t *req, bool validate_only, made_t *mk, topic_out_t *o)
+{
+    ks_store_t *store = kb_broker_store(req->broker);
+    int rc = 0;
+    if (validate_only) {
+        if (ks_topic_find(store, mk->name, strlen(mk->name))) rc = K_ERR_EXISTS;
+    } else {
+        rc = ks_topic_create_begin(store, mk->name, mk->partitions, &mk->tc, &mk->pt);
+    }
+    return rc == 0 || create_failed(req, mk->name, rc, o);
+}
+
+/* The answer of a created (or validated) topic. */
+static int answer_topic(kb_req_t *req, const topic_in_t *in, const made_t *mk, topic_out_t *o)
+{
+    o->error_code = KP_ERR_NONE;
+    if (!kb_authorize_str(req, KB_OP_DESCRIBE_CONFIGS, KB_RES_TOPIC, in->name)) {
+        /* KIP-525: created, but its configuration is not disclosed */
+        o->topic_config_error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        o->num_partitions = -1;
+        o->replication_factor = -1;
+        return 0;
+    }
+    o->num_partitions = mk->partitions;
+    o->replication_factor = 1;
+    return describe_configs(req, in, &mk->tc, o);
+}
+
+/* The checks, then the reservation: *mk set when the topic goes on (o filled in otherwise).
+ * cluster_create: the principal has CREATE on the cluster (else it needs it on the topic). */
+static int begin_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t idx, bool dup,
+                     bool cluster_create, topic_out_t *o, made_t **mkp)
 {
     const topic_in_t *in = &m->topics[idx];
     const kb_config_t *cfg = kb_broker_config(req->broker);
     char name[256];
     o->name = in->name;
+    *mkp = NULL;
 
     if (dup) {
         fail(req, o, KP_ERR_INVALID_REQUEST,
              kp_str("Create topics request contains multiple entries for this topic"));
         return 0;
     }
+    /* The audit trail's change intent is written (and fsynced) inside this check: it comes
+     * before the change, as it must. */
     if (!cluster_create && !kb_authorize_str(req, KB_OP_CREATE, KB_RES_TOPIC, in->name)) {
         fail(req, o, KP_ERR_TOPIC_AUTHORIZATION_FAILED, kp_str("Authorization failed."));
         return 0;
@@ -252,47 +290,101 @@ static int create_one(kb_req_t *req, const kp_create_topics_req_t *m, int32_t id
     }
     int32_t partitions = checked_partitions(req, in, o);
     if (partitions <= 0) return partitions;
-    ks_topic_config_t tc = cfg->topic_defaults;
-    int rc = apply_configs(req, in, &tc, o);
+    made_t *mk = kp_arena_alloc(&req->arena, sizeof *mk);
+    if (!mk) return K_ERR_NOMEM;
+    memset(mk, 0, sizeof *mk);
+    mk->idx = idx;
+    mk->partitions = partitions;
+    memcpy(mk->name, name, sizeof name);
+    mk->tc = cfg->topic_defaults;
+    int rc = apply_configs(req, in, &mk->tc, o);
     if (rc != 0) return rc < 0 ? rc : 0;
-    if (!make_topic(req, name, partitions, &tc, m->validate_only, o)) return 0;
-    o->error_code = KP_ERR_NONE;
-    if (!kb_authorize_str(req, KB_OP_DESCRIBE_CONFIGS, KB_RES_TOPIC, in->name)) {
-        /* KIP-525: created, but its configuration is not disclosed */
-        o->topic_config_error_code = KP_ERR_TOPIC_AUTHORIZATION_FAILED;
-        o->num_partitions = -1;
-        o->replication_factor = -1;
-        return 0;
+    if (!begin_topic(req, m->validate_only, mk, o)) return 0;
+    *mkp = mk;
+    return 0;
+}
+
+/* Off the loop: the reserved topics' directories, metadata files and fsyncs. */
+static void create_run(kb_offloop_t *off)
+{
+    create_job_t *j = (create_job_t *)off;
+    for (int32_t i = 0; i < j->n; i++)
+        if (j->made[i] && j->made[i]->pt) ks_topic_create_write(j->made[i]->pt);
+}
+
+/* Back on the loop: publish (or roll back) each reserved topic, then the whole answer. Runs
+ * also when the client left meanwhile: every reservation is finished exactly once. */
+static int create_done(kb_offloop_t *off)
+{
+    create_job_t *j = (create_job_t *)off;
+    kb_req_t *req = off->req;
+    int err = 0;
+    for (int32_t i = 0; i < j->n; i++) {
+        made_t *mk = j->made[i];
+        topic_out_t *o = &j->resp->topics[i];
+        if (mk && mk->pt) {
+            ks_topic_t *t = NULL;
+            int rc = ks_topic_create_finish(mk->pt, &t);
+            mk->pt = NULL;
+            if (rc != 0) {
+                create_failed(req, mk->name, rc, o);
+                mk = NULL;
+            } else {
+                o->topic_id = ks_topic_id(t);
+                kb_log(KB_LOG_INFO, "created topic %s with %d partitions (asked by %s)",
+                       mk->name, mk->partitions, req->conn ? kb_conn_peer(req->conn) : "-");
+            }
+        }
+        if (mk && err == 0) err = answer_topic(req, &j->m->topics[mk->idx], mk, o);
+        kb_req_error(req, o->error_code);
     }
-    o->num_partitions = partitions;
-    o->replication_factor = 1;
-    return describe_configs(req, in, &tc, o);
+    if (err < 0) return err;
+    int rc = kp_create_topics_resp_encode(&req->resp, req->hdr.api_version, j->resp);
+    return rc < 0 ? rc : KB_DONE;
 }
 
 int kb_handle_create_topics(kb_req_t *req)
 {
-    kp_create_topics_req_t m;
-    kp_create_topics_req_init(&m);
-    if (kp_create_topics_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
+    kp_create_topics_req_t *m = kp_arena_alloc(&req->arena, sizeof *m);
+    kp_create_topics_resp_t *resp = kp_arena_alloc(&req->arena, sizeof *resp);
+    create_job_t *j = kp_arena_alloc(&req->arena, sizeof *j);
+    if (!m || !resp || !j) return K_ERR_NOMEM;
+    kp_create_topics_req_init(m);
+    if (kp_create_topics_req_decode(&req->body, req->hdr.api_version, &req->arena, m) < 0)
         return K_ERR_MALFORMED;
-    kp_create_topics_resp_t resp;
-    kp_create_topics_resp_init(&resp);
-    int32_t n = m.topics_count > 0 ? m.topics_count : 0;
+    kp_create_topics_resp_init(resp);
+    memset(j, 0, sizeof *j);
+    int32_t n = m->topics_count > 0 ? m->topics_count : 0;
     bool *dup = NULL;
     if (n > 0) {
-        resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)n);
+        resp->topics = kp_arena_alloc(&req->arena, sizeof *resp->topics * (size_t)n);
+        j->made = kp_arena_alloc(&req->arena, sizeof *j->made * (size_t)n);
         dup = kp_arena_alloc(&req->arena, (size_t)n);
-        if (!resp.topics || !dup || find_duplicates(req, &m, dup) < 0) return K_ERR_NOMEM;
+        if (!resp->topics || !j->made || !dup || find_duplicates(req, m, dup) < 0)
+            return K_ERR_NOMEM;
     }
+    j->m = m;
+    j->resp = resp;
     bool cluster_create = kb_authorize_cluster(req, KB_OP_CREATE);
+    int rc = 0;
     for (int32_t i = 0; i < n; i++) {
-        kp_create_topics_resp_creatable_topic_result_init(&resp.topics[i]);
-        resp.topics[i].error_message = (kp_str_t){NULL, -1};
-        int rc = create_one(req, &m, i, dup[i], cluster_create, &resp.topics[i]);
-        if (rc < 0) return rc;
-        kb_req_error(req, resp.topics[i].error_code);
+        kp_create_topics_resp_creatable_topic_result_init(&resp->topics[i]);
+        resp->topics[i].error_message = (kp_str_t){NULL, -1};
+        j->made[i] = NULL;
+        if (rc == 0) rc = begin_one(req, m, i, dup[i], cluster_create, &resp->topics[i],
+                                    &j->made[i]);
+        j->n = i + 1;
     }
-    resp.topics_count = n;
-    int rc = kp_create_topics_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    resp->topics_count = n;
+    if (rc < 0) { /* out of memory: the reservations made so far are let go */
+        for (int32_t i = 0; i < j->n; i++)
+            if (j->made[i] && j->made[i]->pt) {
+                ks_topic_create_finish(j->made[i]->pt, NULL); /* unwritten: let go */
+                j->made[i]->pt = NULL;
+            }
+        return rc;
+    }
+    j->off.run = create_run;
+    j->off.done = create_done;
+    return kb_offloop_start(req, &j->off);
 }

@@ -24,6 +24,7 @@
  * requests at once (req->on_cancel), so a long poll or a held JoinGroup is not kept for a
  * client that is gone.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
+#include "broker/net/conn_int.h"
 
 #define RBUF_SIZE (64 * 1024)
 /* A frame with at least this much still to come is read straight into its own buffer
@@ -43,64 +45,6 @@
 /* Decoded structs are bigger than their wire form and responses are built in the arena too,
  * but a frame whose counts are legal yet absurd must not make us allocate without bound. */
 #define ARENA_LIMIT(frame_len) ((size_t)16 * 1024 * 1024 + 4 * (frame_len))
-
-struct req_impl {
-    kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
-    size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
-    kp_reader_t body0; /* the body as the header decode left it, for kb_req_replay */
-    size_t resp0;      /* resp's length before the handler's body */
-    _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
-};
-
-struct kb_conn {
-    kb_transport_t *t; /* owned; freed once closed (conn_maybe_free) */
-    const kb_listener_t *listener; /* the broker's, outlives the connection */
-    kb_broker_t *broker;
-    kb_conn_t *prev, *next; /* broker's open list */
-    char peer[64];
-    kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
-    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
-    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
-    bool close_when_flushed;   /* failed authentication: close once the answer is written */
-    kb_conn_counters_t ctr;   /* broker/core/counters.h */
-    kb_framer_t framer;
-    uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
-    size_t rstart, rend;
-    kb_req_t *head, *tail; /* in request order, not yet handed to the transport */
-    int queued;            /* requests in head..tail */
-    kb_req_t *out_head, *out_tail; /* answered, being written (in order), until written */
-    kb_req_t *out_cur;     /* first of them not yet wholly handed to the transport */
-    size_t out_mem;        /* out_cur->resp bytes before this were handed over */
-    int out_piece;         /* out_cur's next file piece */
-    bool file_busy;        /* a write_file is in flight: nothing else may be written */
-    int writing;           /* requests in out_head..out_tail */
-    size_t unsent;         /* bytes of those responses, not yet completed */
-    int live_reqs;         /* allocated requests that point at this connection */
-    kb_req_t *dispatching;
-    kb_ipkey_t ip;            /* counted in the broker's per-IP table */
-    int64_t last_active_ms;   /* accept, last complete request, last response written */
-    int64_t frame_start_ms;   /* first byte of the frame being read, 0 = none */
-    int64_t write_progress_ms; /* last time queued responses moved */
-    uint64_t bytes_submitted; /* response bytes ever handed to the transport */
-    uint64_t bytes_out_seen;  /* of those, taken by the socket as of the last sweep */
-    bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
-    bool reading;  /* the transport's read_start is active */
-    bool paused;   /* backpressure */
-    bool hold_reads; /* a PLAIN login is being checked off the loop (kb_conn_hold_reads) */
-    int audit_waits; /* requests held until their change intents are durable (kb_req_replay) */
-    bool draining; /* broker shutdown: never read again */
-    bool processing;
-    bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
-    bool closing;
-    bool handle_closed;
-    /* Client-quota throttle (kb_conn_throttle): no reading until the timer fires. The timer
-     * is allocated on the first throttle, owned by c, and freed in its own close callback. */
-    bool muted;
-    uv_timer_t *mute_timer;
-    int64_t mute_until_ms;
-    kb_req_t *delayed[8]; /* answers held until the throttle ends (kb_req_hold) */
-    int n_delayed;
-};
 
 static void conn_process(kb_conn_t *c);
 static void conn_flush(kb_conn_t *c);
@@ -183,7 +127,8 @@ static void req_free(kb_req_t *req)
 {
     struct req_impl *impl = (struct req_impl *)req;
     kb_conn_t *c = req->conn;
-    c->broker->net.queued_bytes -= (int64_t)req->frame_len;
+    if (!impl->frame_dropped)
+        c->broker->net.queued_bytes -= (int64_t)req->frame_len;
     kb_net_pool_freed(c->broker);
     kb_req_drop_pieces(req); /* the pieces live in the arena: before it goes */
     kp_arena_deinit(&req->arena);
@@ -581,6 +526,28 @@ void kb_req_complete(kb_req_t *req)
     conn_maybe_resume(c);
 }
 
+int kb_req_drop_frame(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    if (impl->frame_dropped || req->audit_state) /* the audit trail may decode it again */
+        return 0;
+    kp_str_t *id = &req->hdr.client_id; /* the one header view read after the handler */
+    if (id->ptr && id->len > 0) {
+        char *copy = kp_arena_alloc(&req->arena, (size_t)id->len);
+        if (!copy)
+            return K_ERR_NOMEM;
+        memcpy(copy, id->ptr, (size_t)id->len);
+        id->ptr = copy;
+    }
+    free(req->frame);
+    req->frame = NULL;
+    kp_reader_init(&req->body, NULL, 0);
+    impl->frame_dropped = true;
+    req->broker->net.queued_bytes -= (int64_t)req->frame_len; /* frame_len stays: counters */
+    kb_net_pool_freed(req->broker);
+    return 0;
+}
+
 void kb_req_hold(kb_req_t *req)
 {
     req->holds++;
@@ -680,7 +647,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         return K_ERR_NOMEM;
     }
     kb_req_t *req = &impl->req;
-    memset(req, 0, sizeof *req);
+    memset(impl, 0, offsetof(struct req_impl, arena0)); /* the req and the impl's own fields */
     req->broker = c->broker;
     req->conn = c;
     req->frame = frame;
