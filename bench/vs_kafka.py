@@ -292,12 +292,17 @@ def recovery(R, workdir, S, kafka):
                                                                      S['recover'] / 1e9))
             R.lean_produce(b, 'kx-rec', 4, S['recover'], 1024, acks)
         if wait_marks:
-            t_end = time.time() + 3 * REC_CKPT_MS / 1000.0
-            while not _marked(b.datadir, 'kx-rec', 4):
+            # Marked, and the checkpoint unchanged for more than an interval: a due tick has
+            # passed with nothing left to mark, so the marks sit at the end of the fill (a
+            # long fill is marked part-way first).
+            ck = os.path.join(b.datadir, 'recovery-point-offset-checkpoint')
+            t_end = time.time() + 6 * REC_CKPT_MS / 1000.0
+            while not (_marked(b.datadir, 'kx-rec', 4) and
+                       time.time() - os.path.getmtime(ck) > REC_CKPT_MS / 1000.0 + 1.5):
                 if time.time() > t_end:
-                    raise OSError('no tail marks in the checkpoint after %d ms'
-                                  % (3 * REC_CKPT_MS))
-                time.sleep(0.05)
+                    raise OSError('no settled tail marks in the checkpoint after %d ms'
+                                  % (6 * REC_CKPT_MS))
+                time.sleep(0.1)
         b.create('kx-tail', 4)
         R.lean_produce(b, 'kx-tail', 4, S['tail'], 1024, '1')
     runs = (('kx_recover_tail', False, '1', False, REC_CKPT_MS,
