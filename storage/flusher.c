@@ -43,12 +43,18 @@ const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
 };
 
-static int64_t mono_us(void)
+const int64_t ks_stage_bounds_us[KS_STAGE_BUCKETS - 1] = {
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, 5000000,
+};
+const char *const ks_stage_names[KS_STAGES] = {"queue", "pass", "wake", "total"};
+
+int64_t ks_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+#define mono_us ks_mono_us
 
 #define RETRY_FIRST_US 10000
 #define RETRY_MAX_US 5000000
@@ -126,10 +132,14 @@ void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status)
 int ks_part_release_durable(ks_store_t *s, ks_part_t *p)
 {
     int n = 0;
+    int64_t now = p->waiters ? mono_us() : 0;
     for (ks_waiter_t **pp = &p->waiters; *pp;) {
         ks_waiter_t *w = *pp;
         if (w->offset <= p->durable_end) {
             *pp = w->next;
+            /* A waiter queued just after the snapshot that still covers it waited for none. */
+            w->t_pick = p->pass_start_us > w->t_enq ? p->pass_start_us : w->t_enq;
+            w->t_done = now;
             ks_complete(s, w, 0);
             n++;
         } else {
@@ -171,6 +181,7 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
         return had;
     }
     p->flushing = true;
+    p->pass_start_us = mono_us();
     int64_t target = p->log_end;
     uint32_t dgen = p->dir_gen;
     bool dir = dgen != p->dir_synced_gen;

@@ -109,6 +109,8 @@ typedef struct ks_waiter {
     ks_sync_cb cb;
     void *arg;
     int status;
+    /* CLOCK_MONOTONIC microseconds of the stages (ks.h, KS_STAGE_*); 0 = not timed. */
+    int64_t t_enq, t_pick, t_done;
     struct ks_waiter *next;
 } ks_waiter_t;
 
@@ -143,6 +145,7 @@ struct ks_part {
      * the next one may not start before retry_at_us (CLOCK_MONOTONIC); retries counts them. */
     int64_t retry_at_us;
     int retries;
+    int64_t pass_start_us; /* under mu: when the running (or last) flush pass took its snapshot */
     ks_pstate_t pstate; /* loop only */
     /* Cleaner (cleaner.c), under mu. */
     int64_t first_dirty;     /* cleaner checkpoint: offsets below were cleaned */
@@ -238,6 +241,7 @@ void ks_fill_random(void *buf, size_t n);
 int ks_errno_status(int e); /* ENOSPC/EDQUOT -> K_ERR_NOSPC, else K_ERR_IO */
 void ks_msgq_push(ks_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ks_complete(ks_store_t *s, ks_waiter_t *w, int status); /* under mu */
+int64_t ks_mono_us(void);
 
 /* files.c: fd cache. All under s->mu. */
 void ks_file_init(ks_file_t *f, ks_seg_t *seg, int kind);

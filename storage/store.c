@@ -491,6 +491,32 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+static void stage_add(ks_store_t *s, int stage, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    int b = 0;
+    while (b < KS_STAGE_BUCKETS - 1 && us > ks_stage_bounds_us[b])
+        b++;
+    s->st.sync_stage_hist[stage][b]++;
+    s->st.sync_stage_us_sum[stage] += us;
+}
+
+/* Under mu: the stage durations of the completed waiters (ks.h, KS_STAGE_*). Waiters that
+ * never reached a pass (failed, or a partition deleted) are not counted. */
+static void note_stages(ks_store_t *s, ks_waiter_t *w)
+{
+    int64_t now = w ? ks_mono_us() : 0;
+    for (; w; w = w->next) {
+        if (w->status != 0 || !w->t_enq || !w->t_done)
+            continue;
+        stage_add(s, KS_STAGE_QUEUE, w->t_pick - w->t_enq);
+        stage_add(s, KS_STAGE_PASS, w->t_done - w->t_pick);
+        stage_add(s, KS_STAGE_WAKE, now - w->t_done);
+        stage_add(s, KS_STAGE_TOTAL, now - w->t_enq);
+    }
+}
+
 void ks_store_run_completions(ks_store_t *s)
 {
     if (!s)
@@ -498,6 +524,7 @@ void ks_store_run_completions(ks_store_t *s)
     pthread_mutex_lock(&s->mu);
     ks_waiter_t *w = s->done_head;
     s->done_head = s->done_tail = NULL;
+    note_stages(s, w);
     drain_msgq(s);
     pthread_mutex_unlock(&s->mu);
     ks_logq_drain(s);
