@@ -1,8 +1,9 @@
 """Admin writes stay off the loop thread (issue #19): with every fsync made slow
 (DEPOT_TEST_SLOW_FSYNC_MS=200, a flash chip that takes its time; storage/ks_io.h), a producer's
 acks=1 round trips stay below the injected delay while beside it run 20 CreateTopics from
-kafka-python's admin client, 10 concurrent broker config changes from confluent-kafka's
-admin client, or 3,500 InitProducerId requests (four producer-id blocks written); concurrent
+kafka-python's admin client, 20 DeleteTopics, 10 concurrent broker config changes from
+confluent-kafka's admin client, or 3,500 InitProducerId requests (four producer-id blocks
+written); concurrent
 creates of one name give exactly one success and TOPIC_ALREADY_EXISTS for the others; what
 was answered is there after a restart (topics, the last broker config, ids never reused).
 Run with /usr/bin/python3."""
@@ -242,6 +243,42 @@ def test_broker_configs_written_off_the_loop():
         after = live()
         check(after == before, "the file kept %s, the broker served %s before the restart",
               after, before)
+
+
+def test_delete_topics_off_the_loop():
+    with slow_broker() as b:
+        check(create(b, "probe") == 0, "probe topic not created")
+        a = admin(b)
+        a.create_topics([NewTopic("gone-%02d" % i, 2, 1) for i in range(20)], timeout_ms=60000)
+        a.close()
+        pr = Prober(b)
+        time.sleep(0.3)
+        since = pr.mark()
+        codes = {}
+
+        def delete(i):
+            a = admin(b)
+            try:
+                r = a.delete_topics(["gone-%02d" % i], timeout_ms=60000)
+                codes[i] = r.topic_error_codes[0][1]
+            except Exception as e:
+                codes[i] = getattr(e, "errno", -1)
+            finally:
+                a.close()
+
+        ts = [threading.Thread(target=delete, args=(i,)) for i in range(20)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        pr.finish(since, "20 DeleteTopics (%.2f s)" % (time.monotonic() - t0))
+        check(all(codes.get(i) == 0 for i in range(20)), "deletes failed: %s", codes)
+        b.restart()
+        a = admin(b)
+        left = [t for t in a.list_topics() if t.startswith("gone-")]
+        a.close()
+        check(not left, "deleted topics back after a restart: %s", left)
 
 
 if __name__ == "__main__":
