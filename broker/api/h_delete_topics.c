@@ -152,5 +152,12 @@ int kb_handle_delete_topics(kb_req_t *req)
      * renames are durable, which takes directory fsyncs: on libuv's threadpool. */
     j->off.run = delete_run;
     j->off.done = delete_done;
+    bool any = false;
+    for (int32_t i = 0; i < n && !any; i++)
+        any = j->pds[i] != NULL;
+    if (!any) { /* nothing deleted: nothing to wait for */
+        j->off.req = req;
+        return delete_done(&j->off);
+    }
     return kb_offloop_start(req, &j->off);
 }
