@@ -7,6 +7,7 @@
 #   make test-valgrind  e2e smoke tests with the broker under valgrind memcheck
 #   make debug      -O0 build in build/debug
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make fuzz-smoke every fuzz target built, its corpus replayed and 10 s fuzzed (in make test)
 #   make bench      benchmarks (not part of test)
 #   make cross      ARM cross-builds in build/<arch>/ (ARCH=arm64|armhf, both when unset)
 #   make test-cross the same, then every unit test under qemu-user (docs/operations.md)
@@ -45,7 +46,7 @@ LIBKC := $(BUILD)/libkc.a
 TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/broker/test_*.c tests/client/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test unit unit-bins cross test-cross e2e test-asan test-tsan test-valgrind debug fuzz bench \
+.PHONY: all run test unit unit-bins cross test-cross e2e test-asan test-tsan test-valgrind debug fuzz fuzz-smoke bench \
         bench-storage format clean check-layers deps gen deb
 
 all: $(BUILD)/depot $(BUILD)/depotctl
@@ -110,8 +111,11 @@ unit: $(TEST_BINS)
 e2e: all
 	DEPOT_BIN=$(abspath $(BUILD)/depot) DEPOTCTL_BIN=$(abspath $(BUILD)/depotctl) tests/e2e/run.sh
 
+# fuzz-smoke runs in the plain `make test` (CI) only: under test-asan/test-tsan (SAN set) it
+# would rebuild the same sanitized fuzz binaries a second time for nothing.
 test: check-layers
 	$(MAKE) unit
+	$(if $(SAN),,$(MAKE) fuzz-smoke)
 	$(MAKE) e2e
 
 # ARM boards: Debian cross gcc + multiarch libraries (scripts/install-deps --cross), unit tests
@@ -161,7 +165,13 @@ gen:
 
 FUZZ_SECONDS ?= 60
 fuzz:
-	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+	@MAKE="$(MAKE)" tests/fuzz/run.sh $(FUZZ_SECONDS)
+# The fuzz targets are not built by `all`, and twice stopped building unnoticed: every target
+# is built, replays its committed corpus and fuzzes FUZZ_SMOKE_SECONDS of new inputs; a build
+# failure, crash, leak or hang fails (about 2 minutes on 2 cores; tests/fuzz/run.sh).
+FUZZ_SMOKE_SECONDS ?= 10
+fuzz-smoke:
+	@MAKE="$(MAKE)" tests/fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 # Bench programs: every bench/*.c except the shared bench/bench_*.c helpers; protocol/ only.
 BENCH_LIB   := $(wildcard bench/bench_*.c)
