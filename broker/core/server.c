@@ -8,6 +8,7 @@
  * clean-shutdown marker (ks_store_close), and the remaining handles close so uv_run returns.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
@@ -173,6 +174,7 @@ static int open_store(kb_broker_t *b)
     o.log_ud = b;
     o.on_sync_ready = on_sync_ready;
     o.producer_id_expiration_ms = b->cfg.producer_id_expiration_ms;
+    o.checkpoint_interval_ms = b->cfg.checkpoint_interval_ms;
     o.cleaner = b->cfg.cleaner;
     o.budget_exempt = kb_topic_internal; /* the audit trail, offsets, schemas: never shrunk */
     o.sync_ud = b;
@@ -202,9 +204,13 @@ static void raise_fd_limit(const kb_config_t *cfg)
                (unsigned long long)rl.rlim_cur, cfg->max_open_files);
 }
 
-int kb_broker_start(kb_broker_t *b)
+/* The loop's handles, signals first. main blocked SIGTERM and SIGINT at its first line
+ * (kb_broker_hold_signals); a signal that came since is delivered to libuv's handler as soon
+ * as they are unblocked here, and stops the broker cleanly once the loop runs, whatever
+ * start-up step it came during (it used to be the default action: status -15, nothing
+ * flushed). */
+static int start_handles(kb_broker_t *b)
 {
-    raise_fd_limit(&b->cfg);
     b->sync_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (b->sync_fd < 0) {
         kb_log(KB_LOG_ERROR, "eventfd: %s", strerror(errno));
@@ -223,18 +229,43 @@ int kb_broker_start(kb_broker_t *b)
     uv_signal_init(b->loop, &b->sig_int);
     b->sig_int.data = b;
     b->handles_up = true;
-
-    /* Bind first: a busy port fails before anything touches log.dirs. Connections are only
-     * accepted once the loop runs, after the store is open. */
-    b->listening = true;
-    int rc = kb_listeners_start(b);
-    if (rc < 0) return rc;
-    if ((rc = open_store(b)) < 0) return rc;
-    if ((rc = subsystems_init(b)) < 0) return rc;
-    uv_timer_start(&b->tick, on_tick, 1000, 1000);
     uv_signal_start(&b->sig_term, on_signal, SIGTERM);
     uv_signal_start(&b->sig_int, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return 0;
+}
+
+void kb_broker_hold_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/*
+ * Order: signals, then bind (a busy port fails before anything touches log.dirs, and bound
+ * ports are known to the subsystems), the store, every subsystem, and only then listen: the
+ * kernel completes no client handshake before the broker is whole, so an early request meets
+ * a started broker and a client that sees the port accept may rely on it.
+ */
+int kb_broker_start(kb_broker_t *b)
+{
+    raise_fd_limit(&b->cfg);
+    int rc = start_handles(b);
+    if (rc < 0) return rc;
+    b->listening = true;
+    if ((rc = kb_listeners_bind(b)) < 0) return rc;
+    if ((rc = open_store(b)) < 0) return rc;
+    if ((rc = subsystems_init(b)) < 0) return rc;
+    if ((rc = kb_listeners_listen(b)) < 0) return rc;
+    uv_timer_start(&b->tick, on_tick, 1000, 1000);
 
     char dirs[1024] = "";
     size_t n = 0;

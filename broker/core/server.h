@@ -1,7 +1,7 @@
 /*
  * Broker core internals shared by server.c, conn.c and dispatch.c (handlers use kb.h only).
  *
- * Lifetime: kb_broker_new → kb_broker_start (opens the store, listens) → uv_run → a signal
+ * Lifetime: kb_broker_new → kb_broker_start (opens the store, starts subsystems, listens) → uv_run → a signal
  * or kb_broker_stop drains, closes every handle and the store, and uv_run returns →
  * kb_broker_free. Thread: the loop thread.
  */
@@ -50,7 +50,11 @@ struct kb_broker {
 };
 
 int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out);
+/* Start-up in full: signals, bind, store, subsystems, then listen (server.c says why). */
 int kb_broker_start(kb_broker_t *b);
+/* Blocks SIGTERM and SIGINT in the calling thread until kb_broker_start installs their
+ * handlers; main calls it first thing so that no start-up step dies of the default action. */
+void kb_broker_hold_signals(void);
 /* Graceful stop: stop accepting and reading, let in-flight requests finish (at most 5 s),
  * then close everything. A second call skips the wait. */
 void kb_broker_stop(kb_broker_t *b);

@@ -93,7 +93,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
-static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
+static int bind_one(kb_broker_t *b, kb_listen_sock_t *ls)
 {
     kb_listener_t *l = ls->cfg;
     char why[160];
@@ -112,25 +112,26 @@ static int start_one(kb_broker_t *b, kb_listen_sock_t *ls)
     uv_timer_init(b->loop, &ls->retry);
     ls->tcp.data = ls->retry.data = ls;
     ls->open = true;
+    /* Bound now, listening only at the end of start-up (kb_listeners_listen). libuv keeps a
+     * bind's EADDRINUSE for later (the handle's delayed error) and getsockname returns it, so
+     * a busy port still fails here, before log.dirs is touched. */
+    int n = sizeof ss;
     int rc = uv_tcp_bind(&ls->tcp, (struct sockaddr *)&ss, 0);
-    if (rc == 0) rc = uv_listen((uv_stream_t *)&ls->tcp, 511, on_connection);
+    if (rc == 0) rc = uv_tcp_getsockname(&ls->tcp, (struct sockaddr *)&ss, &n);
     if (rc < 0) {
         kb_log(KB_LOG_ERROR, "listener %s: cannot listen on %s:%d: %s", l->name, l->host, l->port,
                uv_strerror(rc));
         return K_ERR_IO;
     }
-    int n = sizeof ss;
-    if (uv_tcp_getsockname(&ls->tcp, (struct sockaddr *)&ss, &n) == 0) {
-        int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                           : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        if (l->advertised_port == 0) /* listeners=...:0 without advertised.listeners */
-            l->advertised_port = port;
-        l->port = port;
-    }
+    int port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                       : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    if (l->advertised_port == 0) /* listeners=...:0 without advertised.listeners */
+        l->advertised_port = port;
+    l->port = port;
     return 0;
 }
 
-int kb_listeners_start(kb_broker_t *b)
+int kb_listeners_bind(kb_broker_t *b)
 {
     int rc = kb_net_start(b);
     if (rc < 0) return rc;
@@ -139,7 +140,21 @@ int kb_listeners_start(kb_broker_t *b)
         memset(ls, 0, sizeof *ls);
         ls->broker = b;
         ls->cfg = &b->cfg.listeners[i];
-        if ((rc = start_one(b, ls)) < 0) return rc;
+        if ((rc = bind_one(b, ls)) < 0) return rc;
+    }
+    return 0;
+}
+
+int kb_listeners_listen(kb_broker_t *b)
+{
+    for (int i = 0; i < b->cfg.n_listeners; i++) {
+        kb_listen_sock_t *ls = &b->socks[i];
+        int rc = uv_listen((uv_stream_t *)&ls->tcp, 511, on_connection);
+        if (rc < 0) {
+            kb_log(KB_LOG_ERROR, "listener %s: cannot listen on %s:%d: %s", ls->cfg->name,
+                   ls->cfg->host, ls->cfg->port, uv_strerror(rc));
+            return K_ERR_IO;
+        }
     }
     return 0;
 }

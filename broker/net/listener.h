@@ -63,11 +63,15 @@ typedef struct kb_listen_sock {
     bool open;        /* tcp and retry initialised (must be closed) */
 } kb_listen_sock_t;
 
-/* Binds and listens on every configured listener (before the store opens, so a busy port fails
- * first); fills in bound ports. On failure the ones already open stay for kb_listeners_close.
- * A connection that cannot be accepted (no memory, no descriptor) does not stop a listener:
- * it tries again on a timer (100 ms doubling to 2 s) until it succeeds. */
-int kb_listeners_start(kb_broker_t *b);
+/* Binds every configured listener without listening (before the store opens, so a busy port
+ * fails first) and fills in bound ports, which subsystems may need while they start. On
+ * failure the ones already open stay for kb_listeners_close. */
+int kb_listeners_bind(kb_broker_t *b);
+/* Listens on every bound listener: the last step of start-up, so the kernel completes no
+ * handshake before the broker is whole. A connection that cannot be accepted (no memory, no
+ * descriptor) does not stop a listener: it tries again on a timer (100 ms doubling to 2 s)
+ * until it succeeds. */
+int kb_listeners_listen(kb_broker_t *b);
 /* Stops accepting on every listener (idempotent). */
 void kb_listeners_close(kb_broker_t *b);
 /* "NAME://host:port,..." as bound (advertised = false) or advertised, for the start log. */

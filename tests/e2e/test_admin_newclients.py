@@ -6,40 +6,22 @@ run.sh starts this file with /usr/bin/python3; it re-executes itself with the ve
 or skips with a message when the venv cannot be built (no registry)."""
 
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "../.."))
+sys.path.insert(0, HERE)
+from pyclients import use_venv  # noqa: E402
 
-
-def _venv_python():
-    fetch = os.path.join(ROOT, "scripts/fetch-pyclients")
-    r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    if r.returncode != 0:
-        subprocess.run([fetch], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
-if os.environ.get("DEPOT_PYCLIENTS") != "1":
-    py = _venv_python()
-    if not py:
-        print("  SKIP test_admin_newclients.py: confluent-kafka 2.x / kafka-python 3.x not "
-              "available (scripts/fetch-pyclients could not fetch them; see "
-              "build/fetch-pyclients.log)")
-        sys.exit(0)
-    os.environ["DEPOT_PYCLIENTS"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+use_venv(__file__, "confluent-kafka 2.x / kafka-python 3.x")
 
 import time  # noqa: E402
 
-sys.path.insert(0, HERE)
 from depot_harness import Broker, check, run_tests  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,  # noqa: E402
-                                   ConfigResource, ConfigSource, NewPartitions, NewTopic)
+from confluent_kafka import KafkaException, TopicPartition  # noqa: E402
+from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,  # noqa: E402
+                                   ConfigSource, NewPartitions)
+from pyclients import consumer, create_topic, producer  # noqa: E402
 
 SET, DELETE, APPEND, SUBTRACT = (AlterConfigOpType.SET, AlterConfigOpType.DELETE,
                                  AlterConfigOpType.APPEND, AlterConfigOpType.SUBTRACT)
@@ -58,8 +40,7 @@ def describe(a, rtype, name):
 
 def test_confluent2_incremental_alter_configs():
     with Broker() as b:
-        a = AdminClient({"bootstrap.servers": b.bootstrap})
-        a.create_topics([NewTopic("inc", 1, 1)])["inc"].result(30)
+        a = create_topic(b.bootstrap, "inc")
         incremental(a, ConfigResource.Type.TOPIC, "inc", [
             ("retention.ms", SET, "3600000"), ("cleanup.policy", APPEND, "compact"),
             ("leader.replication.throttled.replicas", APPEND, "0:1")])
@@ -101,15 +82,13 @@ def test_confluent2_incremental_alter_configs():
 
 def test_confluent2_retention_and_partitions():
     with Broker({"group.initial.rebalance.delay.ms": 0}) as b:
-        a = AdminClient({"bootstrap.servers": b.bootstrap})
-        a.create_topics([NewTopic("ret2", 1, 1, config={"segment.bytes": "1024"})])["ret2"].result(30)
-        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 0})
+        a = create_topic(b.bootstrap, "ret2", config={"segment.bytes": "1024"})
+        p = producer(b.bootstrap, {"linger.ms": 0})
         old = int(time.time() * 1000) - 60000
         for i in range(30):
             p.produce("ret2", value=b"y" * 200, partition=0, timestamp=old)
             p.flush(10)
-        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ret2.g",
-                      "auto.offset.reset": "earliest"})
+        c = consumer(b.bootstrap, "ret2.g")
         low = lambda: c.get_watermark_offsets(TopicPartition("ret2", 0), timeout=10)[0]  # noqa
         check(low() == 0, "retention ran early")
         incremental(a, ConfigResource.Type.TOPIC, "ret2", [("retention.ms", SET, "1000")])

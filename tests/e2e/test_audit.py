@@ -235,9 +235,7 @@ def test_summary_counts_survive_kill_9():
             b.kill()
             kills += 1
             b.start()
-        # the port accepts before the loop runs (and SIGTERM is handled): one answered
-        # request first, so the stop below is a clean one
-        api_versions(b.port)
+        api_versions(b.port)  # serving (the port accepts only once start-up is done)
         b.restart()  # a clean stop writes what is left
         r = subprocess.run(["kcat", "-b", b.bootstrap, "-C", "-t", "__audit", "-o", "beginning",
                             "-e", "-q"], capture_output=True, text=True, timeout=40)

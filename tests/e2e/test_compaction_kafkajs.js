@@ -7,15 +7,12 @@
 // codec interface). Without them (npm registry unreachable) those three skip with a message.
 'use strict';
 
-const { spawn, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
-const net = require('net');
-const os = require('os');
 const path = require('path');
 const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');
 
-
-const { assert, freePort, portAccepts, sleep, Broker } = require('./depot_harness');
+const { assert, sleep, Broker, runTest } = require('./depot_harness');
 
 // The codec packages' node_modules: installed by scripts/install-deps --test, fetched here once
 // (before the test's clock starts) if this checkout lacks them.
@@ -227,27 +224,8 @@ async function main(broker) {
     await broker.stop();
 }
 
-(async () => {
+runTest('test_compaction_kafkajs', 120000, async () => {
     const broker = new Broker();
-    const guard = setTimeout(() => {
-        console.error('  FAIL: test timed out after 120 s');
-        console.error(broker.logTail());
-        broker.kill();
-        process.exit(1);
-    }, 120000);
-    process.on('SIGTERM', () => { broker.kill(); process.exit(143); });
-    let rc = 0;
-    try {
-        await broker.start({ 'log.cleaner.backoff.ms': 100 });
-        await main(broker);
-        fs.rmSync(broker.tmp, { recursive: true, force: true });
-    } catch (e) {
-        rc = 1;
-        console.error('  FAIL:', e && e.stack ? e.stack : e);
-        if (broker.logPath) console.error(`  broker log ${broker.logPath}:\n${broker.logTail()}`);
-    } finally {
-        broker.kill();
-        clearTimeout(guard);
-    }
-    process.exit(rc);
-})();
+    await broker.start({ 'log.cleaner.backoff.ms': 100 });
+    await main(broker);
+});

@@ -12,19 +12,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from depot_harness import Broker, check, run_tests  # noqa: E402
+from pyclients import fetched  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "../.."))
 SETTINGS = {"group.consumer.heartbeat.interval.ms": 500, "group.initial.rebalance.delay.ms": 0}
 
 
 def franzcheck():
-    fetch = os.path.join(ROOT, "scripts/fetch-goclients")
-    r = subprocess.run([fetch, "--print-bin"], capture_output=True, text=True)
-    if r.returncode != 0:
-        subprocess.run([fetch], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = subprocess.run([fetch, "--print-bin"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else None
+    return fetched("fetch-goclients", "--print-bin")
 
 
 def run(protocol):

@@ -9,39 +9,21 @@ run.sh starts this file with /usr/bin/python3; it re-executes itself with the ve
 or skips with a message when the venv cannot be built (no registry)."""
 
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "../.."))
+sys.path.insert(0, HERE)
+from pyclients import use_venv  # noqa: E402
 
-
-def _venv_python():
-    fetch = os.path.join(ROOT, "scripts/fetch-pyclients")
-    r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    if r.returncode != 0:
-        subprocess.run([fetch], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
-if os.environ.get("DEPOT_PYCLIENTS") != "1":
-    py = _venv_python()
-    if not py:
-        print("  SKIP test_groups_confluent_848.py: confluent-kafka 2.x not available "
-              "(scripts/fetch-pyclients could not fetch it; see build/fetch-pyclients.log)")
-        sys.exit(0)
-    os.environ["DEPOT_PYCLIENTS"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+use_venv(__file__, "confluent-kafka 2.x")
 
 import threading  # noqa: E402
 import time  # noqa: E402
 
-sys.path.insert(0, HERE)
 from depot_harness import Broker, check, run_tests  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import KafkaError, KafkaException  # noqa: E402
+from pyclients import consumer, create_topic, producer  # noqa: E402
 
 HALF = 1500
 SETTINGS = {"group.consumer.heartbeat.interval.ms": 500, "group.initial.rebalance.delay.ms": 0}
@@ -90,12 +72,10 @@ class Group:
                 time.sleep(0.1)
 
     def _run(self, name, stop):
-        conf = {"bootstrap.servers": self.bs, "group.id": self.group, "client.id": name,
-                "group.protocol": self.protocol, "enable.auto.commit": False,
-                "auto.offset.reset": "earliest"}
+        conf = {"client.id": name, "group.protocol": self.protocol, "enable.auto.commit": False}
         if self.protocol == "classic":
             conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
-        c = Consumer(conf)
+        c = consumer(self.bs, self.group, conf)
         c.subscribe([self.topic],
                     on_assign=lambda _c, parts: self._assigned(name, parts),
                     on_revoke=lambda _c, parts: self._released(name, parts),
@@ -145,7 +125,7 @@ class Group:
 
 
 def produce(bs, topic, start, end):
-    p = Producer({"bootstrap.servers": bs})
+    p = producer(bs)
     for i in range(start, end):
         p.produce(topic, key=b"k%d" % i, value=b"v%d" % i)
     check(p.flush(30) == 0, "produced %d-%d", start, end - 1)
@@ -162,8 +142,7 @@ def run_group(protocol):
     with Broker(SETTINGS) as b:
         bs = b.bootstrap
         topic, group = "ck848." + protocol, "ck848.g." + protocol
-        admin = AdminClient({"bootstrap.servers": bs})
-        admin.create_topics([NewTopic(topic, 6, 1)])[topic].result(30)
+        admin = create_topic(bs, topic, 6)
         produce(bs, topic, 0, HALF)
         g = Group(bs, topic, group, protocol)
         for name in ("m0", "m1", "m2"):

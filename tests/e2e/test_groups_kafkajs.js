@@ -4,83 +4,8 @@
 // committed offsets and the group.
 'use strict';
 
-const { spawn } = require('child_process');
-const fs = require('fs');
-const net = require('net');
-const os = require('os');
-const path = require('path');
 const { Kafka, logLevel } = require('kafkajs');
-
-const DEPOT_BIN = process.env.DEPOT_BIN || path.resolve(__dirname, '../../build/depot');
-
-function assert(cond, msg) {
-    if (!cond) throw new Error('assertion failed: ' + msg);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
-
-function portAccepts(port) {
-    return new Promise((resolve) => {
-        const c = net.connect({ host: '127.0.0.1', port }, () => { c.destroy(); resolve(true); });
-        c.on('error', () => resolve(false));
-    });
-}
-
-// One depot process on a free loopback port with its own temp dir.
-class Depot {
-    constructor(settings) {
-        this.settings = settings;
-        this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'depot-e2e-groups-js-'));
-        this.dataDir = path.join(this.tmp, 'data');
-        fs.mkdirSync(this.dataDir);
-        this.logPath = path.join(this.tmp, 'broker.log');
-    }
-
-    async start() {
-        if (!this.port) this.port = await freePort();
-        const args = ['--set', `listeners=PLAINTEXT://127.0.0.1:${this.port}`,
-            '--set', `log.dirs=${this.dataDir}`];
-        for (const [k, v] of Object.entries(this.settings)) args.push('--set', `${k}=${v}`);
-        const log = fs.openSync(this.logPath, 'a');
-        this.proc = spawn(DEPOT_BIN, args, { stdio: ['ignore', log, log] });
-        fs.closeSync(log);
-        let exited = false;
-        this.proc.on('exit', () => { exited = true; });
-        const deadline = Date.now() + 20000;
-        while (Date.now() < deadline) {
-            if (exited) throw new Error('broker exited at start; log ' + this.logPath);
-            if (await portAccepts(this.port)) return;
-            await sleep(20);
-        }
-        throw new Error('broker did not start; log ' + this.logPath);
-    }
-
-    async kill9() {
-        const done = new Promise((r) => this.proc.once('exit', r));
-        this.proc.kill('SIGKILL');
-        await done;
-    }
-
-    async stop(keep) {
-        if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-            const done = new Promise((r) => this.proc.once('exit', r));
-            this.proc.kill('SIGTERM');
-            await done;
-        }
-        if (!keep) fs.rmSync(this.tmp, { recursive: true, force: true });
-    }
-}
+const { assert, Broker, runTest } = require('./depot_harness');
 
 async function consumeUntil(kafka, groupId, topic, fromBeginning, want) {
     const consumer = kafka.consumer({
@@ -105,61 +30,53 @@ async function consumeUntil(kafka, groupId, topic, fromBeginning, want) {
 }
 
 async function main() {
-    const depot = new Depot({
+    const depot = new Broker();
+    await depot.start({
         'group.min.session.timeout.ms': 1000,
         'group.initial.rebalance.delay.ms': 0,
     });
-    let ok = false;
-    try {
-        await depot.start();
-        const kafka = new Kafka({
-            clientId: 'depot-e2e-groups', brokers: [`127.0.0.1:${depot.port}`],
-            logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 100 },
-        });
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.createTopics({ topics: [{ topic: 'js-replay', numPartitions: 2 }] });
-        const producer = kafka.producer();
-        await producer.connect();
-        const batch = (from, n) => Array.from({ length: n }, (_, i) => ({
-            value: `m${from + i}`, partition: (from + i) % 2,
-        }));
-        await producer.send({ topic: 'js-replay', acks: -1, messages: batch(0, 20) });
+    const kafka = new Kafka({
+        clientId: 'depot-e2e-groups', brokers: [`127.0.0.1:${depot.port}`],
+        logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 100 },
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'js-replay', numPartitions: 2 }] });
+    const producer = kafka.producer();
+    await producer.connect();
+    const batch = (from, n) => Array.from({ length: n }, (_, i) => ({
+        value: `m${from + i}`, partition: (from + i) % 2,
+    }));
+    await producer.send({ topic: 'js-replay', acks: -1, messages: batch(0, 20) });
 
-        const first = await consumeUntil(kafka, 'jsg', 'js-replay', true, 20);
-        assert(first.length === 20, `first run consumed ${first.length}`);
-        const offs = await admin.fetchOffsets({ groupId: 'jsg', topics: ['js-replay'] });
-        const committed = offs[0].partitions.map((p) => Number(p.offset)).sort();
-        assert(JSON.stringify(committed) === '[10,10]', `committed ${JSON.stringify(offs)}`);
+    const first = await consumeUntil(kafka, 'jsg', 'js-replay', true, 20);
+    assert(first.length === 20, `first run consumed ${first.length}`);
+    const offs = await admin.fetchOffsets({ groupId: 'jsg', topics: ['js-replay'] });
+    const committed = offs[0].partitions.map((p) => Number(p.offset)).sort();
+    assert(JSON.stringify(committed) === '[10,10]', `committed ${JSON.stringify(offs)}`);
 
-        await producer.send({ topic: 'js-replay', acks: -1, messages: batch(20, 10) });
-        const second = await consumeUntil(kafka, 'jsg', 'js-replay', true, 10);
-        const values = second.map((m) => m.value).sort();
-        assert(second.length === 10 && second.every((m) => m.offset >= 10),
-            `second run resumed wrongly: ${JSON.stringify(second)}`);
-        assert(values.every((v) => Number(v.slice(1)) >= 20), `old values replayed: ${values}`);
-        await producer.disconnect();
-        await admin.disconnect();
+    await producer.send({ topic: 'js-replay', acks: -1, messages: batch(20, 10) });
+    const second = await consumeUntil(kafka, 'jsg', 'js-replay', true, 10);
+    const values = second.map((m) => m.value).sort();
+    assert(second.length === 10 && second.every((m) => m.offset >= 10),
+        `second run resumed wrongly: ${JSON.stringify(second)}`);
+    assert(values.every((v) => Number(v.slice(1)) >= 20), `old values replayed: ${values}`);
+    await producer.disconnect();
+    await admin.disconnect();
 
-        await depot.kill9();
-        await depot.start();
-        const admin2 = kafka.admin();
-        await admin2.connect();
-        const after = await admin2.fetchOffsets({ groupId: 'jsg', topics: ['js-replay'] });
-        const c2 = after[0].partitions.map((p) => Number(p.offset)).sort();
-        assert(JSON.stringify(c2) === '[15,15]', `committed after kill -9 ${JSON.stringify(after)}`);
-        const groups = (await admin2.listGroups()).groups.map((g) => g.groupId);
-        assert(groups.includes('jsg'), `listGroups ${JSON.stringify(groups)}`);
-        await admin2.disconnect();
+    await depot.restart({ hard: true });
+    const admin2 = kafka.admin();
+    await admin2.connect();
+    const after = await admin2.fetchOffsets({ groupId: 'jsg', topics: ['js-replay'] });
+    const c2 = after[0].partitions.map((p) => Number(p.offset)).sort();
+    assert(JSON.stringify(c2) === '[15,15]', `committed after kill -9 ${JSON.stringify(after)}`);
+    const groups = (await admin2.listGroups()).groups.map((g) => g.groupId);
+    assert(groups.includes('jsg'), `listGroups ${JSON.stringify(groups)}`);
+    await admin2.disconnect();
 
-        const replay = await consumeUntil(kafka, 'jsg-new', 'js-replay', true, 30);
-        assert(replay.length === 30, `new group replayed ${replay.length} of 30`);
-        ok = true;
-        console.log('  PASS test_groups_kafkajs');
-    } finally {
-        if (!ok) console.log(`  FAIL test_groups_kafkajs (broker log ${depot.logPath})`);
-        await depot.stop(!ok);
-    }
+    const replay = await consumeUntil(kafka, 'jsg-new', 'js-replay', true, 30);
+    assert(replay.length === 30, `new group replayed ${replay.length} of 30`);
+    await depot.stop();
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+runTest('test_groups_kafkajs', 240000, main);

@@ -7,13 +7,8 @@
 // filter) lists the group as a consumer group in a consumer state.
 'use strict';
 
-const { spawn } = require('child_process');
-const fs = require('fs');
-const net = require('net');
-const os = require('os');
-const path = require('path');
+const { assert, sleep, Broker, runTest } = require('./depot_harness');
 
-const DEPOT_BIN = process.env.DEPOT_BIN || path.resolve(__dirname, '../../build/depot');
 let kafka;
 try {
     kafka = require('@platformatic/kafka');
@@ -23,68 +18,6 @@ try {
     process.exit(0);
 }
 const { Admin, Consumer, Producer, stringSerializers, stringDeserializers } = kafka;
-
-function assert(cond, msg) {
-    if (!cond) throw new Error('assertion failed: ' + msg);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.on('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-            const { port } = s.address();
-            s.close(() => resolve(port));
-        });
-    });
-}
-
-function portAccepts(port) {
-    return new Promise((resolve) => {
-        const c = net.connect({ host: '127.0.0.1', port }, () => { c.destroy(); resolve(true); });
-        c.on('error', () => resolve(false));
-    });
-}
-
-class Depot {
-    constructor(settings) {
-        this.settings = settings;
-        this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'depot-e2e-platformatic-'));
-        this.dataDir = path.join(this.tmp, 'data');
-        fs.mkdirSync(this.dataDir);
-        this.logPath = path.join(this.tmp, 'broker.log');
-    }
-
-    async start() {
-        this.port = await freePort();
-        const args = ['--set', `listeners=PLAINTEXT://127.0.0.1:${this.port}`,
-            '--set', `log.dirs=${this.dataDir}`];
-        for (const [k, v] of Object.entries(this.settings)) args.push('--set', `${k}=${v}`);
-        const log = fs.openSync(this.logPath, 'a');
-        this.proc = spawn(DEPOT_BIN, args, { stdio: ['ignore', log, log] });
-        fs.closeSync(log);
-        let exited = false;
-        this.proc.on('exit', () => { exited = true; });
-        const deadline = Date.now() + 20000;
-        while (Date.now() < deadline) {
-            if (exited) throw new Error('broker exited at start; log ' + this.logPath);
-            if (await portAccepts(this.port)) return;
-            await sleep(20);
-        }
-        throw new Error('broker did not start; log ' + this.logPath);
-    }
-
-    async stop(keep) {
-        if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
-            const done = new Promise((r) => this.proc.once('exit', r));
-            this.proc.kill('SIGTERM');
-            await done;
-        }
-        if (!keep) fs.rmSync(this.tmp, { recursive: true, force: true });
-    }
-}
 
 const TOPIC = 'pk848';
 const GROUP = 'pk848.g';
@@ -141,18 +74,18 @@ async function produce(producer, from, to) {
 }
 
 async function main() {
-    const depot = new Depot({
+    const depot = new Broker();
+    const settings = {
         // Kafka's default. At 500 ms this client re-reads committed offsets for all its
         // partitions while a heartbeat answer is still being applied and consumes hundreds of
         // records twice (with Depot and, at that interval, by the same mechanism anywhere).
         'group.consumer.heartbeat.interval.ms': 5000,
         'group.initial.rebalance.delay.ms': 0,
-    });
-    let ok = false;
+    };
     const members = [];
     let sampler;
     try {
-        await depot.start();
+        await depot.start(settings);
         const bs = `127.0.0.1:${depot.port}`;
         const admin = new Admin({ clientId: 'pk-admin', bootstrapBrokers: [bs] });
         await admin.createTopics({ topics: [TOPIC], partitions: 6, replicas: 1 });
@@ -201,16 +134,13 @@ async function main() {
         members.length = 0;
         await producer.close();
         await admin.close();
-        ok = true;
-        console.log('  PASS test_groups_platformatic');
     } finally {
         clearInterval(sampler);
         for (const m of members) {
             try { await m.consumer.close(true); } catch (e) { /* already failing */ }
         }
-        if (!ok) console.log(`  FAIL test_groups_platformatic (broker log ${depot.logPath})`);
-        await depot.stop(!ok);
     }
+    await depot.stop();
 }
 
-main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+runTest('test_groups_platformatic', 240000, main);

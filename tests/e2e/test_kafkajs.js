@@ -3,15 +3,9 @@
 // describeCluster, and consumer replay through a consumer group with committed offsets.
 'use strict';
 
-const { spawn } = require('child_process');
-const fs = require('fs');
-const net = require('net');
-const os = require('os');
-const path = require('path');
 const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
 
-
-const { assert, freePort, portAccepts, sleep, Broker } = require('./depot_harness');
+const { assert, Broker, runTest } = require('./depot_harness');
 
 async function main(broker) {
     const kafka = new Kafka({
@@ -154,27 +148,8 @@ async function main(broker) {
     console.log('  PASS clean shutdown');
 }
 
-(async () => {
+runTest('test_kafkajs', 120000, async () => {
     const broker = new Broker();
-    const guard = setTimeout(() => {
-        console.error('  FAIL: test timed out after 120 s');
-        console.error(broker.logTail());
-        broker.kill();
-        process.exit(1);
-    }, 120000);
-    process.on('SIGTERM', () => { broker.kill(); process.exit(143); });
-    let rc = 0;
-    try {
-        await broker.start();
-        await main(broker);
-        fs.rmSync(broker.tmp, { recursive: true, force: true });
-    } catch (e) {
-        rc = 1;
-        console.error('  FAIL:', e && e.stack ? e.stack : e);
-        if (broker.logPath) console.error(`  broker log ${broker.logPath}:\n${broker.logTail()}`);
-    } finally {
-        broker.kill();
-        clearTimeout(guard);
-    }
-    process.exit(rc);
-})();
+    await broker.start();
+    await main(broker);
+});

@@ -9,41 +9,23 @@ itself with the venv's Python, or skips with a message when the venv cannot be b
 
 import os
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "../.."))
+sys.path.insert(0, HERE)
+from pyclients import use_venv  # noqa: E402
 
-
-def _venv_python():
-    fetch = os.path.join(ROOT, "scripts/fetch-pyclients")
-    r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    if r.returncode != 0:
-        subprocess.run([fetch], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = subprocess.run([fetch, "--print-python"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
-if os.environ.get("DEPOT_PYCLIENTS") != "1":
-    py = _venv_python()
-    if not py:
-        print("  SKIP test_quota.py: confluent-kafka 2.x not available (scripts/fetch-pyclients "
-              "could not fetch it; see build/fetch-pyclients.log)")
-        sys.exit(0)
-    os.environ["DEPOT_PYCLIENTS"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+use_venv(__file__, "confluent-kafka 2.x")
 
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 
-sys.path.insert(0, HERE)
 from sasl_harness import SaslBroker  # noqa: E402
 from depot_harness import (Broker, Reader, api_versions, check, connect, free_port,  # noqa: E402
                            frame, i8, i32, kstr, recv_frame, run_tests)
 
-from confluent_kafka import Consumer, Producer  # noqa: E402
+from pyclients import consumer, producer  # noqa: E402
 
 # Kafka's rate is a sum over quota.window.num (11) windows of quota.window.size.seconds (1):
 # a client that starts from idle may send the whole span's allowance at once, and a
@@ -131,12 +113,11 @@ class Flow:
         self.errors = []
         self.t0 = None
         self.stopping = False
-        conf = {"bootstrap.servers": bootstrap, "client.id": client_id, "acks": 1,
-                "linger.ms": 5, "batch.size": 16384, "compression.type": "none",
+        conf = {"client.id": client_id, "acks": 1, "linger.ms": 5, "batch.size": 16384, "compression.type": "none",
                 "queue.buffering.max.kbytes": 4096,
                 "throttle_cb": lambda ev: self.throttles.append(ev.throttle_time)}
         conf.update(extra or {})
-        self.p = Producer(conf)
+        self.p = producer(bootstrap, conf)
         self.args = (topic, seconds, rate, size)
         self.th = threading.Thread(target=self._run, daemon=True)
 
@@ -255,10 +236,8 @@ def test_fetch_quota_throttles_consumer():
         check(fill.p.flush(60) == 0 and not fill.errors, "filling failed: %s", fill.errors[:3])
         set_client_quota(b.port, "slowreader", "consumer_byte_rate", quota)
         throttles = []
-        c = Consumer({"bootstrap.servers": b.bootstrap, "client.id": "slowreader",
-                      "group.id": "gq", "auto.offset.reset": "earliest",
-                      "enable.auto.commit": False,
-                      "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
+        c = consumer(b.bootstrap, "gq", {"client.id": "slowreader", "enable.auto.commit": False,
+                                         "throttle_cb": lambda ev: throttles.append(ev.throttle_time)})
         c.subscribe(["q.fetch"])
         got = []  # (time, bytes)
         t0 = None

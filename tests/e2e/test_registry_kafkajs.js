@@ -5,17 +5,10 @@
 // validation at the door accepting what the client encoded and refusing a plain string.
 'use strict';
 
-const { spawn } = require('child_process');
-const fs = require('fs');
-const net = require('net');
-const os = require('os');
-const path = require('path');
 const { Kafka, logLevel } = require('kafkajs');
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 
-
-const { assert, freePort, portAccepts, sleep, Broker } = require('./depot_harness');
-
+const { assert, freePort, portAccepts, sleep, Broker, runTest } = require('./depot_harness');
 
 const V1 = {
     type: 'record', name: 'Reading', namespace: 'plant',
@@ -113,28 +106,9 @@ async function main(broker, regPort) {
     await broker.stop();
 }
 
-(async () => {
+runTest('test_registry_kafkajs', 120000, async () => {
     const broker = new Broker();
-    const guard = setTimeout(() => {
-        console.error('  FAIL: test timed out after 120 s');
-        console.error(broker.logTail());
-        broker.kill();
-        process.exit(1);
-    }, 120000);
-    process.on('SIGTERM', () => { broker.kill(); process.exit(143); });
-    let rc = 0;
-    try {
-        const regPort = await freePort();
-        await broker.start({ 'schema.registry.listeners': `http://127.0.0.1:${regPort}` });
-        await main(broker, regPort);
-        fs.rmSync(broker.tmp, { recursive: true, force: true });
-    } catch (e) {
-        rc = 1;
-        console.error('  FAIL:', e && e.stack ? e.stack : e);
-        if (broker.logPath) console.error(`  broker log ${broker.logPath}:\n${broker.logTail()}`);
-    } finally {
-        broker.kill();
-        clearTimeout(guard);
-    }
-    process.exit(rc);
-})();
+    const regPort = await freePort();
+    await broker.start({ 'schema.registry.listeners': `http://127.0.0.1:${regPort}` });
+    await main(broker, regPort);
+});
