@@ -279,12 +279,14 @@ def wait_port(port, proc, secs=20):
 class Depot:
     name = 'depot'
 
-    def __init__(self, workdir, wrap=None, tag='depot', env=None):
+    def __init__(self, workdir, wrap=None, tag='depot', env=None, sets=()):
         self.datadir = tempfile.mkdtemp(prefix=tag + '-data-', dir=workdir)
         self.logpath = os.path.join(workdir, tag + '.log')
         port = free_port()
         cmd = [DEPOT, '--set', 'listeners=PLAINTEXT://127.0.0.1:%d' % port,
                '--set', 'log.dirs=' + self.datadir, '--set', 'log.level=warn']
+        for kv in sets:  # extra broker settings (key=value)
+            cmd += ['--set', kv]
         self.log = open(self.logpath, 'w')
         self.cmd = (wrap or []) + cmd  # vs_kafka.py restarts it on the same data dir
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,

@@ -493,7 +493,10 @@ static int cmd_e2e(const opts_t *o)
              * window full, messages wait and coalesce as they would in a client's queue. */
             kp_batch_builder_t bb;
             kp_batch_builder_init(&bb, KP_COMPRESSION_NONE);
-            for (int k = 0; k < 10000 && seq < total; k++, seq++) {
+            /* At most ~900 KB per batch: after a long stall (a busy box) more would exceed
+             * the broker's message.max.bytes (1 MB) and come back MESSAGE_TOO_LARGE. */
+            int most = (int)(900000 / (size + 32));
+            for (int k = 0; k < (most > 0 ? most : 1) && seq < total; k++, seq++) {
                 int64_t due = t0 + (int64_t)((double)seq * gap_ns);
                 if (due > now)
                     break;

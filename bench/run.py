@@ -54,6 +54,11 @@ def main():
         if 'kafka' in groups:  # after depot: it reuses the latency rate chosen there
             import vs_kafka
             vs_kafka.suite(sys.modules[__name__], workdir)
+        elif 'recovery' in groups:  # the kill -9 recovery rows alone (part of kafka)
+            import vs_kafka
+            EXTRA['kafka_sizes'] = vs_kafka.sizes(QUICK)
+            EXTRA['kafka'] = 'not measured: BENCH_ONLY=recovery'
+            vs_kafka.recovery(sys.modules[__name__], workdir, EXTRA['kafka_sizes'], None)
         if 'fsync' in groups:
             fsync_suite(workdir)
     except KeyboardInterrupt:

@@ -6,7 +6,8 @@
 #                   must be on the disk you want to measure
 #   BENCH_OUT=DIR   where results/plots go (default: bench/results + docs/bench in full mode,
 #                   build/bench/out in quick mode, so a quick run never overwrites them)
-#   BENCH_ONLY=a,b  run only the named groups: refs, depot, mock, fsync, profile, diag, kafka
+#   BENCH_ONLY=a,b  run only the named groups: refs, depot, mock, fsync, profile, diag, kafka,
+#                   recovery (the kill -9 recovery rows alone; kafka includes them)
 #                   (mock and diag run side by side with depot, so they need it too; kafka
 #                   runs Apache Kafka, the sink/source references and start-up/recovery)
 #   BENCH_LONG=1    the kill -9 recovery fills 10 GiB (default 1 GiB; quick mode 64 MiB)

@@ -98,6 +98,7 @@ typedef struct {
     char group_consumer_assignors[256];     /* group.consumer.assignors */
     int64_t offsets_retention_minutes;
     int64_t producer_id_expiration_ms;
+    int64_t checkpoint_interval_ms; /* log.flush.offset.checkpoint.interval.ms */
     /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
     char *uplink_bootstrap;              /* uplink.bootstrap.servers; NULL or "" = off */
     char *uplink_topics;                 /* uplink.topics: POSIX extended regex, whole name */
@@ -210,6 +211,15 @@ void kb_req_complete(kb_req_t *req);
  * until the last release even if its connection closes meanwhile.
  */
 void kb_req_hold(kb_req_t *req);
+/*
+ * A pending handler that no longer reads the frame (nothing in its answer points into it)
+ * frees it now, and its bytes leave queued.max.request.bytes, instead of at the answer:
+ * an acks=all Produce waiting for its fsync then holds its answer's few hundred bytes, not
+ * its records (up to 1 MiB each from librdkafka, dozens pipelined). req->body and every
+ * other view into the frame are invalid afterwards; hdr.client_id is moved into the arena.
+ * Returns 0 or K_ERR_NOMEM (the frame is then kept).
+ */
+int kb_req_drop_frame(kb_req_t *req);
 void kb_req_release(kb_req_t *req, bool close_conn);
 /* Like kb_req_complete but nothing is sent (still keeps order). */
 void kb_req_complete_no_response(kb_req_t *req);

@@ -8,7 +8,12 @@
  * recovery-point-offset-checkpoint: per partition, the first offset that recovery after an
  *   unclean stop must re-verify. It is the base of the first segment that is not both closed
  *   and fully fsynced (data, indexes, directory entry), or the log end after a clean close.
- *   Written on clean close and every KS_CHECKPOINT_INTERVAL_MS while it moves.
+ *   Written on clean close and every checkpoint interval while it moves. Depot appends the
+ *   tail mark of that segment when it has one (recovery.c), eight more numbers on the line:
+ *       <topic> <partition> <offset> <pos> <next offset> <index bytes> <timeindex bytes>
+ *               <bytes since index entry> <max timestamp> <its offset> <last timeindex ts>
+ *   A reader that stops after the third field (Kafka's, Depot before the marks) still gets
+ *   the recovery point; a line without them means "scan that segment from byte 0".
  * log-start-offset-checkpoint: per partition, the log start offset (DeleteRecords can put it
  *   inside a segment, so it is not derivable from file names). Written on DeleteRecords,
  *   topic deletion and close.
@@ -29,14 +34,29 @@
 
 #include "storage/ks_int.h"
 
-int64_t ks_part_recovery_point(const ks_part_t *p)
+static const ks_seg_t *rp_seg(const ks_part_t *p)
 {
     for (int i = 0; i < p->nsegs; i++) {
         const ks_seg_t *seg = p->segs[i];
         if (!seg->closed || !ks_seg_synced(seg))
-            return seg->base;
+            return seg;
     }
-    return p->log_end;
+    return NULL;
+}
+
+int64_t ks_part_recovery_point(const ks_part_t *p)
+{
+    const ks_seg_t *seg = rp_seg(p);
+    return seg ? seg->base : p->log_end;
+}
+
+int64_t ks_part_ckpt_mark_pos(const ks_part_t *p)
+{
+    const ks_seg_t *seg = rp_seg(p);
+    /* Only a mark of the segment recovery starts in is worth writing. */
+    if (!seg || p->mark.base < 0 || seg != p->mark_seg || seg->base != p->mark.base)
+        return -1;
+    return p->mark.pos;
 }
 
 /* The file's text for log dir dir into b (the recovery points when rp, else log starts). */
@@ -48,7 +68,7 @@ static void ckpt_build(ks_store_t *s, int dir, bool rp, kp_buf_t *b)
         for (int32_t j = 0; j < t->nparts; j++)
             n += t->parts[j]->dir == dir;
     }
-    char line[512];
+    char line[1024]; /* a 249-byte topic name and eleven numbers fit */
     int len = snprintf(line, sizeof line, "0\n%d\n", n);
     kp_put_raw(b, line, (size_t)len);
     for (int i = 0; i < s->ntopics; i++) {
@@ -58,10 +78,21 @@ static void ckpt_build(ks_store_t *s, int dir, bool rp, kp_buf_t *b)
             if (p->dir != dir)
                 continue;
             int64_t off = rp ? ks_part_recovery_point(p) : p->log_start;
-            len = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", t->name, j, off);
+            int64_t mpos = rp ? ks_part_ckpt_mark_pos(p) : -1;
+            const ks_mark_t *m = &p->mark;
+            if (mpos >= 0)
+                len = snprintf(line, sizeof line, "%s %d %" PRId64 " %" PRId64 " %" PRId64
+                               " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+                               " %" PRId64 "\n", t->name, j, off, m->pos, m->off, m->idx,
+                               m->tidx, m->since_index, m->max_ts, m->max_ts_off,
+                               m->tidx_last_ts);
+            else
+                len = snprintf(line, sizeof line, "%s %d %" PRId64 "\n", t->name, j, off);
             kp_put_raw(b, line, (size_t)len);
-            if (rp)
+            if (rp) {
                 p->rp_written = off;
+                p->mark_written = mpos;
+            }
         }
     }
 }
@@ -188,6 +219,28 @@ static int ent_cmp(const void *a, const void *b)
     return (x->part > y->part) - (x->part < y->part);
 }
 
+/* The optional tail-mark fields after the offset: all eight, or the mark is absent. */
+static void parse_mark(const char *p, int64_t off, ks_mark_t *m)
+{
+    int64_t v[8];
+    m->base = -1;
+    for (int i = 0; i < 8; i++) {
+        char *end;
+        if (*p != ' ')
+            return;
+        errno = 0;
+        v[i] = strtoll(p + 1, &end, 10);
+        if (end == p + 1 || errno)
+            return;
+        p = end;
+    }
+    if (*p != '\0' && *p != '\r')
+        return;
+    *m = (ks_mark_t){.base = off, .pos = v[0], .off = v[1], .idx = v[2], .tidx = v[3],
+                     .since_index = v[4], .max_ts = v[5], .max_ts_off = v[6],
+                     .tidx_last_ts = v[7]};
+}
+
 int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c)
 {
     char path[KS_PATH_MAX];
@@ -218,7 +271,9 @@ int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c)
         e->topic = tok;
         e->tlen = (size_t)(sp1 - tok);
         e->part = (int32_t)strtol(sp1 + 1, NULL, 10);
-        e->off = strtoll(sp2 + 1, NULL, 10);
+        char *end;
+        e->off = strtoll(sp2 + 1, &end, 10);
+        parse_mark(end, e->off, &e->mark);
     }
     if (c->n != n)
         goto bad;
@@ -233,9 +288,20 @@ int64_t ks_ckpt_find(const ks_ckpt_t *c, const char *topic, int32_t part, int64_
 {
     if (!c->ents)
         return dflt;
-    struct ks_ckpt_ent key = {topic, strlen(topic), part, 0};
+    struct ks_ckpt_ent key = {topic, strlen(topic), part, 0, {.base = -1}};
     struct ks_ckpt_ent *e = bsearch(&key, c->ents, (size_t)c->n, sizeof *c->ents, ent_cmp);
     return e ? e->off : dflt;
+}
+
+void ks_ckpt_find_mark(const ks_ckpt_t *c, const char *topic, int32_t part, ks_mark_t *m)
+{
+    m->base = -1;
+    if (!c->ents)
+        return;
+    struct ks_ckpt_ent key = {topic, strlen(topic), part, 0, {.base = -1}};
+    struct ks_ckpt_ent *e = bsearch(&key, c->ents, (size_t)c->n, sizeof *c->ents, ent_cmp);
+    if (e)
+        *m = e->mark;
 }
 
 void ks_ckpt_free(ks_ckpt_t *c)

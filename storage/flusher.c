@@ -12,9 +12,11 @@
  * released at once, so all the waiters that queued up during one fsync share the next one.
  * A rolled segment is synced in the same pass as the active one, before any waiter goes.
  *
- * The active segment's index files are not synced by a pass: they are derived data, and the
- * recovery after an unclean stop rebuilds the active segment's indexes (the recovery point
- * never passes the active segment). Close makes them durable with its syncfs.
+ * The active segment's index files are not synced by an ordinary pass: they are derived data,
+ * and the recovery after an unclean stop rebuilds the active segment's indexes after the
+ * segment's tail mark. A pass for a candidate tail mark (p->cand_seg, taken by the tick once
+ * per checkpoint interval) also syncs that segment's indexes and then publishes the mark, so
+ * recovery can start there (recovery.c). Close makes everything durable with its syncfs.
  *
  * fsync failure ("fsyncgate"): after a failed fsync Linux may already have dropped the dirty
  * pages, so a later fsync can succeed without the data being on disk. Depot therefore marks
@@ -41,12 +43,18 @@ const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000,
 };
 
-static int64_t mono_us(void)
+const int64_t ks_stage_bounds_us[KS_STAGE_BUCKETS - 1] = {
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000, 5000000,
+};
+const char *const ks_stage_names[KS_STAGES] = {"queue", "pass", "wake", "total"};
+
+int64_t ks_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+#define mono_us ks_mono_us
 
 #define RETRY_FIRST_US 10000
 #define RETRY_MAX_US 5000000
@@ -124,10 +132,14 @@ void ks_part_fail_waiters(ks_store_t *s, ks_part_t *p, int status)
 int ks_part_release_durable(ks_store_t *s, ks_part_t *p)
 {
     int n = 0;
+    int64_t now = p->waiters ? mono_us() : 0;
     for (ks_waiter_t **pp = &p->waiters; *pp;) {
         ks_waiter_t *w = *pp;
         if (w->offset <= p->durable_end) {
             *pp = w->next;
+            /* A waiter queued just after the snapshot that still covers it waited for none. */
+            w->t_pick = p->pass_start_us > w->t_enq ? p->pass_start_us : w->t_enq;
+            w->t_done = now;
             ks_complete(s, w, 0);
             n++;
         } else {
@@ -169,6 +181,7 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
         return had;
     }
     p->flushing = true;
+    p->pass_start_us = mono_us();
     int64_t target = p->log_end;
     uint32_t dgen = p->dir_gen;
     bool dir = dgen != p->dir_synced_gen;
@@ -178,9 +191,13 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     pinned_t *pins = calloc((size_t)p->nsegs * 3 + 1, sizeof *pins);
     if (!pins)
         err = ENOMEM;
+    ks_seg_t *cseg = p->cand_seg; /* compared only: it may have left segs[] meanwhile */
+    if (cseg && (!ks_part_has_seg(p, cseg) || cseg->base != p->cand.base))
+        cseg = p->cand_seg = NULL;
+    ks_mark_t cand = p->cand;
     for (int i = 0; !err && i < p->nsegs; i++) {
         ks_seg_t *seg = p->segs[i];
-        int kinds = seg->closed || all ? 3 : 1;
+        int kinds = seg->closed || all || seg == cseg ? 3 : 1;
         for (int k = 0; k < kinds; k++) {
             ks_file_t *f = &seg->f[k];
             if (f->wgen == f->sgen)
@@ -235,6 +252,7 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
     } else if (err) {
         p->failed = true;
         p->fail_errno = err;
+        p->cand_seg = NULL;
         s->st.io_errors++;
         ks_msgq_push(s, "%s: %s failed: %s; partition refuses writes until the store is reopened",
                      path[0] ? path : p->path, what, strerror(err));
@@ -250,6 +268,14 @@ static int flush_pass(ks_store_t *s, ks_part_t *p, bool all)
             p->dir_synced_gen = dgen;
         if (target > p->durable_end)
             p->durable_end = target;
+        if (cseg && p->cand_seg == cseg && ks_part_has_seg(p, cseg)) {
+            /* Everything the candidate describes was written before this pass pinned the
+             * files, so the fdatasyncs above covered it. */
+            p->mark = cand;
+            p->mark_seg = cseg;
+            p->cand_seg = NULL;
+            s->mark_moved = true;
+        }
         done = ks_part_release_durable(s, p);
         if (p->waiters)
             ks_flush_request(s, p);

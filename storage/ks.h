@@ -157,6 +157,10 @@ typedef struct {
     void (*on_sync_ready)(void *ud); /* may run on a flusher thread; see top */
     void *sync_ud;
     int64_t producer_id_expiration_ms; /* producer.id.expiration.ms; 0 = Kafka's 1 day */
+    /* log.flush.offset.checkpoint.interval.ms: how often the recovery-point checkpoint and the
+     * tail marks move (0 = 60 s). Recovery after a crash re-reads about what was written in
+     * one interval. */
+    int64_t checkpoint_interval_ms;
     ks_cleaner_opts_t cleaner;
     /* Topics the budget's delete-oldest policy must never shrink (the broker's own topics:
      * the audit trail, committed offsets, schemas). When only they are left, appends get
@@ -186,6 +190,21 @@ void ks_store_run_completions(ks_store_t *s);
 #define KS_FSYNC_BUCKETS 14
 extern const int64_t ks_fsync_bounds_us[KS_FSYNC_BUCKETS - 1];
 
+/*
+ * Where an acks=all wait (ks_part_sync -> its callback on the loop) spends its time, one
+ * histogram per stage (docs/benchmarks.md, "the acks=all tail"):
+ *   QUEUE  ks_part_sync -> the flusher pass that covers it starts (its snapshot); waiting for
+ *          a flusher thread to wake, or for the pass in progress to end (group commit)
+ *   PASS   that pass's start -> its result published (the fdatasyncs, the lock taken again)
+ *   WAKE   published -> the callback runs on the loop (eventfd wake-up, the loop's own work)
+ *   TOTAL  ks_part_sync -> callback
+ * Finer bounds than the fsync histogram: the stages of a fast disk are tens of microseconds.
+ */
+enum { KS_STAGE_QUEUE, KS_STAGE_PASS, KS_STAGE_WAKE, KS_STAGE_TOTAL, KS_STAGES };
+#define KS_STAGE_BUCKETS 16
+extern const int64_t ks_stage_bounds_us[KS_STAGE_BUCKETS - 1];
+extern const char *const ks_stage_names[KS_STAGES];
+
 typedef struct {
     int64_t bytes_on_disk;   /* all segments + indexes */
     int64_t bytes_appended;  /* since open */
@@ -200,6 +219,8 @@ typedef struct {
      * counted in fsyncs only). Per bucket, not cumulative. */
     int64_t fsync_hist[KS_FSYNC_BUCKETS];
     int64_t fsync_us_sum;
+    int64_t sync_stage_hist[KS_STAGES][KS_STAGE_BUCKETS]; /* per bucket, not cumulative */
+    int64_t sync_stage_us_sum[KS_STAGES];
     int64_t read_cache_hits;   /* slices that started from the partition's read cache */
     int64_t read_cache_misses; /* slices that searched the offset index */
 } ks_stats_t;

@@ -71,6 +71,18 @@ struct ks_seg {
     ks_file_t f[3];
 };
 
+/* A durable point inside one segment (recovery.c, "tail marks"): the segment's .log bytes
+ * before pos and the first idx / tidx bytes of its indexes were fdatasynced, and the running
+ * index state at pos was what the other fields say. Recovery of that segment after an
+ * unclean stop starts at pos instead of byte 0. Carried in recovery-point-offset-checkpoint
+ * after the offset (checkpoint.c). base < 0: no mark. */
+typedef struct {
+    int64_t base;      /* the segment's base offset */
+    int64_t pos, off;  /* byte position and offset of the first batch not covered */
+    int64_t idx, tidx; /* .index / .timeindex bytes covered */
+    int64_t since_index, max_ts, max_ts_off, tidx_last_ts; /* as in ks_seg_t at pos */
+} ks_mark_t;
+
 /* Idempotent producer state (producer_state.c). */
 #define KS_PRODUCER_BATCHES 5 /* Kafka's NUM_BATCHES_TO_RETAIN */
 typedef struct {
@@ -97,6 +109,8 @@ typedef struct ks_waiter {
     ks_sync_cb cb;
     void *arg;
     int status;
+    /* CLOCK_MONOTONIC microseconds of the stages (ks.h, KS_STAGE_*); 0 = not timed. */
+    int64_t t_enq, t_pick, t_done;
     struct ks_waiter *next;
 } ks_waiter_t;
 
@@ -113,6 +127,12 @@ struct ks_part {
     int64_t unflushed_msgs; /* loop only: for flush.messages */
     int64_t last_flush_ms;  /* loop only: for flush.ms */
     int64_t rp_written;     /* loop only: recovery point in the last checkpoint written */
+    int64_t mark_written;   /* loop only: mark pos in that checkpoint, -1 if none */
+    /* Tail marks (recovery.c), under mu: mark is durable (its segment mark_seg, compared
+     * only); cand was taken by the tick and becomes mark once a flusher pass has synced
+     * cand_seg's three files (NULL: none pending). */
+    ks_mark_t mark, cand;
+    ks_seg_t *mark_seg, *cand_seg;
     /* Shared with the flusher. */
     int64_t durable_end;
     uint32_t dir_gen, dir_synced_gen; /* bumped when a file is created in the dir */
@@ -125,6 +145,7 @@ struct ks_part {
      * the next one may not start before retry_at_us (CLOCK_MONOTONIC); retries counts them. */
     int64_t retry_at_us;
     int retries;
+    int64_t pass_start_us; /* under mu: when the running (or last) flush pass took its snapshot */
     ks_pstate_t pstate; /* loop only */
     /* Cleaner (cleaner.c), under mu. */
     int64_t first_dirty;     /* cleaner checkpoint: offsets below were cleaned */
@@ -188,6 +209,9 @@ struct ks_store {
     ks_floor_fn floor_fn; /* retention floor (uplink hold), NULL = none */
     void *floor_ud;
     int64_t last_ckpt_ms;
+    int64_t ckpt_interval_ms; /* opts.checkpoint_interval_ms or KS_CHECKPOINT_INTERVAL_MS */
+    bool mark_moved;          /* a flusher pass made a new tail mark durable: checkpoint it */
+    bool ckpt_clock;          /* last_ckpt_ms set by a tick */
     int64_t reject_logged_ms; /* budget rejections: last log time */
     int64_t pid_expiry_ms;    /* producer state: last expiry pass */
     int64_t rejects_unlogged;
@@ -217,6 +241,7 @@ void ks_fill_random(void *buf, size_t n);
 int ks_errno_status(int e); /* ENOSPC/EDQUOT -> K_ERR_NOSPC, else K_ERR_IO */
 void ks_msgq_push(ks_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ks_complete(ks_store_t *s, ks_waiter_t *w, int status); /* under mu */
+int64_t ks_mono_us(void);
 
 /* files.c: fd cache. All under s->mu. */
 void ks_file_init(ks_file_t *f, ks_seg_t *seg, int kind);
@@ -289,7 +314,13 @@ uint32_t ks_get_be32(const uint8_t *p);
 uint64_t ks_get_be64(const uint8_t *p);
 
 /* recovery.c */
-int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t lso);
+/* m: the tail mark for p from the checkpoint (NULL or m->base < 0: none). */
+int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, const ks_mark_t *m,
+                 int64_t lso);
+/* seg's current state as a mark (seg->ts_known must hold). */
+void ks_mark_take(const ks_seg_t *seg, ks_mark_t *m);
+/* True when seg is still in p->segs (a pointer kept across unlocks is compared only). */
+bool ks_part_has_seg(const ks_part_t *p, const ks_seg_t *seg);
 /* Scans a segment from position 0, validating every batch; rebuilds both indexes. When
  * truncate is set, cuts the log at the first bad batch. *next gets the next offset. */
 int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, bool *cut);
@@ -305,6 +336,8 @@ void ks_ckpt_write_one(ks_store_t *s);
 void ks_ckpt_jobs_free(ks_store_t *s);
 int ks_ckpt_write_all(ks_store_t *s);
 int64_t ks_part_recovery_point(const ks_part_t *p);
+/* Position of the tail mark the next recovery-point checkpoint carries for p, -1 if none. */
+int64_t ks_part_ckpt_mark_pos(const ks_part_t *p);
 /* Parsed checkpoint: "topic partition offset" triples. */
 typedef struct {
     char *text; /* owned */
@@ -313,11 +346,14 @@ typedef struct {
         size_t tlen;
         int32_t part;
         int64_t off;
+        ks_mark_t mark; /* optional fields after the offset; base -1 if absent */
     } *ents;
     int n;
 } ks_ckpt_t;
 int ks_ckpt_read(const char *dir, const char *name, ks_ckpt_t *c);
 int64_t ks_ckpt_find(const ks_ckpt_t *c, const char *topic, int32_t part, int64_t dflt);
+/* The tail mark of that entry into *m (m->base = -1 if none). */
+void ks_ckpt_find_mark(const ks_ckpt_t *c, const char *topic, int32_t part, ks_mark_t *m);
 void ks_ckpt_free(ks_ckpt_t *c);
 
 /* topic.c */

@@ -467,6 +467,7 @@ int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg)
     w->offset = offset;
     w->cb = cb;
     w->arg = arg;
+    w->t_enq = w->t_pick = w->t_done = ks_mono_us();
     bool wake = false;
     pthread_mutex_lock(&s->mu);
     if (w->offset > p->log_end)

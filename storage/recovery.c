@@ -8,13 +8,25 @@
  * depends on the number of segments, not on the bytes in them.
  *
  * After an unclean stop every segment from the one holding the partition's recovery point
- * (recovery-point-offset-checkpoint; the whole partition if it has no entry) is re-read from
- * its first byte: each batch must frame correctly, pass kp_batch_validate (CRC-32C), carry
- * exactly the next expected baseOffset and a partitionLeaderEpoch of 0 (the two fields the
- * CRC does not cover, both written by Depot). At the first batch that fails, the segment is
- * cut there (ftruncate + fdatasync) and any later segments are deleted; both indexes of every
- * scanned segment are rebuilt. Segments before the recovery point were fsynced, indexes
- * included, before the checkpoint moved past them, so they are trusted.
+ * (recovery-point-offset-checkpoint; the whole partition if it has no entry) is re-read:
+ * each batch must frame correctly, pass kp_batch_validate (CRC-32C), carry exactly the next
+ * expected baseOffset and a partitionLeaderEpoch of 0 (the two fields the CRC does not cover,
+ * both written by Depot). At the first batch that fails, the segment is cut there (ftruncate +
+ * fdatasync) and any later segments are deleted; the index entries of every scanned range
+ * are rebuilt. Segments before the recovery point were fsynced, indexes included, before the
+ * checkpoint moved past them, so they are not read at all.
+ *
+ * The segment holding the recovery point is read from its tail mark when the checkpoint
+ * carries one (ks_mark_t): a position up to which its .log and a prefix of both indexes were
+ * fdatasynced, with the running index state there (bytes since the last offset entry, max
+ * timestamp and its offset, last time-index timestamp). Only the bytes after the mark are
+ * validated; the indexes are cut to the marked prefix and the entries after it rebuilt with
+ * the same rule, so the result is what a scan from byte 0 gives. Recovery work is thus
+ * proportional to what was written since the last mark (one checkpoint interval), not to the
+ * segment size. The mark is checked against the files first (segment and indexes at least as
+ * long as it says, the last marked index entries match the state it carries, the batch at the
+ * mark has the offset it names); when anything disagrees, or there is no mark, that segment
+ * is scanned from byte 0 as before. The log says which path each segment took.
  *
  * A missing or invalid index is rebuilt the same way in either case.
  */
@@ -63,10 +75,10 @@ static int window(scan_t *sc, int64_t pos, int64_t n, const uint8_t **out)
 
 /* Walks and validates batches; fills the index buffers. Returns the valid length and sets
  * *why when it stopped early. */
-static int64_t scan_batches(ks_seg_t *seg, scan_t *sc, int32_t interval, kp_buf_t *idx,
-                            kp_buf_t *tidx, int64_t *next, const char **why, int *rc)
+static int64_t scan_batches(ks_seg_t *seg, scan_t *sc, int64_t pos, int64_t expect,
+                            int32_t interval, kp_buf_t *idx, kp_buf_t *tidx, int64_t *next,
+                            const char **why, int *rc)
 {
-    int64_t pos = 0, expect = seg->base;
     *why = NULL;
     *rc = 0;
     while (pos < sc->fsize) {
@@ -112,26 +124,134 @@ static int64_t scan_batches(ks_seg_t *seg, scan_t *sc, int32_t interval, kp_buf_
     return pos;
 }
 
-static int rewrite_index(ks_store_t *s, ks_seg_t *seg, int kind, const kp_buf_t *b,
+/* The index file becomes its first keep bytes (kept from before) followed by b. */
+static int rewrite_index(ks_store_t *s, ks_seg_t *seg, int kind, int64_t keep, const kp_buf_t *b,
                          int64_t *size)
 {
     ks_file_t *f = &seg->f[kind];
+    if (b->err)
+        return K_ERR_NOMEM;
     int rc = ks_file_acquire(s, f);
     if (rc == K_ERR_NOENT)
         rc = ks_file_create(s, f);
     if (rc)
         return rc;
-    if (ks_io.ftruncate(f->fd, 0) != 0 ||
-        (b->len && ks_io_pwrite_all(f->fd, b->data, b->len, 0) != 0)) {
+    if (ks_io.ftruncate(f->fd, keep) != 0 ||
+        (b->len && ks_io_pwrite_all(f->fd, b->data, b->len, keep) != 0)) {
         rc = ks_errno_status(errno);
     }
     ks_file_release(s, f);
-    int64_t delta = (int64_t)b->len - (*size > 0 ? *size : 0);
+    int64_t now = keep + (int64_t)b->len;
+    int64_t delta = now - (*size > 0 ? *size : 0);
     seg->part->bytes += delta;
     s->st.bytes_on_disk += delta;
-    *size = rc ? 0 : (int64_t)b->len;
+    *size = rc ? 0 : now;
     f->wgen++;
     return rc;
+}
+
+void ks_mark_take(const ks_seg_t *seg, ks_mark_t *m)
+{
+    *m = (ks_mark_t){.base = seg->base, .pos = seg->size, .off = ks_seg_next_offset(seg),
+                     .idx = seg->idx_size > 0 ? seg->idx_size : 0,
+                     .tidx = seg->tidx_size > 0 ? seg->tidx_size : 0,
+                     .since_index = seg->since_index, .max_ts = seg->max_ts,
+                     .max_ts_off = seg->max_ts_off, .tidx_last_ts = seg->tidx_last_ts};
+}
+
+bool ks_part_has_seg(const ks_part_t *p, const ks_seg_t *seg)
+{
+    for (int i = p->nsegs - 1; i >= 0; i--) /* the one looked for is nearly always last */
+        if (p->segs[i] == seg)
+            return true;
+    return false;
+}
+
+static int read_at(ks_store_t *s, ks_seg_t *seg, int kind, int64_t off, uint8_t *b, size_t n)
+{
+    ks_file_t *f = &seg->f[kind];
+    int rc = ks_file_acquire(s, f);
+    if (rc)
+        return rc;
+    rc = ks_io_pread_all(f->fd, b, n, off) ? K_ERR_IO : 0;
+    ks_file_release(s, f);
+    return rc;
+}
+
+/* The batches between the last marked offset-index entry (at from; rel its relative offset,
+ * -1 if none) and the mark: whole, CRC-valid, contiguous, ending exactly at m->pos with the
+ * offset m->off. At most index.interval.bytes plus one batch, so a constant amount of reading
+ * checks that the mark describes these bytes (and catches damage just below it). */
+static const char *walk_to_mark(ks_seg_t *seg, scan_t *sc, const ks_mark_t *m, int64_t from,
+                                int64_t rel)
+{
+    int64_t pos = from, expect = rel < 0 ? seg->base : -1;
+    bool gaps = ks_cleanup_compacts(seg->part->topic->cfg.cleanup_policy);
+    while (pos < m->pos) {
+        const uint8_t *b;
+        kp_batch_hdr_t h;
+        if (m->pos - pos < KP_BATCH_LOG_OVERHEAD || window(sc, pos, KP_BATCH_LOG_OVERHEAD, &b))
+            return "batches below the mark unreadable";
+        int64_t bsz = kp_batch_size(b, KP_BATCH_LOG_OVERHEAD);
+        if (bsz < KP_BATCH_HEADER_SIZE || bsz > m->pos - pos || window(sc, pos, bsz, &b) ||
+            kp_batch_validate(b, (size_t)bsz, &h) != 0 || h.partition_leader_epoch != 0)
+            return "a batch below the mark fails its check";
+        int64_t last = h.base_offset + h.last_offset_delta;
+        if (pos == from && rel >= 0 && last != seg->base + rel)
+            return "the last marked index entry names another batch";
+        if (expect >= 0 && (h.base_offset < expect || (h.base_offset > expect && !gaps)))
+            return "offsets below the mark are not contiguous";
+        expect = last + 1;
+        pos += bsz;
+    }
+    if (pos != m->pos || (expect >= 0 && expect != m->off))
+        return "batches below the mark end elsewhere";
+    return NULL;
+}
+
+/* NULL when the tail mark m agrees with seg's files (sc: the .log, its size), else why not.
+ * Reads the last marked entry of each index, the batches from the last marked offset entry
+ * to the mark, and the first header after it. */
+static const char *mark_disagrees(ks_store_t *s, ks_seg_t *seg, const ks_mark_t *m, scan_t *sc)
+{
+    if (m->pos < 0 || m->off < seg->base || m->off - seg->base > (int64_t)UINT32_MAX ||
+        m->idx < 0 || m->tidx < 0 || m->idx % KS_IDX_ENTRY || m->tidx % KS_TIDX_ENTRY ||
+        m->since_index < 0 || m->since_index > m->pos || (m->pos == 0) != (m->off == seg->base) ||
+        m->max_ts_off < seg->base || (m->pos > 0 && m->max_ts_off >= m->off))
+        return "fields out of range";
+    if (sc->fsize < m->pos)
+        return "segment shorter than the mark";
+    if (seg->idx_size < m->idx || seg->tidx_size < m->tidx)
+        return "index shorter than the mark";
+    uint8_t e[KS_TIDX_ENTRY];
+    int64_t last_pos = 0, rel = -1;
+    if (m->idx > 0) {
+        if (read_at(s, seg, KS_FILE_INDEX, m->idx - KS_IDX_ENTRY, e, KS_IDX_ENTRY))
+            return "index unreadable";
+        rel = ks_get_be32(e);
+        last_pos = ks_get_be32(e + 4);
+        if (rel >= m->off - seg->base || last_pos >= m->pos)
+            return "last marked index entry past the mark";
+    }
+    if (last_pos + m->since_index != m->pos)
+        return "bytes since the last index entry disagree";
+    if (m->tidx > 0) {
+        if (read_at(s, seg, KS_FILE_TIMEINDEX, m->tidx - KS_TIDX_ENTRY, e, KS_TIDX_ENTRY))
+            return "time index unreadable";
+        if ((int64_t)ks_get_be64(e) != m->tidx_last_ts || m->tidx_last_ts > m->max_ts)
+            return "last marked time-index entry disagrees";
+    } else if (m->tidx_last_ts != -1) {
+        return "time-index state disagrees";
+    }
+    const char *why = walk_to_mark(seg, sc, m, last_pos, rel);
+    if (why)
+        return why;
+    const uint8_t *b;
+    /* A batch that is there but not the one named: the mark is not about these bytes. */
+    if (sc->fsize - m->pos >= 8 && window(sc, m->pos, 8, &b) == 0 &&
+        (int64_t)ks_get_be64(b) != m->off)
+        return "batch at the mark has another offset";
+    return NULL;
 }
 
 static int sync_file(ks_store_t *s, ks_file_t *f)
@@ -151,7 +271,10 @@ static int sync_file(ks_store_t *s, ks_file_t *f)
     return rc;
 }
 
-int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, bool *cut)
+/* Recovers seg from byte 0, or from its tail mark m when m is given and agrees with the
+ * files. See ks_seg_recover. */
+static int seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, const ks_mark_t *m,
+                       int64_t *next, bool *cut)
 {
     char path[KS_PATH_MAX];
     ks_file_t *lf = &seg->f[KS_FILE_LOG];
@@ -169,17 +292,33 @@ int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, b
         }
         sc.fsize = st.st_size;
     }
+    if (m) {
+        const char *no = mark_disagrees(s, seg, m, &sc);
+        if (no) {
+            ks_log(s, KS_LOG_WARN, "%s: checkpointed tail mark at %" PRId64 " not usable (%s); "
+                   "scanning the whole segment", path, m->pos, no);
+            m = NULL;
+        }
+    }
     kp_buf_t idx, tidx;
     kp_buf_init(&idx);
     kp_buf_init(&tidx);
-    seg->since_index = 0;
-    seg->max_ts = -1;
-    seg->max_ts_off = seg->base;
-    seg->tidx_last_ts = -1;
+    ks_mark_t from = {.base = seg->base, .off = seg->base, .max_ts = -1, .max_ts_off = seg->base,
+                      .tidx_last_ts = -1};
+    if (m)
+        from = *m;
+    seg->since_index = from.since_index;
+    seg->max_ts = from.max_ts;
+    seg->max_ts_off = from.max_ts_off;
+    seg->tidx_last_ts = from.tidx_last_ts;
     seg->ts_known = true;
+    if (truncate)
+        ks_log(s, KS_LOG_INFO, "%s: recovering %" PRId64 " bytes from %s %" PRId64, path,
+               sc.fsize - from.pos, m ? "the checkpointed tail mark at" : "byte", from.pos);
     const char *why;
     int32_t interval = seg->part->topic->cfg.index_interval_bytes;
-    int64_t valid = scan_batches(seg, &sc, interval, &idx, &tidx, next, &why, &rc);
+    int64_t valid = scan_batches(seg, &sc, from.pos, from.off, interval, &idx, &tidx, next,
+                                 &why, &rc);
     free(sc.buf);
     if (rc == 0 && why && truncate) {
         ks_log(s, KS_LOG_WARN, "%s:%" PRId64 ": %s; truncating %" PRId64 " bytes", path, valid,
@@ -202,9 +341,9 @@ int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, b
         seg->size = valid;
     }
     if (rc == 0)
-        rc = rewrite_index(s, seg, KS_FILE_INDEX, &idx, &seg->idx_size);
+        rc = rewrite_index(s, seg, KS_FILE_INDEX, from.idx, &idx, &seg->idx_size);
     if (rc == 0)
-        rc = rewrite_index(s, seg, KS_FILE_TIMEINDEX, &tidx, &seg->tidx_size);
+        rc = rewrite_index(s, seg, KS_FILE_TIMEINDEX, from.tidx, &tidx, &seg->tidx_size);
     kp_buf_deinit(&idx);
     kp_buf_deinit(&tidx);
     if (rc == 0 && seg->closed)
@@ -219,6 +358,11 @@ int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, b
     if (rc)
         ks_log(s, KS_LOG_ERROR, "%s: recovery failed: %s", path, k_strerror(rc));
     return rc;
+}
+
+int ks_seg_recover(ks_store_t *s, ks_seg_t *seg, bool truncate, int64_t *next, bool *cut)
+{
+    return seg_recover(s, seg, truncate, NULL, next, cut);
 }
 
 static int64_t file_size(const char *dir, int64_t base, const char *sfx)
@@ -362,7 +506,8 @@ static int add_segments(ks_store_t *s, ks_part_t *p, const int64_t *bases, int n
     return 0;
 }
 
-int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t lso)
+int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, const ks_mark_t *m,
+                 int64_t lso)
 {
     int64_t *bases;
     int n;
@@ -393,7 +538,13 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
             if (i < scan_from)
                 ks_log(s, KS_LOG_WARN, "%s: segment %" PRId64 " index missing or invalid, "
                        "rebuilding", p->path, seg->base);
-            rc = ks_seg_recover(s, seg, true, &end, &cut);
+            /* Only the segment holding the recovery point can have a tail mark. */
+            bool marked = m && m->base >= 0 && i == scan_from && !clean && m->base == rp &&
+                          m->base == seg->base;
+            if (i == scan_from && !clean && !marked)
+                ks_log(s, KS_LOG_INFO, "%s: no tail mark for segment %" PRId64 " in the "
+                       "checkpoint; scanning it whole", p->path, seg->base);
+            rc = seg_recover(s, seg, true, marked ? m : NULL, &end, &cut);
             if (rc)
                 return rc;
             /* (A compacted segment may end before the next one starts: the cleaner removed
@@ -434,6 +585,10 @@ int ks_part_load(ks_store_t *s, ks_part_t *p, bool clean, int64_t rp, int64_t ls
         p->log_start = lso < p->log_end ? lso : p->log_end;
     p->durable_end = p->log_end;
     kp_batch_hdr_t h;
+    if (a->ts_known && ks_seg_synced(a)) { /* recovered (and synced) or cleanly closed */
+        p->mark_seg = a;
+        ks_mark_take(a, &p->mark);
+    }
     a->created_ms = wall_ms();
     if (a->size > 0 && ks_seg_read_hdr(s, a, 0, &h) == 0 && h.max_timestamp > 0 &&
         h.max_timestamp < a->created_ms)

@@ -259,6 +259,8 @@ int ks_store_open(const ks_store_opts_t *opts, ks_store_t **out)
     if (!s)
         return K_ERR_NOMEM;
     s->o = *opts;
+    s->ckpt_interval_ms =
+        opts->checkpoint_interval_ms > 0 ? opts->checkpoint_interval_ms : KS_CHECKPOINT_INTERVAL_MS;
     s->o.dirs = NULL;
     s->ndirs = opts->n_dirs;
     s->dirs = calloc((size_t)s->ndirs, sizeof *s->dirs);
@@ -349,6 +351,10 @@ void ks_store_close(ks_store_t *s)
             }
             ks_part_mark_synced(p);
             ks_part_release_durable(s, p);
+            if (p->nsegs && p->segs[p->nsegs - 1]->ts_known) { /* all of it is durable now */
+                p->mark_seg = p->segs[p->nsegs - 1];
+                ks_mark_take(p->mark_seg, &p->mark);
+            }
         }
     }
     drain_msgq(s);
@@ -411,22 +417,60 @@ static void tick_part(ks_store_t *s, ks_part_t *p, int64_t now_ms)
     }
 }
 
+/* Every checkpoint interval, each partition whose active segment grew since its last tail
+ * mark gets a candidate mark: its state now, and a producer snapshot at that offset (so the
+ * replay after a crash starts there too). A flusher pass then fdatasyncs the segment's three
+ * files and makes the candidate the mark (flusher.c); the checkpoint carrying it is written
+ * at the next tick. That is one extra background fdatasync of three files per interval per
+ * written partition, which bounds what recovery re-reads to what was written in about one
+ * interval (docs/storage.md, "Recovery"). */
+static void take_candidates(ks_store_t *s)
+{
+    for (int i = 0; i < s->ntopics; i++) {
+        ks_topic_t *t = s->topics[i];
+        for (int32_t j = 0; j < t->nparts; j++) {
+            ks_part_t *p = t->parts[j];
+            if (p->failed || p->nsegs == 0 || p->cand_seg)
+                continue;
+            ks_seg_t *a = p->segs[p->nsegs - 1];
+            if (!a->ts_known || a->size == 0 ||
+                (p->mark_seg == a && p->mark.base == a->base && p->mark.pos == a->size))
+                continue;
+            ks_mark_take(a, &p->cand);
+            p->cand_seg = a;
+            ks_pstate_snapshot(s, p, p->cand.off);
+            ks_flush_request(s, p);
+        }
+    }
+}
+
 static void checkpoint_if_moved(ks_store_t *s, int64_t now_ms)
 {
-    if (now_ms - s->last_ckpt_ms < KS_CHECKPOINT_INTERVAL_MS)
+    /* The first tick writes a moved recovery point but takes no marks: open left every active
+     * segment marked, so the first candidates are due one interval after it. */
+    bool first = !s->ckpt_clock;
+    bool due = first || now_ms - s->last_ckpt_ms >= s->ckpt_interval_ms;
+    if (!due && !s->mark_moved)
         return;
-    s->last_ckpt_ms = now_ms;
+    s->ckpt_clock = true;
+    if (due)
+        s->last_ckpt_ms = now_ms;
+    s->mark_moved = false;
     for (int d = 0; d < s->ndirs; d++) {
         bool moved = false;
         for (int i = 0; i < s->ntopics && !moved; i++) {
             ks_topic_t *t = s->topics[i];
-            for (int32_t j = 0; j < t->nparts && !moved; j++)
-                moved = t->parts[j]->dir == d &&
-                        ks_part_recovery_point(t->parts[j]) != t->parts[j]->rp_written;
+            for (int32_t j = 0; j < t->nparts && !moved; j++) {
+                ks_part_t *p = t->parts[j];
+                moved = p->dir == d && (ks_part_recovery_point(p) != p->rp_written ||
+                                        ks_part_ckpt_mark_pos(p) != p->mark_written);
+            }
         }
         if (moved) /* written by a flusher thread: no fsync on the loop under mu */
             ks_ckpt_queue(s, d, KS_RP_FILE, true);
     }
+    if (due && !first)
+        take_candidates(s);
 }
 
 void ks_store_tick(ks_store_t *s, int64_t now_ms)
@@ -447,6 +491,32 @@ void ks_store_tick(ks_store_t *s, int64_t now_ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+static void stage_add(ks_store_t *s, int stage, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    int b = 0;
+    while (b < KS_STAGE_BUCKETS - 1 && us > ks_stage_bounds_us[b])
+        b++;
+    s->st.sync_stage_hist[stage][b]++;
+    s->st.sync_stage_us_sum[stage] += us;
+}
+
+/* Under mu: the stage durations of the completed waiters (ks.h, KS_STAGE_*). Waiters that
+ * never reached a pass (failed, or a partition deleted) are not counted. */
+static void note_stages(ks_store_t *s, ks_waiter_t *w)
+{
+    int64_t now = w ? ks_mono_us() : 0;
+    for (; w; w = w->next) {
+        if (w->status != 0 || !w->t_enq || !w->t_done)
+            continue;
+        stage_add(s, KS_STAGE_QUEUE, w->t_pick - w->t_enq);
+        stage_add(s, KS_STAGE_PASS, w->t_done - w->t_pick);
+        stage_add(s, KS_STAGE_WAKE, now - w->t_done);
+        stage_add(s, KS_STAGE_TOTAL, now - w->t_enq);
+    }
+}
+
 void ks_store_run_completions(ks_store_t *s)
 {
     if (!s)
@@ -454,6 +524,7 @@ void ks_store_run_completions(ks_store_t *s)
     pthread_mutex_lock(&s->mu);
     ks_waiter_t *w = s->done_head;
     s->done_head = s->done_tail = NULL;
+    note_stages(s, w);
     drain_msgq(s);
     pthread_mutex_unlock(&s->mu);
     ks_logq_drain(s);

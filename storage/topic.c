@@ -162,6 +162,8 @@ static int parts_grow(ks_topic_t *t, int32_t n)
         p->topic = t;
         p->index = i;
         p->dir = -1;
+        p->mark.base = p->cand.base = -1;
+        p->mark_written = -1;
         t->parts[i] = p;
         t->nparts = i + 1;
     }
@@ -900,11 +902,14 @@ static int load_parts(ks_store_t *s)
         for (int32_t j = 0; rc == 0 && j < t->nparts; j++) {
             ks_part_t *p = t->parts[j];
             int d = p->dir;
-            rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1),
+            ks_mark_t m;
+            ks_ckpt_find_mark(&rp[d], t->name, j, &m);
+            rc = ks_part_load(s, p, s->dir_clean[d], ks_ckpt_find(&rp[d], t->name, j, -1), &m,
                               ks_ckpt_find(&lso[d], t->name, j, -1));
             if (rc == 0)
                 rc = ks_pstate_load(s, p, now_ms);
             p->rp_written = ks_part_recovery_point(p);
+            p->mark_written = ks_part_ckpt_mark_pos(p);
         }
     }
     /* After recovery the recovered segments are fsynced: record it now, so a crash loop does

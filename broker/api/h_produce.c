@@ -450,6 +450,28 @@ static void on_synced(void *arg, int status)
     kb_req_complete(pw->req);
 }
 
+/*
+ * While the fsync runs, the answer needs nothing from the frame but the topic names: copy
+ * those into the arena and let the frame go (kb_req_drop_frame). librdkafka pipelines ~1 MiB
+ * requests, and one fsync pass covers dozens of them: held until their answers, their frames
+ * were the broker's peak memory (docs/benchmarks.md, peak RSS). If a copy fails the frame
+ * stays, which is only the old cost.
+ */
+static void release_frame(kb_req_t *req, kp_produce_resp_t *resp)
+{
+    for (int32_t i = 0; i < resp->responses_count; i++) {
+        kp_str_t *name = &resp->responses[i].name;
+        if (!name->ptr || name->len <= 0)
+            continue;
+        char *copy = kp_arena_alloc(&req->arena, (size_t)name->len);
+        if (!copy)
+            return;
+        memcpy(copy, name->ptr, (size_t)name->len);
+        name->ptr = copy;
+    }
+    (void)kb_req_drop_frame(req);
+}
+
 /* acks=-1: one ks_part_sync per appended partition; KB_DONE if all were already durable. */
 static int wait_for_sync(kb_req_t *req, produce_wait_t *pw, ks_part_t **parts, int64_t *ends,
                          kp_produce_resp_partition_produce_response_t **outs, int n)
@@ -471,8 +493,10 @@ static int wait_for_sync(kb_req_t *req, produce_wait_t *pw, ks_part_t **parts, i
         }
     }
     pw->in_handler = false;
-    if (--pw->pending > 0)
+    if (--pw->pending > 0) {
+        release_frame(req, &pw->resp);
         return KB_PENDING;
+    }
     int rc = encode(req, &pw->resp);
     return rc < 0 ? rc : KB_DONE;
 }

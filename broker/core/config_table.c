@@ -180,6 +180,11 @@ const entry_t kb_config_table[] = {
     {{"producer.id.expiration.ms", "Idempotent producer state is forgotten after this long "
       "without a write.", KB_CT_INT, NULL}, T_INT, "86400000", 1, I32MAX,
       OFF(producer_id_expiration_ms), 8, 0, NULL, NULL},
+    {{"log.flush.offset.checkpoint.interval.ms", "How often the recovery-point checkpoint "
+      "moves, and with it the position inside the active segment where recovery after a "
+      "crash starts (each move costs one background fdatasync of that segment's three files): "
+      "recovery re-reads about what was written in one interval.", KB_CT_INT, NULL}, T_INT,
+      "60000", 100, I32MAX, OFF(checkpoint_interval_ms), 8, 0, NULL, NULL},
     {{"uplink.bootstrap.servers", "Store and forward: the central Kafka cluster's bootstrap "
       "servers (host:port,...). Unset = the uplink is off. See docs/uplink.md.", KB_CT_LIST,
       NULL}, T_STRING, NULL, 0, 0, OFF(uplink_bootstrap), 0, 0, NULL, NULL},

@@ -174,6 +174,7 @@ static int open_store(kb_broker_t *b)
     o.log_ud = b;
     o.on_sync_ready = on_sync_ready;
     o.producer_id_expiration_ms = b->cfg.producer_id_expiration_ms;
+    o.checkpoint_interval_ms = b->cfg.checkpoint_interval_ms;
     o.cleaner = b->cfg.cleaner;
     o.budget_exempt = kb_topic_internal; /* the audit trail, offsets, schemas: never shrunk */
     o.sync_ud = b;

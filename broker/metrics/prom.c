@@ -70,6 +70,27 @@ static void store_metrics(kb_http_req_t *req, kb_broker_t *b)
     kb_http_printf(req, "depot_log_fsync_duration_seconds_sum %.6f\n",
                    (double)st.fsync_us_sum / 1e6);
     kb_http_printf(req, "depot_log_fsync_duration_seconds_count %lld\n", cum);
+    family(req, "depot_log_sync_wait_stage_seconds", "histogram",
+           "acks=all waits (one per appended partition), by stage: queue (until the covering "
+           "flusher pass starts), pass (its fsyncs), wake (until the loop runs the answer), "
+           "total.");
+    for (int g = 0; g < KS_STAGES; g++) {
+        cum = 0;
+        for (int i = 0; i < KS_STAGE_BUCKETS; i++) {
+            cum += st.sync_stage_hist[g][i];
+            if (i < KS_STAGE_BUCKETS - 1)
+                kb_http_printf(req, "depot_log_sync_wait_stage_seconds_bucket{stage=\"%s\","
+                               "le=\"%g\"} %lld\n", ks_stage_names[g],
+                               (double)ks_stage_bounds_us[i] / 1e6, cum);
+            else
+                kb_http_printf(req, "depot_log_sync_wait_stage_seconds_bucket{stage=\"%s\","
+                               "le=\"+Inf\"} %lld\n", ks_stage_names[g], cum);
+        }
+        kb_http_printf(req, "depot_log_sync_wait_stage_seconds_sum{stage=\"%s\"} %.6f\n",
+                       ks_stage_names[g], (double)st.sync_stage_us_sum[g] / 1e6);
+        kb_http_printf(req, "depot_log_sync_wait_stage_seconds_count{stage=\"%s\"} %lld\n",
+                       ks_stage_names[g], cum);
+    }
     family(req, "depot_log_segments_deleted_total", "counter",
            "Segments deleted, by reason (retention, or the flash budget's delete-oldest).");
     kb_http_printf(req, "depot_log_segments_deleted_total{reason=\"retention\"} %lld\n",

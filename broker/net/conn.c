@@ -24,6 +24,7 @@
  * requests at once (req->on_cancel), so a long poll or a held JoinGroup is not kept for a
  * client that is gone.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@
 struct req_impl {
     kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
     size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
+    bool frame_dropped; /* kb_req_drop_frame gave the frame's bytes back to the pool already */
     _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
 };
 
@@ -179,7 +181,8 @@ static void req_free(kb_req_t *req)
 {
     struct req_impl *impl = (struct req_impl *)req;
     kb_conn_t *c = req->conn;
-    c->broker->net.queued_bytes -= (int64_t)req->frame_len;
+    if (!impl->frame_dropped)
+        c->broker->net.queued_bytes -= (int64_t)req->frame_len;
     kb_net_pool_freed(c->broker);
     kb_req_drop_pieces(req); /* the pieces live in the arena: before it goes */
     kp_arena_deinit(&req->arena);
@@ -576,6 +579,28 @@ void kb_req_complete(kb_req_t *req)
     conn_maybe_resume(c);
 }
 
+int kb_req_drop_frame(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    if (impl->frame_dropped || req->audit_state) /* the audit trail may decode it again */
+        return 0;
+    kp_str_t *id = &req->hdr.client_id; /* the one header view read after the handler */
+    if (id->ptr && id->len > 0) {
+        char *copy = kp_arena_alloc(&req->arena, (size_t)id->len);
+        if (!copy)
+            return K_ERR_NOMEM;
+        memcpy(copy, id->ptr, (size_t)id->len);
+        id->ptr = copy;
+    }
+    free(req->frame);
+    req->frame = NULL;
+    kp_reader_init(&req->body, NULL, 0);
+    impl->frame_dropped = true;
+    req->broker->net.queued_bytes -= (int64_t)req->frame_len; /* frame_len stays: counters */
+    kb_net_pool_freed(req->broker);
+    return 0;
+}
+
 void kb_req_hold(kb_req_t *req)
 {
     req->holds++;
@@ -633,7 +658,7 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
         return K_ERR_NOMEM;
     }
     kb_req_t *req = &impl->req;
-    memset(req, 0, sizeof *req);
+    memset(impl, 0, offsetof(struct req_impl, arena0)); /* the req and the impl's own fields */
     req->broker = c->broker;
     req->conn = c;
     req->frame = frame;

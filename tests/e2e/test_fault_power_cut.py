@@ -7,7 +7,9 @@ durable point are thrown away, at random one of three ways: cut exactly at the d
 cut at a random position after it (a torn tail, possibly mid-batch), or torn and with random
 bits flipped between the durable point and the cut. The durable point of a partition
 is the end of the batch holding its highest acknowledged offset (acks=all answers only after
-fsync); segments wholly below the recovery-point checkpoint are durable too and left alone.
+fsync); segments wholly below the recovery-point checkpoint are durable too and left alone,
+and so are the bytes below the tail mark the checkpoint carries for the recovery point's
+segment (Depot fdatasyncs them before it writes the mark; docs/storage.md, "Recovery").
 Then the broker restarts on the same dir. 5 cycles (50 with DEPOT_LONG=1). A second,
 acks=1 producer adds bulk that is answered before any fsync, so every cut has unsynced bytes
 to throw away; its values are not checked beyond being served intact.
@@ -99,6 +101,7 @@ def read_acks(path):
 
 
 def recovery_points(data_dir):
+    """(topic, partition) -> (recovery point, tail mark position in its segment or None)."""
     rp = {}
     try:
         with open(os.path.join(data_dir, "recovery-point-offset-checkpoint")) as f:
@@ -106,7 +109,9 @@ def recovery_points(data_dir):
         for line in lines:
             t = line.split()
             if len(t) == 3:
-                rp[(t[0], int(t[1]))] = int(t[2])
+                rp[(t[0], int(t[1]))] = (int(t[2]), None)
+            elif len(t) == 11:  # offset, then the tail mark: its byte position first
+                rp[(t[0], int(t[1]))] = (int(t[2]), int(t[3]))
     except OSError:
         pass
     return rp
@@ -128,8 +133,9 @@ def batch_end_after(path, offset):
     return None
 
 
-def damage(part_dir, durable_end_off, rp, rnd, stats):
+def damage(part_dir, durable_end_off, rp_mark, rnd, stats):
     """Cuts/flips every segment byte that is not known durable."""
+    rp, mark = rp_mark
     segs = sorted(glob.glob(os.path.join(part_dir, "*.log")))
     bases = [int(os.path.basename(s)[:20]) for s in segs]
     for i, seg in enumerate(segs):
@@ -143,6 +149,8 @@ def damage(part_dir, durable_end_off, rp, rnd, stats):
                 continue  # wholly below the last acknowledged offset: durable
             lo = batch_end_after(seg, durable_end_off - 1)
             assert lo is not None, "acked offset %d not found in %s" % (durable_end_off - 1, seg)
+        if mark is not None and bases[i] == rp:
+            lo = max(lo, mark)  # fdatasynced before the checkpoint named it
         if lo >= size:
             continue
         mode = rnd.randrange(3)  # 0: exactly the durable length, 1: torn, 2: torn + flips
@@ -188,7 +196,7 @@ def test_power_cut():
             rps = recovery_points(d.data_dir)
             for p in range(PARTS):
                 damage(os.path.join(d.data_dir, "%s-%d" % (TOPIC, p)), ends[p],
-                       rps.get((TOPIC, p), 0), rnd, stats)
+                       rps.get((TOPIC, p), (0, None)), rnd, stats)
             d.start()
         time.sleep(1.0)
         open(stop_path, "w").close()

@@ -176,6 +176,14 @@ def test_metrics_endpoints():
         check(0 < count <= fs, "fsync histogram count %d vs fsyncs %d", count, fs)
         check(metric(ms, "depot_log_fsync_duration_seconds_bucket", le="+Inf") == count,
               "+Inf bucket equals the count")
+        # The acks=all producer's waits, split by stage: every wait counted in each stage.
+        waits = metric(ms, "depot_log_sync_wait_stage_seconds_count", stage="total")
+        check(waits > 0, "acks=all waits counted")
+        for st in ("queue", "pass", "wake"):
+            check(metric(ms, "depot_log_sync_wait_stage_seconds_count", stage=st) == waits,
+                  "stage %s counts every wait", st)
+            check(metric(ms, "depot_log_sync_wait_stage_seconds_bucket", stage=st, le="+Inf")
+                  == waits, "stage %s: +Inf bucket equals the count", st)
         check(metric(ms, "kafka_server_socketservermetrics_connection_count",
                      listener="PLAINTEXT") >= 0, "connections per listener")
         check(metric(ms, "process_resident_memory_bytes") > 1 << 20, "RSS")

@@ -121,9 +121,11 @@ static void test_clean_start_does_not_scan(void **state)
     t_env_open(&e);
     long long unclean = atomic_load(&kf_pread_bytes);
     assert_true(ks_part_log_end(t_part(&e, "t", 0)) == end);
-    /* Clean: headers and index entries only. Unclean: the active segment, byte for byte. */
+    /* Clean: headers and index entries only. Unclean after that clean close: the close left a
+     * tail mark at the end of the active segment, so recovery checks the batches from its last
+     * index entry to the mark and reads none of the rest (tests/storage/test_ks_tail.c). */
     assert_true(clean < 64 * 60 + 8000);
-    assert_true(unclean > clean);
+    assert_true(unclean < 64 * 60 + 8000);
     t_env_deinit(&e);
     kf_uninstall();
 }
