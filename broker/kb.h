@@ -221,6 +221,13 @@ void kb_req_hold(kb_req_t *req);
  */
 int kb_req_drop_frame(kb_req_t *req);
 void kb_req_release(kb_req_t *req, bool close_conn);
+/*
+ * Runs req's handler again from the start of its body (the audit trail: a pass that wrote
+ * change intents is dropped and run again once they are durable, broker/auth/audit.h). The
+ * answer built so far is dropped; the caller holds req, which keeps its place in the
+ * connection's answer order. Loop thread; not for a request whose connection closed.
+ */
+void kb_req_replay(kb_req_t *req);
 /* Like kb_req_complete but nothing is sent (still keeps order). */
 void kb_req_complete_no_response(kb_req_t *req);
 

@@ -5,12 +5,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "broker/auth/creds.h"
 #include "broker/core/config.h"
 #include "broker/core/notify.h"
 #include "broker/core/server.h"
 #include "storage/ks_io.h"
+
+/*
+ * Test hooks (tests/e2e/test_audit_loop.py), through the storage I/O seam; unset in
+ * production. DEPOT_TEST_FSYNC_DELAY_MS=N makes every data fdatasync take N ms longer, as a
+ * slow flash card would, so a test can show which waits for an fsync stall the loop.
+ * DEPOT_TEST_FSYNC_EIO=SUBSTR:FLAG makes an fdatasync of a file whose path contains SUBSTR
+ * fail with EIO while the file FLAG exists (a flash error at a moment the test picks).
+ */
+static long fsync_delay_ms;
+static char eio_sub[256], eio_flag[1024];
+
+static int hooked_fdatasync(int fd)
+{
+    struct timespec ts = {fsync_delay_ms / 1000, (fsync_delay_ms % 1000) * 1000000L};
+    while (fsync_delay_ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    char link[64], path[1024];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = eio_sub[0] && access(eio_flag, F_OK) == 0
+                    ? readlink(link, path, sizeof path - 1)
+                    : -1;
+    if (n > 0 && (path[n] = 0, strstr(path, eio_sub))) {
+        errno = EIO;
+        return -1;
+    }
+    return ks_io_posix.fdatasync(fd);
+}
+
+static void test_hooks(void)
+{
+    const char *v = getenv("DEPOT_TEST_FSYNC_DELAY_MS");
+    fsync_delay_ms = v ? strtol(v, NULL, 10) : 0;
+    if (fsync_delay_ms < 0 || fsync_delay_ms > 60000) fsync_delay_ms = 0;
+    const char *e = getenv("DEPOT_TEST_FSYNC_EIO"), *colon = e ? strchr(e, ':') : NULL;
+    if (colon && colon > e && (size_t)(colon - e) < sizeof eio_sub) {
+        snprintf(eio_sub, sizeof eio_sub, "%.*s", (int)(colon - e), e);
+        snprintf(eio_flag, sizeof eio_flag, "%s", colon + 1);
+    }
+    if (fsync_delay_ms > 0 || eio_sub[0]) {
+        ks_io.fdatasync = hooked_fdatasync; /* before any store is open (ks_io.h) */
+        fprintf(stderr, "depot: test hook: every fdatasync is %ld ms slower%s%s\n",
+                fsync_delay_ms, eio_sub[0] ? "; EIO for paths with " : "", eio_sub);
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -154,6 +200,7 @@ int main(int argc, char **argv)
     }
     free(scram);
 
+    test_hooks();
     /* Tests only: a slow flash chip (storage/ks_io.h), so e2e tests can show which waits
      * stall the loop. Never set in production. */
     const char *slow = getenv("DEPOT_TEST_SLOW_FSYNC_MS");

@@ -297,6 +297,20 @@ int ks_topic_create_write(ks_topic_pending_t *pt);
 int ks_topic_create_finish(ks_topic_pending_t *pt, ks_topic_t **out);
 /* Removes the topic and its files. Pointers to it and its partitions die here. */
 int ks_topic_delete(ks_store_t *s, const char *name);
+/*
+ * The same in three steps, so the directory fsyncs run off the loop thread without the lock:
+ *   begin   loop thread: the topic is gone at once (directories renamed to *-delete, out of
+ *           the tables; pointers to it die here); K_ERR_NOENT when there is none.
+ *   sync    any ONE thread, no lock: fsyncs the log dirs, so the renames are durable.
+ *   finish  loop thread: hands the renamed directories to the flusher for removal (not
+ *           before: their removal must not reach the disk ahead of the renames) and frees pd.
+ * A crash before sync leaves the whole topic or none of it (leftover *-delete directories go at
+ * the next open). Every begin that returned 0 must be finished exactly once.
+ */
+typedef struct ks_topic_deleting ks_topic_deleting_t;
+int ks_topic_delete_begin(ks_store_t *s, const char *name, ks_topic_deleting_t **pd);
+void ks_topic_delete_sync(ks_topic_deleting_t *pd);
+void ks_topic_delete_finish(ks_topic_deleting_t *pd);
 bool ks_topic_name_valid(const char *name, size_t len);
 
 ks_topic_t *ks_topic_find(ks_store_t *s, const char *name, size_t len);
@@ -444,8 +458,10 @@ typedef void (*ks_sync_cb)(void *arg, int status);
 int ks_part_sync(ks_part_t *p, int64_t offset, ks_sync_cb cb, void *arg);
 /* The same, synchronously on the calling thread: returns once every offset below `offset` is
  * fsynced (0), or K_ERR_IO if the partition failed, K_ERR_AGAIN on a resource shortage (the
- * flushers retry; the caller did not get durability). Blocks for one fdatasync: only for rare
- * writes that must be durable before the caller goes on (the audit trail's change intents). */
+ * flushers retry; the caller did not get durability). Blocks for one fdatasync, so never on
+ * the broker's loop: the broker does not call it (the audit trail's change intents wait on
+ * ks_part_sync since issue #19). It stays for tests and tools that need a durable point before
+ * going on (tests/storage/test_ks_cleaner.c's power-cut model, test_ks_flush.c). */
 int ks_part_sync_now(ks_part_t *p, int64_t offset);
 
 #endif

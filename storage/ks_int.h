@@ -187,6 +187,7 @@ struct ks_store {
     ks_topic_t **by_id;  /* same topics sorted by id */
     int ntopics, tcap;
     struct ks_topic_pending *pending; /* creates between begin and finish (topic.c), under mu */
+    struct ks_topic_deleting *deleting; /* deletes between begin and finish, under mu */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* wakes the flusher */

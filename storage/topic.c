@@ -4,7 +4,7 @@
  * A topic exists on disk iff <logdir>/<topic>-0/depot-topic.properties exists (in any log
  * dir). The file is written atomically (tmp + fsync + rename + dir fsync) after every other
  * partition directory was created, and its directory entry is made durable before
- * ks_topic_create returns:
+ * ks_topic_create returns (or, in three steps, before ks_topic_create_finish publishes it):
  *
  *     # depot topic metadata
  *     version=1
@@ -19,8 +19,9 @@
  * Partition directories are <logdir>/<topic>-<partition>, spread over the log dirs (each new
  * partition goes to the dir holding the fewest). Deletion renames the partition 0 directory
  * away first (so the topic is gone at once), then the others, to <logdir>/<random>-delete,
- * fsyncs the log dirs and hands them to the flusher thread to remove (gigabytes of segments
- * take a while to unlink; the loop does not wait); leftovers of an interrupted delete (*-delete, and
+ * fsyncs the log dirs (ks_topic_delete_sync: on any thread, without the lock) and only then
+ * hands them to the flusher thread to remove (gigabytes of segments take a while to unlink;
+ * the loop does not wait); leftovers of an interrupted delete (*-delete, and
  * partition dirs whose topic has no metadata) are removed at the next open.
  */
 #include <dirent.h>
@@ -487,14 +488,6 @@ int ks_topic_create_finish(ks_topic_pending_t *pt, ks_topic_t **out)
     return rc;
 }
 
-/* Store close with creates still between begin and finish: they finish with K_ERR_CLOSED. */
-void ks_topics_orphan_pending(ks_store_t *s)
-{
-    for (ks_topic_pending_t *pt = s->pending; pt; pt = pt->next)
-        pt->s = NULL;
-    s->pending = NULL;
-}
-
 int ks_topic_create(ks_store_t *s, const char *name, int32_t partitions,
                     const ks_topic_config_t *cfg, ks_topic_t **out)
 {
@@ -506,11 +499,39 @@ int ks_topic_create(ks_store_t *s, const char *name, int32_t partitions,
     return ks_topic_create_finish(pt, out);
 }
 
-static int delete_locked(ks_store_t *s, ks_topic_t *t)
+/* A deletion between begin and finish: what its directory fsyncs and the flusher still need.
+ * Every string is owned here. */
+struct ks_topic_deleting {
+    ks_store_t *s;                  /* NULL once ks_store_close ran before finish */
+    struct ks_topic_deleting *next; /* s->deleting, under s->mu */
+    char **sync_dirs;               /* log dirs whose entries (the renames) must be durable */
+    int nsync;
+    char **moved;                   /* renamed-away partition directories, for the flusher */
+    int32_t nmoved;
+    int sync_errors;
+};
+
+static void deleting_free(ks_topic_deleting_t *pd)
 {
-    char **moved = calloc((size_t)t->nparts, sizeof *moved);
-    if (!moved)
+    for (int i = 0; i < pd->nsync; i++)
+        free(pd->sync_dirs[i]);
+    for (int32_t i = 0; i < pd->nmoved; i++)
+        free(pd->moved[i]);
+    free(pd->sync_dirs);
+    free(pd->moved);
+    free(pd);
+}
+
+/* Renames every partition directory away (partition 0 first: the topic is gone from disk at
+ * once) and drops the topic from the tables. The directory fsyncs and the removal of the
+ * files are left to pd (see ks_topic_delete_begin). */
+static int delete_locked(ks_store_t *s, ks_topic_t *t, ks_topic_deleting_t *pd)
+{
+    pd->moved = calloc((size_t)t->nparts, sizeof *pd->moved);
+    pd->sync_dirs = calloc((size_t)s->ndirs, sizeof *pd->sync_dirs);
+    if (!pd->moved || !pd->sync_dirs)
         return K_ERR_NOMEM;
+    pd->nmoved = t->nparts;
     for (int32_t i = 0; i < t->nparts; i++) {
         ks_part_t *p = t->parts[i];
         char dst[KS_PATH_MAX], rnd[8], hex[17];
@@ -523,15 +544,13 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
         if (ks_io.rename(p->path, dst) != 0) {
             int e = errno;
             ks_log(s, KS_LOG_ERROR, "%s: rename for delete failed: %s", p->path, strerror(e));
-            if (i == 0) {
-                free(moved);
+            if (i == 0)
                 return ks_errno_status(e); /* nothing changed yet */
-            }
             continue; /* an orphan now: removed at the next open */
         }
-        moved[i] = strdup(dst);
+        pd->moved[i] = strdup(dst);
     }
-    sync_dirs(s, t);
+    bool *dirs = calloc((size_t)s->ndirs, sizeof *dirs);
     for (int32_t i = 0; i < t->nparts; i++) {
         ks_part_t *p = t->parts[i];
         s->dir_parts[p->dir]--;
@@ -539,16 +558,16 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
             ks_seg_t *seg = p->segs[j];
             s->st.bytes_on_disk -= seg->size + seg->idx_size + seg->tidx_size;
         }
-        if (moved[i])
-            ks_trash_push(s, moved[i], NULL); /* the flusher removes it; takes the string */
+        if (dirs && !dirs[p->dir]) {
+            dirs[p->dir] = true;
+            pd->sync_dirs[pd->nsync] = strdup(s->dirs[p->dir]);
+            if (pd->sync_dirs[pd->nsync])
+                pd->nsync++;
+        }
     }
-    free(moved);
     remove_topic(s, t);
     s->st.partitions -= t->nparts;
     ks_log(s, KS_LOG_INFO, "deleted topic %s", t->name);
-    bool *dirs = calloc((size_t)s->ndirs, sizeof *dirs);
-    for (int32_t i = 0; dirs && i < t->nparts; i++)
-        dirs[t->parts[i]->dir] = true;
     ks_topic_free(s, t);
     /* Stale checkpoint lines would apply to a new topic of the same name. */
     for (int d = 0; dirs && d < s->ndirs; d++) {
@@ -561,17 +580,87 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t)
     return 0;
 }
 
-int ks_topic_delete(ks_store_t *s, const char *name)
+int ks_topic_delete_begin(ks_store_t *s, const char *name, ks_topic_deleting_t **out)
 {
-    if (!s || !name)
+    if (!s || !name || !out)
         return K_ERR_INVAL;
+    ks_topic_deleting_t *pd = calloc(1, sizeof *pd); /* owned by the caller until finish */
+    if (!pd)
+        return K_ERR_NOMEM;
     pthread_mutex_lock(&s->mu);
     ks_topic_t *t = find_locked(s, name, strlen(name));
-    int rc = t ? delete_locked(s, t) : K_ERR_NOENT;
+    int rc = t ? delete_locked(s, t, pd) : K_ERR_NOENT;
+    if (rc == 0) {
+        pd->s = s;
+        pd->next = s->deleting;
+        s->deleting = pd;
+    }
     pthread_mutex_unlock(&s->mu);
-    if (rc == 0 && s->o.on_sync_ready)
+    if (rc) {
+        deleting_free(pd);
+        return rc;
+    }
+    if (s->o.on_sync_ready)
         s->o.on_sync_ready(s->o.sync_ud); /* waiters of the deleted partitions completed */
-    return rc;
+    *out = pd;
+    return 0;
+}
+
+void ks_topic_delete_sync(ks_topic_deleting_t *pd)
+{
+    for (int i = 0; i < pd->nsync; i++)
+        if (ks_io.fsync_dir(pd->sync_dirs[i]) != 0)
+            pd->sync_errors++;
+}
+
+void ks_topic_delete_finish(ks_topic_deleting_t *pd)
+{
+    if (!pd)
+        return;
+    ks_store_t *s = pd->s;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        for (ks_topic_deleting_t **pp = &s->deleting; *pp; pp = &(*pp)->next)
+            if (*pp == pd) {
+                *pp = pd->next;
+                break;
+            }
+        s->st.io_errors += pd->sync_errors;
+        /* Only now: the removal must not reach the disk before the renames do. */
+        for (int32_t i = 0; i < pd->nmoved; i++)
+            if (pd->moved[i]) {
+                ks_trash_push(s, pd->moved[i], NULL); /* takes the string */
+                pd->moved[i] = NULL;
+            }
+        pthread_mutex_unlock(&s->mu);
+        if (pd->sync_errors)
+            ks_log(s, KS_LOG_ERROR, "deleting a topic: %d log dir fsyncs failed",
+                   pd->sync_errors);
+    }
+    deleting_free(pd); /* closed meanwhile: the *-delete directories go at the next open */
+}
+
+int ks_topic_delete(ks_store_t *s, const char *name)
+{
+    ks_topic_deleting_t *pd;
+    int rc = ks_topic_delete_begin(s, name, &pd);
+    if (rc)
+        return rc;
+    ks_topic_delete_sync(pd);
+    ks_topic_delete_finish(pd);
+    return 0;
+}
+
+/* Store close with creates or deletes between begin and finish: creates finish with
+ * K_ERR_CLOSED, deletes leave their *-delete directories to the next open. */
+void ks_topics_orphan_pending(ks_store_t *s)
+{
+    for (ks_topic_pending_t *pt = s->pending; pt; pt = pt->next)
+        pt->s = NULL;
+    s->pending = NULL;
+    for (ks_topic_deleting_t *pd = s->deleting; pd; pd = pd->next)
+        pd->s = NULL;
+    s->deleting = NULL;
 }
 
 ks_topic_t *ks_topic_find(ks_store_t *s, const char *name, size_t len)

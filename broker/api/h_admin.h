@@ -38,14 +38,26 @@ typedef struct {
     const char *value;
 } kb_dynconf_change_t;
 
+/* Called on the loop when a queued change of the dynamic layer is durable and live (code
+ * KP_ERR_NONE) or failed (code and msg, arena text of req, say why; nothing changed). */
+typedef void (*kb_dynconf_done_fn)(kb_req_t *req, void *ud, int16_t code, kp_str_t msg);
+
 /*
  * Applies changes to the dynamic layer. replace (legacy AlterConfigs): every dynamic key not
  * named reverts to its static value. source: KB_CS_DYNAMIC_BROKER or _DEFAULT_BROKER. Returns
  * a Kafka error code; on an error, msg (arena text) says why and nothing changed. With
  * validate_only nothing changes either way.
+ *
+ * A valid change is written to the file on libuv's threadpool (a slow flash write stalls only
+ * this request): it returns KP_ERR_NONE with *queued set, and done(req, ud, ...) follows once
+ * the file is durable and the live config changed. Changes are computed on top of the ones
+ * still queued and written one at a time in arrival order; when a write fails, the changes
+ * queued behind it fail too (they were computed on top of it). A request without a connection
+ * (unit tests) is written at once and *queued stays false.
  */
 int16_t kb_dynconf_alter(kb_req_t *req, const kb_dynconf_change_t *changes, int n, bool replace,
-                         int source, bool validate_only, kp_str_t *msg);
+                         int source, bool validate_only, kp_str_t *msg, kb_dynconf_done_fn done,
+                         void *ud, bool *queued);
 
 /* A wire string as a C string in the arena; NULL if null, or if it holds a NUL byte (a config
  * name or value never does). */

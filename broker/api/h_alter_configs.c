@@ -11,7 +11,8 @@
  * applies SET / DELETE / APPEND / SUBTRACT, the last two only to list keys (cleanup.policy,
  * *.replication.throttled.replicas). validate_only checks everything and changes nothing.
  *
- * Brokers: h_broker_configs.c (kb_dynconf_alter).
+ * Brokers: h_broker_configs.c (kb_dynconf_alter). Their file is written off the loop: a request
+ * with a broker change is answered once the change is durable and live (broker_done).
  *
  * Authorization (Kafka's KafkaApis): ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED)
  * or on the cluster for a broker resource (CLUSTER_AUTHORIZATION_FAILED).
@@ -49,6 +50,23 @@ typedef struct {
     int16_t error_code;
     kp_str_t error_message;
 } outcome_t;
+
+/* A request whose broker changes are being written off the loop (kb_dynconf_alter queued
+ * them): answered when the last one is done. In the request's arena. */
+typedef struct {
+    int pending;      /* queued broker changes not yet done */
+    bool incremental; /* which API answers */
+    const resource_t *rs;
+    outcome_t *out;
+    int n;
+} alter_ctx_t;
+
+typedef struct {
+    alter_ctx_t *ctx;
+    outcome_t *o;
+} broker_wait_t;
+
+static int encode_answer(kb_req_t *req, const alter_ctx_t *ctx);
 
 static bool is_list_key(const char *key)
 {
@@ -193,8 +211,25 @@ static void alter_topic(kb_req_t *req, const resource_t *r, bool replace, bool v
            kb_conn_peer(req->conn));
 }
 
+static void broker_done(kb_req_t *req, void *ud, int16_t code, kp_str_t msg)
+{
+    broker_wait_t *w = ud;
+    w->o->error_code = code;
+    w->o->error_message = msg;
+    if (--w->ctx->pending > 0) return;
+    int rc = encode_answer(req, w->ctx);
+    if (rc < 0 && !req->closed) { /* out of memory: close rather than answer half */
+        kb_log(KB_LOG_ERROR, "alter configs: encoding the answer failed: %s", k_strerror(rc));
+        kb_req_hold(req);
+        kb_req_complete(req);
+        kb_req_release(req, true);
+        return;
+    }
+    kb_req_complete(req);
+}
+
 static void alter_broker(kb_req_t *req, const resource_t *r, bool replace, bool validate_only,
-                         outcome_t *o)
+                         outcome_t *o, alter_ctx_t *ctx)
 {
     if (!kb_authorize_cluster(req, KB_OP_ALTER_CONFIGS)) {
         o->error_code = KP_ERR_CLUSTER_AUTHORIZATION_FAILED;
@@ -223,8 +258,16 @@ static void alter_broker(kb_req_t *req, const resource_t *r, bool replace, bool 
         }
     }
     int source = r->resource_name.len > 0 ? KB_CS_DYNAMIC_BROKER : KB_CS_DYNAMIC_DEFAULT_BROKER;
+    broker_wait_t *w = kp_arena_alloc(&req->arena, sizeof *w);
+    if (!w) {
+        o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    *w = (broker_wait_t){ctx, o};
+    bool queued = false;
     o->error_code = kb_dynconf_alter(req, cs, r->n, replace, source, validate_only,
-                                     &o->error_message);
+                                     &o->error_message, broker_done, w, &queued);
+    if (queued) ctx->pending++;
 }
 
 /* Kafka refuses a request naming the same resource twice, or a key twice in one resource. */
@@ -249,7 +292,7 @@ static bool duplicated(const resource_t *rs, int n, int k)
 }
 
 static void alter_all(kb_req_t *req, const resource_t *rs, int n, bool replace,
-                      bool validate_only, outcome_t *out)
+                      bool validate_only, outcome_t *out, alter_ctx_t *ctx)
 {
     for (int k = 0; k < n; k++) {
         outcome_t *o = &out[k];
@@ -261,13 +304,66 @@ static void alter_all(kb_req_t *req, const resource_t *rs, int n, bool replace,
         } else if (rs[k].resource_type == RES_TOPIC) {
             alter_topic(req, &rs[k], replace, validate_only, o);
         } else if (rs[k].resource_type == RES_BROKER) {
-            alter_broker(req, &rs[k], replace, validate_only, o);
+            alter_broker(req, &rs[k], replace, validate_only, o, ctx);
         } else {
             o->error_code = KP_ERR_INVALID_REQUEST;
             o->error_message = kb_arena_printf(&req->arena, "Unsupported resource type %d",
                                                rs[k].resource_type);
         }
     }
+}
+
+static int encode_alter(kb_req_t *req, const alter_ctx_t *ctx)
+{
+    kp_alter_configs_resp_t resp;
+    kp_alter_configs_resp_init(&resp);
+    int n = ctx->n;
+    resp.responses = kp_arena_alloc(&req->arena, sizeof *resp.responses * (size_t)(n ? n : 1));
+    if (!resp.responses) return K_ERR_NOMEM;
+    for (int k = 0; k < n; k++) {
+        kp_alter_configs_resp_alter_configs_resource_response_t *r = &resp.responses[k];
+        kp_alter_configs_resp_alter_configs_resource_response_init(r);
+        r->error_code = ctx->out[k].error_code;
+        r->error_message = ctx->out[k].error_message;
+        r->resource_type = ctx->rs[k].resource_type;
+        r->resource_name = ctx->rs[k].resource_name;
+    }
+    resp.responses_count = n;
+    return kp_alter_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);
+}
+
+static int encode_incremental(kb_req_t *req, const alter_ctx_t *ctx)
+{
+    kp_incremental_alter_configs_resp_t resp;
+    kp_incremental_alter_configs_resp_init(&resp);
+    int n = ctx->n;
+    resp.responses = kp_arena_alloc(&req->arena, sizeof *resp.responses * (size_t)(n ? n : 1));
+    if (!resp.responses) return K_ERR_NOMEM;
+    for (int k = 0; k < n; k++) {
+        kp_incremental_alter_configs_resp_alter_configs_resource_response_t *r =
+            &resp.responses[k];
+        kp_incremental_alter_configs_resp_alter_configs_resource_response_init(r);
+        r->error_code = ctx->out[k].error_code;
+        r->error_message = ctx->out[k].error_message;
+        r->resource_type = ctx->rs[k].resource_type;
+        r->resource_name = ctx->rs[k].resource_name;
+    }
+    resp.responses_count = n;
+    return kp_incremental_alter_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);
+}
+
+static int encode_answer(kb_req_t *req, const alter_ctx_t *ctx)
+{
+    return ctx->incremental ? encode_incremental(req, ctx) : encode_alter(req, ctx);
+}
+
+/* Runs the changes; answers now, or later when broker changes were queued for writing. */
+static int alter_and_answer(kb_req_t *req, alter_ctx_t *ctx, bool replace, bool validate_only)
+{
+    alter_all(req, ctx->rs, ctx->n, replace, validate_only, ctx->out, ctx);
+    if (ctx->pending > 0) return KB_PENDING; /* broker_done answers */
+    int rc = encode_answer(req, ctx);
+    return rc < 0 ? rc : KB_DONE;
 }
 
 int kb_handle_alter_configs(kb_req_t *req)
@@ -279,7 +375,8 @@ int kb_handle_alter_configs(kb_req_t *req)
     int n = m.resources_count > 0 ? m.resources_count : 0;
     resource_t *rs = kp_arena_alloc(&req->arena, sizeof *rs * (size_t)(n ? n : 1));
     outcome_t *out = kp_arena_alloc(&req->arena, sizeof *out * (size_t)(n ? n : 1));
-    if (!rs || !out) return K_ERR_NOMEM;
+    alter_ctx_t *ctx = kp_arena_alloc(&req->arena, sizeof *ctx);
+    if (!rs || !out || !ctx) return K_ERR_NOMEM;
     for (int k = 0; k < n; k++) {
         const kp_alter_configs_req_alter_configs_resource_t *in = &m.resources[k];
         int c = in->configs_count > 0 ? in->configs_count : 0;
@@ -290,22 +387,8 @@ int kb_handle_alter_configs(kb_req_t *req)
         for (int i = 0; i < c; i++)
             rs[k].changes[i] = (change_t){in->configs[i].name, in->configs[i].value, KB_CFG_SET};
     }
-    alter_all(req, rs, n, true, m.validate_only, out);
-    kp_alter_configs_resp_t resp;
-    kp_alter_configs_resp_init(&resp);
-    resp.responses = kp_arena_alloc(&req->arena, sizeof *resp.responses * (size_t)(n ? n : 1));
-    if (!resp.responses) return K_ERR_NOMEM;
-    for (int k = 0; k < n; k++) {
-        kp_alter_configs_resp_alter_configs_resource_response_t *r = &resp.responses[k];
-        kp_alter_configs_resp_alter_configs_resource_response_init(r);
-        r->error_code = out[k].error_code;
-        r->error_message = out[k].error_message;
-        r->resource_type = rs[k].resource_type;
-        r->resource_name = rs[k].resource_name;
-    }
-    resp.responses_count = n;
-    int rc = kp_alter_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    *ctx = (alter_ctx_t){0, false, rs, out, n};
+    return alter_and_answer(req, ctx, true, m.validate_only);
 }
 
 int kb_handle_incremental_alter_configs(kb_req_t *req)
@@ -318,7 +401,8 @@ int kb_handle_incremental_alter_configs(kb_req_t *req)
     int n = m.resources_count > 0 ? m.resources_count : 0;
     resource_t *rs = kp_arena_alloc(&req->arena, sizeof *rs * (size_t)(n ? n : 1));
     outcome_t *out = kp_arena_alloc(&req->arena, sizeof *out * (size_t)(n ? n : 1));
-    if (!rs || !out) return K_ERR_NOMEM;
+    alter_ctx_t *ctx = kp_arena_alloc(&req->arena, sizeof *ctx);
+    if (!rs || !out || !ctx) return K_ERR_NOMEM;
     for (int k = 0; k < n; k++) {
         const kp_incremental_alter_configs_req_alter_configs_resource_t *in = &m.resources[k];
         int c = in->configs_count > 0 ? in->configs_count : 0;
@@ -330,21 +414,6 @@ int kb_handle_incremental_alter_configs(kb_req_t *req)
             rs[k].changes[i] = (change_t){in->configs[i].name, in->configs[i].value,
                                           in->configs[i].config_operation};
     }
-    alter_all(req, rs, n, false, m.validate_only, out);
-    kp_incremental_alter_configs_resp_t resp;
-    kp_incremental_alter_configs_resp_init(&resp);
-    resp.responses = kp_arena_alloc(&req->arena, sizeof *resp.responses * (size_t)(n ? n : 1));
-    if (!resp.responses) return K_ERR_NOMEM;
-    for (int k = 0; k < n; k++) {
-        kp_incremental_alter_configs_resp_alter_configs_resource_response_t *r =
-            &resp.responses[k];
-        kp_incremental_alter_configs_resp_alter_configs_resource_response_init(r);
-        r->error_code = out[k].error_code;
-        r->error_message = out[k].error_message;
-        r->resource_type = rs[k].resource_type;
-        r->resource_name = rs[k].resource_name;
-    }
-    resp.responses_count = n;
-    int rc = kp_incremental_alter_configs_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    *ctx = (alter_ctx_t){0, true, rs, out, n};
+    return alter_and_answer(req, ctx, false, m.validate_only);
 }

@@ -37,6 +37,9 @@ typedef struct kb_hstate {
     int64_t pid_next;
     int64_t pid_limit;
     char *pid_path;
+    /* The block reservation being written off the loop (h_init_producer_id.c), NULL when
+     * none: requests for ids wait behind it in arrival order. Owned by its own job. */
+    struct kb_pid_job *pid_job;
 } kb_hstate_t;
 
 /* The handler state of b, created on first use; NULL only when out of memory. */
@@ -179,5 +182,11 @@ typedef struct kb_offloop {
     void *ud;
 } kb_offloop_t;
 int kb_offloop_start(kb_req_t *req, kb_offloop_t *o);
+
+/* Writes dir/name atomically and durably through the storage I/O seam (tmp, write, fsync,
+ * rename, directory fsync), from any thread: it logs nothing, *err gets the errno of the
+ * failed call and *what its name. 0 or a negative status. */
+int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
+                          int *err, const char **what);
 
 #endif

@@ -386,5 +386,12 @@ int kb_handle_create_topics(kb_req_t *req)
     }
     j->off.run = create_run;
     j->off.done = create_done;
+    bool any = false;
+    for (int32_t i = 0; i < n && !any; i++)
+        any = j->made[i] && j->made[i]->pt;
+    if (!any) { /* nothing to write (validate_only, or every topic failed its checks) */
+        j->off.req = req;
+        return create_done(&j->off);
+    }
     return kb_offloop_start(req, &j->off);
 }

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "broker/api/h_common.h"
+#include "broker/auth/audit.h"
 #include "broker/auth/auth.h"
 #include "broker/core/clock.h"
 #include "broker/core/counters.h"
@@ -266,6 +267,28 @@ static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t nam
     kb_log(KB_LOG_INFO, "produce: auto-created topic %s with %d partitions", buf, n);
     *err = KP_ERR_NONE;
     return t;
+}
+
+/*
+ * Auto-creation comes before any append: creating a topic may need its audit intent made
+ * durable first, and then this handler runs again from the start (broker/auth/audit.h), so
+ * nothing may have been appended by then. Only topics the writer may WRITE (asked silently:
+ * the partitions' own checks below are the ones recorded). True: return now, run again.
+ */
+static bool create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *m)
+{
+    if (!ctx->cfg || !ctx->cfg->auto_create_topics_enable) return false;
+    for (int32_t i = 0; i < m->topic_data_count; i++) {
+        kp_str_t name = m->topic_data[i].name;
+        if (m->topic_data[i].partition_data_count <= 0 || name.len <= 0 ||
+            kb_topic_internal(name.ptr, (size_t)name.len) || kb_topic_find(ctx->store, name) ||
+            !(kb_authorized_operations(ctx->req, KB_RES_TOPIC, name.ptr, (size_t)name.len) &
+              ((int32_t)1 << KB_OP_WRITE)))
+            continue;
+        int16_t err;
+        topic_get_or_create(ctx, name, &err);
+    }
+    return kb_audit_replay_due(ctx->req);
 }
 
 static int16_t append_error(int rc)
@@ -532,6 +555,8 @@ int kb_handle_produce(kb_req_t *req)
         return K_ERR_NOMEM;
 
     int16_t req_err = request_error(&m, ctx.version);
+    if (req_err == KP_ERR_NONE && create_missing(&ctx, &m))
+        return KB_DONE; /* this answer is dropped */
     int appended = 0;
     bool failed = false;
     for (int32_t i = 0; i < m.topic_data_count; i++) {

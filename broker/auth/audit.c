@@ -43,19 +43,42 @@ typedef struct {
     char crash_at[40]; /* DEPOT_AUDIT_CRASH_AT: a fault point for the power-cut test, or "" */
 } audit_t;
 
-/* A request's change intents (req->audit_state, in the request's arena). */
+/*
+ * A change is made in two passes of its handler. The first pass writes the change intents
+ * (appends only) and every change check answers "not allowed", so nothing is changed; the
+ * request is then held (kb_req_hold) while the flusher makes the intents durable, and the
+ * handler runs again from the start (kb_req_replay) with the real answers. So no change is
+ * made before its intent is durable, and the loop never waits for an fsync. Each check a
+ * request made is kept (akey_t) so a later pass writes and counts nothing twice.
+ */
+enum { KEY_RECORDED, KEY_INTENT, KEY_DURABLE, KEY_FAILED };
+#define MAX_KEYS 256  /* kept checks other than changes (a Fetch of many topics) */
+#define MAX_PASSES 4  /* a handler still asking for new changes after this is refused */
+
+typedef struct akey {
+    struct akey *next;
+    int op, res;
+    char *name; /* arena */
+    size_t len;
+    int pass;      /* the pass that made the check */
+    int state;     /* KEY_* */
+    bool ok;       /* what the authorizer answered */
+} akey_t;
+
+/* A request's audit state (req->audit_state, in the request's arena). */
 typedef struct {
     int64_t first_offset; /* of the request's first intent record in __audit */
     int32_t n;            /* intent records written for it */
     const char *op, *res_type; /* static strings */
-    char principal[300];
-    char *name; /* the first intent's resource (arena) */
+    char *principal, *name; /* the first intent's (arena) */
     size_t len;
-} intent_t;
-
-typedef struct {
-    kb_req_t *req;
-} hold_t;
+    akey_t *keys;
+    int nkeys;           /* kept checks other than changes */
+    int pass;            /* 1 on the handler's first run */
+    bool replay_due;     /* this pass wrote intents: its answer is dropped, the handler reruns */
+    int64_t intents_end; /* __audit offset the intents written so far end at */
+    const char *outcome_detail; /* static; NULL: no detail in the outcome record */
+} areq_t;
 
 static audit_t *state_of(kb_broker_t *b)
 {
@@ -243,41 +266,88 @@ static void fault_point(audit_t *a, const char *point)
     raise(SIGKILL);
 }
 
-/*
- * A change intent: appended, and when sync is set fsynced on this thread before the handler
- * goes on to make the change (so no power cut can leave a durable change without a durable
- * record of it). Blocks the loop for one fdatasync; changes are rare operator actions.
- */
-static int record_intent(audit_t *a, kb_req_t *req, event_t *ev, bool sync)
+/* The request's audit state, made at its first kept check; NULL when out of memory. */
+static areq_t *req_state(kb_req_t *req)
 {
+    if (!req->audit_state) {
+        areq_t *st = kp_arena_alloc(&req->arena, sizeof *st); /* zeroed */
+        if (!st) return NULL;
+        st->pass = 1;
+        st->first_offset = -1;
+        req->audit_state = st;
+    }
+    return req->audit_state;
+}
+
+static akey_t *key_find(const areq_t *st, int op, int res, const char *name, size_t len)
+{
+    for (akey_t *k = st ? st->keys : NULL; k; k = k->next)
+        if (k->op == op && k->res == res && k->len == len && !memcmp(k->name, name, len))
+            return k;
+    return NULL;
+}
+
+/* Keeps a check (changes always, others up to MAX_KEYS); NULL when out of memory or full. */
+static akey_t *key_add(kb_req_t *req, areq_t *st, int op, int res, const char *name, size_t len,
+                       bool ok, int state)
+{
+    if (!st || (state == KEY_RECORDED && st->nkeys >= MAX_KEYS)) return NULL;
+    akey_t *k = kp_arena_alloc(&req->arena, sizeof *k);
+    char *nm = kp_arena_alloc(&req->arena, len + 1);
+    if (!k || !nm) return NULL;
+    memcpy(nm, name, len);
+    *k = (akey_t){st->keys, op, res, nm, len, st->pass, state, ok};
+    st->keys = k;
+    if (state == KEY_RECORDED) st->nkeys++;
+    return k;
+}
+
+/* What a check already kept answers now: a change only once its intent is durable. */
+static bool key_answer(const akey_t *k)
+{
+    return k->state == KEY_RECORDED || k->state == KEY_DURABLE ? k->ok : false;
+}
+
+/*
+ * A change intent: appended and kept, and the check answers "not yet" (false): the handler's
+ * pass makes no change, and the request runs again once the intent is durable (top). Fails
+ * closed: an intent that cannot be appended, a request that cannot be run again (no
+ * connection: handler unit tests) or one that keeps asking for new changes is refused.
+ */
+static bool change_intent(audit_t *a, kb_req_t *req, areq_t *st, event_t *ev, int op, int res)
+{
+    if (!st || !req->conn || st->pass > MAX_PASSES) {
+        kb_log(KB_LOG_ERROR, "audit: cannot hold %s on %.*s until its intent is durable (%s); "
+               "refused", ev->op, (int)ev->len, ev->name,
+               !st ? "out of memory" : !req->conn ? "no connection" : "too many passes");
+        return false;
+    }
     ctx_t c;
     ctx_of(req, &c);
     ev->phase = "intent";
-    ev->detail = req ? req->audit_detail : NULL;
+    ev->detail = req->audit_detail;
     int64_t end = 0;
     int rc = write_record(a, &c, ev, &end);
-    if (rc) return rc;
-    if (req && !req->audit_state) {
-        intent_t *it = kp_arena_alloc(&req->arena, sizeof *it);
-        char *nm = kp_arena_alloc(&req->arena, ev->len + 1);
-        if (it && nm) {
-            memcpy(nm, ev->name, ev->len);
-            nm[ev->len] = 0;
-            *it = (intent_t){end - 1, 0, ev->op, ev->res_type, "", nm, ev->len};
-            snprintf(it->principal, sizeof it->principal, "%s", ev->principal);
-            req->audit_state = it;
-        }
+    akey_t *k = key_add(req, st, op, res, ev->name, ev->len, true, rc ? KEY_FAILED : KEY_INTENT);
+    if (rc) return false; /* logged */
+    if (!k) { /* could not keep it: the next pass would not know the intent was written */
+        kb_log(KB_LOG_ERROR, "audit: out of memory holding a change on %.*s; refused",
+               (int)ev->len, ev->name);
+        return false;
     }
-    if (req && req->audit_state) ((intent_t *)req->audit_state)->n++;
-    if (!sync) return 0;
-    rc = ks_part_sync_now(a->part, end);
-    if (rc) {
-        kb_log(KB_LOG_ERROR, "audit: fsync of a change intent in %s failed: %s (the change is "
-               "refused)", KB_AUDIT_TOPIC, k_strerror(rc));
-        return rc;
+    if (st->first_offset < 0 &&
+        (st->principal = kp_arena_alloc(&req->arena, strlen(ev->principal) + 1))) {
+        strcpy(st->principal, ev->principal);
+        st->first_offset = end - 1;
+        st->op = ev->op;
+        st->res_type = ev->res_type;
+        st->name = k->name;
+        st->len = k->len;
     }
-    fault_point(a, "audit-intent-synced");
-    return 0;
+    st->n++;
+    st->replay_due = true;
+    st->intents_end = end;
+    return false;
 }
 
 void kb_audit_detail_add(kb_req_t *req, const char *fmt, ...)
@@ -298,26 +368,76 @@ void kb_audit_detail_add(kb_req_t *req, const char *fmt, ...)
     req->audit_detail = d;
 }
 
-void kb_audit_request_done(kb_req_t *req)
+bool kb_audit_replay_due(const kb_req_t *req)
 {
-    intent_t *it = req->audit_state;
-    req->audit_state = NULL;
+    const areq_t *st = req->audit_state;
+    return st && st->replay_due;
+}
+
+/* The intents of a pass are durable (or failed): settle them and run the handler again. */
+static void on_intents_synced(void *arg, int status)
+{
+    kb_req_t *req = arg;
+    areq_t *st = req->audit_state;
     audit_t *a = state_of(req->broker);
-    if (!it || !a || !a->part) return;
+    for (akey_t *k = st ? st->keys : NULL; k; k = k->next)
+        if (k->state == KEY_INTENT) k->state = status < 0 ? KEY_FAILED : KEY_DURABLE;
+    if (status < 0)
+        kb_log(KB_LOG_ERROR, "audit: fsync of a change intent in %s failed: %s (the change is "
+               "refused)", KB_AUDIT_TOPIC, k_strerror(status));
+    else if (a && a->part)
+        fault_point(a, "audit-intent-synced");
+    if (st && !req->closed && a && a->part) {
+        st->pass++;
+        kb_req_replay(req); /* ends with kb_audit_request_done again: the outcome */
+    } else if (st && a && a->part) {
+        /* the client left while its intent was being made durable: the change is not made,
+         * and the trail says so (an outcome with an error) */
+        req->error_code = KP_ERR_NETWORK_EXCEPTION;
+        st->outcome_detail = "not made: the client disconnected before its intent was durable";
+        kb_audit_request_done(req);
+    } else {
+        req->audit_state = NULL;
+    }
+    kb_req_release(req, false);
+}
+
+int kb_audit_request_done(kb_req_t *req)
+{
+    areq_t *st = req->audit_state;
+    audit_t *a = state_of(req->broker);
+    if (!st || !a || !a->part) {
+        req->audit_state = NULL;
+        return 0;
+    }
+    if (st->replay_due) {
+        st->replay_due = false;
+        kb_req_hold(req); /* released by on_intents_synced, after the next pass */
+        int rc = ks_part_sync(a->part, st->intents_end, on_intents_synced, req);
+        if (rc == 0) return 1;
+        kb_req_release(req, false);
+        kb_log(KB_LOG_ERROR, "audit: cannot wait for the change intents in %s: %s (the change "
+               "is refused)", KB_AUDIT_TOPIC, k_strerror(rc));
+        /* this pass made no change and answered "not authorized": that answer goes out */
+    }
+    req->audit_state = NULL;
+    if (!st->n || st->first_offset < 0) return 0; /* no intent (or no memory to say whose) */
     fault_point(a, "audit-change-made");
     ctx_t c;
     ctx_of(req, &c);
-    event_t ev = {it->principal, it->op, it->res_type, it->name, it->len, true, req->error_code ? kp_error_name(req->error_code) : NULL, (uint64_t)it->n,
-                  "outcome", NULL, it->first_offset};
+    event_t ev = {st->principal, st->op, st->res_type, st->name, st->len, true,
+                  req->error_code ? kp_error_name(req->error_code) : NULL, (uint64_t)st->n,
+                  "outcome", st->outcome_detail, st->first_offset};
     int64_t end = 0;
-    if (write_record(a, &c, &ev, &end)) return; /* the intent stands; logged */
+    if (write_record(a, &c, &ev, &end)) return 0; /* the intent stands; logged */
     fault_point(a, "audit-outcome-appended");
     if (req->closed) { /* nobody to answer: durable soon, nothing to hold */
         ks_part_sync(a->part, end, on_synced_nowait, NULL);
-        return;
+        return 0;
     }
     kb_req_hold(req);
     if (ks_part_sync(a->part, end, on_synced, req) < 0) kb_req_release(req, true);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -449,9 +569,10 @@ static const char *denied_error(int res)
 /*
  * CreateTopics allowed by CREATE on the cluster names no topic in the check; the trail should
  * say which topics were created. The request is decoded again from its frame (the handler's
- * decode already advanced req->body) and one record per topic is written.
+ * decode already advanced req->body) and one intent per topic is written; the cluster check
+ * is kept as the change it allows.
  */
-static int record_created_topics(audit_t *a, kb_req_t *req, event_t *ev)
+static bool created_topics_intents(audit_t *a, kb_req_t *req, areq_t *st, event_t *ev)
 {
     kp_reader_t r;
     kp_req_header_t h;
@@ -460,16 +581,26 @@ static int record_created_topics(audit_t *a, kb_req_t *req, event_t *ev)
     kp_create_topics_req_init(&m);
     if (kp_req_header_decode(&r, &h) < 0 ||
         kp_create_topics_req_decode(&r, h.api_version, &req->arena, &m) < 0 ||
-        m.topics_count <= 0)
-        return record_intent(a, req, ev, true); /* cannot tell: the cluster-level record */
+        m.topics_count <= 0 || !st)
+        return change_intent(a, req, st, ev, KB_OP_CREATE, KB_RES_CLUSTER); /* cannot tell */
+    const char *cluster = ev->name;
+    size_t cluster_len = ev->len;
     ev->res_type = "TOPIC";
-    for (int32_t i = 0; i < m.topics_count; i++) { /* every intent, then one fsync */
-        ev->name = m.topics[i].name.ptr ? m.topics[i].name.ptr : "";
-        ev->len = m.topics[i].name.len > 0 ? (size_t)m.topics[i].name.len : 0;
-        int rc = record_intent(a, req, ev, i == m.topics_count - 1);
-        if (rc < 0) return rc;
+    bool all = true;
+    for (int32_t i = 0; i < m.topics_count; i++) {
+        const char *nm = m.topics[i].name.ptr ? m.topics[i].name.ptr : "";
+        size_t nl = m.topics[i].name.len > 0 ? (size_t)m.topics[i].name.len : 0;
+        if (key_find(st, KB_OP_CREATE, KB_RES_TOPIC, nm, nl)) continue; /* a duplicate name */
+        ev->name = nm, ev->len = nl;
+        change_intent(a, req, st, ev, KB_OP_CREATE, KB_RES_TOPIC);
+        akey_t *k = key_find(st, KB_OP_CREATE, KB_RES_TOPIC, nm, nl);
+        all = all && k && k->state == KEY_INTENT;
     }
-    return 0;
+    /* every intent written: the cluster check allows them all once durable; else it is
+     * refused and the handler asks topic by topic (each answered by its own intent) */
+    key_add(req, st, KB_OP_CREATE, KB_RES_CLUSTER, cluster, cluster_len, true,
+            all ? KEY_INTENT : KEY_FAILED);
+    return false;
 }
 
 static bool audit_authorize(void *ud, kb_req_t *req, const kb_principal_t *who, int op, int res,
@@ -501,12 +632,23 @@ static bool audit_authorize(void *ud, kb_req_t *req, const kb_principal_t *who, 
                         ? EV_ACCESS
                         : 0;
     if (!(type & a->types)) return ok;
+    areq_t *st = req ? req_state(req) : NULL;
+    /* A check kept by an earlier pass is answered as then, silently (written and counted
+     * once); so is a denial or change repeated within a pass. An access repeated within a
+     * pass is counted again, as every access is. */
+    akey_t *k = st && (st->pass > 1 || type != EV_ACCESS || st->nkeys < MAX_KEYS)
+                    ? key_find(st, op, res, name, len)
+                    : NULL;
+    if (k && (k->pass < st->pass || type != EV_ACCESS)) return key_answer(k);
+    if (type == EV_CHANGE)
+        return op == KB_OP_CREATE && res == KB_RES_CLUSTER && !req->raw_sasl &&
+                       req->hdr.api_key == KP_API_CREATE_TOPICS
+                   ? created_topics_intents(a, req, st, &ev)
+                   : change_intent(a, req, st, &ev, op, res);
+    if (type == EV_ACCESS && !k) key_add(req, st, op, res, name, len, ok, KEY_RECORDED);
     if (type == EV_ACCESS && !first_access(a, req, principal, op, res, name, len)) return ok;
-    int rc = type != EV_CHANGE ? record(a, req, &ev, true)
-             : op == KB_OP_CREATE && res == KB_RES_CLUSTER && req && !req->raw_sasl &&
-                     req->hdr.api_key == KP_API_CREATE_TOPICS
-                 ? record_created_topics(a, req, &ev)
-                 : record_intent(a, req, &ev, true);
+    int rc = record(a, req, &ev, true);
+    if (!rc && type != EV_ACCESS) key_add(req, st, op, res, name, len, ok, KEY_RECORDED);
     return rc < 0 ? false : ok; /* fail-closed */
 }
 

@@ -23,6 +23,14 @@
  * (authentication, denial, change, first access) holds the request's answer until the
  * partition is fsynced (kb_req_hold): the answer never overtakes its audit record.
  *
+ * A change must not even be made before its intent record is durable, yet the loop must not
+ * wait for an fsync. So a check that allows a change appends the intent and answers "no" for
+ * now: that pass of the handler makes no change and its answer is dropped; the request is held
+ * in its place while the flusher fsyncs __audit, then its handler runs again from the start
+ * (kb_req_replay) and the check answers "yes" (or "no" if the fsync failed). Every check is
+ * kept with the request, so the second pass writes and counts nothing twice. A handler may
+ * therefore run twice: before its first checked change it must have no effect of its own.
+ *
  * Fail-closed: if the record cannot be appended, the check answers "denied" (the request fails
  * with Kafka's authorization error); if the fsync fails, the connection is closed without the
  * answer. Tamper-proof through the Kafka API: WRITE, CREATE, DELETE, ALTER and ALTER_CONFIGS on
@@ -53,9 +61,20 @@ int kb_audit_authentication(kb_req_t *req, const char *mechanism, const char *us
  * AlterUserScramCredentials, ...). Out of memory: the detail is left as it was. */
 void kb_audit_detail_add(kb_req_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Called by the connection layer once a request that wrote a change intent is done (its
- * answer built, or its connection gone): writes the outcome record (see top). */
-void kb_audit_request_done(kb_req_t *req);
+/*
+ * Called by the connection layer when a pass of a request's handler is done (its answer
+ * built, or its connection gone) and req->audit_state is set. Returns 1 when the pass wrote
+ * change intents: its answer is dropped, req is held (kb_req_hold) until the flusher has made
+ * them durable and then run again (kb_req_replay), so the connection should read nothing more
+ * meanwhile. Else 0: the outcome record of the request's changes, if any, is written (see
+ * top) and the answer goes once it is durable.
+ */
+int kb_audit_request_done(kb_req_t *req);
+
+/* True while the handler's pass has written change intents and will be run again: a handler
+ * with effects of its own besides the checked changes (Produce appending batches) stops
+ * before making them (see the top of audit.c). */
+bool kb_audit_replay_due(const kb_req_t *req);
 
 /* A connection that failed before any request (TLS handshake failure or deadline, a frame
  * that is not Kafka): written without holding anything (there is no answer to hold). */

@@ -33,6 +33,7 @@
 #include "broker/auth/sasl.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
+#include "broker/net/conn_int.h"
 
 #define RBUF_SIZE (64 * 1024)
 /* A frame with at least this much still to come is read straight into its own buffer
@@ -45,65 +46,10 @@
  * but a frame whose counts are legal yet absurd must not make us allocate without bound. */
 #define ARENA_LIMIT(frame_len) ((size_t)16 * 1024 * 1024 + 4 * (frame_len))
 
-struct req_impl {
-    kb_req_t req; /* first: a kb_req_t * is a struct req_impl * */
-    size_t out_len; /* the whole response (size field and file pieces), counted in unsent */
-    bool frame_dropped; /* kb_req_drop_frame gave the frame's bytes back to the pool already */
-    _Alignas(8) uint8_t arena0[2048]; /* most requests decode without touching the heap */
-};
-
-struct kb_conn {
-    kb_transport_t *t; /* owned; freed once closed (conn_maybe_free) */
-    const kb_listener_t *listener; /* the broker's, outlives the connection */
-    kb_broker_t *broker;
-    kb_conn_t *prev, *next; /* broker's open list */
-    char peer[64];
-    kb_principal_t principal; /* User:ANONYMOUS until SASL or a client certificate says more */
-    kb_sasl_conn_t *sasl;      /* SASL exchange state (broker/auth/sasl.h), owned; may be NULL */
-    bool sasl_required;        /* the listener is SASL_*: authenticate before anything else */
-    bool close_when_flushed;   /* failed authentication: close once the answer is written */
-    kb_conn_counters_t ctr;   /* broker/core/counters.h */
-    kb_framer_t framer;
-    uint8_t *rbuf; /* read bytes not yet framed: rbuf[rstart, rend) */
-    size_t rstart, rend;
-    kb_req_t *head, *tail; /* in request order, not yet handed to the transport */
-    int queued;            /* requests in head..tail */
-    kb_req_t *out_head, *out_tail; /* answered, being written (in order), until written */
-    kb_req_t *out_cur;     /* first of them not yet wholly handed to the transport */
-    size_t out_mem;        /* out_cur->resp bytes before this were handed over */
-    int out_piece;         /* out_cur's next file piece */
-    bool file_busy;        /* a write_file is in flight: nothing else may be written */
-    int writing;           /* requests in out_head..out_tail */
-    size_t unsent;         /* bytes of those responses, not yet completed */
-    int live_reqs;         /* allocated requests that point at this connection */
-    kb_req_t *dispatching;
-    kb_ipkey_t ip;            /* counted in the broker's per-IP table */
-    int64_t last_active_ms;   /* accept, last complete request, last response written */
-    int64_t frame_start_ms;   /* first byte of the frame being read, 0 = none */
-    int64_t write_progress_ms; /* last time queued responses moved */
-    uint64_t bytes_submitted; /* response bytes ever handed to the transport */
-    uint64_t bytes_out_seen;  /* of those, taken by the socket as of the last sweep */
-    bool pool_paused; /* paused by queued.max.request.bytes (counted in b->net.n_pool_paused) */
-    bool reading;  /* the transport's read_start is active */
-    bool paused;   /* backpressure */
-    bool hold_reads; /* a PLAIN login is being checked off the loop (kb_conn_hold_reads) */
-    bool draining; /* broker shutdown: never read again */
-    bool processing;
-    bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
-    bool closing;
-    bool handle_closed;
-    /* Client-quota throttle (kb_conn_throttle): no reading until the timer fires. The timer
-     * is allocated on the first throttle, owned by c, and freed in its own close callback. */
-    bool muted;
-    uv_timer_t *mute_timer;
-    int64_t mute_until_ms;
-    kb_req_t *delayed[8]; /* answers held until the throttle ends (kb_req_hold) */
-    int n_delayed;
-};
-
 static void conn_process(kb_conn_t *c);
 static void conn_flush(kb_conn_t *c);
 static void out_pump(kb_conn_t *c);
+static void audit_pass_end(kb_conn_t *c, kb_req_t *req);
 
 const char *kb_conn_peer(const kb_conn_t *conn)
 {
@@ -346,7 +292,8 @@ static void pool_pause(kb_conn_t *c)
 
 static void conn_maybe_resume(kb_conn_t *c)
 {
-    if (c->closing || c->draining || !c->paused || c->hold_reads || !under_resume_marks(c))
+    if (c->closing || c->draining || !c->paused || c->hold_reads || c->audit_waits ||
+        !under_resume_marks(c))
         return;
     if (kb_net_pool_full(c->broker)) {
         pool_pause(c);
@@ -570,7 +517,7 @@ void kb_req_complete(kb_req_t *req)
     req->done = true;
     if (c->dispatching == req)
         return; /* completed inside its own handler: the dispatcher takes over */
-    if (req->audit_state) kb_audit_request_done(req); /* a change's outcome record */
+    if (req->audit_state) audit_pass_end(c, req); /* a change's intents or outcome */
     if (req->closed) {
         if (req->holds == 0) req_free(req); /* else the last kb_req_release frees it */
         return;
@@ -646,6 +593,48 @@ static void close_bad(kb_conn_t *c)
     kb_conn_close(c);
 }
 
+/* A pass of req's handler is done and it has audit state: its change intents make the
+ * connection wait (read nothing more) until the pass is run again (audit.h). */
+static void audit_pass_end(kb_conn_t *c, kb_req_t *req)
+{
+    if (kb_audit_request_done(req) > 0) c->audit_waits++;
+}
+
+/* After a handler returned rc (on_frame, kb_req_replay): on_frame's return value. */
+static int pass_end(kb_conn_t *c, kb_req_t *req, int rc)
+{
+    if (req->closed) {
+        /* The connection closed while the handler ran (a write failed). */
+        if (rc != KB_PENDING) req->done = true;
+        if (req->done && req->audit_state) audit_pass_end(c, req);
+        if (req->done && req->holds == 0) req_free(req); /* else the last release frees it */
+        return K_ERR_CLOSED;
+    }
+    if (rc < 0) {
+        kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
+               req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
+        kb_counters_request_closed(req);
+        req->done = true;
+        if (req->audit_state) {
+            if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
+            audit_pass_end(c, req); /* held: the close below leaves req to the release */
+        }
+        close_bad(c);
+        return K_ERR_CLOSED;
+    }
+    if (rc == KB_DONE) {
+        req->done = true;
+    } else if (rc == KB_NO_RESPONSE) {
+        req->done = true;
+        req->no_response = true;
+    }
+    if (req->done && req->audit_state) audit_pass_end(c, req); /* intents, or the outcome */
+    conn_flush(c);
+    if (c->closing) return K_ERR_CLOSED;
+    if (c->close_when_flushed) return 1; /* read nothing more */
+    return over_limits(c) || c->hold_reads || c->audit_waits || c->muted ? 1 : 0;
+}
+
 /* Takes ownership of frame. Returns 0 to go on, 1 to pause, < 0 when the connection closed. */
 static int on_frame(void *ud, uint8_t *frame, size_t len)
 {
@@ -695,38 +684,35 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
     c->tail = req;
     c->queued++;
 
+    ((struct req_impl *)req)->body0 = req->body;
+    ((struct req_impl *)req)->resp0 = req->resp.len;
     c->dispatching = req;
     int rc = kb_dispatch(req);
     c->dispatching = NULL;
-    if (req->closed) {
-        /* The connection closed while the handler ran (a write failed). */
-        if ((rc != KB_PENDING || req->done) && req->audit_state) kb_audit_request_done(req);
-        if (rc != KB_PENDING || req->done) req_free(req);
-        return K_ERR_CLOSED;
-    }
-    if (rc < 0) {
-        kb_log(KB_LOG_WARN, "closing %s after api %d v%d (correlation %d): %s", c->peer,
-               req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id, k_strerror(rc));
-        kb_counters_request_closed(req);
-        req->done = true;
-        if (req->audit_state) {
-            if (!req->error_code) req->error_code = -1; /* UNKNOWN_SERVER_ERROR */
-            kb_audit_request_done(req); /* held: the close below leaves req to the release */
-        }
-        close_bad(c);
-        return K_ERR_CLOSED;
-    }
-    if (rc == KB_DONE) {
-        req->done = true;
-    } else if (rc == KB_NO_RESPONSE) {
-        req->done = true;
-        req->no_response = true;
-    }
-    if (req->done && req->audit_state) kb_audit_request_done(req); /* a change's outcome */
-    conn_flush(c);
-    if (c->closing) return K_ERR_CLOSED;
-    if (c->close_when_flushed) return 1; /* read nothing more */
-    return over_limits(c) || c->hold_reads || c->muted ? 1 : 0;
+    return pass_end(c, req, rc);
+}
+
+void kb_req_replay(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    kb_conn_t *c = req->conn;
+    if (c->audit_waits > 0) c->audit_waits--;
+    kb_req_drop_pieces(req);
+    req->npieces = req->pieces_placed = 0;
+    req->resp.len = impl->resp0;
+    req->body = impl->body0;
+    req->done = req->no_response = false;
+    req->error_code = 0;
+    req->audit_detail = NULL; /* the handler adds it again */
+    req->handler_data = NULL;
+    c->live_reqs++; /* c outlives a close inside the handler */
+    c->dispatching = req;
+    int rc = kb_dispatch(req);
+    c->dispatching = NULL;
+    pass_end(c, req, rc);
+    conn_maybe_resume(c);
+    c->live_reqs--;
+    conn_maybe_free(c);
 }
 
 /* The end of a read's processing: write the answers to every frame it completed (one writev
@@ -747,7 +733,8 @@ static void process_end(kb_conn_t *c)
  * (muted: its timer wakes c)? */
 static bool pause_for(const kb_conn_t *c)
 {
-    return !c->muted || over_limits(c) || c->close_when_flushed || c->hold_reads;
+    return !c->muted || over_limits(c) || c->close_when_flushed || c->hold_reads ||
+           c->audit_waits;
 }
 
 static void conn_process(kb_conn_t *c)

@@ -184,13 +184,26 @@ def compile_java(sources, outdir):
     return outdir
 
 
-def _free_port():
-    s = socket.socket()
+def _free_ports(n):
+    """n distinct ports that were free a moment ago: all bound at once, then released (two
+    one-at-a-time picks can return the same port). Another process may still take one before
+    Kafka binds it: start_kafka starts again on fresh ports when that happens."""
+    ss = [socket.socket() for _ in range(n)]
     try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        for s in ss:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in ss]
     finally:
-        s.close()
+        for s in ss:
+            s.close()
+
+
+def _free_port():
+    return _free_ports(1)[0]
+
+
+class PortTaken(RuntimeError):
+    """Kafka exited at start because a port it was given was taken meanwhile."""
 
 
 class KafkaBroker:
@@ -198,8 +211,10 @@ class KafkaBroker:
 
     def __init__(self, tmpdir, port, settings=None, heap="768m"):
         self.tmpdir = tmpdir
-        self.port = port or _free_port()
-        self.controller_port = _free_port()
+        if port:
+            self.port, self.controller_port = port, _free_port()
+        else:
+            self.port, self.controller_port = _free_ports(2)
         self.data_dir = os.path.join(tmpdir, "kafka-data")
         self.props_path = os.path.join(tmpdir, "server.properties")
         self.log_path = os.path.join(tmpdir, "kafka.log")
@@ -250,23 +265,36 @@ class KafkaBroker:
             raise RuntimeError("kafka storage format failed:\n%s%s" % (r.stdout, r.stderr))
 
     def start(self, timeout=90):
+        """Starts Kafka and returns once its log says "Kafka Server started". Raises PortTaken
+        if it exited on a BindException (a port taken meanwhile), RuntimeError on any other
+        exit or after timeout seconds (the log tail and the time waited in the message)."""
         if not os.path.exists(os.path.join(self.data_dir, "meta.properties")):
             self.format()
         log = open(self.log_path, "ab")
+        start_at = log.tell()
         cmd = java_cmd(KAFKA, [self.props_path], heap=self.heap, log4j=self.log4j, server=True)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      close_fds=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            with open(self.log_path, "rb") as f:
+                f.seek(start_at)
+                out = f.read()
             if self.proc.poll() is not None:
-                raise RuntimeError("kafka exited with %d:\n%s" % (self.proc.returncode,
-                                                                   self.log_tail()))
-            if b"Kafka Server started" in open(self.log_path, "rb").read():
+                rc, self.proc = self.proc.returncode, None
+                why = "kafka exited with %d after %.1fs:\n%s" % (rc, time.monotonic() - t0,
+                                                                 self.log_tail())
+                if b"BindException" in out and b"Address already in use" in out:
+                    raise PortTaken(why)
+                raise RuntimeError(why)
+            if b"Kafka Server started" in out:
                 return self
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError("kafka did not start within %ds:\n%s" % (timeout, self.log_tail()))
+        raise RuntimeError("kafka did not start within %ds (load average %s):\n%s"
+                           % (timeout, " ".join("%.1f" % x for x in os.getloadavg()),
+                              self.log_tail()))
 
     def stop(self, timeout=60):
         """SIGTERM (Kafka's controlled shutdown); kill -9 if it takes longer than timeout."""
@@ -309,7 +337,19 @@ class KafkaBroker:
         return False
 
 
-def start_kafka(tmpdir, port=None, settings=None, heap="768m", timeout=90):
+def start_kafka(tmpdir, port=None, settings=None, heap="768m", timeout=90, attempts=3):
     """Formats tmpdir/kafka-data and starts Kafka on 127.0.0.1:port; returns the started
-    KafkaBroker (a context manager that stops it). settings: extra server.properties keys."""
-    return KafkaBroker(tmpdir, port, settings, heap).start(timeout)
+    KafkaBroker (a context manager that stops it). settings: extra server.properties keys.
+    When a port it was given is taken before Kafka binds it (another test on this box picked
+    the same free port), it starts again on fresh ones (a given port is kept; the controller's
+    changes), at most attempts times; every other failure is raised at once."""
+    for attempt in range(1, attempts + 1):
+        k = KafkaBroker(tmpdir, port, settings, heap)
+        try:
+            return k.start(timeout)
+        except PortTaken:
+            if attempt == attempts:
+                raise
+            print("    kafka: a port was taken at start (%d, controller %d); again on fresh ports"
+                  % (k.port, k.controller_port), flush=True)
+            shutil.rmtree(k.data_dir, ignore_errors=True)  # formatted for the old quorum

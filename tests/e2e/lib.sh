@@ -3,6 +3,7 @@
 #   depot_start [key=value ...]   start $DEPOT_BIN on a free loopback port with a fresh temp data
 #                                 dir; sets DEPOT_PORT, DEPOT_BOOTSTRAP, DEPOT_TMP, DEPOT_DATA,
 #                                 DEPOT_LOG, DEPOT_PID. Fails with "broker did not start".
+#   depot_free_ports N            N distinct free loopback ports, space-separated
 #   depot_stop                    SIGTERM, wait, require exit status 0
 #   depot_kill                    kill -9
 #   depot_restart [hard]          stop (or kill -9 with "hard") and start on the same dir/port
@@ -47,7 +48,18 @@ fail() {
 }
 
 depot_free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    depot_free_ports 1
+}
+
+# N distinct ports that were free a moment ago (all N bound at once, then released, as
+# depot_harness.free_port does for one). Another process may still take one before the broker
+# binds it: callers retry on "address already in use".
+depot_free_ports() {
+    $PY -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 _depot_port_accepts() {

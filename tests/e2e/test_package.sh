@@ -8,7 +8,7 @@
 # without touching this machine (systemctl is skipped: no /run/systemd/system there).
 set -euo pipefail
 cd "$(dirname "$0")"
-. ./lib.sh 2>/dev/null || true
+. ./lib.sh  # depot_free_ports
 ROOT=$(cd ../.. && pwd)
 tmp=$(mktemp -d /tmp/depot-e2e-deb-XXXXXX)
 pid=""
@@ -16,7 +16,7 @@ listener=""
 cleanup() {
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
     [ -n "$listener" ] && kill "$listener" 2>/dev/null || true
-    rm -rf "$tmp"
+    rm -rf "$tmp" "${DEPOT_TMP:-}"  # lib.sh's temp dir: its EXIT trap is replaced here
 }
 trap cleanup EXIT
 fail() { echo "  FAIL $*"; exit 1; }
@@ -103,26 +103,51 @@ else
     echo "  SKIP maintainer scripts: unshare -m not permitted here"
 fi
 
-# Start the packaged binary with the packaged configuration (paths redirected into $tmp).
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$tmp/notify" "$tmp/notified" <<'PY' &
+# Start the packaged binary with the packaged configuration (paths redirected into $tmp). The
+# two ports are picked as depot_harness does (bound to port 0, then released); another test may
+# take one before the broker binds it, so a start that ends with "address already in use" is
+# tried again with fresh ports (3 tries). Any other failure to start fails the test.
+start_packaged() {  # $1: attempt number; 0 = READY=1 received, 2 = a port was taken, 1 = other
+    read -r port mport <<<"$(depot_free_ports 2)"
+    log="$tmp/depot.$1.log"
+    rm -f "$tmp/notify" "$tmp/notified"
+    python3 - "$tmp/notify" "$tmp/notified" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
-s.settimeout(60)
+s.settimeout(120)
 with open(sys.argv[2], "wb") as f:
     f.write(s.recv(4096))
 PY
-listener=$!
-for _ in $(seq 50); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
-mkdir "$tmp/data"
-NOTIFY_SOCKET="$tmp/notify" "$tmp/root/usr/bin/depot" --config "$props" \
-    --set "log.dirs=$tmp/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
-    --set "metrics.listeners=http://127.0.0.1:$mport" > "$tmp/depot.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/notified" ] && break; sleep 0.1; done
-grep -q '^READY=1' "$tmp/notified" 2>/dev/null || fail "no READY=1 on NOTIFY_SOCKET: $(cat "$tmp/depot.log")"
+    listener=$!
+    for _ in $(seq 100); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
+    rm -rf "$tmp/data" && mkdir "$tmp/data"
+    NOTIFY_SOCKET="$tmp/notify" "$tmp/root/usr/bin/depot" --config "$props" \
+        --set "log.dirs=$tmp/data" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+        --set "metrics.listeners=http://127.0.0.1:$mport" > "$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do  # 60 s: a loaded box, an ASan build
+        [ -s "$tmp/notified" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$tmp/notified" ] && return 0
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    kill "$listener" 2>/dev/null || true
+    listener=""
+    grep -qi 'address already in use' "$log" && return 2
+    return 1
+}
+for attempt in 1 2 3; do
+    rc=0
+    start_packaged "$attempt" || rc=$?
+    [ "$rc" = 2 ] && [ "$attempt" -lt 3 ] && { echo "    a port was taken meanwhile; trying others"; continue; }
+    break
+done
+[ "$rc" = 0 ] || fail "no READY=1 on NOTIFY_SOCKET (start $attempt): $(cat "$log")"
+grep -q '^READY=1' "$tmp/notified" || fail "NOTIFY_SOCKET got $(cat "$tmp/notified"), not READY=1"
 md=$(kcat -b "127.0.0.1:$port" -L -m 10) || fail "kcat -L against the packaged broker"
 grep -q 'broker 1 at' <<<"$md" || fail "Metadata from the packaged broker: $md"
 ready=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "http://127.0.0.1:$mport/readyz")
@@ -133,5 +158,5 @@ rc=0
 wait "$pid" || rc=$?
 pid=""
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
-grep -q 'Depot stopped' "$tmp/depot.log" || fail "no clean stop in the log"
+grep -q 'Depot stopped' "$log" || fail "no clean stop in the log"
 pass "SIGTERM: clean stop"

@@ -6,7 +6,9 @@
 #                             replays its committed corpus, then fuzzes SECONDS (default 10)
 #                             of new inputs; nothing is written into the repo
 #
-# FUZZ_TARGETS="fuzz_x ..." picks some targets. The product is built once for all targets
+# FUZZ_TARGETS="fuzz_x ..." picks some targets; FUZZ_TIMEOUT (default 30 s) is libFuzzer's
+# -timeout for one input: fuzz_handlers waits up to 20 s for an answer on a busy shared box,
+# and a run under `nice -n 19` there must not report a slow input as a hang. The product is built once for all targets
 # (protocol, storage and broker as build/fuzz/lib/lib{kp,ks,kb}.a, through the Makefile, with
 # -fsanitize=fuzzer-no-link so libFuzzer sees their coverage; `make -j2`); each target links
 # what it uses from those archives. fuzz_request is also seeded with the golden request bodies
@@ -26,6 +28,7 @@ if [ "${1:-}" = --smoke ]; then
 else
     SECONDS_EACH=${1:-60}
 fi
+TIMEOUT=${FUZZ_TIMEOUT:-30}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT="$ROOT/build/fuzz"
 cd "$ROOT"
@@ -81,10 +84,9 @@ for src in $targets; do
     mkdir -p "$kept"
     if [ $smoke = 1 ]; then
         # Replay first (the committed corpus, no mutation: -runs=0), timed, so the fuzzing
-        # after it gets SECONDS of new inputs whatever the replay took. -timeout 30: the
-        # handler target waits up to 20 s for an answer on a busy shared box.
+        # after it gets SECONDS of new inputs whatever the replay took.
         t0=$(date +%s)
-        if ! (cd "$work" && "$bin" -runs=0 -timeout=30 -rss_limit_mb=2048 corpus "$kept" \
+        if ! (cd "$work" && "$bin" -runs=0 -timeout="$TIMEOUT" -rss_limit_mb=2048 corpus "$kept" \
                 >replay.log 2>&1); then
             tail -40 "$work/replay.log"
             echo "FAIL: $name over its corpus (see $work/replay.log and the crash-*, leak-* or timeout-* file there)"
@@ -92,7 +94,7 @@ for src in $targets; do
             continue
         fi
         replay=$(($(date +%s) - t0))
-        if ! (cd "$work" && "$bin" -max_total_time=$((replay + SECONDS_EACH)) -timeout=30 \
+        if ! (cd "$work" && "$bin" -max_total_time=$((replay + SECONDS_EACH)) -timeout="$TIMEOUT" \
                 -rss_limit_mb=2048 -print_final_stats=1 corpus "$kept" >fuzz.log 2>&1); then
             tail -40 "$work/fuzz.log"
             echo "FAIL: $name (see $work/fuzz.log and the crash-*, leak-* or timeout-* file there)"
@@ -104,7 +106,7 @@ for src in $targets; do
         continue
     fi
     echo "== $name: run ${SECONDS_EACH}s"
-    if ! (cd "$work" && "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 \
+    if ! (cd "$work" && "$bin" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" \
             -rss_limit_mb=2048 -print_final_stats=1 corpus "$kept"); then
         echo "FAIL: $name (see $work/crash-*)"
         fail=1

@@ -2,7 +2,8 @@
  * Storage: topic creation in three steps (ks.h: begin on the loop, write anywhere without the
  * store lock, finish on the loop): the name is reserved in between, nothing finds a half-made
  * topic, failures and store closes roll back, the write holds no lock, and a power cut at any
- * I/O step of a create leaves no topic or the whole topic (ks_powercut.h).
+ * I/O step of a create leaves no topic or the whole topic (ks_powercut.h). Deletion likewise
+ * (begin, sync of the log dirs, finish handing the files to the flusher).
  */
 #include <pthread.h>
 #include <sys/wait.h>
@@ -194,7 +195,26 @@ static void test_store_closed_before_finish(void **state)
 /* One create in a forked child under the power-cut seam, from a durable store: open, create
  * "pc" (3 partitions) in three steps, close; the cut_at-th mutating call cuts the power (0:
  * none). The parent writes back one disk the cut may leave. Returns the child's steps. */
-static int pc_create_run(t_env_t *e, int cut_at, unsigned *seed, long *lost)
+static void *delete_sync_thread(void *arg)
+{
+    ks_topic_delete_sync(arg);
+    return NULL;
+}
+
+/* In the child: delete "pc" in three steps, the sync on another thread. */
+static void child_delete(ks_store_t *s)
+{
+    ks_topic_deleting_t *pd;
+    if (ks_topic_delete_begin(s, "pc", &pd) != 0)
+        _exit(3);
+    pthread_t th;
+    if (pthread_create(&th, NULL, delete_sync_thread, pd) != 0)
+        _exit(3);
+    pthread_join(th, NULL);
+    ks_topic_delete_finish(pd);
+}
+
+static int pc_create_run(t_env_t *e, int cut_at, unsigned *seed, long *lost, bool del)
 {
     char logp[4200];
     pc_t pc;
@@ -209,16 +229,20 @@ static int pc_create_run(t_env_t *e, int cut_at, unsigned *seed, long *lost)
         ks_store_t *s;
         if (ks_store_open(&e->o, &s) != 0)
             _exit(2);
-        ks_topic_pending_t *pt;
-        if (ks_topic_create_begin(s, "pc", 3, NULL, &pt) != 0)
-            _exit(3);
-        pthread_t th; /* written on another thread, as the broker's pool does */
-        if (pthread_create(&th, NULL, write_thread, pt) != 0)
-            _exit(3);
-        pthread_join(th, NULL);
-        if (ks_topic_create_finish(pt, NULL) != 0)
-            _exit(3);
-        pc_note(1); /* the create was answered */
+        if (del) {
+            child_delete(s);
+        } else {
+            ks_topic_pending_t *pt;
+            if (ks_topic_create_begin(s, "pc", 3, NULL, &pt) != 0)
+                _exit(3);
+            pthread_t th; /* written on another thread, as the broker's pool does */
+            if (pthread_create(&th, NULL, write_thread, pt) != 0)
+                _exit(3);
+            pthread_join(th, NULL);
+            if (ks_topic_create_finish(pt, NULL) != 0)
+                _exit(3);
+        }
+        pc_note(1); /* the create (delete) was answered */
         int steps = atomic_load(&pc_steps);
         _exit(10 + (steps > 245 ? 245 : steps));
     }
@@ -251,7 +275,7 @@ static void test_power_cut_at_every_create_step(void **state)
             t_env_init(&e);
             t_env_open(&e);
             t_env_close(&e); /* durable: meta.properties, the clean marker */
-            int r = pc_create_run(&e, n, &vs, &lost);
+            int r = pc_create_run(&e, n, &vs, &lost, false);
             if (n == 0) {
                 total = r;
                 assert_true(total > 5 && total < 235);
@@ -277,6 +301,83 @@ static void test_power_cut_at_every_create_step(void **state)
            "%ld unsynced changes dropped\n", total, variants, whole, none, seed, lost);
 }
 
+/* The same for a delete of a topic holding records: the store then opens with the whole topic
+ * (every record) or none of it, and none once the delete was answered. */
+static void test_power_cut_at_every_delete_step(void **state)
+{
+    (void)state;
+    unsigned seed = (unsigned)(getenv("DEPOT_SEED") ? atoi(getenv("DEPOT_SEED")) : time(NULL));
+    int variants = getenv("DEPOT_LONG") && !strcmp(getenv("DEPOT_LONG"), "1") ? 12 : 3;
+    int total = 0, whole = 0, none = 0;
+    long lost = 0;
+    for (int n = 0; n == 0 || n <= total; n++) {
+        for (int v = 0; v < (n ? variants : 1); v++) {
+            unsigned vs = seed * 7919u + (unsigned)(n * 31 + v);
+            t_env_t e;
+            t_env_init(&e);
+            t_env_open(&e);
+            ks_topic_t *t;
+            assert_int_equal(ks_topic_create(e.s, "pc", 3, NULL, &t), 0);
+            for (int i = 0; i < 3; i++)
+                assert_true(t_append(ks_topic_part(t, i), 5, 1000, 10) == 0);
+            t_env_close(&e); /* durable */
+            int r = pc_create_run(&e, n, &vs, &lost, true);
+            if (n == 0) {
+                total = r;
+                assert_true(total > 3 && total < 235);
+            }
+            t_env_open(&e);
+            t = ks_topic_find(e.s, "pc", 2);
+            if (t) {
+                whole++;
+                assert_true(r == -1); /* never back once answered */
+                for (int i = 0; i < 3; i++)
+                    assert_true(ks_part_log_end(ks_topic_part(t, i)) == 5);
+            } else {
+                none++;
+                assert_int_equal(count_dirs(e.dir, "pc"), 0);
+            }
+            t_env_deinit(&e);
+        }
+    }
+    assert_true(whole > 0 && none > 0);
+    printf("power cut during delete: %d steps x %d disks: %d whole topics, %d none (seed %u), "
+           "%ld unsynced changes dropped\n", total, variants, whole, none, seed, lost);
+}
+
+static void test_delete_split(void **state)
+{
+    (void)state;
+    t_env_t e;
+    t_env_init(&e);
+    t_env_open(&e);
+    ks_topic_t *t;
+    assert_int_equal(ks_topic_create(e.s, "d", 2, NULL, &t), 0);
+    assert_true(t_append(ks_topic_part(t, 1), 4, 1000, 10) == 0);
+    ks_topic_deleting_t *pd;
+    assert_int_equal(ks_topic_delete_begin(e.s, "nope", &pd), K_ERR_NOENT);
+    assert_int_equal(ks_topic_delete_begin(e.s, "d", &pd), 0);
+    /* Gone at once: a new topic of the name can be made before the old one's fsyncs ran. */
+    assert_null(ks_topic_find(e.s, "d", 1));
+    assert_int_equal(ks_topic_create(e.s, "d", 1, NULL, &t), 0);
+    ks_topic_delete_sync(pd);
+    ks_topic_delete_finish(pd);
+    t_env_reopen(&e);
+    t = ks_topic_find(e.s, "d", 1);
+    assert_non_null(t);
+    assert_int_equal(ks_topic_partitions(t), 1);
+    assert_true(ks_part_log_end(ks_topic_part(t, 0)) == 0);
+    /* Closed between begin and finish: the leftovers go at the next open. */
+    assert_int_equal(ks_topic_delete_begin(e.s, "d", &pd), 0);
+    t_env_close(&e);
+    ks_topic_delete_sync(pd);
+    ks_topic_delete_finish(pd);
+    t_env_open(&e);
+    assert_null(ks_topic_find(e.s, "d", 1));
+    assert_int_equal(count_dirs(e.dir, "d"), 0);
+    t_env_deinit(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +387,8 @@ int main(void)
         cmocka_unit_test(test_write_holds_no_store_lock),
         cmocka_unit_test(test_store_closed_before_finish),
         cmocka_unit_test(test_power_cut_at_every_create_step),
+        cmocka_unit_test(test_delete_split),
+        cmocka_unit_test(test_power_cut_at_every_delete_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
