@@ -160,7 +160,8 @@ static int parse_args(int argc, char **argv, args_t *a)
 int main(int argc, char **argv)
 {
     /* First: a SIGTERM during configuration or start-up waits for the loop's handler (a clean
-     * stop) instead of killing the process half-started. */
+     * stop) instead of killing the process half-started, and a SIGHUP (TLS reload) is not
+     * fatal then either. */
     kb_broker_hold_signals();
     args_t a = {NULL, calloc((size_t)argc, sizeof(char *)), calloc((size_t)argc, sizeof(char *)),
                 0, 0};

@@ -147,6 +147,16 @@ static void on_signal(uv_signal_t *s, int signum)
     kb_broker_stop(b);
 }
 
+/* The reloads themselves are the TLS watchers' (tls.c, tls_endpoint.c). This one exists so a
+ * SIGHUP never takes the default action (termination): not on a broker without TLS, and not
+ * during start-up before they watch, when the certificates are yet to be read anyway. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)s;
+    (void)signum;
+    kb_log(KB_LOG_DEBUG, "received SIGHUP");
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 int kb_broker_new(const kb_config_t *cfg, uv_loop_t *loop, kb_broker_t **out)
@@ -204,7 +214,22 @@ static void raise_fd_limit(const kb_config_t *cfg)
                (unsigned long long)rl.rlim_cur, cfg->max_open_files);
 }
 
-/* The loop's handles, signals first. main blocked SIGTERM and SIGINT at its first line
+static void held_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void kb_broker_hold_signals(void)
+{
+    sigset_t set;
+    held_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* The loop's handles, signals first. main blocked SIGTERM, SIGINT and SIGHUP at its first line
  * (kb_broker_hold_signals); a signal that came since is delivered to libuv's handler as soon
  * as they are unblocked here, and stops the broker cleanly once the loop runs, whatever
  * start-up step it came during (it used to be the default action: status -15, nothing
@@ -228,25 +253,17 @@ static int start_handles(kb_broker_t *b)
     b->sig_term.data = b;
     uv_signal_init(b->loop, &b->sig_int);
     b->sig_int.data = b;
+    uv_signal_init(b->loop, &b->sig_hup);
     b->handles_up = true;
     uv_signal_start(&b->sig_term, on_signal, SIGTERM);
     uv_signal_start(&b->sig_int, on_signal, SIGINT);
+    uv_signal_start(&b->sig_hup, on_hup, SIGHUP);
+    uv_unref((uv_handle_t *)&b->sig_hup); /* keeps no loop running by itself */
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    held_signals(&set);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     return 0;
-}
-
-void kb_broker_hold_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /*
@@ -309,6 +326,7 @@ static void finish(kb_broker_t *b)
         close_handle((uv_handle_t *)&b->drain);
         close_handle((uv_handle_t *)&b->sig_term);
         close_handle((uv_handle_t *)&b->sig_int);
+        close_handle((uv_handle_t *)&b->sig_hup);
         if (!uv_is_closing((uv_handle_t *)&b->sync_poll))
             uv_close((uv_handle_t *)&b->sync_poll, on_sync_closed); /* closes sync_fd */
     }

@@ -34,7 +34,7 @@ struct kb_broker {
     atomic_int sync_wake; /* a wake is written and not yet read */
     uv_timer_t tick;
     uv_timer_t drain;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     bool handles_up; /* the handles above are initialised (and must be closed) */
     bool listening;
     kb_authorizer_fn authz; /* NULL: allow everything (broker/auth/auth.h) */

@@ -2,7 +2,8 @@
 handled by the loop, every subsystem is up before the Kafka port listens. So a SIGTERM at any
 moment of start-up stops the broker cleanly (exit 0, store closed cleanly, the next start
 recovers nothing), and the first request on a port that just began to accept meets a whole
-broker. Run with /usr/bin/python3.
+broker. SIGHUP (the TLS certificate reload) is held from the same line: one during start-up,
+or on a broker without TLS, is not fatal. Run with /usr/bin/python3.
 
 Moments are counted from when the process has SIGTERM in hand (its /proc status shows it
 blocked or caught: main's first line), not from the spawn: before that the dynamic loader
@@ -11,6 +12,7 @@ runs, and a SIGTERM there takes the default action in any program."""
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from depot_harness import (Broker, api_versions, check, fetch_v4_batches, free_port,  # noqa: E402
                            produce_v3, record_batch, run_tests)
+from tls_certs import make_all  # noqa: E402
 
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 UNCLEAN = "not cleanly shut down"
@@ -166,6 +169,73 @@ def test_first_request_when_the_port_accepts_is_answered_fully():
         proc.send_signal(signal.SIGTERM)
         wait_exit(proc, "SIGTERM after the first requests")
         print("    first connection's ApiVersions: %d APIs, as the settled broker's" % len(first))
+
+
+def tls_handshake(port, ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return s.version()
+
+
+def test_sighup_during_start_up_is_not_fatal():
+    """SIGHUP at moments of start-up (before the TLS watchers exist, and after), with a TLS
+    listener and without one: the broker comes up, serves TLS with the certificates it read,
+    and stops cleanly on SIGTERM. A SIGHUP used to take the default action until the TLS
+    subsystem was up (and on a broker without TLS, always): the process was gone."""
+    with Broker(settings=SETTINGS, name="sighup", start=False) as b:
+        certs = make_all(os.path.join(b.tmp, "certs"))
+        open(b.log_path, "ab").close()
+        moments = [("in hand +0 ms", 0.0), ("in hand +1 ms", 0.001), ("in hand +3 ms", 0.003),
+                   ("in hand +10 ms", 0.010), ("in hand +30 ms", 0.030), ("port accepts", None)]
+        tls = dict(SETTINGS, **{"ssl.keystore.location": certs["server_pem"],
+                                "ssl.truststore.location": certs["ca"]})
+        seen = []
+        for with_tls in (True, False):
+            for what, delay in moments:
+                b.port, tls_port = free_port(), free_port()
+                b.settings = dict(tls) if with_tls else dict(SETTINGS)
+                if with_tls:
+                    b.settings["listeners"] = ("PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d"
+                                               % (b.port, tls_port))
+                label = "%s, %s" % (what, "TLS" if with_tls else "no TLS")
+                pos = log_size(b)
+                proc = spawn(b)
+                if delay is not None:
+                    while not sigterm_in_hand(proc.pid):
+                        pass
+                    t_hand = time.monotonic()
+                    while time.monotonic() - t_hand < delay:
+                        pass
+                else:
+                    s = None
+                    deadline = time.monotonic() + 20
+                    while s is None and proc.poll() is None and time.monotonic() < deadline:
+                        s = connects(b.port)
+                    check(s is not None, "%s: the port never accepted", label)
+                    s.close()
+                proc.send_signal(signal.SIGHUP)
+                s = None
+                deadline = time.monotonic() + 20
+                while s is None and proc.poll() is None and time.monotonic() < deadline:
+                    s = connects(b.port)
+                check(s is not None and proc.poll() is None,
+                      "%s: the broker did not survive a SIGHUP (status %r):\n%s",
+                      label, proc.poll(), log_since(b, pos))
+                s.close()
+                err, apis = api_versions(b.port)
+                check(err == 0 and len(apis) >= 20, "%s: ApiVersions error %d", label, err)
+                if with_tls:
+                    v = tls_handshake(tls_port, certs["ca"])
+                    check(v is not None, "%s: no TLS handshake", label)
+                proc.send_signal(signal.SIGTERM)
+                wait_exit(proc, label)
+                out = log_since(b, pos)
+                check("store closed cleanly" in out, "%s: no 'store closed cleanly':\n%s",
+                      label, out)
+                seen.append(label)
+        print("    %d SIGHUPs during start-up, each survived (TLS served where configured) and "
+              "a clean stop after" % len(seen))
 
 
 if __name__ == "__main__":
