@@ -66,32 +66,82 @@ _depot_port_accepts() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-_depot_launch() {
+# True when process $1 holds a socket listening on TCP port $2 (/proc: its descriptors' socket
+# inodes against the listening entries of /proc/net/tcp and tcp6).
+_depot_owns_port() {
+    $PY -c 'import os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+try:
+    mine = {os.readlink("/proc/%s/fd/%s" % (pid, fd)) for fd in os.listdir("/proc/%s/fd" % pid)}
+except OSError:
+    sys.exit(1)
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for r in rows:
+        f = r.split()
+        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and "socket:[%s]" % f[9] in mine:
+            sys.exit(0)
+sys.exit(1)' "$1" "$2"
+}
+
+# One start on $DEPOT_PORT. Returns 0 once the port accepts, 1 if the broker exited (its status
+# in _DEPOT_RC, the log since this start in _DEPOT_OUT), and fails the test if the port still
+# does not accept after 20 s.
+_depot_launch_once() {
     [ -x "$DEPOT_BIN" ] || fail "broker did not start: $DEPOT_BIN missing (make all)"
     local args=(--set "listeners=PLAINTEXT://127.0.0.1:$DEPOT_PORT" --set "log.dirs=$DEPOT_DATA")
     local kv
     for kv in "${DEPOT_SETTINGS[@]+"${DEPOT_SETTINGS[@]}"}"; do args+=(--set "$kv"); done
+    touch "$DEPOT_LOG"
+    local from
+    from=$(($(stat -c %s "$DEPOT_LOG") + 1))
     echo "=== start on port $DEPOT_PORT: $DEPOT_BIN ${args[*]}" >>"$DEPOT_LOG"
     "$DEPOT_BIN" "${args[@]}" </dev/null >>"$DEPOT_LOG" 2>&1 &
     DEPOT_PID=$!
     local i
     for i in $(seq 1 1000); do  # 20 s in 20 ms steps
         if ! kill -0 "$DEPOT_PID" 2>/dev/null; then
-            wait "$DEPOT_PID" 2>/dev/null && rc=0 || rc=$?
+            _DEPOT_RC=0
+            wait "$DEPOT_PID" 2>/dev/null || _DEPOT_RC=$?
             DEPOT_PID=
-            fail "broker did not start (exited with status $rc)"
+            _DEPOT_OUT=$(tail -c +"$from" "$DEPOT_LOG")
+            return 1
         fi
-        _depot_port_accepts "$DEPOT_PORT" && return 0
+        # a process that took the port meanwhile accepts too (our broker is then on its way
+        # out, "in use"): the listening socket must be our broker's
+        if _depot_port_accepts "$DEPOT_PORT" && _depot_owns_port "$DEPOT_PID" "$DEPOT_PORT"; then
+            return 0
+        fi
         sleep 0.02
     done
     fail "broker did not start: port $DEPOT_PORT not accepting after 20 s"
 }
 
+# A restart keeps its port (clients keep their bootstrap): one attempt.
+_depot_launch() {
+    _depot_launch_once && return 0
+    fail "broker did not start (exited with status $_DEPOT_RC)"
+}
+
+# A new broker picks a free port; if another process took it before the broker bound it
+# ("address already in use"), it starts again on a fresh one, three attempts in all, as
+# depot_harness.Broker.start does.
 depot_start() {
     DEPOT_SETTINGS=("$@")
-    DEPOT_PORT=$(depot_free_port)
-    DEPOT_BOOTSTRAP=127.0.0.1:$DEPOT_PORT
-    _depot_launch
+    local attempt
+    for attempt in 1 2 3; do
+        DEPOT_PORT=$(depot_free_port)
+        DEPOT_BOOTSTRAP=127.0.0.1:$DEPOT_PORT
+        _depot_launch_once && return 0
+        case "$_DEPOT_OUT" in
+            *"in use"* | *"In use"*) echo "  port $DEPOT_PORT was taken at start; again on a fresh one" ;;
+            *) break ;;
+        esac
+    done
+    fail "broker did not start (exited with status $_DEPOT_RC)"
 }
 
 depot_stop() {
