@@ -70,6 +70,27 @@ def port_accepts(port, timeout=0.2):
         return False
 
 
+def owns_port(pid, port):
+    """True when process pid holds a socket listening on TCP port (its descriptors' socket
+    inodes against the listening entries of /proc/net/tcp and tcp6)."""
+    try:
+        mine = {os.readlink("/proc/%d/fd/%s" % (pid, fd)) for fd in os.listdir("/proc/%d/fd" % pid)}
+    except OSError:
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for r in rows:
+            c = r.split()
+            if (c[3] == "0A" and int(c[1].rsplit(":", 1)[1], 16) == port
+                    and "socket:[%s]" % c[9] in mine):
+                return True
+    return False
+
+
 class Broker:
     """One depot process on 127.0.0.1:<free port> with its own temp data dir.
 
@@ -131,7 +152,9 @@ class Broker:
                 if rc is not None:
                     last = "exited with status %d" % rc
                     break
-                if port_accepts(self.port):
+                # a process that took the port meanwhile accepts too (ours is then on its way
+                # out, "in use"): the listening socket must be our broker's
+                if port_accepts(self.port) and owns_port(self.proc.pid, self.port):
                     return self
                 time.sleep(0.02)
             else:

@@ -15,6 +15,7 @@ CI mode storms for ~25 s; DEPOT_LONG=1 for 5 minutes. DEPOT_SEED fixes the rando
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from depot_harness import LONG, Broker, check, free_port, run_tests  # noqa: E402
+from depot_harness import LONG, Broker, BrokerError, check, free_port, run_tests  # noqa: E402
 from tcp_proxy import TcpProxy  # noqa: E402
 
 TOPIC = "sensors"
@@ -194,16 +195,59 @@ def verify(box_bs, central_bs, acked, sent, label):
 def central_behind_proxy():
     """A central Depot that advertises the proxy's address, so every connection of the
     uplink (not just the bootstrap) goes through the proxy."""
-    port = free_port()
-    proxy = TcpProxy("127.0.0.1", port)
+    proxy = TcpProxy("127.0.0.1", 0)  # upstream set once the central has its port
     # The central side forgets idle producer ids after 6 s, so outages in the storm outlast
     # them (the uplink's delivery watchdog, 4 s here, must start over before that).
     central = Broker(settings={"advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
                                "producer.id.expiration.ms": 6000},
                      name="central", start=False)
-    central.port = port
-    central.start()
+    start_behind(central, proxy)
     return central, proxy
+
+
+def start_behind(central, proxy):
+    """(Re)starts the central Depot behind proxy. The box knows only the proxy's address, so
+    when another process took the central's port while it was down, the central moves to a
+    fresh one and the proxy follows it."""
+    try:
+        central.start()
+    except BrokerError:
+        if central.port is None or "in use" not in central.log_tail(5).lower():
+            raise
+        print("    central: port %d was taken while it was down; moved" % central.port, flush=True)
+        central.port = None
+        central.start()
+    proxy.set_upstream(central.port)
+
+
+def restart_central(central, proxy, hard):
+    if hard:
+        central.kill()
+    else:
+        central.stop()
+    start_behind(central, proxy)
+
+
+def restart_kafka_behind(k, proxy):
+    """Restarts Kafka behind proxy, on fresh ports if one of its own was taken while it was
+    down (the box knows only the proxy; the data and the cluster id stay)."""
+    import kafka_dist as kd
+    k.stop()
+    try:
+        k.start()
+    except kd.PortTaken:
+        old = (k.port, k.controller_port)
+        k.port, k.controller_port = kd._free_ports(2)
+        with open(k.props_path) as f:
+            props = f.read()
+        for a, b in zip(old, (k.port, k.controller_port)):
+            props = re.sub(r"127\.0\.0\.1:%d\b" % a, "127.0.0.1:%d" % b, props)
+        with open(k.props_path, "w") as f:
+            f.write(props)
+        print("    kafka: port %d or %d was taken while it was down; moved to %d, %d"
+              % (old + (k.port, k.controller_port)), flush=True)
+        k.start()
+    proxy.set_upstream(k.port)
 
 
 class Storm:
@@ -308,8 +352,8 @@ def run_storm(proxy, central_restart, label, seconds, kills=True):
 def test_storm_depot_central():
     seconds = 300 if LONG else 25
     central, proxy = central_behind_proxy()
-    run_storm(proxy, lambda: central.restart(hard=random.random() < 0.5), "depot-central",
-              seconds)
+    run_storm(proxy, lambda: restart_central(central, proxy, random.random() < 0.5),
+              "depot-central", seconds)
     central.stop()
 
 
@@ -533,17 +577,16 @@ def test_storm_kafka_central():
         return kd.skip("test_storm_kafka_central", why)
     tmp = tempfile.mkdtemp(prefix="depot-e2e-uplink-kafka-")
     state = {}
-    port = free_port()
-    proxy = TcpProxy("127.0.0.1", port)
+    proxy = TcpProxy("127.0.0.1", 0)  # upstream set once Kafka has its port
     try:
-        state["k"] = kd.start_kafka(tmp, port=port, settings={
+        state["k"] = kd.start_kafka(tmp, settings={
             "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
             "producer.id.expiration.ms": 6000,
             "producer.id.expiration.check.interval.ms": 1000})
+        proxy.set_upstream(state["k"].port)
 
         def restart():
-            state["k"].stop()
-            state["k"].start()
+            restart_kafka_behind(state["k"], proxy)
 
         run_storm(proxy, restart, "kafka-central", 300 if LONG else 25)
         state["k"].stop()

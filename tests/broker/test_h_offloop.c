@@ -1,0 +1,419 @@
+/*
+ * The threaded paths of the admin handlers, through a real broker on its loop thread with the
+ * audit trail on, so ThreadSanitizer (make test-tsan) sees them: CreateTopics and DeleteTopics
+ * write on libuv's threadpool (kb_offloop_start) after their change intents were held until the
+ * flusher thread made them durable (kb_req_hold / kb_req_replay); IncrementalAlterConfigs
+ * writes the dynamic configs file there (kb_write_file_durably); InitProducerId reserves its id
+ * block there. Several of each are in flight at once, from several connections. The handler
+ * tests (test_h_admin, ...) call handlers without a connection, which runs all of this inline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "broker/core/config.h"
+#include "broker/core/server.h"
+#include "h_test_util.h"
+#include "protocol/gen/kp_msgs.h"
+#include "protocol/kp_errors.h"
+
+/* dispatch.c references handlers weakly, and a weak reference does not pull an object out of
+ * libkb.a: these strong references do. */
+int (*const linked_handlers[])(kb_req_t *) = {kb_handle_create_topics, kb_handle_delete_topics,
+                                             kb_handle_incremental_alter_configs,
+                                             kb_handle_init_producer_id};
+
+#define CONNS 3
+
+static char tmpdir[64];
+static kb_config_t cfg;
+static uv_loop_t loop;
+static kb_broker_t *broker;
+static uv_async_t stop_async;
+static pthread_t thread;
+static int port;
+
+static void on_stop(uv_async_t *a)
+{
+    kb_broker_stop(broker);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *run_loop(void *arg)
+{
+    (void)arg;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    kb_log_set_level(KB_LOG_ERROR);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/kboffXXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    char dirs[128];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
+    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs, "audit.enabled=true"};
+    char err[256];
+    if (kb_config_load(&cfg, NULL, sets, 3, err, sizeof err, NULL) < 0) return -1;
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &stop_async, on_stop);
+    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
+    port = kb_broker_port(broker);
+    return pthread_create(&thread, NULL, run_loop, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uv_async_send(&stop_async);
+    pthread_join(thread, NULL);
+    kb_broker_free(broker);
+    uv_loop_close(&loop);
+    kb_config_deinit(&cfg);
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static int client(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {30, 0}; /* generous: TSan slows the threadpool work a lot */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static bool read_n(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r < 0 && errno == EINTR) continue; /* a debugger stopping another thread */
+        if (r <= 0) return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
+
+static void send_req(int fd, int16_t key, int16_t version, int32_t corr, enc_fn enc,
+                     const void *msg)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    size_t at = kp_put_i32(&b, 0);
+    kp_req_header_t h = {key, version, corr, kp_str("offloop-test")};
+    kp_req_header_encode(&b, &h);
+    assert_int_equal(enc(&b, version, msg), 0);
+    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
+    assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
+    kp_buf_deinit(&b);
+}
+
+/* One response frame (heap, caller frees), r left at the body. */
+static uint8_t *recv_resp(int fd, int16_t key, int16_t version, int32_t corr, kp_reader_t *r)
+{
+    uint8_t hdr[4];
+    assert_true(read_n(fd, hdr, 4));
+    kp_reader_t hr;
+    kp_reader_init(&hr, hdr, 4);
+    int32_t n = kp_read_i32(&hr);
+    assert_true(n > 0 && n < (16 << 20));
+    uint8_t *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_true(read_n(fd, buf, (size_t)n));
+    kp_reader_init(r, buf, (size_t)n);
+    int32_t got;
+    assert_int_equal(kp_resp_header_decode(r, key, version, &got), 0);
+    assert_int_equal(got, corr);
+    return buf;
+}
+
+static int enc_create(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_topics_req_encode(b, v, m);
+}
+
+static int enc_delete(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_delete_topics_req_encode(b, v, m);
+}
+
+static int enc_alter(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_incremental_alter_configs_req_encode(b, v, m);
+}
+
+static int enc_pid(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_init_producer_id_req_encode(b, v, m);
+}
+
+static void send_create(int fd, int32_t corr, const char *a, const char *b)
+{
+    kp_create_topics_req_creatable_topic_t t[2];
+    for (int i = 0; i < 2; i++) {
+        kp_create_topics_req_creatable_topic_init(&t[i]);
+        t[i].name = kp_str(i ? b : a);
+        t[i].num_partitions = 2;
+        t[i].replication_factor = 1;
+    }
+    kp_create_topics_req_t m;
+    kp_create_topics_req_init(&m);
+    m.topics = t;
+    m.topics_count = 2;
+    m.timeout_ms = 30000;
+    send_req(fd, KP_API_CREATE_TOPICS, 7, corr, enc_create, &m);
+}
+
+/* The two topics' error codes. */
+static void recv_create(int fd, int32_t corr, int16_t errs[2])
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_CREATE_TOPICS, 7, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_create_topics_resp_t resp;
+    assert_int_equal(kp_create_topics_resp_decode(&r, 7, &a, &resp), 0);
+    assert_int_equal(resp.topics_count, 2);
+    errs[0] = resp.topics[0].error_code;
+    errs[1] = resp.topics[1].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+}
+
+static void topic_name(char *out, size_t n, int conn, int k)
+{
+    snprintf(out, n, "off-%d-%d", conn, k);
+}
+
+/* CONNS connections each send two CreateTopics (two topics each) before reading: the intents,
+ * the holds, the replays and the threadpool writes of all of them overlap. Then the same again
+ * answers TOPIC_ALREADY_EXISTS, and all of them are in the store. */
+static void test_create_topics_in_flight_together(void **state)
+{
+    (void)state;
+    int fds[CONNS];
+    char a[32], b[32];
+    for (int round = 0; round < 2; round++) {
+        for (int c = 0; c < CONNS; c++) {
+            fds[c] = client();
+            for (int k = 0; k < 2; k++) {
+                topic_name(a, sizeof a, c, 2 * k);
+                topic_name(b, sizeof b, c, 2 * k + 1);
+                send_create(fds[c], 100 + k, a, b);
+            }
+        }
+        int16_t want = round ? KP_ERR_TOPIC_ALREADY_EXISTS : KP_ERR_NONE;
+        for (int c = 0; c < CONNS; c++) {
+            for (int k = 0; k < 2; k++) {
+                int16_t errs[2];
+                recv_create(fds[c], 100 + k, errs);
+                assert_int_equal(errs[0], want);
+                assert_int_equal(errs[1], want);
+            }
+            close(fds[c]);
+        }
+    }
+}
+
+static void send_alter(int fd, int32_t corr, const char *retention_ms)
+{
+    kp_incremental_alter_configs_req_alterable_config_t c;
+    kp_incremental_alter_configs_req_alterable_config_init(&c);
+    c.name = kp_str("log.retention.ms");
+    c.config_operation = 0; /* SET */
+    c.value = kp_str(retention_ms);
+    kp_incremental_alter_configs_req_alter_configs_resource_t res;
+    kp_incremental_alter_configs_req_alter_configs_resource_init(&res);
+    res.resource_type = 4; /* BROKER; "" is the cluster-wide default */
+    res.resource_name = kp_str("");
+    res.configs = &c;
+    res.configs_count = 1;
+    kp_incremental_alter_configs_req_t m;
+    kp_incremental_alter_configs_req_init(&m);
+    m.resources = &res;
+    m.resources_count = 1;
+    send_req(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, corr, enc_alter, &m);
+}
+
+static int16_t recv_alter(int fd, int32_t corr)
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_incremental_alter_configs_resp_t resp;
+    assert_int_equal(kp_incremental_alter_configs_resp_decode(&r, 1, &a, &resp), 0);
+    assert_int_equal(resp.responses_count, 1);
+    int16_t err = resp.responses[0].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+/* Dynamic config changes from several connections at once: each answered after its file
+ * write on the threadpool, and the file holds the value of the last one written. */
+static void test_alter_configs_written_off_the_loop(void **state)
+{
+    (void)state;
+    int fds[CONNS];
+    char v[32];
+    for (int c = 0; c < CONNS; c++) {
+        fds[c] = client();
+        for (int k = 0; k < 3; k++) {
+            snprintf(v, sizeof v, "%d", 3600000 + 10 * c + k);
+            send_alter(fds[c], 200 + k, v);
+        }
+    }
+    for (int c = 0; c < CONNS; c++) {
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(recv_alter(fds[c], 200 + k), KP_ERR_NONE);
+        close(fds[c]);
+    }
+    /* one more, alone: once it is answered, the file holds exactly its value */
+    int fd = client();
+    send_alter(fd, 210, "7200000");
+    assert_int_equal(recv_alter(fd, 210), KP_ERR_NONE);
+    close(fd);
+    char path[128], text[4096];
+    snprintf(path, sizeof path, "%s/depot-broker-configs.properties", tmpdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    assert_non_null(strstr(text, "log.retention.ms=7200000\n"));
+}
+
+static void send_pid(int fd, int32_t corr)
+{
+    kp_init_producer_id_req_t m;
+    kp_init_producer_id_req_init(&m);
+    m.transactional_id = (kp_str_t){NULL, -1};
+    m.transaction_timeout_ms = 60000;
+    send_req(fd, KP_API_INIT_PRODUCER_ID, 4, corr, enc_pid, &m);
+}
+
+static int64_t recv_pid(int fd, int32_t corr)
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_INIT_PRODUCER_ID, 4, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_init_producer_id_resp_t resp;
+    assert_int_equal(kp_init_producer_id_resp_decode(&r, 4, &a, &resp), 0);
+    assert_int_equal(resp.error_code, KP_ERR_NONE);
+    int64_t pid = resp.producer_id;
+    kp_arena_deinit(&a);
+    free(buf);
+    return pid;
+}
+
+/* The first ids wait for the id block written on the threadpool, all of them together:
+ * every answer is a distinct id. */
+static void test_producer_ids_wait_for_their_block(void **state)
+{
+    (void)state;
+    enum { PER = 8 };
+    int fds[CONNS];
+    int64_t ids[CONNS * PER];
+    for (int c = 0; c < CONNS; c++) {
+        fds[c] = client();
+        for (int k = 0; k < PER; k++)
+            send_pid(fds[c], 300 + k);
+    }
+    for (int c = 0; c < CONNS; c++) {
+        for (int k = 0; k < PER; k++) {
+            ids[c * PER + k] = recv_pid(fds[c], 300 + k);
+            assert_true(ids[c * PER + k] >= 0);
+            for (int j = 0; j < c * PER + k; j++)
+                assert_true(ids[j] != ids[c * PER + k]);
+        }
+        close(fds[c]);
+    }
+}
+
+static void send_delete(int fd, int32_t corr, const char *a, const char *b)
+{
+    kp_str_t names[2] = {kp_str(a), kp_str(b)};
+    kp_delete_topics_req_t m;
+    kp_delete_topics_req_init(&m);
+    m.topic_names = names;
+    m.topic_names_count = 2;
+    m.timeout_ms = 30000;
+    send_req(fd, KP_API_DELETE_TOPICS, 4, corr, enc_delete, &m);
+}
+
+static void recv_delete(int fd, int32_t corr, int16_t errs[2])
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_DELETE_TOPICS, 4, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_delete_topics_resp_t resp;
+    assert_int_equal(kp_delete_topics_resp_decode(&r, 4, &a, &resp), 0);
+    assert_int_equal(resp.responses_count, 2);
+    errs[0] = resp.responses[0].error_code;
+    errs[1] = resp.responses[1].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+}
+
+/* The topics made above deleted from every connection at once; a second delete finds none. */
+static void test_delete_topics_in_flight_together(void **state)
+{
+    (void)state;
+    int fds[CONNS];
+    char a[32], b[32];
+    for (int round = 0; round < 2; round++) {
+        for (int c = 0; c < CONNS; c++) {
+            fds[c] = client();
+            for (int k = 0; k < 2; k++) {
+                topic_name(a, sizeof a, c, 2 * k);
+                topic_name(b, sizeof b, c, 2 * k + 1);
+                send_delete(fds[c], 400 + k, a, b);
+            }
+        }
+        int16_t want = round ? KP_ERR_UNKNOWN_TOPIC_OR_PARTITION : KP_ERR_NONE;
+        for (int c = 0; c < CONNS; c++) {
+            for (int k = 0; k < 2; k++) {
+                int16_t errs[2];
+                recv_delete(fds[c], 400 + k, errs);
+                assert_int_equal(errs[0], want);
+                assert_int_equal(errs[1], want);
+            }
+            close(fds[c]);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_topics_in_flight_together),
+        cmocka_unit_test(test_alter_configs_written_off_the_loop),
+        cmocka_unit_test(test_producer_ids_wait_for_their_block),
+        cmocka_unit_test(test_delete_topics_in_flight_together),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
