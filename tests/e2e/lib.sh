@@ -82,7 +82,8 @@ for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         continue
     for r in rows:
         f = r.split()
-        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and "socket:[%s]" % f[9] in mine:
+        if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port \
+                and "socket:[%s]" % f[9] in mine:
             sys.exit(0)
 sys.exit(1)' "$1" "$2"
 }
@@ -137,7 +138,8 @@ depot_start() {
         DEPOT_BOOTSTRAP=127.0.0.1:$DEPOT_PORT
         _depot_launch_once && return 0
         case "$_DEPOT_OUT" in
-            *"in use"* | *"In use"*) echo "  port $DEPOT_PORT was taken at start; again on a fresh one" ;;
+            *"in use"* | *"In use"*)
+                echo "  port $DEPOT_PORT was taken at start; again on a fresh one" ;;
             *) break ;;
         esac
     done

@@ -239,4 +239,11 @@ def test_sighup_during_start_up_is_not_fatal():
 
 
 if __name__ == "__main__":
+    if os.path.basename(os.environ.get("DEPOT_BIN", "")) == "valgrind-depot":
+        # memcheck catches every signal from before the broker's main runs, so the moment the
+        # broker has them in hand cannot be seen from /proc; and a signal to it is one to
+        # valgrind first
+        print("  SKIP test_startup_signals.py: not under valgrind (valgrind owns the signal "
+              "dispositions from before main)")
+        sys.exit(0)
     run_tests(globals())
