@@ -22,6 +22,7 @@
 #include "broker/core/config.h"
 #include "broker/core/counters.h"
 #include "broker/core/server.h"
+#include "broker_thread.h"
 #include "h_test_util.h"
 #include "protocol/gen/kp_describe_groups.h"
 #include "protocol/gen/kp_heartbeat.h"
@@ -30,57 +31,22 @@
 
 #define HOUR_MS (3600LL * 1000)
 
-static char tmpdir[64];
-static kb_config_t cfg;
-static uv_loop_t loop;
-static kb_broker_t *broker;
-static uv_async_t stop_async;
-static pthread_t thread;
-static int port;
-
-static void on_stop(uv_async_t *a)
-{
-    kb_broker_stop(broker);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-    (void)arg;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return NULL;
-}
+static tb_t tb;
 
 static int setup(void **state)
 {
     (void)state;
-    kb_log_set_level(KB_LOG_ERROR);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kbclockXXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    char dirs[128];
-    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs,
-                          "group.initial.rebalance.delay.ms=0"};
-    char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 3, err, sizeof err, NULL) < 0) return -1;
-    uv_loop_init(&loop);
-    uv_async_init(&loop, &stop_async, on_stop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
-    port = kb_broker_port(broker);
+    const char *sets[] = {"group.initial.rebalance.delay.ms=0"};
+    if (tb_open(&tb, "kbclock", sets, 1) < 0) return -1;
     ks_topic_t *t;
-    if (ks_topic_create(kb_broker_store(broker), "t", 1, NULL, &t) < 0) return -1;
-    return pthread_create(&thread, NULL, run_loop, NULL);
+    if (ks_topic_create(kb_broker_store(tb.broker), "t", 1, NULL, &t) < 0) return -1;
+    return tb_run(&tb);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    uv_async_send(&stop_async);
-    pthread_join(thread, NULL);
-    kb_broker_free(broker);
-    uv_loop_close(&loop);
-    kb_config_deinit(&cfg);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tb_close(&tb);
     return 0;
 }
 
@@ -93,27 +59,9 @@ static double now_s(void)
 
 static int client(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = tb_connect(&tb, 10);
+    assert_true(fd >= 0);
     return fd;
-}
-
-static bool read_n(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0) return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
 }
 
 typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
@@ -132,13 +80,13 @@ static uint8_t *roundtrip(int fd, int16_t key, int16_t v, int32_t corr, enc_fn e
     assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
     kp_buf_deinit(&b);
     uint8_t hdr[4];
-    assert_true(read_n(fd, hdr, 4));
+    assert_true(tb_read_n(fd, hdr, 4));
     kp_reader_t hr;
     kp_reader_init(&hr, hdr, 4);
     int32_t n = kp_read_i32(&hr);
     assert_true(n > 0 && n < (64 << 20));
     uint8_t *buf = malloc((size_t)n);
-    assert_true(read_n(fd, buf, (size_t)n));
+    assert_true(tb_read_n(fd, buf, (size_t)n));
     kp_reader_init(r, buf, (size_t)n);
     int32_t got;
     assert_int_equal(kp_resp_header_decode(r, key, v, &got), 0);
@@ -328,7 +276,7 @@ static void test_clock_wall_step_back_does_not_freeze_long_poll(void **state)
     free(buf);
     assert_true(took >= 0.45 && took < 2.0);
     /* conn.c's counter hooks saw it (read from this thread: relaxed loads, counters.h) */
-    const kb_api_counters_t *ac = kb_counters_api(broker, KP_API_FETCH);
+    const kb_api_counters_t *ac = kb_counters_api(tb.broker, KP_API_FETCH);
     assert_non_null(ac);
     assert_true(kb_ctr_read(&ac->requests) >= 1);
     int slow = kb_counters_latency_bucket(450000);

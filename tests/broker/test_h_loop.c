@@ -20,6 +20,7 @@
 
 #include "broker/core/config.h"
 #include "broker/core/server.h"
+#include "broker_thread.h"
 #include "h_test_util.h"
 #include "storage/ks_io.h"
 
@@ -52,66 +53,29 @@ static int faulty_fsync(int fd)
  * libkb.a: these strong references do. */
 int (*const linked_handlers[])(kb_req_t *) = {kb_handle_produce, kb_handle_fetch};
 
-static char tmpdir[64];
-static kb_config_t cfg;
-static uv_loop_t loop;
-static kb_broker_t *broker;
-static uv_async_t stop_async;
-static pthread_t thread;
-static int port;
+static tb_t tb;
 static kp_uuid_t topic_id; /* of "t" */
-
-static void on_stop(uv_async_t *a)
-{
-    kb_broker_stop(broker);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-    (void)arg;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return NULL;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    kb_log_set_level(KB_LOG_ERROR);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kbloopXXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    char dirs[128];
-    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs};
-    char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 2, err, sizeof err, NULL) < 0)
-        return -1;
     ks_io.fdatasync = faulty_fdatasync;
     ks_io.fsync = faulty_fsync;
-    uv_loop_init(&loop);
-    uv_async_init(&loop, &stop_async, on_stop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0)
+    if (tb_open(&tb, "kbloop", NULL, 0) < 0)
         return -1;
-    port = kb_broker_port(broker);
     /* topics are made before the loop thread runs: the store belongs to that thread after */
     ks_topic_t *t;
-    if (ks_topic_create(kb_broker_store(broker), "t", 2, NULL, &t) < 0)
+    if (ks_topic_create(kb_broker_store(tb.broker), "t", 2, NULL, &t) < 0)
         return -1;
     topic_id = ks_topic_id(t);
-    return pthread_create(&thread, NULL, run_loop, NULL);
+    return tb_run(&tb);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    uv_async_send(&stop_async);
-    pthread_join(thread, NULL);
-    kb_broker_free(broker);
-    uv_loop_close(&loop);
-    kb_config_deinit(&cfg);
+    tb_close(&tb);
     ks_io = ks_io_posix;
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
 
@@ -124,28 +88,9 @@ static double now_s(void)
 
 static int client(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = tb_connect(&tb, 10);
+    assert_true(fd >= 0);
     return fd;
-}
-
-static bool read_n(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r <= 0)
-            return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
 }
 
 /* Frames and sends one request whose body enc() writes. */
@@ -168,14 +113,14 @@ static void send_req(int fd, int16_t key, int16_t version, int32_t corr,
 static uint8_t *recv_resp(int fd, int16_t key, int16_t version, int32_t corr, kp_reader_t *r)
 {
     uint8_t hdr[4];
-    if (!read_n(fd, hdr, 4))
+    if (!tb_read_n(fd, hdr, 4))
         return NULL;
     kp_reader_t hr;
     kp_reader_init(&hr, hdr, 4);
     int32_t n = kp_read_i32(&hr);
     assert_true(n > 0 && n < (64 << 20));
     uint8_t *buf = malloc((size_t)n);
-    assert_true(read_n(fd, buf, (size_t)n));
+    assert_true(tb_read_n(fd, buf, (size_t)n));
     kp_reader_init(r, buf, (size_t)n);
     int32_t got;
     assert_int_equal(kp_resp_header_decode(r, key, version, &got), 0);

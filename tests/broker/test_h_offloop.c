@@ -24,6 +24,7 @@
 
 #include "broker/core/config.h"
 #include "broker/core/server.h"
+#include "broker_thread.h"
 #include "h_test_util.h"
 #include "protocol/gen/kp_msgs.h"
 #include "protocol/kp_errors.h"
@@ -36,81 +37,28 @@ int (*const linked_handlers[])(kb_req_t *) = {kb_handle_create_topics, kb_handle
 
 #define CONNS 3
 
-static char tmpdir[64];
-static kb_config_t cfg;
-static uv_loop_t loop;
-static kb_broker_t *broker;
-static uv_async_t stop_async;
-static pthread_t thread;
-static int port;
-
-static void on_stop(uv_async_t *a)
-{
-    kb_broker_stop(broker);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *run_loop(void *arg)
-{
-    (void)arg;
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return NULL;
-}
+static tb_t tb;
 
 static int setup(void **state)
 {
     (void)state;
-    kb_log_set_level(KB_LOG_ERROR);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/kboffXXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    char dirs[128];
-    snprintf(dirs, sizeof dirs, "log.dirs=%s", tmpdir);
-    const char *sets[] = {"listeners=PLAINTEXT://127.0.0.1:0", dirs, "audit.enabled=true"};
-    char err[256];
-    if (kb_config_load(&cfg, NULL, sets, 3, err, sizeof err, NULL) < 0) return -1;
-    uv_loop_init(&loop);
-    uv_async_init(&loop, &stop_async, on_stop);
-    if (kb_broker_new(&cfg, &loop, &broker) < 0 || kb_broker_start(broker) < 0) return -1;
-    port = kb_broker_port(broker);
-    return pthread_create(&thread, NULL, run_loop, NULL);
+    const char *sets[] = {"audit.enabled=true"};
+    if (tb_open(&tb, "kboff", sets, 1) < 0) return -1;
+    return tb_run(&tb);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    uv_async_send(&stop_async);
-    pthread_join(thread, NULL);
-    kb_broker_free(broker);
-    uv_loop_close(&loop);
-    kb_config_deinit(&cfg);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tb_close(&tb);
     return 0;
 }
 
 static int client(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {30, 0}; /* generous: TSan slows the threadpool work a lot */
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = tb_connect(&tb, 30); /* generous: TSan slows the threadpool work a lot */
+    assert_true(fd >= 0);
     return fd;
-}
-
-static bool read_n(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r < 0 && errno == EINTR) continue; /* a debugger stopping another thread */
-        if (r <= 0) return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
 }
 
 typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
@@ -133,14 +81,14 @@ static void send_req(int fd, int16_t key, int16_t version, int32_t corr, enc_fn 
 static uint8_t *recv_resp(int fd, int16_t key, int16_t version, int32_t corr, kp_reader_t *r)
 {
     uint8_t hdr[4];
-    assert_true(read_n(fd, hdr, 4));
+    assert_true(tb_read_n(fd, hdr, 4));
     kp_reader_t hr;
     kp_reader_init(&hr, hdr, 4);
     int32_t n = kp_read_i32(&hr);
     assert_true(n > 0 && n < (16 << 20));
     uint8_t *buf = malloc((size_t)n);
     assert_non_null(buf);
-    assert_true(read_n(fd, buf, (size_t)n));
+    assert_true(tb_read_n(fd, buf, (size_t)n));
     kp_reader_init(r, buf, (size_t)n);
     int32_t got;
     assert_int_equal(kp_resp_header_decode(r, key, version, &got), 0);
@@ -296,7 +244,7 @@ static void test_alter_configs_written_off_the_loop(void **state)
     assert_int_equal(recv_alter(fd, 210), KP_ERR_NONE);
     close(fd);
     char path[128], text[4096];
-    snprintf(path, sizeof path, "%s/depot-broker-configs.properties", tmpdir);
+    snprintf(path, sizeof path, "%s/depot-broker-configs.properties", tb.dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     size_t n = fread(text, 1, sizeof text - 1, f);
