@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -23,6 +24,8 @@
 
 #include "broker/core/config.h"
 #include "broker/core/server.h"
+#include "protocol/kp_codec.h"
+#include "protocol/kp_header.h"
 
 #define TB_MAX_SETS 16
 
@@ -139,6 +142,58 @@ static inline bool tb_read_n(int fd, uint8_t *p, size_t n)
         n -= (size_t)r;
     }
     return true;
+}
+
+typedef int (*tb_enc_fn)(kp_buf_t *, int16_t, const void *);
+
+/* Frames one request (header v1 with client id "test", body written by enc) and sends it. */
+static inline int tb_send_req(int fd, int16_t key, int16_t version, int32_t corr, tb_enc_fn enc,
+                              const void *msg)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    size_t at = kp_put_i32(&b, 0);
+    kp_req_header_t h = {key, version, corr, kp_str("test")};
+    kp_req_header_encode(&b, &h);
+    int rc = enc(&b, version, msg);
+    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
+    if (rc == 0 && send(fd, b.data, b.len, 0) != (ssize_t)b.len) rc = -1;
+    kp_buf_deinit(&b);
+    return rc;
+}
+
+/* Reads one response frame into a heap buffer (the caller frees it) and leaves r at the body.
+ * NULL at the end of the stream or on the receive timeout; NULL with errno EPROTO when the
+ * frame is malformed or is not the answer to corr. */
+static inline uint8_t *tb_recv_resp(int fd, int16_t key, int16_t version, int32_t corr,
+                                    kp_reader_t *r)
+{
+    uint8_t hdr[4];
+    if (!tb_read_n(fd, hdr, 4)) {
+        errno = 0;
+        return NULL;
+    }
+    kp_reader_t hr;
+    kp_reader_init(&hr, hdr, 4);
+    int32_t n = kp_read_i32(&hr);
+    if (n <= 0 || n >= (64 << 20)) {
+        errno = EPROTO;
+        return NULL;
+    }
+    uint8_t *buf = malloc((size_t)n);
+    if (!buf || !tb_read_n(fd, buf, (size_t)n)) {
+        free(buf);
+        errno = EPROTO; /* a frame cut short */
+        return NULL;
+    }
+    kp_reader_init(r, buf, (size_t)n);
+    int32_t got;
+    if (kp_resp_header_decode(r, key, version, &got) != 0 || got != corr) {
+        free(buf);
+        errno = EPROTO;
+        return NULL;
+    }
+    return buf;
 }
 
 #endif

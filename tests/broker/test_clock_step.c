@@ -64,33 +64,13 @@ static int client(void)
     return fd;
 }
 
-typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
-
 /* Sends one request and reads its answer into buf (heap, caller frees); r is at the body. */
-static uint8_t *roundtrip(int fd, int16_t key, int16_t v, int32_t corr, enc_fn enc, const void *msg,
-                          kp_reader_t *r)
+static uint8_t *roundtrip(int fd, int16_t key, int16_t v, int32_t corr, tb_enc_fn enc,
+                          const void *msg, kp_reader_t *r)
 {
-    kp_buf_t b;
-    kp_buf_init(&b);
-    size_t at = kp_put_i32(&b, 0);
-    kp_req_header_t h = {key, v, corr, kp_str("clock-test")};
-    kp_req_header_encode(&b, &h);
-    assert_int_equal(enc(&b, v, msg), 0);
-    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
-    assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
-    kp_buf_deinit(&b);
-    uint8_t hdr[4];
-    assert_true(tb_read_n(fd, hdr, 4));
-    kp_reader_t hr;
-    kp_reader_init(&hr, hdr, 4);
-    int32_t n = kp_read_i32(&hr);
-    assert_true(n > 0 && n < (64 << 20));
-    uint8_t *buf = malloc((size_t)n);
-    assert_true(tb_read_n(fd, buf, (size_t)n));
-    kp_reader_init(r, buf, (size_t)n);
-    int32_t got;
-    assert_int_equal(kp_resp_header_decode(r, key, v, &got), 0);
-    assert_int_equal(got, corr);
+    assert_int_equal(tb_send_req(fd, key, v, corr, enc, msg), 0);
+    uint8_t *buf = tb_recv_resp(fd, key, v, corr, r);
+    assert_non_null(buf);
     return buf;
 }
 

@@ -61,38 +61,17 @@ static int client(void)
     return fd;
 }
 
-typedef int (*enc_fn)(kp_buf_t *, int16_t, const void *);
-
-static void send_req(int fd, int16_t key, int16_t version, int32_t corr, enc_fn enc,
+static void send_req(int fd, int16_t key, int16_t version, int32_t corr, tb_enc_fn enc,
                      const void *msg)
 {
-    kp_buf_t b;
-    kp_buf_init(&b);
-    size_t at = kp_put_i32(&b, 0);
-    kp_req_header_t h = {key, version, corr, kp_str("offloop-test")};
-    kp_req_header_encode(&b, &h);
-    assert_int_equal(enc(&b, version, msg), 0);
-    kp_buf_patch_i32(&b, at, (int32_t)(b.len - at - 4));
-    assert_int_equal(send(fd, b.data, b.len, 0), (ssize_t)b.len);
-    kp_buf_deinit(&b);
+    assert_int_equal(tb_send_req(fd, key, version, corr, enc, msg), 0);
 }
 
 /* One response frame (heap, caller frees), r left at the body. */
 static uint8_t *recv_resp(int fd, int16_t key, int16_t version, int32_t corr, kp_reader_t *r)
 {
-    uint8_t hdr[4];
-    assert_true(tb_read_n(fd, hdr, 4));
-    kp_reader_t hr;
-    kp_reader_init(&hr, hdr, 4);
-    int32_t n = kp_read_i32(&hr);
-    assert_true(n > 0 && n < (16 << 20));
-    uint8_t *buf = malloc((size_t)n);
+    uint8_t *buf = tb_recv_resp(fd, key, version, corr, r);
     assert_non_null(buf);
-    assert_true(tb_read_n(fd, buf, (size_t)n));
-    kp_reader_init(r, buf, (size_t)n);
-    int32_t got;
-    assert_int_equal(kp_resp_header_decode(r, key, version, &got), 0);
-    assert_int_equal(got, corr);
     return buf;
 }
 
