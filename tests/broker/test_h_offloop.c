@@ -133,12 +133,15 @@ static void topic_name(char *out, size_t n, int conn, int k)
     snprintf(out, n, "off-%d-%d", conn, k);
 }
 
-/* CONNS connections each send two CreateTopics (two topics each) before reading: the intents,
- * the holds, the replays and the threadpool writes of all of them overlap. Then the same again
- * answers TOPIC_ALREADY_EXISTS, and all of them are in the store. */
-static void test_create_topics_in_flight_together(void **state)
+typedef void (*pair_send_fn)(int fd, int32_t corr, const char *a, const char *b);
+typedef void (*pair_recv_fn)(int fd, int32_t corr, int16_t errs[2]);
+
+/* CONNS connections each send two requests (two topics each) before reading any answer, so
+ * the intents, the holds, the replays and the threadpool writes of all of them overlap; every
+ * topic answers `first`. Then the same again, answering `again`. */
+static void pairs_in_flight(pair_send_fn send_fn, pair_recv_fn recv_fn, int32_t corr,
+                            int16_t first, int16_t again)
 {
-    (void)state;
     int fds[CONNS];
     char a[32], b[32];
     for (int round = 0; round < 2; round++) {
@@ -147,20 +150,27 @@ static void test_create_topics_in_flight_together(void **state)
             for (int k = 0; k < 2; k++) {
                 topic_name(a, sizeof a, c, 2 * k);
                 topic_name(b, sizeof b, c, 2 * k + 1);
-                send_create(fds[c], 100 + k, a, b);
+                send_fn(fds[c], corr + k, a, b);
             }
         }
-        int16_t want = round ? KP_ERR_TOPIC_ALREADY_EXISTS : KP_ERR_NONE;
+        int16_t want = round ? again : first;
         for (int c = 0; c < CONNS; c++) {
             for (int k = 0; k < 2; k++) {
                 int16_t errs[2];
-                recv_create(fds[c], 100 + k, errs);
+                recv_fn(fds[c], corr + k, errs);
                 assert_int_equal(errs[0], want);
                 assert_int_equal(errs[1], want);
             }
             close(fds[c]);
         }
     }
+}
+
+/* CreateTopics from every connection at once; the second time TOPIC_ALREADY_EXISTS. */
+static void test_create_topics_in_flight_together(void **state)
+{
+    (void)state;
+    pairs_in_flight(send_create, recv_create, 100, KP_ERR_NONE, KP_ERR_TOPIC_ALREADY_EXISTS);
 }
 
 static void send_alter(int fd, int32_t corr, const char *retention_ms)
@@ -310,28 +320,8 @@ static void recv_delete(int fd, int32_t corr, int16_t errs[2])
 static void test_delete_topics_in_flight_together(void **state)
 {
     (void)state;
-    int fds[CONNS];
-    char a[32], b[32];
-    for (int round = 0; round < 2; round++) {
-        for (int c = 0; c < CONNS; c++) {
-            fds[c] = client();
-            for (int k = 0; k < 2; k++) {
-                topic_name(a, sizeof a, c, 2 * k);
-                topic_name(b, sizeof b, c, 2 * k + 1);
-                send_delete(fds[c], 400 + k, a, b);
-            }
-        }
-        int16_t want = round ? KP_ERR_UNKNOWN_TOPIC_OR_PARTITION : KP_ERR_NONE;
-        for (int c = 0; c < CONNS; c++) {
-            for (int k = 0; k < 2; k++) {
-                int16_t errs[2];
-                recv_delete(fds[c], 400 + k, errs);
-                assert_int_equal(errs[0], want);
-                assert_int_equal(errs[1], want);
-            }
-            close(fds[c]);
-        }
-    }
+    pairs_in_flight(send_delete, recv_delete, 400, KP_ERR_NONE,
+                    KP_ERR_UNKNOWN_TOPIC_OR_PARTITION);
 }
 
 int main(void)
