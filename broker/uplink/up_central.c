@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker/uplink/up_int.h"
+#include "broker/uplink/uplink.h"
 
 #define JOB_TIMEOUT_MS 10000
 /* Before a read-back that follows another producer (this process's old one, or the previous
@@ -613,5 +614,11 @@ int up_producer_start(up_t *u)
     for (up_topic_t *t = u->topics; t; t = t->next)
         if (!t->gone && t->ncentral > 0) t->rkt = rd_kafka_topic_new(rk, t->central, NULL);
     u->rk = rk;
+    u->last_cause[0] = 0; /* a new producer: its own errors are the causes from here on */
     return 0;
+}
+
+const char *kb_uplink_client_version(void)
+{
+    return rd_kafka_version_str();
 }
