@@ -63,8 +63,8 @@ struct up_job {
     char cluster_id[64];
     job_topic_t *topics;
     int ntopics;
-    char error[256];
-    char link_error[200]; /* the read-back client's last error (authentication, TLS, ...) */
+    char error[480];
+    char link_error[300]; /* the read-back client's last error (authentication, TLS, ...) */
 };
 
 int64_t up_wall_ms(void)
@@ -412,6 +412,9 @@ static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaq
 {
     (void)rk;
     up_job_t *j = opaque;
+    /* "all brokers are down" is the consequence; the error before it (SASL authentication,
+     * the TLS handshake) is the cause the operator needs. librdkafka >= 2.x reports both. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && j->link_error[0]) return;
     snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
