@@ -205,6 +205,11 @@ def clean_cycle(central_port, ca, read_bs, label, mechanism, prefix):
                            "uplink.producer.ssl.ca.location": ca}, name="box")
     try:
         acked = produce(box, 0, 300)
+        # (lag 0 alone can be the status from before the uplink saw the records)
+        deadline = time.time() + 60
+        while sum(int(p.get("forwarded", 0)) for p in status(box)[1]) < len(acked):
+            check(time.time() < deadline, "not forwarded within 60 s: %s", status(box))
+            time.sleep(0.2)
         wait_drained(box, TOPIC, 60)
         verify(box, read_bs, acked, label, prefix)
         link, _ = status(box)
