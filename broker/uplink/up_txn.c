@@ -516,7 +516,7 @@ static void commit_done(uv_work_t *w, int status)
     snprintf(why, sizeof why, "commit_transaction: %s", err ? rd_kafka_error_string(err) : "cancelled");
     bool retry = err && rd_kafka_error_is_retriable(err) && !rd_kafka_error_txn_requires_abort(err) &&
                  !rd_kafka_error_is_fatal(err) && u->commit_retries < COMMIT_RETRIES;
-    if (err && rd_kafka_error_is_fatal(err)) up_txn_fatal(u, rd_kafka_error_code(err), why);
+    if (err) up_txn_fatal(u, rd_kafka_error_code(err), why);
     if (err) rd_kafka_error_destroy(err);
     if (retry && u->state == UP_RUNNING) {
         u->commit_retries++;
@@ -547,6 +547,7 @@ void up_txn_progress(up_t *u)
 
 void up_txn_fatal(up_t *u, int code, const char *why)
 {
+    if (u->fenced) return; /* said once per session */
     if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
         u->fenced = true;

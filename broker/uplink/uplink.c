@@ -236,6 +236,7 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             char why[300];
             snprintf(why, sizeof why, "delivery to %s/%d failed: %s", p->t->central,
                      (int)m->partition, rd_kafka_err2str(m->err));
+            if (u->txn) up_txn_fatal(u, m->err, why); /* only a fence counts there */
             start_drain(u, why);
         }
         return;
@@ -566,9 +567,10 @@ static void finish_drain(up_t *u)
     rd_kafka_queue_cb_event_enable(mq, NULL, NULL);
     rd_kafka_queue_destroy(mq);
     reset_parts(u);
-    if (u->fenced) { /* another process has our transactional.id: not at once */
+    if (u->fenced) { /* another process has our transactional.id: not at once (4 .. 8 s) */
         u->fenced = false;
         u->dead_rk = rk;
+        if (u->backoff_n < 4) u->backoff_n = 4;
         schedule_retry(u);
         set_link(u, "fenced");
         return;

@@ -514,6 +514,60 @@ def test_retention_hold_false_counts_drops():
         proxy.close()
 
 
+def test_transactions_required_against_depot():
+    """uplink.exactly.once=transactions against a central Depot (no transactions: it answers
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED): a link error in the status and in depotctl,
+    nothing forwarded, no offsets topic created; after a restart with auto the records go
+    over by read-back, exactly once."""
+    from confluent_kafka import Producer
+    central, proxy = central_behind_proxy()
+    box = Broker(settings=box_settings(proxy.port, **{"uplink.exactly.once": "transactions"}),
+                 name="box")
+    try:
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0})
+        for i in range(300):
+            p.produce(TOPIC, b"r%d" % i, partition=i % PARTS)
+        check(p.flush(10) == 0, "local produce failed")
+        deadline = time.time() + 30
+        link = {}
+        while time.time() < deadline:
+            link, parts = status(box)
+            if "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", ""):
+                break
+            time.sleep(0.5)
+        print("transactions required, central Depot: link %s, last error: %s"
+              % (link.get("state"), link.get("last_error")), flush=True)
+        check(link.get("state") == "down" and
+              "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", ""),
+              "a refused transactional id is not a link error: %s", link)
+        _, parts = status(box)
+        check(all(x["forwarded"] == "0" for x in parts if x["topic"] == TOPIC),
+              "forwarded without transactions although they are required: %s", parts)
+        ctl = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/depotctl"))
+        r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
+                           capture_output=True, text=True, timeout=20)
+        check("Link: down" in r.stdout and "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in r.stdout,
+              "depotctl uplink status: %s", r.stdout)
+        from confluent_kafka.admin import AdminClient
+        names = AdminClient({"bootstrap.servers": central.bootstrap}).list_topics(
+            timeout=10).topics
+        check("depot-uplink-offsets" not in names, "the offsets topic was created on a central "
+              "that refuses transactions: %s", sorted(names))
+        box.stop()
+        box.settings["uplink.exactly.once"] = "auto"
+        box.start()
+        link, _ = wait_drained(box, TOPIC, 60)
+        check(link.get("mode") == "read-back", "auto against Depot: mode %r", link.get("mode"))
+        got = read_all(central.bootstrap, PREFIX + TOPIC, PARTS)
+        vals = sorted(r[2] for v in got.values() for r in v)
+        check(vals == sorted(b"r%d" % i for i in range(300)),
+              "after auto: %d central records, want the 300 once", len(vals))
+    finally:
+        proxy.close()
+        central.stop()
+
+
 def test_missing_central_topic_then_fewer_partitions():
     """uplink.topic.create=false and no central topic: the box keeps working (retention still
     runs around the unresolved topic) and the status names the problem; once the topic is
