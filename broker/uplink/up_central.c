@@ -584,16 +584,17 @@ static void job_mode(up_t *u, up_job_t *j)
     bool txn = j->txn_rc == 1;
     u->new_rk = j->txn.rk;
     j->txn.rk = NULL;
-    if (u->mode_logged != (int)txn || (!txn && strcmp(u->mode_reason, j->txn.reason))) {
+    const char *why = txn ? "" : j->want_txn ? j->txn.reason : "uplink.exactly.once=readback";
+    if (u->mode_logged != (int)txn || strcmp(u->mode_reason, why)) {
         if (txn)
             kb_log(KB_LOG_INFO, "uplink: exactly once by transactions (transactional.id %s, "
-                   "positions in %s)", u->txn_id, j->txn.topic);
+                   "positions in %s)", u->txn_id, u->cfg->uplink_offsets_topic);
         else
             kb_log(KB_LOG_WARN, "uplink: exactly once by read-back of the central tail, not "
-                   "transactions: %s", j->want_txn ? j->txn.reason : "uplink.exactly.once=readback");
+                   "transactions: %s", why);
         u->mode_logged = (int)txn;
     }
-    snprintf(u->mode_reason, sizeof u->mode_reason, "%s", txn ? "" : j->txn.reason);
+    snprintf(u->mode_reason, sizeof u->mode_reason, "%s", why);
 }
 
 static void job_done(uv_work_t *w, int status)
