@@ -388,6 +388,13 @@ static int send_record(up_t *u, up_part_t *p, const kp_batch_hdr_t *bh, const kp
     return 1;
 }
 
+/* Tokens, the in-flight window, and (transactions) the open transaction's size allow more. */
+static bool room(const up_t *u)
+{
+    return u->tokens > 0 && u->inflight_bytes < UP_WINDOW_BYTES &&
+           !(u->txn && u->txn_bytes >= u->cfg->uplink_transaction_max_bytes);
+}
+
 /* Records of one read: sends those at or after next_send and below dur. 1 = keep going. */
 static int pump_batches(up_t *u, up_part_t *p, const kp_buf_t *buf, int64_t dur)
 {
@@ -409,7 +416,7 @@ static int pump_batches(up_t *u, up_part_t *p, const kp_buf_t *buf, int64_t dur)
             while (go == 1 && kp_records_next(&rit, &rec) == 1) {
                 int64_t off = rit.hdr.base_offset + rec.offset_delta;
                 if (off < p->next_send) continue;
-                if (off >= dur || u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
+                if (off >= dur || !room(u)) {
                     go = 0;
                     break;
                 }
@@ -474,7 +481,7 @@ static bool pump_round(up_t *u, kp_buf_t *buf, bool *stop)
         ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
         if (!kt) continue;
         for (int32_t i = 0; i < t->nparts && i < ks_topic_partitions(kt); i++) {
-            if (u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
+            if (!room(u)) {
                 *stop = true;
                 return progress;
             }
