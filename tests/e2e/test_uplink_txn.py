@@ -81,33 +81,43 @@ def settings(kafka_bs, prefix, **extra):
 
 
 def readback_then_transactions(k):
-    box = Broker(settings=settings(k.bootstrap, "rb.", **{"uplink.exactly.once": "readback"}),
+    # a thin link (about 250 records/s), so the kill lands while records past the checkpoint
+    # (written every second) are on the central side
+    box = Broker(settings=settings(k.bootstrap, "rb.", **{"uplink.exactly.once": "readback",
+                                                          "uplink.max.bytes.per.second": 20000}),
                  name="box-rb")
     try:
-        produce(box, "rbt", 0, 2000)
-        link, _ = wait_forwarded(box, "rbt", 2000, 60)
+        produce(box, "rbt", 0, 1000)
+        link, _ = wait_forwarded(box, "rbt", 1000, 60)
         check(link.get("mode") == "read-back" and "readback" in link.get("mode_reason", ""),
               "uplink.exactly.once=readback: mode %r (%s)", link.get("mode"),
               link.get("mode_reason"))
         with open(os.path.join(box.data_dir, "uplink.checkpoint")) as f:
             check("m read-back" in f.read(), "the checkpoint does not record the mode")
-        produce(box, "rbt", 2000, 2000)
-        box.kill()  # mid-send, most likely: past the checkpoint on the central side
+        produce(box, "rbt", 1000, 2000)
+        deadline = time.time() + 30
+        while sum(int(p["forwarded"]) for p in status(box)[1] if p["topic"] == "rbt") < 1300:
+            check(time.time() < deadline, "the second batch is not being forwarded")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        box.kill()  # mid-send, with records past the checkpoint on the central side
         box.settings["uplink.exactly.once"] = "auto"
         box.start()
-        link, _ = wait_forwarded(box, "rbt", 4000, 90)
+        link, _ = wait_forwarded(box, "rbt", 3000, 90)
         check(link.get("mode") == "transactions", "auto against Kafka: mode %r (%s)",
               link.get("mode"), link.get("mode_reason"))
-        produce(box, "rbt", 4000, 1000)
-        link, _ = wait_forwarded(box, "rbt", 5000, 60)
+        produce(box, "rbt", 3000, 1000)
+        link, _ = wait_forwarded(box, "rbt", 4000, 60)
         check(int(link.get("commits", "0")) > 0, "no commit after the switch: %s", link)
         found = sum(int(p["readback_found"]) for p in status(box)[1] if p["topic"] == "rbt")
         print("uplink-txn read-back then transactions: the first transactional session read "
               "back %d records past the checkpoint" % found, flush=True)
+        check(found > 0, "the kill left nothing past the checkpoint: the switch's read-back "
+              "was not exercised")
         with open(box.log_path) as f:
             log = f.read()
         check("exactly once by transactions" in log, "the mode switch is not logged")
-        exactly_once(k.bootstrap, "rb.rbt", "rbt", 5000, "read-back then transactions")
+        exactly_once(k.bootstrap, "rb.rbt", "rbt", 4000, "read-back then transactions")
         box.stop()
     finally:
         box.kill()
