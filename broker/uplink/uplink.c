@@ -56,8 +56,6 @@ void up_set_link(up_t *u, const char *s)
     snprintf(u->link, sizeof u->link, "%s", s);
 }
 
-#define set_link up_set_link
-
 /* librdkafka serves callbacks on whichever thread polls or flushes; only the loop's count (a
  * transaction's commit on the threadpool flushes, after the loop served every report). */
 static bool on_loop(const up_t *u)
@@ -254,7 +252,7 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     up_central_note(p->t, m->partition, m->offset, p->partition, off);
     u->last_success_ms = up_wall_ms();
     u->ckpt_dirty = true;
-    set_link(u, "up");
+    up_set_link(u, "up");
 }
 
 void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -276,7 +274,7 @@ void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
         err == RD_KAFKA_RESP_ERR__RESOLVE || err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
         err == RD_KAFKA_RESP_ERR__SSL) {
-        if (u->state == UP_RUNNING) set_link(u, "down");
+        if (u->state == UP_RUNNING) up_set_link(u, "down");
     }
     snprintf(u->last_error, sizeof u->last_error, "%s", reason);
     kb_log(KB_LOG_DEBUG, "uplink: %s", reason);
@@ -520,7 +518,7 @@ static void schedule_retry(up_t *u);
 static void resolve_full(up_t *u, rd_kafka_t *old_rk)
 {
     u->state = UP_RESOLVING;
-    set_link(u, "resync");
+    up_set_link(u, "resync");
     u->resyncs++;
     if (up_job_start(u, true, old_rk) < 0) {
         if (old_rk) rd_kafka_destroy(old_rk);
@@ -548,7 +546,7 @@ static void start_drain(up_t *u, const char *why)
     up_set_error(u, "%s: starting over (%s)", why,
                  u->txn ? "from the committed positions" : "read-back of the central side");
     u->state = UP_DRAINING;
-    set_link(u, "down");
+    up_set_link(u, "down");
     u->drain_deadline = (int64_t)uv_now(u->loop) + DRAIN_MAX_MS;
     rd_kafka_purge(u->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
@@ -579,7 +577,7 @@ static void finish_drain(up_t *u)
         u->dead_rk = rk;
         if (u->backoff_n < 4) u->backoff_n = 4;
         schedule_retry(u);
-        set_link(u, "fenced");
+        up_set_link(u, "fenced");
         return;
     }
     resolve_full(u, rk);
@@ -603,7 +601,7 @@ static void schedule_retry(up_t *u)
     int64_t delay = cap / 2 + (int64_t)(rand() % (int)(cap / 2 + 1)); /* jitter */
     u->backoff_n++;
     u->state = UP_BACKOFF;
-    set_link(u, "down");
+    up_set_link(u, "down");
     uv_timer_start(&u->retry, on_retry, (uint64_t)delay, 0);
 }
 
@@ -640,7 +638,7 @@ void up_job_finished(up_t *u, bool ok, bool full)
         }
         u->ckpt_dirty = true; /* the mode line */
         u->state = UP_RUNNING;
-        set_link(u, "up");
+        up_set_link(u, "up");
     } else if (u->rk) {
         for (up_topic_t *t = u->topics; t; t = t->next)
             if (!t->gone && t->ncentral > 0 && !t->rkt)
@@ -753,7 +751,7 @@ static int up_init(kb_broker_t *b)
         snprintf(u->txn_id, sizeof u->txn_id, "%s", cfg->uplink_transactional_id);
     else
         snprintf(u->txn_id, sizeof u->txn_id, "depot-uplink-%s", u->cluster_id);
-    set_link(u, "resync");
+    up_set_link(u, "resync");
     char err[512] = "";
     rd_kafka_conf_t *probe = up_conf_new(u, true, err, sizeof err);
     if (!probe || compile_topics(u) < 0) {
