@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker/uplink/up_int.h"
+#include "broker/uplink/uplink.h"
 
 #define JOB_TIMEOUT_MS 10000
 /* Before a read-back that follows another producer (this process's old one, or the previous
@@ -62,8 +63,8 @@ struct up_job {
     char cluster_id[64];
     job_topic_t *topics;
     int ntopics;
-    char error[256];
-    char link_error[200]; /* the read-back client's last error (authentication, TLS, ...) */
+    char error[480];
+    char link_error[300]; /* the read-back client's last error (authentication, TLS, ...) */
     /* transactional mode (full jobs, uplink.exactly.once != readback) */
     bool want_txn, required;
     bool readback_too; /* the previous session was read-back: read back once more */
@@ -429,6 +430,9 @@ static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaq
 {
     (void)rk;
     up_job_t *j = opaque;
+    /* "all brokers are down" is the consequence; the error before it (SASL authentication,
+     * the TLS handshake) is the cause the operator needs. librdkafka >= 2.x reports both. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && j->link_error[0]) return;
     snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -735,6 +739,7 @@ void up_producer_attach(up_t *u, rd_kafka_t *rk)
         if (!t->gone && t->ncentral > 0) t->rkt = rd_kafka_topic_new(rk, t->central, NULL);
     u->off_rkt = u->txn ? rd_kafka_topic_new(rk, u->cfg->uplink_offsets_topic, NULL) : NULL;
     u->rk = rk;
+    u->last_cause[0] = 0; /* a new producer: its own errors are the causes from here on */
     rd_kafka_poll(rk, 0); /* what piled up while the job had it (logs, errors) */
 }
 
@@ -755,4 +760,9 @@ int up_producer_start(up_t *u)
     rd_kafka_set_log_queue(rk, NULL); /* logs are served by rd_kafka_poll on the loop */
     up_producer_attach(u, rk);
     return 0;
+}
+
+const char *kb_uplink_client_version(void)
+{
+    return rd_kafka_version_str();
 }

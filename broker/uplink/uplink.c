@@ -248,6 +248,7 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         p->fwd_bytes += bytes;
         p->acked = part_acked(p);
     }
+    u->last_cause[0] = 0; /* the link works: an older error explains nothing that follows */
     /* scan_from passes it once acked covers it (at once unless the topic is hashed) */
     up_central_note(p->t, m->partition, m->offset, p->partition, off);
     u->last_success_ms = up_wall_ms();
@@ -276,7 +277,17 @@ void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         err == RD_KAFKA_RESP_ERR__SSL) {
         if (u->state == UP_RUNNING) up_set_link(u, "down");
     }
-    snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+    /* "all brokers are down" follows the error that took the last one down: keep that one as
+     * the cause (a wrong password, an untrusted CA) instead of replacing it */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (u->last_cause[0])
+            snprintf(u->last_error, sizeof u->last_error, "%s; cause: %s", reason, u->last_cause);
+        else
+            snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+    } else {
+        snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+        snprintf(u->last_cause, sizeof u->last_cause, "%s", reason);
+    }
     kb_log(KB_LOG_DEBUG, "uplink: %s", reason);
 }
 
@@ -543,8 +554,11 @@ static void reset_parts(up_t *u)
 /* Purges the producer; finish_drain hands it to a full resolve job once reports are back. */
 static void start_drain(up_t *u, const char *why)
 {
-    up_set_error(u, "%s: starting over (%s)", why,
-                 u->txn ? "from the committed positions" : "read-back of the central side");
+    const char *how = u->txn ? "from the committed positions" : "read-back of the central side";
+    if (u->last_cause[0] && !strstr(why, u->last_cause))
+        up_set_error(u, "%s: starting over (%s); cause: %s", why, how, u->last_cause);
+    else
+        up_set_error(u, "%s: starting over (%s)", why, how);
     u->state = UP_DRAINING;
     up_set_link(u, "down");
     u->drain_deadline = (int64_t)uv_now(u->loop) + DRAIN_MAX_MS;
