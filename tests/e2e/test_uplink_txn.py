@@ -8,7 +8,11 @@ the cases the storm in test_uplink.py does not reach:
   arrives exactly once for a read_committed consumer;
 - fencing: a second box with the same uplink.transactional.id starts; the first box's next
   transaction is fenced (FENCED in its log, link state fenced in its status), and once the
-  second is gone the first forwards the rest, exactly once, read_committed.
+  second is gone the first forwards the rest, exactly once, read_committed;
+- expiry: against a Kafka that forgets idle transactional ids and producer ids after 2 s,
+  a box that stays up but idle longer than that (its producer's id is gone when it sends
+  again), and a box that is down longer than that, both resume exactly once; Kafka's own
+  kafka-transactions tool shows the id was really forgotten.
 
 Skipped with a message where Kafka's jars or a JDK cannot be had.
 """
@@ -167,6 +171,69 @@ def fenced(k):
             b.kill()
 
 
+EXPIRY = {"transactional.id.expiration.ms": 2000,
+          "transaction.remove.expired.transaction.cleanup.interval.ms": 500,
+          "producer.id.expiration.ms": 2000,
+          "producer.id.expiration.check.interval.ms": 500}
+
+
+def txn_id_known(k, tid):
+    """Asks Kafka's own kafka-transactions tool whether the coordinator still has tid."""
+    import kafka_dist as kd
+    r = kd.run_tool("org.apache.kafka.tools.TransactionsCommand",
+                    ["--bootstrap-server", k.bootstrap, "describe", "--transactional-id", tid])
+    out = r.stdout + r.stderr
+    if r.returncode == 0 and tid in out:
+        return True
+    check("could not be found" in out or "TransactionalIdNotFound" in out,
+          "kafka-transactions describe %s: unexpected answer (rc %d): %s", tid, r.returncode,
+          out[-600:])
+    return False
+
+
+def wait_forgotten(k, tid, timeout=30):
+    deadline = time.time() + timeout
+    while txn_id_known(k, tid):
+        check(time.time() < deadline, "Kafka never forgot %s (expiry 2 s)", tid)
+        time.sleep(1)
+
+
+def expiry(k):
+    tid = "depot-uplink-expiry"
+    box = Broker(settings=settings(k.bootstrap, "ex.", **{"uplink.transactional.id": tid,
+                                                          "uplink.transaction.interval.ms": 100}),
+                 name="box-ex")
+    try:
+        produce(box, "tx", 0, 500)
+        link, _ = wait_forwarded(box, "tx", 500, 90)
+        check(link.get("mode") == "transactions", "mode %r (%s)", link.get("mode"),
+              link.get("mode_reason"))
+        check(txn_id_known(k, tid), "Kafka does not know %s while the box forwards", tid)
+        # up and idle past the expiry: the running producer's id and epoch are forgotten
+        wait_forgotten(k, tid)
+        produce(box, "tx", 500, 500)
+        wait_forwarded(box, "tx", 1000, 90)
+        exactly_once(k.bootstrap, "ex.tx", "tx", 1000, "idle past the id expiry")
+        with open(box.log_path) as f:
+            after = [ln.strip() for ln in f if "uplink:" in ln and "CONFWARN" not in ln]
+        met = [ln for ln in after if "INVALID_PRODUCER_ID_MAPPING" in ln or "starting over" in ln]
+        check(met, "the running producer never met its forgotten id: %s", after[-6:])
+        print("uplink-txn idle past the id expiry: the box met it as: %s" % met[0][25:200],
+              flush=True)
+        # down past the expiry: a new process, a new producer id, the positions still there
+        box.stop()
+        wait_forgotten(k, tid)
+        box.start()
+        produce(box, "tx", 1000, 500)
+        link, _ = wait_forwarded(box, "tx", 1500, 90)
+        check(link.get("mode") == "transactions", "after the restart: mode %r (%s)",
+              link.get("mode"), link.get("mode_reason"))
+        exactly_once(k.bootstrap, "ex.tx", "tx", 1500, "down past the id expiry")
+        box.stop()
+    finally:
+        box.kill()
+
+
 def test_transactions_kafka():
     import kafka_dist as kd
     ok, why = kd.available()
@@ -178,6 +245,24 @@ def test_transactions_kafka():
         k = kd.start_kafka(tmp)
         readback_then_transactions(k)
         fenced(k)
+        k.stop()
+        k = None
+    finally:
+        if k:
+            k.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_transactional_id_expiry_kafka():
+    import kafka_dist as kd
+    ok, why = kd.available()
+    if not ok:
+        return kd.skip("test_transactional_id_expiry_kafka", why)
+    tmp = tempfile.mkdtemp(prefix="depot-e2e-uplink-exp-")
+    k = None
+    try:
+        k = kd.start_kafka(tmp, settings=EXPIRY)
+        expiry(k)
         k.stop()
         k = None
     finally:
