@@ -190,6 +190,7 @@ def keyhash_storm(proxy, label, seconds, mode):
                                  box.bootstrap, ack_path, stop_path, "400"],
                                 stdout=subprocess.PIPE)
         actions = {"stall": 0, "reset": 0, "blackhole": 0, "kill_box": 0}
+        started = time.time()  # the box process's start (the status holds wall-clock ms)
         t_end = time.time() + seconds
         while time.time() < t_end:
             time.sleep(rnd.uniform(0.5, 2.0))
@@ -206,16 +207,19 @@ def keyhash_storm(proxy, label, seconds, mode):
             elif act == "kill_box":
                 time.sleep(rnd.uniform(0, 0.3))
                 box.kill()
+                started = time.time()
                 box.start()
             if act != "pass":
                 actions[act] += 1
             proxy.mode("pass")
-        # one kill -9 with the link up and committing (records still flowing): mid-transaction
+        # one kill -9 with the link up and (in transactions mode) this process committing,
+        # records still flowing: mid-transaction. The status file must be this process's: a
+        # killed one's last file says up too.
         deadline = time.time() + 60
         while True:
             link = status(box)[0]
-            if link.get("state") == "up" and int(link.get("commits", "0")) > 0 or \
-                    mode != "transactions" and link.get("state") == "up":
+            mark = "last_commit_ms" if mode == "transactions" else "updated_ms"
+            if link.get("state") == "up" and int(link.get(mark, "0")) / 1000.0 > started:
                 break
             check(time.time() < deadline, "the link did not come up after the storm: %s", link)
             time.sleep(0.2)
