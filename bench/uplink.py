@@ -206,10 +206,15 @@ def drain(vals, cap, prefix):
         dt = max(t_last - t_first, 1e-3)
         steady = rec_bytes(vals) * (n - min(n_first, n)) / n / dt / 1e6
         if cap:  # the middle of the drain by the status file's clock (1 s samples)
-            mid = sorted(x for x in samples if x[1] > 0)
-            if len(mid) >= 4:
-                (ta, ba), (tb, bb) = mid[1], mid[-2]
-                steady = (bb - ba) / (tb - ta) / 1e6
+            mid = sorted(x for x in samples if x[1] > 0)[1:-1]
+            if len(mid) >= 2:
+                # least squares over every sample, not the two ends: in transactions mode
+                # forwarded_bytes moves per commit (200 ms of bytes at a time), so either end
+                # alone may be off by up to a transaction
+                tm = sum(t for t, _ in mid) / len(mid)
+                bm = sum(b for _, b in mid) / len(mid)
+                steady = (sum((t - tm) * (b - bm) for t, b in mid) /
+                          sum((t - tm) ** 2 for t, _ in mid) / 1e6)
         return rec_bytes(vals) / (t_last - t0) / 1e6, steady, status(box)[0]
     finally:
         box.cleanup()
