@@ -205,11 +205,11 @@ def verify(box_bs, central_bs, acked, sent, label, isolation="read_uncommitted")
     return forwarded
 
 
-def aborted_visible(central_bs, committed, label):
+def aborted_visible(central_bs, committed, label, topic=PREFIX + TOPIC, parts=PARTS):
     """What a read_uncommitted consumer sees beyond read_committed: the records of aborted
     transactions (a kill -9 or an outage mid-transaction), resent and committed later. Every
     committed record must be among them (nothing read_committed shows is invisible to it)."""
-    raw = read_all(central_bs, PREFIX + TOPIC, PARTS)
+    raw = read_all(central_bs, topic, parts)
     n_raw = sum(len(v) for v in raw.values())
     raw_offsets = {(q, r[0]) for q, v in raw.items() for r in v}
     n_committed = sum(len(v) for v in committed.values())
@@ -717,6 +717,18 @@ def test_replaced_producer_keeps_cause():
         proxy.close()
 
 
+def kafka_behind_proxy(tmp, proxy):
+    """Apache Kafka (kafka_dist) advertising proxy's address, so every connection of the uplink
+    goes through the proxy; like the central Depot, it forgets idle producer ids after 6 s."""
+    import kafka_dist as kd
+    k = kd.start_kafka(tmp, settings={
+        "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
+        "producer.id.expiration.ms": 6000,
+        "producer.id.expiration.check.interval.ms": 1000})
+    proxy.set_upstream(k.port)
+    return k
+
+
 def test_storm_kafka_central():
     import kafka_dist as kd
     ok, why = kd.available()
@@ -726,11 +738,7 @@ def test_storm_kafka_central():
     state = {}
     proxy = TcpProxy("127.0.0.1", 0)  # upstream set once Kafka has its port
     try:
-        state["k"] = kd.start_kafka(tmp, settings={
-            "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % proxy.port,
-            "producer.id.expiration.ms": 6000,
-            "producer.id.expiration.check.interval.ms": 1000})
-        proxy.set_upstream(state["k"].port)
+        state["k"] = kafka_behind_proxy(tmp, proxy)
 
         def restart():
             restart_kafka_behind(state["k"], proxy)

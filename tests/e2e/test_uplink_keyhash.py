@@ -25,6 +25,8 @@ from depot_harness import LONG, Broker, check, run_tests  # noqa: E402
 from test_uplink import (PREFIX, box_settings, central_behind_proxy, read_all,  # noqa: E402
                          status, wait_drained)
 
+CENTRAL_TOPIC = PREFIX + "sensors"
+
 TOPIC = "sensors"
 LOCAL_PARTS = 3
 CENTRAL_PARTS = 2
@@ -101,9 +103,11 @@ def producer_main(bootstrap, ack_path, stop_path, rate):
     print(json.dumps({"sent": n, "unflushed": left, "failed": errors["n"]}), flush=True)
 
 
-def verify(box, central_bs, acked, sent):
+def verify(box, central_bs, acked, sent, label, isolation="read_uncommitted"):
+    """Central == box log (by depot.src), mapped and ordered as the mapping says; returns the
+    central records as read (read_committed from a transactional central side)."""
     local = read_all(box.bootstrap, TOPIC, LOCAL_PARTS)
-    central = read_all(central_bs, PREFIX + TOPIC, CENTRAL_PARTS)
+    central = read_all(central_bs, PREFIX + TOPIC, CENTRAL_PARTS, isolation=isolation)
     by_src, dup, wrong_part, bad_fields = {}, 0, 0, 0
     last_by_key, last_keyless, key_order, keyless_order = {}, {}, 0, 0
     forwarded = 0
@@ -135,11 +139,12 @@ def verify(box, central_bs, acked, sent):
     central_vals = {v[1] for v in by_src.values()}
     acked_missing = [v for v in acked if v.encode() not in central_vals]
     extra = len(by_src) - (local_n - missing)
-    print("uplink keyhash: sent=%d acknowledged=%d local=%d forwarded=%d duplicated=%d missing=%d "
+    print("uplink %s: sent=%d acknowledged=%d local=%d forwarded=%d duplicated=%d missing=%d "
           "(acknowledged but not central: %d) extra=%d wrong-partition=%d per-key-order=%d "
           "keyless-order=%d field-mismatch=%d keys=%d" % (
-              sent, len(acked), local_n, forwarded, dup, missing, len(acked_missing), extra,
-              wrong_part, key_order, keyless_order, bad_fields, len(last_by_key)), flush=True)
+              label, sent, len(acked), local_n, forwarded, dup, missing, len(acked_missing),
+              extra, wrong_part, key_order, keyless_order, bad_fields, len(last_by_key)),
+          flush=True)
     check(len(acked) > 1000, "too little was acknowledged: %d", len(acked))
     check(dup == 0, "%d records arrived twice", dup)
     check(missing == 0 and not acked_missing, "missing: %d of the log, acknowledged: %s",
@@ -152,32 +157,40 @@ def verify(box, central_bs, acked, sent):
     keys = len({n % KEYS for n in range(KEYS * 10) if n % 10})  # keyless every 10th
     check(len(last_by_key) == keys and all(central[q] for q in central),
           "keys not spread over both central partitions")
+    return central
 
 
-def test_keyhash_storm():
+def check_murmur2():
     # Kafka's own vectors (UtilsTest.testMurmur2): the checker's hash is Kafka's
     check(murmur2(b"21") == -973932308 and murmur2(b"foobar") == -790332482 and
           murmur2(b"a-little-bit-longer-string") == -1486304829 and murmur2(b"abc") == 479470107,
           "the test's murmur2 is not Kafka's")
+
+
+def keyhash_storm(proxy, label, seconds, mode):
+    """The storm against the central cluster behind proxy (which advertises the proxy's
+    address); mode: the status file's mode= the uplink must run in ("read-back" against a
+    Depot, "transactions" against Kafka, read_committed then). At least one kill -9 of the box
+    lands while the link is up and records flow, so mid-transaction in transactions mode.
+    Returns the central records as verify read them, and the storm's counts."""
     from confluent_kafka.admin import AdminClient, NewTopic
-    seconds = 180 if LONG else 25
     seed = int(os.environ.get("DEPOT_SEED", str(int(time.time()))))
-    print("uplink keyhash: DEPOT_SEED=%d" % seed, flush=True)
+    print("uplink %s: DEPOT_SEED=%d" % (label, seed), flush=True)
     rnd = random.Random(seed)
-    central, proxy = central_behind_proxy()
-    box = None
+    central_bs = "127.0.0.1:%d" % proxy.port
+    a = AdminClient({"bootstrap.servers": central_bs, "log_level": 0})
+    a.create_topics([NewTopic(CENTRAL_TOPIC, CENTRAL_PARTS, 1)])[CENTRAL_TOPIC].result(20)
+    box = Broker(settings=box_settings(proxy.port, **{"num.partitions": LOCAL_PARTS}),
+                 name="box")
     prod = None
     try:
-        a = AdminClient({"bootstrap.servers": "127.0.0.1:%d" % proxy.port, "log_level": 0})
-        a.create_topics([NewTopic(PREFIX + TOPIC, CENTRAL_PARTS, 1)])[PREFIX + TOPIC].result(20)
-        box = Broker(settings=box_settings(proxy.port, **{"num.partitions": LOCAL_PARTS}),
-                     name="box")
         ack_path = os.path.join(box.tmp, "acks")
         stop_path = os.path.join(box.tmp, "stop")
         prod = subprocess.Popen([sys.executable, os.path.abspath(__file__), "producer",
                                  box.bootstrap, ack_path, stop_path, "400"],
                                 stdout=subprocess.PIPE)
         actions = {"stall": 0, "reset": 0, "blackhole": 0, "kill_box": 0}
+        started = time.time()  # the box process's start (the status holds wall-clock ms)
         t_end = time.time() + seconds
         while time.time() < t_end:
             time.sleep(rnd.uniform(0.5, 2.0))
@@ -194,10 +207,26 @@ def test_keyhash_storm():
             elif act == "kill_box":
                 time.sleep(rnd.uniform(0, 0.3))
                 box.kill()
+                started = time.time()
                 box.start()
             if act != "pass":
                 actions[act] += 1
             proxy.mode("pass")
+        # one kill -9 with the link up and (in transactions mode) this process committing,
+        # records still flowing: mid-transaction. The status file must be this process's: a
+        # killed one's last file says up too.
+        deadline = time.time() + 60
+        while True:
+            link = status(box)[0]
+            mark = "last_commit_ms" if mode == "transactions" else "updated_ms"
+            if link.get("state") == "up" and int(link.get(mark, "0")) / 1000.0 > started:
+                break
+            check(time.time() < deadline, "the link did not come up after the storm: %s", link)
+            time.sleep(0.2)
+        time.sleep(rnd.uniform(0, 0.2))
+        box.kill()
+        box.start()
+        actions["kill_box"] += 1
         open(stop_path, "w").close()
         out, _ = prod.communicate(timeout=180)
         summary = json.loads(out.decode().strip().splitlines()[-1])
@@ -205,20 +234,36 @@ def test_keyhash_storm():
         with open(ack_path) as f:
             acked = {ln.strip(): 1 for ln in f if ln.strip()}
         link, parts = wait_drained(box, TOPIC, 120)
-        print("uplink keyhash: storm actions %s; link %s, resyncs=%s, found by read-back=%d"
-              % (actions, link.get("state"), link.get("resyncs"),
-                 sum(int(p["readback_found"]) for p in parts)), flush=True)
+        print("uplink %s: storm actions %s; link %s, mode %s, commits=%s, resyncs=%s, found by "
+              "read-back=%d" % (label, actions, link.get("state"), link.get("mode"),
+                                link.get("commits"), link.get("resyncs"),
+                                sum(int(p["readback_found"]) for p in parts)), flush=True)
+        check(link.get("mode") == mode, "uplink mode %r (%s), want %r", link.get("mode"),
+              link.get("mode_reason"), mode)
+        if mode == "transactions":
+            check(int(link.get("commits", "0")) > 0, "no committed transaction: %s", link)
         check(all(p["hashed"] == "1" for p in parts),
               "status does not show the key-hash mapping: %s", parts)
-        verify(box, "127.0.0.1:%d" % proxy.port, acked, summary["sent"])
+        isolation = "read_committed" if mode == "transactions" else "read_uncommitted"
+        central = verify(box, central_bs, acked, summary["sent"], label, isolation)
         with open(box.log_path) as f:
             log = f.read()
         check("murmur2 mod %d" % CENTRAL_PARTS in log, "the key-hash mapping was not logged")
         box.stop()
+        return central, actions
     finally:
         if prod and prod.poll() is None:
             prod.kill()
             prod.wait()
+        box.kill()
+
+
+def test_keyhash_storm():
+    check_murmur2()
+    central, proxy = central_behind_proxy()
+    try:
+        keyhash_storm(proxy, "keyhash", 180 if LONG else 25, "read-back")
+    finally:
         proxy.close()
         central.stop()
 
