@@ -254,7 +254,7 @@ static int publish_parts(ks_store_t *s, ks_topic_t *t, ks_topic_change_t *ch)
 static int apply_locked(ks_store_t *s, ks_topic_t *t, ks_topic_change_t *ch, int rc)
 {
     int32_t add = ch->new_n - ch->old_n;
-    if (rc == 0 && !t)
+    if (!t)
         rc = K_ERR_NOENT;
     if (rc == 0 && add > 0 && (rc = publish_parts(s, t, ch)) != 0)
         ch->status = rc; /* the file says new_n: the next open recreates what is missing */
