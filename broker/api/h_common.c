@@ -46,6 +46,7 @@ static void api_close(kb_broker_t *b)
     kb_fetch_close_all(hs); /* answers parked fetches; their timers close on the loop */
     kb_pid_close(hs);
     kb_topic_lane_close(hs);
+    kb_autocreate_close(hs);
     *slot = NULL;
     free(hs);
 }

@@ -45,6 +45,8 @@ typedef struct kb_hstate {
     kb_req_t *lane_owner, *lane_granted;
     struct kb_lane_wait *lane_head, *lane_tail;
     bool lane_pumping;
+    /* h_autocreate.c: auto-creations in flight, or just finished (heap, owned here). */
+    struct kb_autocreate *autocreates;
 } kb_hstate_t;
 
 /* The handler state of b, created on first use; NULL only when out of memory. */
@@ -207,6 +209,26 @@ typedef struct kb_lane_wait {
 bool kb_topic_lane_enter(kb_req_t *req);
 void kb_topic_lane_leave(kb_req_t *req);
 void kb_topic_lane_close(kb_hstate_t *hs); /* the api subsystem's close */
+
+/*
+ * Auto-creation off the loop (h_autocreate.c), for Metadata and Produce. After the caller's
+ * CREATE check, kb_autocreate_start returns 0 when the topic exists now (*t): created at once
+ * (a unit test's direct call with no connection, or a pool that refuses the job) or by a
+ * creation whose waiters are being run again; 1 when its creation runs on the threadpool
+ * (started now or by an earlier request: *job); < 0 when it failed (a storage status, also
+ * for a failure of the same name under a second ago, so replays do not start it again).
+ * kb_autocreate_wait then queues req on one job (at most once per pass, and not when the audit
+ * trail will run the pass again) and returns KB_PENDING, which the handler returns having had
+ * no effect: req runs again from the start (kb_req_replay) once the topic exists, and
+ * kb_autocreate_just_made is true for the name during that pass (Metadata answers
+ * LEADER_NOT_AVAILABLE for a topic it just made, as Kafka does). Loop thread.
+ */
+typedef struct kb_autocreate kb_autocreate_t;
+int kb_autocreate_start(kb_req_t *req, const char *name, int32_t partitions, ks_topic_t **t,
+                        kb_autocreate_t **job);
+int kb_autocreate_wait(kb_req_t *req, kb_autocreate_t *job);
+bool kb_autocreate_just_made(kb_req_t *req, const char *name);
+void kb_autocreate_close(kb_hstate_t *hs); /* the api subsystem's close */
 
 /* Writes dir/name atomically and durably through the storage I/O seam (tmp, write, fsync,
  * rename, directory fsync), from any thread: it logs nothing, *err gets the errno of the
