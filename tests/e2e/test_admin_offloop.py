@@ -7,16 +7,19 @@ client, or 3,500 InitProducerId requests (four producer-id blocks written); conc
 of one name give exactly one success and TOPIC_ALREADY_EXISTS for the others; concurrent
 CreatePartitions of one topic run one after another (one success, INVALID_PARTITIONS for the
 rest), concurrent IncrementalAlterConfigs of one topic each apply on top of the one before;
-what was answered is there after a restart (topics, partition counts, topic configs, the last
-broker config, ids never reused). Run with /usr/bin/python3."""
+producers auto-create 20 topics (Metadata), 6 producers at once one shared topic, and raw
+Produce requests their topics (Produce's own auto-creation); what was answered is there after a
+restart (topics, partition counts, topic configs, records, the last broker config, ids never
+reused). Run with /usr/bin/python3."""
 
 import multiprocessing
 import os
 import threading
 import time
 
-from depot_harness import (Broker, Reader, check, connect, frame, i8, i16, i32, kstr,
-                           recv_frame, run_tests, sanitized_build)
+from depot_harness import (Broker, Reader, check, connect, fetch_v4_batches, frame, i8, i16,
+                           i32, kstr, produce_v3, record_batch, recv_frame, run_tests,
+                           sanitized_build)
 
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
@@ -425,6 +428,60 @@ def test_topic_configs_off_the_loop():
         check(topic_configs(b, names, "retention.ms") == want, "after a restart: %s",
               topic_configs(b, names, "retention.ms"))
         check(many() == keys, "after a restart the incremental changes left %s", many())
+
+
+def _auto_producer(bootstrap, topics, errors):
+    try:
+        p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, api_version=(2, 5, 0),
+                          max_block_ms=60000)
+        for t in topics:
+            p.send(t, t.encode()).get(60)
+        p.close()
+    except Exception as e:
+        errors.append(repr(e))
+
+
+def records_in(b, topic, partition=0):
+    err, hw, batches = fetch_v4_batches(b.port, topic, partition)
+    return -1 if err else sum(x["records"] for x in batches)
+
+
+def test_auto_created_topics_off_the_loop():
+    with slow_broker() as b:
+        check(create(b, "probe") == 0, "probe topic not created")
+        pr = Prober(b)
+        names = ["auto-%02d" % i for i in range(20)]
+        errors, raw = [], {}
+        # 4 producers, 5 new topics each, through Metadata's auto-creation; 6 producers at once
+        # to one new topic: their requests wait on one creation; raw Produce v3 requests to 4
+        # new topics: Produce's own auto-creation, answered after the append.
+        ts = [threading.Thread(target=_auto_producer, args=(b.bootstrap, names[i::4], errors))
+              for i in range(4)]
+        ts += [threading.Thread(target=_auto_producer, args=(b.bootstrap, ["shared"], errors))
+               for _ in range(6)]
+
+        def raw_one(i):
+            raw[i] = produce_v3(b.port, "viaproduce-%d" % i, 0, record_batch([b"r"]), acks=1)
+
+        ts += [threading.Thread(target=raw_one, args=(i,)) for i in range(4)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        pr.finish("30 topics auto-created by producers (%.2f s)" % (time.monotonic() - t0))
+        check(not errors, "producers failed: %s", errors)
+        check(all(raw.get(i) == (0, 0) for i in range(4)), "raw produce answers %s", raw)
+        made = names + ["shared"] + ["viaproduce-%d" % i for i in range(4)]
+
+        def contents():
+            return {n: sum(records_in(b, n, p) for p in range(parts))
+                    for n, parts in partition_counts(b, made).items()}
+
+        want = dict({n: 1 for n in made}, shared=6)
+        check(contents() == want, "records per topic %s", contents())
+        b.restart()
+        check(contents() == want, "records per topic after a restart %s", contents())
 
 
 if __name__ == "__main__":
