@@ -4,8 +4,11 @@
  * write on libuv's threadpool (kb_offloop_start) after their change intents were held until the
  * flusher thread made them durable (kb_req_hold / kb_req_replay); IncrementalAlterConfigs
  * writes the dynamic configs file there (kb_write_file_durably); InitProducerId reserves its id
- * block there. Several of each are in flight at once, from several connections. The handler
- * tests (test_h_admin, ...) call handlers without a connection, which runs all of this inline.
+ * block there; CreatePartitions and topic IncrementalAlterConfigs write there one request at a
+ * time through the topic-change lane (queued requests replayed in turn); Metadata's
+ * auto-created topics are written there while the requests that asked wait to be replayed.
+ * Several of each are in flight at once, from several connections. The handler tests
+ * (test_h_admin, ...) call handlers without a connection, which runs all of this inline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +36,8 @@
  * libkb.a: these strong references do. */
 int (*const linked_handlers[])(kb_req_t *) = {kb_handle_create_topics, kb_handle_delete_topics,
                                              kb_handle_incremental_alter_configs,
-                                             kb_handle_init_producer_id};
+                                             kb_handle_init_producer_id,
+                                             kb_handle_create_partitions, kb_handle_metadata};
 
 #define CONNS 3
 
@@ -242,6 +246,167 @@ static void test_alter_configs_written_off_the_loop(void **state)
     assert_non_null(strstr(text, "log.retention.ms=7200000\n"));
 }
 
+static int enc_grow(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_partitions_req_encode(b, v, m);
+}
+
+static void send_grow(int fd, int32_t corr, const char *a, const char *b)
+{
+    kp_create_partitions_req_create_partitions_topic_t t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i].name = kp_str(i ? b : a);
+        t[i].count = 3;
+        t[i].assignments = NULL;
+        t[i].assignments_count = -1;
+    }
+    kp_create_partitions_req_t m;
+    kp_create_partitions_req_init(&m);
+    m.topics = t;
+    m.topics_count = 2;
+    m.timeout_ms = 30000;
+    send_req(fd, KP_API_CREATE_PARTITIONS, 3, corr, enc_grow, &m);
+}
+
+static void recv_grow(int fd, int32_t corr, int16_t errs[2])
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_CREATE_PARTITIONS, 3, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_create_partitions_resp_t resp;
+    assert_int_equal(kp_create_partitions_resp_decode(&r, 3, &a, &resp), 0);
+    assert_int_equal(resp.results_count, 2);
+    errs[0] = resp.results[0].error_code;
+    errs[1] = resp.results[1].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+}
+
+/* CreatePartitions of the topics made above, from every connection at once: they pass the
+ * lane one request at a time; the second round finds 3 already (INVALID_PARTITIONS). */
+static void test_create_partitions_in_flight_together(void **state)
+{
+    (void)state;
+    pairs_in_flight(send_grow, recv_grow, 500, KP_ERR_NONE, KP_ERR_INVALID_PARTITIONS);
+}
+
+static void send_topic_cfg(int fd, int32_t corr, const char *a, const char *b)
+{
+    kp_incremental_alter_configs_req_alterable_config_t c;
+    kp_incremental_alter_configs_req_alterable_config_init(&c);
+    c.name = kp_str("retention.ms");
+    c.config_operation = 0; /* SET */
+    c.value = kp_str("5400000");
+    kp_incremental_alter_configs_req_alter_configs_resource_t res[2];
+    for (int i = 0; i < 2; i++) {
+        kp_incremental_alter_configs_req_alter_configs_resource_init(&res[i]);
+        res[i].resource_type = 2; /* TOPIC */
+        res[i].resource_name = kp_str(i ? b : a);
+        res[i].configs = &c;
+        res[i].configs_count = 1;
+    }
+    kp_incremental_alter_configs_req_t m;
+    kp_incremental_alter_configs_req_init(&m);
+    m.resources = res;
+    m.resources_count = 2;
+    send_req(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, corr, enc_alter, &m);
+}
+
+static void recv_topic_cfg(int fd, int32_t corr, int16_t errs[2])
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_INCREMENTAL_ALTER_CONFIGS, 1, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_incremental_alter_configs_resp_t resp;
+    assert_int_equal(kp_incremental_alter_configs_resp_decode(&r, 1, &a, &resp), 0);
+    assert_int_equal(resp.responses_count, 2);
+    errs[0] = resp.responses[0].error_code;
+    errs[1] = resp.responses[1].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+}
+
+/* Topic config changes (two topics a request) from every connection at once. */
+static void test_topic_configs_in_flight_together(void **state)
+{
+    (void)state;
+    pairs_in_flight(send_topic_cfg, recv_topic_cfg, 600, KP_ERR_NONE, KP_ERR_NONE);
+}
+
+static int enc_meta(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_metadata_req_encode(b, v, m);
+}
+
+static void send_meta(int fd, int32_t corr, const char *a, const char *b, bool create)
+{
+    kp_metadata_req_metadata_request_topic_t t[2];
+    memset(t, 0, sizeof t);
+    t[0].name = kp_str(a);
+    t[1].name = kp_str(b);
+    kp_metadata_req_t m;
+    kp_metadata_req_init(&m);
+    m.topics = t;
+    m.topics_count = 2;
+    m.allow_auto_topic_creation = create;
+    send_req(fd, KP_API_METADATA, 7, corr, enc_meta, &m);
+}
+
+/* The two topics' error codes and partition counts. */
+static void recv_meta(int fd, int32_t corr, int16_t errs[2], int32_t parts[2])
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_METADATA, 7, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_metadata_resp_t resp;
+    assert_int_equal(kp_metadata_resp_decode(&r, 7, &a, &resp), 0);
+    assert_int_equal(resp.topics_count, 2);
+    for (int i = 0; i < 2; i++) {
+        errs[i] = resp.topics[i].error_code;
+        parts[i] = resp.topics[i].partitions_count;
+    }
+    kp_arena_deinit(&a);
+    free(buf);
+}
+
+/* Metadata auto-creating new topics from every connection at once, every connection asking
+ * for the same four: one creation each, shared by the requests that meet it in flight; each is
+ * answered once the topic exists (LEADER_NOT_AVAILABLE for the one it waited for, as Kafka
+ * answers a topic it just made). Then all four are there. */
+static void test_auto_created_in_flight_together(void **state)
+{
+    (void)state;
+    int fds[CONNS];
+    int16_t errs[2];
+    int32_t parts[2];
+    for (int c = 0; c < CONNS; c++) {
+        fds[c] = client();
+        for (int k = 0; k < 2; k++)
+            send_meta(fds[c], 700 + k, k ? "auto-2" : "auto-0", k ? "auto-3" : "auto-1", true);
+    }
+    for (int c = 0; c < CONNS; c++) {
+        for (int k = 0; k < 2; k++) {
+            recv_meta(fds[c], 700 + k, errs, parts);
+            for (int i = 0; i < 2; i++)
+                assert_true(errs[i] == KP_ERR_NONE || errs[i] == KP_ERR_LEADER_NOT_AVAILABLE);
+        }
+        close(fds[c]);
+    }
+    int fd = client();
+    for (int k = 0; k < 2; k++) {
+        send_meta(fd, 710 + k, k ? "auto-2" : "auto-0", k ? "auto-3" : "auto-1", false);
+        recv_meta(fd, 710 + k, errs, parts);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(errs[i], KP_ERR_NONE);
+            assert_int_equal(parts[i], 1);
+        }
+    }
+    close(fd);
+}
+
 static void send_pid(int fd, int32_t corr)
 {
     kp_init_producer_id_req_t m;
@@ -328,6 +493,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_topics_in_flight_together),
+        cmocka_unit_test(test_create_partitions_in_flight_together),
+        cmocka_unit_test(test_topic_configs_in_flight_together),
+        cmocka_unit_test(test_auto_created_in_flight_together),
         cmocka_unit_test(test_alter_configs_written_off_the_loop),
         cmocka_unit_test(test_producer_ids_wait_for_their_block),
         cmocka_unit_test(test_delete_topics_in_flight_together),
