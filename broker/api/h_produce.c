@@ -284,9 +284,10 @@ static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t nam
  * nothing may have been appended by then; and its files are written off the loop, the request
  * waiting for them (kb_autocreate_wait) and running again once they exist. Only topics the
  * writer may WRITE (asked silently: the partitions' own checks below are the ones recorded).
- * KB_DONE: the audit trail runs it again (this answer is dropped); KB_PENDING: it waits for a
- * creation; 0: go on.
+ * CM_REPLAY: the audit trail runs it again (this answer is dropped); KB_PENDING: it waits for
+ * a creation; 0: go on; < 0: out of memory.
  */
+enum { CM_REPLAY = 100 };
 static int create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *m)
 {
     if (!ctx->cfg || !ctx->cfg->auto_create_topics_enable) return 0;
@@ -301,7 +302,7 @@ static int create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *m
         int16_t err;
         topic_get_or_create(ctx, name, &err, &job);
     }
-    if (kb_audit_replay_due(ctx->req)) return KB_DONE;
+    if (kb_audit_replay_due(ctx->req)) return CM_REPLAY;
     return job ? kb_autocreate_wait(ctx->req, job) : 0;
 }
 
@@ -570,7 +571,7 @@ int kb_handle_produce(kb_req_t *req)
 
     int16_t req_err = request_error(&m, ctx.version);
     if (req_err == KP_ERR_NONE && (rc = create_missing(&ctx, &m)) != 0)
-        return rc; /* KB_DONE: this answer is dropped; KB_PENDING: run again later */
+        return rc == CM_REPLAY ? KB_DONE /* this answer is dropped */ : rc;
     int appended = 0;
     bool failed = false;
     for (int32_t i = 0; i < m.topic_data_count; i++) {
