@@ -4,7 +4,7 @@
  * storage on the loop (ks_topic_create_begin), the directories and metadata are written and
  * fsynced on libuv's threadpool, and the topic is published back on the loop. The requests
  * that asked wait meanwhile (KB_PENDING, no effect of their own) and run again from the start
- * (kb_req_replay) once it exists; every request that meets the creation in flight waits on the
+ * (kb_req_rerun) once it exists; every request that meets the creation in flight waits on the
  * same one. A failed creation is remembered for FAILED_MS so the replays answer its error
  * instead of starting it again at once. Loop thread.
  */
@@ -57,7 +57,7 @@ static void replay_waiters(kb_autocreate_t *j)
         else if (!j->hs)
             kb_req_complete_no_response(w->req); /* shutdown: its connection closes next */
         else
-            kb_req_replay(w->req);
+            kb_req_rerun(w->req);
     }
     j->replaying = false;
 }

@@ -148,7 +148,7 @@ void kb_topic_lane_leave(kb_req_t *req)
             continue;
         }
         hs->lane_granted = next;
-        kb_req_replay(next);
+        kb_req_rerun(next);
         if (hs->lane_granted == next)
             hs->lane_granted = NULL;
     }

@@ -199,7 +199,7 @@ int kb_offloop_start(kb_req_t *req, kb_offloop_t *o);
  * kb_topic_lane_enter is the handler's first step: true when req holds the lane (the handler
  * goes on and calls kb_topic_lane_leave once its changes are finished, also when it made
  * none); false when req was queued behind the holder: the handler returns KB_PENDING having
- * done nothing, and req runs again from the start (kb_req_replay) when its turn comes (a
+ * done nothing, and req runs again from the start (kb_req_rerun) when its turn comes (a
  * request whose client left meanwhile is completed unanswered instead). Loop thread.
  */
 typedef struct kb_lane_wait {
@@ -219,7 +219,7 @@ void kb_topic_lane_close(kb_hstate_t *hs); /* the api subsystem's close */
  * for a failure of the same name under a second ago, so replays do not start it again).
  * kb_autocreate_wait then queues req on one job (at most once per pass, and not when the audit
  * trail will run the pass again) and returns KB_PENDING, which the handler returns having had
- * no effect: req runs again from the start (kb_req_replay) once the topic exists, and
+ * no effect: req runs again from the start (kb_req_rerun) once the topic exists, and
  * kb_autocreate_just_made is true for the name during that pass (Metadata answers
  * LEADER_NOT_AVAILABLE for a topic it just made, as Kafka does). Loop thread.
  */
