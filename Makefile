@@ -14,7 +14,7 @@
 #   make deb        Debian package build/depot_<version>_<arch>.deb (systemd unit, conffile)
 
 CC      ?= cc
-PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto rdkafka
+PKGS    := libuv libzstd libxxhash liblz4 snappy jansson libssl libcrypto
 BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
@@ -29,6 +29,28 @@ CFLAGS  := -std=gnu11 -Wall -Wextra -Werror $(OPT) $(SAN) -I. -D_GNU_SOURCE -D_F
 HTTP_PARSER_LIB ?= -lhttp_parser
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(HTTP_PARSER_LIB) -lz -lpthread -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# librdkafka, for the uplink only (broker/uplink/ includes it; docs/operations.md "Building").
+#   RDKAFKA=pinned  (default) librdkafka 2.12.1 built from source by scripts/build-rdkafka into
+#                   $(DEPOT_DEPS_CACHE) (default build/deps; shared by every BUILD dir) and
+#                   linked statically: Debian 12's 2.0.2 cannot do SCRAM against Kafka 4.x
+#   RDKAFKA=system  Debian's librdkafka-dev through pkg-config (make cross; bench/ always)
+# Its headers come in with -isystem, and only where the uplink's code includes them, so our
+# -Werror does not apply to them. RDKAFKA_LIBS follows the features scripts/build-rdkafka
+# asks configure for (each with --enable-*, so none can go missing silently).
+RDKAFKA ?= pinned
+RDKAFKA_VERSION := 2.12.1
+ifeq ($(RDKAFKA),pinned)
+RDKAFKA_DIR    := $(or $(DEPOT_DEPS_CACHE),build/deps)/rdkafka-$(RDKAFKA_VERSION)
+RDKAFKA_LIB    := $(RDKAFKA_DIR)/lib/librdkafka.a
+RDKAFKA_CFLAGS := -isystem $(RDKAFKA_DIR)/include
+RDKAFKA_LIBS   := $(RDKAFKA_LIB) -lsasl2 -lssl -lcrypto -lzstd -llz4 -lz -lm -ldl -lpthread -lrt
+else
+RDKAFKA_DIR    :=
+RDKAFKA_LIB    :=
+RDKAFKA_CFLAGS := $(shell pkg-config --cflags rdkafka 2>/dev/null)
+RDKAFKA_LIBS   := $(shell pkg-config --libs rdkafka 2>/dev/null)
+endif
 
 PROTO_SRC   := $(wildcard protocol/*.c) $(wildcard protocol/gen/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
@@ -47,7 +69,7 @@ TEST_SRC  := $(wildcard tests/protocol/test_*.c tests/storage/test_*.c tests/bro
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all run test unit unit-bins cross test-cross e2e test-asan test-tsan test-valgrind debug fuzz fuzz-smoke bench \
-        bench-storage format clean check-layers deps gen deb
+        bench-storage format clean check-layers deps gen deb print-broker-ldlibs
 
 all: $(BUILD)/depot $(BUILD)/depotctl
 
@@ -68,8 +90,24 @@ $(LIBKC): $(call obj,$(CLIENT_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/depot: $(call obj,broker/main.c $(BROKER_SRC)) $(LIBKS) $(LIBKP)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# Objects of the uplink see librdkafka's headers; they wait for the pinned build (order-only:
+# -MMD leaves -isystem headers out of the .d files, and a rebuilt library changes no header).
+UPLINK_OBJ := $(call obj,$(wildcard broker/uplink/*.c))
+$(UPLINK_OBJ): CFLAGS += $(RDKAFKA_CFLAGS)
+$(UPLINK_OBJ): | $(RDKAFKA_LIB)
+$(BUILD)/tests/broker/test_uplink: CFLAGS += $(RDKAFKA_CFLAGS)
+
+ifneq ($(RDKAFKA_LIB),)
+$(RDKAFKA_LIB):
+	DEPOT_DEPS_CACHE=$(abspath $(or $(DEPOT_DEPS_CACHE),build/deps)) scripts/build-rdkafka
+endif
+
+# The link line for what holds the broker (depot, tests/broker/, tests/fuzz/run.sh).
+print-broker-ldlibs:
+	@echo $(RDKAFKA_LIBS) $(LDLIBS)
+
+$(BUILD)/depot: $(call obj,broker/main.c $(BROKER_SRC)) $(LIBKS) $(LIBKP) $(RDKAFKA_LIB)
+	$(CC) $(CFLAGS) -o $@ $(filter-out $(RDKAFKA_LIB),$^) $(RDKAFKA_LIBS) $(LDLIBS)
 $(BUILD)/depotctl: $(call obj,$(CTL_SRC)) $(LIBKC) $(LIBKP)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -80,9 +118,9 @@ $(BUILD)/tests/protocol/%: tests/protocol/%.c $(LIBKP)
 $(BUILD)/tests/storage/%: tests/storage/%.c $(LIBKS) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIBKS) $(LIBKP) $(TESTLIBS) $(LDLIBS)
-$(BUILD)/tests/broker/%: tests/broker/%.c $(LIBKB) $(LIBKS) $(LIBKP)
+$(BUILD)/tests/broker/%: tests/broker/%.c $(LIBKB) $(LIBKS) $(LIBKP) $(RDKAFKA_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIBKB) $(LIBKS) $(LIBKP) $(TESTLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIBKB) $(LIBKS) $(LIBKP) $(TESTLIBS) $(RDKAFKA_LIBS) $(LDLIBS)
 $(BUILD)/tests/client/%: tests/client/%.c $(LIBKC) $(LIBKP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(LIBKC) $(LIBKP) $(TESTLIBS) $(LDLIBS)
@@ -92,7 +130,7 @@ $(BUILD)/obj/broker/metrics/dashboard.o: broker/metrics/dashboard.html
 
 # Debian package build/depot_<version>_<arch>.deb (scripts/build-deb; docs/operations.md).
 deb: all
-	@BUILD=$(BUILD) scripts/build-deb
+	@BUILD=$(BUILD) RDKAFKA_DIR=$(RDKAFKA_DIR) scripts/build-deb
 
 deps:
 	@scripts/install-deps
@@ -121,10 +159,11 @@ test: check-layers
 # ARM boards: Debian cross gcc + multiarch libraries (scripts/install-deps --cross), unit tests
 # under qemu-user. Skips with a printed reason when the toolchain or a library is missing.
 ARCH ?=
+# Debian's librdkafka for the targets (RDKAFKA=system): the pinned build is for the host only.
 cross:
-	@PKGS="$(PKGS)" MAKE="$(MAKE)" scripts/cross build $(ARCH)
+	@PKGS="$(PKGS) rdkafka" MAKE="$(MAKE)" scripts/cross build $(ARCH)
 test-cross:
-	@PKGS="$(PKGS)" MAKE="$(MAKE)" scripts/cross test $(ARCH)
+	@PKGS="$(PKGS) rdkafka" MAKE="$(MAKE)" scripts/cross test $(ARCH)
 
 test-asan:
 	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" \
@@ -181,11 +220,14 @@ fuzz-smoke:
 	@MAKE="$(MAKE)" tests/fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 # Bench programs: every bench/*.c except the shared bench/bench_*.c helpers; protocol/ only.
+# The load generator and mock broker use Debian's librdkafka (its mock cluster) whatever
+# RDKAFKA says: they measure Depot from outside, as any librdkafka client would.
 BENCH_LIB   := $(wildcard bench/bench_*.c)
 BENCH_PROGS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out $(BENCH_LIB),$(wildcard bench/*.c)))
 $(BUILD)/bench/%: bench/%.c $(BENCH_LIB) $(wildcard bench/*.h) $(LIBKP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BENCH_LIB) $(LIBKP) $(LDLIBS)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags rdkafka 2>/dev/null) -o $@ $< $(BENCH_LIB) $(LIBKP) \
+	    $(shell pkg-config --libs rdkafka 2>/dev/null) $(LDLIBS)
 
 bench: all $(BENCH_PROGS)
 	@scripts/install-deps --bench

@@ -12,6 +12,7 @@
 #include "broker/core/config.h"
 #include "broker/core/notify.h"
 #include "broker/core/server.h"
+#include "broker/uplink/uplink.h"
 #include "storage/ks_io.h"
 
 /*
@@ -127,7 +128,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             usage(stdout);
             return 0;
         } else if (!strcmp(s, "--version")) {
-            printf("depot %s\n", DEPOT_VERSION);
+            printf("depot %s (librdkafka %s)\n", DEPOT_VERSION, kb_uplink_client_version());
             return 0;
         } else if (!strcmp(s, "--print-config-doc")) {
             kb_config_print_doc(stdout);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker/uplink/up_int.h"
+#include "broker/uplink/uplink.h"
 
 #define JOB_TIMEOUT_MS 10000
 /* Before a read-back that follows another producer (this process's old one, or the previous
@@ -62,8 +63,8 @@ struct up_job {
     char cluster_id[64];
     job_topic_t *topics;
     int ntopics;
-    char error[256];
-    char link_error[200]; /* the read-back client's last error (authentication, TLS, ...) */
+    char error[480];
+    char link_error[300]; /* the read-back client's last error (authentication, TLS, ...) */
 };
 
 int64_t up_wall_ms(void)
@@ -411,6 +412,9 @@ static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaq
 {
     (void)rk;
     up_job_t *j = opaque;
+    /* "all brokers are down" is the consequence; the error before it (SASL authentication,
+     * the TLS handshake) is the cause the operator needs. librdkafka >= 2.x reports both. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && j->link_error[0]) return;
     snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -613,5 +617,11 @@ int up_producer_start(up_t *u)
     for (up_topic_t *t = u->topics; t; t = t->next)
         if (!t->gone && t->ncentral > 0) t->rkt = rd_kafka_topic_new(rk, t->central, NULL);
     u->rk = rk;
+    u->last_cause[0] = 0; /* a new producer: its own errors are the causes from here on */
     return 0;
+}
+
+const char *kb_uplink_client_version(void)
+{
+    return rd_kafka_version_str();
 }

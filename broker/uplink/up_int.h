@@ -155,7 +155,11 @@ typedef struct {
     uint64_t ckpt_gen; /* number of the last checkpoint snapshot taken */
     /* status */
     char link[16];
-    char last_error[256];
+    char last_error[512];
+    /* The last error librdkafka reported (up_on_error) since the last acknowledgement: when
+     * the producer is replaced for a symptom (a delivery timeout), last_error keeps it as the
+     * cause, so `depotctl uplink status` says why (a wrong password, an untrusted CA). */
+    char last_cause[256];
     int64_t last_success_ms; /* wall clock, 0 = never */
     int64_t resyncs;
     int64_t send_errors;

@@ -379,7 +379,7 @@ void up_status_write(up_t *u)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return;
-    char err[300], boot[300];
+    char err[520], boot[300];
     clean(err, sizeof err, u->last_error);
     clean(boot, sizeof boot, u->cfg->uplink_bootstrap);
     fprintf(f,

@@ -226,6 +226,7 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     p->fwd_records++;
     p->fwd_bytes += bytes;
     p->acked = part_acked(p);
+    u->last_cause[0] = 0; /* the link works: an older error explains nothing that follows */
     /* scan_from passes it once acked covers it (at once unless the topic is hashed) */
     up_central_note(p->t, m->partition, m->offset, p->partition, off);
     u->last_success_ms = up_wall_ms();
@@ -249,7 +250,17 @@ void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         err == RD_KAFKA_RESP_ERR__SSL) {
         if (u->state == UP_RUNNING) set_link(u, "down");
     }
-    snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+    /* "all brokers are down" follows the error that took the last one down: keep that one as
+     * the cause (a wrong password, an untrusted CA) instead of replacing it */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (u->last_cause[0])
+            snprintf(u->last_error, sizeof u->last_error, "%s; cause: %s", reason, u->last_cause);
+        else
+            snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+    } else {
+        snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+        snprintf(u->last_cause, sizeof u->last_cause, "%s", reason);
+    }
     kb_log(KB_LOG_DEBUG, "uplink: %s", reason);
 }
 
@@ -506,7 +517,11 @@ static void reset_parts(up_t *u)
 /* Purges the producer; finish_drain hands it to a full resolve job once reports are back. */
 static void start_drain(up_t *u, const char *why)
 {
-    up_set_error(u, "%s: starting over (read-back of the central side)", why);
+    if (u->last_cause[0] && !strstr(why, u->last_cause))
+        up_set_error(u, "%s: starting over (read-back of the central side); cause: %s", why,
+                     u->last_cause);
+    else
+        up_set_error(u, "%s: starting over (read-back of the central side)", why);
     u->state = UP_DRAINING;
     set_link(u, "down");
     u->drain_deadline = (int64_t)uv_now(u->loop) + DRAIN_MAX_MS;

@@ -37,6 +37,14 @@ pass "make deb (scripts/build-deb): $(basename "$deb")"
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q 'libuv1' <<<"$depends" || fail "Depends lacks libuv1: $depends"
 contents=$(dpkg-deb -c "$deb")
+# librdkafka is linked in statically unless the build chose RDKAFKA=system (docs/operations.md)
+if grep -q 'librdkafka\.so' <<<"$(ldd "$bdir/depot")"; then
+    grep -q 'librdkafka1' <<<"$depends" || fail "depot loads librdkafka.so, Depends lacks librdkafka1"
+else
+    ! grep -q 'librdkafka' <<<"$depends" || fail "static librdkafka, yet Depends names it: $depends"
+    grep -q ' ./usr/share/doc/depot/librdkafka/LICENSE$' <<<"$contents" ||
+        fail "package lacks librdkafka's LICENSE under /usr/share/doc/depot/librdkafka/"
+fi
 for f in ./usr/bin/depot ./usr/bin/depotctl ./etc/depot/server.properties \
     ./lib/systemd/system/depot.service ./usr/share/man/man8/depot.8.gz \
     ./usr/share/doc/depot/operations.md; do

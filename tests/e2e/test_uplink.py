@@ -570,6 +570,49 @@ def test_bandwidth_cap():
         proxy.close()
 
 
+def test_replaced_producer_keeps_cause():
+    """The delivery watchdog replaces the producer when the central side stops answering; the
+    last error then names the connection error librdkafka reported as its cause, not only
+    that nothing was acknowledged (`depotctl uplink status` shows last_error)."""
+    from confluent_kafka import Producer
+    central, proxy = central_behind_proxy()
+    box = Broker(settings=box_settings(proxy.port), name="box")
+    try:
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0})
+
+        def send(start):
+            for i in range(start, start + 30):
+                p.produce(TOPIC, b"v%d" % i, key=b"k%d" % (i % 7), partition=i % PARTS)
+                p.poll(0)
+            check(p.flush(30) == 0, "the box did not accept the records")
+
+        send(0)
+        deadline = time.time() + 60  # running: the first 30 records are on the central side
+        while sum(int(x.get("forwarded", 0)) for x in status(box)[1]) < 30:
+            check(time.time() < deadline, "the first records were not forwarded: %s", status(box))
+            time.sleep(0.2)
+        proxy.mode("refuse")  # live connections reset, new ones closed at once
+        send(30)
+        pat = re.compile(r"no acknowledgement for \d+ ms: starting over [^\n]*; cause: \S[^\n]*")
+        seen, found, deadline = set(), None, time.time() + 40
+        while found is None and time.time() < deadline:
+            seen.add(status(box)[0].get("last_error", ""))
+            with open(box.log_path, errors="replace") as f:
+                found = pat.search(f.read())
+            time.sleep(0.2)
+        print("replaced producer: logged %r; last_error values seen: %s"
+              % (found and found.group(0), sorted(seen)), flush=True)
+        check(found is not None, "the watchdog's restart was not logged with a cause")
+        check(any(pat.search(e) for e in seen),
+              "the status never showed the restart with its cause: %s", sorted(seen))
+        proxy.mode("pass")
+        link, parts = wait_drained(box, TOPIC, 90)
+        check(sum(int(x["forwarded"]) for x in parts) >= 60, "not all forwarded after: %s", parts)
+        box.stop()
+    finally:
+        proxy.close()
+
+
 def test_storm_kafka_central():
     import kafka_dist as kd
     ok, why = kd.available()
