@@ -100,6 +100,9 @@ typedef struct {
     int64_t producer_id_expiration_ms;
     int64_t checkpoint_interval_ms; /* log.flush.offset.checkpoint.interval.ms */
     /* Store-and-forward uplink (broker/uplink/, docs/uplink.md). Strings owned by the config. */
+#define KB_UPLINK_EO_AUTO 0         /* transactions where the central cluster grants them */
+#define KB_UPLINK_EO_TRANSACTIONS 1 /* required: a refusal is a link error */
+#define KB_UPLINK_EO_READBACK 2     /* idempotent producer + read-back of the central tail */
     char *uplink_bootstrap;              /* uplink.bootstrap.servers; NULL or "" = off */
     char *uplink_topics;                 /* uplink.topics: POSIX extended regex, whole name */
     char *uplink_topic_prefix;           /* uplink.topic.prefix */
@@ -109,6 +112,11 @@ typedef struct {
     int64_t uplink_delivery_timeout_ms;  /* a send older than this restarts via read-back */
     char *uplink_producer[KB_UPLINK_MAX_PRODUCER]; /* "key=value", uplink.producer.<key> */
     int n_uplink_producer;
+    int uplink_exactly_once;               /* KB_UPLINK_EO_*: uplink.exactly.once */
+    char *uplink_transactional_id;         /* NULL or "" = depot-uplink-<cluster id> */
+    int64_t uplink_transaction_max_bytes;  /* a transaction commits at this many record bytes */
+    int64_t uplink_transaction_interval_ms; /* ... or after this long, whichever comes first */
+    char *uplink_offsets_topic;            /* central topic of the committed source positions */
     /* connection limits (broker/net/, docs/configuration.md) */
     int32_t max_connections;
     int32_t max_connections_per_ip;

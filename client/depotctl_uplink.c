@@ -3,7 +3,8 @@
  *
  * Prints the store-and-forward uplink's state, per topic-partition: the local log end, the
  * forwarded offset (everything below it is acknowledged by the central cluster), the lag in
- * records and bytes, plus the link state, the last error and the time of the last success.
+ * records and bytes, plus the link state, the last error and the time of the last success,
+ * and how exactly once is kept: transactions (with the last commit) or read-back (with why).
  * The broker rewrites DIR/uplink.status every second (format: broker/uplink/up_state.c); this
  * reads it, so it works on the box itself without any Kafka protocol round trip. DIR is the
  * broker's first log.dirs entry (default ./data, as `make run` uses).
@@ -103,6 +104,23 @@ static void when(const char *ms, char *buf, size_t len)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ago);
 }
 
+/* Exactly once by transactions (with the last commit) or by the read-back (with why). */
+static void print_mode(const fields_t *f)
+{
+    const char *mode = get(f, "mode");
+    if (!strcmp(mode, "transactions")) {
+        char c[64];
+        when(get(f, "last_commit_ms"), c, sizeof c);
+        printf("Mode: transactions  Transactional id: %s  Commits: %s\nLast commit: %s\n",
+               get(f, "transactional_id"), get(f, "commits"), c);
+    } else if (*mode) {
+        printf("Mode: %s%s%s\n", mode, *get(f, "mode_reason") ? "  Why: " : "",
+               get(f, "mode_reason"));
+    } else {
+        printf("Mode: - (no producer session yet)\n");
+    }
+}
+
 int cmd_uplink(int argc, char **argv)
 {
     const char *dir = "./data";
@@ -146,9 +164,10 @@ int cmd_uplink(int argc, char **argv)
             char ok[64], upd[64];
             when(get(&fl, "last_success_ms"), ok, sizeof ok);
             when(get(&fl, "updated_ms"), upd, sizeof upd);
-            printf("Link: %s  Central: %s  Resyncs: %s\nLast success: %s\nLast error: %s\n"
-                   "Status written: %s\n\n",
-                   get(&fl, "state"), get(&fl, "bootstrap"), get(&fl, "resyncs"), ok,
+            printf("Link: %s  Central: %s  Resyncs: %s\n", get(&fl, "state"),
+                   get(&fl, "bootstrap"), get(&fl, "resyncs"));
+            print_mode(&fl);
+            printf("Last success: %s\nLast error: %s\nStatus written: %s\n\n", ok,
                    *get(&fl, "last_error") ? get(&fl, "last_error") : "-", upd);
             printf("%-28s %5s %-30s %12s %12s %10s %12s %8s\n", "TOPIC", "PART", "CENTRAL",
                    "LOCAL-END", "FORWARDED", "LAG", "LAG-BYTES", "DROPPED");

@@ -21,6 +21,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 /* Indexes are KS_CLEANUP_* (storage/ks.h). */
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
+/* Indexes are KB_UPLINK_EO_* (broker/kb.h). */
+static const char *const uplink_eo[] = {"auto", "transactions", "readback", NULL};
 
 #define HOUR_MS 3600000
 #define MIN_MS 60000
@@ -215,6 +217,27 @@ const entry_t kb_config_table[] = {
       "back the tail of the central partitions and resume after the last record that arrived. "
       "Keep it below the central cluster's producer.id.expiration.ms.", KB_CT_LONG, NULL},
       T_LONG, "120000", 1000, I64MAX, OFF(uplink_delivery_timeout_ms), 8, 0, NULL, NULL},
+    {{"uplink.exactly.once", "Store and forward: how exactly once is kept across producer "
+      "sessions. auto: a transactional producer that commits the box's source positions with "
+      "the records where the central cluster grants transactions, the read-back of the central "
+      "tail otherwise (the choice is logged with the reason); transactions: required (a "
+      "refusal is a link error); readback: never transactions. See docs/uplink.md.",
+      KB_CT_STRING, NULL}, T_ENUM, "auto", 0, 0, OFF(uplink_exactly_once), 4, 0, uplink_eo,
+      NULL},
+    {{"uplink.transactional.id", "Store and forward: the central transactional.id (unset = "
+      "depot-uplink-<box cluster id>: stable across restarts, distinct between boxes). Two "
+      "processes with the same one fence each other.", KB_CT_STRING, NULL}, T_STRING, NULL, 0,
+      0, OFF(uplink_transactional_id), 0, 0, NULL, NULL},
+    {{"uplink.transaction.max.bytes", "Store and forward: a transaction commits once it holds "
+      "this many record bytes (or after uplink.transaction.interval.ms).", KB_CT_LONG, NULL},
+      T_LONG, "1048576", 1, I64MAX, OFF(uplink_transaction_max_bytes), 8, 0, NULL, NULL},
+    {{"uplink.transaction.interval.ms", "Store and forward: a transaction commits this long "
+      "after it began (or at uplink.transaction.max.bytes).", KB_CT_LONG, NULL}, T_LONG, "200",
+      1, 600000, OFF(uplink_transaction_interval_ms), 8, 0, NULL, NULL},
+    {{"uplink.offsets.topic", "Store and forward: the central topic (1 partition, compacted; "
+      "created when missing and uplink.topic.create allows) where each transaction commits the "
+      "box's next local offset per partition.", KB_CT_STRING, NULL}, T_STRING,
+      "depot-uplink-offsets", 0, 0, OFF(uplink_offsets_topic), 0, 0, NULL, NULL},
     {{"sasl.enabled.mechanisms", "SASL mechanisms offered on SASL_* listeners: any of PLAIN, "
       "SCRAM-SHA-256, SCRAM-SHA-512 (PLAIN is checked against the stored SCRAM credentials).",
       KB_CT_LIST, NULL}, T_STR, "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", 0, 0,

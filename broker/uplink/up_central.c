@@ -65,6 +65,11 @@ struct up_job {
     int ntopics;
     char error[480];
     char link_error[300]; /* the read-back client's last error (authentication, TLS, ...) */
+    /* transactional mode (full jobs, uplink.exactly.once != readback) */
+    bool want_txn, required;
+    bool readback_too; /* the previous session was read-back: read back once more */
+    int txn_rc;        /* up_txn_job_run's result; -2 = not tried */
+    up_txn_job_t txn;
 };
 
 int64_t up_wall_ms(void)
@@ -165,7 +170,10 @@ rd_kafka_conf_t *up_conf_new(const up_t *u, bool producer, char *err, size_t err
         rc |= set(c, "log.queue", "true", err, errlen);
     } else {
         rc |= set(c, "enable.auto.commit", "false", err, errlen);
-        rc |= set(c, "enable.partition.eof", "false", err, errlen);
+        /* EOF marks the end of a partition whose last records are invisible (control records,
+         * aborted transactions); read_committed: only what transactions committed counts */
+        rc |= set(c, "enable.partition.eof", "true", err, errlen);
+        rc |= set(c, "isolation.level", "read_committed", err, errlen);
         rc |= set(c, "auto.offset.reset", "earliest", err, errlen);
         rd_kafka_conf_set_log_cb(c, on_log);
     }
@@ -189,7 +197,7 @@ static void jerr(char *buf, size_t len, const char *fmt, ...)
 }
 
 /* Partition count of the central topic, 0 if it does not exist, < 0 on failure. */
-static int central_partitions(rd_kafka_t *rk, const char *name, char *err, size_t errlen)
+int up_central_partitions(rd_kafka_t *rk, const char *name, char *err, size_t errlen)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
     if (!rkt) return -1;
@@ -216,10 +224,16 @@ static int central_partitions(rd_kafka_t *rk, const char *name, char *err, size_
     return n;
 }
 
-static int create_topic(rd_kafka_t *rk, const char *name, int32_t parts, char *err, size_t errlen)
+int up_create_topic(rd_kafka_t *rk, const char *name, int32_t parts, bool compact, char *err,
+                    size_t errlen)
 {
     char e[256];
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, -1, e, sizeof e);
+    if (nt && compact && rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
+        rd_kafka_NewTopic_destroy(nt);
+        nt = NULL;
+        snprintf(e, sizeof e, "cleanup.policy=compact refused");
+    }
     if (!nt) {
         jerr(err, errlen, "create %s: %s", name, e);
         return -1;
@@ -314,12 +328,15 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
         rd_kafka_message_t *m = rd_kafka_consume_queue(rq, 200);
         if (!m) continue;
         int32_t q = m->partition;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                jerr(jt->error, sizeof jt->error, "read-back of %s: %s", jt->central,
-                     rd_kafka_message_errstr(m));
-                rc = -1;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (q >= 0 && q < jt->ncentral && !done[q] && started[q] && m->offset >= jt->hw[q]) {
+                done[q] = true; /* the last records were not ours to see (aborted, markers) */
+                pending--;
             }
+        } else if (m->err) {
+            jerr(jt->error, sizeof jt->error, "read-back of %s: %s", jt->central,
+                 rd_kafka_message_errstr(m));
+            rc = -1;
         } else if (q >= 0 && q < jt->ncentral && !done[q]) {
             rd_kafka_headers_t *h = NULL;
             const void *v;
@@ -349,14 +366,15 @@ static int read_back(rd_kafka_t *rk, const char *cid, job_topic_t *jt, const int
     return rc;
 }
 
-static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
+static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt, bool readback)
 {
-    int n = central_partitions(rk, jt->central, jt->error, sizeof jt->error);
+    int n = up_central_partitions(rk, jt->central, jt->error, sizeof jt->error);
     if (n == 0 && jt->create) {
-        if (create_topic(rk, jt->central, jt->nlocal, jt->error, sizeof jt->error) < 0) return -1;
+        if (up_create_topic(rk, jt->central, jt->nlocal, false, jt->error, sizeof jt->error) < 0)
+            return -1;
         for (int i = 0; i < 20 && n == 0; i++) { /* metadata catches up with the creation */
             if (i) usleep(200 * 1000);
-            n = central_partitions(rk, jt->central, jt->error, sizeof jt->error);
+            n = up_central_partitions(rk, jt->central, jt->error, sizeof jt->error);
         }
     }
     if (n < 0) return -1;
@@ -396,7 +414,7 @@ static int resolve_topic(rd_kafka_t *rk, const char *cid, job_topic_t *jt)
          * created again starts here too, after its old incarnation's records). Beyond the
          * high watermark: the central topic was recreated, read all of it. */
         int64_t f = q < jt->nscan ? jt->scan[q] : -1;
-        if (f < 0) f = hi;
+        if (f < 0 || !readback) f = hi;
         if (f > hi) f = lo;
         from[q] = f < lo ? lo : f;
     }
@@ -418,6 +436,26 @@ static void job_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaq
     snprintf(j->link_error, sizeof j->link_error, "%s: %s", rd_kafka_err2name(err), reason);
 }
 
+/* A transactional session first (it fences the previous producer); the read-back when the
+ * central cluster refuses, or once after a read-back session. False: the job failed. */
+static bool job_txn(up_job_t *j, rd_kafka_t *rk, bool *readback)
+{
+    *readback = true;
+    if (!j->want_txn) return true;
+    j->txn_rc = up_txn_job_run(&j->txn, rk);
+    if (j->txn_rc == 1) {
+        *readback = j->readback_too;
+        return true;
+    }
+    if (j->txn_rc < 0 || j->required) {
+        rd_kafka_poll(rk, 0); /* error callbacks: why the link does not work */
+        jerr(j->error, sizeof j->error, "transactions: %s%s%s", j->txn.reason,
+             j->link_error[0] ? " " : "", j->link_error);
+        return false;
+    }
+    return true;
+}
+
 static void job_work(uv_work_t *w)
 {
     up_job_t *j = w->data;
@@ -425,7 +463,6 @@ static void job_work(uv_work_t *w)
         rd_kafka_destroy(j->old_rk);
         j->old_rk = NULL;
     }
-    if (j->settle) usleep(SETTLE_MS * 1000); /* the old producer's last requests land first */
     char e[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, j->conf, e, sizeof e);
     if (!rk) {
@@ -435,9 +472,16 @@ static void job_work(uv_work_t *w)
         return;
     }
     j->conf = NULL; /* owned by rk now */
+    bool readback;
+    if (!job_txn(j, rk, &readback)) {
+        rd_kafka_destroy(rk);
+        return;
+    }
+    /* the old producer's last requests land first (init_transactions fenced it otherwise) */
+    if (readback && j->settle) usleep(SETTLE_MS * 1000);
     for (int i = 0; i < j->ntopics; i++) {
         job_topic_t *jt = &j->topics[i];
-        if (resolve_topic(rk, j->cluster_id, jt) < 0 && !jt->missing) {
+        if (resolve_topic(rk, j->cluster_id, jt, readback) < 0 && !jt->missing) {
             rd_kafka_poll(rk, 0); /* error callbacks: why the link does not work */
             if (j->link_error[0])
                 jerr(j->error, sizeof j->error, "%s (%s)", jt->error, j->link_error);
@@ -447,6 +491,10 @@ static void job_work(uv_work_t *w)
         }
     }
     rd_kafka_destroy(rk);
+    if (j->error[0] && j->txn.rk) { /* not handed over: the next job starts a new one */
+        rd_kafka_destroy(j->txn.rk);
+        j->txn.rk = NULL;
+    }
 }
 
 static void job_free(up_job_t *j)
@@ -465,12 +513,35 @@ static void job_free(up_job_t *j)
     }
     free(j->topics);
     if (j->conf) rd_kafka_conf_destroy(j->conf);
+    up_txn_job_free(&j->txn);
     free(j);
 }
 
 /* Applies one topic's results: the mapping, the new scan_from, and where each partition
  * resumes (after the higher of the checkpoint and what the central side holds). */
-static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
+/* Transactional session: each partition resumes at its committed position (or past it, when
+ * the checkpoint is ahead: a read-back session since the last commit). */
+static void apply_committed(up_topic_t *t, up_part_t *p, const up_job_t *j, ks_topic_t *kt,
+                            bool was_known)
+{
+    bool other = false;
+    int64_t c = kt ? up_txn_committed(&j->txn, t->name, p->partition, ks_topic_id(kt), &other) : -1;
+    int64_t at = up_txn_resume(p->acked, was_known || p->acked > 0, c, !other);
+    if (other)
+        kb_log(KB_LOG_INFO, "uplink: %s/%d: the committed position belongs to an earlier topic "
+               "of that name: ignored", t->name, (int)p->partition);
+    if (c >= 0 && c != p->acked)
+        kb_log(KB_LOG_INFO, "uplink: %s/%d: committed position %" PRId64 ", checkpoint %" PRId64
+               ": resuming at %" PRId64, t->name, (int)p->partition, c, p->acked, at);
+    if (at != p->acked && p->skip.n) { /* a skip list below the new start is moot */
+        free(p->skip.v);
+        p->skip = (up_offsets_t){0};
+        p->skip_i = 0;
+    }
+    p->acked = p->next_send = at;
+}
+
+static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt, const up_job_t *j)
 {
     t->resolving = false;
     t->blocked = jt->missing;
@@ -494,10 +565,13 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
                "%d), keyless records of local partition p to p mod %d; per key the order holds",
                t->central, t->ncentral, t->name, t->nparts, t->ncentral, t->ncentral);
     }
+    ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
     for (int32_t i = 0; i < t->nparts; i++) {
         up_part_t *p = &t->parts[i];
         p->central_part = i % t->ncentral;
+        bool was_known = p->known;
         up_resume(t, p, &jt->found[i]);
+        if (j->txn_rc == 1) apply_committed(t, p, j, kt, was_known);
         p->known = true;
     }
     /* What the read-back found beyond the resumed acked (a skip list) keeps scan_from back
@@ -508,12 +582,33 @@ static void apply_topic(up_t *u, up_topic_t *t, const job_topic_t *jt)
     u->ckpt_dirty = true;
 }
 
+/* The session's mode, logged when it changes; the transactional producer is handed over. */
+static void job_mode(up_t *u, up_job_t *j)
+{
+    bool txn = j->txn_rc == 1;
+    u->new_rk = j->txn.rk;
+    j->txn.rk = NULL;
+    const char *why = txn ? "" : j->want_txn ? j->txn.reason : "uplink.exactly.once=readback";
+    if (u->mode_logged != (int)txn || strcmp(u->mode_reason, why)) {
+        if (txn)
+            kb_log(KB_LOG_INFO, "uplink: exactly once by transactions (transactional.id %s, "
+                   "positions in %s)", u->txn_id, u->cfg->uplink_offsets_topic);
+        else
+            kb_log(KB_LOG_WARN, "uplink: exactly once by read-back of the central tail, not "
+                   "transactions: %s", why);
+        u->mode_logged = (int)txn;
+    }
+    snprintf(u->mode_reason, sizeof u->mode_reason, "%s", why);
+}
+
 static void job_done(uv_work_t *w, int status)
 {
     up_job_t *j = w->data;
     up_t *u = j->u;
     u->job = NULL;
     if (u->stopping) {
+        if (j->txn.rk) rd_kafka_destroy(j->txn.rk);
+        j->txn.rk = NULL;
         job_free(j);
         up_job_orphaned(u);
         return;
@@ -521,12 +616,37 @@ static void job_done(uv_work_t *w, int status)
     bool ok = status == 0 && !j->error[0];
     for (int i = 0; i < j->ntopics; i++) {
         up_topic_t *t = up_topic_find(u, j->topics[i].local);
-        if (t && !t->gone) apply_topic(u, t, &j->topics[i]);
+        if (t && !t->gone) apply_topic(u, t, &j->topics[i], j);
         if (t) t->resolving = false;
     }
+    if (j->full && ok) job_mode(u, j);
     if (!ok) up_set_error(u, "%s", j->error[0] ? j->error : "resolve job cancelled");
     up_job_finished(u, ok, j->full);
     job_free(j);
+}
+
+/* The transactional inputs of a full job. The read-back runs once more when the previous
+ * session was not transactional and something was forwarded: its records past the checkpoint
+ * are not in the committed positions (and init_transactions does not fence it). */
+static int job_txn_prepare(up_t *u, up_job_t *j)
+{
+    char err[512] = "";
+    j->want_txn = true;
+    j->required = u->cfg->uplink_exactly_once == KB_UPLINK_EO_TRANSACTIONS;
+    j->txn.pconf = up_producer_conf(u, true, err, sizeof err);
+    if (!j->txn.pconf) {
+        up_set_error(u, "%s", err);
+        return K_ERR_INVAL;
+    }
+    snprintf(j->txn.txn_id, sizeof j->txn.txn_id, "%s", u->txn_id);
+    snprintf(j->txn.topic, sizeof j->txn.topic, "%s", u->cfg->uplink_offsets_topic);
+    j->txn.create = u->cfg->uplink_topic_create;
+    bool known = false;
+    for (up_topic_t *t = u->topics; t && !known; t = t->next)
+        for (int32_t i = 0; i < t->nparts && !known; i++)
+            known = t->parts[i].known;
+    j->readback_too = !u->prev_txn && known;
+    return 0;
 }
 
 int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
@@ -540,6 +660,9 @@ int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk)
     /* the first full job of a process follows the previous process's producer */
     j->settle = full && (old_rk || !u->settled_once);
     j->work.data = j;
+    j->txn_rc = -2;
+    if (full && u->cfg->uplink_exactly_once != KB_UPLINK_EO_READBACK && job_txn_prepare(u, j) < 0)
+        goto fail;
     snprintf(j->cluster_id, sizeof j->cluster_id, "%s", u->cluster_id);
     j->conf = up_conf_new(u, false, err, sizeof err);
     if (j->conf) {
@@ -592,18 +715,42 @@ static void on_queue_event(rd_kafka_t *rk, void *opaque)
 }
 
 
-int up_producer_start(up_t *u)
+rd_kafka_conf_t *up_producer_conf(up_t *u, bool txn, char *err, size_t errlen)
 {
-    char err[512] = "";
-    rd_kafka_conf_t *c = up_conf_new(u, true, err, sizeof err);
-    if (!c) {
-        up_set_error(u, "%s", err);
-        return K_ERR_INVAL;
+    rd_kafka_conf_t *c = up_conf_new(u, true, err, errlen);
+    if (c && txn && up_txn_conf(u, c, err, errlen) < 0) {
+        rd_kafka_conf_destroy(c);
+        c = NULL;
     }
+    if (!c) return NULL;
     rd_kafka_conf_set_opaque(c, u);
     rd_kafka_conf_set_dr_msg_cb(c, up_on_delivery);
     rd_kafka_conf_set_error_cb(c, up_on_error);
     rd_kafka_conf_set_log_cb(c, on_log);
+    return c;
+}
+
+void up_producer_attach(up_t *u, rd_kafka_t *rk)
+{
+    rd_kafka_queue_t *mq = rd_kafka_queue_get_main(rk);
+    rd_kafka_queue_cb_event_enable(mq, on_queue_event, u);
+    rd_kafka_queue_destroy(mq);
+    for (up_topic_t *t = u->topics; t; t = t->next)
+        if (!t->gone && t->ncentral > 0) t->rkt = rd_kafka_topic_new(rk, t->central, NULL);
+    u->off_rkt = u->txn ? rd_kafka_topic_new(rk, u->cfg->uplink_offsets_topic, NULL) : NULL;
+    u->rk = rk;
+    u->last_cause[0] = 0; /* a new producer: its own errors are the causes from here on */
+    rd_kafka_poll(rk, 0); /* what piled up while the job had it (logs, errors) */
+}
+
+int up_producer_start(up_t *u)
+{
+    char err[512] = "";
+    rd_kafka_conf_t *c = up_producer_conf(u, false, err, sizeof err);
+    if (!c) {
+        up_set_error(u, "%s", err);
+        return K_ERR_INVAL;
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
     if (!rk) {
         rd_kafka_conf_destroy(c);
@@ -611,13 +758,7 @@ int up_producer_start(up_t *u)
         return K_ERR_INVAL;
     }
     rd_kafka_set_log_queue(rk, NULL); /* logs are served by rd_kafka_poll on the loop */
-    rd_kafka_queue_t *mq = rd_kafka_queue_get_main(rk);
-    rd_kafka_queue_cb_event_enable(mq, on_queue_event, u);
-    rd_kafka_queue_destroy(mq);
-    for (up_topic_t *t = u->topics; t; t = t->next)
-        if (!t->gone && t->ncentral > 0) t->rkt = rd_kafka_topic_new(rk, t->central, NULL);
-    u->rk = rk;
-    u->last_cause[0] = 0; /* a new producer: its own errors are the causes from here on */
+    up_producer_attach(u, rk);
     return 0;
 }
 

@@ -7,8 +7,13 @@
  *                threadpool task: metadata, CreateTopics, watermarks, read-back of the tail)
  *   up_state.c   the durable checkpoint file and the status file depotctl reads
  *   up_resume.c  where a partition resumes after a read-back
+ *   up_txn.c     the transactional mode: position records, init_transactions and the read of
+ *                the committed positions (in the resolve job), the commit cycle on the loop
  *
- * Exactly once, per local partition (the argument is in docs/uplink.md):
+ * Exactly once, per local partition (the argument is in docs/uplink.md). Where the central
+ * cluster grants transactions (uplink.exactly.once=auto|transactions) each producer session is
+ * transactional: positions are committed with the records and a new session fences the old
+ * one and resumes at the committed positions (up_txn.c). Otherwise (read-back mode):
  *   - every forwarded record carries the header depot.src = "<cluster-id>:<topic>:<p>:<offset>";
  *   - the checkpoint holds, per local partition, `acked` (every offset below it is on the
  *     central side) and, per central partition, `scan_from` (no record of ours that is not
@@ -31,6 +36,7 @@
 #define KB_UP_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -47,6 +53,8 @@
 #define UP_PART_READ_BYTES (256 << 10)
 
 enum { UP_OFF = 0, UP_RESOLVING, UP_BACKOFF, UP_RUNNING, UP_DRAINING };
+enum { UP_TXN_IDLE = 0, UP_TXN_OPEN, UP_TXN_FLUSH, UP_TXN_COMMIT }; /* up_txn.c */
+#define UP_TXN_COORD_MS 30000 /* no transaction coordinator this long: not transactional */
 
 typedef struct up_topic up_topic_t;
 
@@ -97,6 +105,10 @@ typedef struct {
      * one is missing (a gap left by a failed batch): sent around, never twice. Ascending. */
     up_offsets_t skip;
     uint32_t skip_i;
+    /* transactional mode: sent in the open transaction, its position, what it delivered */
+    bool touched;
+    int64_t txn_pos;
+    int64_t txn_records, txn_rec_bytes;
 } up_part_t;
 
 struct up_topic {
@@ -122,6 +134,27 @@ struct up_topic {
 };
 
 typedef struct up_job up_job_t;
+
+/* A committed source position read from the offsets topic. */
+typedef struct {
+    char *topic; /* owned */
+    int32_t partition;
+    int64_t next;
+    kp_uuid_t id; /* the local topic's id when it was committed */
+} up_committed_t;
+
+/* The transactional part of a full resolve job: inputs copied in on the loop, the work
+ * function fills the results. Freed by up_txn_job_free (rk is handed over, not freed). */
+typedef struct {
+    rd_kafka_conf_t *pconf; /* the transactional producer's; owned until rd_kafka_new */
+    char txn_id[256];
+    char topic[256]; /* uplink.offsets.topic */
+    bool create;
+    rd_kafka_t *rk; /* result: the producer, init_transactions done */
+    up_committed_t *v;
+    uint32_t n, cap;
+    char reason[300]; /* why not transactional, or why it failed */
+} up_txn_job_t;
 
 typedef struct {
     kb_broker_t *b;
@@ -163,11 +196,33 @@ typedef struct {
     int64_t last_success_ms; /* wall clock, 0 = never */
     int64_t resyncs;
     int64_t send_errors;
+    /* transactional mode (up_txn.c) */
+    pthread_t loop_thread; /* librdkafka callbacks elsewhere (a commit's flush) are ignored */
+    char txn_id[256];
+    bool txn;      /* the current producer session is transactional */
+    bool prev_txn; /* the last session was (the checkpoint's m line at start) */
+    int mode_logged; /* -1 none yet, 0 read-back, 1 transactions: the choice is logged once */
+    int txn_phase;   /* UP_TXN_* */
+    int64_t txn_start_ms; /* loop time the open transaction began */
+    int64_t txn_bytes;
+    int commit_retries;
+    bool txn_busy;    /* a commit runs on the threadpool with rk */
+    bool rk_orphaned; /* up_close left rk to the running commit */
+    bool fenced;      /* the producer was fenced: a new one after a backoff */
+    rd_kafka_t *dead_rk; /* a fenced producer, destroyed by the next resolve job */
+    rd_kafka_t *new_rk;  /* the job's transactional producer, until up_job_finished takes it */
+    rd_kafka_topic_t *off_rkt; /* the offsets topic, of the current producer */
+    char mode_reason[300];
+    int64_t last_commit_ms; /* wall clock, 0 = never */
+    int64_t commits;
 } up_t;
 
 /* uplink.c */
 up_topic_t *up_topic_find(up_t *u, const char *name);
 void up_set_error(up_t *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void up_set_link(up_t *u, const char *s);
+/* Ends the producer session (a delivery or commit error): purge, then a full resolve job. */
+void up_restart(up_t *u, const char *why);
 
 /* librdkafka callbacks, served by rd_kafka_poll on the loop */
 void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
@@ -201,8 +256,17 @@ void up_central_free(up_topic_t *t);
 /* A librdkafka configuration from the uplink settings: bootstrap, uplink.producer.<key>,
  * then the settings exactly-once depends on. NULL with err filled on a bad setting. */
 rd_kafka_conf_t *up_conf_new(const up_t *u, bool producer, char *err, size_t errlen);
+/* The producer's configuration with the uplink's callbacks (txn: transactional). */
+rd_kafka_conf_t *up_producer_conf(up_t *u, bool txn, char *err, size_t errlen);
 /* Creates the producer (u->rk) and the topic handles of resolved topics. */
 int up_producer_start(up_t *u);
+/* Makes rk (created elsewhere, e.g. by the resolve job) the producer: u->rk, topic handles. */
+void up_producer_attach(up_t *u, rd_kafka_t *rk);
+/* Blocking central calls, for the threadpool: partition count (0 = missing, < 0 failed) and
+ * CreateTopics (compact: cleanup.policy=compact). */
+int up_central_partitions(rd_kafka_t *rk, const char *name, char *err, size_t errlen);
+int up_create_topic(rd_kafka_t *rk, const char *name, int32_t parts, bool compact, char *err,
+                    size_t errlen);
 /* Starts the resolve job for the topics with ncentral == 0 (or all, with full); old_rk (may be
  * NULL) is destroyed by the job before it reads anything. done runs on the loop. */
 int up_job_start(up_t *u, bool full, rd_kafka_t *old_rk);
@@ -225,5 +289,39 @@ void up_status_write(up_t *u);
 void up_status_json(up_t *u, FILE *f);
 /* Prints the uplink's /metrics families (link state, lag, forwarded offsets and bytes). */
 void up_prometheus(kb_http_req_t *req, up_t *u);
+
+/* up_txn.c */
+extern char up_txn_offsets_mark; /* the delivery opaque of position records */
+/* Position record key "<txn id>/<topic>/<partition>" and value "<next> <topic id hex>";
+ * the length written, or < 0 when buf is too small. */
+int up_txn_key(char *buf, size_t len, const char *txn_id, const char *topic, int32_t part);
+int up_txn_value(char *buf, size_t len, int64_t next, kp_uuid_t id);
+/* 1 = a record of ours (fields filled), 0 = another transactional id's, < 0 = malformed. */
+int up_txn_parse(const char *txn_id, const void *key, size_t klen, const void *val, size_t vlen,
+                 char *topic, size_t topic_len, int32_t *part, int64_t *next, kp_uuid_t *id);
+/* Where a partition resumes in a transactional session: the committed position (-1 = none;
+ * same_topic false = committed for an older incarnation of the topic, ignored) or the
+ * checkpoint's acked (known), the higher of both: every offset below either is on the central
+ * side, committed (a read-back session before may have gone past the last commit). */
+int64_t up_txn_resume(int64_t acked, bool known, int64_t committed, bool same_topic);
+/* The committed next offset of (topic, part) for the incarnation id, -1 = none. */
+int64_t up_txn_committed(const up_txn_job_t *tj, const char *topic, int32_t part, kp_uuid_t id,
+                         bool *other_incarnation);
+/* transactional.id, transaction.timeout.ms, message.timeout.ms on a producer conf. */
+int up_txn_conf(const up_t *u, rd_kafka_conf_t *c, char *err, size_t errlen);
+/* Threadpool: the offsets topic, the producer, init_transactions, the committed positions.
+ * 1 = transactional (tj->rk), 0 = refused (tj->reason), < 0 = failed (tj->reason). */
+int up_txn_job_run(up_txn_job_t *tj, rd_kafka_t *crk);
+void up_txn_job_free(up_txn_job_t *tj);
+/* Loop: the pump asks before sending (begins a transaction, or stops at its limits). */
+bool up_txn_may_send(up_t *u);
+/* Produces the position records of the open transaction and stops the pump until commit. */
+int up_txn_end(up_t *u);
+/* Every pump tick: queues the commit once every delivery report has been served. */
+void up_txn_progress(up_t *u);
+/* A fatal producer error: fenced ones are logged loudly and back off. */
+void up_txn_fatal(up_t *u, int code, const char *why);
+void up_txn_reset(up_t *u);
+void up_txn_close(up_t *u);
 
 #endif

@@ -9,6 +9,10 @@
  *                                                             the central side
  *   s <central topic> <central partition> <scan_from>        no record of ours beyond what the
  *                                                             p lines cover lies below scan_from
+ *   m transactions | m read-back                             the mode of the last producer
+ *                                                             session (a transactional session
+ *                                                             after a read-back one reads back
+ *                                                             once more: up_txn.c)
  * A p line whose central topic is not the current prefix + name (uplink.topic.prefix changed)
  * is ignored: that partition starts over against the new central topic. A file written for
  * another cluster id (a wiped and recreated log dir) is ignored with a warning.
@@ -16,6 +20,9 @@
  * uplink.status (rewritten every second with temp + rename, not fsynced): one line per link
  * and per partition, tab-separated key=value fields, read by `depotctl uplink status`:
  *   uplink  state= bootstrap= last_error= last_success_ms= resyncs= send_errors= updated_ms=
+ *           mode= (transactions, read-back, or empty before the first session) mode_reason=
+ *           (why not transactions) last_commit_ms= (wall clock of the last committed
+ *           transaction, 0 = none) commits= transactional_id=
  *   part    topic= partition= central= central_partition= (-1: not resolved) hashed= (1: records
  *           go by key hash, central_partition is where keyless ones go) local_start= local_end= forwarded=
  *           lag_records= lag_bytes= (the local log's bytes, as stored, from the batch holding
@@ -76,6 +83,8 @@ static void load_line(up_t *u, char *line)
     } else if (sscanf(line, "s %255s %lld %lld", c, &n1, &n2) == 3) {
         up_topic_t *t = find_central(u, c);
         if (t) load_scan(t, n1, n2);
+    } else if (sscanf(line, "m %255s", c) == 1) {
+        u->prev_txn = !strcmp(c, "transactions");
     }
 }
 
@@ -113,6 +122,7 @@ int up_ckpt_load(up_t *u)
 static int write_all(FILE *f, up_t *u)
 {
     fprintf(f, "depot-uplink 1 %s\n", u->cluster_id);
+    fprintf(f, "m %s\n", u->prev_txn ? "transactions" : "read-back");
     for (up_topic_t *t = u->topics; t; t = t->next) {
         if (t->gone) continue;
         for (int32_t i = 0; i < t->nparts; i++)
@@ -321,6 +331,11 @@ static void write_part(FILE *f, up_t *u, up_topic_t *t, up_part_t *p)
             err);
 }
 
+static const char *mode_name(const up_t *u)
+{
+    return u->mode_logged < 0 ? "" : u->txn ? "transactions" : "read-back";
+}
+
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -339,6 +354,10 @@ void up_status_json(up_t *u, FILE *f)
 {
     fprintf(f, "{\"link\": {\"state\": ");
     json_str(f, u->link);
+    fprintf(f, ", \"mode\": ");
+    json_str(f, mode_name(u));
+    fprintf(f, ", \"last_commit_ms\": %" PRId64 ", \"commits\": %" PRId64, u->last_commit_ms,
+            u->commits);
     fprintf(f, ", \"bootstrap\": ");
     json_str(f, u->cfg->uplink_bootstrap);
     fprintf(f, ", \"last_error\": ");
@@ -379,13 +398,18 @@ void up_status_write(up_t *u)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) return;
-    char err[520], boot[300];
+    char err[520], boot[300], why[300], tid[300];
     clean(err, sizeof err, u->last_error);
     clean(boot, sizeof boot, u->cfg->uplink_bootstrap);
+    clean(why, sizeof why, u->mode_reason);
+    clean(tid, sizeof tid, u->txn_id);
     fprintf(f,
             "uplink\tstate=%s\tbootstrap=%s\tlast_error=%s\tlast_success_ms=%" PRId64
-            "\tresyncs=%" PRId64 "\tsend_errors=%" PRId64 "\tupdated_ms=%" PRId64 "\n",
-            u->link, boot, err, u->last_success_ms, u->resyncs, u->send_errors, up_wall_ms());
+            "\tresyncs=%" PRId64 "\tsend_errors=%" PRId64 "\tupdated_ms=%" PRId64
+            "\tmode=%s\tmode_reason=%s\tlast_commit_ms=%" PRId64 "\tcommits=%" PRId64
+            "\ttransactional_id=%s\n",
+            u->link, boot, err, u->last_success_ms, u->resyncs, u->send_errors, up_wall_ms(),
+            mode_name(u), why, u->last_commit_ms, u->commits, u->txn ? tid : "");
     for (up_topic_t *t = u->topics; t; t = t->next) {
         if (t->gone) continue;
         for (int32_t i = 0; i < t->nparts; i++)
@@ -452,6 +476,15 @@ void up_prometheus(kb_http_req_t *req, up_t *u)
                         "central producer.\n# TYPE depot_uplink_send_errors_total counter\n"
                         "depot_uplink_send_errors_total %" PRId64 "\n",
                    u->send_errors);
+    kb_http_printf(req, "# HELP depot_uplink_transactions_total Transactions the uplink "
+                        "committed on the central cluster (records and source positions).\n"
+                        "# TYPE depot_uplink_transactions_total counter\n"
+                        "depot_uplink_transactions_total %" PRId64 "\n"
+                        "# HELP depot_uplink_last_commit_timestamp_seconds When the last "
+                        "transaction committed (0 = never, or not in transactions mode).\n"
+                        "# TYPE depot_uplink_last_commit_timestamp_seconds gauge\n"
+                        "depot_uplink_last_commit_timestamp_seconds %.3f\n",
+                   u->commits, (double)u->last_commit_ms / 1000.0);
     prom_part_family(req, u, "depot_uplink_lag_records", "gauge",
                      "Records in the local log not yet acknowledged by the central cluster.", 0);
     prom_part_family(req, u, "depot_uplink_forwarded_offset", "gauge",

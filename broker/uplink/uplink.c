@@ -51,9 +51,16 @@ void up_set_error(up_t *u, const char *fmt, ...)
     kb_log(KB_LOG_WARN, "uplink: %s", u->last_error);
 }
 
-static void set_link(up_t *u, const char *s)
+void up_set_link(up_t *u, const char *s)
 {
     snprintf(u->link, sizeof u->link, "%s", s);
+}
+
+/* librdkafka serves callbacks on whichever thread polls or flushes; only the loop's count (a
+ * transaction's commit on the threadpool flushes, after the loop served every report). */
+static bool on_loop(const up_t *u)
+{
+    return pthread_equal(pthread_self(), u->loop_thread);
 }
 
 up_topic_t *up_topic_find(up_t *u, const char *name)
@@ -207,6 +214,15 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     up_t *u = opaque;
+    if (!on_loop(u)) return;
+    if (m->_private == &up_txn_offsets_mark) { /* a position record */
+        if (m->err && u->state == UP_RUNNING) {
+            char why[300];
+            snprintf(why, sizeof why, "position record: %s", rd_kafka_err2str(m->err));
+            start_drain(u, why);
+        }
+        return;
+    }
     up_part_t *p = m->_private;
     if (!p || p->q_len == 0) return; /* a report from before a reset */
     int64_t off = dr_offset(m);
@@ -218,37 +234,48 @@ void up_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             char why[300];
             snprintf(why, sizeof why, "delivery to %s/%d failed: %s", p->t->central,
                      (int)m->partition, rd_kafka_err2str(m->err));
+            if (u->txn) up_txn_fatal(u, m->err, why); /* only a fence counts there */
             start_drain(u, why);
         }
         return;
     }
     if (u->state != UP_RUNNING) return; /* a late success while draining: read-back decides */
-    p->fwd_records++;
-    p->fwd_bytes += bytes;
-    p->acked = part_acked(p);
+    if (u->txn) { /* counted when the transaction commits */
+        p->txn_records++;
+        p->txn_rec_bytes += bytes;
+    } else {
+        p->fwd_records++;
+        p->fwd_bytes += bytes;
+        p->acked = part_acked(p);
+    }
     u->last_cause[0] = 0; /* the link works: an older error explains nothing that follows */
     /* scan_from passes it once acked covers it (at once unless the topic is hashed) */
     up_central_note(p->t, m->partition, m->offset, p->partition, off);
     u->last_success_ms = up_wall_ms();
     u->ckpt_dirty = true;
-    set_link(u, "up");
+    up_set_link(u, "up");
 }
 
 void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     up_t *u = opaque;
     char fatal[256];
+    if (!on_loop(u)) {
+        kb_log(KB_LOG_DEBUG, "uplink: %s", reason);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+        int code = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
         char why[400];
         snprintf(why, sizeof why, "fatal producer error: %s", fatal);
+        if (u->txn && rk == u->rk) up_txn_fatal(u, code, why);
         if (u->state == UP_RUNNING) start_drain(u, why);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
         err == RD_KAFKA_RESP_ERR__RESOLVE || err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
         err == RD_KAFKA_RESP_ERR__SSL) {
-        if (u->state == UP_RUNNING) set_link(u, "down");
+        if (u->state == UP_RUNNING) up_set_link(u, "down");
     }
     /* "all brokers are down" follows the error that took the last one down: keep that one as
      * the cause (a wrong password, an untrusted CA) instead of replacing it */
@@ -365,7 +392,16 @@ static int send_record(up_t *u, up_part_t *p, const kp_batch_hdr_t *bh, const kp
         return K_ERR_IO;
     }
     u->tokens -= bytes;
+    u->txn_bytes += bytes;
+    p->touched = true;
     return 1;
+}
+
+/* Tokens, the in-flight window, and (transactions) the open transaction's size allow more. */
+static bool room(const up_t *u)
+{
+    return u->tokens > 0 && u->inflight_bytes < UP_WINDOW_BYTES &&
+           !(u->txn && u->txn_bytes >= u->cfg->uplink_transaction_max_bytes);
 }
 
 /* Records of one read: sends those at or after next_send and below dur. 1 = keep going. */
@@ -389,7 +425,7 @@ static int pump_batches(up_t *u, up_part_t *p, const kp_buf_t *buf, int64_t dur)
             while (go == 1 && kp_records_next(&rit, &rec) == 1) {
                 int64_t off = rit.hdr.base_offset + rec.offset_delta;
                 if (off < p->next_send) continue;
-                if (off >= dur || u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
+                if (off >= dur || !room(u)) {
                     go = 0;
                     break;
                 }
@@ -454,7 +490,7 @@ static bool pump_round(up_t *u, kp_buf_t *buf, bool *stop)
         ks_topic_t *kt = ks_topic_find(u->store, t->name, strlen(t->name));
         if (!kt) continue;
         for (int32_t i = 0; i < t->nparts && i < ks_topic_partitions(kt); i++) {
-            if (u->tokens <= 0 || u->inflight_bytes >= UP_WINDOW_BYTES) {
+            if (!room(u)) {
                 *stop = true;
                 return progress;
             }
@@ -475,6 +511,7 @@ static bool pump_round(up_t *u, kp_buf_t *buf, bool *stop)
 static void pump(up_t *u)
 {
     if (u->state != UP_RUNNING || !u->rk) return;
+    if (u->txn && !up_txn_may_send(u)) return;
     refill(u);
     kp_buf_t buf;
     kp_buf_init(&buf);
@@ -492,7 +529,7 @@ static void schedule_retry(up_t *u);
 static void resolve_full(up_t *u, rd_kafka_t *old_rk)
 {
     u->state = UP_RESOLVING;
-    set_link(u, "resync");
+    up_set_link(u, "resync");
     u->resyncs++;
     if (up_job_start(u, true, old_rk) < 0) {
         if (old_rk) rd_kafka_destroy(old_rk);
@@ -517,21 +554,29 @@ static void reset_parts(up_t *u)
 /* Purges the producer; finish_drain hands it to a full resolve job once reports are back. */
 static void start_drain(up_t *u, const char *why)
 {
+    const char *how = u->txn ? "from the committed positions" : "read-back of the central side";
     if (u->last_cause[0] && !strstr(why, u->last_cause))
-        up_set_error(u, "%s: starting over (read-back of the central side); cause: %s", why,
-                     u->last_cause);
+        up_set_error(u, "%s: starting over (%s); cause: %s", why, how, u->last_cause);
     else
-        up_set_error(u, "%s: starting over (read-back of the central side)", why);
+        up_set_error(u, "%s: starting over (%s)", why, how);
     u->state = UP_DRAINING;
-    set_link(u, "down");
+    up_set_link(u, "down");
     u->drain_deadline = (int64_t)uv_now(u->loop) + DRAIN_MAX_MS;
     rd_kafka_purge(u->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
+void up_restart(up_t *u, const char *why)
+{
+    if (u->state == UP_RUNNING) start_drain(u, why);
 }
 
 static void finish_drain(up_t *u)
 {
     rd_kafka_t *rk = u->rk;
     u->rk = NULL;
+    if (u->off_rkt) rd_kafka_topic_destroy(u->off_rkt);
+    u->off_rkt = NULL;
+    up_txn_reset(u);
     for (up_topic_t *t = u->topics; t; t = t->next)
         if (t->rkt) {
             rd_kafka_topic_destroy(t->rkt);
@@ -541,6 +586,14 @@ static void finish_drain(up_t *u)
     rd_kafka_queue_cb_event_enable(mq, NULL, NULL);
     rd_kafka_queue_destroy(mq);
     reset_parts(u);
+    if (u->fenced) { /* another process has our transactional.id: not at once (4 .. 8 s) */
+        u->fenced = false;
+        u->dead_rk = rk;
+        if (u->backoff_n < 4) u->backoff_n = 4;
+        schedule_retry(u);
+        up_set_link(u, "fenced");
+        return;
+    }
     resolve_full(u, rk);
 }
 
@@ -548,7 +601,10 @@ static void on_retry(uv_timer_t *h)
 {
     up_t *u = h->data;
     if (u->stopping || u->job) return;
-    if (u->state == UP_BACKOFF) resolve_full(u, NULL);
+    if (u->state != UP_BACKOFF) return;
+    rd_kafka_t *old = u->dead_rk;
+    u->dead_rk = NULL;
+    resolve_full(u, old);
 }
 
 static void schedule_retry(up_t *u)
@@ -559,7 +615,7 @@ static void schedule_retry(up_t *u)
     int64_t delay = cap / 2 + (int64_t)(rand() % (int)(cap / 2 + 1)); /* jitter */
     u->backoff_n++;
     u->state = UP_BACKOFF;
-    set_link(u, "down");
+    up_set_link(u, "down");
     uv_timer_start(&u->retry, on_retry, (uint64_t)delay, 0);
 }
 
@@ -576,15 +632,27 @@ void up_job_finished(up_t *u, bool ok, bool full)
     }
     if (full) {
         if (!ok) {
+            if (u->new_rk) { /* the next job destroys it */
+                if (u->dead_rk) rd_kafka_destroy(u->dead_rk);
+                u->dead_rk = u->new_rk;
+                u->new_rk = NULL;
+            }
             schedule_retry(u);
             return;
         }
-        if (up_producer_start(u) < 0) {
+        u->txn = u->new_rk != NULL;
+        u->prev_txn = u->txn;
+        up_txn_reset(u);
+        if (u->new_rk) {
+            up_producer_attach(u, u->new_rk);
+            u->new_rk = NULL;
+        } else if (up_producer_start(u) < 0) {
             schedule_retry(u);
             return;
         }
+        u->ckpt_dirty = true; /* the mode line */
         u->state = UP_RUNNING;
-        set_link(u, "up");
+        up_set_link(u, "up");
     } else if (u->rk) {
         for (up_topic_t *t = u->topics; t; t = t->next)
             if (!t->gone && t->ncentral > 0 && !t->rkt)
@@ -600,7 +668,8 @@ static void on_pump(uv_timer_t *h)
 {
     up_t *u = h->data;
     if (u->rk) rd_kafka_poll(u->rk, 0);
-    if (u->state == UP_DRAINING && !u->job &&
+    if (u->txn) up_txn_progress(u);
+    if (u->state == UP_DRAINING && !u->job && !u->txn_busy &&
         (rd_kafka_outq_len(u->rk) == 0 || (int64_t)uv_now(u->loop) > u->drain_deadline)) {
         finish_drain(u);
         return;
@@ -631,7 +700,7 @@ static void up_free(up_t *u)
 static void on_handle_closed(uv_handle_t *h)
 {
     up_t *u = h->data;
-    if (h == (uv_handle_t *)&u->wake && !u->job && !u->ckpt_busy) up_free(u);
+    if (h == (uv_handle_t *)&u->wake && !u->job && !u->ckpt_busy && !u->txn_busy) up_free(u);
 }
 
 /* GET /uplink on the metrics listener: the status as JSON. ud is the broker (it outlives the
@@ -690,7 +759,13 @@ static int up_init(kb_broker_t *b)
     u->loop = kb_broker_loop(b);
     snprintf(u->cluster_id, sizeof u->cluster_id, "%s", ks_store_cluster_id(u->store));
     snprintf(u->dir, sizeof u->dir, "%s", cfg->log_dirs[0]);
-    set_link(u, "resync");
+    u->loop_thread = pthread_self();
+    u->mode_logged = -1;
+    if (cfg->uplink_transactional_id && cfg->uplink_transactional_id[0])
+        snprintf(u->txn_id, sizeof u->txn_id, "%s", cfg->uplink_transactional_id);
+    else
+        snprintf(u->txn_id, sizeof u->txn_id, "depot-uplink-%s", u->cluster_id);
+    up_set_link(u, "resync");
     char err[512] = "";
     rd_kafka_conf_t *probe = up_conf_new(u, true, err, sizeof err);
     if (!probe || compile_topics(u) < 0) {
@@ -778,6 +853,7 @@ static void up_close(kb_broker_t *b)
     kb_metrics_remove_source(b, prom_source, b);
     if (u->rk) {
         rd_kafka_poll(u->rk, 0); /* what has been acknowledged goes into the checkpoint */
+        up_txn_close(u);
         rd_kafka_purge(u->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(u->rk, 100);
     }
@@ -789,9 +865,16 @@ static void up_close(kb_broker_t *b)
                 rd_kafka_topic_destroy(t->rkt);
                 t->rkt = NULL;
             }
-        rd_kafka_destroy(u->rk);
+        if (u->off_rkt) rd_kafka_topic_destroy(u->off_rkt);
+        u->off_rkt = NULL;
+        if (u->txn_busy) /* the running commit uses it: commit_done destroys it */
+            u->rk_orphaned = true;
+        else
+            rd_kafka_destroy(u->rk);
         u->rk = NULL;
     }
+    if (u->dead_rk) rd_kafka_destroy(u->dead_rk);
+    u->dead_rk = NULL;
     *kb_broker_slot(b, &kb_uplink_subsys) = NULL;
     /* A running job (resolve, checkpoint) finishes on the threadpool; the last one to complete
      * frees u (up_job_orphaned). The save above is numbered after a running background one,
@@ -804,7 +887,8 @@ static void up_close(kb_broker_t *b)
 /* The job finished after close: nothing to apply. */
 void up_job_orphaned(up_t *u)
 {
-    if (uv_is_closing((uv_handle_t *)&u->wake) && !u->job && !u->ckpt_busy) up_free(u);
+    if (uv_is_closing((uv_handle_t *)&u->wake) && !u->job && !u->ckpt_busy && !u->txn_busy)
+        up_free(u);
 }
 
 static void up_topic_deleted(kb_broker_t *b, const char *topic)

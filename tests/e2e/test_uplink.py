@@ -75,12 +75,16 @@ def producer_main(bootstrap, ack_path, stop_path, rate):
                       "last_error": errors["last"]}), flush=True)
 
 
-def read_all(bootstrap, topic, parts, timeout=60):
+def read_all(bootstrap, topic, parts, timeout=60, isolation="read_uncommitted"):
     """{partition: [(offset, key, value, headers list, timestamp)]} from the beginning to the
-    high watermark of every partition."""
-    from confluent_kafka import Consumer, TopicPartition
+    high watermark of every partition. read_committed (a transactional central side) stops at
+    the partition's end as the consumer reports it (EOF at the last stable offset, past
+    control records and aborted transactions), which must reach the high watermark taken
+    first: a read that ends early fails the test instead of passing short."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "uplink-check",
-                  "enable.auto.commit": False, "log_level": 0})
+                  "enable.auto.commit": False, "log_level": 0, "enable.partition.eof": True,
+                  "isolation.level": isolation})
     out = {}
     try:
         for q in range(parts):
@@ -90,12 +94,20 @@ def read_all(bootstrap, topic, parts, timeout=60):
                 continue
             c.assign([TopicPartition(topic, q, lo)])
             deadline = time.time() + timeout
-            while time.time() < deadline and (not out[q] or out[q][-1][0] < hi - 1):
+            done = False
+            while not done:
+                check(time.time() < deadline, "%s/%d: the %s read did not reach %d in %ds",
+                      topic, q, isolation, hi, timeout)
                 m = c.poll(0.5)
-                if m is None or m.error():
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF and m.offset() >= hi:
+                        done = True
                     continue
                 out[q].append((m.offset(), m.key(), m.value(), m.headers() or [],
                                m.timestamp()[1]))
+                done = m.offset() >= hi - 1
             c.unassign()
     finally:
         c.close()
@@ -132,10 +144,11 @@ def wait_drained(box, topic, timeout):
     raise AssertionError("uplink did not drain within %ds: %s" % (timeout, status(box)))
 
 
-def verify(box_bs, central_bs, acked, sent, label):
-    """Central == box log (by depot.src), every acked record there once; prints the counts."""
+def verify(box_bs, central_bs, acked, sent, label, isolation="read_uncommitted"):
+    """Central == box log (by depot.src), every acked record there once; prints the counts.
+    A transactional central side is read as its consumers must read it: read_committed."""
     local = read_all(box_bs, TOPIC, PARTS)
-    central = read_all(central_bs, PREFIX + TOPIC, PARTS)
+    central = read_all(central_bs, PREFIX + TOPIC, PARTS, isolation=isolation)
     dup = missing = bad_order = bad_fields = wrong_part = 0
     forwarded = 0
     by_src = {}
@@ -190,6 +203,22 @@ def verify(box_bs, central_bs, acked, sent, label):
     check(bad_fields == 0 and not bad_ts, "%d records with changed key/value/headers/timestamp",
           bad_fields + len(bad_ts))
     return forwarded
+
+
+def aborted_visible(central_bs, committed, label):
+    """What a read_uncommitted consumer sees beyond read_committed: the records of aborted
+    transactions (a kill -9 or an outage mid-transaction), resent and committed later. Every
+    committed record must be among them (nothing read_committed shows is invisible to it)."""
+    raw = read_all(central_bs, PREFIX + TOPIC, PARTS)
+    n_raw = sum(len(v) for v in raw.values())
+    raw_offsets = {(q, r[0]) for q, v in raw.items() for r in v}
+    n_committed = sum(len(v) for v in committed.values())
+    lost = sum(1 for q, v in committed.items() for r in v if (q, r[0]) not in raw_offsets)
+    print("uplink %s: read_uncommitted shows %d records, read_committed %d: %d from aborted "
+          "transactions" % (label, n_raw, n_committed, n_raw - n_committed), flush=True)
+    check(lost == 0 and n_raw >= n_committed, "read_committed shows %d records "
+          "read_uncommitted does not", lost)
+    return n_raw - n_committed
 
 
 def central_behind_proxy():
@@ -287,8 +316,9 @@ def box_settings(proxy_port, **extra):
     return s
 
 
-def run_storm(proxy, central_restart, label, seconds, kills=True):
-    """The central cluster listens behind proxy and advertises the proxy's address."""
+def run_storm(proxy, central_restart, label, seconds, kills=True, mode="read-back"):
+    """The central cluster listens behind proxy and advertises the proxy's address. mode: how
+    the uplink must keep exactly once against it (the status file's mode=)."""
     seed = int(os.environ.get("DEPOT_SEED", str(int(time.time()))))
     print("uplink %s: DEPOT_SEED=%d" % (label, seed), flush=True)
     rnd = random.Random(seed)
@@ -325,6 +355,10 @@ def run_storm(proxy, central_restart, label, seconds, kills=True):
             if a != "pass":
                 actions[a] += 1
             proxy.mode("pass")
+        if kills and actions["kill_box"] == 0:  # at least one kill -9 (mid-transaction, likely)
+            box.kill()
+            box.start()
+            actions["kill_box"] += 1
         summary, acked = storm.finish()
         check(summary["unflushed"] == 0, "the producer could not deliver everything: %s", summary)
         link, parts = wait_drained(box, TOPIC, 120)
@@ -332,15 +366,31 @@ def run_storm(proxy, central_restart, label, seconds, kills=True):
               "past the checkpoint=%d" % (label, actions, link.get("state"), link.get("resyncs"),
                                           sum(int(p["readback_found"]) for p in parts)),
               flush=True)
-        forwarded = verify(box.bootstrap, central_bs(), acked, summary["sent"], label)
+        check(link.get("mode") == mode, "uplink mode %r (%s), want %r", link.get("mode"),
+              link.get("mode_reason"), mode)
+        if mode == "transactions":
+            check(int(link.get("commits", "0")) > 0 and int(link.get("last_commit_ms", "0")) > 0,
+                  "no committed transaction in the status: %s", link)
+        else:
+            check("TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("mode_reason", ""),
+                  "read-back without the central refusal as the reason: %s", link)
+        isolation = "read_committed" if mode == "transactions" else "read_uncommitted"
+        forwarded = verify(box.bootstrap, central_bs(), acked, summary["sent"], label, isolation)
+        if mode == "transactions":
+            committed = read_all(central_bs(), PREFIX + TOPIC, PARTS, isolation=isolation)
+            aborted_visible(central_bs(), committed, label)
         # depotctl shows the same state
         ctl = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/depotctl"))
         if True:
             r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
                                capture_output=True, text=True, timeout=20)
-            check(r.returncode == 0 and "sensors" in r.stdout, "depotctl uplink status: %s %s",
+            check(r.returncode == 0 and "sensors" in r.stdout and
+                  ("Mode: %s" % mode) in r.stdout, "depotctl uplink status: %s %s",
                   r.stdout, r.stderr)
+            if mode == "transactions":
+                check("Last commit: never" not in r.stdout, "depotctl: no last commit: %s",
+                      r.stdout)
             print(r.stdout, flush=True)
         box.stop()
         return forwarded
@@ -462,6 +512,60 @@ def test_retention_hold_false_counts_drops():
         wait_drained(box, TOPIC, 60)
     finally:
         proxy.close()
+
+
+def test_transactions_required_against_depot():
+    """uplink.exactly.once=transactions against a central Depot (no transactions: it answers
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED): a link error in the status and in depotctl,
+    nothing forwarded, no offsets topic created; after a restart with auto the records go
+    over by read-back, exactly once."""
+    from confluent_kafka import Producer
+    central, proxy = central_behind_proxy()
+    box = Broker(settings=box_settings(proxy.port, **{"uplink.exactly.once": "transactions"}),
+                 name="box")
+    try:
+        p = Producer({"bootstrap.servers": box.bootstrap, "acks": "all", "log_level": 0})
+        for i in range(300):
+            p.produce(TOPIC, b"r%d" % i, partition=i % PARTS)
+        check(p.flush(10) == 0, "local produce failed")
+        deadline = time.time() + 30
+        link = {}
+        while time.time() < deadline:
+            link, parts = status(box)
+            if "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", ""):
+                break
+            time.sleep(0.5)
+        print("transactions required, central Depot: link %s, last error: %s"
+              % (link.get("state"), link.get("last_error")), flush=True)
+        check(link.get("state") == "down" and
+              "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", ""),
+              "a refused transactional id is not a link error: %s", link)
+        _, parts = status(box)
+        check(all(x["forwarded"] == "0" for x in parts if x["topic"] == TOPIC),
+              "forwarded without transactions although they are required: %s", parts)
+        ctl = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/depotctl"))
+        r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
+                           capture_output=True, text=True, timeout=20)
+        check("Link: down" in r.stdout and "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in r.stdout,
+              "depotctl uplink status: %s", r.stdout)
+        from confluent_kafka.admin import AdminClient
+        names = AdminClient({"bootstrap.servers": central.bootstrap}).list_topics(
+            timeout=10).topics
+        check("depot-uplink-offsets" not in names, "the offsets topic was created on a central "
+              "that refuses transactions: %s", sorted(names))
+        box.stop()
+        box.settings["uplink.exactly.once"] = "auto"
+        box.start()
+        link, _ = wait_drained(box, TOPIC, 60)
+        check(link.get("mode") == "read-back", "auto against Depot: mode %r", link.get("mode"))
+        got = read_all(central.bootstrap, PREFIX + TOPIC, PARTS)
+        vals = sorted(r[2] for v in got.values() for r in v)
+        check(vals == sorted(b"r%d" % i for i in range(300)),
+              "after auto: %d central records, want the 300 once", len(vals))
+    finally:
+        proxy.close()
+        central.stop()
 
 
 def test_missing_central_topic_then_fewer_partitions():
@@ -631,7 +735,7 @@ def test_storm_kafka_central():
         def restart():
             restart_kafka_behind(state["k"], proxy)
 
-        run_storm(proxy, restart, "kafka-central", 300 if LONG else 25)
+        run_storm(proxy, restart, "kafka-central", 300 if LONG else 25, mode="transactions")
         state["k"].stop()
     finally:
         if "k" in state:

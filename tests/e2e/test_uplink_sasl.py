@@ -105,9 +105,9 @@ def check_lag_bytes(box, parts, label):
                                                     for p in parts]), flush=True)
 
 
-def verify(box, central_read_bs, acked, label, prefix=PREFIX):
+def verify(box, central_read_bs, acked, label, prefix=PREFIX, isolation="read_uncommitted"):
     local = read_all(box.bootstrap, TOPIC, PARTS)
-    central = read_all(central_read_bs, prefix + TOPIC, PARTS)
+    central = read_all(central_read_bs, prefix + TOPIC, PARTS, isolation=isolation)
     by_src, dup, forwarded = {}, 0, 0
     for q, recs in central.items():
         for off, key, val, hdrs, ts in recs:
@@ -136,8 +136,11 @@ def verify(box, central_read_bs, acked, label, prefix=PREFIX):
           forwarded == local_n, "%s: not exactly once", label)
 
 
-def secure_cycle(central_port, ca, read_bs, label, mechanism="SCRAM-SHA-512", prefix=PREFIX):
-    """Wrong password, fixed; wrong CA, fixed; nothing lost, nothing twice."""
+def secure_cycle(central_port, ca, read_bs, label, mechanism="SCRAM-SHA-512", prefix=PREFIX,
+                 mode="read-back"):
+    """Wrong password, fixed; wrong CA, fixed; nothing lost, nothing twice. mode: how exactly
+    once must be kept over the secured link (a transactional central is read committed)."""
+    iso = "read_committed" if mode == "transactions" else "read_uncommitted"
     base = {"uplink.bootstrap.servers": "127.0.0.1:%d" % central_port,
             "uplink.topic.prefix": prefix, "uplink.topics": TOPIC, "num.partitions": PARTS,
             "uplink.producer.security.protocol": "SASL_SSL",
@@ -162,7 +165,7 @@ def secure_cycle(central_port, ca, read_bs, label, mechanism="SCRAM-SHA-512", pr
         box.start()
         acked += produce(box, 300, 300)
         wait_drained(box, TOPIC, 60)
-        verify(box, read_bs, acked, label + " after the password was fixed", prefix)
+        verify(box, read_bs, acked, label + " after the password was fixed", prefix, iso)
 
         other = tempfile.mkdtemp(prefix="depot-e2e-otherca-")
         try:
@@ -184,9 +187,11 @@ def secure_cycle(central_port, ca, read_bs, label, mechanism="SCRAM-SHA-512", pr
         box.settings["uplink.producer.ssl.ca.location"] = ca
         box.start()
         wait_drained(box, TOPIC, 60)
-        verify(box, read_bs, acked, label + " after the CA was fixed", prefix)
+        verify(box, read_bs, acked, label + " after the CA was fixed", prefix, iso)
         link, _ = status(box)
         check(link.get("state") == "up", "link not up at the end: %s", link)
+        check(link.get("mode") == mode, "%s: mode %r (%s), want %r", label, link.get("mode"),
+              link.get("mode_reason"), mode)
         box.stop()
     finally:
         box.kill()
@@ -288,7 +293,7 @@ def test_uplink_sasl_ssl_kafka_central():
         check(r.returncode == 0, "kafka-storage format --add-scram: %s%s", r.stdout, r.stderr)
         k.start()
         secure_cycle(secure, certs["ca"], "127.0.0.1:%d" % plain, "sasl_ssl(PLAIN) kafka-central",
-                     mechanism="PLAIN", prefix="plain.")
+                     mechanism="PLAIN", prefix="plain.", mode="transactions")
         text, ver = librdkafka_version()
         if ver < (2, 6, 1):
             print("  SKIP SCRAM-SHA-256/512 to Kafka 4.x: depot runs %s < 2.6.1, which cannot "
@@ -300,7 +305,8 @@ def test_uplink_sasl_ssl_kafka_central():
             clean_cycle(secure, certs["ca"], "127.0.0.1:%d" % plain,
                         "sasl_ssl(SCRAM-SHA-256) kafka-central", "SCRAM-SHA-256", "scram256.")
             secure_cycle(secure, certs["ca"], "127.0.0.1:%d" % plain,
-                         "sasl_ssl(SCRAM-SHA-512) kafka-central", prefix="scram.")
+                         "sasl_ssl(SCRAM-SHA-512) kafka-central", prefix="scram.",
+                         mode="transactions")
         k.stop()
     finally:
         if k is not None:
