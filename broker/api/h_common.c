@@ -3,6 +3,7 @@
  * Loop thread only.
  */
 #include "broker/api/h_common.h"
+#include "broker/api/h_auth_writes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@ static void api_close(kb_broker_t *b)
     kb_pid_close(hs);
     kb_topic_lane_close(hs);
     kb_autocreate_close(hs);
+    kb_authw_close(hs);
     *slot = NULL;
     free(hs);
 }
@@ -169,39 +171,4 @@ void kb_topic_lane_close(kb_hstate_t *hs)
     }
     hs->lane_tail = NULL;
     hs->lane_owner = hs->lane_granted = NULL;
-}
-
-int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
-                          int *err, const char **what)
-{
-    char tmp[4200], dst[4200];
-    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= (int)sizeof tmp ||
-        snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst) {
-        *err = ENAMETOOLONG;
-        *what = "path";
-        return K_ERR_INVAL;
-    }
-    *what = "create";
-    int fd = ks_io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) goto fail;
-    *what = "write";
-    bool ok = ks_io_pwrite_all(fd, data, len, 0) == 0;
-    if (ok) *what = "fsync";
-    ok = ok && ks_io.fsync(fd) == 0;
-    int e = errno;
-    ks_io.close(fd);
-    errno = e;
-    if (!ok) goto fail_tmp;
-    *what = "rename";
-    if (ks_io.rename(tmp, dst) != 0) goto fail_tmp;
-    *what = "directory fsync";
-    if (ks_io.fsync_dir(dir) != 0) goto fail;
-    return 0;
-fail_tmp:
-    e = errno;
-    ks_io.unlink(tmp);
-    errno = e;
-fail:
-    *err = errno;
-    return K_ERR_IO;
 }

@@ -47,6 +47,9 @@ typedef struct kb_hstate {
     bool lane_pumping;
     /* h_autocreate.c: auto-creations in flight, or just finished (heap, owned here). */
     struct kb_autocreate *autocreates;
+    /* h_auth_writes.c: the ACL and credential file writes, per file oldest first; the head
+     * is being written (heap, owned by the queue). */
+    struct kb_authw_job *authw_head[2], *authw_tail[2];
 } kb_hstate_t;
 
 /* The handler state of b, created on first use; NULL only when out of memory. */
@@ -229,11 +232,5 @@ int kb_autocreate_start(kb_req_t *req, const char *name, int32_t partitions, ks_
 int kb_autocreate_wait(kb_req_t *req, kb_autocreate_t *job);
 bool kb_autocreate_just_made(kb_req_t *req, const char *name);
 void kb_autocreate_close(kb_hstate_t *hs); /* the api subsystem's close */
-
-/* Writes dir/name atomically and durably through the storage I/O seam (tmp, write, fsync,
- * rename, directory fsync), from any thread: it logs nothing, *err gets the errno of the
- * failed call and *what its name. 0 or a negative status. */
-int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
-                          int *err, const char **what);
 
 #endif
