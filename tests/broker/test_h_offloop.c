@@ -6,7 +6,9 @@
  * writes the dynamic configs file there (kb_write_file_durably); InitProducerId reserves its id
  * block there; CreatePartitions and topic IncrementalAlterConfigs write there one request at a
  * time through the topic-change lane (queued requests replayed in turn); Metadata's
- * auto-created topics are written there while the requests that asked wait to be replayed.
+ * auto-created topics are written there while the requests that asked wait to be replayed;
+ * CreateAcls and AlterUserScramCredentials write their files there, one at a time per file
+ * (h_auth_writes.c; the authorizer is on, the plaintext principal a super user).
  * Several of each are in flight at once, from several connections. The handler tests
  * (test_h_admin, ...) call handlers without a connection, which runs all of this inline.
  */
@@ -37,7 +39,9 @@
 int (*const linked_handlers[])(kb_req_t *) = {kb_handle_create_topics, kb_handle_delete_topics,
                                              kb_handle_incremental_alter_configs,
                                              kb_handle_init_producer_id,
-                                             kb_handle_create_partitions, kb_handle_metadata};
+                                             kb_handle_create_partitions, kb_handle_metadata,
+                                             kb_handle_create_acls,
+                                             kb_handle_alter_user_scram_credentials};
 
 #define CONNS 3
 
@@ -46,8 +50,11 @@ static tb_t tb;
 static int setup(void **state)
 {
     (void)state;
-    const char *sets[] = {"audit.enabled=true"};
-    if (tb_open(&tb, "kboff", sets, 1) < 0) return -1;
+    const char *sets[] = {"audit.enabled=true",
+                          "authorizer.class.name=org.apache.kafka.metadata.authorizer."
+                          "StandardAuthorizer",
+                          "super.users=User:ANONYMOUS"};
+    if (tb_open(&tb, "kboff", sets, 3) < 0) return -1;
     return tb_run(&tb);
 }
 
@@ -244,6 +251,129 @@ static void test_alter_configs_written_off_the_loop(void **state)
     fclose(f);
     text[n] = 0;
     assert_non_null(strstr(text, "log.retention.ms=7200000\n"));
+}
+
+static int enc_acl(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_create_acls_req_encode(b, v, m);
+}
+
+static int enc_scram(kp_buf_t *b, int16_t v, const void *m)
+{
+    return kp_alter_user_scram_credentials_req_encode(b, v, m);
+}
+
+/* CreateAcls v1 of one binding: User:alice may WRITE topic `topic`. */
+static void send_acl(int fd, int32_t corr, const char *topic)
+{
+    kp_create_acls_req_acl_creation_t c;
+    kp_create_acls_req_acl_creation_init(&c);
+    c.resource_type = 2;         /* TOPIC */
+    c.resource_pattern_type = 3; /* LITERAL */
+    c.resource_name = kp_str(topic);
+    c.principal = kp_str("User:alice");
+    c.host = kp_str("*");
+    c.operation = 4;       /* WRITE */
+    c.permission_type = 3; /* ALLOW */
+    kp_create_acls_req_t m;
+    kp_create_acls_req_init(&m);
+    m.creations = &c;
+    m.creations_count = 1;
+    send_req(fd, KP_API_CREATE_ACLS, 1, corr, enc_acl, &m);
+}
+
+static int16_t recv_acl(int fd, int32_t corr)
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_CREATE_ACLS, 1, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_create_acls_resp_t resp;
+    assert_int_equal(kp_create_acls_resp_decode(&r, 1, &a, &resp), 0);
+    assert_int_equal(resp.results_count, 1);
+    int16_t err = resp.results[0].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+/* AlterUserScramCredentials v0: one SCRAM-SHA-256 upsertion for user. */
+static void send_scram(int fd, int32_t corr, const char *user)
+{
+    uint8_t salt[16], salted[32]; /* any bytes of the right sizes */
+    memset(salt, 's', sizeof salt);
+    memset(salted, 'p', sizeof salted);
+    kp_alter_user_scram_credentials_req_scram_credential_upsertion_t u;
+    kp_alter_user_scram_credentials_req_scram_credential_upsertion_init(&u);
+    u.name = kp_str(user);
+    u.mechanism = 1; /* SCRAM-SHA-256 */
+    u.iterations = 4096;
+    u.salt = (kp_bytes_t){salt, sizeof salt};
+    u.salted_password = (kp_bytes_t){salted, sizeof salted};
+    kp_alter_user_scram_credentials_req_t m;
+    kp_alter_user_scram_credentials_req_init(&m);
+    m.upsertions = &u;
+    m.upsertions_count = 1;
+    send_req(fd, KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, corr, enc_scram, &m);
+}
+
+static int16_t recv_scram(int fd, int32_t corr)
+{
+    kp_reader_t r;
+    uint8_t *buf = recv_resp(fd, KP_API_ALTER_USER_SCRAM_CREDENTIALS, 0, corr, &r);
+    kp_arena_t a;
+    kp_arena_init(&a, NULL, 0, 0);
+    kp_alter_user_scram_credentials_resp_t resp;
+    assert_int_equal(kp_alter_user_scram_credentials_resp_decode(&r, 0, &a, &resp), 0);
+    assert_int_equal(resp.results_count, 1);
+    int16_t err = resp.results[0].error_code;
+    kp_arena_deinit(&a);
+    free(buf);
+    return err;
+}
+
+/* Lines of tb.dir/name that are not comments. */
+static int data_lines(const char *name)
+{
+    char path[256], line[2048];
+    snprintf(path, sizeof path, "%s/%s", tb.dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += line[0] != '#';
+    fclose(f);
+    return n;
+}
+
+/* ACL and credential changes from several connections at once, each answered after its file
+ * write on the threadpool; once the last is answered, the files hold every one of them. */
+static void test_acls_and_credentials_written_off_the_loop(void **state)
+{
+    (void)state;
+    int fds[CONNS];
+    char name[32];
+    for (int c = 0; c < CONNS; c++) {
+        fds[c] = client();
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "acl-%d-%d", c, k);
+            send_acl(fds[c], 600 + k, name);
+        }
+        snprintf(name, sizeof name, "user-%d", c);
+        send_scram(fds[c], 602, name);
+    }
+    for (int c = 0; c < CONNS; c++) {
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(recv_acl(fds[c], 600 + k), KP_ERR_NONE);
+        assert_int_equal(recv_scram(fds[c], 602), KP_ERR_NONE);
+        close(fds[c]);
+    }
+    int fd = client();
+    send_acl(fd, 610, "acl-last");
+    assert_int_equal(recv_acl(fd, 610), KP_ERR_NONE);
+    close(fd);
+    assert_int_equal(data_lines("__acls"), 2 * CONNS + 1);
+    assert_int_equal(data_lines("__scram_credentials"), CONNS);
 }
 
 static int enc_grow(kp_buf_t *b, int16_t v, const void *m)
@@ -499,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_alter_configs_written_off_the_loop),
         cmocka_unit_test(test_producer_ids_wait_for_their_block),
         cmocka_unit_test(test_delete_topics_in_flight_together),
+        cmocka_unit_test(test_acls_and_credentials_written_off_the_loop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
