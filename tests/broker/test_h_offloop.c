@@ -50,10 +50,9 @@ static tb_t tb;
 static int setup(void **state)
 {
     (void)state;
-    const char *sets[] = {"audit.enabled=true",
-                          "authorizer.class.name=org.apache.kafka.metadata.authorizer."
-                          "StandardAuthorizer",
-                          "super.users=User:ANONYMOUS"};
+    static const char authz[] =
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+    const char *sets[] = {"audit.enabled=true", authz, "super.users=User:ANONYMOUS"};
     if (tb_open(&tb, "kboff", sets, 3) < 0) return -1;
     return tb_run(&tb);
 }
