@@ -33,6 +33,9 @@
 #include "h_test_util.h"
 #include "protocol/gen/kp_msgs.h"
 #include "protocol/kp_errors.h"
+#include "storage/ks_io.h"
+
+#include <stdatomic.h>
 
 /* dispatch.c references handlers weakly, and a weak reference does not pull an object out of
  * libkb.a: these strong references do. */
@@ -47,12 +50,29 @@ int (*const linked_handlers[])(kb_req_t *) = {kb_handle_create_topics, kb_handle
 
 static tb_t tb;
 
+/* fsync fault injection for the auth files only (the audit trail's and the store's fsyncs go
+ * on): raised by the failure test, read on the threadpool. */
+static atomic_bool fail_auth_syncs;
+
+static int faulty_fsync(int fd)
+{
+    char link[64], path[1024];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = atomic_load(&fail_auth_syncs) ? readlink(link, path, sizeof path - 1) : -1;
+    if (n > 0 && (path[n] = 0, strstr(path, "__acls") || strstr(path, "__scram"))) {
+        errno = EIO;
+        return -1;
+    }
+    return ks_io_posix.fsync(fd);
+}
+
 static int setup(void **state)
 {
     (void)state;
     static const char authz[] =
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
     const char *sets[] = {"audit.enabled=true", authz, "super.users=User:ANONYMOUS"};
+    ks_io.fsync = faulty_fsync; /* before the store opens */
     if (tb_open(&tb, "kboff", sets, 3) < 0) return -1;
     return tb_run(&tb);
 }
@@ -61,6 +81,7 @@ static int teardown(void **state)
 {
     (void)state;
     tb_close(&tb);
+    ks_io = ks_io_posix;
     return 0;
 }
 
@@ -375,6 +396,30 @@ static void test_acls_and_credentials_written_off_the_loop(void **state)
     assert_int_equal(data_lines("__scram_credentials"), CONNS);
 }
 
+/* Failed writes (EIO from fsync) answer UNKNOWN_SERVER_ERROR and leave memory as the disk:
+ * the next change written after them holds none of the failed ones. */
+static void test_failed_auth_writes_change_nothing(void **state)
+{
+    (void)state;
+    int acls = data_lines("__acls"), users = data_lines("__scram_credentials");
+    atomic_store(&fail_auth_syncs, true);
+    int fd = client();
+    send_acl(fd, 700, "acl-failed-0");
+    send_acl(fd, 701, "acl-failed-1");
+    send_scram(fd, 702, "user-failed");
+    assert_int_equal(recv_acl(fd, 700), KP_ERR_UNKNOWN_SERVER_ERROR);
+    assert_int_equal(recv_acl(fd, 701), KP_ERR_UNKNOWN_SERVER_ERROR);
+    assert_int_equal(recv_scram(fd, 702), KP_ERR_UNKNOWN_SERVER_ERROR);
+    atomic_store(&fail_auth_syncs, false);
+    send_acl(fd, 710, "acl-after");
+    send_scram(fd, 711, "user-after");
+    assert_int_equal(recv_acl(fd, 710), KP_ERR_NONE);
+    assert_int_equal(recv_scram(fd, 711), KP_ERR_NONE);
+    close(fd);
+    assert_int_equal(data_lines("__acls"), acls + 1);
+    assert_int_equal(data_lines("__scram_credentials"), users + 1);
+}
+
 static int enc_grow(kp_buf_t *b, int16_t v, const void *m)
 {
     return kp_create_partitions_req_encode(b, v, m);
@@ -629,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_producer_ids_wait_for_their_block),
         cmocka_unit_test(test_delete_topics_in_flight_together),
         cmocka_unit_test(test_acls_and_credentials_written_off_the_loop),
+        cmocka_unit_test(test_failed_auth_writes_change_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
