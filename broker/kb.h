@@ -236,6 +236,10 @@ void kb_req_release(kb_req_t *req, bool close_conn);
  * connection's answer order. Loop thread; not for a request whose connection closed.
  */
 void kb_req_replay(kb_req_t *req);
+/* The same for a request that waited (KB_PENDING, no effect) for something other than the
+ * audit trail (the topic-change lane, an auto-creation, api/h_common.h): the connection's wait
+ * for a held audit intent, if any, is left alone. */
+void kb_req_rerun(kb_req_t *req);
 /* Like kb_req_complete but nothing is sent (still keeps order). */
 void kb_req_complete_no_response(kb_req_t *req);
 

@@ -327,12 +327,39 @@ const ks_topic_config_t *ks_topic_config(const ks_topic_t *t);
 uint64_t ks_topic_overrides(const ks_topic_t *t);
 /* AlterConfigs: the topic's overrides become exactly mask, with values from cfg; the others
  * revert to the store defaults. Persisted (atomic rewrite of the topic metadata) before it
- * returns; on error nothing changed. Loop thread. */
+ * returns; on error nothing changed. K_ERR_AGAIN while another change of the topic is between
+ * begin and finish (below). Loop thread; ks_topic_configs_begin/write/finish in one go. */
 int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
                          uint64_t mask);
 /* CreatePartitions: grows the topic to count partitions (K_ERR_INVAL if count is not larger or
- * over the limit). Existing partition pointers stay valid. Persisted before it returns. */
+ * over the limit). Existing partition pointers stay valid. Persisted before it returns.
+ * K_ERR_AGAIN as above. ks_topic_grow_begin/write/finish in one go. */
 int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count);
+/*
+ * Both in three steps, so the files are made and fsynced off the loop thread with no store
+ * lock held (storage/topic_change.c):
+ *   begin   loop thread, under the lock: checks (grow: K_ERR_INVAL as above), renders the new
+ *           metadata file and (grow) places the new partitions in the log dirs. One change per
+ *           topic at a time: K_ERR_AGAIN while another is between begin and finish (callers
+ *           queue theirs; the broker runs them in arrival order). Nothing sees the change yet.
+ *   write   any ONE thread, no lock, touches only ch: (grow) makes the new partition
+ *           directories, then rewrites the metadata file (tmp + fsync + rename + dir fsync) and
+ *           (grow) fsyncs the log dirs of the new directories; on failure removes what it made.
+ *   finish  loop thread: applies the change under the lock (the new partitions appear, or the
+ *           new configuration is live; a compacting policy wakes the cleaner) or rolls back,
+ *           and frees ch. Returns write's status; K_ERR_INVAL without a write; K_ERR_NOENT when
+ *           the topic was deleted meanwhile (a new topic of the name waits for this finish:
+ *           create answers K_ERR_EXISTS until then); K_ERR_CLOSED after ks_store_close.
+ * A crash anywhere leaves the old partition count and configuration (new directories are
+ * orphans, removed at the next open) or the new ones: the metadata rename is the commit.
+ * Every begin that returned 0 must be finished exactly once.
+ */
+typedef struct ks_topic_change ks_topic_change_t;
+int ks_topic_grow_begin(ks_store_t *s, ks_topic_t *t, int32_t count, ks_topic_change_t **ch);
+int ks_topic_configs_begin(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
+                           uint64_t mask, ks_topic_change_t **ch);
+int ks_topic_change_write(ks_topic_change_t *ch);
+int ks_topic_change_finish(ks_topic_change_t *ch);
 /*
  * Changes one topic-level key at run time and makes it an override (the cleaner's tests;
  * AlterConfigs uses ks_topic_set_configs): validated as ks_topic_config_set, applied at once

@@ -173,6 +173,8 @@ struct ks_topic {
     uint64_t overrides; /* bit per ks_topic_config_keys() entry set on the topic */
     ks_part_t **parts; /* nparts pointers, each part allocated alone (CreatePartitions grows
                         * the array; part pointers stay valid); all owned */
+    struct ks_topic_change *change; /* its grow or config change between begin and finish
+                                     * (topic_change.c), NULL when none; under mu */
 };
 
 #define KS_MSGQ 16
@@ -188,6 +190,8 @@ struct ks_store {
     int ntopics, tcap;
     struct ks_topic_pending *pending; /* creates between begin and finish (topic.c), under mu */
     struct ks_topic_deleting *deleting; /* deletes between begin and finish, under mu */
+    struct ks_topic_change *changing; /* grows and config changes between begin and finish
+                                       * (topic_change.c), under mu */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* wakes the flusher */
@@ -361,6 +365,25 @@ void ks_ckpt_free(ks_ckpt_t *c);
 int ks_topics_load(ks_store_t *s);
 void ks_topics_orphan_pending(ks_store_t *s); /* under mu, at close */
 void ks_topic_free(ks_store_t *s, ks_topic_t *t);
+/* The metadata file's text for t with nparts partitions and the overrides mask of cfg, into b
+ * (b->err set when out of memory). Any thread; reads only t's name and id. */
+void ks_topic_meta_render(const ks_topic_t *t, int32_t nparts, const ks_topic_config_t *cfg,
+                          uint64_t mask, kp_buf_t *b);
+/* A fresh partition i of t, not in t->parts, not placed (dir -1); NULL when out of memory. */
+ks_part_t *ks_topic_part_new(ks_topic_t *t, int32_t i);
+/* Places p in the log dir holding the fewest partitions (path set, counted). Under mu. */
+int ks_topic_part_place(ks_store_t *s, ks_part_t *p);
+/* The log dir holding a partition directory ("<dir>/<topic>-<n>"), into buf. */
+void ks_topic_parent_dir(const char *path, char *buf, size_t len);
+
+/* topic_change.c */
+/* A grow or config change of a deleted topic still holds its name until finish (a new topic of
+ * the name must not meet the files its write makes). Under mu. */
+bool ks_topic_change_reserved_locked(ks_store_t *s, const char *name, size_t len);
+/* t is being deleted: its change in flight, if any, finishes without it. Under mu. */
+void ks_topic_change_detach_locked(ks_topic_t *t);
+/* Store close: changes in flight finish with K_ERR_CLOSED. Under mu. */
+void ks_topic_changes_orphan(ks_store_t *s);
 
 /* retention.c */
 int ks_budget_make_room(ks_store_t *s, ks_part_t *p, int64_t need);

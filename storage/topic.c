@@ -149,6 +149,19 @@ static kp_uuid_t random_id(void)
     return id;
 }
 
+ks_part_t *ks_topic_part_new(ks_topic_t *t, int32_t i)
+{
+    ks_part_t *p = calloc(1, sizeof *p); /* owned by whoever holds it in a parts array */
+    if (!p)
+        return NULL;
+    p->topic = t;
+    p->index = i;
+    p->dir = -1;
+    p->mark.base = p->cand.base = -1;
+    p->mark_written = -1;
+    return p;
+}
+
 /* Grows t->parts to n fresh, unplaced partitions (dir -1); old part pointers stay valid. */
 static int parts_grow(ks_topic_t *t, int32_t n)
 {
@@ -157,14 +170,9 @@ static int parts_grow(ks_topic_t *t, int32_t n)
         return K_ERR_NOMEM;
     t->parts = a;
     for (int32_t i = t->nparts; i < n; i++) {
-        ks_part_t *p = calloc(1, sizeof *p); /* owned by t->parts */
+        ks_part_t *p = ks_topic_part_new(t, i); /* owned by t->parts */
         if (!p)
             return K_ERR_NOMEM; /* t->nparts still counts the ones made */
-        p->topic = t;
-        p->index = i;
-        p->dir = -1;
-        p->mark.base = p->cand.base = -1;
-        p->mark_written = -1;
         t->parts[i] = p;
         t->nparts = i + 1;
     }
@@ -229,6 +237,11 @@ static int least_loaded_dir(ks_store_t *s)
     return best;
 }
 
+int ks_topic_part_place(ks_store_t *s, ks_part_t *p)
+{
+    return part_set_dir(s, p, least_loaded_dir(s));
+}
+
 static int make_part_dir(ks_store_t *s, ks_part_t *p)
 {
     if (ks_io.mkdir(p->path, 0755) != 0) {
@@ -246,43 +259,34 @@ static int make_part_dir(ks_store_t *s, ks_part_t *p)
     return 0;
 }
 
-static int write_meta(ks_store_t *s, ks_topic_t *t)
+void ks_topic_meta_render(const ks_topic_t *t, int32_t nparts, const ks_topic_config_t *cfg,
+                          uint64_t mask, kp_buf_t *b)
 {
-    kp_buf_t b;
     char line[512], id[24], val[KS_THROTTLED_MAX];
-    kp_buf_init(&b);
     ks_base64url(t->id.b, 16, id);
     int n = snprintf(line, sizeof line,
                      "# depot topic metadata\nversion=1\nname=%s\nid=%s\npartitions=%d\n",
-                     t->name, id, t->nparts);
-    kp_put_raw(&b, line, (size_t)n);
+                     t->name, id, nparts);
+    kp_put_raw(b, line, (size_t)n);
     const char *const *keys = ks_topic_config_keys();
     for (int i = 0; keys[i]; i++) {
-        if (!(t->overrides & (UINT64_C(1) << i)))
+        if (!(mask & (UINT64_C(1) << i)))
             continue;
-        ks_topic_config_get(&t->cfg, keys[i], val, sizeof val);
+        ks_topic_config_get(cfg, keys[i], val, sizeof val);
         n = snprintf(line, sizeof line, "config.%s=%s\n", keys[i], val);
-        kp_put_raw(&b, line, (size_t)n);
+        kp_put_raw(b, line, (size_t)n);
     }
+}
+
+static int write_meta(ks_store_t *s, ks_topic_t *t)
+{
+    kp_buf_t b;
+    kp_buf_init(&b);
+    ks_topic_meta_render(t, t->nparts, &t->cfg, t->overrides, &b);
     int rc = b.err ? K_ERR_NOMEM : ks_write_atomic(s, t->parts[0]->path, KS_TOPIC_FILE, b.data,
                                                    b.len);
     kp_buf_deinit(&b);
     return rc;
-}
-
-static void sync_dirs(ks_store_t *s, ks_topic_t *t)
-{
-    for (int d = 0; d < s->ndirs; d++) {
-        for (int32_t i = 0; i < t->nparts; i++) {
-            if (t->parts[i]->dir != d)
-                continue;
-            if (ks_io.fsync_dir(s->dirs[d]) != 0) {
-                s->st.io_errors++;
-                ks_log(s, KS_LOG_ERROR, "%s: fsync failed: %s", s->dirs[d], strerror(errno));
-            }
-            break;
-        }
-    }
 }
 
 /* Keys whose values differ: CreateTopics' configs become overrides. */
@@ -318,7 +322,7 @@ static bool reserved_locked(ks_store_t *s, const char *name, size_t len)
     for (ks_topic_pending_t *pt = s->pending; pt; pt = pt->next)
         if (name_cmp(pt->t->name, name, len) == 0)
             return true;
-    return false;
+    return ks_topic_change_reserved_locked(s, name, len);
 }
 
 /* The memory of a topic nobody else has seen (no segments, no waiters): needs no store. */
@@ -392,8 +396,7 @@ static int mkdir_fresh(ks_topic_pending_t *pt, const char *path)
     return ks_io.mkdir(path, 0755);
 }
 
-/* The log dir holding a partition directory ("<dir>/<topic>-<n>"), into buf. */
-static void parent_dir(const char *path, char *buf, size_t len)
+void ks_topic_parent_dir(const char *path, char *buf, size_t len)
 {
     snprintf(buf, len, "%s", path);
     char *slash = strrchr(buf, '/');
@@ -429,7 +432,7 @@ int ks_topic_create_write(ks_topic_pending_t *pt)
         for (int32_t j = 0; j < i && !seen; j++)
             seen = t->parts[j]->dir == t->parts[i]->dir;
         char dir[KS_PATH_MAX];
-        parent_dir(t->parts[i]->path, dir, sizeof dir);
+        ks_topic_parent_dir(t->parts[i]->path, dir, sizeof dir);
         if (!seen && ks_io.fsync_dir(dir) != 0)
             pt->sync_errors++;
     }
@@ -565,6 +568,7 @@ static int delete_locked(ks_store_t *s, ks_topic_t *t, ks_topic_deleting_t *pd)
                 pd->nsync++;
         }
     }
+    ks_topic_change_detach_locked(t);
     remove_topic(s, t);
     s->st.partitions -= t->nparts;
     ks_log(s, KS_LOG_INFO, "deleted topic %s", t->name);
@@ -661,6 +665,7 @@ void ks_topics_orphan_pending(ks_store_t *s)
     for (ks_topic_deleting_t *pd = s->deleting; pd; pd = pd->next)
         pd->s = NULL;
     s->deleting = NULL;
+    ks_topic_changes_orphan(s);
 }
 
 ks_topic_t *ks_topic_find(ks_store_t *s, const char *name, size_t len)
@@ -737,31 +742,6 @@ uint64_t ks_topic_overrides(const ks_topic_t *t)
     return t->overrides;
 }
 
-int ks_topic_set_configs(ks_store_t *s, ks_topic_t *t, const ks_topic_config_t *cfg,
-                         uint64_t mask)
-{
-    if (!s || !t || !cfg)
-        return K_ERR_INVAL;
-    ks_topic_config_t old_cfg = t->cfg;
-    uint64_t old_mask = t->overrides;
-    ks_topic_config_t next = s->o.defaults;
-    ks_topic_config_copy(&next, cfg, mask);
-    pthread_mutex_lock(&s->mu);
-    t->cfg = next;
-    t->overrides = mask;
-    int rc = write_meta(s, t);
-    if (rc) {
-        t->cfg = old_cfg; /* not persisted: not applied */
-        t->overrides = old_mask;
-    } else if (ks_cleanup_compacts(next.cleanup_policy)) {
-        ks_cleaner_wake(s);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (rc == 0)
-        ks_log(s, KS_LOG_INFO, "topic %s: configuration changed", t->name);
-    return rc;
-}
-
 int ks_topic_set_config(ks_topic_t *t, const char *key, const char *value)
 {
     int i = ks_topic_config_index(key);
@@ -782,42 +762,6 @@ int ks_topic_reset_config(ks_topic_t *t, const char *key)
     if (i < 0)
         return K_ERR_NOENT;
     return ks_topic_set_configs(t->s, t, &t->cfg, t->overrides & ~(UINT64_C(1) << i));
-}
-
-int ks_topic_add_partitions(ks_store_t *s, ks_topic_t *t, int32_t count)
-{
-    if (!s || !t || count <= t->nparts || count > MAX_PARTITIONS)
-        return K_ERR_INVAL;
-    pthread_mutex_lock(&s->mu);
-    int32_t old = t->nparts;
-    int rc = parts_grow(t, count);
-    for (int32_t i = old; rc == 0 && i < count; i++) {
-        rc = part_set_dir(s, t->parts[i], least_loaded_dir(s));
-        if (rc == 0)
-            rc = make_part_dir(s, t->parts[i]);
-    }
-    /* The metadata (new count) is written after the directories exist, so a crash leaves
-     * either the old topic plus orphan directories (removed at open) or the new one. */
-    if (rc == 0)
-        rc = write_meta(s, t);
-    if (rc == 0) {
-        sync_dirs(s, t);
-        s->st.partitions += count - old;
-    } else {
-        for (int32_t i = t->nparts - 1; i >= old; i--) {
-            ks_part_t *p = t->parts[i];
-            if (p->dir >= 0) {
-                ks_rm_rf(p->path);
-                s->dir_parts[p->dir]--;
-            }
-            part_free(s, p);
-        }
-        t->nparts = old;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (rc == 0)
-        ks_log(s, KS_LOG_INFO, "topic %s: %d partitions (was %d)", t->name, count, old);
-    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

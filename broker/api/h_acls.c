@@ -1,13 +1,15 @@
 /*
  * DescribeAcls (29), CreateAcls (30), DeleteAcls (31), v0-3 (v0 has no pattern type: LITERAL).
  * As in Kafka: without an authorizer every call answers SECURITY_DISABLED; describing needs
- * DESCRIBE on the cluster, creating and deleting need ALTER on the cluster. Changes are saved
- * atomically before the answer; if the save fails the change is undone in memory too and the
- * client gets UNKNOWN_SERVER_ERROR, so memory and disk never disagree.
+ * DESCRIBE on the cluster, creating and deleting need ALTER on the cluster. A change is made
+ * on a copy of the bindings, its file written durably off the loop (h_auth_writes.h), and
+ * only then applied in memory and answered; if the write fails nothing changes and the client
+ * gets UNKNOWN_SERVER_ERROR, so memory and disk never disagree.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api/h_auth_writes.h"
 #include "broker/auth/acl.h"
 #include "broker/auth/audit.h"
 #include "broker/core/util.h"
@@ -145,71 +147,127 @@ static char *cstr(kb_req_t *req, kp_str_t v)
     return c;
 }
 
-int kb_handle_create_acls(kb_req_t *req)
+static void acls_apply(kb_broker_t *b, void *next)
 {
+    kb_acls_t *live = kb_acl_list(b);
+    if (live) kb_acls_swap(live, next);
+}
+
+static void acls_free(void *next)
+{
+    kb_acls_free(next);
+}
+
+/* Hands next (owned from here on) to the ACL file's write queue; done answers. */
+static int save_later(kb_req_t *req, kb_acls_t *next, int (*done)(kb_req_t *, void *, bool),
+                      void *ud)
+{
+    char *text = NULL;
+    size_t len = 0;
+    const char *dir = kb_acls_dir(kb_acl_list(req->broker));
+    if (!dir || kb_acls_render(next, &text, &len) < 0) {
+        kb_acls_free(next);
+        return done(req, ud, false);
+    }
+    kb_authw_t w = {KB_AUTHW_ACLS, dir, KB_ACL_FILE, text, len, next, acls_free, acls_apply,
+                    done, ud};
+    return kb_authw_submit(req, &w);
+}
+
+/* CreateAcls between its handler and its answer (in the request's arena). */
+typedef struct {
     kp_create_acls_req_t m;
-    kp_create_acls_req_init(&m);
-    if (kp_create_acls_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
-        return K_ERR_MALFORMED;
     kp_create_acls_resp_t resp;
-    kp_create_acls_resp_init(&resp);
-    int n = m.creations_count > 0 ? m.creations_count : 0;
-    kp_create_acls_resp_acl_creation_result_t *out =
-        n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof *out) : NULL;
-    if (n && !out) return K_ERR_NOMEM;
-    for (int i = 0; i < n; i++) /* which bindings, for the audit trail's intent */
-        detail_binding(req, "add", m.creations[i].principal, m.creations[i].permission_type,
-                       m.creations[i].operation, m.creations[i].resource_type,
-                       m.creations[i].resource_pattern_type, m.creations[i].resource_name,
-                       m.creations[i].host);
-    int16_t g = guard(req, KB_OP_ALTER);
-    kb_acls_t *acls = kb_acl_list(req->broker);
-    int before = kb_acls_count(acls), added = 0;
-    for (int i = 0; i < n; i++) {
-        kp_create_acls_req_acl_creation_t *c = &m.creations[i];
-        kp_create_acls_resp_acl_creation_result_init(&out[i]);
-        out[i].error_code = g;
+} create_ctx_t;
+
+static int create_done(kb_req_t *req, void *ud, bool ok)
+{
+    create_ctx_t *x = ud;
+    for (int i = 0; i < x->resp.results_count; i++) {
+        kp_create_acls_resp_acl_creation_result_t *o = &x->resp.results[i];
+        kp_create_acls_req_acl_creation_t *c = &x->m.creations[i];
+        if (o->error_code) continue;
+        if (!ok) {
+            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            o->error_message = s("the ACL file could not be written");
+            continue;
+        }
+        kb_log(KB_LOG_INFO, "ACL added by %s:%s: %s principal %.*s %s %.*s on %s %s '%.*s'",
+               kb_conn_principal(req->conn)->type, kb_conn_principal(req->conn)->name,
+               kb_acl_perm_name(c->permission_type), (int)c->principal.len, c->principal.ptr,
+               kb_acl_op_name(c->operation), (int)c->host.len, c->host.ptr,
+               kb_acl_pattern_name(c->resource_pattern_type),
+               kb_acl_res_name(c->resource_type), (int)c->resource_name.len,
+               c->resource_name.ptr);
+    }
+    int rc = kp_create_acls_resp_encode(&req->resp, req->hdr.api_version, &x->resp);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+/* Adds the valid creations to next, filling out. */
+static int add_all(kb_req_t *req, kb_acls_t *next, create_ctx_t *x, int16_t g)
+{
+    int added = 0;
+    for (int i = 0; i < x->resp.results_count; i++) {
+        kp_create_acls_req_acl_creation_t *c = &x->m.creations[i];
+        kp_create_acls_resp_acl_creation_result_t *o = &x->resp.results[i];
+        kp_create_acls_resp_acl_creation_result_init(o);
+        o->error_code = g;
         if (g) continue;
         kb_acl_t b = {c->resource_type, c->resource_pattern_type, c->operation,
                       c->permission_type, cstr(req, c->resource_name), cstr(req, c->principal),
                       cstr(req, c->host)};
         char why[160];
         if (kb_acl_validate(&b, why, sizeof why) < 0) {
-            out[i].error_code = KP_ERR_INVALID_REQUEST;
-            out[i].error_message = kb_arena_printf(&req->arena, "%s", why);
+            o->error_code = KP_ERR_INVALID_REQUEST;
+            o->error_message = kb_arena_printf(&req->arena, "%s", why);
             continue;
         }
-        int rc = kb_acls_add(acls, &b);
+        int rc = kb_acls_add(next, &b);
         if (rc < 0) {
-            out[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-            out[i].error_message = s(rc == K_ERR_TOOLARGE ? "too many ACLs" : "out of memory");
+            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            o->error_message = s(rc == K_ERR_TOOLARGE ? "too many ACLs" : "out of memory");
             continue;
         }
         added++;
-        kb_log(KB_LOG_INFO, "ACL added by %s:%s: %s %s:%s %s %s on %s %s '%s'",
-               kb_conn_principal(req->conn)->type, kb_conn_principal(req->conn)->name,
-               kb_acl_perm_name(b.permission), "principal", b.principal,
-               kb_acl_op_name(b.operation), b.host, kb_acl_pattern_name(b.pattern_type),
-               kb_acl_res_name(b.resource_type), b.name);
     }
-    if (added && kb_acls_save(acls) < 0) {
-        while (kb_acls_count(acls) > before)
-            kb_acls_remove_at(acls, kb_acls_count(acls) - 1);
-        for (int i = 0; i < n; i++)
-            if (!out[i].error_code) {
-                out[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-                out[i].error_message = s("the ACL file could not be written");
-            }
-    }
-    resp.results = out;
-    resp.results_count = n;
-    int rc = kp_create_acls_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    return added;
 }
 
-/* Removes what filter f matches, recording copies in out (arena) and in undo (heap). */
+int kb_handle_create_acls(kb_req_t *req)
+{
+    create_ctx_t *x = kp_arena_alloc(&req->arena, sizeof *x);
+    if (!x) return K_ERR_NOMEM;
+    kp_create_acls_req_init(&x->m);
+    if (kp_create_acls_req_decode(&req->body, req->hdr.api_version, &req->arena, &x->m) < 0)
+        return K_ERR_MALFORMED;
+    kp_create_acls_req_t *m = &x->m;
+    kp_create_acls_resp_init(&x->resp);
+    int n = m->creations_count > 0 ? m->creations_count : 0;
+    x->resp.results = n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof *x->resp.results) : NULL;
+    if (n && !x->resp.results) return K_ERR_NOMEM;
+    x->resp.results_count = n;
+    for (int i = 0; i < n; i++) /* which bindings, for the audit trail's intent */
+        detail_binding(req, "add", m->creations[i].principal, m->creations[i].permission_type,
+                       m->creations[i].operation, m->creations[i].resource_type,
+                       m->creations[i].resource_pattern_type, m->creations[i].resource_name,
+                       m->creations[i].host);
+    int16_t g = guard(req, KB_OP_ALTER);
+    /* The change is computed on a copy of the newest bindings (those queued writes leave). */
+    kb_acls_t *next = NULL;
+    if (!g) {
+        void *latest = kb_authw_latest(req->broker, KB_AUTHW_ACLS);
+        next = kb_acls_clone(latest ? latest : kb_acl_list(req->broker)); /* owned here */
+        if (!next) return K_ERR_NOMEM;
+    }
+    if (add_all(req, next, x, g) > 0) return save_later(req, next, create_done, x);
+    kb_acls_free(next);
+    return create_done(req, x, true);
+}
+
+/* Removes what filter f matches from acls (a copy), recording them in fr (arena). */
 static int delete_matching(kb_req_t *req, kb_acls_t *acls, const kb_acl_filter_t *f,
-                           kp_delete_acls_resp_delete_acls_filter_result_t *fr, kb_acls_t *undo)
+                           kp_delete_acls_resp_delete_acls_filter_result_t *fr)
 {
     int n = kb_acls_count(acls), k = 0;
     for (int i = 0; i < n; i++)
@@ -234,12 +292,31 @@ static int delete_matching(kb_req_t *req, kb_acls_t *acls, const kb_acl_filter_t
         ma->operation = b->operation;
         ma->permission_type = b->permission;
         if (!ma->resource_name.ptr || !ma->principal.ptr || !ma->host.ptr) return K_ERR_NOMEM;
-        int rc = kb_acls_add(undo, b);
-        if (rc < 0) return rc;
         kb_acls_remove_at(acls, i);
     }
     fr->matching_acls_count = j;
     return 0;
+}
+
+/* DeleteAcls between its handler and its answer (in the request's arena). */
+typedef struct {
+    kp_delete_acls_resp_t resp;
+    int removed;
+} delete_ctx_t;
+
+static int delete_done(kb_req_t *req, void *ud, bool ok)
+{
+    delete_ctx_t *x = ud;
+    for (int i = 0; !ok && i < x->resp.filter_results_count; i++) {
+        x->resp.filter_results[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+        x->resp.filter_results[i].error_message = s("the ACL file could not be written");
+        x->resp.filter_results[i].matching_acls_count = 0;
+    }
+    if (ok && x->removed)
+        kb_log(KB_LOG_INFO, "%d ACLs deleted by %s:%s", x->removed,
+               kb_conn_principal(req->conn)->type, kb_conn_principal(req->conn)->name);
+    int rc = kp_delete_acls_resp_encode(&req->resp, req->hdr.api_version, &x->resp);
+    return rc < 0 ? rc : KB_DONE;
 }
 
 int kb_handle_delete_acls(kb_req_t *req)
@@ -248,22 +325,29 @@ int kb_handle_delete_acls(kb_req_t *req)
     kp_delete_acls_req_init(&m);
     if (kp_delete_acls_req_decode(&req->body, req->hdr.api_version, &req->arena, &m) < 0)
         return K_ERR_MALFORMED;
-    kp_delete_acls_resp_t resp;
-    kp_delete_acls_resp_init(&resp);
+    delete_ctx_t *x = kp_arena_alloc(&req->arena, sizeof *x);
+    if (!x) return K_ERR_NOMEM;
+    kp_delete_acls_resp_init(&x->resp);
+    x->removed = 0;
     int n = m.filters_count > 0 ? m.filters_count : 0;
     kp_delete_acls_resp_delete_acls_filter_result_t *out =
         n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof *out) : NULL;
     if (n && !out) return K_ERR_NOMEM;
+    x->resp.filter_results = out;
+    x->resp.filter_results_count = n;
     for (int i = 0; i < n; i++)
         detail_binding(req, "remove matching", m.filters[i].principal_filter,
                        m.filters[i].permission_type, m.filters[i].operation,
                        m.filters[i].resource_type_filter, m.filters[i].pattern_type_filter,
                        m.filters[i].resource_name_filter, m.filters[i].host_filter);
     int16_t g = guard(req, KB_OP_ALTER);
-    kb_acls_t *acls = kb_acl_list(req->broker);
-    kb_acls_t *undo = g ? NULL : kb_acls_new(); /* what was removed, to put back on failure */
-    if (!g && !undo) return K_ERR_NOMEM;
-    int removed = 0;
+    /* The change is computed on a copy of the newest bindings (those queued writes leave). */
+    kb_acls_t *next = NULL;
+    if (!g) {
+        void *latest = kb_authw_latest(req->broker, KB_AUTHW_ACLS);
+        next = kb_acls_clone(latest ? latest : kb_acl_list(req->broker)); /* owned here */
+        if (!next) return K_ERR_NOMEM;
+    }
     for (int i = 0; i < n; i++) {
         kp_delete_acls_req_delete_acls_filter_t *q = &m.filters[i];
         kp_delete_acls_resp_delete_acls_filter_result_init(&out[i]);
@@ -277,28 +361,13 @@ int kb_handle_delete_acls(kb_req_t *req)
             out[i].error_message = s("invalid ACL filter");
             continue;
         }
-        int rc = delete_matching(req, acls, &f, &out[i], undo);
-        if (rc < 0) {
-            out[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-            continue;
+        if (delete_matching(req, next, &f, &out[i]) < 0) {
+            kb_acls_free(next);
+            return K_ERR_NOMEM;
         }
-        removed += out[i].matching_acls_count;
+        x->removed += out[i].matching_acls_count;
     }
-    if (removed && kb_acls_save(acls) < 0) {
-        for (int i = 0; i < kb_acls_count(undo); i++)
-            kb_acls_add(acls, kb_acls_at(undo, i));
-        for (int i = 0; i < n; i++) {
-            out[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-            out[i].error_message = s("the ACL file could not be written");
-            out[i].matching_acls_count = 0;
-        }
-    } else if (removed) {
-        kb_log(KB_LOG_INFO, "%d ACLs deleted by %s:%s", removed,
-               kb_conn_principal(req->conn)->type, kb_conn_principal(req->conn)->name);
-    }
-    kb_acls_free(undo);
-    resp.filter_results = out;
-    resp.filter_results_count = n;
-    int rc = kp_delete_acls_resp_encode(&req->resp, req->hdr.api_version, &resp);
-    return rc < 0 ? rc : KB_DONE;
+    if (x->removed) return save_later(req, next, delete_done, x);
+    kb_acls_free(next);
+    return delete_done(req, x, true);
 }

@@ -4,9 +4,13 @@
  *
  * Topics: the new overrides are computed on a copy of the topic's configuration, every value
  * validated by storage's table (unknown name or bad value: INVALID_CONFIG with Kafka's
- * message), then handed to ks_topic_set_configs, which persists them before the topic sees
- * them; retention, rolling, flush and max.message.bytes read the live values, so a change
- * takes effect at the next append or retention tick. AlterConfigs replaces the whole set of
+ * message), then handed to storage in three steps: ks_topic_configs_begin on the loop, the
+ * metadata rewrite and its fsyncs on libuv's threadpool (kb_offloop_start) while the request
+ * waits, ks_topic_change_finish back on the loop, which makes them live; a slow flash write
+ * stalls this request only. Retention, rolling, flush and max.message.bytes read the live
+ * values, so a change takes effect at the next append or retention tick. Requests that change
+ * topics run one at a time in arrival order (the topic-change lane, h_common.h), so an
+ * incremental change applies on top of the one before it. AlterConfigs replaces the whole set of
  * overrides (keys not named revert to the broker default, as in Kafka); the incremental API
  * applies SET / DELETE / APPEND / SUBTRACT, the last two only to list keys (cleanup.policy,
  * *.replication.throttled.replicas). validate_only checks everything and changes nothing.
@@ -24,6 +28,7 @@
 #include <string.h>
 
 #include "broker/api/h_admin.h"
+#include "broker/api/h_common.h"
 #include "broker/auth/auth.h"
 #include "broker/core/util.h"
 #include "protocol/gen/kp_alter_configs.h"
@@ -54,10 +59,12 @@ typedef struct {
 /* A request whose broker changes are being written off the loop (kb_dynconf_alter queued
  * them): answered when the last one is done. In the request's arena. */
 typedef struct {
-    int pending;      /* queued broker changes not yet done */
+    kb_offloop_t off; /* the topic changes' write (first: the job is the context) */
+    int pending;      /* queued broker changes not yet done, plus 1 while topics are written */
     bool incremental; /* which API answers */
     const resource_t *rs;
     outcome_t *out;
+    ks_topic_change_t **ch; /* per resource: a topic change between begin and finish, or NULL */
     int n;
 } alter_ctx_t;
 
@@ -169,7 +176,7 @@ static int16_t topic_change(kb_req_t *req, const change_t *c, ks_topic_config_t 
 }
 
 static void alter_topic(kb_req_t *req, const resource_t *r, bool replace, bool validate_only,
-                        outcome_t *o)
+                        outcome_t *o, ks_topic_change_t **ch)
 {
     ks_store_t *store = kb_broker_store(req->broker);
     if (!kb_authorize_str(req, KB_OP_ALTER_CONFIGS, KB_RES_TOPIC, r->resource_name)) {
@@ -201,14 +208,15 @@ static void alter_topic(kb_req_t *req, const resource_t *r, bool replace, bool v
     for (int i = 0; i < r->n; i++)
         if (topic_change(req, &r->changes[i], &cfg, &mask, o) != KP_ERR_NONE) return;
     if (validate_only) return;
-    int rc = ks_topic_set_configs(store, t, &cfg, mask);
+    int rc = ks_topic_configs_begin(store, t, &cfg, mask, ch);
     if (rc < 0) {
-        o->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
-        o->error_message = kp_str("Could not persist the topic configuration");
-        return;
+        *ch = NULL;
+        o->error_code = rc == K_ERR_AGAIN ? KP_ERR_UNKNOWN_SERVER_ERROR
+                                          : KP_ERR_KAFKA_STORAGE_ERROR;
+        o->error_message = kp_str(rc == K_ERR_AGAIN
+                                      ? "Another change of the topic is in progress."
+                                      : "Could not persist the topic configuration");
     }
-    kb_log(KB_LOG_INFO, "topic %s: configs altered (asked by %s)", ks_topic_name(t),
-           kb_conn_peer(req->conn));
 }
 
 static void broker_done(kb_req_t *req, void *ud, int16_t code, kp_str_t msg)
@@ -302,7 +310,7 @@ static void alter_all(kb_req_t *req, const resource_t *rs, int n, bool replace,
             o->error_code = KP_ERR_INVALID_REQUEST;
             o->error_message = kp_str("Error due to duplicate resource or config keys");
         } else if (rs[k].resource_type == RES_TOPIC) {
-            alter_topic(req, &rs[k], replace, validate_only, o);
+            alter_topic(req, &rs[k], replace, validate_only, o, &ctx->ch[k]);
         } else if (rs[k].resource_type == RES_BROKER) {
             alter_broker(req, &rs[k], replace, validate_only, o, ctx);
         } else {
@@ -357,10 +365,68 @@ static int encode_answer(kb_req_t *req, const alter_ctx_t *ctx)
     return ctx->incremental ? encode_incremental(req, ctx) : encode_alter(req, ctx);
 }
 
-/* Runs the changes; answers now, or later when broker changes were queued for writing. */
+/* Off the loop: the topics' metadata rewrites and their fsyncs. */
+static void topics_run(kb_offloop_t *off)
+{
+    alter_ctx_t *ctx = (alter_ctx_t *)off;
+    for (int k = 0; k < ctx->n; k++)
+        if (ctx->ch[k]) ks_topic_change_write(ctx->ch[k]);
+}
+
+/* Back on the loop: the written changes go live (or are dropped); the answer goes when no
+ * broker change is still being written either. Runs also when the client left meanwhile. */
+static int topics_done(kb_offloop_t *off)
+{
+    alter_ctx_t *ctx = (alter_ctx_t *)off;
+    kb_req_t *req = off->req;
+    for (int k = 0; k < ctx->n; k++) {
+        if (!ctx->ch[k]) continue;
+        outcome_t *o = &ctx->out[k];
+        int rc = ks_topic_change_finish(ctx->ch[k]);
+        ctx->ch[k] = NULL;
+        kp_str_t name = ctx->rs[k].resource_name;
+        if (rc == K_ERR_NOENT) {
+            o->error_code = KP_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            o->error_message = kb_arena_printf(&req->arena, "Topic %.*s was deleted meanwhile.",
+                                               name.len, name.ptr);
+        } else if (rc < 0) {
+            o->error_code = KP_ERR_KAFKA_STORAGE_ERROR;
+            o->error_message = kp_str("Could not persist the topic configuration");
+        } else {
+            kb_log(KB_LOG_INFO, "topic %.*s: configs altered (asked by %s)", name.len, name.ptr,
+                   req->conn ? kb_conn_peer(req->conn) : "-");
+        }
+    }
+    kb_topic_lane_leave(req);
+    if (--ctx->pending > 0) return KB_PENDING; /* broker_done answers */
+    int rc = encode_answer(req, ctx);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+/* Runs the changes; answers now, or later when topic or broker changes are being written. */
 static int alter_and_answer(kb_req_t *req, alter_ctx_t *ctx, bool replace, bool validate_only)
 {
-    alter_all(req, ctx->rs, ctx->n, replace, validate_only, ctx->out, ctx);
+    int n = ctx->n;
+    bool topics = false;
+    for (int k = 0; k < n && !topics; k++)
+        topics = ctx->rs[k].resource_type == RES_TOPIC;
+    ctx->ch = kp_arena_alloc(&req->arena, sizeof *ctx->ch * (size_t)(n ? n : 1));
+    if (!ctx->ch) return K_ERR_NOMEM;
+    memset(ctx->ch, 0, sizeof *ctx->ch * (size_t)(n ? n : 1));
+    /* Before any check: a pass that waits must have had no effect (its replay runs the checks,
+     * audit intents included, on top of the changes before it). */
+    if (topics && !validate_only && !kb_topic_lane_enter(req)) return KB_PENDING;
+    alter_all(req, ctx->rs, n, replace, validate_only, ctx->out, ctx);
+    bool any = false;
+    for (int k = 0; k < n && !any; k++)
+        any = ctx->ch[k] != NULL;
+    if (any) {
+        ctx->pending++; /* topics_done takes it back */
+        ctx->off.run = topics_run;
+        ctx->off.done = topics_done;
+        return kb_offloop_start(req, &ctx->off);
+    }
+    kb_topic_lane_leave(req);
     if (ctx->pending > 0) return KB_PENDING; /* broker_done answers */
     int rc = encode_answer(req, ctx);
     return rc < 0 ? rc : KB_DONE;
@@ -387,7 +453,7 @@ int kb_handle_alter_configs(kb_req_t *req)
         for (int i = 0; i < c; i++)
             rs[k].changes[i] = (change_t){in->configs[i].name, in->configs[i].value, KB_CFG_SET};
     }
-    *ctx = (alter_ctx_t){0, false, rs, out, n};
+    *ctx = (alter_ctx_t){.incremental = false, .rs = rs, .out = out, .n = n};
     return alter_and_answer(req, ctx, true, m.validate_only);
 }
 
@@ -414,6 +480,6 @@ int kb_handle_incremental_alter_configs(kb_req_t *req)
             rs[k].changes[i] = (change_t){in->configs[i].name, in->configs[i].value,
                                           in->configs[i].config_operation};
     }
-    *ctx = (alter_ctx_t){0, true, rs, out, n};
+    *ctx = (alter_ctx_t){.incremental = true, .rs = rs, .out = out, .n = n};
     return alter_and_answer(req, ctx, false, m.validate_only);
 }

@@ -3,6 +3,7 @@
  * Loop thread only.
  */
 #include "broker/api/h_common.h"
+#include "broker/api/h_auth_writes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,9 @@ static void api_close(kb_broker_t *b)
         return;
     kb_fetch_close_all(hs); /* answers parked fetches; their timers close on the loop */
     kb_pid_close(hs);
+    kb_topic_lane_close(hs);
+    kb_autocreate_close(hs);
+    kb_authw_close(hs);
     *slot = NULL;
     free(hs);
 }
@@ -70,6 +74,8 @@ static void offloop_after(uv_work_t *w, int status)
     kb_offloop_t *o = w->data;
     kb_req_t *req = o->req;
     int rc = o->done(o);
+    if (rc == KB_PENDING)
+        return; /* another part of the answer completes it */
     if (rc < 0 && !req->closed) {
         /* The answer cannot be built (out of memory): close instead of sending half of it. */
         kb_log(KB_LOG_ERROR, "answering api %d failed: %s", req->hdr.api_key, k_strerror(rc));
@@ -92,37 +98,77 @@ int kb_offloop_start(kb_req_t *req, kb_offloop_t *o)
     return o->done(o);
 }
 
-int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
-                          int *err, const char **what)
+/* ------------------------------------------------------------------------------------------ */
+/* The topic-change lane                                                                       */
+
+bool kb_topic_lane_enter(kb_req_t *req)
 {
-    char tmp[4200], dst[4200];
-    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= (int)sizeof tmp ||
-        snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst) {
-        *err = ENAMETOOLONG;
-        *what = "path";
-        return K_ERR_INVAL;
+    kb_hstate_t *hs = kb_hstate(req->broker);
+    if (!hs)
+        return true; /* out of memory: unserialized; storage still refuses a second change of
+                      * one topic (K_ERR_AGAIN) */
+    bool turn = hs->lane_granted == req || (!hs->lane_owner && !hs->lane_head);
+    if (!turn && req->conn) {
+        kb_lane_wait_t *w = kp_arena_alloc(&req->arena, sizeof *w); /* lives as long as req */
+        if (w) {
+            w->req = req;
+            w->next = NULL;
+            if (hs->lane_tail)
+                hs->lane_tail->next = w;
+            else
+                hs->lane_head = w;
+            hs->lane_tail = w;
+            return false;
+        }
     }
-    *what = "create";
-    int fd = ks_io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) goto fail;
-    *what = "write";
-    bool ok = ks_io_pwrite_all(fd, data, len, 0) == 0;
-    if (ok) *what = "fsync";
-    ok = ok && ks_io.fsync(fd) == 0;
-    int e = errno;
-    ks_io.close(fd);
-    errno = e;
-    if (!ok) goto fail_tmp;
-    *what = "rename";
-    if (ks_io.rename(tmp, dst) != 0) goto fail_tmp;
-    *what = "directory fsync";
-    if (ks_io.fsync_dir(dir) != 0) goto fail;
-    return 0;
-fail_tmp:
-    e = errno;
-    ks_io.unlink(tmp);
-    errno = e;
-fail:
-    *err = errno;
-    return K_ERR_IO;
+    if (hs->lane_granted == req)
+        hs->lane_granted = NULL;
+    if (!hs->lane_owner)
+        hs->lane_owner = req;
+    return true;
+}
+
+void kb_topic_lane_leave(kb_req_t *req)
+{
+    kb_hstate_t *hs = kb_hstate_find(req->broker);
+    if (!hs || hs->lane_owner != req)
+        return;
+    hs->lane_owner = NULL;
+    if (hs->lane_pumping)
+        return; /* a replay below left: the loop there goes on */
+    /* Replayed here, not from inside the replayed handler: a request that takes and leaves
+     * the lane within its handler must not replay the next one nested in its own dispatch. */
+    hs->lane_pumping = true;
+    while (!hs->lane_owner && hs->lane_head) {
+        kb_lane_wait_t *w = hs->lane_head;
+        hs->lane_head = w->next;
+        if (!hs->lane_head)
+            hs->lane_tail = NULL;
+        kb_req_t *next = w->req;
+        if (next->closed) {
+            kb_req_complete(next); /* the client left while it waited: freed unanswered */
+            continue;
+        }
+        hs->lane_granted = next;
+        kb_req_rerun(next);
+        if (hs->lane_granted == next)
+            hs->lane_granted = NULL;
+    }
+    hs->lane_pumping = false;
+}
+
+void kb_topic_lane_close(kb_hstate_t *hs)
+{
+    /* Shutdown past the drain: the waiting requests end unanswered (their connections close
+     * next), so each is freed once. */
+    while (hs->lane_head) {
+        kb_lane_wait_t *w = hs->lane_head;
+        hs->lane_head = w->next;
+        if (w->req->closed)
+            kb_req_complete(w->req);
+        else
+            kb_req_complete_no_response(w->req);
+    }
+    hs->lane_tail = NULL;
+    hs->lane_owner = hs->lane_granted = NULL;
 }

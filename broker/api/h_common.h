@@ -40,6 +40,16 @@ typedef struct kb_hstate {
     /* The block reservation being written off the loop (h_init_producer_id.c), NULL when
      * none: requests for ids wait behind it in arrival order. Owned by its own job. */
     struct kb_pid_job *pid_job;
+    /* The topic-change lane (kb_topic_lane_enter): the request holding it, the one replayed
+     * into it, and the requests waiting for it in arrival order (nodes in their arenas). */
+    kb_req_t *lane_owner, *lane_granted;
+    struct kb_lane_wait *lane_head, *lane_tail;
+    bool lane_pumping;
+    /* h_autocreate.c: auto-creations in flight, or just finished (heap, owned here). */
+    struct kb_autocreate *autocreates;
+    /* h_auth_writes.c: the ACL and credential file writes, per file oldest first; the head
+     * is being written (heap, owned by the queue). */
+    struct kb_authw_job *authw_head[2], *authw_tail[2];
 } kb_hstate_t;
 
 /* The handler state of b, created on first use; NULL only when out of memory. */
@@ -172,7 +182,9 @@ int kb_pid_next(kb_hstate_t *hs, const char *dir, int64_t *pid);
  * then done() on the loop, which builds the answer (KB_DONE, or < 0: the connection closes).
  * kb_offloop_start returns KB_PENDING and completes req after done(). With no connection (a
  * handler called directly by unit tests) or a pool that refuses the job, both run at once and
- * done()'s result is returned. o must live until done() ran (the request's arena will do).
+ * done()'s result is returned. done() returning KB_PENDING leaves the completion to whoever
+ * else the answer waits for (AlterConfigs' broker changes). o must live until done() ran (the
+ * request's arena will do).
  */
 typedef struct kb_offloop {
     uv_work_t work;
@@ -183,10 +195,42 @@ typedef struct kb_offloop {
 } kb_offloop_t;
 int kb_offloop_start(kb_req_t *req, kb_offloop_t *o);
 
-/* Writes dir/name atomically and durably through the storage I/O seam (tmp, write, fsync,
- * rename, directory fsync), from any thread: it logs nothing, *err gets the errno of the
- * failed call and *what its name. 0 or a negative status. */
-int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
-                          int *err, const char **what);
+/*
+ * Changes of existing topics (CreatePartitions, topic AlterConfigs) run one request at a time,
+ * in arrival order, as Kafka's controller runs them: each is checked against the state the one
+ * before it left, and storage never sees two changes of one topic at once (its K_ERR_AGAIN).
+ * kb_topic_lane_enter is the handler's first step: true when req holds the lane (the handler
+ * goes on and calls kb_topic_lane_leave once its changes are finished, also when it made
+ * none); false when req was queued behind the holder: the handler returns KB_PENDING having
+ * done nothing, and req runs again from the start (kb_req_rerun) when its turn comes (a
+ * request whose client left meanwhile is completed unanswered instead). Loop thread.
+ */
+typedef struct kb_lane_wait {
+    kb_req_t *req;
+    struct kb_lane_wait *next;
+} kb_lane_wait_t;
+bool kb_topic_lane_enter(kb_req_t *req);
+void kb_topic_lane_leave(kb_req_t *req);
+void kb_topic_lane_close(kb_hstate_t *hs); /* the api subsystem's close */
+
+/*
+ * Auto-creation off the loop (h_autocreate.c), for Metadata and Produce. After the caller's
+ * CREATE check, kb_autocreate_start returns 0 when the topic exists now (*t): created at once
+ * (a unit test's direct call with no connection, or a pool that refuses the job) or by a
+ * creation whose waiters are being run again; 1 when its creation runs on the threadpool
+ * (started now or by an earlier request: *job); < 0 when it failed (a storage status, also
+ * for a failure of the same name under a second ago, so replays do not start it again).
+ * kb_autocreate_wait then queues req on one job (at most once per pass, and not when the audit
+ * trail will run the pass again) and returns KB_PENDING, which the handler returns having had
+ * no effect: req runs again from the start (kb_req_rerun) once the topic exists, and
+ * kb_autocreate_just_made is true for the name during that pass (Metadata answers
+ * LEADER_NOT_AVAILABLE for a topic it just made, as Kafka does). Loop thread.
+ */
+typedef struct kb_autocreate kb_autocreate_t;
+int kb_autocreate_start(kb_req_t *req, const char *name, int32_t partitions, ks_topic_t **t,
+                        kb_autocreate_t **job);
+int kb_autocreate_wait(kb_req_t *req, kb_autocreate_t *job);
+bool kb_autocreate_just_made(kb_req_t *req, const char *name);
+void kb_autocreate_close(kb_hstate_t *hs); /* the api subsystem's close */
 
 #endif

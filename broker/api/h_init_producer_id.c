@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "broker/api/h_common.h"
+#include "broker/core/util.h"
 #include "broker/auth/auth.h"
 #include "protocol/gen/kp_init_producer_id.h"
 

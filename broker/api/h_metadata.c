@@ -5,7 +5,9 @@
  * Topics: all of them when the request's list is null (v1+) or empty (v0). A requested topic
  * that does not exist is created when auto.create.topics.enable is on and the client allows it
  * (AllowAutoTopicCreation, v4+; implicitly true before), and reported LEADER_NOT_AVAILABLE in
- * this response, as Kafka does; clients retry and see it next time.
+ * this response, as Kafka does; clients retry and see it next time. Its files are written off
+ * the loop (h_autocreate.c): the request waits for them and is run again once the topic
+ * exists, so the answer still comes after the topic is durable.
  *
  * Authorization (Kafka's handleTopicMetadataRequest): topics the principal may not DESCRIBE
  * are left out of an all-topics answer and answered TOPIC_AUTHORIZATION_FAILED when asked for
@@ -14,6 +16,8 @@
  */
 #include <string.h>
 
+#include "broker/api/h_common.h"
+#include "broker/auth/audit.h"
 #include "broker/auth/auth.h"
 #include "broker/core/counters.h"
 #include "broker/core/util.h"
@@ -58,8 +62,10 @@ static int describe_topic(kb_req_t *req, ks_topic_t *t, const int32_t *node, boo
     return 0;
 }
 
-/* A requested topic that is not there: create it, or say why not. */
-static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic_out_t *o)
+/* A requested topic that is not there: create it, or say why not. *job is set when its
+ * creation runs off the loop (h_autocreate.c): the caller may wait for it. */
+static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic_out_t *o,
+                          kb_autocreate_t **job)
 {
     const kb_config_t *cfg = kb_broker_config(req->broker);
     char buf[256];
@@ -80,11 +86,13 @@ static void missing_topic(kb_req_t *req, kp_str_t name, bool allow_create, topic
         return;
     }
     ks_topic_t *t = NULL;
-    int rc = ks_topic_create(kb_broker_store(req->broker), buf, cfg->num_partitions, NULL, &t);
-    if (rc == 0 || rc == K_ERR_EXISTS) {
-        if (rc == 0)
-            kb_log(KB_LOG_INFO, "auto-created topic %s with %d partitions (asked by %s)", buf,
-                   cfg->num_partitions, kb_conn_peer(req->conn));
+    kb_autocreate_t *j = NULL;
+    int rc = kb_autocreate_start(req, buf, cfg->num_partitions, &t, &j);
+    if (rc == 1 && !*job) *job = j;
+    if (rc == 0)
+        kb_log(KB_LOG_INFO, "auto-created topic %s with %d partitions (asked by %s)", buf,
+               cfg->num_partitions, req->conn ? kb_conn_peer(req->conn) : "-");
+    if (rc >= 0 || rc == K_ERR_EXISTS) { /* made, being made, or made by someone else */
         o->error_code = KP_ERR_LEADER_NOT_AVAILABLE;
         if (t) o->topic_id = ks_topic_id(t);
     } else if (rc == K_ERR_INVAL) {
@@ -124,7 +132,7 @@ static int all_topics(kb_req_t *req, const int32_t *node, bool with_ops, kp_meta
 
 /* One topic asked for by name or (v12) id. */
 static int one_topic(kb_req_t *req, const kp_metadata_req_t *m, int32_t i, const int32_t *node,
-                     topic_out_t *o)
+                     topic_out_t *o, kb_autocreate_t **job)
 {
     ks_store_t *store = kb_broker_store(req->broker);
     kp_metadata_req_metadata_request_topic_t *q = &m->topics[i];
@@ -140,13 +148,21 @@ static int one_topic(kb_req_t *req, const kp_metadata_req_t *m, int32_t i, const
         if (!by_name) o->topic_id = q->topic_id;
         return 0;
     }
+    char name[256];
+    if (t && by_name && kb_str_copy(q->name, name, sizeof name) &&
+        kb_autocreate_just_made(req, name)) { /* this request waited for it: Kafka's answer */
+        o->name = q->name;
+        o->error_code = KP_ERR_LEADER_NOT_AVAILABLE;
+        o->topic_id = ks_topic_id(t);
+        return 0;
+    }
     if (t) return describe_topic(req, t, node, m->include_topic_authorized_operations, o);
     if (!by_name) { /* by id (v12), never created implicitly */
         o->error_code = KP_ERR_UNKNOWN_TOPIC_ID;
         o->topic_id = q->topic_id;
         return 0;
     }
-    missing_topic(req, q->name, m->allow_auto_topic_creation, o);
+    missing_topic(req, q->name, m->allow_auto_topic_creation, o, job);
     return 0;
 }
 
@@ -183,16 +199,20 @@ int kb_handle_metadata(kb_req_t *req)
                 : 0;
 
     int rc = 0;
+    kb_autocreate_t *job = NULL;
     if (m.topics_count < 0 || (version == 0 && m.topics_count == 0)) {
         rc = all_topics(req, node, m.include_topic_authorized_operations, &resp);
     } else if (m.topics_count > 0) {
         resp.topics = kp_arena_alloc(&req->arena, sizeof *resp.topics * (size_t)m.topics_count);
         if (!resp.topics) return K_ERR_NOMEM;
         for (int32_t i = 0; i < m.topics_count && rc == 0; i++)
-            rc = one_topic(req, &m, i, node, &resp.topics[i]);
+            rc = one_topic(req, &m, i, node, &resp.topics[i], &job);
         resp.topics_count = m.topics_count;
     }
     if (rc < 0) return rc;
+    /* A topic being made off the loop: answer once it exists (this pass had no effect). Not
+     * when the audit trail runs the pass again anyway: that pass will wait. */
+    if (job && !kb_audit_replay_due(req)) return kb_autocreate_wait(req, job);
     for (int32_t i = 0; i < resp.topics_count; i++)
         kb_req_error(req, resp.topics[i].error_code);
     rc = kp_metadata_resp_encode(&req->resp, version, &resp);

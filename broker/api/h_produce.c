@@ -236,8 +236,10 @@ static int16_t producer_error(ks_produce_outcome_t o)
 /* ------------------------------------------------------------------------------------------ */
 /* One partition                                                                                */
 
+/* The topic, or NULL with *err. A missing topic is auto-created when allowed: at once, or off
+ * the loop (h_autocreate.c), then *job is set (if job is not NULL) and NULL returned. */
 static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t name,
-                                       int16_t *err)
+                                       int16_t *err, kb_autocreate_t **job)
 {
     ks_topic_t *t = kb_topic_find(ctx->store, name);
     *err = KP_ERR_NONE;
@@ -259,12 +261,19 @@ static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t nam
     memcpy(buf, name.ptr, (size_t)name.len);
     buf[name.len] = '\0';
     int32_t n = ctx->cfg->num_partitions > 0 ? ctx->cfg->num_partitions : 1;
-    int rc = ks_topic_create(ctx->store, buf, n, NULL, &t);
-    if (rc < 0) {
-        kb_log(KB_LOG_WARN, "produce: auto-creating topic %s failed: %s", buf, k_strerror(rc));
+    kb_autocreate_t *j = NULL;
+    int rc = ctx->req ? kb_autocreate_start(ctx->req, buf, n, &t, &j)
+                      : ks_topic_create(ctx->store, buf, n, NULL, &t);
+    if (rc == 1) {
+        if (job && !*job) *job = j;
         return NULL;
     }
-    kb_log(KB_LOG_INFO, "produce: auto-created topic %s with %d partitions", buf, n);
+    if (rc < 0) {
+        if (rc != K_ERR_EXISTS)
+            kb_log(KB_LOG_WARN, "produce: auto-creating topic %s failed: %s", buf,
+                   k_strerror(rc));
+        return NULL;
+    }
     *err = KP_ERR_NONE;
     return t;
 }
@@ -272,12 +281,17 @@ static ks_topic_t *topic_get_or_create(const kb_produce_ctx_t *ctx, kp_str_t nam
 /*
  * Auto-creation comes before any append: creating a topic may need its audit intent made
  * durable first, and then this handler runs again from the start (broker/auth/audit.h), so
- * nothing may have been appended by then. Only topics the writer may WRITE (asked silently:
- * the partitions' own checks below are the ones recorded). True: return now, run again.
+ * nothing may have been appended by then; and its files are written off the loop, the request
+ * waiting for them (kb_autocreate_wait) and running again once they exist. Only topics the
+ * writer may WRITE (asked silently: the partitions' own checks below are the ones recorded).
+ * CM_REPLAY: the audit trail runs it again (this answer is dropped); KB_PENDING: it waits for
+ * a creation; 0: go on; < 0: out of memory.
  */
-static bool create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *m)
+enum { CM_REPLAY = 100 };
+static int create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *m)
 {
-    if (!ctx->cfg || !ctx->cfg->auto_create_topics_enable) return false;
+    if (!ctx->cfg || !ctx->cfg->auto_create_topics_enable) return 0;
+    kb_autocreate_t *job = NULL;
     for (int32_t i = 0; i < m->topic_data_count; i++) {
         kp_str_t name = m->topic_data[i].name;
         if (m->topic_data[i].partition_data_count <= 0 || name.len <= 0 ||
@@ -286,9 +300,10 @@ static bool create_missing(const kb_produce_ctx_t *ctx, const kp_produce_req_t *
               ((int32_t)1 << KB_OP_WRITE)))
             continue;
         int16_t err;
-        topic_get_or_create(ctx, name, &err);
+        topic_get_or_create(ctx, name, &err, &job);
     }
-    return kb_audit_replay_due(ctx->req);
+    if (kb_audit_replay_due(ctx->req)) return CM_REPLAY;
+    return job ? kb_autocreate_wait(ctx->req, job) : 0;
 }
 
 static int16_t append_error(int rc)
@@ -370,7 +385,7 @@ int16_t kb_produce_partition(const kb_produce_ctx_t *ctx, kp_str_t topic, int32_
         return KP_ERR_TOPIC_AUTHORIZATION_FAILED;
     if (topic.len > 0 && kb_topic_internal(topic.ptr, (size_t)topic.len))
         return KP_ERR_INVALID_TOPIC_EXCEPTION; /* only the broker writes its own topics */
-    ks_topic_t *t = topic_get_or_create(ctx, topic, &err);
+    ks_topic_t *t = topic_get_or_create(ctx, topic, &err, NULL);
     if (!t)
         return err;
     uint64_t n = 0;
@@ -555,8 +570,8 @@ int kb_handle_produce(kb_req_t *req)
         return K_ERR_NOMEM;
 
     int16_t req_err = request_error(&m, ctx.version);
-    if (req_err == KP_ERR_NONE && create_missing(&ctx, &m))
-        return KB_DONE; /* this answer is dropped */
+    if (req_err == KP_ERR_NONE && (rc = create_missing(&ctx, &m)) != 0)
+        return rc == CM_REPLAY ? KB_DONE /* this answer is dropped */ : rc;
     int appended = 0;
     bool failed = false;
     for (int32_t i = 0; i < m.topic_data_count; i++) {

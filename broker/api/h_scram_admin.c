@@ -4,11 +4,14 @@
  * AdminClient.alterUserScramCredentials, depotctl users). Describing needs DESCRIBE on the
  * cluster, altering ALTER on the cluster (only enforced when an authorizer is on, as in Kafka).
  * An upsertion carries the salted password, never the password; the store keeps StoredKey and
- * ServerKey derived from it. Changes are saved atomically before the answer; a failed save
- * reloads the store from disk and answers UNKNOWN_SERVER_ERROR.
+ * ServerKey derived from it. A change is made on a copy of the store, its file written durably
+ * off the loop (h_auth_writes.h), and only then applied in memory and answered: a credential
+ * authenticates once it is durable. A failed write changes nothing in memory (= the disk) and
+ * answers UNKNOWN_SERVER_ERROR.
  */
 #include <string.h>
 
+#include "broker/api/h_auth_writes.h"
 #include "broker/auth/audit.h"
 #include "broker/auth/auth.h"
 #include "broker/auth/sasl.h"
@@ -173,6 +176,59 @@ static int16_t do_upsert(kb_creds_t *c, const kp_alter_user_scram_credentials_re
     return 0;
 }
 
+/* AlterUserScramCredentials between its handler and its answer (in the request's arena). */
+typedef struct {
+    kp_alter_user_scram_credentials_resp_t resp;
+    int nd;
+} alter_ctx_t;
+
+static int alter_done(kb_req_t *req, void *ud, bool ok)
+{
+    alter_ctx_t *x = ud;
+    for (int i = 0; i < x->resp.results_count; i++) {
+        ares_t *o = &x->resp.results[i];
+        if (o->error_code) continue;
+        if (!ok) {
+            o->error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
+            o->error_message = kp_str("the credential file could not be written");
+            continue;
+        }
+        kb_log(KB_LOG_INFO, "SCRAM credential of '%.*s' %s by %s:%s",
+               o->user.len > 0 ? (int)o->user.len : 0, o->user.ptr,
+               i < x->nd ? "deleted" : "set", kb_conn_principal(req->conn)->type,
+               kb_conn_principal(req->conn)->name);
+    }
+    int rc = kp_alter_user_scram_credentials_resp_encode(&req->resp, req->hdr.api_version,
+                                                         &x->resp);
+    return rc < 0 ? rc : KB_DONE;
+}
+
+static void creds_apply(kb_broker_t *b, void *next)
+{
+    kb_creds_t *live = kb_sasl_creds(b);
+    if (live) kb_creds_swap(live, next);
+}
+
+static void creds_free(void *next)
+{
+    kb_creds_free(next);
+}
+
+/* Hands next (owned from here on) to the credential file's write queue; alter_done answers. */
+static int save_later(kb_req_t *req, kb_creds_t *next, alter_ctx_t *x)
+{
+    char *text = NULL;
+    size_t len = 0;
+    const char *dir = kb_creds_dir(kb_sasl_creds(req->broker));
+    if (!dir || kb_creds_render(next, &text, &len) < 0) {
+        kb_creds_free(next);
+        return alter_done(req, x, false);
+    }
+    kb_authw_t w = {KB_AUTHW_CREDS, dir, KB_CREDS_FILE, text, len, next, creds_free,
+                    creds_apply, alter_done, x};
+    return kb_authw_submit(req, &w);
+}
+
 int kb_handle_alter_user_scram_credentials(kb_req_t *req)
 {
     kp_alter_user_scram_credentials_req_t m;
@@ -182,11 +238,14 @@ int kb_handle_alter_user_scram_credentials(kb_req_t *req)
         return K_ERR_MALFORMED;
     int nd = m.deletions_count > 0 ? m.deletions_count : 0;
     int nu = m.upsertions_count > 0 ? m.upsertions_count : 0;
-    kp_alter_user_scram_credentials_resp_t resp;
-    kp_alter_user_scram_credentials_resp_init(&resp);
+    alter_ctx_t *x = kp_arena_alloc(&req->arena, sizeof *x);
+    if (!x) return K_ERR_NOMEM;
+    kp_alter_user_scram_credentials_resp_init(&x->resp);
+    x->nd = nd;
     ares_t *out = nd + nu ? kp_arena_alloc(&req->arena, (size_t)(nd + nu) * sizeof *out) : NULL;
     if (nd + nu && !out) return K_ERR_NOMEM;
-    kb_creds_t *c = kb_sasl_creds(req->broker);
+    x->resp.results = out;
+    x->resp.results_count = nd + nu;
     for (int i = 0; i < nd + nu; i++) { /* which users, for the audit trail's intent */
         kp_str_t u = i < nd ? m.deletions[i].name : m.upsertions[i - nd].name;
         int mech = i < nd ? m.deletions[i].mechanism : m.upsertions[i - nd].mechanism;
@@ -195,6 +254,13 @@ int kb_handle_alter_user_scram_credentials(kb_req_t *req)
                             mech);
     }
     bool allowed = kb_authorize_cluster(req, KB_OP_ALTER);
+    /* The change is computed on a copy of the newest store (the one queued writes leave). */
+    kb_creds_t *live = kb_sasl_creds(req->broker), *c = NULL;
+    if (allowed && live) {
+        void *latest = kb_authw_latest(req->broker, KB_AUTHW_CREDS);
+        c = kb_creds_clone(latest ? latest : live); /* owned here until handed on */
+        if (!c) return K_ERR_NOMEM;
+    }
     int changed = 0;
     for (int i = 0; i < nd + nu; i++) {
         kp_alter_user_scram_credentials_resp_alter_user_scram_credentials_result_init(&out[i]);
@@ -206,25 +272,9 @@ int kb_handle_alter_user_scram_credentials(kb_req_t *req)
                                : do_upsert(c, &m, i - nd, &msg);
         out[i].error_code = err;
         if (msg) out[i].error_message = kp_str(msg);
-        if (!err) {
-            changed++;
-            kb_log(KB_LOG_INFO, "SCRAM credential of '%.*s' %s by %s:%s",
-                   out[i].user.len > 0 ? (int)out[i].user.len : 0, out[i].user.ptr,
-                   i < nd ? "deleted" : "set", kb_conn_principal(req->conn)->type,
-                   kb_conn_principal(req->conn)->name);
-        }
+        changed += !err;
     }
-    if (changed && kb_creds_save(c) < 0) {
-        kb_sasl_creds_reload(req->broker); /* memory back to what the disk holds */
-        for (int i = 0; i < nd + nu; i++)
-            if (!out[i].error_code) {
-                out[i].error_code = KP_ERR_UNKNOWN_SERVER_ERROR;
-                out[i].error_message = kp_str("the credential file could not be written");
-            }
-    }
-    resp.results = out;
-    resp.results_count = nd + nu;
-    int rc = kp_alter_user_scram_credentials_resp_encode(&req->resp, req->hdr.api_version,
-                                                         &resp);
-    return rc < 0 ? rc : KB_DONE;
+    if (changed) return save_later(req, c, x);
+    kb_creds_free(c);
+    return alter_done(req, x, true);
 }

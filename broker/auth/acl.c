@@ -366,14 +366,50 @@ int kb_acls_open(const char *dir, kb_acls_t **out, char *err, size_t errlen)
     return 0;
 }
 
-int kb_acls_save(kb_acls_t *a)
+kb_acls_t *kb_acls_clone(const kb_acls_t *a)
 {
-    if (!a->dir) return K_ERR_INVAL;
+    kb_acls_t *c = calloc(1, sizeof *c); /* owned by the caller (no dir: never saved) */
+    if (!c) return NULL;
+    c->cap = a && a->n ? a->n : 0;
+    if (c->cap && !(c->list = calloc((size_t)c->cap, sizeof *c->list))) {
+        free(c);
+        return NULL;
+    }
+    for (int i = 0; a && i < a->n; i++) {
+        kb_acl_t b = a->list[i];
+        b.name = strdup(b.name);
+        b.principal = strdup(b.principal);
+        b.host = strdup(b.host);
+        c->list[c->n++] = b; /* counted first, so kb_acls_free frees a partial copy */
+        if (!b.name || !b.principal || !b.host) {
+            kb_acls_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void kb_acls_swap(kb_acls_t *live, kb_acls_t *other)
+{
+    kb_acls_t t = *live;
+    live->list = other->list, live->n = other->n, live->cap = other->cap;
+    other->list = t.list, other->n = t.n, other->cap = t.cap;
+}
+
+const char *kb_acls_dir(const kb_acls_t *a)
+{
+    return a ? a->dir : NULL;
+}
+
+int kb_acls_render(const kb_acls_t *a, char **text, size_t *len_out)
+{
+    *text = NULL;
+    *len_out = 0;
     size_t cap = 256, len = 0;
     for (int i = 0; i < a->n; i++)
         cap += 64 + 3 * (strlen(a->list[i].name) + strlen(a->list[i].principal) +
                          strlen(a->list[i].host));
-    char *buf = malloc(cap);
+    char *buf = malloc(cap); /* handed to the caller in *text */
     if (!buf) return K_ERR_NOMEM;
     len += (size_t)snprintf(buf, cap,
                             "# Depot ACLs: <crc32c> <resource_type> <pattern_type> <operation> "
@@ -408,6 +444,21 @@ int kb_acls_save(kb_acls_t *a)
         free(h);
         free(n);
     }
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *text = buf;
+    *len_out = len;
+    return 0;
+}
+
+int kb_acls_save(kb_acls_t *a)
+{
+    if (!a->dir) return K_ERR_INVAL;
+    char *buf;
+    size_t len;
+    int rc = kb_acls_render(a, &buf, &len);
     if (rc == 0) rc = kb_auth_write_atomic(a->dir, KB_ACL_FILE, buf, len);
     free(buf);
     return rc;

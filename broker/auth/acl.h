@@ -25,7 +25,7 @@
  * numbers in decimal, the three strings percent-encoded. A corrupt line stops the start
  * (file:line in the log): losing an ACL silently could open or close the plant.
  *
- * Thread: loop thread.
+ * Thread: loop thread (kb_acls_render and the clones: any thread that owns them).
  */
 #ifndef KB_ACL_H
 #define KB_ACL_H
@@ -82,7 +82,18 @@ int kb_acls_add(kb_acls_t *a, const kb_acl_t *b);
 /* Does the filter select binding b? */
 bool kb_acl_filter_matches(const kb_acl_filter_t *f, const kb_acl_t *b);
 int kb_acls_remove_at(kb_acls_t *a, int i);
+/* Writes the list to its file durably, here (start-up, tests; a request goes through
+ * h_auth_writes.c instead). */
 int kb_acls_save(kb_acls_t *a);
+/* The file's text for a (heap, owned by the caller in *text); 0 or a negative status. */
+int kb_acls_render(const kb_acls_t *a, char **text, size_t *len);
+/* A copy of a's bindings that is never saved (owned by the caller); NULL out of memory. */
+kb_acls_t *kb_acls_clone(const kb_acls_t *a);
+/* Exchanges the bindings of live and other (each keeps its dir): a change computed on a
+ * clone goes live in one step once its file is durable. */
+void kb_acls_swap(kb_acls_t *live, kb_acls_t *other);
+/* The directory a's file is in; NULL for a list that is never saved. */
+const char *kb_acls_dir(const kb_acls_t *a);
 
 /* Validates a binding from the wire; returns 0 or a reason in why. */
 int kb_acl_validate(const kb_acl_t *b, char *why, size_t whylen);

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "broker/core/util.h"
 #include "broker/kb.h"
 #include "protocol/kp_crc32c.h"
 
@@ -250,73 +251,80 @@ int kb_creds_open(const char *dir, kb_creds_t **out, char *err, size_t errlen)
     return 0;
 }
 
-int kb_creds_save(kb_creds_t *c)
+int kb_creds_render(const kb_creds_t *c, char **text, size_t *len_out)
 {
+    *text = NULL;
+    *len_out = 0;
     size_t cap = 256 + (size_t)c->n * 1200, len = 0;
-    char *buf = malloc(cap);
+    char *buf = malloc(cap); /* handed to the caller in *text */
     if (!buf) return K_ERR_NOMEM;
     len += (size_t)snprintf(buf, cap,
                             "# Depot SCRAM credentials: salted and hashed, never a password.\n"
                             "# <crc32c> <mechanism> <iterations> <salt> <stored_key> "
                             "<server_key> <user>\n");
-    int rc = 0;
-    for (int i = 0; i < c->n && rc == 0; i++) {
+    for (int i = 0; i < c->n; i++) {
         char body[1100];
         int bl = format_body(c->items[i].user, &c->items[i].cred, body, sizeof body);
         if (bl < 0) {
-            rc = bl;
-            break;
+            OPENSSL_cleanse(buf, cap);
+            free(buf);
+            return bl;
         }
         len += (size_t)snprintf(buf + len, cap - len, "%08" PRIx32 " %s\n",
                                 kp_crc32c(0, body, (size_t)bl), body);
     }
-    if (rc == 0) rc = kb_auth_write_atomic(c->dir, KB_CREDS_FILE, buf, len);
+    *text = buf;
+    *len_out = len;
+    return 0;
+}
+
+int kb_creds_save(kb_creds_t *c)
+{
+    char *buf;
+    size_t len;
+    int rc = kb_creds_render(c, &buf, &len);
+    if (rc < 0) return rc;
+    rc = kb_auth_write_atomic(c->dir, KB_CREDS_FILE, buf, len);
+    OPENSSL_cleanse(buf, len);
     free(buf);
     return rc;
 }
 
+kb_creds_t *kb_creds_clone(const kb_creds_t *c)
+{
+    kb_creds_t *k = calloc(1, sizeof *k); /* owned by the caller */
+    if (!k) return NULL;
+    k->dir = strdup(c->dir ? c->dir : "");
+    k->cap = c->n ? c->n : 1;
+    k->items = calloc((size_t)k->cap, sizeof *k->items);
+    if (!k->dir || !k->items) {
+        kb_creds_free(k);
+        return NULL;
+    }
+    if (c->n) memcpy(k->items, c->items, (size_t)c->n * sizeof *k->items);
+    k->n = c->n;
+    return k;
+}
+
+void kb_creds_swap(kb_creds_t *live, kb_creds_t *other)
+{
+    kb_creds_t t = *live;
+    live->items = other->items, live->n = other->n, live->cap = other->cap;
+    other->items = t.items, other->n = t.n, other->cap = t.cap;
+}
+
+const char *kb_creds_dir(const kb_creds_t *c)
+{
+    return c ? c->dir : NULL;
+}
+
 int kb_auth_write_atomic(const char *dir, const char *name, const char *data, size_t len)
 {
-    char tmp[4096], path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        kb_log(KB_LOG_ERROR, "%s: create: %s", tmp, strerror(errno));
-        return K_ERR_IO;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            kb_log(KB_LOG_ERROR, "%s: write: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return K_ERR_IO;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        kb_log(KB_LOG_ERROR, "%s: fsync: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return K_ERR_IO;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        kb_log(KB_LOG_ERROR, "%s: rename: %s", path, strerror(errno));
-        unlink(tmp);
-        return K_ERR_IO;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        kb_log(KB_LOG_ERROR, "%s: directory fsync: %s", dir, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        return K_ERR_IO;
-    }
-    close(dfd);
-    return 0;
+    int err = 0;
+    const char *what = "write";
+    int rc = kb_write_file_durably_mode(dir, name, data, len, 0600, &err, &what);
+    if (rc < 0) kb_log(KB_LOG_ERROR, "%s/%s: %s failed: %s", dir, name, what, strerror(err));
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

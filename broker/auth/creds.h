@@ -19,7 +19,8 @@
  * user (or worse, keep a corrupted key).
  *
  * Ownership: the store owns its entries; kb_creds_find copies a credential out.
- * Thread: loop thread (or main, for --add-scram before the loop runs).
+ * Thread: loop thread (or main, for --add-scram before the loop runs); kb_creds_render of a
+ * clone may run on any thread that owns it.
  */
 #ifndef KB_CREDS_H
 #define KB_CREDS_H
@@ -44,8 +45,17 @@ int kb_creds_find(const kb_creds_t *c, const char *user, int mech, kb_scram_cred
 int kb_creds_upsert(kb_creds_t *c, const char *user, const kb_scram_cred_t *cred);
 /* Removes user's credential for mech; K_ERR_NOENT if there was none. */
 int kb_creds_delete(kb_creds_t *c, const char *user, int mech);
-/* Writes the whole store atomically. */
+/* Writes the whole store atomically, here (start-up: --add-scram; a request goes through
+ * h_auth_writes.c instead). */
 int kb_creds_save(kb_creds_t *c);
+/* The file's text for c (heap, owned by the caller in *text: cleanse before freeing). */
+int kb_creds_render(const kb_creds_t *c, char **text, size_t *len);
+/* A copy of c (owned by the caller); NULL out of memory. */
+kb_creds_t *kb_creds_clone(const kb_creds_t *c);
+/* Exchanges the entries of live and other (each keeps its dir): a change computed on a clone
+ * goes live in one step once its file is durable. */
+void kb_creds_swap(kb_creds_t *live, kb_creds_t *other);
+const char *kb_creds_dir(const kb_creds_t *c);
 
 /* Iteration (in insertion order). */
 int kb_creds_count(const kb_creds_t *c);
@@ -60,7 +70,8 @@ const kb_scram_cred_t *kb_creds_cred(const kb_creds_t *c, int i);
 int kb_creds_add_arg(kb_creds_t *c, const char *arg, char *user_out, size_t ucap, int *mech_out,
                      char *err, size_t errlen);
 
-/* Writes data to dir/name atomically: dir/name.tmp, fsync, rename, fsync of dir. */
+/* kb_write_file_durably (core/util.h) that logs its failure: the synchronous write of
+ * start-up and tests. */
 int kb_auth_write_atomic(const char *dir, const char *name, const char *data, size_t len);
 
 #endif

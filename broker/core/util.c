@@ -1,9 +1,13 @@
 /* Handler helpers behind util.h. */
 #include "broker/core/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "storage/ks_io.h"
 
 bool kb_str_copy(kp_str_t s, char *buf, size_t len)
 {
@@ -46,4 +50,45 @@ bool kb_topic_internal(const char *name, size_t len)
         if (strlen(internal[i]) == len && memcmp(internal[i], name, len) == 0)
             return true;
     return false;
+}
+
+int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
+                          int *err, const char **what)
+{
+    return kb_write_file_durably_mode(dir, name, data, len, 0644, err, what);
+}
+
+int kb_write_file_durably_mode(const char *dir, const char *name, const void *data, size_t len,
+                               int mode, int *err, const char **what)
+{
+    char tmp[4200], dst[4200];
+    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= (int)sizeof tmp ||
+        snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst) {
+        *err = ENAMETOOLONG;
+        *what = "path";
+        return K_ERR_INVAL;
+    }
+    *what = "create";
+    int fd = ks_io.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) goto fail;
+    *what = "write";
+    bool ok = ks_io_pwrite_all(fd, data, len, 0) == 0;
+    if (ok) *what = "fsync";
+    ok = ok && ks_io.fsync(fd) == 0;
+    int e = errno;
+    ks_io.close(fd);
+    errno = e;
+    if (!ok) goto fail_tmp;
+    *what = "rename";
+    if (ks_io.rename(tmp, dst) != 0) goto fail_tmp;
+    *what = "directory fsync";
+    if (ks_io.fsync_dir(dir) != 0) goto fail;
+    return 0;
+fail_tmp:
+    e = errno;
+    ks_io.unlink(tmp);
+    errno = e;
+fail:
+    *err = errno;
+    return K_ERR_IO;
 }

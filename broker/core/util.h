@@ -17,7 +17,6 @@ kp_str_t kb_arena_printf(kp_arena_t *a, const char *fmt, ...) __attribute__((for
 /* A copy of s in the arena (NUL-terminated); NULL if out of memory. */
 char *kb_arena_strdup(kp_arena_t *a, const char *s);
 
-
 /* The topic Kafka clients treat as internal. */
 #define KB_CONSUMER_OFFSETS_TOPIC "__consumer_offsets"
 
@@ -26,5 +25,15 @@ char *kb_arena_strdup(kp_arena_t *a, const char *s);
  * records (INVALID_TOPIC_EXCEPTION, as Kafka answers for its internal topics) nor delete them:
  * a record produced into __consumer_offsets would be replayed as a commit at the next start. */
 bool kb_topic_internal(const char *name, size_t len);
+
+/* Writes dir/name atomically and durably through the storage I/O seam (tmp, write, fsync,
+ * rename, directory fsync), from any thread (admin changes' threadpool jobs, start-up): it
+ * logs nothing, *err gets the errno of the failed call and *what its name. 0 or a negative
+ * status. The one durable-write routine of the broker's own small files. */
+int kb_write_file_durably(const char *dir, const char *name, const void *data, size_t len,
+                          int *err, const char **what);
+/* The same with the new file's mode (0600 for the SCRAM credentials and the ACLs). */
+int kb_write_file_durably_mode(const char *dir, const char *name, const void *data, size_t len,
+                               int mode, int *err, const char **what);
 
 #endif

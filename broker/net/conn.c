@@ -694,9 +694,15 @@ static int on_frame(void *ud, uint8_t *frame, size_t len)
 
 void kb_req_replay(kb_req_t *req)
 {
-    struct req_impl *impl = (struct req_impl *)req;
     kb_conn_t *c = req->conn;
     if (c->audit_waits > 0) c->audit_waits--;
+    kb_req_rerun(req);
+}
+
+void kb_req_rerun(kb_req_t *req)
+{
+    struct req_impl *impl = (struct req_impl *)req;
+    kb_conn_t *c = req->conn;
     kb_req_drop_pieces(req);
     req->npieces = req->pieces_placed = 0;
     req->resp.len = impl->resp0;

@@ -1,22 +1,31 @@
 """Admin writes stay off the loop thread (issue #19): with every fsync made slow
 (DEPOT_TEST_SLOW_FSYNC_MS=300, a flash chip that takes its time; storage/ks_io.h), a producer's
 acks=1 round trips stay below the injected delay (p99; the max below twice that) while beside
-it run 20 CreateTopics or 20 DeleteTopics from kafka-python's admin client, 10 concurrent
-broker config changes from confluent-kafka's admin client, or 3,500 InitProducerId requests
-(four producer-id blocks written); concurrent creates of one name give exactly one success and
-TOPIC_ALREADY_EXISTS for the others; what was answered is there after a restart (topics, the
-last broker config, ids never reused). Run with /usr/bin/python3."""
+it run 20 CreateTopics, 20 DeleteTopics, 20 CreatePartitions or 20 topic AlterConfigs from
+kafka-python's admin client, 10 concurrent broker config changes from confluent-kafka's admin
+client, or 3,500 InitProducerId requests (four producer-id blocks written); concurrent creates
+of one name give exactly one success and TOPIC_ALREADY_EXISTS for the others; concurrent
+CreatePartitions of one topic run one after another (one success, INVALID_PARTITIONS for the
+rest), concurrent IncrementalAlterConfigs of one topic each apply on top of the one before;
+producers auto-create 20 topics (Metadata), 6 producers at once one shared topic, and raw
+Produce requests their topics (Produce's own auto-creation); what was answered is there after a
+restart (topics, partition counts, topic configs, records, the last broker config, ids never
+reused); 10 concurrent CreateAcls, a DeleteAcls and 5 AlterUserScramCredentials (confluent-kafka
+2.x) on a SASL broker with an authorizer: each answered only after its file write (slowed), the
+change seen by the next request, the new users authenticating, all of it after a restart. Run
+with /usr/bin/python3."""
 
 import multiprocessing
 import os
 import threading
 import time
 
-from depot_harness import (Broker, Reader, check, connect, frame, i16, i32, recv_frame,
-                           run_tests, sanitized_build)
+from depot_harness import (Broker, Reader, check, connect, fetch_v4_batches, frame, i8, i16,
+                           i32, kstr, produce_v3, record_batch, recv_frame, run_tests,
+                           sanitized_build)
 
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
 
 # Each admin change fsyncs at least twice (file, directory), so on the loop it stalls every
 # client for 2 x SLOW_MS or more; off the loop a round trip stays below SLOW_MS. An ASan broker
@@ -107,8 +116,9 @@ def test_concurrent_creates_of_one_name():
             check(t["error_code"] == 0 and len(t["partitions"]) == 2, "bad topic %s", t)
 
 
-def _probe(bootstrap, topic, stop, ready, out):
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0, api_version=(2, 5, 0))
+def _probe(bootstrap, topic, stop, ready, out, extra):
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0, api_version=(2, 5, 0),
+                      **extra)
     for _ in range(20):  # warm: connection, metadata, the first segment
         p.send(topic, b"warm").get(30)
     ready.set()
@@ -126,11 +136,11 @@ class Prober:
     of its own: the test's admin threads must not hold its interpreter lock and be counted as
     broker latency."""
 
-    def __init__(self, b, topic="probe"):
+    def __init__(self, b, topic="probe", extra=None):
         ctx = multiprocessing.get_context("fork")
         self.stop, ready, self.out = ctx.Event(), ctx.Event(), ctx.Queue()
         self.proc = ctx.Process(target=_probe, args=(b.bootstrap, topic, self.stop, ready,
-                                                     self.out))
+                                                     self.out, extra or {}))
         self.proc.start()
         check(ready.wait(60), "the probe producer did not start")
         time.sleep(0.3)
@@ -259,6 +269,383 @@ def test_delete_topics_off_the_loop():
         left = [t for t in a.list_topics() if t.startswith("gone-")]
         a.close()
         check(not left, "deleted topics back after a restart: %s", left)
+
+
+def partition_counts(b, names):
+    a = admin(b)
+    try:
+        return {t["topic"]: len(t["partitions"]) for t in a.describe_topics(names)
+                if t["error_code"] == 0}
+    finally:
+        a.close()
+
+
+def grow(b, name, count):
+    """The topic's error code from one CreatePartitions (0 = grown)."""
+    a = admin(b)
+    try:
+        resp = a.create_partitions({name: NewPartitions(count)}, timeout_ms=60000)
+        return resp.topic_errors[0][1]
+    except Exception as e:  # kafka-python versions that raise on a topic error
+        return getattr(e, "errno", -1)
+    finally:
+        a.close()
+
+
+def test_create_partitions_off_the_loop():
+    with slow_broker() as b:
+        check(create(b, "probe") == 0, "probe topic not created")
+        names = ["grow-%02d" % i for i in range(20)]
+        a = admin(b)
+        a.create_topics([NewTopic(n, 1, 1) for n in names + ["same"]], timeout_ms=60000)
+        a.close()
+        pr = Prober(b)
+        codes = {}
+
+        def one(i):
+            codes[i] = grow(b, names[i], 3)
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        pr.finish("20 CreatePartitions to 3, fsync slowed by %d ms (%.2f s)"
+                  % (SLOW_MS, time.monotonic() - t0))
+        check(all(codes.get(i) == 0 for i in range(20)), "grows failed: %s", codes)
+        # One topic, six requests at once: they run one after another, so the first grows it
+        # and the others find it at 4 already (Kafka's INVALID_PARTITIONS, 37).
+        same, go = [None] * 6, threading.Event()
+
+        def same_one(i):
+            go.wait()
+            same[i] = grow(b, "same", 4)
+
+        ts = [threading.Thread(target=same_one, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        go.set()
+        for t in ts:
+            t.join(120)
+        print("6 concurrent CreatePartitions of one topic to 4 answered %s" % same)
+        check(same.count(0) == 1 and same.count(37) == 5,
+              "want one success and INVALID_PARTITIONS (37) for the rest: %s", same)
+        want = dict({n: 3 for n in names}, same=4)
+        got = partition_counts(b, names + ["same"])
+        check(got == want, "partition counts %s", got)
+        # The new partitions take records (acks=all: on disk before the answer).
+        p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", api_version=(2, 5, 0))
+        for n in names[:3]:
+            p.send(n, b"in-2", partition=2).get(30)
+        p.close()
+        b.restart()
+        got = partition_counts(b, names + ["same"])
+        check(got == want, "partition counts after a restart %s", got)
+
+
+def topic_configs(b, names, key):
+    a = admin(b)
+    try:
+        out = {}
+        res = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+        for r in res:
+            for rs in r.resources:
+                out[rs[3]] = {c[0]: c[1] for c in rs[4]}.get(key)
+        return out
+    finally:
+        a.close()
+
+
+def incremental_set(port, topic, key, value):
+    """One IncrementalAlterConfigs v0 SET of topic's key: the resource's error code."""
+    body = (i32(1) + i8(2) + kstr(topic) + i32(1) + kstr(key) + i8(0) + kstr(value)
+            + i8(0))
+    sock = connect(port)
+    try:
+        sock.sendall(frame(44, 0, 5, body))
+        r = Reader(recv_frame(sock))
+        check(r.i32() == 5, "correlation id")
+        r.i32()  # throttle_time_ms
+        check(r.i32() == 1, "one resource answered")
+        return r.i16()
+    finally:
+        sock.close()
+
+
+def test_topic_configs_off_the_loop():
+    with slow_broker() as b:
+        check(create(b, "probe") == 0, "probe topic not created")
+        names = ["cfg-%02d" % i for i in range(20)]
+        a = admin(b)
+        a.create_topics([NewTopic(n, 1, 1) for n in names + ["many"]], timeout_ms=60000)
+        a.close()
+        pr = Prober(b)
+        errors = {}
+
+        def alter(i):
+            a = admin(b)
+            try:
+                r = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, names[i],
+                                                    configs={"retention.ms": str(1000000 + i)})])
+                errors[i] = r.resources[0][0]
+            except Exception as e:
+                errors[i] = getattr(e, "errno", -1)
+            finally:
+                a.close()
+
+        ts = [threading.Thread(target=alter, args=(i,)) for i in range(20)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        pr.finish("20 topic AlterConfigs (%.2f s)" % (time.monotonic() - t0))
+        check(all(errors.get(i) == 0 for i in range(20)), "alters failed: %s", errors)
+        # Six incremental changes of one topic at once, each a different key: they run one
+        # after another, each on top of the one before, so every key is set in the end.
+        keys = {"retention.ms": "7200000", "segment.ms": "3600000", "max.message.bytes": "65536",
+                "retention.bytes": "1048576", "delete.retention.ms": "60000",
+                "min.compaction.lag.ms": "1000"}
+        res, go = {}, threading.Event()
+
+        def inc(k):
+            go.wait()
+            res[k] = incremental_set(b.port, "many", k, keys[k])
+
+        ts = [threading.Thread(target=inc, args=(k,)) for k in keys]
+        for t in ts:
+            t.start()
+        go.set()
+        for t in ts:
+            t.join(120)
+        check(all(v == 0 for v in res.values()) and len(res) == 6, "incremental: %s", res)
+        want = {n: str(1000000 + i) for i, n in enumerate(names)}
+
+        def many():
+            return {k: topic_configs(b, ["many"], k)["many"] for k in keys}
+
+        check(topic_configs(b, names, "retention.ms") == want, "retention.ms %s",
+              topic_configs(b, names, "retention.ms"))
+        check(many() == keys, "the incremental changes left %s", many())
+        b.restart()
+        check(topic_configs(b, names, "retention.ms") == want, "after a restart: %s",
+              topic_configs(b, names, "retention.ms"))
+        check(many() == keys, "after a restart the incremental changes left %s", many())
+
+
+def _auto_producer(bootstrap, topics, errors):
+    try:
+        p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, api_version=(2, 5, 0),
+                          max_block_ms=60000)
+        for t in topics:
+            p.send(t, t.encode()).get(60)
+        p.close()
+    except Exception as e:
+        errors.append(repr(e))
+
+
+def records_in(b, topic, partition=0):
+    err, hw, batches = fetch_v4_batches(b.port, topic, partition)
+    return -1 if err else sum(x["records"] for x in batches)
+
+
+def test_auto_created_topics_off_the_loop():
+    with slow_broker() as b:
+        check(create(b, "probe") == 0, "probe topic not created")
+        pr = Prober(b)
+        names = ["auto-%02d" % i for i in range(20)]
+        errors, raw = [], {}
+        # 4 producers, 5 new topics each, through Metadata's auto-creation; 6 producers at once
+        # to one new topic: their requests wait on one creation; raw Produce v3 requests to 4
+        # new topics: Produce's own auto-creation, answered after the append.
+        ts = [threading.Thread(target=_auto_producer, args=(b.bootstrap, names[i::4], errors))
+              for i in range(4)]
+        ts += [threading.Thread(target=_auto_producer, args=(b.bootstrap, ["shared"], errors))
+               for _ in range(6)]
+
+        def raw_one(i):
+            raw[i] = produce_v3(b.port, "viaproduce-%d" % i, 0, record_batch([b"r"]), acks=1)
+
+        ts += [threading.Thread(target=raw_one, args=(i,)) for i in range(4)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        pr.finish("30 topics auto-created by producers (%.2f s)" % (time.monotonic() - t0))
+        check(not errors, "producers failed: %s", errors)
+        check(all(raw.get(i) == (0, 0) for i in range(4)), "raw produce answers %s", raw)
+        made = names + ["shared"] + ["viaproduce-%d" % i for i in range(4)]
+
+        def contents():
+            return {n: sum(records_in(b, n, p) for p in range(parts))
+                    for n, parts in partition_counts(b, made).items()}
+
+        want = dict({n: 1 for n in made}, shared=6)
+        check(contents() == want, "records per topic %s", contents())
+        b.restart()
+        check(contents() == want, "records per topic after a restart %s", contents())
+
+
+AUTHZ = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+         "super.users": "User:admin"}
+SASL = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "admin", "sasl_plain_password": "admin-secret"}
+VENV_2X = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "../../build/venv-registry/bin/python3"))
+# confluent-kafka 2.x (Debian's 1.7 has no alter_user_scram_credentials): 5 upsertions sent at
+# once, each its own request; prints how long each took to be answered.
+SCRAM_SCRIPT = r"""
+import json, sys, time
+from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+                                   UserScramCredentialUpsertion)
+a = AdminClient({"bootstrap.servers": sys.argv[1], "security.protocol": "SASL_PLAINTEXT",
+                 "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "admin",
+                 "sasl.password": "admin-secret"})
+a.list_topics(timeout=30)
+t0 = time.monotonic()
+futs = {}
+for i in range(5):
+    u = UserScramCredentialUpsertion("user%d" % i, ScramCredentialInfo(
+        ScramMechanism.SCRAM_SHA_256, 4096), ("pw-%d" % i).encode())
+    futs.update(a.alter_user_scram_credentials([u]))
+out = {}
+for u, f in futs.items():
+    try:
+        f.result(60)
+        out[u] = (time.monotonic() - t0) * 1000
+    except Exception as e:
+        out[u] = repr(e)
+print(json.dumps(out))
+"""
+
+
+def slow_sasl_broker():
+    from sasl_harness import SaslBroker
+    os.environ["DEPOT_TEST_SLOW_FSYNC_MS"] = str(SLOW_MS)
+    try:
+        return SaslBroker(settings=AUTHZ, name="offloop-auth")
+    finally:
+        del os.environ["DEPOT_TEST_SLOW_FSYNC_MS"]
+
+
+def sasl_admin(b):
+    return KafkaAdminClient(bootstrap_servers=b.bootstrap, api_version=(2, 5, 0),
+                            request_timeout_ms=60000, **SASL)
+
+
+def acl_for(i):
+    from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             ResourcePattern, ResourceType)
+    return ACL("User:alice", "*", ACLOperation.WRITE, ACLPermissionType.ALLOW,
+               ResourcePattern(ResourceType.TOPIC, "acl-%02d" % i, ACLResourcePatternType.LITERAL))
+
+
+def acl_topics(b):
+    """The topic names of every ACL the broker lists (DescribeAcls)."""
+    from kafka.admin import ACLFilter, ResourcePatternFilter
+    from kafka.admin import ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourceType
+    a = sasl_admin(b)
+    try:
+        f = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                      ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+        acls, err = a.describe_acls(f)
+        check(err.errno == 0, "describe_acls: %s", err)
+        return sorted(x.resource_pattern.resource_name for x in acls)
+    finally:
+        a.close()
+
+
+def scram_login(b, user, pw):
+    import subprocess
+    r = subprocess.run(["kcat", "-b", b.bootstrap, "-X", "security.protocol=SASL_PLAINTEXT",
+                        "-X", "sasl.mechanisms=SCRAM-SHA-256", "-X", "sasl.username=" + user,
+                        "-X", "sasl.password=" + pw, "-L", "-m", "5"],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
+def test_acls_and_scram_credentials_written_off_the_loop():
+    import json
+    import subprocess
+    if not os.path.exists(VENV_2X):
+        print("  SKIP AlterUserScramCredentials part: %s missing (confluent-kafka 2.x, "
+              "scripts/install-deps --test); the ACL part runs" % VENV_2X)
+    with slow_sasl_broker() as b:
+        a = sasl_admin(b)
+        a.create_topics([NewTopic("probe", 1, 1)], timeout_ms=60000)
+        a.close()
+        pr = Prober(b, extra=SASL)
+        took, seen, errors = {}, {}, []
+
+        def create_one(i):
+            try:
+                a = sasl_admin(b)
+                t0 = time.monotonic()
+                res = a.create_acls([acl_for(i)])
+                took[i] = (time.monotonic() - t0) * 1000
+                if res["failed"] or len(res["succeeded"]) != 1:
+                    errors.append(res)
+                a.close()
+                # A request after the answer sees the change.
+                seen[i] = "acl-%02d" % i in acl_topics(b)
+            except Exception as e:
+                errors.append(repr(e))
+
+        ts = [threading.Thread(target=create_one, args=(i,)) for i in range(10)]
+        scram = None
+        t0 = time.monotonic()
+        if os.path.exists(VENV_2X):
+            scram = subprocess.Popen([VENV_2X, "-c", SCRAM_SCRIPT, b.bootstrap],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        a = sasl_admin(b)
+        from kafka.admin import ACLFilter, ResourcePatternFilter
+        from kafka.admin import (ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                                 ResourceType)
+        d0 = time.monotonic()
+        dres = a.delete_acls([ACLFilter("User:alice", None, ACLOperation.ANY,
+                                        ACLPermissionType.ANY,
+                                        ResourcePatternFilter(ResourceType.TOPIC, "acl-09",
+                                                              ACLResourcePatternType.LITERAL))])
+        took["delete"] = (time.monotonic() - d0) * 1000
+        a.close()
+        out, err = scram.communicate(timeout=120) if scram else ("{}", "")
+        pr.finish("10 CreateAcls, 1 DeleteAcls%s (%.2f s)"
+                  % (", 5 AlterUserScramCredentials" if scram else "", time.monotonic() - t0))
+        check(not errors, "create_acls: %s", errors)
+        check(all(seen.get(i) for i in range(10)), "ACL not seen right after its answer: %s", seen)
+        check(len(dres) == 1 and len(dres[0][1]) == 1, "delete_acls: %r", dres)
+        print("CreateAcls/DeleteAcls answered after (ms): %s"
+              % {k: round(v) for k, v in sorted(took.items(), key=str)})
+        # Each write passes the slowed fsyncs (file and directory) before its answer: the test
+        # shows the loop is not stalled by a write that is really slow.
+        check(min(took.values()) >= SLOW_MS, "an ACL change answered in %.0f ms, faster than "
+              "one slowed fsync (%d ms): its file write does not go through the storage seam",
+              min(took.values()), SLOW_MS)
+        users = {}
+        if scram:
+            check(scram.returncode == 0, "confluent-kafka script: %s", err[-2000:])
+            users = json.loads(out.strip().splitlines()[-1])
+            print("AlterUserScramCredentials answered after (ms): %s" % users)
+            check(len(users) == 5 and all(isinstance(v, float) for v in users.values()),
+                  "alter_user_scram_credentials: %s", users)
+            check(min(users.values()) >= SLOW_MS, "a credential change answered in %.0f ms, "
+                  "faster than one slowed fsync (%d ms)", min(users.values()), SLOW_MS)
+        want = ["acl-%02d" % i for i in range(9)]
+
+        def logins():
+            return {u: scram_login(b, u, "pw-" + u[4:]) for u in users}
+
+        check(acl_topics(b) == want, "ACLs listed: %s", acl_topics(b))
+        check(all(logins().values()), "new users cannot log in: %s", logins())
+        b.restart()
+        check(acl_topics(b) == want, "ACLs after a restart: %s", acl_topics(b))
+        check(all(logins().values()), "after a restart new users cannot log in: %s", logins())
 
 
 if __name__ == "__main__":
