@@ -234,41 +234,33 @@ def expiry(k):
         box.kill()
 
 
-def test_transactions_kafka():
+def with_kafka(name, cases, settings=None):
+    """Runs cases (functions of the started Kafka) against one Kafka 4.x started for them, or
+    prints SKIP with the reason where its jars or a JDK cannot be had."""
     import kafka_dist as kd
     ok, why = kd.available()
     if not ok:
-        return kd.skip("test_transactions_kafka", why)
+        return kd.skip(name, why)
     tmp = tempfile.mkdtemp(prefix="depot-e2e-uplink-txn-")
     k = None
     try:
-        k = kd.start_kafka(tmp)
-        readback_then_transactions(k)
-        fenced(k)
+        k = kd.start_kafka(tmp, settings=settings)
+        for case in cases:
+            case(k)
         k.stop()
         k = None
     finally:
         if k:
             k.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_transactions_kafka():
+    with_kafka("test_transactions_kafka", [readback_then_transactions, fenced])
 
 
 def test_transactional_id_expiry_kafka():
-    import kafka_dist as kd
-    ok, why = kd.available()
-    if not ok:
-        return kd.skip("test_transactional_id_expiry_kafka", why)
-    tmp = tempfile.mkdtemp(prefix="depot-e2e-uplink-exp-")
-    k = None
-    try:
-        k = kd.start_kafka(tmp, settings=EXPIRY)
-        expiry(k)
-        k.stop()
-        k = None
-    finally:
-        if k:
-            k.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with_kafka("test_transactional_id_expiry_kafka", [expiry], settings=EXPIRY)
 
 
 if __name__ == "__main__":
