@@ -24,6 +24,11 @@ QUICK = os.environ.get('BENCH_QUICK') == '1'
 RUNS = 1 if QUICK else max(1, int(os.environ.get('BENCH_RUNS', '3')))
 ONLY = set(x for x in os.environ.get('BENCH_ONLY', '').split(',') if x)
 PROFILE = os.environ.get('BENCH_PROFILE', '0' if QUICK else '1') == '1'
+# After every produce run its topic is deleted (every broker side alike; the sink reference
+# unlinks its file): the next run then writes into page-cache pages just freed, as a broker under
+# retention does, instead of into memory the VM has not backed yet. BENCH_RECYCLE=0 keeps every
+# run's data, which is how runs met that memory cost before (docs/benchmarks.md, "the swing").
+RECYCLE = os.environ.get('BENCH_RECYCLE', '1') == '1'
 MiB = 1 << 20
 WINDOW_PARTS = 32  # the consumer comparison's topic: 4 MiB per partition fits the mock
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -255,6 +260,19 @@ class Measure:
         return False
 
 
+def recycle(b, topic):
+    """After a produce run, outside its measurement: drop the run's data (see RECYCLE)."""
+    if RECYCLE:
+        b.delete(topic)
+
+
+def settle():
+    """Before a latency run, outside its measurement, on every side alike: write back what
+    earlier steps left dirty (gigabytes after the acks=1 runs), which a box at 10% acks=all
+    load does not carry, so that the run's fdatasyncs do not queue behind that writeback."""
+    os.sync()
+
+
 def free_port():
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
@@ -313,6 +331,19 @@ class Depot:
     def create(self, topic, parts):
         loadgen('create', '-b', self.addr, '-t', topic, '-p', parts, timeout=60)
 
+    def delete(self, topic):
+        """DeleteTopics, then wait until the flusher thread has unlinked the renamed-away
+        partition dirs, so their page-cache pages are free before the next run."""
+        loadgen('delete', '-b', self.addr, '-t', topic, timeout=60)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            names = os.listdir(self.datadir)
+            if not any(n.endswith('-delete') or n.startswith(topic + '-') for n in names):
+                return
+            time.sleep(0.02)
+        raise ToolError('%s: the deleted topic %s is still on disk after 20 s' % (self.name,
+                                                                                 topic))
+
     def stop(self):
         if self.pid != self.proc.pid:  # under strace: SIGTERM to the tracer alone left the
             try:                       # broker running after the bench
@@ -348,6 +379,9 @@ class Mock:
     def create(self, topic, parts):
         if self.topics.get(topic) != parts:
             raise ToolError('mock topic %s:%d was not declared' % (topic, parts))
+
+    def delete(self, topic):
+        pass  # its messages live in its own memory, not in the page cache
 
     def stop(self):
         try:

@@ -128,7 +128,9 @@ def mock_topics():
 def produce_ab(brokers, diag=None):
     def rd(key, label, size, msg, acks, parts=4, on=None):
         def one(b, i):
-            out, m = rd_produce(b, '%s-%d' % (key, i), parts, size, msg, acks)
+            topic = '%s-%d' % (key, i)
+            out, m = rd_produce(b, topic, parts, size, msg, acks)
+            recycle(b, topic)
             return produce_metrics(out, m)
         runs_ab(on or brokers, key, label, one)
 
@@ -137,6 +139,7 @@ def produce_ab(brokers, diag=None):
             topic = '%s-%d' % (key, i)
             b.create(topic, parts)
             out, m = lean_produce(b, topic, parts, size, 1024, acks)
+            recycle(b, topic)
             return produce_metrics(out, m, wire=True)
         runs_ab(on or brokers, key, label, one)
 
@@ -146,12 +149,10 @@ def produce_ab(brokers, diag=None):
     rd('rd_1k_a1', 'produce 1 KB acks=1 (librdkafka)', SZ['rd_1k'], 1024, '1', on=all3)
     rd('rd_100_a1', 'produce 100 B acks=1 (librdkafka)', SZ['rd_100'], 100, '1')
     ln('lean_1k_a1', 'produce 1 KB acks=1 (lean)', SZ['lean'], '1')
-    runs_ab(depot, 'rd_1k_all', 'produce 1 KB acks=all (librdkafka)',
-            lambda b, i: produce_metrics(*rd_produce(b, 'rd_1k_all-%d' % i, 4, SZ['rd_all_1k'],
-                                                     1024, 'all')))
-    runs_ab(depot, 'rd_100_all', 'produce 100 B acks=all (librdkafka)',
-            lambda b, i: produce_metrics(*rd_produce(b, 'rd_100_all-%d' % i, 4,
-                                                     SZ['rd_all_100'], 100, 'all')))
+    rd('rd_1k_all', 'produce 1 KB acks=all (librdkafka)', SZ['rd_all_1k'], 1024, 'all',
+       on=depot)
+    rd('rd_100_all', 'produce 100 B acks=all (librdkafka)', SZ['rd_all_100'], 100, 'all',
+       on=depot)
     ln('lean_1k_all_4p', 'produce 1 KB acks=all to 4 partitions (lean)', SZ['lean_all'], 'all',
        on=depot)
 
@@ -166,6 +167,7 @@ def acks_all_vs_disk(b, workdir):
         topic = 'lean_1k_all-%d' % i
         b.create(topic, 1)
         out, m = lean_produce(b, topic, 1, SZ['lean_all'], 1024, 'all')
+        recycle(b, topic)
         r = produce_metrics(out, m, wire=True)
         r['vs_disk_ratio'] = out['wire_mbps'] / d['seq_sync1m_mbps']
         return r
@@ -236,6 +238,7 @@ def e2e_ab(brokers, rate, acks='all'):
     def one(b, i):
         topic = '%s-%d' % (key.replace('_', '-'), i)
         b.create(topic, 1)
+        settle()
         with Measure(b) as m:
             out = loadgen('e2e', '-b', b.addr, '-t', topic, '--rate', '%.0f' % rate, '-d',
                           SZ['e2e_secs'], '-s', 1024, '--acks', acks, '--linger', 0,
@@ -254,6 +257,7 @@ def e2e_lean(b, rate, acks):
     def one(i):
         topic = '%s-%d' % (key.replace('_', '-'), i)
         b.create(topic, 1)
+        settle()
         out = lean('e2e', '-b', b.addr, '-t', topic, '--rate', '%.0f' % rate, '-d',
                    SZ['e2e_secs'], '-s', 1024, '--acks', acks, timeout=120)
         if out['errors']:

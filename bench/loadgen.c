@@ -2,6 +2,7 @@
  * Load generator on librdkafka, the client most factory applications run.
  *
  *   loadgen create  -b HOST:PORT -t TOPIC -p PARTITIONS [--config KEY=VALUE]...
+ *   loadgen delete  -b HOST:PORT -t TOPIC
  *   loadgen produce -b HOST:PORT -t TOPIC -n BYTES -s MSGSIZE [--acks 1|all] [--linger MS]
  *                   [--batch BYTES] [-p PARTITIONS]
  *   loadgen consume -b HOST:PORT -t TOPIC [-n BYTES] [-p PARTITIONS] [--loop] [--timeout S]
@@ -15,6 +16,8 @@
  * e2e: a paced producer stamps CLOCK_MONOTONIC into each value; a consumer in another thread
  *   of this process, started at the end of the log, computes produce->consume latency. The
  *   first second is warm-up and not counted.
+ * delete: DeleteTopics, so a produce run's data leaves the page cache before the next run
+ *   (docs/benchmarks.md, "the run-to-run swing"); a topic already gone counts as deleted.
  * Each command prints one JSON line on stdout.
  */
 #include <errno.h>
@@ -93,6 +96,48 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+
+static int cmd_delete(const opts_t *o)
+{
+    rd_kafka_t *rk = new_handle(RD_KAFKA_PRODUCER, base_conf(o));
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(o->topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    rd_kafka_event_t *ev = NULL;
+    int64_t deadline = bench_now_ns() + 30 * 1000000000LL;
+    while (bench_now_ns() < deadline) {
+        ev = rd_kafka_queue_poll(q, 1000);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETETOPICS_RESULT)
+            break;
+        rd_kafka_event_destroy(ev);
+        ev = NULL;
+    }
+    int rc = 1;
+    const char *why = "timed out";
+    if (ev) {
+        const rd_kafka_DeleteTopics_result_t *res = rd_kafka_event_DeleteTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr = res ? rd_kafka_DeleteTopics_result_topics(res, &n)
+                                                 : NULL;
+        if (rd_kafka_event_error(ev)) {
+            why = rd_kafka_event_error_string(ev);
+        } else if (n == 1) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
+            rc = (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                  e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) ? 0 : 1;
+            why = rd_kafka_err2str(e);
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    if (rc)
+        fprintf(stderr, "loadgen: delete %s: %s\n", o->topic, why);
+    else
+        printf("{\"deleted\": \"%s\"}\n", o->topic);
+    rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
 
 static int cmd_create(const opts_t *o)
 {
@@ -454,7 +499,7 @@ static int cmd_e2e(const opts_t *o)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: loadgen create|produce|consume|e2e -b HOST:PORT -t TOPIC [options]\n"
+    fprintf(stderr, "usage: loadgen create|delete|produce|consume|e2e -b HOST:PORT -t TOPIC [options]\n"
                     "  (see the comment at the top of bench/loadgen.c)\n");
     exit(2);
 }
@@ -494,6 +539,8 @@ int main(int argc, char **argv)
         usage();
     if (!strcmp(o.cmd, "create"))
         return cmd_create(&o);
+    if (!strcmp(o.cmd, "delete"))
+        return cmd_delete(&o);
     if (!strcmp(o.cmd, "produce"))
         return o.bytes > 0 ? cmd_produce(&o) : 2;
     if (!strcmp(o.cmd, "consume"))
