@@ -243,6 +243,7 @@ def e2e_ab(brokers, rate, acks='all'):
             out = loadgen('e2e', '-b', b.addr, '-t', topic, '--rate', '%.0f' % rate, '-d',
                           SZ['e2e_secs'], '-s', 1024, '--acks', acks, '--linger', 0,
                           timeout=120)
+        recycle(b, topic)
         if out['samples'] == 0:
             raise ToolError('no latency samples')
         return {'p50_ms': out['p50_ms'], 'p99_ms': out['p99_ms'], 'p999_ms': out['p999_ms'],
@@ -260,6 +261,7 @@ def e2e_lean(b, rate, acks):
         settle()
         out = lean('e2e', '-b', b.addr, '-t', topic, '--rate', '%.0f' % rate, '-d',
                    SZ['e2e_secs'], '-s', 1024, '--acks', acks, timeout=120)
+        recycle(b, topic)
         if out['errors']:
             EXTRA.setdefault('e2e_lean_produce_errors', []).append(
                 [acks, i, out['errors'], out['first_error']])

@@ -54,6 +54,9 @@ def main():
         if 'kafka' in groups:  # after depot: it reuses the latency rate chosen there
             import vs_kafka
             vs_kafka.suite(sys.modules[__name__], workdir)
+        elif 'e2e' in groups:  # the acks=all p99 target pairing alone (BENCH_E2E_RATE)
+            import vs_kafka
+            vs_kafka.e2e_only(sys.modules[__name__], workdir)
         elif 'recovery' in groups:  # the kill -9 recovery rows alone (part of kafka)
             import vs_kafka
             EXTRA['kafka_sizes'] = vs_kafka.sizes(QUICK)
