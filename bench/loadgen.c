@@ -97,42 +97,69 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* The admin result of this type from q (other events on it are logged), or NULL after 30 s. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type,
+                                    const char *what)
+{
+    int64_t deadline = bench_now_ns() + 30 * 1000000000LL;
+    while (bench_now_ns() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 1000);
+        if (!ev)
+            continue;
+        if (rd_kafka_event_type(ev) == type)
+            return ev;
+        fprintf(stderr, "loadgen: %s: event %s: %s\n", what, rd_kafka_event_name(ev),
+                rd_kafka_event_error_string(ev) ? rd_kafka_event_error_string(ev) : "");
+        rd_kafka_event_destroy(ev);
+    }
+    return NULL;
+}
+
+/* The one topic's outcome in a CreateTopics or DeleteTopics result (NULL: timed out); *why,
+ * valid while ev lives, says it in words. */
+static rd_kafka_resp_err_t topic_outcome(rd_kafka_event_t *ev, const char **why)
+{
+    size_t n = 0;
+    const rd_kafka_topic_result_t **tr = NULL;
+    const rd_kafka_CreateTopics_result_t *cr = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    const rd_kafka_DeleteTopics_result_t *dr = ev ? rd_kafka_event_DeleteTopics_result(ev) : NULL;
+    if (cr)
+        tr = rd_kafka_CreateTopics_result_topics(cr, &n);
+    else if (dr)
+        tr = rd_kafka_DeleteTopics_result_topics(dr, &n);
+    if (!ev) {
+        *why = "timed out";
+        return RD_KAFKA_RESP_ERR__TIMED_OUT;
+    }
+    if (rd_kafka_event_error(ev)) {
+        *why = rd_kafka_event_error_string(ev);
+        return rd_kafka_event_error(ev);
+    }
+    if (n != 1) {
+        *why = "no result for the topic";
+        return RD_KAFKA_RESP_ERR__FAIL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
+    *why = rd_kafka_err2str(e);
+    return e;
+}
+
 static int cmd_delete(const opts_t *o)
 {
     rd_kafka_t *rk = new_handle(RD_KAFKA_PRODUCER, base_conf(o));
     rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(o->topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
-    rd_kafka_event_t *ev = NULL;
-    int64_t deadline = bench_now_ns() + 30 * 1000000000LL;
-    while (bench_now_ns() < deadline) {
-        ev = rd_kafka_queue_poll(q, 1000);
-        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETETOPICS_RESULT)
-            break;
-        rd_kafka_event_destroy(ev);
-        ev = NULL;
-    }
-    int rc = 1;
-    const char *why = "timed out";
-    if (ev) {
-        const rd_kafka_DeleteTopics_result_t *res = rd_kafka_event_DeleteTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_DeleteTopics_result_topics(res, &n)
-                                                 : NULL;
-        if (rd_kafka_event_error(ev)) {
-            why = rd_kafka_event_error_string(ev);
-        } else if (n == 1) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
-            rc = (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
-                  e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) ? 0 : 1;
-            why = rd_kafka_err2str(e);
-        }
-        rd_kafka_event_destroy(ev);
-    }
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DELETETOPICS_RESULT, "delete");
+    const char *why;
+    rd_kafka_resp_err_t e = topic_outcome(ev, &why);
+    int rc = e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? 0 : 1;
     if (rc)
         fprintf(stderr, "loadgen: delete %s: %s\n", o->topic, why);
     else
         printf("{\"deleted\": \"%s\"}\n", o->topic);
+    if (ev)
+        rd_kafka_event_destroy(ev);
     rd_kafka_DeleteTopic_destroy(dt);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
@@ -159,35 +186,10 @@ static int cmd_create(const opts_t *o)
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = NULL;
-    int64_t deadline = bench_now_ns() + 30 * 1000000000LL;
-    /* The queue may also carry log or error events; wait for the result itself. */
-    while (bench_now_ns() < deadline) {
-        ev = rd_kafka_queue_poll(q, 1000);
-        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT)
-            break;
-        if (ev)
-            fprintf(stderr, "loadgen: create: event %s: %s\n", rd_kafka_event_name(ev),
-                    rd_kafka_event_error_string(ev) ? rd_kafka_event_error_string(ev) : "");
-        rd_kafka_event_destroy(ev);
-        ev = NULL;
-    }
-    int rc = 1;
-    const char *why = "timed out";
-    if (ev) {
-        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                 : NULL;
-        if (rd_kafka_event_error(ev)) {
-            why = rd_kafka_event_error_string(ev);
-        } else if (n == 1) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[0]);
-            rc = (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                     ? 0 : 1;
-            why = rd_kafka_err2str(e);
-        }
-    }
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT, "create");
+    const char *why;
+    rd_kafka_resp_err_t e = topic_outcome(ev, &why);
+    int rc = e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS ? 0 : 1;
     if (rc)
         fprintf(stderr, "loadgen: create %s: %s\n", o->topic, why);
     else

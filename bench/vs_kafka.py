@@ -247,8 +247,8 @@ def e2e_target(R, depot, workdir, S, rate):
 
 
 def e2e_only(R, workdir):
-    """BENCH_ONLY=e2e: the target pairing alone, at BENCH_E2E_RATE msg/s (default: 10 % of the
-    acks=all peak measured by the depot group, when it ran)."""
+    """The target pairing on a Depot of its own (alone with BENCH_ONLY=e2e), at BENCH_E2E_RATE
+    msg/s (default: 10 % of the acks=all peak the depot group measured). Returns the rate."""
     S = sizes(R.QUICK)
     rate = float(os.environ.get('BENCH_E2E_RATE') or R.EXTRA.get('e2e_rate') or 2000.0)
     R.EXTRA['kx_e2e_rate'] = rate
@@ -257,6 +257,7 @@ def e2e_only(R, workdir):
         e2e_target(R, d, workdir, S, rate)
     finally:
         d.stop()
+    return rate
 
 
 def e2e_suite(R, sides, kafka, workdir, S, rate):
@@ -435,13 +436,7 @@ def recovery(R, workdir, S, kafka):
 def suite(R, workdir):
     S = sizes(R.QUICK)
     R.EXTRA['kafka_sizes'] = S
-    rate = R.EXTRA.get('e2e_rate') or 2000.0
-    R.EXTRA['kx_e2e_rate'] = rate
-    d = R.Depot(workdir, tag='depot-e2e')
-    try:
-        e2e_target(R, d, workdir, S, rate)
-    finally:
-        d.stop()
+    rate = e2e_only(R, workdir)  # before Kafka starts (see e2e_target)
     ok, why = kd.available()
     kafka = None
     if ok:
