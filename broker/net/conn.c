@@ -40,6 +40,11 @@
  * (kb_framer_direct): a Produce's record bytes are then never copied before the append.
  * Smaller rests go through rbuf, so one read can carry several small pipelined frames. */
 #define DIRECT_MIN (16 * 1024)
+/* After a frame read in place, the next is likely as big: its first read takes only this
+ * much (length, header and the start of the body) into rbuf, so what is copied from rbuf
+ * into the frame is 1 KiB, not 64, and the rest lands in place. A stream that turns to small
+ * frames loses one short read: peek ends with the first frame that was not read in place. */
+#define PEEK_SIZE 1024
 #define MAX_QUEUED 256 /* requests queued or being written */
 #define MAX_UNSENT (8 * 1024 * 1024)
 /* Decoded structs are bigger than their wire form and responses are built in the arena too,
@@ -775,11 +780,27 @@ static void conn_process(kb_conn_t *c)
     process_end(c);
 }
 
-/* n bytes arrived straight in the framer's buffer (on_alloc gave it out). */
+/* n bytes arrived straight in the framer's buffer (on_alloc gave it out); those past the
+ * frame's end (its slack) are the next frames' and go to rbuf, before the frame is handed on. */
 static void conn_direct(kb_conn_t *c, size_t n)
 {
     c->processing = true;
     c->live_reqs++; /* c must outlive this even if it closes inside */
+    c->peek = true;
+    size_t rest = c->framer.len - c->framer.have;
+    if (n > rest) {
+        uint8_t *slack;
+        size_t extra = n - rest;
+        if (kb_framer_slack(&c->framer, &slack) >= extra && c->rbuf &&
+            RBUF_SIZE - c->rend >= extra) { /* on_alloc made sure of both */
+            memcpy(c->rbuf + c->rend, slack, extra);
+            c->rend += extra;
+        } else { /* cannot happen; dropping the bytes would desynchronise the stream */
+            kb_log(KB_LOG_ERROR, "%s: read past a frame's room: closing", c->peer);
+            kb_conn_close(c);
+        }
+        n = rest;
+    }
     int rc = kb_framer_commit(&c->framer, n, on_frame, c);
     if (rc < 0 && !c->closing)
         kb_conn_close(c);
@@ -797,7 +818,22 @@ static void on_alloc(void *ud, uv_buf_t *buf)
     if (c->rstart == c->rend && c->framer.len - c->framer.have >= DIRECT_MIN &&
         kb_framer_direct(&c->framer, &p, &n) == 0 && n > 0) {
         c->direct = true;
+        uint8_t *slack;
+        size_t room = kb_framer_slack(&c->framer, &slack);
+        if (room > 0 && p + n == slack && (c->rbuf || (c->rbuf = malloc(RBUF_SIZE)))) {
+            c->rstart = c->rend = 0; /* empty (the condition above) */
+            n += room < RBUF_SIZE ? room : RBUF_SIZE;
+        }
         *buf = uv_buf_init((char *)p, (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
+        return;
+    }
+    if (c->rstart == c->rend && c->framer.hdr_have == 0 && c->framer.len == 0 && c->peek) {
+        if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->rstart = c->rend = 0;
+        *buf = uv_buf_init((char *)c->rbuf, PEEK_SIZE);
         return;
     }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
@@ -825,7 +861,9 @@ static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
     if (c->direct) {
         c->direct = false;
         if (nread > 0) conn_direct(c, (size_t)nread);
+        if (!c->closing && c->rstart < c->rend) conn_process(c); /* the next frame's start */
     } else {
+        if (nread > 0) c->peek = false; /* the frame it starts sets peek again if big */
         c->rend += (size_t)nread;
         conn_process(c);
     }

@@ -58,6 +58,7 @@ struct kb_conn {
     bool draining; /* broker shutdown: never read again */
     bool processing;
     bool direct;   /* the buffer handed to the transport is the framer's (kb_framer_direct) */
+    bool peek;     /* the last frame was read in place: read the next one's start short */
     bool closing;
     bool handle_closed;
     /* Client-quota throttle (kb_conn_throttle): no reading until the timer fires. The timer

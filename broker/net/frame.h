@@ -45,4 +45,11 @@ int kb_framer_feed(kb_framer_t *f, const uint8_t *data, size_t len, size_t *used
 int kb_framer_direct(kb_framer_t *f, uint8_t **p, size_t *n);
 int kb_framer_commit(kb_framer_t *f, size_t n, kb_frame_fn on_frame, void *ud);
 
+/*
+ * Room past the end of the frame in progress (0 if none; *p its start): a read may fill the
+ * rest of the frame and go on into it, and the caller moves what landed there (the next
+ * frame's first bytes) to its own buffer before kb_framer_commit hands the frame over.
+ */
+size_t kb_framer_slack(const kb_framer_t *f, uint8_t **p);
+
 #endif

@@ -208,11 +208,52 @@ static void test_framer_direct_reads_into_one_buffer(void **state)
     free(wire);
 }
 
+/* A frame of 16 KiB..1 MiB has room past its end: the read that completes it may go on into
+ * the next frame's first bytes, which stay in place for the caller to move; small frames have
+ * none. */
+static void test_framer_slack_past_the_frame(void **state)
+{
+    (void)state;
+    const size_t len = 100000;
+    uint8_t hdr[4] = {0, (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    kb_framer_t f;
+    kb_framer_init(&f, 1 << 20);
+    sink_t s = {0};
+    size_t used = 0;
+    uint8_t *p, *slack = NULL;
+    size_t n;
+    assert_int_equal(kb_framer_slack(&f, &slack), 0); /* nothing in progress */
+    assert_int_equal(kb_framer_feed(&f, hdr, 4, &used, on_frame_keep, &s), 0);
+    assert_int_equal(kb_framer_direct(&f, &p, &n), 0);
+    assert_int_equal(n, len);
+    size_t room = kb_framer_slack(&f, &slack);
+    assert_true(room >= 16);
+    assert_ptr_equal(slack, p + len);
+    for (size_t i = 0; i < len + 16; i++)
+        p[i] = (uint8_t)(i * 7); /* the frame, then 16 bytes of whatever follows it */
+    uint8_t next[16];
+    memcpy(next, slack, 16);
+    assert_int_equal(kb_framer_commit(&f, len, on_frame_keep, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.lens[0], len);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(last_frame[i], (uint8_t)(i * 7));
+    for (size_t i = 0; i < 16; i++)
+        assert_int_equal(next[i], (uint8_t)((len + i) * 7));
+    free(last_frame);
+    assert_int_equal(kb_framer_slack(&f, &slack), 0); /* handed over: nothing in progress */
+    uint8_t small[4] = {0, 0, 0x10, 0}; /* 4 KiB: read with others through the read buffer */
+    assert_int_equal(kb_framer_feed(&f, small, 4, &used, on_frame_keep, &s), 0);
+    assert_int_equal(kb_framer_slack(&f, &slack), 0);
+    kb_framer_deinit(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framer_whole_stream),
         cmocka_unit_test(test_framer_direct_reads_into_one_buffer),
+        cmocka_unit_test(test_framer_slack_past_the_frame),
         cmocka_unit_test(test_framer_byte_by_byte),
         cmocka_unit_test(test_framer_stop_keeps_the_rest),
         cmocka_unit_test(test_framer_rejects_bad_sizes),

@@ -163,6 +163,20 @@ static void add_req(kp_buf_t *b, int32_t corr, int32_t action, int32_t delay)
     kp_buf_patch_i32(b, at, (int32_t)(b->len - at - 4));
 }
 
+/* The same with pad bytes after the scripted body (the handler does not read them): a frame
+ * big enough to be read in place (conn.c's direct reads). */
+static void add_req_padded(kp_buf_t *b, int32_t corr, int32_t action, size_t pad)
+{
+    size_t at = kp_put_i32(b, 0);
+    kp_req_header_t h = {KP_API_METADATA, 0, corr, kp_str("test")};
+    kp_req_header_encode(b, &h);
+    kp_put_i32(b, action);
+    kp_put_i32(b, 0);
+    for (size_t i = 0; i < pad; i++)
+        kp_put_i8(b, (int8_t)(corr + i));
+    kp_buf_patch_i32(b, at, (int32_t)(b->len - at - 4));
+}
+
 static void send_all(int fd, kp_buf_t *b)
 {
     assert_int_equal(send(fd, b->data, b->len, 0), (ssize_t)b->len);
@@ -223,6 +237,40 @@ static void test_server_file_pieces_in_order(void **state)
     send_all(fd, &b);
     for (int32_t i = 0; i < 300; i++)
         assert_int_equal(i % 3 == 1 ? read_resp_file(fd) : read_resp(fd), i);
+    kp_buf_deinit(&b);
+    close(fd);
+}
+
+/* Large frames (read in place, the next one's start read short) mixed with runs of small
+ * ones, in one burst and then dribbled in pieces that split frames anywhere: every frame is
+ * answered, in order. */
+static void test_server_big_and_small_frames_mixed(void **state)
+{
+    (void)state;
+    int fd = client();
+    kp_buf_t b;
+    kp_buf_init(&b);
+    static const size_t pads[] = {300000, 0, 0, 200000, 0, 70000, 1000000, 17000, 0, 5, 300000};
+    const int n = (int)(sizeof pads / sizeof pads[0]);
+    for (int i = 0; i < n; i++)
+        add_req_padded(&b, i, A_NOW, pads[i]);
+    send_all(fd, &b);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(read_resp(fd), i);
+    for (int i = 0; i < n; i++)
+        add_req_padded(&b, 100 + i, i % 4 == 3 ? A_LATER : A_NOW, pads[n - 1 - i]);
+    const size_t cuts[] = {3, 1021, 1024, 4096, 65536, 70001};
+    size_t at = 0;
+    for (int k = 0; at < b.len; k++) {
+        size_t len = cuts[k % 6];
+        if (len > b.len - at) len = b.len - at;
+        assert_int_equal(send(fd, b.data + at, len, 0), (ssize_t)len);
+        at += len;
+        if (k % 5 == 0) usleep(2000); /* let the server read what has come so far */
+    }
+    kp_buf_reset(&b);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(read_resp(fd), 100 + i);
     kp_buf_deinit(&b);
     close(fd);
 }
@@ -365,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_server_responses_in_request_order),
         cmocka_unit_test(test_server_handler_error_closes_only_that_connection),
         cmocka_unit_test(test_server_file_pieces_in_order),
+        cmocka_unit_test(test_server_big_and_small_frames_mixed),
         cmocka_unit_test(test_server_client_gone_mid_response),
         cmocka_unit_test(test_server_client_gone_while_pending),
         cmocka_unit_test(test_server_bad_frame_closes),
