@@ -796,7 +796,6 @@ static void conn_direct(kb_conn_t *c, size_t n)
             memcpy(c->rbuf + c->rend, slack, extra);
             c->rend += extra;
         } else { /* cannot happen; dropping the bytes would desynchronise the stream */
-            kb_log(KB_LOG_ERROR, "%s: read past a frame's room: closing", c->peer);
             kb_conn_close(c);
         }
         n = rest;
@@ -827,15 +826,6 @@ static void on_alloc(void *ud, uv_buf_t *buf)
         *buf = uv_buf_init((char *)p, (unsigned)(n > UINT32_MAX ? UINT32_MAX : n));
         return;
     }
-    if (c->rstart == c->rend && c->framer.hdr_have == 0 && c->framer.len == 0 && c->peek) {
-        if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
-            *buf = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->rstart = c->rend = 0;
-        *buf = uv_buf_init((char *)c->rbuf, PEEK_SIZE);
-        return;
-    }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
         *buf = uv_buf_init(NULL, 0); /* the transport reports UV_ENOBUFS to on_read */
         return;
@@ -845,7 +835,8 @@ static void on_alloc(void *ud, uv_buf_t *buf)
         c->rend -= c->rstart;
         c->rstart = 0;
     }
-    *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
+    bool peek = c->peek && c->rend == 0 && c->framer.hdr_have == 0;
+    *buf = uv_buf_init((char *)c->rbuf + c->rend, peek ? PEEK_SIZE : RBUF_SIZE - c->rend);
 }
 
 static void on_read(void *ud, const uv_buf_t *buf, ssize_t nread)
