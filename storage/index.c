@@ -16,6 +16,11 @@
  * below rely on. Indexes are derived data: a missing or invalid one is rebuilt by scanning
  * the segment (ks_seg_recover).
  *
+ * The active segment's newest entries wait in memory (seg->ipend/tpend) and are written
+ * KS_IDX_PEND at a time, when the segment is closed, and before a tail mark is taken, so an
+ * append of a large batch costs one pwrite (the log), not two. Lookups see written entries
+ * only, which a sparse index allows: they start a little further back and walk forward.
+ *
  * Lookups binary-search the file with pread (one 8/12-byte read per probe), so nothing of an
  * index stays in memory; a sequential consumer skips the search altogether through the
  * partition's read cache (read.c). All functions run under s->mu.
@@ -120,6 +125,18 @@ int ks_idx_write(ks_store_t *s, ks_seg_t *seg, const kp_buf_t *idx, const kp_buf
         seg->part->bytes -= seg->idx_size - old;
         s->st.bytes_on_disk -= seg->idx_size - old;
         seg->idx_size = old;
+    }
+    return rc;
+}
+
+int ks_idx_flush_pending(ks_store_t *s, ks_seg_t *seg)
+{
+    if (seg->ipend.len == 0 && seg->tpend.len == 0)
+        return 0;
+    int rc = ks_idx_write(s, seg, &seg->ipend, &seg->tpend);
+    if (rc == 0) { /* freed, not kept: thousands of idle partitions hold nothing */
+        kp_buf_deinit(&seg->ipend);
+        kp_buf_deinit(&seg->tpend);
     }
     return rc;
 }

@@ -62,6 +62,10 @@ struct ks_seg {
     int64_t tidx_last_ts; /* timestamp of the last time-index entry (-1 if none) */
     int64_t created_ms;   /* for segment.ms */
     int64_t since_index;  /* bytes appended since the last offset-index entry */
+    /* Entries of the active segment not yet in its files (owned): appends write them
+     * KS_IDX_PEND at a time (ks_idx_flush_pending), not one small pwrite per batch. Until
+     * then lookups use the entries before them, which is correct for a sparse index. */
+    kp_buf_t ipend, tpend;
     uint32_t dir_gen;     /* partition dir generation that holds this file's entry */
     bool ts_known;        /* max_ts/max_ts_off loaded (lazily for old segments) */
     bool idx_checked;     /* index files fully validated since open */
@@ -311,6 +315,9 @@ int ks_tidx_last(ks_store_t *s, ks_seg_t *seg, int64_t *ts, int64_t *rel);
 void ks_idx_note_batch(ks_seg_t *seg, const kp_batch_hdr_t *h, int64_t pos, int64_t size,
                        int32_t interval, kp_buf_t *idx, kp_buf_t *tidx);
 int ks_idx_write(ks_store_t *s, ks_seg_t *seg, const kp_buf_t *idx, const kp_buf_t *tidx);
+#define KS_IDX_PEND 64 /* offset entries an append lets wait before writing them */
+/* Writes seg's pending entries (all or none); a tail mark is taken only after this. */
+int ks_idx_flush_pending(ks_store_t *s, ks_seg_t *seg);
 int ks_idx_check(ks_store_t *s, ks_seg_t *seg); /* full validation, rebuild if invalid */
 int ks_idx_sane_quick(ks_store_t *s, ks_seg_t *seg);
 void ks_put_be32(uint8_t *p, uint32_t v);

@@ -190,10 +190,21 @@ int ks_part_append_locked(ks_store_t *s, ks_part_t *p, uint8_t *buf, size_t len,
     }
     rc = write_log(s, a, buf, len);
     if (rc == 0) {
-        a->size += (int64_t)len;
-        rc = ks_idx_write(s, a, &idx, &tidx);
-        a->size -= (int64_t)len;
+        /* The entries wait with the segment's others (ks_idx_flush_pending); when they are
+         * written now and that fails, this append is undone and the older ones wait on. */
+        size_t ip0 = a->ipend.len, tp0 = a->tpend.len;
+        kp_put_raw(&a->ipend, idx.data, idx.len);
+        kp_put_raw(&a->tpend, tidx.data, tidx.len);
+        rc = a->ipend.err || a->tpend.err ? K_ERR_NOMEM : 0;
+        if (rc == 0 && a->ipend.len >= KS_IDX_PEND * KS_IDX_ENTRY) {
+            a->size += (int64_t)len;
+            rc = ks_idx_flush_pending(s, a);
+            a->size -= (int64_t)len;
+        }
         if (rc) {
+            a->ipend.len = ip0; /* a failed realloc left the old bytes in place */
+            a->tpend.len = tp0;
+            a->ipend.err = a->tpend.err = 0;
             /* All or nothing: the batches are written but their index entries are not. */
             ks_file_t *f = &a->f[KS_FILE_LOG];
             if (ks_file_acquire(s, f) == 0) {

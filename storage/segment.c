@@ -35,6 +35,8 @@ void ks_seg_free(ks_store_t *s, ks_seg_t *seg)
         return;
     for (int k = 0; k < 3; k++)
         ks_file_close(s, &seg->f[k]);
+    kp_buf_deinit(&seg->ipend);
+    kp_buf_deinit(&seg->tpend);
     free(seg);
 }
 
@@ -235,6 +237,12 @@ int ks_part_find_seg(const ks_part_t *p, int64_t offset)
  * stops being active, so the segment's age is one read away later. */
 void ks_seg_close_active(ks_store_t *s, ks_seg_t *seg)
 {
+    if (ks_idx_flush_pending(s, seg) != 0) {
+        /* Only coarser lookups: the index is sparse. A tail mark would disagree now, so
+         * recovery would scan this segment whole, as it does without one. */
+        kp_buf_deinit(&seg->ipend);
+        kp_buf_deinit(&seg->tpend);
+    }
     if (seg->ts_known && seg->max_ts > seg->tidx_last_ts && seg->size > 0) {
         kp_buf_t idx, tidx;
         kp_buf_init(&idx);

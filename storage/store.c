@@ -436,6 +436,8 @@ static void take_candidates(ks_store_t *s)
             if (!a->ts_known || a->size == 0 ||
                 (p->mark_seg == a && p->mark.base == a->base && p->mark.pos == a->size))
                 continue;
+            if (ks_idx_flush_pending(s, a) != 0)
+                continue; /* the mark must agree with the index files; next interval */
             ks_mark_take(a, &p->cand);
             p->cand_seg = a;
             ks_pstate_snapshot(s, p, p->cand.off);
