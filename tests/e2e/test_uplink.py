@@ -532,7 +532,10 @@ def test_transactions_required_against_depot():
         link = {}
         while time.time() < deadline:
             link, parts = status(box)
-            if "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", ""):
+            # the link retries with backoff, so it moves between down and resync (keeping the
+            # error): wait for a down moment rather than judging the first status with the error
+            if (link.get("state") == "down" and
+                    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in link.get("last_error", "")):
                 break
             time.sleep(0.5)
         print("transactions required, central Depot: link %s, last error: %s"
@@ -545,8 +548,13 @@ def test_transactions_required_against_depot():
               "forwarded without transactions although they are required: %s", parts)
         ctl = os.environ.get("DEPOTCTL_BIN") or os.path.normpath(
             os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/depotctl"))
-        r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
-                           capture_output=True, text=True, timeout=20)
+        deadline = time.time() + 30
+        while True:  # the same down/resync cycle as above
+            r = subprocess.run([ctl, "uplink", "status", "--data-dir", box.data_dir],
+                               capture_output=True, text=True, timeout=20)
+            if "Link: down" in r.stdout or time.time() > deadline:
+                break
+            time.sleep(0.3)
         check("Link: down" in r.stdout and "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" in r.stdout,
               "depotctl uplink status: %s", r.stdout)
         from confluent_kafka.admin import AdminClient
