@@ -95,7 +95,11 @@ $(LIBKC): $(call obj,$(CLIENT_SRC))
 UPLINK_OBJ := $(call obj,$(wildcard broker/uplink/*.c))
 $(UPLINK_OBJ): CFLAGS += $(RDKAFKA_CFLAGS)
 $(UPLINK_OBJ): | $(RDKAFKA_LIB)
+# Every uplink unit test includes up_int.h, and so librdkafka's headers (a pattern, so a new
+# test_uplink_*.c needs no line here: a fresh box has only the pinned copy of the headers; a
+# pattern's stem cannot be empty, hence the two lines).
 $(BUILD)/tests/broker/test_uplink: CFLAGS += $(RDKAFKA_CFLAGS)
+$(BUILD)/tests/broker/test_uplink_%: CFLAGS += $(RDKAFKA_CFLAGS)
 
 ifneq ($(RDKAFKA_LIB),)
 $(RDKAFKA_LIB):
