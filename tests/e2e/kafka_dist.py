@@ -130,8 +130,12 @@ def _log4j_config(path, level, root_level="WARN", loggers=()):
     ]
     for i, name in enumerate(loggers):
         lines += ["logger.l%d.name = %s" % (i, name), "logger.l%d.level = %s" % (i, level)]
-    with open(path, "w") as f:
+    # written aside and renamed: two e2e files run at once, and a JVM of the other one may be
+    # reading this path right now
+    tmp = "%s.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
     return path
 
 

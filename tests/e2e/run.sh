@@ -6,6 +6,7 @@
 #   DEPOT_LONG=1    bigger message counts
 #   E2E_TIMEOUT     seconds per test file (default 300)
 #   E2E_ALL=1       also run the files listed in PENDING
+#   E2E_JOBS        test files run at a time (default 2; 1 = one after the other, output live)
 # PENDING lists test files (one per line, "file  reason") that wait on a broker feature still
 # being built; they are skipped by default and named in the output, so main stays green.
 set -eu
@@ -40,28 +41,99 @@ for t in "${tests[@]}"; do
     present+=("$t")
 done
 tests=("${present[@]}")
-t_all=$EPOCHREALTIME
-for t in "${tests[@]}"; do
-    [ -e "$t" ] || continue
-    echo "== e2e $t"
-    t0=$EPOCHREALTIME
-    rc=0
-    case "$t" in
-    *.py) timeout --kill-after=10 "$per_test" /usr/bin/python3 "$t" || rc=$? ;;
-    *.js) timeout --kill-after=10 "$per_test" node "$t" || rc=$? ;;
-    *) timeout --kill-after=10 "$per_test" bash "$t" || rc=$? ;;
+
+# Two at a time by default (E2E_JOBS): every test owns its broker, port and temp dir, and most
+# of a test's time is spent waiting on clients and JVMs, so two share the CI box's 2 cores
+# without stepping on each other. Longest first (the times of the last run in this checkout,
+# build/e2e-times, else the list below) so the two queues end together. E2E_JOBS=1 runs them
+# one after the other with their output live.
+jobs=${E2E_JOBS:-2}
+times=../../build/e2e-times
+heavy="test_admin_offloop.py test_uplink.py test_fault_crash_loop.py test_uplink_txn.py
+       test_java_tools.py test_security_java.py test_audit_power_cut.py test_fault_power_cut.py
+       test_kafka_dist.py test_uplink_keyhash_kafka.py test_java_consumer_group.py
+       test_uplink_sasl.py test_audit.py test_quota_kafka_configs.py"
+if [ "$jobs" -gt 1 ] && [ "${#tests[@]}" -gt 1 ]; then
+    mapfile -t tests < <(for t in "${tests[@]}"; do
+        w=$(awk -v t="$t" '$1 == t { print $2 }' "$times" 2>/dev/null | tail -n 1)
+        if [ -z "$w" ]; then
+            w=0
+            i=1000
+            for h in $heavy; do [ "$h" = "$t" ] && w=$i; i=$((i - 1)); done
+        fi
+        echo "$w $t"
+    done | sort -s -k1,1 -rn | awk '{ print $2 }')
+    # a client a test fetches on first use is fetched here once, not by two tests at a time
+    for f in "fetch-kafka --print-dir" "fetch-pyclients --print-python" \
+             "fetch-goclients --print-bin" "fetch-node-codecs --print-dir"; do
+        read -r script flag <<<"$f"
+        ../../scripts/"$script" "$flag" >/dev/null 2>&1 ||
+            ../../scripts/"$script" >/dev/null 2>&1 || true
+    done
+fi
+
+run_one() { # test file; the status is the test's
+    case "$1" in
+    *.py) timeout --kill-after=10 "$per_test" /usr/bin/python3 "$1" ;;
+    *.js) timeout --kill-after=10 "$per_test" node "$1" ;;
+    *) timeout --kill-after=10 "$per_test" bash "$1" ;;
     esac
-    dt=$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t0}")
-    if [ "$rc" = 0 ]; then
-        echo "== ok   $t (${dt}s)"
+}
+
+fail=0
+failed=()
+declare -A started=() logs=() names=()
+new_times=$(mktemp)
+outdir=$(mktemp -d)
+trap 'kill ${!names[*]} 2>/dev/null; rm -rf "$outdir" "$new_times"' EXIT
+
+finish() { # test, status, seconds
+    if [ "$2" = 0 ]; then
+        echo "== ok   $1 (${3}s)"
     else
-        [ "$rc" = 124 ] && echo "   (timed out after ${per_test}s)"
-        echo "FAIL: $t (status $rc, ${dt}s)"
+        [ "$2" = 124 ] && echo "   (timed out after ${per_test}s)"
+        echo "FAIL: $1 (status $2, ${3}s)"
         fail=1
-        failed+=("$t")
+        failed+=("$1")
     fi
-done
+    echo "$1 $3" >>"$new_times"
+}
+
+t_all=$EPOCHREALTIME
+if [ "$jobs" -le 1 ]; then
+    for t in "${tests[@]}"; do
+        echo "== e2e $t"
+        t0=$EPOCHREALTIME
+        rc=0
+        run_one "$t" || rc=$?
+        finish "$t" "$rc" "$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t0}")"
+    done
+else
+    next=0
+    while [ "$next" -lt "${#tests[@]}" ] || [ "${#names[@]}" -gt 0 ]; do
+        while [ "${#names[@]}" -lt "$jobs" ] && [ "$next" -lt "${#tests[@]}" ]; do
+            t=${tests[$next]}
+            next=$((next + 1))
+            log=$outdir/$t.log
+            run_one "$t" >"$log" 2>&1 &
+            names[$!]=$t
+            logs[$!]=$log
+            started[$!]=$EPOCHREALTIME
+        done
+        rc=0
+        wait -n -p pid "${!names[@]}" || rc=$?
+        t=${names[$pid]}
+        echo "== e2e $t"
+        cat "${logs[$pid]}"
+        finish "$t" "$rc" "$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - ${started[$pid]}}")"
+        unset "names[$pid]" "logs[$pid]" "started[$pid]"
+    done
+fi
 echo "e2e: $((${#tests[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
 echo "== e2e total $(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t_all}")s"
 [ "$fail" = 0 ] || echo "== e2e FAILED: ${failed[*]}"
+# the times of this run order the next one (a partial run updates only its own tests)
+mkdir -p ../../build
+{ [ -f "$times" ] && awk 'NR == FNR { seen[$1] = 1; next } !($1 in seen)' "$new_times" "$times"
+  cat "$new_times"; } >"$times.new" 2>/dev/null && mv "$times.new" "$times"
 exit $fail
