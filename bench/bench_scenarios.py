@@ -112,6 +112,16 @@ def ref_disk(workdir, size, ops):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def ref_group_commit(workdir, rate, secs):
+    """An ideal group commit at rate 1 KB msg/s (bench/ref_group_commit.c): the disk's own
+    append->durable latency at the load the acks=all p99 target runs at."""
+    d = tempfile.mkdtemp(prefix='ref-gc-', dir=workdir)
+    try:
+        return tool([os.path.join(BB, 'ref_group_commit'), d, '%.0f' % rate, str(secs)])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def ref_tcp(size):
     return tool([os.path.join(BB, 'ref_tcp'), str(size)])['mbps']
 

@@ -238,12 +238,23 @@ def e2e_target(R, depot, workdir, S, rate):
             R.recycle(depot, topic)
             return {'p50_ms': out['p50_ms'], 'p99_ms': out['p99_ms']}
         return run
+    def group_commit():
+        # The same rate through nothing but write and fdatasync back to back: what the disk
+        # allows at this load (docs/benchmarks.md, "The acks=all p99 against the disk at the
+        # same load"). Not an issue target; the row beside it says how far the lone fsync is
+        # from what any persisting broker can reach here.
+        R.settle()
+        o = R.ref_group_commit(workdir, rate, S['e2e_secs'])
+        return {'p50_ms': o['durable_p50_ms'], 'p99_ms': o['durable_p99_ms'],
+                'fsync_p99_ms': o['fsync_p99_ms'], 'bytes_per_fsync': o['bytes_per_fsync']}
     rdk_a1 = e2e_one_for(R, S, '1', rate)
     R.runs_ab([Ref('disk', fsync_ref), depot, Ref('depot_lean', lean_e2e('-1')),
-               Ref('depot_a1', lambda: rdk_a1(depot, time.time_ns() % 100000))], 'kx_e2e_all',
+               Ref('depot_a1', lambda: rdk_a1(depot, time.time_ns() % 100000)),
+               Ref('group_commit', group_commit)], 'kx_e2e_all',
               'produce->consume at %.0f msg/s (10%% of peak), 1 KB acks=all: librdkafka '
               '(depot), lean (depot_lean), librdkafka acks=1 (depot_a1); disk: a lone 4 KiB '
-              'append+fdatasync' % rate, e2e_one_for(R, S, 'all', rate))
+              'append+fdatasync; group_commit: an ideal group commit at the same rate, '
+              'append->durable' % rate, e2e_one_for(R, S, 'all', rate))
 
 
 def e2e_only(R, workdir):
@@ -516,6 +527,11 @@ def targets(R, add):
         med('depot.kx_e2e_all.p99_ms'), 2 * f if f else None, '<=',
         'ms, medians; the same client at acks=1, no fsync: %s ms' %
         ('%.3g' % a1 if a1 else '-'), 'p99 a=all vs fsync (rdkafka)')
+    g = med('group_commit.kx_e2e_all.p99_ms')
+    add('(reference, not an issue target) p99 produce->consume acks=all (lean) <= an ideal '
+        'group commit\'s append->durable p99 at the same rate', med('depot_lean.kx_e2e_all.p99_ms'),
+        g, '<=', 'ms, medians; bench/ref_group_commit.c alternated with the runs',
+        'p99 a=all vs group commit')
     add('start-up after a clean stop with 10,000 partitions < 1 s',
         med('depot.kx_start_10k.secs'), 1.0, '<=', 's, exec to accepting', 'start-up 10k parts')
     t = med('depot.kx_recover_tail.secs')
@@ -577,8 +593,9 @@ SUMMARY = (
     ('kx_e2e_k200_all', 'produce->consume, acks=all at %.0f msg/s' % KAFKA_E2E_FM1_RATE,
      ('depot', 'kafka_fm1', 'kafka'), ('p50_ms', 'p99_ms')),
     ('kx_e2e_all', 'produce->consume, acks=all, 10% of peak; disk = lone 4 KiB fdatasync; '
-     'depot_lean = lean client; depot_a1 = librdkafka at acks=1',
-     ('depot', 'depot_lean', 'depot_a1', 'disk'), ('p50_ms', 'p99_ms')),
+     'depot_lean = lean client; depot_a1 = librdkafka at acks=1; group_commit = an ideal group '
+     'commit at the same rate (append->durable)',
+     ('depot', 'depot_lean', 'depot_a1', 'disk', 'group_commit'), ('p50_ms', 'p99_ms')),
     ('kx_start', 'start-up, fresh data dir', ('depot', 'kafka'), ('secs',)),
     ('kx_start_10k', 'start-up after clean stop, 10,000 partitions', ('depot',), ('secs',)),
     ('kx_recover', 'restart after kill -9, large data dir + tail', ('depot', 'kafka'),
