@@ -48,6 +48,9 @@ int bench_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 /* Fills buf with a deterministic, poorly-compressible pattern. */
 void bench_fill_pattern(uint8_t *buf, size_t len, uint32_t seed);
 
+/* write(2) until all n bytes are written (EINTR retried); 0, or -1 with errno set. */
+int bench_write_all(int fd, const uint8_t *p, size_t n);
+
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit (for many-connection tests). */
 void bench_raise_nofile(void);
 

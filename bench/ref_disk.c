@@ -34,16 +34,9 @@ static int open_fresh(const char *dir, const char *name, char *path, size_t len)
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "ref_disk: write: %s\n", strerror(errno));
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
+    if (bench_write_all(fd, p, n) < 0) {
+        fprintf(stderr, "ref_disk: write: %s\n", strerror(errno));
+        return -1;
     }
     return 0;
 }

@@ -68,20 +68,6 @@ static void *flusher(void *arg)
     }
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -108,7 +94,7 @@ int main(int argc, char **argv)
     double lone[LONE_OPS];
     for (int i = 0; i < LONE_OPS; i++) {
         int64_t t0 = bench_now_ns();
-        if (write_all(fd, buf, LONE_SIZE) < 0 || fdatasync(fd) < 0) {
+        if (bench_write_all(fd, buf, LONE_SIZE) < 0 || fdatasync(fd) < 0) {
             fprintf(stderr, "ref_group_commit: lone write: %s\n", strerror(errno));
             return 1;
         }
@@ -138,7 +124,7 @@ int main(int argc, char **argv)
         while (bench_now_ns() < due)
             ; /* spin: a sleep's granularity would bunch the records */
         g.appended_at[i] = bench_now_ns();
-        if (write_all(g.fd, buf, size) < 0) {
+        if (bench_write_all(g.fd, buf, size) < 0) {
             fprintf(stderr, "ref_group_commit: write: %s\n", strerror(errno));
             g.failed = 1;
             break;
