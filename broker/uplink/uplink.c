@@ -280,10 +280,15 @@ void up_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     /* "all brokers are down" follows the error that took the last one down: keep that one as
      * the cause (a wrong password, an untrusted CA) instead of replacing it */
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        if (u->last_cause[0])
+        if (u->last_cause[0]) {
             snprintf(u->last_error, sizeof u->last_error, "%s; cause: %s", reason, u->last_cause);
-        else
+        } else {
+            /* No error of its own came first (an idle connection reset, or librdkafka folding
+             * repeated connect failures): this one is then the best cause a later watchdog
+             * restart can name */
             snprintf(u->last_error, sizeof u->last_error, "%s", reason);
+            snprintf(u->last_cause, sizeof u->last_cause, "%s", reason);
+        }
     } else {
         snprintf(u->last_error, sizeof u->last_error, "%s", reason);
         snprintf(u->last_cause, sizeof u->last_cause, "%s", reason);
