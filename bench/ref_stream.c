@@ -118,20 +118,6 @@ static int read_full(int fd, uint8_t *buf, size_t n)
     return 1;
 }
 
-static int write_full(int fd, const uint8_t *buf, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The measured side of sink: returns bytes appended or -1. */
 static int64_t sink(int cfd, int ffd, size_t wsize, int sync_mib, int64_t *syncs)
 {
@@ -147,7 +133,7 @@ static int64_t sink(int cfd, int ffd, size_t wsize, int sync_mib, int64_t *syncs
         }
         if (r == 0)
             break;
-        if (write_full(ffd, buf, wsize) < 0) {
+        if (bench_write_all(ffd, buf, wsize) < 0) {
             perror("ref_stream: append");
             free(buf);
             return -1;
@@ -195,7 +181,7 @@ static int make_file(const char *path, int64_t size)
     }
     bench_fill_pattern(buf, MiB, 13);
     for (int64_t left = size; left > 0; left -= MiB)
-        if (write_full(fd, buf, left < MiB ? (size_t)left : MiB) < 0) {
+        if (bench_write_all(fd, buf, left < MiB ? (size_t)left : MiB) < 0) {
             free(buf);
             close(fd);
             return -1;
