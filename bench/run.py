@@ -26,7 +26,8 @@ from bench_report import *  # noqa: E402,F401,F403
 
 
 def main():
-    for p in ('ref_disk', 'ref_group_commit', 'ref_tcp', 'ref_stream', 'mock_broker', 'loadgen', 'lean'):
+    for p in ('ref_disk', 'ref_group_commit', 'ref_tcp', 'ref_stream', 'mock_broker', 'loadgen',
+              'lean'):
         if not os.access(os.path.join(BB, p), os.X_OK):
             sys.exit('bench: %s missing; run `make bench` (it builds build/bench/*)' % p)
     groups = ONLY or {'refs', 'depot', 'mock', 'fsync', 'profile', 'diag', 'kafka'}

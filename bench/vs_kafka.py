@@ -238,6 +238,7 @@ def e2e_target(R, depot, workdir, S, rate):
             R.recycle(depot, topic)
             return {'p50_ms': out['p50_ms'], 'p99_ms': out['p99_ms']}
         return run
+
     def group_commit():
         # The same rate through nothing but write and fdatasync back to back: what the disk
         # allows at this load (docs/benchmarks.md, "The acks=all p99 against the disk at the
@@ -529,8 +530,9 @@ def targets(R, add):
         ('%.3g' % a1 if a1 else '-'), 'p99 a=all vs fsync (rdkafka)')
     g = med('group_commit.kx_e2e_all.p99_ms')
     add('(reference, not an issue target) p99 produce->consume acks=all (lean) <= an ideal '
-        'group commit\'s append->durable p99 at the same rate', med('depot_lean.kx_e2e_all.p99_ms'),
-        g, '<=', 'ms, medians; bench/ref_group_commit.c alternated with the runs',
+        'group commit\'s append->durable p99 at the same rate',
+        med('depot_lean.kx_e2e_all.p99_ms'), g, '<=',
+        'ms, medians; bench/ref_group_commit.c alternated with the runs',
         'p99 a=all vs group commit')
     add('start-up after a clean stop with 10,000 partitions < 1 s',
         med('depot.kx_start_10k.secs'), 1.0, '<=', 's, exec to accepting', 'start-up 10k parts')
