@@ -72,11 +72,15 @@ if [ "$jobs" -gt 1 ] && [ "${#tests[@]}" -gt 1 ]; then
     done
 fi
 
+# Always called in a subshell (a background job's, or an explicit one), which `exec` turns
+# into `timeout` itself: the pid the runner knows is then the timeout's, and a signal to it
+# reaches the test's whole process group (the cleanup below), where killing a subshell had
+# left the timeout and its test running.
 run_one() { # test file; the status is the test's
     case "$1" in
-    *.py) timeout --kill-after=10 "$per_test" /usr/bin/python3 "$1" ;;
-    *.js) timeout --kill-after=10 "$per_test" node "$1" ;;
-    *) timeout --kill-after=10 "$per_test" bash "$1" ;;
+    *.py) exec timeout --kill-after=10 "$per_test" /usr/bin/python3 "$1" ;;
+    *.js) exec timeout --kill-after=10 "$per_test" node "$1" ;;
+    *) exec timeout --kill-after=10 "$per_test" bash "$1" ;;
     esac
 }
 
@@ -91,6 +95,8 @@ cleanup() {
     rm -rf "$outdir" "$new_times"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 finish() { # test, status, seconds
     if [ "$2" = 0 ]; then
@@ -110,7 +116,7 @@ if [ "$jobs" -le 1 ]; then
         echo "== e2e $t"
         t0=$EPOCHREALTIME
         rc=0
-        run_one "$t" || rc=$?
+        (run_one "$t") || rc=$?
         finish "$t" "$rc" "$(awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $t0}")"
     done
 else
