@@ -170,7 +170,7 @@ test-cross:
 	@PKGS="$(PKGS) rdkafka" MAKE="$(MAKE)" scripts/cross test $(ARCH)
 
 # Sanitized brokers run 2-3x slower: test_admin_offloop.py took 281 s of the 300 s per-file
-# limit under ASan (176 s plain), so e2e files get 600 s here.
+# limit under ASan (176 s plain; since split in two files), so e2e files get 600 s here.
 test-asan:
 	E2E_TIMEOUT=$${E2E_TIMEOUT:-600} $(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test

@@ -1,61 +1,28 @@
 """Admin writes stay off the loop thread (issue #19): with every fsync made slow
 (DEPOT_TEST_SLOW_FSYNC_MS=300, a flash chip that takes its time; storage/ks_io.h), a producer's
 acks=1 round trips stay below the injected delay (p99; the max below twice that) while beside
-it run 20 CreateTopics, 20 DeleteTopics, 20 CreatePartitions or 20 topic AlterConfigs from
-kafka-python's admin client, 10 concurrent broker config changes from confluent-kafka's admin
-client, or 3,500 InitProducerId requests (four producer-id blocks written); concurrent creates
-of one name give exactly one success and TOPIC_ALREADY_EXISTS for the others; concurrent
-CreatePartitions of one topic run one after another (one success, INVALID_PARTITIONS for the
-rest), concurrent IncrementalAlterConfigs of one topic each apply on top of the one before;
-producers auto-create 20 topics (Metadata), 6 producers at once one shared topic, and raw
-Produce requests their topics (Produce's own auto-creation); what was answered is there after a
-restart (topics, partition counts, topic configs, records, the last broker config, ids never
+it run 20 CreateTopics or 20 DeleteTopics from kafka-python's admin client, 10 concurrent
+broker config changes from confluent-kafka's admin client, or 3,500 InitProducerId requests
+(four producer-id blocks written); concurrent creates of one name give exactly one success and
+TOPIC_ALREADY_EXISTS for the others; producers auto-create 20 topics (Metadata), 6 producers at
+once one shared topic, and raw Produce requests their topics (Produce's own auto-creation);
+what was answered is there after a restart (topics, records, the last broker config, ids never
 reused); 10 concurrent CreateAcls, a DeleteAcls and 5 AlterUserScramCredentials (confluent-kafka
 2.x) on a SASL broker with an authorizer: each answered only after its file write (slowed), the
-change seen by the next request, the new users authenticating, all of it after a restart. Run
-with /usr/bin/python3."""
+change seen by the next request, the new users authenticating, all of it after a restart.
+CreatePartitions and topic AlterConfigs are in test_admin_offloop_topics.py (the two files run
+side by side in e2e, each well inside its time limit). Run with /usr/bin/python3."""
 
-import multiprocessing
 import os
 import threading
 import time
 
-from depot_harness import (Broker, Reader, check, connect, fetch_v4_batches, frame, i8, i16,
-                           i32, kstr, produce_v3, record_batch, recv_frame, run_tests,
-                           sanitized_build)
+from depot_harness import (Reader, check, connect, fetch_v4_batches, frame, i16, i32,
+                           produce_v3, record_batch, recv_frame, run_tests)
+from offloop_harness import SLOW_MS, Prober, admin, create, partition_counts, slow_broker
 
 from kafka import KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
-
-# Each admin change fsyncs at least twice (file, directory), so on the loop it stalls every
-# client for 2 x SLOW_MS or more; off the loop a round trip stays below SLOW_MS. An ASan broker
-# (make test-asan) runs a few times slower on a shared machine: more room there.
-SLOW_MS = 500 if sanitized_build() else 300
-
-
-def slow_broker():
-    os.environ["DEPOT_TEST_SLOW_FSYNC_MS"] = str(SLOW_MS)
-    try:
-        return Broker(name="offloop")
-    finally:
-        del os.environ["DEPOT_TEST_SLOW_FSYNC_MS"]
-
-
-def admin(b):
-    return KafkaAdminClient(bootstrap_servers=b.bootstrap, api_version=(2, 5, 0),
-                            request_timeout_ms=60000)
-
-
-def create(b, name, parts=1):
-    """The topic's error code from one CreateTopics (0 = created)."""
-    a = admin(b)
-    try:
-        resp = a.create_topics([NewTopic(name, parts, 1)], timeout_ms=60000)
-        return resp.topic_errors[0][1]
-    except Exception as e:  # kafka-python versions that raise on a topic error
-        return getattr(e, "errno", -1)
-    finally:
-        a.close()
+from kafka.admin import KafkaAdminClient, NewTopic
 
 
 def test_produce_round_trips_stay_small_while_topics_are_created():
@@ -114,51 +81,6 @@ def test_concurrent_creates_of_one_name():
         a.close()
         for t in meta:
             check(t["error_code"] == 0 and len(t["partitions"]) == 2, "bad topic %s", t)
-
-
-def _probe(bootstrap, topic, stop, ready, out, extra):
-    p = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0, api_version=(2, 5, 0),
-                      **extra)
-    for _ in range(20):  # warm: connection, metadata, the first segment
-        p.send(topic, b"warm").get(30)
-    ready.set()
-    rtts = []
-    while not stop.is_set():
-        t0 = time.monotonic()
-        p.send(topic, b"x" * 100).get(30)
-        rtts.append((time.monotonic() - t0) * 1000)
-    p.close()
-    out.put(rtts)
-
-
-class Prober:
-    """An acks=1 producer sending one small record at a time, round trips in ms. In a process
-    of its own: the test's admin threads must not hold its interpreter lock and be counted as
-    broker latency."""
-
-    def __init__(self, b, topic="probe", extra=None):
-        ctx = multiprocessing.get_context("fork")
-        self.stop, ready, self.out = ctx.Event(), ctx.Event(), ctx.Queue()
-        self.proc = ctx.Process(target=_probe, args=(b.bootstrap, topic, self.stop, ready,
-                                                     self.out, extra or {}))
-        self.proc.start()
-        check(ready.wait(60), "the probe producer did not start")
-        time.sleep(0.3)
-
-    def finish(self, what):
-        self.stop.set()
-        d = sorted(self.out.get(timeout=60))
-        self.proc.join(30)
-        check(len(d) >= 10, "too few produce round trips during %s: %d", what, len(d))
-        p99 = d[min(len(d) - 1, int(len(d) * 0.99))]
-        print("%s: %d produce round trips meanwhile: median %.1f ms, p99 %.1f ms, max %.1f ms"
-              % (what, len(d), d[len(d) // 2], p99, d[-1]))
-        # Before the change each of these fsynced on the loop (twice or more, SLOW_MS each, and
-        # the requests queued behind one another) and every round trip that met one waited
-        # for it. The max gets room for a scheduling hiccup of this shared machine.
-        check(p99 < SLOW_MS and d[-1] < 2 * SLOW_MS,
-              "produce round trips during %s: p99 %.1f ms, max %.1f ms (fsync delay %d ms)",
-              what, p99, d[-1], SLOW_MS)
 
 
 def init_pids(port, n, window=50):
@@ -269,169 +191,6 @@ def test_delete_topics_off_the_loop():
         left = [t for t in a.list_topics() if t.startswith("gone-")]
         a.close()
         check(not left, "deleted topics back after a restart: %s", left)
-
-
-def partition_counts(b, names):
-    a = admin(b)
-    try:
-        return {t["topic"]: len(t["partitions"]) for t in a.describe_topics(names)
-                if t["error_code"] == 0}
-    finally:
-        a.close()
-
-
-def grow(b, name, count):
-    """The topic's error code from one CreatePartitions (0 = grown)."""
-    a = admin(b)
-    try:
-        resp = a.create_partitions({name: NewPartitions(count)}, timeout_ms=60000)
-        return resp.topic_errors[0][1]
-    except Exception as e:  # kafka-python versions that raise on a topic error
-        return getattr(e, "errno", -1)
-    finally:
-        a.close()
-
-
-def test_create_partitions_off_the_loop():
-    with slow_broker() as b:
-        check(create(b, "probe") == 0, "probe topic not created")
-        names = ["grow-%02d" % i for i in range(20)]
-        a = admin(b)
-        a.create_topics([NewTopic(n, 1, 1) for n in names + ["same"]], timeout_ms=60000)
-        a.close()
-        pr = Prober(b)
-        codes = {}
-
-        def one(i):
-            codes[i] = grow(b, names[i], 3)
-
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("20 CreatePartitions to 3, fsync slowed by %d ms (%.2f s)"
-                  % (SLOW_MS, time.monotonic() - t0))
-        check(all(codes.get(i) == 0 for i in range(20)), "grows failed: %s", codes)
-        # One topic, six requests at once: they run one after another, so the first grows it
-        # and the others find it at 4 already (Kafka's INVALID_PARTITIONS, 37).
-        same, go = [None] * 6, threading.Event()
-
-        def same_one(i):
-            go.wait()
-            same[i] = grow(b, "same", 4)
-
-        ts = [threading.Thread(target=same_one, args=(i,)) for i in range(6)]
-        for t in ts:
-            t.start()
-        go.set()
-        for t in ts:
-            t.join(120)
-        print("6 concurrent CreatePartitions of one topic to 4 answered %s" % same)
-        check(same.count(0) == 1 and same.count(37) == 5,
-              "want one success and INVALID_PARTITIONS (37) for the rest: %s", same)
-        want = dict({n: 3 for n in names}, same=4)
-        got = partition_counts(b, names + ["same"])
-        check(got == want, "partition counts %s", got)
-        # The new partitions take records (acks=all: on disk before the answer).
-        p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", api_version=(2, 5, 0))
-        for n in names[:3]:
-            p.send(n, b"in-2", partition=2).get(30)
-        p.close()
-        b.restart()
-        got = partition_counts(b, names + ["same"])
-        check(got == want, "partition counts after a restart %s", got)
-
-
-def topic_configs(b, names, key):
-    a = admin(b)
-    try:
-        out = {}
-        res = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
-        for r in res:
-            for rs in r.resources:
-                out[rs[3]] = {c[0]: c[1] for c in rs[4]}.get(key)
-        return out
-    finally:
-        a.close()
-
-
-def incremental_set(port, topic, key, value):
-    """One IncrementalAlterConfigs v0 SET of topic's key: the resource's error code."""
-    body = (i32(1) + i8(2) + kstr(topic) + i32(1) + kstr(key) + i8(0) + kstr(value)
-            + i8(0))
-    sock = connect(port)
-    try:
-        sock.sendall(frame(44, 0, 5, body))
-        r = Reader(recv_frame(sock))
-        check(r.i32() == 5, "correlation id")
-        r.i32()  # throttle_time_ms
-        check(r.i32() == 1, "one resource answered")
-        return r.i16()
-    finally:
-        sock.close()
-
-
-def test_topic_configs_off_the_loop():
-    with slow_broker() as b:
-        check(create(b, "probe") == 0, "probe topic not created")
-        names = ["cfg-%02d" % i for i in range(20)]
-        a = admin(b)
-        a.create_topics([NewTopic(n, 1, 1) for n in names + ["many"]], timeout_ms=60000)
-        a.close()
-        pr = Prober(b)
-        errors = {}
-
-        def alter(i):
-            a = admin(b)
-            try:
-                r = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, names[i],
-                                                    configs={"retention.ms": str(1000000 + i)})])
-                errors[i] = r.resources[0][0]
-            except Exception as e:
-                errors[i] = getattr(e, "errno", -1)
-            finally:
-                a.close()
-
-        ts = [threading.Thread(target=alter, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("20 topic AlterConfigs (%.2f s)" % (time.monotonic() - t0))
-        check(all(errors.get(i) == 0 for i in range(20)), "alters failed: %s", errors)
-        # Six incremental changes of one topic at once, each a different key: they run one
-        # after another, each on top of the one before, so every key is set in the end.
-        keys = {"retention.ms": "7200000", "segment.ms": "3600000", "max.message.bytes": "65536",
-                "retention.bytes": "1048576", "delete.retention.ms": "60000",
-                "min.compaction.lag.ms": "1000"}
-        res, go = {}, threading.Event()
-
-        def inc(k):
-            go.wait()
-            res[k] = incremental_set(b.port, "many", k, keys[k])
-
-        ts = [threading.Thread(target=inc, args=(k,)) for k in keys]
-        for t in ts:
-            t.start()
-        go.set()
-        for t in ts:
-            t.join(120)
-        check(all(v == 0 for v in res.values()) and len(res) == 6, "incremental: %s", res)
-        want = {n: str(1000000 + i) for i, n in enumerate(names)}
-
-        def many():
-            return {k: topic_configs(b, ["many"], k)["many"] for k in keys}
-
-        check(topic_configs(b, names, "retention.ms") == want, "retention.ms %s",
-              topic_configs(b, names, "retention.ms"))
-        check(many() == keys, "the incremental changes left %s", many())
-        b.restart()
-        check(topic_configs(b, names, "retention.ms") == want, "after a restart: %s",
-              topic_configs(b, names, "retention.ms"))
-        check(many() == keys, "after a restart the incremental changes left %s", many())
 
 
 def _auto_producer(bootstrap, topics, errors):
