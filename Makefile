@@ -195,8 +195,8 @@ test-tsan:
 # (empty when clean). VALGRIND_E2E picks other e2e files. Not test_startup_signals.py (valgrind
 # owns the signal dispositions from before main: it skips itself).
 VALGRIND_E2E ?= test_smoke.sh test_bad_input.py test_idempotence.py test_audit_loop.py \
-                test_admin_offloop.py test_groups_kafka_python.py test_registry.py \
-                test_compaction.py
+                test_admin_offloop.py test_admin_offloop_topics.py test_groups_kafka_python.py \
+                test_registry.py test_compaction.py
 test-valgrind: all
 	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	DEPOT_REAL_BIN=$(abspath $(BUILD)/depot) VALGRIND_LOGS=$(abspath $(BUILD)/valgrind) \
