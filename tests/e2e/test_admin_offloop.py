@@ -19,7 +19,8 @@ import time
 
 from depot_harness import (Reader, check, connect, fetch_v4_batches, frame, i16, i32,
                            produce_v3, record_batch, recv_frame, run_tests)
-from offloop_harness import SLOW_MS, Prober, admin, create, partition_counts, slow_broker
+from offloop_harness import (SLOW_MS, Prober, admin, create, partition_counts, side_by_side,
+                             slow_broker)
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -34,14 +35,9 @@ def test_produce_round_trips_stay_small_while_topics_are_created():
         def creator(i):
             results[i] = create(b, "made-%02d" % i, 3)
 
-        t0 = time.monotonic()
-        cs = [threading.Thread(target=creator, args=(i,)) for i in range(20)]
-        for c in cs:
-            c.start()
-        for c in cs:
-            c.join(120)
+        took = side_by_side(creator, range(20))
         pr.finish("20 CreateTopics of 3 partitions, fsync slowed by %d ms (%.2f s)"
-                  % (SLOW_MS, time.monotonic() - t0))
+                  % (SLOW_MS, took))
         check(all(results.get(i) == 0 for i in range(20)), "creates failed: %s", results)
         a = admin(b)
         names = set(a.list_topics())
@@ -66,12 +62,7 @@ def test_concurrent_creates_of_one_name():
                 go.wait()
                 codes[i] = create(b, name, 2)
 
-            ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
-            for t in ts:
-                t.start()
-            go.set()
-            for t in ts:
-                t.join(120)
+            side_by_side(one, range(8), go)
             print("round %d: 8 concurrent creates of %s answered %s" % (rnd, name, codes))
             check(codes.count(0) == 1, "want exactly one success: %s", codes)
             check(codes.count(36) == 7, "want TOPIC_ALREADY_EXISTS (36) for the rest: %s",
@@ -137,13 +128,8 @@ def test_broker_configs_written_off_the_loop():
             except Exception as e:
                 errors.append(e)
 
-        ts = [threading.Thread(target=alter, args=(i,)) for i in range(10)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("10 concurrent broker config changes (%.2f s)" % (time.monotonic() - t0))
+        took = side_by_side(alter, range(10))
+        pr.finish("10 concurrent broker config changes (%.2f s)" % took)
         check(not errors, "alter errors: %s", errors)
 
         def live():
@@ -178,13 +164,8 @@ def test_delete_topics_off_the_loop():
             finally:
                 a.close()
 
-        ts = [threading.Thread(target=delete, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("20 DeleteTopics (%.2f s)" % (time.monotonic() - t0))
+        took = side_by_side(delete, range(20))
+        pr.finish("20 DeleteTopics (%.2f s)" % took)
         check(all(codes.get(i) == 0 for i in range(20)), "deletes failed: %s", codes)
         b.restart()
         a = admin(b)

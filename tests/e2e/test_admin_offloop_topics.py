@@ -7,10 +7,10 @@ apply on top of the one before; partition counts, records in the new partitions 
 configs are there after a restart. Run with /usr/bin/python3."""
 
 import threading
-import time
 
 from depot_harness import Reader, check, connect, frame, i8, i32, kstr, recv_frame, run_tests
-from offloop_harness import SLOW_MS, Prober, admin, create, partition_counts, slow_broker
+from offloop_harness import (SLOW_MS, Prober, admin, create, partition_counts, side_by_side,
+                             slow_broker)
 
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
@@ -41,14 +41,8 @@ def test_create_partitions_off_the_loop():
         def one(i):
             codes[i] = grow(b, names[i], 3)
 
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("20 CreatePartitions to 3, fsync slowed by %d ms (%.2f s)"
-                  % (SLOW_MS, time.monotonic() - t0))
+        took = side_by_side(one, range(20))
+        pr.finish("20 CreatePartitions to 3, fsync slowed by %d ms (%.2f s)" % (SLOW_MS, took))
         check(all(codes.get(i) == 0 for i in range(20)), "grows failed: %s", codes)
         # One topic, six requests at once: they run one after another, so the first grows it
         # and the others find it at 4 already (Kafka's INVALID_PARTITIONS, 37).
@@ -58,12 +52,7 @@ def test_create_partitions_off_the_loop():
             go.wait()
             same[i] = grow(b, "same", 4)
 
-        ts = [threading.Thread(target=same_one, args=(i,)) for i in range(6)]
-        for t in ts:
-            t.start()
-        go.set()
-        for t in ts:
-            t.join(120)
+        side_by_side(same_one, range(6), go)
         print("6 concurrent CreatePartitions of one topic to 4 answered %s" % same)
         check(same.count(0) == 1 and same.count(37) == 5,
               "want one success and INVALID_PARTITIONS (37) for the rest: %s", same)
@@ -130,13 +119,8 @@ def test_topic_configs_off_the_loop():
             finally:
                 a.close()
 
-        ts = [threading.Thread(target=alter, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(120)
-        pr.finish("20 topic AlterConfigs (%.2f s)" % (time.monotonic() - t0))
+        took = side_by_side(alter, range(20))
+        pr.finish("20 topic AlterConfigs (%.2f s)" % took)
         check(all(errors.get(i) == 0 for i in range(20)), "alters failed: %s", errors)
         # Six incremental changes of one topic at once, each a different key: they run one
         # after another, each on top of the one before, so every key is set in the end.
@@ -149,12 +133,7 @@ def test_topic_configs_off_the_loop():
             go.wait()
             res[k] = incremental_set(b.port, "many", k, keys[k])
 
-        ts = [threading.Thread(target=inc, args=(k,)) for k in keys]
-        for t in ts:
-            t.start()
-        go.set()
-        for t in ts:
-            t.join(120)
+        side_by_side(inc, keys, go)
         check(all(v == 0 for v in res.values()) and len(res) == 6, "incremental: %s", res)
         want = {n: str(1000000 + i) for i, n in enumerate(names)}
 
