@@ -51,8 +51,8 @@ jobs=${E2E_JOBS:-2}
 times=../../build/e2e-times
 heavy="test_admin_offloop.py test_admin_offloop_topics.py test_uplink.py test_fault_crash_loop.py
        test_uplink_txn.py test_java_tools.py test_security_java.py test_audit_power_cut.py
-       test_fault_power_cut.py test_kafka_dist.py test_uplink_keyhash_kafka.py test_java_consumer_group.py
-       test_uplink_sasl.py test_audit.py test_quota_kafka_configs.py"
+       test_fault_power_cut.py test_kafka_dist.py test_uplink_keyhash_kafka.py
+       test_java_consumer_group.py test_uplink_sasl.py test_audit.py test_quota_kafka_configs.py"
 if [ "$jobs" -gt 1 ] && [ "${#tests[@]}" -gt 1 ]; then
     mapfile -t tests < <(for t in "${tests[@]}"; do
         w=$(awk -v t="$t" '$1 == t { print $2 }' "$times" 2>/dev/null | tail -n 1)
